@@ -1,0 +1,1 @@
+"""Command line of Client VPN Autopilot (`cvpn`)."""
