@@ -1,0 +1,204 @@
+"""`cvpn`: the command line of Client VPN Autopilot.
+
+    cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud
+    cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
+    cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
+    cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
+    cvpn demo                                                         the demo on the local cloud
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_LOCAL_URL = "http://127.0.0.1:4566"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class CliError(Exception):
+    """A user-facing error: printed without a traceback, exit status 2."""
+
+
+def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """Call the admin API of a running local cloud (`cvpn local up`)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/_localcloud/{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        try:
+            detail = json.loads(error.read())
+        except ValueError:
+            detail = {"message": error.reason}
+        code = detail.get("code")
+        raise CliError(f"{code + ': ' if code else ''}{detail.get('message')}") from error
+    except urllib.error.URLError as error:
+        raise CliError(f"no local cloud answers at {url} ({error.reason}); start one with `cvpn local up`") from error
+
+
+# ---------------------------------------------------------------------------------------- local up
+def cmd_local_up(args: argparse.Namespace) -> int:
+    from localcloud.cloud import LocalCloud
+
+    cloud = LocalCloud(port=args.port, api_port=args.api_port, time_scale=args.time_scale)
+    cloud.start()
+    stopped = threading.Event()
+
+    def _stop(*_: object) -> None:
+        stopped.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        print(f"AWS endpoint   {cloud.endpoint_url}   (time scale {cloud.clock.time_scale:g}x)")
+        if not args.no_deploy:
+            template = Path(args.template)
+            if not template.is_file():
+                raise CliError(f"--template: {template} does not exist")
+            stack = cloud.deploy(template, stack_name=args.stack_name)
+            print(f"stack          {stack.stack_name} deployed from {template}")
+            for key, value in sorted(stack.outputs.items()):
+                print(f"  {key:<28} {value}")
+        if cloud.api_url:
+            print(f"API base URL   {cloud.api_url}")
+        print(f"try: aws --endpoint-url {cloud.endpoint_url} ec2 describe-client-vpn-endpoints")
+        print("Ctrl-C to stop.", flush=True)
+        stopped.wait()
+    finally:
+        cloud.stop()
+    return 0
+
+
+# ----------------------------------------------------------------------------------- local connect
+def cmd_local_connect(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {
+        "endpoint_id": args.endpoint_id,
+        "device_ip": args.device_ip,
+        "outcome": "failure" if args.fail else "success",
+    }
+    if args.user:
+        body["username"] = args.user
+    if args.common_name:
+        body["common_name"] = args.common_name
+    if args.fail:
+        body["failure_reason"] = args.fail
+    result = _admin(args.url, "POST", "connect", body)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_local_faults(args: argparse.Namespace) -> int:
+    if args.clear:
+        result = _admin(args.url, "DELETE", "faults")
+    elif args.operation:
+        knobs: dict[str, Any] = {"operation": args.operation}
+        for name in ("throttle_rate", "concurrent_mutation_rate", "association_failures", "not_found_seconds"):
+            value = getattr(args, name)
+            if value is not None:
+                knobs[name] = value
+        result = _admin(args.url, "POST", "faults", knobs)
+    else:
+        result = _admin(args.url, "GET", "faults")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_local_clock(args: argparse.Namespace) -> int:
+    body: dict[str, Any] = {}
+    if args.time_scale is not None:
+        body["time_scale"] = args.time_scale
+    if args.advance is not None:
+        body["advance_seconds"] = args.advance
+    print(json.dumps(_admin(args.url, "POST", "clock", body), indent=2))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from cvpn.demo import run_demo
+
+    return run_demo(time_scale=args.time_scale, out_dir=Path(args.out))
+
+
+# ---------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cvpn", description="Client VPN Autopilot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="the local cloud (embedded AWS on loopback)")
+    local_sub = local.add_subparsers(dest="local_command", required=True)
+
+    up = local_sub.add_parser("up", help="serve the local cloud with template.yaml deployed, until Ctrl-C")
+    up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (default 4566)")
+    up.add_argument("--api-port", type=int, default=3000, help="HTTP API port (default 3000)")
+    up.add_argument("--time-scale", type=_positive_float, default=60.0, help="emulated seconds per real second")
+    up.add_argument("--template", default=str(PROJECT_ROOT / "template.yaml"), help="SAM template to deploy")
+    up.add_argument("--stack-name", default="cvpn-autopilot")
+    up.add_argument("--no-deploy", action="store_true", help="serve the embedded AWS only")
+    up.set_defaults(func=cmd_local_up)
+
+    connect = local_sub.add_parser("connect", help="simulate a client connecting to an endpoint")
+    connect.add_argument("endpoint_id")
+    connect.add_argument("--user", help="username (Active Directory / SAML endpoints)")
+    connect.add_argument("--common-name", help="certificate common name (mutual TLS)")
+    connect.add_argument("--device-ip", default="203.0.113.10", help="the client's public address")
+    connect.add_argument("--fail", metavar="REASON", help="make the attempt fail with this reason")
+    connect.add_argument("--url", default=DEFAULT_LOCAL_URL)
+    connect.set_defaults(func=cmd_local_connect)
+
+    faults = local_sub.add_parser("faults", help="show, set or clear injected API faults")
+    faults.add_argument("operation", nargs="?", help="API operation, e.g. AssociateClientVpnTargetNetwork")
+    faults.add_argument("--throttle-rate", type=float, help="share of calls answered RequestLimitExceeded")
+    faults.add_argument("--concurrent-mutation-rate", type=float)
+    faults.add_argument("--association-failures", type=int, help="next N associations end association-failed")
+    faults.add_argument("--not-found-seconds", type=float, help="NotFound for this long after create")
+    faults.add_argument("--clear", action="store_true")
+    faults.add_argument("--url", default=DEFAULT_LOCAL_URL)
+    faults.set_defaults(func=cmd_local_faults)
+
+    clock = local_sub.add_parser("clock", help="read or steer the emulated clock")
+    clock.add_argument("--time-scale", type=_positive_float)
+    clock.add_argument("--advance", type=float, metavar="SECONDS")
+    clock.add_argument("--url", default=DEFAULT_LOCAL_URL)
+    clock.set_defaults(func=cmd_local_clock)
+
+    demo = sub.add_parser("demo", help="run the demo on a fresh local cloud")
+    demo.add_argument("--time-scale", type=_positive_float, default=120.0)
+    demo.add_argument("--out", default="out", help="folder for the client configuration")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except CliError as error:
+        print(f"cvpn: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""The local cloud as one object: embedded AWS on loopback, Lambda runtimes, gateway and scheduler.
+
+``LocalCloud`` starts moto's server application in a thread on 127.0.0.1, extended with the Client VPN
+API, real Lambda runtime processes, emulated time for Step Functions, and an admin API under
+``/_localcloud/`` (clock, faults, simulated client connections). ``deploy()`` brings up a SAM template
+on it, then serves the template's HTTP API and schedules.
+
+Processes the local cloud runs (Lambda functions) reach it through ``AWS_ENDPOINT_URL`` and fake
+credentials, exactly as they would reach AWS through the default endpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from localcloud.clock import Clock, get_clock, set_clock
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+    from localcloud.deploy import DeployedStack
+    from localcloud.gateway import HttpGateway
+    from localcloud.lambdaruntime import LambdaRuntime
+    from localcloud.scheduler import Scheduler
+
+__all__ = ["DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "FAKE_CREDENTIALS", "LocalCloud", "free_port"]
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+ADMIN_PREFIX = "/_localcloud/"
+
+
+def free_port() -> int:
+    """An unused TCP port on the loopback interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class AdminError(Exception):
+    """A bad admin request: answered 400 with the message."""
+
+
+@dataclass
+class _AdminRoute:
+    method: str
+    path: str
+    handler: Callable[[dict[str, Any]], Any]
+
+
+@dataclass
+class LocalCloud:
+    """An embedded AWS on loopback. Use as a context manager or call ``start()`` / ``stop()``."""
+
+    port: int = 0
+    api_port: int = 0
+    time_scale: float = 60.0
+    region: str = DEFAULT_REGION
+    work_dir: Path | None = None
+    fault_seed: int | None = None
+    stacks: dict[str, DeployedStack] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._previous_clock: Clock | None = None
+        self._previous_env: dict[str, str | None] = {}
+        self._owns_work_dir = False
+        self.runtime: LambdaRuntime | None = None
+        self.gateway: HttpGateway | None = None
+        self.scheduler: Scheduler | None = None
+        self.clock = Clock(time_scale=self.time_scale)
+        self._admin_routes = self._build_admin_routes()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def api_url(self) -> str | None:
+        return self.gateway.base_url if self.gateway is not None else None
+
+    def start(self) -> LocalCloud:
+        """Configure moto, install the extensions and serve on loopback."""
+        from moto.core.config import default_user_config
+        from werkzeug.serving import make_server
+
+        from localcloud import clientvpn, eventbridge, lambdaruntime, stepfunctions
+        from localcloud.faults import FaultInjector, set_fault_injector
+
+        if self._server is not None:
+            return self
+        if self.work_dir is None:
+            self.work_dir = Path(tempfile.mkdtemp(prefix="localcloud-"))
+            self._owns_work_dir = True
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        if not self.port:
+            self.port = free_port()
+
+        self._previous_clock = get_clock()
+        set_clock(self.clock)
+        set_fault_injector(FaultInjector(seed=self.fault_seed))
+
+        default_user_config["lambda"] = {"use_docker": False}
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        # The ASL interpreter's own SDK clients call localhost:$MOTO_PORT in server mode.
+        self._set_env({"MOTO_PORT": str(self.port), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region})
+
+        clientvpn.install()
+        stepfunctions.install()
+        eventbridge.install()
+        self.runtime = lambdaruntime.LambdaRuntime(
+            base_environment={
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                **FAKE_CREDENTIALS,
+            },
+            work_dir=self.work_dir / "lambda",
+        )
+        lambdaruntime.install(self.runtime)
+
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+
+        moto_app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(
+            "127.0.0.1",
+            self.port,
+            self._admin_middleware(moto_app),
+            threaded=True,
+            request_handler=MotoRequestHandler,
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud-aws", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end every Lambda process and restore the process environment."""
+        from localcloud import lambdaruntime
+
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+        if self.runtime is not None:
+            lambdaruntime.uninstall()
+            self.runtime.shutdown()
+            self.runtime = None
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        for name, value in self._previous_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._previous_env = {}
+        if self._previous_clock is not None:
+            set_clock(self._previous_clock)
+            self._previous_clock = None
+        if self._owns_work_dir and self.work_dir is not None:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def reset(self) -> None:
+        """Forget every resource (moto's state, Client VPN included) and every deployed stack."""
+        from moto.core.base_backend import BackendDict
+
+        from localcloud.faults import get_fault_injector
+
+        if self.scheduler is not None:
+            self.scheduler.stop()
+            self.scheduler = None
+        if self.gateway is not None:
+            self.gateway.stop()
+            self.gateway = None
+        BackendDict.reset()
+        get_fault_injector().clear()
+        self.stacks.clear()
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _set_env(self, values: dict[str, str]) -> None:
+        for name, value in values.items():
+            self._previous_env.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    # ------------------------------------------------------------------ clients
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for this local cloud (fake credentials, standard retries)."""
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            region_name=kwargs.pop("region_name", self.region),
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            config=kwargs.pop("config", Config(retries={"mode": "standard", "max_attempts": 3})),
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ deploy
+    def deploy(
+        self,
+        template_path: Path | str,
+        *,
+        stack_name: str = "cvpn-autopilot",
+        parameter_overrides: dict[str, str] | None = None,
+        serve: bool = True,
+    ) -> DeployedStack:
+        """Deploy a SAM template, then serve its HTTP API and schedules on this local cloud."""
+        from localcloud.deploy import deploy_stack
+        from localcloud.gateway import HttpGateway
+        from localcloud.scheduler import Scheduler
+
+        assert self.work_dir is not None, "start() the local cloud first"
+        stack = deploy_stack(
+            Path(template_path),
+            stack_name=stack_name,
+            endpoint_url=self.endpoint_url,
+            region=self.region,
+            parameter_overrides=parameter_overrides,
+            build_dir=self.work_dir / "build" / stack_name,
+        )
+        self.stacks[stack_name] = stack
+        if serve:
+            if self.gateway is None:
+                self.gateway = HttpGateway(endpoint_url=self.endpoint_url, region=self.region, port=self.api_port)
+                self.gateway.start()
+                self.api_port = self.gateway.port
+            self.gateway.add_stack(stack)
+            if self.scheduler is None:
+                self.scheduler = Scheduler(endpoint_url=self.endpoint_url, region=self.region)
+                self.scheduler.start()
+            self.scheduler.add_stack(stack)
+        return stack
+
+    # ------------------------------------------------------------------ admin API
+    def _build_admin_routes(self) -> list[_AdminRoute]:
+        return [
+            _AdminRoute("GET", "health", lambda _body: self.describe()),
+            _AdminRoute("POST", "clock", self._admin_clock),
+            _AdminRoute("GET", "faults", lambda _body: self._faults().to_dict()),
+            _AdminRoute("POST", "faults", self._admin_faults),
+            _AdminRoute("DELETE", "faults", self._admin_clear_faults),
+            _AdminRoute("POST", "connect", self._admin_connect),
+            _AdminRoute("POST", "disconnect", self._admin_disconnect),
+            _AdminRoute("GET", "api-calls", lambda _body: self._api_calls()),
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        """What is running: endpoints, time scale, emulated now and deployed stacks."""
+        return {
+            "endpoint_url": self.endpoint_url,
+            "api_url": self.api_url,
+            "region": self.region,
+            "time_scale": self.clock.time_scale,
+            "now": self.clock.now().isoformat(),
+            "stacks": {name: stack.outputs for name, stack in self.stacks.items()},
+        }
+
+    @staticmethod
+    def _faults() -> Any:
+        from localcloud.faults import get_fault_injector
+
+        return get_fault_injector()
+
+    def _admin_clock(self, body: dict[str, Any]) -> dict[str, Any]:
+        if "time_scale" in body:
+            try:
+                self.clock.time_scale = float(body["time_scale"])
+            except (TypeError, ValueError) as error:
+                raise AdminError(f"time_scale: {error}") from error
+        if "advance_seconds" in body:
+            try:
+                self.clock.advance(float(body["advance_seconds"]))
+            except (TypeError, ValueError) as error:
+                raise AdminError(f"advance_seconds: {error}") from error
+        return {"time_scale": self.clock.time_scale, "now": self.clock.now().isoformat()}
+
+    def _admin_faults(self, body: dict[str, Any]) -> dict[str, Any]:
+        operation = body.pop("operation", None)
+        if not isinstance(operation, str) or not operation:
+            raise AdminError("operation: required, the API operation name, e.g. CreateClientVpnRoute")
+        try:
+            self._faults().configure(operation, **body)
+        except (TypeError, ValueError) as error:
+            raise AdminError(str(error)) from error
+        return dict(self._faults().to_dict())
+
+    def _admin_clear_faults(self, _body: dict[str, Any]) -> dict[str, Any]:
+        self._faults().clear()
+        return dict(self._faults().to_dict())
+
+    def _admin_connect(self, body: dict[str, Any]) -> dict[str, Any]:
+        from localcloud.clientvpn import connections
+
+        endpoint_id = body.pop("endpoint_id", None)
+        if not isinstance(endpoint_id, str) or not endpoint_id:
+            raise AdminError("endpoint_id: required, e.g. cvpn-endpoint-0123456789abcdef0")
+        account_id = str(body.pop("account_id", DEFAULT_ACCOUNT_ID))
+        region = str(body.pop("region", self.region))
+        try:
+            result = connections.simulate_connect_by_id(account_id, region, endpoint_id, **body)
+        except TypeError as error:
+            raise AdminError(str(error)) from error
+        return _as_json(result)
+
+    def _admin_disconnect(self, body: dict[str, Any]) -> dict[str, Any]:
+        from localcloud.clientvpn import connections
+        from localcloud.clientvpn.models import clientvpn_backends
+
+        endpoint_id = body.get("endpoint_id")
+        connection_id = body.get("connection_id")
+        if not endpoint_id or not connection_id:
+            raise AdminError("endpoint_id and connection_id: both required")
+        backend = clientvpn_backends[str(body.get("account_id", DEFAULT_ACCOUNT_ID))][
+            str(body.get("region", self.region))
+        ]
+        endpoint = backend.get_endpoint(endpoint_id)
+        return _as_json(connections.simulate_disconnect(endpoint, connection_id))
+
+    @staticmethod
+    def _api_calls() -> dict[str, int]:
+        from localcloud.faults import api_call_counts
+
+        return dict(api_call_counts())
+
+    def _admin_middleware(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        routes = {(route.method, route.path): route for route in self._admin_routes}
+
+        def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path: str = environ.get("PATH_INFO", "")
+            if not path.startswith(ADMIN_PREFIX):
+                return app(environ, start_response)
+            method = environ.get("REQUEST_METHOD", "GET")
+            route = routes.get((method, path[len(ADMIN_PREFIX) :].strip("/")))
+            if route is None:
+                return _respond(start_response, 404, {"message": f"no admin route {method} {path}"})
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                raw = environ["wsgi.input"].read(length) if length else b""
+                body = json.loads(raw) if raw.strip() else {}
+                if not isinstance(body, dict):
+                    raise AdminError("body: must be a JSON object")
+                return _respond(start_response, 200, route.handler(body))
+            except (AdminError, json.JSONDecodeError) as error:
+                return _respond(start_response, 400, {"message": str(error)})
+            except Exception as error:  # an AWS-style error from a backend: keep its code
+                code = getattr(error, "code", None) or type(error).__name__
+                message = getattr(error, "message", None) or str(error)
+                status = int(getattr(error, "code_status", 0) or getattr(error, "status_code", 0) or 400)
+                return _respond(start_response, status, {"code": code, "message": message})
+
+        return middleware
+
+
+def _as_json(value: Any) -> Any:
+    """Dataclasses and datetimes into JSON-friendly values."""
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    return json.loads(json.dumps(value, default=str))
+
+
+def _respond(start_response: Callable[..., Any], status: int, body: Any) -> list[bytes]:
+    payload = json.dumps(body, default=str).encode()
+    reason = {200: "OK", 400: "Bad Request", 404: "Not Found"}.get(status, "Error")
+    start_response(
+        f"{status} {reason}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+    )
+    return [payload]

@@ -1,0 +1,84 @@
+"""Step Functions on the local cloud: moto's ASL interpreter, made to follow emulated time.
+
+moto 5.2.5 runs real definitions with the LocalStack ASL interpreter (``execute_state_machine``).
+Out of the box it waits in wall time (Wait states, Retry intervals) and has no JSONata evaluator.
+``install()`` fixes both:
+
+- Wait states and Retry intervals last their duration in *emulated* seconds of the current
+  :mod:`localcloud.clock`, so a 240 s Wait takes 4 real seconds at time scale 60. A stopped execution
+  still interrupts a Wait at once.
+- JSONata expressions (``QueryLanguage: JSONata``) evaluate with jsonata-python, the same language
+  the service runs, without the JVM bridge moto ships for LocalStack.
+
+Measured quirk kept in mind by the product's definitions: a JSONPath such as ``$.X[0].Y`` applied to
+an SDK-integration response can come back as a one-element list; prefer a Lambda task or
+``States.ArrayGetItem`` when a scalar is needed.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from localcloud.clock import get_clock
+
+__all__ = ["install", "installed"]
+
+_lock = threading.Lock()
+_installed = False
+
+
+class _EmulatedTime:
+    """Stands in for the ``time`` module inside the retrier: ``sleep`` counts emulated seconds."""
+
+    def __init__(self, real_time_module: Any) -> None:
+        self._real = real_time_module
+
+    def sleep(self, seconds: float) -> None:
+        get_clock().sleep(float(seconds))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+    """A Wait state's pause in emulated time, ended early when the execution stops."""
+    clock = get_clock()
+    deadline = clock.timestamp() + max(0, wait_seconds)
+    while env.is_running():
+        remaining = deadline - clock.timestamp()
+        if remaining <= 0:
+            return
+        # Short real slices so a change of time scale or clock.advance() is noticed promptly.
+        env.program_state_event.wait(min(clock.to_real_seconds(remaining), 0.05))
+
+
+def _eval_jsonata(expression: str) -> Any:
+    import jsonata
+
+    from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
+
+    try:
+        return jsonata.Jsonata(expression).evaluate(None)
+    except Exception as error:  # jsonata raises its own JException and plain errors alike
+        raise JSONataException("States.QueryEvaluationError", str(error)) from error
+
+
+def install() -> None:
+    """Patch moto's ASL interpreter for emulated time and JSONata. Safe to call more than once."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+        from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+
+        wait_function.WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+        retrier_decl.time = _EmulatedTime(retrier_decl.time)  # type: ignore[assignment]
+        moto_jsonata._eval_jsonata = _eval_jsonata
+        _installed = True
+
+
+def installed() -> bool:
+    return _installed
