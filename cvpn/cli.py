@@ -1,10 +1,10 @@
 """`cvpn`: the command line of Client VPN Autopilot.
 
-    cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud
-    cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
-    cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
-    cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
-    cvpn demo                                                         the demo on the local cloud
+cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud
+cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
+cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
+cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
+cvpn demo                                                         the demo on the local cloud
 """
 
 from __future__ import annotations
@@ -48,7 +48,9 @@ def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None)
         code = detail.get("code")
         raise CliError(f"{code + ': ' if code else ''}{detail.get('message')}") from error
     except urllib.error.URLError as error:
-        raise CliError(f"no local cloud answers at {url} ({error.reason}); start one with `cvpn local up`") from error
+        raise CliError(
+            f"no local cloud answers at {url} ({error.reason}); start one with `cvpn local up`"
+        ) from error
 
 
 # ---------------------------------------------------------------------------------------- local up
@@ -107,7 +109,12 @@ def cmd_local_faults(args: argparse.Namespace) -> int:
         result = _admin(args.url, "DELETE", "faults")
     elif args.operation:
         knobs: dict[str, Any] = {"operation": args.operation}
-        for name in ("throttle_rate", "concurrent_mutation_rate", "association_failures", "not_found_seconds"):
+        for name in (
+            "throttle_rate",
+            "concurrent_mutation_rate",
+            "association_failures",
+            "not_found_seconds",
+        ):
             value = getattr(args, name)
             if value is not None:
                 knobs[name] = value
@@ -145,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     up = local_sub.add_parser("up", help="serve the local cloud with template.yaml deployed, until Ctrl-C")
     up.add_argument("--port", type=int, default=4566, help="AWS endpoint port (default 4566)")
     up.add_argument("--api-port", type=int, default=3000, help="HTTP API port (default 3000)")
-    up.add_argument("--time-scale", type=_positive_float, default=60.0, help="emulated seconds per real second")
+    up.add_argument(
+        "--time-scale", type=_positive_float, default=60.0, help="emulated seconds per real second"
+    )
     up.add_argument("--template", default=str(PROJECT_ROOT / "template.yaml"), help="SAM template to deploy")
     up.add_argument("--stack-name", default="cvpn-autopilot")
     up.add_argument("--no-deploy", action="store_true", help="serve the embedded AWS only")

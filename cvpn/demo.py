@@ -25,7 +25,9 @@ def _say(step: str, detail: str = "") -> None:
     print(f"[{clock.now():%H:%M:%S} emulated] {step}{(': ' + detail) if detail else ''}", flush=True)
 
 
-def _wait_until(predicate: Any, *, what: str, poll_seconds: float = 10.0, timeout_seconds: float = 1800.0) -> None:
+def _wait_until(
+    predicate: Any, *, what: str, poll_seconds: float = 10.0, timeout_seconds: float = 1800.0
+) -> None:
     """Poll in emulated time until ``predicate()`` is true."""
     clock = get_clock()
     deadline = clock.timestamp() + timeout_seconds
@@ -58,7 +60,10 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
             ClientCidrBlock="172.16.0.0/22",
             ServerCertificateArn=network.server_certificate_arn,
             AuthenticationOptions=[
-                {"Type": "directory-service-authentication", "ActiveDirectory": {"DirectoryId": network.directory_id}}
+                {
+                    "Type": "directory-service-authentication",
+                    "ActiveDirectory": {"DirectoryId": network.directory_id},
+                }
             ],
             ConnectionLogOptions={"Enabled": True, "CloudwatchLogGroup": network.log_group_name},
             TransportProtocol="udp",
@@ -79,10 +84,15 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
             association = ec2.associate_client_vpn_target_network(
                 ClientVpnEndpointId=endpoint_id, SubnetId=subnet_id, ClientToken=f"demo-assoc-{subnet_id}"
             )
-            _say("associating", f"{subnet_id} -> {association['AssociationId']} {association['Status']['Code']}")
+            _say(
+                "associating",
+                f"{subnet_id} -> {association['AssociationId']} {association['Status']['Code']}",
+            )
 
         def associated() -> bool:
-            networks = ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=endpoint_id)["ClientVpnTargetNetworks"]
+            networks = ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=endpoint_id)[
+                "ClientVpnTargetNetworks"
+            ]
             return all(item["Status"]["Code"] == "associated" for item in networks)
 
         _wait_until(associated, what="subnet associations")
@@ -105,7 +115,9 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
                 )
 
         def rules_and_routes_active() -> bool:
-            rules = ec2.describe_client_vpn_authorization_rules(ClientVpnEndpointId=endpoint_id)["AuthorizationRules"]
+            rules = ec2.describe_client_vpn_authorization_rules(ClientVpnEndpointId=endpoint_id)[
+                "AuthorizationRules"
+            ]
             routes = ec2.describe_client_vpn_routes(ClientVpnEndpointId=endpoint_id)["Routes"]
             return all(r["Status"]["Code"] == "active" for r in rules + routes)
 
@@ -115,7 +127,9 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
         for route in routes:
             print(f"    {route['DestinationCidr']:<16} via {route['TargetSubnet']}  origin {route['Origin']}")
 
-        profile = ec2.export_client_vpn_client_configuration(ClientVpnEndpointId=endpoint_id)["ClientConfiguration"]
+        profile = ec2.export_client_vpn_client_configuration(ClientVpnEndpointId=endpoint_id)[
+            "ClientConfiguration"
+        ]
         out_dir.mkdir(parents=True, exist_ok=True)
         profile_path = out_dir / f"{endpoint_id}.ovpn"
         profile_path.write_text(profile)
@@ -125,15 +139,22 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
         attempts = [
             {"username": "alice", "device_ip": "198.51.100.7", "outcome": "success"},
             {"username": "bob", "device_ip": "198.51.100.23", "outcome": "success"},
-            {"username": "mallory", "device_ip": "203.0.113.66", "outcome": "failure", "failure_reason": "Auth failed"},
+            {
+                "username": "mallory",
+                "device_ip": "203.0.113.66",
+                "outcome": "failure",
+                "failure_reason": "Auth failed",
+            },
         ]
         for attempt in attempts:
             connections.simulate_connect(endpoint_model, **attempt)
         live = ec2.describe_client_vpn_connections(ClientVpnEndpointId=endpoint_id)["Connections"]
         _say("connections", f"{len(live)} live")
         for connection in live:
-            print(f"    {connection['ConnectionId']}  {connection['Username']:<8} {connection['ClientIp']:<14} "
-                  f"{connection['Status']['Code']}")
+            print(
+                f"    {connection['ConnectionId']}  {connection['Username']:<8} {connection['ClientIp']:<14} "
+                f"{connection['Status']['Code']}"
+            )
 
         logs = cloud.client("logs")
         events = logs.filter_log_events(logGroupName=network.log_group_name)["events"]

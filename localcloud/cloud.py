@@ -254,7 +254,9 @@ class LocalCloud:
         self.stacks[stack_name] = stack
         if serve:
             if self.gateway is None:
-                self.gateway = HttpGateway(endpoint_url=self.endpoint_url, region=self.region, port=self.api_port)
+                self.gateway = HttpGateway(
+                    endpoint_url=self.endpoint_url, region=self.region, port=self.api_port
+                )
                 self.gateway.start()
                 self.api_port = self.gateway.port
             self.gateway.add_stack(stack)

@@ -1,0 +1,110 @@
+"""moto's ASL interpreter on emulated time, with JSONata (no Lambda involved here)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from localcloud import stepfunctions
+from localcloud.clock import Clock, get_clock, set_clock
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/sfn"
+
+
+@pytest.fixture
+def fast_clock():
+    previous = get_clock()
+    clock = set_clock(Clock(time_scale=6000))
+    yield clock
+    set_clock(previous)
+
+
+def _run(definition: dict[str, Any], payload: dict[str, Any], timeout: float = 20) -> dict[str, Any]:
+    stepfunctions.install()
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    arn = sfn.create_state_machine(name="fixture", definition=json.dumps(definition), roleArn=ROLE_ARN)[
+        "stateMachineArn"
+    ]
+    execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(payload))["executionArn"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.02)
+    raise AssertionError("execution did not finish")
+
+
+@mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+def test_wait_state_lasts_emulated_seconds(fast_clock: Clock) -> None:
+    """Given a 10-minute Wait at scale 6000, the execution succeeds in about 0.1 real seconds,
+    and emulated time moved at least 600 seconds."""
+    definition = {
+        "StartAt": "WaitForAssociation",
+        "States": {"WaitForAssociation": {"Type": "Wait", "Seconds": 600, "End": True}},
+    }
+    emulated_start = fast_clock.timestamp()
+    started = time.monotonic()
+    result = _run(definition, {"x": 1})
+    assert result["status"] == "SUCCEEDED"
+    assert time.monotonic() - started < 5
+    assert fast_clock.timestamp() - emulated_start >= 600
+
+
+@mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+def test_jsonata_expressions_evaluate(fast_clock: Clock) -> None:
+    """A JSONata Pass state computes its output from the input."""
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Count",
+        "States": {
+            "Count": {
+                "Type": "Pass",
+                "Output": {
+                    "subnets": "{% $count($states.input.subnets) %}",
+                    "first": "{% $states.input.subnets[0] %}",
+                },
+                "End": True,
+            }
+        },
+    }
+    result = _run(definition, {"subnets": ["subnet-a", "subnet-b", "subnet-c"]})
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"]) == {"subnets": 3, "first": "subnet-a"}
+
+
+@mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+def test_retry_interval_follows_the_clock(fast_clock: Clock) -> None:
+    """A failing state retried twice with a 300 s interval, then caught, spends >= 900 emulated seconds."""
+    # Fail states take no Retry; a Parallel whose branch fails does, as a Task would.
+    definition = {
+        "StartAt": "Attempt",
+        "States": {
+            "Attempt": {
+                "Type": "Parallel",
+                "Branches": [
+                    {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "RequestLimitExceeded"}}}
+                ],
+                "Retry": [
+                    {
+                        "ErrorEquals": ["RequestLimitExceeded"],
+                        "IntervalSeconds": 300,
+                        "MaxAttempts": 2,
+                        "BackoffRate": 2,
+                    }
+                ],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "GaveUp"}],
+                "End": True,
+            },
+            "GaveUp": {"Type": "Pass", "End": True},
+        },
+    }
+    emulated_start = fast_clock.timestamp()
+    result = _run(definition, {})
+    assert result["status"] == "SUCCEEDED", result
+    assert fast_clock.timestamp() - emulated_start >= 300 + 600
