@@ -8,6 +8,7 @@ Everything goes through boto3, so the same code would build it on AWS.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,10 +204,8 @@ def build_sample_network(
     )["SAMLProviderArn"]
 
     logs = client_factory("logs")
-    try:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=log_group_name)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     logs.put_retention_policy(logGroupName=log_group_name, retentionInDays=90)
 
     return SampleNetwork(

@@ -55,7 +55,6 @@ def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
 
 def _eval_jsonata(expression: str) -> Any:
     import jsonata
-
     from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
 
     try:
