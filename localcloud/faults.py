@@ -1,0 +1,250 @@
+"""Fault injection for the local cloud's Client VPN API.
+
+Real AWS throttles, races and fails in ways a happy-path emulator never does. A ``FaultInjector``
+makes those failures happen on purpose, per API operation, and deterministically: every random
+decision comes from one ``random.Random(seed)``, so the same seed and the same sequence of calls
+give the same faults.
+
+Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API name such as
+``"AssociateClientVpnTargetNetwork"``, or ``"*"`` for every operation without its own setting):
+
+``throttle_rate``
+    Probability that a call answers ``RequestLimitExceeded``.
+``concurrent_mutation_rate``
+    Probability that a call answers ``ConcurrentMutationLimitExceeded``.
+``create_window_seconds`` (CreateClientVpnEndpoint)
+    A create arriving less than this many emulated seconds after the previous successful create
+    answers ``OperationNotPermitted`` (another endpoint is still being created).
+``force_operation_not_permitted`` (CreateClientVpnEndpoint)
+    The next N creates answer ``OperationNotPermitted`` whatever the window says.
+``association_failures`` (AssociateClientVpnTargetNetwork)
+    The next K associations end in ``association-failed`` instead of ``associated``.
+``association_failure_rate`` (AssociateClientVpnTargetNetwork)
+    Probability that an association ends in ``association-failed``.
+``association_failure_message`` (AssociateClientVpnTargetNetwork)
+    The status message of a failed association.
+``not_found_after_create_seconds``
+    A call naming an endpoint created less than this many emulated seconds ago answers
+    ``InvalidClientVpnEndpointId.NotFound`` (eventual consistency after create).
+
+Besides faults, this module counts every Client VPN API call per operation name
+(``api_call_counts()`` / ``reset_api_call_counts()``) so tests and benchmarks can assert how many
+EC2 calls a workflow made.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from localcloud.clientvpn.exceptions import ClientVpnEndpointNotFound, ClientVpnError
+from localcloud.clock import get_clock
+
+__all__ = [
+    "FaultInjector",
+    "OperationFaults",
+    "api_call_counts",
+    "get_fault_injector",
+    "record_api_call",
+    "reset_api_call_counts",
+    "set_fault_injector",
+]
+
+ANY_OPERATION = "*"
+DEFAULT_ASSOCIATION_FAILURE_MESSAGE = (
+    "Failed to associate the subnet: the Client VPN service could not create its network interface."
+)
+
+
+@dataclass
+class OperationFaults:
+    """The fault knobs of one operation (see the module docstring)."""
+
+    throttle_rate: float = 0.0
+    concurrent_mutation_rate: float = 0.0
+    create_window_seconds: float = 0.0
+    force_operation_not_permitted: int = 0
+    association_failures: int = 0
+    association_failure_rate: float = 0.0
+    association_failure_message: str = DEFAULT_ASSOCIATION_FAILURE_MESSAGE
+    not_found_after_create_seconds: float = 0.0
+
+    @classmethod
+    def knob_names(cls) -> set[str]:
+        return {f.name for f in fields(cls)}
+
+
+@dataclass
+class _InjectorState:
+    last_endpoint_created_at: float | None = None
+    endpoint_created_at: dict[str, float] = field(default_factory=dict)
+
+
+class FaultInjector:
+    """Decides, per call, whether the local cloud answers with an injected fault."""
+
+    def __init__(self, seed: int | None = 0) -> None:
+        self.seed = seed
+        self._random = random.Random(seed)
+        self._lock = threading.RLock()
+        self._operations: dict[str, OperationFaults] = {}
+        self._state = _InjectorState()
+        self._injected: Counter[tuple[str, str]] = Counter()
+
+    # -- configuration -------------------------------------------------------------------------
+    def configure(self, operation: str, **knobs: Any) -> OperationFaults:
+        """Set knobs for ``operation`` (API name, or ``"*"``); unknown knob names raise ValueError."""
+        unknown = set(knobs) - OperationFaults.knob_names()
+        if unknown:
+            raise ValueError(f"unknown fault knobs for {operation}: {sorted(unknown)}")
+        with self._lock:
+            current = self._operations.get(operation, OperationFaults())
+            updated = OperationFaults(**{**asdict(current), **knobs})
+            self._operations[operation] = updated
+            return updated
+
+    def clear(self) -> None:
+        """Forget every knob, the creation history and the injected-fault counters; reseed."""
+        with self._lock:
+            self._operations.clear()
+            self._state = _InjectorState()
+            self._injected.clear()
+            self._random = random.Random(self.seed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data (seed and knobs per operation)."""
+        with self._lock:
+            return {
+                "seed": self.seed,
+                "operations": {name: asdict(knobs) for name, knobs in self._operations.items()},
+            }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FaultInjector:
+        """Rebuild an injector from ``to_dict()`` output."""
+        injector = cls(seed=data.get("seed", 0))
+        for operation, knobs in (data.get("operations") or {}).items():
+            injector.configure(operation, **knobs)
+        return injector
+
+    def knobs_for(self, operation: str) -> OperationFaults:
+        """The knobs that apply to ``operation`` (its own, else the ``"*"`` ones, else none)."""
+        with self._lock:
+            return self._operations.get(operation) or self._operations.get(ANY_OPERATION) or OperationFaults()
+
+    # -- counters ------------------------------------------------------------------------------
+    def injected_counts(self) -> dict[str, dict[str, int]]:
+        """Faults injected so far: ``{operation: {fault code: count}}``."""
+        with self._lock:
+            result: dict[str, dict[str, int]] = {}
+            for (operation, code), count in self._injected.items():
+                result.setdefault(operation, {})[code] = count
+            return result
+
+    def _inject(self, operation: str, error: ClientVpnError) -> ClientVpnError:
+        self._injected[(operation, error.error_code)] += 1
+        return error
+
+    # -- decisions -----------------------------------------------------------------------------
+    def before_call(self, operation: str, endpoint_ids: Iterable[str] = ()) -> None:
+        """Raise the injected fault for this call, if any. Called first by every response method."""
+        now = get_clock().timestamp()
+        with self._lock:
+            knobs = self.knobs_for(operation)
+            if knobs.throttle_rate and self._random.random() < knobs.throttle_rate:
+                raise self._inject(
+                    operation, ClientVpnError("RequestLimitExceeded", "Request limit exceeded.")
+                )
+            if knobs.concurrent_mutation_rate and self._random.random() < knobs.concurrent_mutation_rate:
+                raise self._inject(
+                    operation,
+                    ClientVpnError(
+                        "ConcurrentMutationLimitExceeded",
+                        "Too many concurrent mutations on this Client VPN endpoint. Try again later.",
+                    ),
+                )
+            if operation == "CreateClientVpnEndpoint":
+                self._check_create_in_progress(operation, knobs, now)
+            if knobs.not_found_after_create_seconds:
+                for endpoint_id in endpoint_ids:
+                    created_at = self._state.endpoint_created_at.get(endpoint_id)
+                    if created_at is not None and now - created_at < knobs.not_found_after_create_seconds:
+                        raise self._inject(operation, ClientVpnEndpointNotFound(endpoint_id))
+
+    def _check_create_in_progress(self, operation: str, knobs: OperationFaults, now: float) -> None:
+        error = ClientVpnError(
+            "OperationNotPermitted",
+            "Another Client VPN endpoint is being created in this account. Try again later.",
+        )
+        if knobs.force_operation_not_permitted > 0:
+            self._operations[operation] = OperationFaults(
+                **{**asdict(knobs), "force_operation_not_permitted": knobs.force_operation_not_permitted - 1}
+            )
+            raise self._inject(operation, error)
+        last = self._state.last_endpoint_created_at
+        if knobs.create_window_seconds and last is not None and now - last < knobs.create_window_seconds:
+            raise self._inject(operation, error)
+
+    def record_endpoint_created(self, endpoint_id: str, created_at: float) -> None:
+        """Remember a successful create (for the create window and NotFound-after-create)."""
+        with self._lock:
+            self._state.last_endpoint_created_at = created_at
+            self._state.endpoint_created_at[endpoint_id] = created_at
+
+    def association_failure(self, operation: str = "AssociateClientVpnTargetNetwork") -> str | None:
+        """Whether the association being created now will fail: its status message, or None."""
+        with self._lock:
+            knobs = self.knobs_for(operation)
+            failed = False
+            if knobs.association_failures > 0:
+                self._operations[operation] = OperationFaults(
+                    **{**asdict(knobs), "association_failures": knobs.association_failures - 1}
+                )
+                failed = True
+            elif knobs.association_failure_rate and self._random.random() < knobs.association_failure_rate:
+                failed = True
+            if not failed:
+                return None
+            self._injected[(operation, "association-failed")] += 1
+            return knobs.association_failure_message
+
+
+_injector = FaultInjector()
+_injector_lock = threading.Lock()
+_api_calls: Counter[str] = Counter()
+_api_calls_lock = threading.Lock()
+
+
+def get_fault_injector() -> FaultInjector:
+    """The injector the local cloud consults (one with no knobs set until tests set another)."""
+    return _injector
+
+
+def set_fault_injector(injector: FaultInjector) -> FaultInjector:
+    """Make ``injector`` current and return it."""
+    global _injector
+    with _injector_lock:
+        _injector = injector
+    return injector
+
+
+def record_api_call(operation: str) -> None:
+    """Count one Client VPN API call."""
+    with _api_calls_lock:
+        _api_calls[operation] += 1
+
+
+def api_call_counts() -> dict[str, int]:
+    """Client VPN API calls per operation name since the last reset."""
+    with _api_calls_lock:
+        return dict(_api_calls)
+
+
+def reset_api_call_counts() -> None:
+    """Forget every counted call."""
+    with _api_calls_lock:
+        _api_calls.clear()
