@@ -192,7 +192,7 @@ class FunctionPool:
             invocation,
             _error_payload("Sandbox.Timedout", message),
             function_error=True,
-            extra_log=f"{_utc_stamp()} {message}\n",
+            extra_log=f"{_utc_stamp()} {invocation.request_id} Task timed out after {timeout:.2f} seconds\n",
         )
         if result is not None:
             with self._lock:

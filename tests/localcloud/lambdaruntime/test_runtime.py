@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -244,3 +245,25 @@ def test_reregistering_a_changed_function_retires_old_workers(
     assert same["pid"] == first["pid"]
     assert changed["pid"] != first["pid"]
     assert changed["environment"]["RELEASE"] == "2"
+
+
+def test_idle_workers_are_reaped_after_the_idle_timeout(tmp_path: Path) -> None:
+    """A worker idle longer than idle_timeout_seconds is stopped; the next invoke cold-starts again."""
+    spec = FunctionSpec(
+        function_name="reaped",
+        function_arn="arn:aws:lambda:eu-west-1:123456789012:function:reaped",
+        handler="app.describe_worker",
+        code_dir=FIXTURES / "functions",
+    )
+    with LambdaRuntime(work_dir=tmp_path, idle_timeout_seconds=0.2) as short_lived:
+        short_lived.register(spec)
+        first = _body(short_lived.invoke("reaped", b"{}"))["pid"]
+        for _ in range(100):
+            if short_lived.stats()["workers"]["reaped"] == 0:
+                break
+            time.sleep(0.05)
+        second = short_lived.invoke("reaped", b"{}")
+
+        assert _body(second)["pid"] != first
+        assert second.init_duration_ms is not None
+        assert short_lived.stats()["cold_starts"] == 2
