@@ -1,0 +1,20 @@
+"""Task: create the Client VPN endpoint (idempotent through its ClientToken)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cvpn_shared.models.tasks import EndpointTask
+from cvpn_shared.observability import logger, tracer
+from cvpn_shared.provisioning import create_endpoint
+from cvpn_shared.settings import get_settings
+from cvpn_shared.wiring import clientvpn_api
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=EndpointTask)
+def lambda_handler(event: EndpointTask, context: LambdaContext) -> dict[str, Any]:
+    arn = get_settings().client_connect_function_arn or None
+    return create_endpoint(clientvpn_api(), event.request, client_connect_function_arn=arn).model_dump()

@@ -1,0 +1,19 @@
+"""Task: validate the request (model, then pre-flight rules) before anything is created."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from cvpn_shared.models.tasks import ValidateTask
+from cvpn_shared.observability import logger, tracer
+from cvpn_shared.settings import get_settings
+from cvpn_shared.validation import validate_request
+from cvpn_shared.wiring import inventory
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@event_parser(model=ValidateTask)
+def lambda_handler(event: ValidateTask, context: LambdaContext) -> dict[str, Any]:
+    return validate_request(event.request, inventory(), endpoint_quota=get_settings().endpoint_quota)

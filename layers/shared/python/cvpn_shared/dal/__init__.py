@@ -1,0 +1,1 @@
+"""Data access: the only place the product calls boto3."""

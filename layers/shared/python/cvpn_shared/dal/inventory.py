@@ -1,0 +1,149 @@
+"""Data access for pre-flight validation: what exists in the account, read-only.
+
+Each lookup answers ``None`` (or leaves an id out) when the thing does not exist, so the pre-flight
+logic can name every missing reference at once instead of stopping at the first error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+__all__ = ["AwsInventory", "SubnetInfo", "VpcInfo"]
+
+_NOT_FOUND = {
+    "InvalidVpcID.NotFound",
+    "InvalidSubnetID.NotFound",
+    "InvalidGroup.NotFound",
+    "InvalidGroupId.Malformed",
+    "ResourceNotFoundException",
+    "EntityDoesNotExistException",
+    "NoSuchEntity",
+    "InvalidParameterValue",
+}
+
+
+@dataclass(frozen=True)
+class VpcInfo:
+    vpc_id: str
+    cidr_blocks: tuple[str, ...]
+    tenancy: str
+
+
+@dataclass(frozen=True)
+class SubnetInfo:
+    subnet_id: str
+    vpc_id: str
+    availability_zone: str
+    cidr_block: str
+
+
+def _missing(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") in _NOT_FOUND
+
+
+class AwsInventory:
+    """Read-only lookups over boto3 clients from ``client_factory(service_name)``."""
+
+    def __init__(self, client_factory: Any) -> None:
+        self._client = client_factory
+
+    def vpc(self, vpc_id: str) -> VpcInfo | None:
+        try:
+            vpcs = self._client("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        if not vpcs:
+            return None
+        vpc = vpcs[0]
+        cidrs = [vpc["CidrBlock"]] + [
+            item["CidrBlock"]
+            for item in vpc.get("CidrBlockAssociationSet", [])
+            if item.get("CidrBlockState", {}).get("State", "associated") == "associated"
+        ]
+        return VpcInfo(
+            vpc_id=vpc_id,
+            cidr_blocks=tuple(dict.fromkeys(cidrs)),
+            tenancy=vpc.get("InstanceTenancy", "default"),
+        )
+
+    def subnets(self, subnet_ids: list[str]) -> dict[str, SubnetInfo]:
+        """The subnets that exist, by id (one call per id so one missing id hides no other)."""
+        ec2 = self._client("ec2")
+        found: dict[str, SubnetInfo] = {}
+        for subnet_id in subnet_ids:
+            try:
+                subnets = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
+            except ClientError as error:
+                if _missing(error):
+                    continue
+                raise
+            for subnet in subnets:
+                found[subnet["SubnetId"]] = SubnetInfo(
+                    subnet_id=subnet["SubnetId"],
+                    vpc_id=subnet["VpcId"],
+                    availability_zone=subnet["AvailabilityZone"],
+                    cidr_block=subnet["CidrBlock"],
+                )
+        return found
+
+    def security_groups(self, group_ids: list[str]) -> dict[str, str]:
+        """Existing security groups: id -> VPC id."""
+        ec2 = self._client("ec2")
+        found: dict[str, str] = {}
+        for group_id in group_ids:
+            try:
+                groups = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+            except ClientError as error:
+                if _missing(error):
+                    continue
+                raise
+            for group in groups:
+                found[group["GroupId"]] = group.get("VpcId", "")
+        return found
+
+    def certificate_status(self, certificate_arn: str) -> str | None:
+        try:
+            certificate = self._client("acm").describe_certificate(CertificateArn=certificate_arn)[
+                "Certificate"
+            ]
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        return str(certificate.get("Status", "ISSUED"))
+
+    def directory_stage(self, directory_id: str) -> str | None:
+        try:
+            directories = self._client("ds").describe_directories(DirectoryIds=[directory_id])[
+                "DirectoryDescriptions"
+            ]
+        except ClientError as error:
+            if _missing(error):
+                return None
+            raise
+        return str(directories[0].get("Stage", "Active")) if directories else None
+
+    def saml_provider_exists(self, provider_arn: str) -> bool:
+        try:
+            self._client("iam").get_saml_provider(SAMLProviderArn=provider_arn)
+        except ClientError as error:
+            if _missing(error):
+                return False
+            raise
+        return True
+
+    def client_vpn_endpoints(self) -> list[dict[str, Any]]:
+        ec2 = self._client("ec2")
+        endpoints: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = ec2.describe_client_vpn_endpoints(**({"NextToken": token} if token else {}))
+            endpoints.extend(page.get("ClientVpnEndpoints", []))
+            token = page.get("NextToken")
+            if not token:
+                return endpoints

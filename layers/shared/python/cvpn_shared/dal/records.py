@@ -1,0 +1,85 @@
+"""Data access to the audit trail (DynamoDB requests table) and the notifications topic (SNS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+__all__ = ["Notifier", "RequestRecords"]
+
+
+class RequestRecords:
+    """One item per request: who asked, what was created, when, and the result."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._dynamodb = dynamodb_client
+        self._table = table_name
+
+    def put_outcome(self, item: dict[str, Any]) -> None:
+        """Write the outcome; an older write never replaces a newer one (conditional on updated_at)."""
+        encoded = {key: _attribute(value) for key, value in item.items() if value is not None}
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=encoded,
+                ConditionExpression="attribute_not_exists(request_id) OR updated_at <= :now",
+                ExpressionAttributeValues={":now": encoded["updated_at"]},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        answer = self._dynamodb.get_item(
+            TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        return {key: _value(value) for key, value in item.items()} if item else None
+
+
+class Notifier:
+    """Publishes provisioning notifications to the SNS topic."""
+
+    def __init__(self, sns_client: Any, topic_arn: str) -> None:
+        self._sns = sns_client
+        self._topic_arn = topic_arn
+
+    def publish(self, subject: str, message: dict[str, Any], attributes: dict[str, str]) -> str:
+        answer = self._sns.publish(
+            TopicArn=self._topic_arn,
+            Subject=subject[:100],
+            Message=json.dumps(message, default=str, sort_keys=True),
+            MessageAttributes={
+                key: {"DataType": "String", "StringValue": value} for key, value in attributes.items()
+            },
+        )
+        return str(answer["MessageId"])
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    return {"S": json.dumps(value, default=str, sort_keys=True)}
+
+
+def _value(attribute: dict[str, Any]) -> Any:
+    if "S" in attribute:
+        text = attribute["S"]
+        if text[:1] in "[{":
+            try:
+                return json.loads(text)
+            except ValueError:
+                return text
+        return text
+    if "N" in attribute:
+        number = attribute["N"]
+        return float(number) if "." in number else int(number)
+    if "BOOL" in attribute:
+        return attribute["BOOL"]
+    return None

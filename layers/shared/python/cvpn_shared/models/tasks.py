@@ -1,0 +1,107 @@
+"""Payloads of the provisioning tasks, as the state machine hands them to each Lambda."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cvpn_shared.models.request import AuthorizationRule, ProvisionRequest
+from cvpn_shared.models.state import PollState
+
+__all__ = [
+    "AssociateSubnetTask",
+    "AuthorizeRuleTask",
+    "CheckTask",
+    "CreateRouteTask",
+    "EndpointTask",
+    "RecordFailureTask",
+    "RecordOutcomeTask",
+    "RecordSuccessTask",
+    "ResolveEndpointTask",
+    "TeardownTask",
+    "ValidateTask",
+]
+
+
+class _Task(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ValidateTask(_Task):
+    """The raw request as it arrived; validation turns it into a ProvisionRequest."""
+
+    request: dict[str, Any]
+
+
+class EndpointTask(_Task):
+    request: ProvisionRequest
+    endpoint_id: str = ""
+
+
+class AssociateSubnetTask(_Task):
+    request: ProvisionRequest
+    endpoint_id: str
+    subnet_id: str
+
+
+class CheckTask(_Task):
+    endpoint_id: str
+    poll: PollState
+
+
+class AuthorizeRuleTask(_Task):
+    request: ProvisionRequest
+    endpoint_id: str
+    rule: AuthorizationRule
+
+
+class CreateRouteTask(_Task):
+    request: ProvisionRequest
+    endpoint_id: str
+    destination_cidr: str
+    subnet_id: str
+    description: str = ""
+
+
+class TeardownTask(_Task):
+    endpoint_id: str
+    poll: PollState
+    absent_checks: int = 0
+
+
+class ResolveEndpointTask(_Task):
+    """Decommission by request id or endpoint id (exactly one)."""
+
+    request_id: str | None = None
+    endpoint_id: str | None = None
+
+
+class _ExecutionInfo(_Task):
+    execution_id: str
+    started_at: str
+
+
+class RecordSuccessTask(_ExecutionInfo):
+    outcome: Literal["succeeded"]
+    request: ProvisionRequest
+    result: dict[str, Any]
+
+
+class StepError(_Task):
+    """What a Catch puts in the state: the error name and its cause."""
+
+    Error: str = "States.Runtime"
+    Cause: str = ""
+
+
+class RecordFailureTask(_ExecutionInfo):
+    outcome: Literal["failed"]
+    request_id: str = "unknown"
+    requester: str = "unknown"
+    error: StepError
+    endpoint_id: str | None = None
+    rolled_back: bool = False
+
+
+RecordOutcomeTask = Annotated[RecordSuccessTask | RecordFailureTask, Field(discriminator="outcome")]
