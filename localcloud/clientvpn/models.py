@@ -883,7 +883,9 @@ class ClientVpnBackend(BaseBackend):
                 "InvalidClientVpnActiveAssociationNotFound",
                 f"Subnet {target_subnet} is not actively associated with Client VPN endpoint {endpoint_id}.",
             )
-        if destination.overlaps(ipaddress.IPv4Network(endpoint.client_cidr_block)):
+        # Routes into the client range itself are refused; wider ones (0.0.0.0/0 for internet
+        # access) are the common case and allowed.
+        if destination.subnet_of(ipaddress.IPv4Network(endpoint.client_cidr_block)):
             raise InvalidParameterValue(
                 f"Route {destination} overlaps the client CIDR {endpoint.client_cidr_block}."
             )
@@ -931,7 +933,8 @@ class ClientVpnBackend(BaseBackend):
             for r in endpoint.automatic_routes(now)
         ):
             raise InvalidParameterValue(
-                f"The route to {cidr} was added by a target network association; disassociate the subnet instead."
+                f"The route to {cidr} was added by a target network association; "
+                "disassociate the subnet instead."
             )
         raise ClientVpnError(
             "InvalidClientVpnRouteNotFound",
@@ -1026,7 +1029,8 @@ class ClientVpnBackend(BaseBackend):
         types = [o.get("Type") for o in options]
         if len(options) == 2 and (CERTIFICATE_AUTHENTICATION not in types or len(set(types)) != 2):
             raise InvalidParameterValue(
-                "Two authentication options must be mutual (certificate) authentication plus one user-based method."
+                "Two authentication options must be mutual (certificate) authentication "
+                "plus one user-based method."
             )
         account, region = self.account_id, self.region_name
         for option in options:
@@ -1142,7 +1146,8 @@ def _tags_from_specifications(specifications: list[dict[str, Any]]) -> dict[str,
     for specification in specifications:
         if specification.get("ResourceType") not in (None, "client-vpn-endpoint"):
             raise InvalidParameterValue(
-                f"'{specification.get('ResourceType')}' is not a valid taggable resource type for this operation."
+                f"'{specification.get('ResourceType')}' is not a valid taggable resource type "
+                "for this operation."
             )
         for tag in specification.get("Tags") or []:
             tags[tag["Key"]] = tag.get("Value", "")
