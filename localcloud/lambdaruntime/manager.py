@@ -96,7 +96,7 @@ class LambdaRuntime:
         if old is not None:
             with self._lock:
                 self._retired_pools = [p for p in self._retired_pools if p.worker_count()] + [old]
-            pool.adopt(old.retire())
+            pool.adopt(old.retire(successor=pool))
 
     def unregister(self, function_name_or_arn: str) -> None:
         """Forget a function (DeleteFunction) and stop its workers."""

@@ -33,6 +33,7 @@ __all__ = ["FunctionPool", "LogSink", "PoolSettings"]
 _log = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 4096
+LOG_FILE_ROTATE_BYTES = 8 * 1024 * 1024
 LogSink = Callable[[FunctionSpec, str, list[str]], None]
 """Receives (function, log stream name, lines) after each invocation, e.g. to fill CloudWatch Logs."""
 
@@ -111,6 +112,7 @@ class FunctionPool:
         self._pending: collections.deque[_Invocation] = collections.deque()
         self._next_worker_id = 0
         self._retired = False
+        self._successor: FunctionPool | None = None
         self._tmp_dir = work_dir / "tmp"
         self._log_dir = work_dir / "logs"
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
@@ -146,8 +148,23 @@ class FunctionPool:
             client_context=client_context,
         )
         with self._lock:
-            self.invocations += 1
-            self._schedule(invocation)
+            successor = self._successor
+            if not self._retired:
+                self.invocations += 1
+                self._schedule(invocation)
+        if self._retired:
+            # Re-registered (or shut down) between the caller's lookup and now.
+            if successor is not None:
+                return successor.invoke(
+                    payload,
+                    client_context=client_context,
+                    request_id=invocation.request_id,
+                    invoked_function_arn=invoked_function_arn,
+                )
+            message = f"RequestId: {invocation.request_id} Error: the local Lambda runtime stopped"
+            self._finish(invocation, _error_payload("Runtime.Stopped", message), function_error=True)
+            assert invocation.result is not None
+            return invocation.result
         return self._await(invocation)
 
     def _schedule(self, invocation: _Invocation) -> None:
@@ -288,13 +305,7 @@ class FunctionPool:
                 body, _ = worker.init_error
                 self._finish(orphan, body, function_error=True)
             elif not worker.stopping:
-                reason = (
-                    f"signal: {signal.Signals(-returncode).name}"
-                    if returncode < 0
-                    else f"exit status {returncode}"
-                )
-                if returncode < 0 and -returncode == signal.SIGKILL:
-                    reason = "signal: killed"
+                reason = _exit_reason(returncode)
                 message = f"RequestId: {orphan.request_id} Error: Runtime exited with error: {reason}"
                 self._finish(
                     orphan,
@@ -317,10 +328,14 @@ class FunctionPool:
                 self._stop_worker(worker)
         return len(stale)
 
-    def retire(self) -> list[_Invocation]:
-        """Stop every worker (busy ones after their invocation) and hand back the queued invocations."""
+    def retire(self, successor: FunctionPool) -> list[_Invocation]:
+        """Stop every worker (busy ones after their invocation) and hand back the queued invocations.
+
+        Invocations that still reach this pool afterwards are forwarded to ``successor``.
+        """
         with self._lock:
             self._retired = True
+            self._successor = successor
             for worker in list(self._workers.values()):
                 if worker.current is None and worker.reserved is None:
                     self._stop_worker(worker)
@@ -341,16 +356,14 @@ class FunctionPool:
         with self._lock:
             self._retired = True
             processes = [w.process for w in self._workers.values() if w.process is not None]
-            for worker in list(self._workers.values()):
-                self._stop_worker(worker)
-            pending = list(self._pending)
+            unfinished = list(self._pending)
             self._pending.clear()
-        for invocation in pending:
-            self._finish(
-                invocation,
-                _error_payload("Runtime.Stopped", "the local Lambda runtime stopped"),
-                function_error=True,
-            )
+            for worker in list(self._workers.values()):
+                unfinished += [inv for inv in (worker.current, worker.reserved) if inv is not None]
+                self._stop_worker(worker)
+        for invocation in unfinished:
+            message = f"RequestId: {invocation.request_id} Error: the local Lambda runtime stopped"
+            self._finish(invocation, _error_payload("Runtime.Stopped", message), function_error=True)
         return processes
 
     def worker_count(self) -> int:
@@ -490,6 +503,12 @@ class FunctionPool:
         except OSError:
             return ""
         worker.log_offset += len(data)
+        if worker.log_offset > LOG_FILE_ROTATE_BYTES:
+            # Between invocations the worker writes nothing, so starting the file over loses nothing;
+            # the child opened it with O_APPEND and keeps writing at the new end.
+            with contextlib.suppress(OSError):
+                os.truncate(worker.log_path, 0)
+            worker.log_offset = 0
         return data.decode(errors="replace").replace("\r", "\n")
 
     def _platform_log(self, invocation: _Invocation, output: str, duration_ms: float) -> str:

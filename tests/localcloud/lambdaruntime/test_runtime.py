@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -267,3 +268,34 @@ def test_idle_workers_are_reaped_after_the_idle_timeout(tmp_path: Path) -> None:
         assert _body(second)["pid"] != first
         assert second.init_duration_ms is not None
         assert short_lived.stats()["cold_starts"] == 2
+
+
+def test_shutdown_fails_in_flight_invocations_and_kills_workers(tmp_path: Path) -> None:
+    """Shutdown does not wait for a slow handler: its invocation fails with Runtime.Stopped at once."""
+    spec = FunctionSpec(
+        function_name="stopped",
+        function_arn="arn:aws:lambda:eu-west-1:123456789012:function:stopped",
+        handler="app.sleep_then_describe",
+        code_dir=FIXTURES / "functions",
+        timeout_seconds=30,
+    )
+    lambda_runtime = LambdaRuntime(work_dir=tmp_path)
+    lambda_runtime.register(spec)
+    lambda_runtime.invoke("stopped", b'{"seconds": 0}')
+    pids = lambda_runtime.pool("stopped").worker_pids()
+    results: list[InvokeResult] = []
+    slow = threading.Thread(
+        target=lambda: results.append(lambda_runtime.invoke("stopped", b'{"seconds": 20}'))
+    )
+    slow.start()
+    time.sleep(0.3)
+
+    lambda_runtime.shutdown()
+    slow.join(timeout=5)
+
+    assert results and results[0].error_type == "Runtime.Stopped"
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(RuntimeError):
+        lambda_runtime.invoke("stopped", b"{}")
