@@ -112,10 +112,16 @@ def install_cloudformation_hooks() -> None:
     moto 5.2.5's ``StateMachine`` CloudFormation model always writes into ``stepfunctions_backends``,
     but with ``execute_state_machine`` configured the Step Functions API reads the parser backend, so
     a stack's state machines would be invisible (and unexecutable). The hook routes create, update and
-    delete through the backend the API uses. It affects the moto running in this process, which is
-    where the local cloud runs it.
+    delete through the backend the API uses.
+
+    moto's ``LayerVersion`` has no physical id, so ``{"Ref": Layer}`` resolved to the Python object
+    and functions lost their layers; on AWS the Ref is the layer version ARN, which the hook provides.
+    moto's ``Function`` model also drops ``Layers`` on create (its update keeps them); the hook sets them.
+
+    The hooks affect the moto running in this process, which is where the local cloud runs it.
     """
     global _hooks_installed
+    from moto.awslambda.models import LambdaFunction, LayerVersion
     from moto.stepfunctions.models import StateMachine
     from moto.stepfunctions.responses import get_backend
     from moto.stepfunctions.utils import cfn_to_api_tags
@@ -172,6 +178,24 @@ def install_cloudformation_hooks() -> None:
         StateMachine.create_from_cloudformation_json = classmethod(create)  # type: ignore[method-assign,assignment,arg-type]
         StateMachine.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign,assignment,arg-type]
         StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment,arg-type]
+        LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
+        create_function = LambdaFunction.create_from_cloudformation_json
+
+        def create_function_with_layers(
+            cls: type[LambdaFunction],
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> LambdaFunction:
+            function = create_function(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+            layers = cloudformation_json["Properties"].get("Layers")
+            if layers:
+                function.update_configuration({"Layers": layers})
+            return function
+
+        LambdaFunction.create_from_cloudformation_json = classmethod(create_function_with_layers)  # type: ignore[method-assign,assignment,arg-type]
         _hooks_installed = True
 
 
