@@ -9,7 +9,7 @@ from cvpn_shared.models.tasks import EndpointTask
 from cvpn_shared.observability import logger, tracer
 from cvpn_shared.provisioning import create_endpoint
 from cvpn_shared.settings import get_settings
-from cvpn_shared.wiring import clientvpn_api
+from cvpn_shared.wiring import clientvpn_api, connection_log_groups
 
 
 @logger.inject_lambda_context
@@ -17,4 +17,6 @@ from cvpn_shared.wiring import clientvpn_api
 @event_parser(model=EndpointTask)
 def lambda_handler(event: EndpointTask, context: LambdaContext) -> dict[str, Any]:
     arn = get_settings().client_connect_function_arn or None
-    return create_endpoint(clientvpn_api(), event.request, client_connect_function_arn=arn).model_dump()
+    return create_endpoint(
+        clientvpn_api(), event.request, connection_log_groups(), client_connect_function_arn=arn
+    ).model_dump()

@@ -2,13 +2,12 @@
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
-from cvpn_shared.models.tasks import RecordOutcomeTask, RecordSuccessTask
+from cvpn_shared.models.tasks import RecordDecommissionTask, RecordOutcomeTask, RecordSuccessTask
 from cvpn_shared.observability import logger, metrics, tracer
-from cvpn_shared.outcome import record_failure, record_success
+from cvpn_shared.outcome import record_decommission, record_failure, record_success
 from cvpn_shared.wiring import notifier, request_records
 
 _TASK: TypeAdapter[Any] = TypeAdapter(RecordOutcomeTask)
@@ -18,7 +17,7 @@ _TASK: TypeAdapter[Any] = TypeAdapter(RecordOutcomeTask)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(event=event, model=RecordOutcomeTask)  # type: ignore[arg-type]
+    task = _TASK.validate_python(event)
     if isinstance(task, RecordSuccessTask):
         metrics.add_metric(name="ProvisioningSucceeded", unit="Count", value=1)
         return record_success(
@@ -26,6 +25,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             notifier(),
             task.request,
             task.result,
+            execution_id=task.execution_id,
+            started_at=task.started_at,
+        )
+    if isinstance(task, RecordDecommissionTask):
+        metrics.add_metric(name="EndpointDecommissioned", unit="Count", value=1)
+        return record_decommission(
+            request_records(),
+            notifier(),
+            request_id=task.request_id,
+            requester=task.requester,
+            endpoint_id=task.endpoint_id,
             execution_id=task.execution_id,
             started_at=task.started_at,
         )

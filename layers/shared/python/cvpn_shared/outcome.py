@@ -15,6 +15,7 @@ __all__ = [
     "SUBNET_ASSOCIATION_HOURLY_USD",
     "export_configuration",
     "hourly_cost_usd",
+    "record_decommission",
     "record_failure",
     "record_success",
 ]
@@ -188,3 +189,39 @@ def record_failure(
         {"status": status, "request_id": request_id},
     )
     return {"status": status, "notification_id": message_id, "recorded_at": moment}
+
+
+def record_decommission(
+    records: RequestRecords,
+    notifier: Notifier,
+    *,
+    request_id: str,
+    requester: str,
+    endpoint_id: str,
+    execution_id: str,
+    started_at: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    moment = (now or datetime.now(UTC)).isoformat()
+    records.put_outcome(
+        {
+            "request_id": request_id or f"endpoint:{endpoint_id}",
+            "requester": requester,
+            "status": "DECOMMISSIONED",
+            "endpoint_id": endpoint_id,
+            "execution_id": execution_id,
+            "started_at": started_at,
+            "updated_at": moment,
+        }
+    )
+    message_id = notifier.publish(
+        f"Client VPN endpoint {endpoint_id} decommissioned",
+        {
+            "request_id": request_id,
+            "requester": requester,
+            "status": "DECOMMISSIONED",
+            "endpoint_id": endpoint_id,
+        },
+        {"status": "DECOMMISSIONED", "request_id": request_id or endpoint_id},
+    )
+    return {"status": "DECOMMISSIONED", "notification_id": message_id, "recorded_at": moment}

@@ -16,6 +16,7 @@ import ipaddress
 from typing import Any
 
 from cvpn_shared.dal.clientvpn import ClientVpnApi
+from cvpn_shared.dal.logs import ConnectionLogGroups
 from cvpn_shared.errors import AssociationFailed, ClientVpnApiError, ProvisioningTimedOut, RuleOrRouteFailed
 from cvpn_shared.models.request import AuthorizationRule, ProvisionRequest, Route
 from cvpn_shared.models.state import (
@@ -141,9 +142,16 @@ def endpoint_parameters(request: ProvisionRequest) -> dict[str, Any]:
 
 
 def create_endpoint(
-    api: ClientVpnApi, request: ProvisionRequest, *, client_connect_function_arn: str | None = None
+    api: ClientVpnApi,
+    request: ProvisionRequest,
+    log_groups: ConnectionLogGroups,
+    *,
+    client_connect_function_arn: str | None = None,
 ) -> EndpointRef:
-    """Create the endpoint (idempotent through its ClientToken)."""
+    """Create the connection log group if missing, then the endpoint (idempotent through its ClientToken)."""
+    log = request.connection_log
+    if log.enabled and log.log_group_name:
+        log_groups.ensure(log.log_group_name, log.retention_days, {REQUEST_ID_TAG: request.request_id})
     params = endpoint_parameters(request)
     if request.client_connect_handler:
         if not client_connect_function_arn:

@@ -7,11 +7,19 @@ from functools import lru_cache
 from cvpn_shared.dal.clients import client
 from cvpn_shared.dal.clientvpn import ClientVpnApi
 from cvpn_shared.dal.inventory import AwsInventory
+from cvpn_shared.dal.logs import ConnectionLogGroups
 from cvpn_shared.dal.records import Notifier, RequestRecords
 from cvpn_shared.dal.storage import ConfigurationStore
 from cvpn_shared.settings import get_settings
 
-__all__ = ["clientvpn_api", "configuration_store", "inventory", "notifier", "request_records"]
+__all__ = [
+    "clientvpn_api",
+    "configuration_store",
+    "connection_log_groups",
+    "inventory",
+    "notifier",
+    "request_records",
+]
 
 
 @lru_cache(maxsize=1)
@@ -37,3 +45,8 @@ def request_records() -> RequestRecords:
 @lru_cache(maxsize=1)
 def notifier() -> Notifier:
     return Notifier(client("sns"), get_settings().notifications_topic_arn)
+
+
+@lru_cache(maxsize=1)
+def connection_log_groups() -> ConnectionLogGroups:
+    return ConnectionLogGroups(client("logs"))

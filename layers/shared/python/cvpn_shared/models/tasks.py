@@ -15,6 +15,7 @@ __all__ = [
     "CheckTask",
     "CreateRouteTask",
     "EndpointTask",
+    "RecordDecommissionTask",
     "RecordFailureTask",
     "RecordOutcomeTask",
     "RecordSuccessTask",
@@ -71,7 +72,7 @@ class TeardownTask(_Task):
 
 
 class ResolveEndpointTask(_Task):
-    """Decommission by request id or endpoint id (exactly one)."""
+    """Decommission by request id or endpoint id (exactly one): the decommission execution's input."""
 
     request_id: str | None = None
     endpoint_id: str | None = None
@@ -96,12 +97,30 @@ class StepError(_Task):
 
 
 class RecordFailureTask(_ExecutionInfo):
+    """A failed execution. ``request`` is whatever is known of the request (raw when it was invalid)."""
+
     outcome: Literal["failed"]
-    request_id: str = "unknown"
-    requester: str = "unknown"
+    request: dict[str, Any] = {}
     error: StepError
     endpoint_id: str | None = None
     rolled_back: bool = False
 
+    @property
+    def request_id(self) -> str:
+        return str(self.request.get("request_id") or "unknown")
 
-RecordOutcomeTask = Annotated[RecordSuccessTask | RecordFailureTask, Field(discriminator="outcome")]
+    @property
+    def requester(self) -> str:
+        return str(self.request.get("requester") or "unknown")
+
+
+class RecordDecommissionTask(_ExecutionInfo):
+    outcome: Literal["decommissioned"]
+    request_id: str
+    requester: str = ""
+    endpoint_id: str
+
+
+RecordOutcomeTask = Annotated[
+    RecordSuccessTask | RecordFailureTask | RecordDecommissionTask, Field(discriminator="outcome")
+]
