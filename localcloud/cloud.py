@@ -387,11 +387,12 @@ class LocalCloud:
 
 
 def _as_json(value: Any) -> Any:
-    """Dataclasses and datetimes into JSON-friendly values."""
-    from dataclasses import asdict, is_dataclass
+    """Dataclasses (their plain fields; model objects they point at are left out) into JSON values."""
+    from dataclasses import fields, is_dataclass
 
     if is_dataclass(value) and not isinstance(value, type):
-        value = asdict(value)
+        plain = (str, int, float, bool, dict, list, tuple, type(None))
+        value = {f.name: getattr(value, f.name) for f in fields(value) if isinstance(getattr(value, f.name), plain)}
     return json.loads(json.dumps(value, default=str))
 
 
