@@ -392,7 +392,9 @@ def _as_json(value: Any) -> Any:
 
     if is_dataclass(value) and not isinstance(value, type):
         plain = (str, int, float, bool, dict, list, tuple, type(None))
-        value = {f.name: getattr(value, f.name) for f in fields(value) if isinstance(getattr(value, f.name), plain)}
+        value = {
+            f.name: getattr(value, f.name) for f in fields(value) if isinstance(getattr(value, f.name), plain)
+        }
     return json.loads(json.dumps(value, default=str))
 
 

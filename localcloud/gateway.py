@@ -430,7 +430,8 @@ class Gateway:
 
     @property
     def url(self) -> str:
-        return f"http://{self._server.server_address[0]}:{self.port}"
+        host = self._server.server_address[0]
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
 
     def api_url(self, api: HttpApi) -> str:
         """The local base URL of ``api`` (with the stage prefix unless the stage is ``$default``)."""

@@ -374,7 +374,10 @@ class Scheduler:
     def _client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self._session.client(service, endpoint_url=self._endpoint_url)
+                self._clients[service] = self._session.client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=self._endpoint_url,
+                )
             return self._clients[service]
 
     # -- lifecycle ----------------------------------------------------------------------------------

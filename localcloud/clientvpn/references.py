@@ -156,9 +156,9 @@ def validate_client_connect_function(account_id: str, region: str, arn: str | No
         )
     for backends in (lambda_backends, lambda_simple_backends):
         try:
-            backends[account_id][region].get_function(arn)
+            backends[account_id][region].get_function(match.group(0))
             return
-        except Exception:  # noqa: BLE001 - moto raises several not-found types
+        except Exception:  # moto raises several not-found exception types here
             continue
     raise InvalidParameterValue(f"Lambda function {arn} does not exist.")
 

@@ -41,7 +41,10 @@ def _available_endpoint(cloud: LocalCloud, network: SampleNetwork, token: str) -
         ClientCidrBlock="172.20.0.0/22",
         ServerCertificateArn=network.server_certificate_arn,
         AuthenticationOptions=[
-            {"Type": "directory-service-authentication", "ActiveDirectory": {"DirectoryId": network.directory_id}}
+            {
+                "Type": "directory-service-authentication",
+                "ActiveDirectory": {"DirectoryId": network.directory_id},
+            }
         ],
         ConnectionLogOptions={"Enabled": True, "CloudwatchLogGroup": network.log_group_name},
         ClientToken=token,
@@ -68,7 +71,10 @@ def test_endpoint_reaches_available_over_http(cloud: LocalCloud, network: Sample
         ClientCidrBlock="172.16.0.0/22",
         ServerCertificateArn=network.server_certificate_arn,
         AuthenticationOptions=[
-            {"Type": "directory-service-authentication", "ActiveDirectory": {"DirectoryId": network.directory_id}}
+            {
+                "Type": "directory-service-authentication",
+                "ActiveDirectory": {"DirectoryId": network.directory_id},
+            }
         ],
         ConnectionLogOptions={"Enabled": False},
     )["ClientVpnEndpointId"]
@@ -88,7 +94,17 @@ def test_cli_connect_writes_the_connection_log(
     """`cvpn local connect` through the admin API: one successful and one failed attempt land in the
     endpoint's log group in AWS's format, and the live one shows in DescribeClientVpnConnections."""
     endpoint_id = _available_endpoint(cloud, network, "cli-connect")
-    ok = _admin(cloud, "local", "connect", endpoint_id, "--user", "alice", "--device-ip", "198.51.100.7", capsys=capsys)
+    ok = _admin(
+        cloud,
+        "local",
+        "connect",
+        endpoint_id,
+        "--user",
+        "alice",
+        "--device-ip",
+        "198.51.100.7",
+        capsys=capsys,
+    )
     bad = _admin(
         cloud, "local", "connect", endpoint_id, "--user", "mallory", "--fail", "Auth failed", capsys=capsys
     )
@@ -134,7 +150,10 @@ def test_admin_rejects_bad_input_with_the_field(cloud: LocalCloud) -> None:
     import urllib.request
 
     request = urllib.request.Request(
-        f"{cloud.endpoint_url}/_localcloud/connect", data=b"{}", method="POST", headers={"Content-Type": "application/json"}
+        f"{cloud.endpoint_url}/_localcloud/connect",
+        data=b"{}",
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=10)

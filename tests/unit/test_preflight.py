@@ -144,12 +144,13 @@ def test_quota_counts_live_endpoints_but_not_this_requests_own() -> None:
     ).problems
     assert any(p.startswith("quota: 5 Client VPN endpoints") for p in problems)
 
-    mine = others[:4] + [
+    mine = [
+        *others[:4],
         {
             "ClientVpnEndpointId": "cvpn-endpoint-mine",
             "Status": {"Code": "available"},
             "Tags": [{"Key": REQUEST_ID_TAG, "Value": "NET-1042"}],
-        }
+        },
     ]
     report = run_preflight(ProvisionRequest.model_validate(seed()), FakeInventory(endpoints=mine))
     assert report.ok

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -19,7 +18,13 @@ from localcloud.clientvpn import install
 from localcloud.clientvpn.models import ClientVpnBackend, clientvpn_backends
 from localcloud.clock import Clock, get_clock, set_clock
 from localcloud.faults import FaultInjector, reset_api_call_counts, set_fault_injector
-from tests.localcloud.clientvpn.support import ACCOUNT_ID, REGION, Network, endpoint_request
+from tests.localcloud.clientvpn.support import (
+    ACCOUNT_ID,
+    REGION,
+    CertificateMaterial,
+    Network,
+    endpoint_request,
+)
 
 SAML_METADATA = (
     '<?xml version="1.0"?><md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" '
@@ -30,12 +35,6 @@ SAML_METADATA = (
     + "x" * 800
     + "-->"
 )
-
-
-@dataclass(frozen=True)
-class CertificateMaterial:
-    certificate_pem: bytes
-    private_key_pem: bytes
 
 
 @pytest.fixture(scope="session")

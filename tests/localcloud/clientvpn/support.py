@@ -14,6 +14,14 @@ ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 
 
+@dataclass(frozen=True)
+class CertificateMaterial:
+    """A PEM certificate and its private key (imported into ACM by the fixtures)."""
+
+    certificate_pem: bytes
+    private_key_pem: bytes
+
+
 @dataclass
 class Network:
     """The resources a Client VPN endpoint refers to."""

@@ -28,7 +28,7 @@ SIGNING_KEY = RSAKey.generate_key(2048, parameters={"kid": "fixture-key", "use":
 
 
 def _client(local_aws: LocalAws, service: str) -> Any:
-    return boto3.client(service, region_name=REGION, endpoint_url=local_aws.endpoint_url)
+    return boto3.client(service, region_name=REGION, endpoint_url=local_aws.endpoint_url)  # type: ignore[call-overload]
 
 
 def _token(**claims: Any) -> str:

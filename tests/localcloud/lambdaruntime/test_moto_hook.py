@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from moto import mock_aws
 
 from localcloud.lambdaruntime import LambdaRuntime, install, installed_runtime, uninstall
@@ -159,3 +160,14 @@ def test_invocation_logs_reach_cloudwatch_logs(aws: dict[str, Any]) -> None:
     messages = [event["message"] for event in events]
     assert any(message.startswith("describing worker") for message in messages)
     assert any(message.startswith("REPORT RequestId:") for message in messages)
+
+
+def test_reserved_concurrency_zero_throttles(aws: dict[str, Any]) -> None:
+    """A function with reserved concurrency 0 is throttled (TooManyRequestsException), as on AWS."""
+    _create_function(aws, "throttled", "app.describe_worker")
+    aws["lambda"].put_function_concurrency(FunctionName="throttled", ReservedConcurrentExecutions=0)
+
+    no_retries = boto3.client("lambda", region_name=REGION, config=Config(retries={"total_max_attempts": 1}))
+
+    with pytest.raises(no_retries.exceptions.TooManyRequestsException):
+        no_retries.invoke(FunctionName="throttled", Payload=b"{}")
