@@ -27,13 +27,13 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud.gateway import HttpApi, parse_http_apis
 from localcloud.sam import SamError, load_template, package_sam_template, transform_sam_template
@@ -117,11 +117,16 @@ def install_cloudformation_hooks() -> None:
     moto's ``LayerVersion`` has no physical id, so ``{"Ref": Layer}`` resolved to the Python object
     and functions lost their layers; on AWS the Ref is the layer version ARN, which the hook provides.
     moto's ``Function`` model also drops ``Layers`` on create (its update keeps them); the hook sets them.
+    moto's ``SSM::Parameter`` model crashes without ``Name``; AWS generates one, so does the hook.
+    A resource moto fails to create or update surfaces as a ``ValidationError`` naming its logical id
+    and type (moto would answer a bare 500 or an unrelated service's error).
 
     The hooks affect the moto running in this process, which is where the local cloud runs it.
     """
     global _hooks_installed
     from moto.awslambda.models import LambdaFunction, LayerVersion
+    from moto.cloudformation import parsing
+    from moto.ssm.models import Parameter
     from moto.stepfunctions.models import StateMachine
     from moto.stepfunctions.responses import get_backend
     from moto.stepfunctions.utils import cfn_to_api_tags
@@ -196,7 +201,48 @@ def install_cloudformation_hooks() -> None:
             return function
 
         LambdaFunction.create_from_cloudformation_json = classmethod(create_function_with_layers)  # type: ignore[method-assign,assignment,arg-type]
+        create_parameter = Parameter.create_from_cloudformation_json
+
+        def create_parameter_with_name(
+            cls: type[Parameter],
+            resource_name: str,
+            cloudformation_json: Any,
+            account_id: str,
+            region_name: str,
+            **kwargs: Any,
+        ) -> Parameter:
+            cloudformation_json["Properties"].setdefault("Name", resource_name)
+            return create_parameter(resource_name, cloudformation_json, account_id, region_name, **kwargs)
+
+        Parameter.create_from_cloudformation_json = classmethod(create_parameter_with_name)  # type: ignore[method-assign,assignment,arg-type]
+        parsing.parse_and_create_resource = _naming_failures(parsing.parse_and_create_resource, "create")
+        parsing.parse_and_update_resource = _naming_failures(parsing.parse_and_update_resource, "update")
         _hooks_installed = True
+
+
+def _naming_failures(function: Callable[..., Any], action: str) -> Callable[..., Any]:
+    """Wrap moto's parse_and_<action>_resource so failures carry the logical id, type and reason."""
+    from moto.cloudformation.exceptions import ValidationError
+
+    def wrapper(logical_id: str, resource_json: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(logical_id, resource_json, *args, **kwargs)
+        except ValidationError as error:
+            if getattr(error, "localcloud_attributed", False):
+                raise
+            raise _attributed(error, logical_id, resource_json, action) from error
+        except Exception as error:
+            raise _attributed(error, logical_id, resource_json, action) from error
+
+    def _attributed(error: Exception, logical_id: str, resource_json: dict[str, Any], verb: str) -> Exception:
+        reason = getattr(error, "message", None) or str(error) or type(error).__name__
+        failure = ValidationError(
+            message=f"{logical_id} ({resource_json.get('Type')}) failed to {verb}: {reason}"
+        )
+        failure.localcloud_attributed = True  # type: ignore[attr-defined]
+        return failure
+
+    return wrapper
 
 
 @dataclass(frozen=True)
@@ -553,34 +599,47 @@ def _wait_for_stack(cloudformation: Any, stack_name: str, operation: str) -> Non
 def _create_or_update_stack(
     cloudformation: Any, stack_name: str, template_body: str, parameters: dict[str, str]
 ) -> None:
+    """Create the stack, or update it when a complete one exists; a failed or stuck one is replaced.
+
+    A failed create is rolled back by deleting the stack (as CloudFormation's default rollback does),
+    so the next deploy starts clean.
+    """
     capabilities = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"]
     cfn_parameters = [{"ParameterKey": key, "ParameterValue": value} for key, value in parameters.items()]
     status = _stack_status(cloudformation, stack_name)
-    if status == "ROLLBACK_COMPLETE" or (status or "").endswith("FAILED"):
+    updatable = status is not None and status.endswith("_COMPLETE") and status not in _REPLACED_STATUSES
+    if status is not None and status != "DELETE_COMPLETE" and not updatable:
         cloudformation.delete_stack(StackName=stack_name)
-        status = None
-    operation = "CREATE" if status in (None, "DELETE_COMPLETE") else "UPDATE"
+    operation = "UPDATE" if updatable else "CREATE"
+    request = cloudformation.update_stack if updatable else cloudformation.create_stack
     try:
-        if operation == "CREATE":
-            cloudformation.create_stack(
-                StackName=stack_name,
-                TemplateBody=template_body,
-                Parameters=cfn_parameters,
-                Capabilities=capabilities,
-            )
-        else:
-            cloudformation.update_stack(
-                StackName=stack_name,
-                TemplateBody=template_body,
-                Parameters=cfn_parameters,
-                Capabilities=capabilities,
-            )
-    except ClientError as error:
+        request(
+            StackName=stack_name,
+            TemplateBody=template_body,
+            Parameters=cfn_parameters,
+            Capabilities=capabilities,
+        )
+    except (ClientError, BotoCoreError) as error:
         if operation == "UPDATE" and "No updates are to be performed" in str(error):
             return
-        reasons = _failure_reasons(cloudformation, stack_name)
-        raise DeployError(f"{operation.lower()} of stack {stack_name} failed: {error}; {reasons}") from error
+        if operation == "CREATE" and _stack_status(cloudformation, stack_name) not in (
+            None,
+            "DELETE_COMPLETE",
+        ):
+            cloudformation.delete_stack(StackName=stack_name)
+        raise DeployError(
+            f"{operation.lower()} of stack {stack_name} failed: {_error_message(error)}"
+        ) from error
     _wait_for_stack(cloudformation, stack_name, operation)
+
+
+_REPLACED_STATUSES = frozenset({"ROLLBACK_COMPLETE", "DELETE_COMPLETE"})
+
+
+def _error_message(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        return str(error.response.get("Error", {}).get("Message") or error)
+    return str(error)
 
 
 def _template_parameters(template: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
