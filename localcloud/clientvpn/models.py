@@ -17,6 +17,7 @@ import dataclasses
 import ipaddress
 import json
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -88,6 +89,10 @@ class ClientVpnQuotas:
     concurrent_operations_per_endpoint: int = 10
     certificate_revocation_list_entries: int = 20000
 
+
+# One lock for every Client VPN API call (moto's HTTP server answers requests on several threads);
+# the connection simulator can hold it too while it changes ``endpoint.connections``.
+BACKEND_LOCK = threading.RLock()
 
 # New backends (one per account and region, recreated on every moto reset) copy these.
 DEFAULT_TIMINGS = ClientVpnTimings()
@@ -165,6 +170,10 @@ class AuthorizationRule:
     def state_at(self, now: float) -> str:
         return AUTHORIZING if now < self.active_at else ACTIVE
 
+    @property
+    def state(self) -> str:
+        return self.state_at(_now())
+
     def matches(self, destination_cidr: str, group_id: str | None, access_all: bool) -> bool:
         if self.destination_cidr != destination_cidr:
             return False
@@ -201,6 +210,10 @@ class ClientVpnRoute:
         if self.deletion_completes_at is not None:
             return ROUTE_DELETING
         return CREATING if now < self.active_at else ACTIVE
+
+    @property
+    def state(self) -> str:
+        return self.state_at(_now())
 
     def gone_at(self, now: float) -> bool:
         return self.deletion_completes_at is not None and now >= self.deletion_completes_at

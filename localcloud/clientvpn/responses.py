@@ -18,7 +18,7 @@ from moto.ec2.responses import EC2Response
 
 from localcloud.clientvpn import references
 from localcloud.clientvpn.exceptions import UnsupportedOperation
-from localcloud.clientvpn.models import ClientVpnBackend, clientvpn_backends
+from localcloud.clientvpn.models import BACKEND_LOCK, ClientVpnBackend, clientvpn_backends
 from localcloud.clientvpn.paging import paginate
 from localcloud.clientvpn.profile import build_client_configuration
 from localcloud.faults import get_fault_injector, record_api_call
@@ -291,7 +291,18 @@ def _snake_case(operation: str) -> str:
     return camelcase_to_underscores(operation)  # type: ignore[no-any-return]
 
 
-RESPONSE_METHODS: dict[str, ResponseMethod] = {
+def _serialized(method: ResponseMethod) -> ResponseMethod:
+    """Run ``method`` under the backend lock (the HTTP server is multi-threaded)."""
+
+    @functools.wraps(method)
+    def locked(self: Any) -> ActionResult:
+        with BACKEND_LOCK:
+            return method(self)
+
+    return locked
+
+
+_HANDLERS: dict[str, ResponseMethod] = {
     "CreateClientVpnEndpoint": create_client_vpn_endpoint,
     "ModifyClientVpnEndpoint": modify_client_vpn_endpoint,
     "DeleteClientVpnEndpoint": delete_client_vpn_endpoint,
@@ -313,14 +324,22 @@ RESPONSE_METHODS: dict[str, ResponseMethod] = {
     "TerminateClientVpnConnections": terminate_client_vpn_connections,
     **{operation: _unsupported(operation) for operation in UNSUPPORTED_OPERATIONS},
 }
+RESPONSE_METHODS: dict[str, ResponseMethod] = {
+    name: _serialized(method) for name, method in _HANDLERS.items()
+}
 
 _install_lock = threading.Lock()
 
 
 def install() -> None:
-    """Attach every Client VPN response method to moto's EC2Response (idempotent)."""
+    """Attach every Client VPN response method to moto's EC2Response (idempotent).
+
+    Also wraps EC2's generic CreateTags / DeleteTags / DescribeTags so they accept endpoint ids.
+    """
+    from localcloud.clientvpn.tagging import TAG_METHODS
+
     with _install_lock:
-        for operation, method in RESPONSE_METHODS.items():
-            name = _snake_case(operation)
-            if getattr(EC2Response, name, None) is not method:
+        methods = {_snake_case(operation): method for operation, method in RESPONSE_METHODS.items()}
+        for name, method in {**methods, **TAG_METHODS}.items():
+            if EC2Response.__dict__.get(name) is not method:
                 setattr(EC2Response, name, method)

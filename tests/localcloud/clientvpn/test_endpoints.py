@@ -410,3 +410,26 @@ def test_unknown_endpoint_everywhere(ec2: Any, network: Network) -> None:
         with pytest.raises(ClientError) as excinfo:
             call()
         assert error_code(excinfo) == "InvalidClientVpnEndpointId.NotFound"
+
+
+def test_generic_ec2_tagging_covers_endpoints(
+    ec2: Any, network: Network, create_endpoint: Callable[..., str]
+) -> None:
+    """CreateTags / DescribeTags / DeleteTags accept endpoint ids next to ordinary EC2 ids."""
+    endpoint_id = create_endpoint()
+    ec2.create_tags(Resources=[endpoint_id, network.vpc_id], Tags=[{"Key": "owner", "Value": "netops"}])
+
+    endpoint = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"][0]
+    assert endpoint["Tags"] == [{"Key": "owner", "Value": "netops"}]
+    tags = ec2.describe_tags(Filters=[{"Name": "key", "Values": ["owner"]}])["Tags"]
+    assert sorted((t["ResourceId"], t["ResourceType"]) for t in tags) == sorted(
+        [(endpoint_id, "client-vpn-endpoint"), (network.vpc_id, "vpc")]
+    )
+    only_endpoints = ec2.describe_tags(Filters=[{"Name": "resource-type", "Values": ["client-vpn-endpoint"]}])
+    assert [t["ResourceId"] for t in only_endpoints["Tags"]] == [endpoint_id]
+
+    ec2.delete_tags(Resources=[endpoint_id], Tags=[{"Key": "owner"}])
+    assert ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [endpoint_id]}])["Tags"] == []
+    with pytest.raises(ClientError) as excinfo:
+        ec2.create_tags(Resources=["cvpn-endpoint-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
+    assert error_code(excinfo) == "InvalidClientVpnEndpointId.NotFound"
