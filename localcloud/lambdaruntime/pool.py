@@ -22,8 +22,9 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
+
+from localcloud.clock import get_clock
 
 from .runtime_api import NextInvocation, RuntimeApiServer
 from .spec import FunctionSpec, InvokeResult, build_process_environment
@@ -229,7 +230,7 @@ class FunctionPool:
     def _spawn(self, first: _Invocation) -> None:
         worker_id = self._next_worker_id
         self._next_worker_id += 1
-        now = datetime.now(UTC)
+        now = get_clock().now()  # log stream names and log timestamps follow emulated time
         worker = _Worker(
             worker_id=worker_id,
             log_path=self._log_dir / f"worker-{worker_id}.log",
@@ -532,7 +533,7 @@ class FunctionPool:
 
 
 def _utc_stamp() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return get_clock().now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _exit_reason(returncode: int) -> str:
