@@ -5,7 +5,8 @@ destinations, and raises ``NotImplementedError`` for any other target service, L
 ``install()`` wraps it: Lambda targets of a matching rule are invoked asynchronously through moto's
 Lambda backend in-process (so whatever runs the function behind ``LambdaBackend.invoke`` - moto's
 simple Lambda or the local cloud's real runtime - receives the event), and the other targets still go
-through moto's own code. The payload honours the target's ``Input``, ``InputPath`` and
+through moto's own code. DISABLED rules and schedule-only rules receive no events (as on AWS; moto
+would match them against every event). The payload honours the target's ``Input``, ``InputPath`` and
 ``InputTransformer`` as EventBridge does; without them the function gets the whole event with an ISO
 ``time``.
 """
@@ -96,9 +97,23 @@ def _is_lambda_target(target: Mapping[str, Any]) -> bool:
     return str(target.get("Arn", "")).split(":")[2:3] == ["lambda"]
 
 
+def _receives_events(rule: Any) -> bool:
+    """Whether ``rule`` takes part in event matching at all.
+
+    On AWS a DISABLED rule delivers nothing and a schedule-only rule (no event pattern) matches no
+    event; moto treats an empty pattern as "match everything" and ignores the state, which would send
+    every event to every scheduled rule's targets.
+    """
+    if str(getattr(rule, "state", "ENABLED")).upper() == "DISABLED":
+        return False
+    return not (getattr(rule, "scheduled_expression", None) and not rule.event_pattern.get_pattern())
+
+
 def _send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
     """moto's delivery for non-Lambda targets, plus asynchronous invokes of Lambda targets."""
     assert _original_send_to_targets is not None
+    if not _receives_events(rule):
+        return
     lambda_targets = [target for target in rule.targets if _is_lambda_target(target)]
     other_targets = [target for target in rule.targets if not _is_lambda_target(target)]
     if other_targets:

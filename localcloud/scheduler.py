@@ -369,7 +369,13 @@ class Scheduler:
 
     @property
     def clock(self) -> Clock:
+        """The clock schedules run on: the one given, else the local cloud's current clock."""
         return self._clock or get_clock()
+
+    @property
+    def clock_override(self) -> Clock | None:
+        """The clock given at construction (None: follow ``get_clock()``)."""
+        return self._clock
 
     def _client(self, service: str) -> Any:
         with self._lock:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from localcloud.clock import Clock
-from localcloud.deploy import DeployedStack, deploy_stack
+from localcloud.deploy import DeployedStack, deploy_stack, start_stack_services
 from localcloud.gateway import MAX_REQUEST_BYTES, DefaultJwtVerifier, Gateway
 from localcloud.scheduler import Scheduler
 
@@ -305,3 +306,37 @@ def test_second_deploy_updates_the_stack_in_place(
         FunctionName=again.function_name("GreetingFunction")
     )
     assert configuration["Environment"]["Variables"]["GREETING_WORD"] == "Hi"
+
+
+def test_stack_services_serve_apis_and_schedules_and_follow_a_redeploy(
+    deployed: DeployedStack, local_aws: LocalAws
+) -> None:
+    """What `cvpn local up` starts: the gateway on its port and the scheduler, both read from the stack."""
+    services = start_stack_services(deployed, clock=Clock(time_scale=600))
+    try:
+        urls = services.api_urls()
+        assert urls["SecureApi"] == f"{services.gateway.url}/v1"
+        with urllib.request.urlopen(f"{urls['ServerlessHttpApi']}/hello/Bob", timeout=60) as response:
+            assert json.loads(response.read())["greeting"].endswith(", Bob!")
+        services.update(deployed)
+        deadline = time.monotonic() + 10
+        while not services.scheduler.fired:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with urllib.request.urlopen(f"{urls['ServerlessHttpApi']}/hello/Cy", timeout=60) as response:
+            assert response.status == 200
+    finally:
+        services.stop()
+
+
+def test_disabled_rule_delivers_nothing(deployed: DeployedStack, local_aws: LocalAws) -> None:
+    events = _client(local_aws, "events")
+    function_arn = deployed.functions["GreetingFunction"].arn
+    for name, state in (("switched-off", "DISABLED"), ("switched-on", "ENABLED")):
+        events.put_rule(Name=name, EventPattern=json.dumps({"source": ["fixture.switch"]}), State=state)
+        events.put_targets(
+            Rule=name, Targets=[{"Id": "fn", "Arn": function_arn, "Input": json.dumps({"kind": name})}]
+        )
+    events.put_events(Entries=[{"Source": "fixture.switch", "DetailType": "x", "Detail": "{}"}])
+    assert _wait_for_items(local_aws, deployed, "switched-on")
+    assert not _wait_for_items(local_aws, deployed, "switched-off", timeout=0.5)

@@ -1,8 +1,9 @@
-"""What the local cloud does with resource types moto's CloudFormation cannot create."""
+"""Deploy outcomes beyond the happy path: unsupported and ignored types, failures, redeploys of edits."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import boto3
@@ -11,12 +12,13 @@ import pytest
 from localcloud.deploy import (
     IGNORED_RESOURCE_TYPES,
     LOCALLY_SERVED_RESOURCE_TYPES,
+    DeployedStack,
     DeployError,
     deploy_stack,
     moto_supported_resource_types,
 )
 
-from .conftest import REGION, LocalAws
+from .conftest import REGION, SAM_APP, LocalAws
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -110,3 +112,40 @@ def test_failed_resource_is_reported_with_logical_id(local_aws: LocalAws, tmp_pa
         if stack["StackStatus"] != "DELETE_COMPLETE"
     }
     assert "broken-code" not in live
+
+
+def test_redeploy_picks_up_changed_function_and_layer_code(local_aws: LocalAws, tmp_path: Path) -> None:
+    """Given the app is up, when its layer and handler change and it is deployed again, the new code runs."""
+    app = tmp_path / "app"
+    shutil.copytree(SAM_APP, app, ignore=shutil.ignore_patterns("__pycache__"))
+    lambda_client = boto3.client("lambda", region_name=REGION, endpoint_url=local_aws.endpoint_url)
+    http_event = json.dumps(
+        {"version": "2.0", "routeKey": "GET /hello/{name}", "pathParameters": {"name": "Ada"}}
+    )
+
+    def greeting(stack: DeployedStack) -> str:
+        response = lambda_client.invoke(
+            FunctionName=stack.function_name("GreetingFunction"), Payload=http_event
+        )
+        assert "FunctionError" not in response
+        return str(json.loads(json.loads(response["Payload"].read())["body"])["greeting"])
+
+    first = deploy_stack(
+        app / "template.yaml",
+        stack_name="editing",
+        endpoint_url=local_aws.endpoint_url,
+        build_dir=tmp_path / "b1",
+    )
+    assert greeting(first) == "Hello, Ada!"
+    layer_module = app / "layer" / "python" / "fixture_shared" / "__init__.py"
+    layer_module.write_text(
+        layer_module.read_text().replace('f"{word}, {name}!"', 'f"{word} again, {name}!"')
+    )
+    second = deploy_stack(
+        app / "template.yaml",
+        stack_name="editing",
+        endpoint_url=local_aws.endpoint_url,
+        build_dir=tmp_path / "b2",
+    )
+    assert second.functions == first.functions
+    assert greeting(second) == "Hello again, Ada!"
