@@ -77,8 +77,12 @@ def install(
         if not _originals:
             _originals["simple_invoke"] = LambdaSimpleBackend.invoke
             _originals["function_invoke"] = LambdaFunction.invoke
+            # LambdaSimpleBackend inherits delete_function; the patch shadows it on the subclass only.
+            if "delete_function" in vars(LambdaSimpleBackend):
+                _originals["simple_delete"] = LambdaSimpleBackend.delete_function
             LambdaSimpleBackend.invoke = _simple_backend_invoke  # type: ignore[method-assign,assignment]
             LambdaFunction.invoke = _function_object_invoke  # type: ignore[method-assign,assignment]
+            LambdaSimpleBackend.delete_function = _simple_backend_delete_function  # type: ignore[method-assign]
         _runtime = runtime
         _code_root = Path(code_root) if code_root is not None else runtime.work_dir / "code"
         _fingerprints.clear()
@@ -96,6 +100,10 @@ def uninstall() -> None:
         if _originals:
             LambdaSimpleBackend.invoke = _originals.pop("simple_invoke")  # type: ignore[method-assign]
             LambdaFunction.invoke = _originals.pop("function_invoke")  # type: ignore[method-assign]
+            if "simple_delete" in _originals:
+                LambdaSimpleBackend.delete_function = _originals.pop("simple_delete")  # type: ignore[method-assign]
+            else:
+                del LambdaSimpleBackend.delete_function  # back to the inherited LambdaBackend method
         _runtime = None
         _fingerprints.clear()
 
@@ -112,6 +120,20 @@ def _simple_backend_invoke(
     result = _invoke(fn, body, headers, invocation_type, function_name)
     _set_response_headers(result, headers, response_headers)
     return result.payload
+
+
+def _simple_backend_delete_function(self: Any, function_name: str, qualifier: str | None = None) -> None:
+    """``DeleteFunction`` also stops the function's workers (unless only a version is deleted)."""
+    from moto.awslambda.models import LambdaBackend
+
+    name = self.get_function(function_name).function_name if qualifier is None else None
+    delete = _originals.get("simple_delete", LambdaBackend.delete_function)
+    delete(self, function_name, qualifier)
+    runtime = _runtime
+    if name is not None and runtime is not None:
+        runtime.unregister(name)
+        with _lock:
+            _fingerprints.pop(name, None)
 
 
 def _function_object_invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:

@@ -171,3 +171,16 @@ def test_reserved_concurrency_zero_throttles(aws: dict[str, Any]) -> None:
 
     with pytest.raises(no_retries.exceptions.TooManyRequestsException):
         no_retries.invoke(FunctionName="throttled", Payload=b"{}")
+
+
+def test_delete_function_stops_its_workers(aws: dict[str, Any]) -> None:
+    """DeleteFunction through moto also ends the function's warm workers in the runtime."""
+    _create_function(aws, "short-lived", "app.describe_worker")
+    pid = json.loads(aws["lambda"].invoke(FunctionName="short-lived", Payload=b"{}")["Payload"].read())["pid"]
+    runtime = installed_runtime()
+    assert runtime is not None and pid in runtime.pool("short-lived").worker_pids()
+
+    aws["lambda"].delete_function(FunctionName="short-lived")
+
+    assert runtime.spec("short-lived") is None
+    assert "short-lived" not in runtime.stats()["workers"]
