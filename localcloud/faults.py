@@ -25,7 +25,8 @@ Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API
     The status message of a failed association.
 ``not_found_after_create_seconds``
     A call naming an endpoint created less than this many emulated seconds ago answers
-    ``InvalidClientVpnEndpointId.NotFound`` (eventual consistency after create).
+    ``InvalidClientVpnEndpointId.NotFound``, and DescribeClientVpnEndpoints without ids leaves it
+    out of the listing (eventual consistency after create).
 
 Besides faults, this module counts every Client VPN API call per operation name
 (``api_call_counts()`` / ``reset_api_call_counts()``) so tests and benchmarks can assert how many
@@ -188,6 +189,19 @@ class FaultInjector:
         last = self._state.last_endpoint_created_at
         if knobs.create_window_seconds and last is not None and now - last < knobs.create_window_seconds:
             raise self._inject(operation, error)
+
+    def endpoints_not_yet_visible(self, operation: str) -> set[str]:
+        """Endpoints a listing by ``operation`` must leave out (created too recently to be seen)."""
+        now = get_clock().timestamp()
+        with self._lock:
+            window = self.knobs_for(operation).not_found_after_create_seconds
+            if not window:
+                return set()
+            return {
+                endpoint_id
+                for endpoint_id, created_at in self._state.endpoint_created_at.items()
+                if now - created_at < window
+            }
 
     def record_endpoint_created(self, endpoint_id: str, created_at: float) -> None:
         """Remember a successful create (for the create window and NotFound-after-create)."""

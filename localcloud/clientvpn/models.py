@@ -68,7 +68,12 @@ MAX_BANNER_CHARACTERS = 1400
 
 @dataclass
 class ClientVpnTimings:
-    """How long (in emulated seconds) each asynchronous Client VPN change takes."""
+    """How long (in emulated seconds) each asynchronous Client VPN change takes.
+
+    A change's completion time is fixed when it is requested, so editing these affects later
+    requests only. Set ``DEFAULT_TIMINGS`` for every new backend (moto recreates backends on
+    reset) or ``backend.timings`` for one account and region.
+    """
 
     association_seconds: float = 240.0
     disassociation_seconds: float = 60.0

@@ -117,6 +117,8 @@ def describe_client_vpn_endpoints(self: Any) -> ActionResult:
     endpoints = _backend(self).describe_endpoints(
         list(self._get_param("ClientVpnEndpointIds") or []), self._filters_from_querystring()
     )
+    hidden = get_fault_injector().endpoints_not_yet_visible("DescribeClientVpnEndpoints")
+    endpoints = [e for e in endpoints if e["ClientVpnEndpointId"] not in hidden]
     return _page(self, "ClientVpnEndpoints", endpoints)
 
 

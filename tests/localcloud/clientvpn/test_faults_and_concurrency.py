@@ -155,8 +155,10 @@ def test_not_found_shortly_after_create(
     with pytest.raises(ClientError) as excinfo:
         ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=endpoint_id)
     assert error_code(excinfo) == "InvalidClientVpnEndpointId.NotFound"
+    assert ec2.describe_client_vpn_endpoints()["ClientVpnEndpoints"] == []
     frozen_clock.advance(5)
     assert endpoint_state(ec2, endpoint_id) == "pending-associate"
+    assert len(ec2.describe_client_vpn_endpoints()["ClientVpnEndpoints"]) == 1
 
 
 def test_injector_round_trips_through_dict() -> None:
