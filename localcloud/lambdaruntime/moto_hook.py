@@ -9,8 +9,8 @@ moto runs its non-Docker Lambda backend (``LambdaSimpleBackend``) when Lambda's 
 :func:`install` patches ``LambdaSimpleBackend.invoke`` (the Invoke API, EventBridge targets, SQS event
 source mappings) and ``LambdaFunction.invoke`` (InvokeAsync, SNS, S3, Kinesis, DynamoDB Streams and
 CloudWatch Logs subscriptions call the function object directly), so every path runs the real
-handler. Functions are registered lazily on first invoke, and registered again when their code or
-configuration changes.
+handler, and ``LambdaSimpleBackend.delete_function`` so a deleted function's workers stop. Functions
+are registered lazily on first invoke, and registered again when their code or configuration changes.
 """
 
 from __future__ import annotations
