@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Mapping
@@ -105,8 +106,6 @@ class InvokeResult:
         """``errorType`` of a failed invocation's payload (None when it succeeded)."""
         if self.function_error is None:
             return None
-        import json
-
         try:
             body = json.loads(self.payload)
         except ValueError:
