@@ -799,6 +799,11 @@ class ClientVpnBackend(BaseBackend):
         if not group_ids:
             raise MissingParameter("The request must contain the parameter SecurityGroupIds")
         references.validate_security_groups(self.account_id, self.region_name, vpc_id, group_ids)
+        if not any(a.state_at(now) in (ASSOCIATING, ASSOCIATED) for a in endpoint.associations.values()):
+            raise ClientVpnError(
+                "InvalidClientVpnActiveAssociationNotFound",
+                f"Client VPN endpoint {endpoint_id} has no target network association to apply groups to.",
+            )
         if endpoint.vpc_id and vpc_id != endpoint.vpc_id and endpoint.associations:
             raise InvalidParameterValue(f"VPC {vpc_id} is not the VPC of Client VPN endpoint {endpoint_id}.")
         endpoint.ensure_mutation_allowed(now)

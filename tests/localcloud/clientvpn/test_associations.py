@@ -332,3 +332,50 @@ def test_apply_security_groups(
             SecurityGroupIds=[network.security_group_id],
         )
     assert error_code(excinfo) == "InvalidParameterValue"
+
+
+def test_apply_security_groups_needs_an_association(
+    ec2: Any, network: Network, create_endpoint: Callable[..., str]
+) -> None:
+    endpoint_id = create_endpoint()
+    with pytest.raises(ClientError) as excinfo:
+        ec2.apply_security_groups_to_client_vpn_target_network(
+            ClientVpnEndpointId=endpoint_id,
+            VpcId=network.vpc_id,
+            SecurityGroupIds=[network.security_group_id],
+        )
+    assert error_code(excinfo) == "InvalidClientVpnActiveAssociationNotFound"
+
+
+def test_modify_vpc_refused_while_associated(
+    ec2: Any, network: Network, create_endpoint: Callable[..., str]
+) -> None:
+    endpoint_id = create_endpoint()
+    associate(ec2, endpoint_id, network.subnet_ids[0])
+    with pytest.raises(ClientError) as excinfo:
+        ec2.modify_client_vpn_endpoint(ClientVpnEndpointId=endpoint_id, VpcId=network.other_vpc_id)
+    assert error_code(excinfo) == "InvalidParameterValue"
+
+
+def test_changing_dns_servers_resets_connections(
+    ec2: Any, network: Network, create_endpoint: Callable[..., str], backend: ClientVpnBackend
+) -> None:
+    endpoint_id = create_endpoint(DnsServers=["10.0.0.2"])
+    connection = FakeConnection(endpoint_id, "cvpn-connection-0000000000000000a", "carol")
+    backend.get_endpoint(endpoint_id).connections[connection.connection_id] = connection
+    ec2.modify_client_vpn_endpoint(ClientVpnEndpointId=endpoint_id, Description="same DNS")
+    assert connection.status == "active"
+    ec2.modify_client_vpn_endpoint(
+        ClientVpnEndpointId=endpoint_id, DnsServers={"CustomDnsServers": ["10.0.0.3"], "Enabled": True}
+    )
+    assert connection.status == "terminated"
+
+
+def test_mutations_on_a_deleting_endpoint_are_refused(
+    ec2: Any, network: Network, create_endpoint: Callable[..., str]
+) -> None:
+    endpoint_id = create_endpoint()
+    ec2.delete_client_vpn_endpoint(ClientVpnEndpointId=endpoint_id)
+    with pytest.raises(ClientError) as excinfo:
+        associate(ec2, endpoint_id, network.subnet_ids[0])
+    assert error_code(excinfo) == "IncorrectState"

@@ -433,3 +433,9 @@ def test_generic_ec2_tagging_covers_endpoints(
     with pytest.raises(ClientError) as excinfo:
         ec2.create_tags(Resources=["cvpn-endpoint-0123456789abcdef0"], Tags=[{"Key": "a", "Value": "b"}])
     assert error_code(excinfo) == "InvalidClientVpnEndpointId.NotFound"
+
+
+def test_invalid_next_token(ec2: Any, network: Network) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        ec2.describe_client_vpn_endpoints(MaxResults=5, NextToken="garbage!")
+    assert error_code(excinfo) == "InvalidPaginationToken"
