@@ -6,9 +6,22 @@ Nothing runs in the background. Every state is computed from the emulated clock
 on. Side effects of a transition (purging removed resources, terminating connections when the last
 association goes) happen in ``ClientVpnEndpoint.refresh()``, which every access calls first.
 
-Connections belong to the connection simulator (``localcloud/clientvpn/connections.py``); this
-module only creates ``ClientVpnEndpoint.connections`` empty and calls ``.terminate(now)`` on the
-objects it finds there when an endpoint stops serving.
+Connections belong to the connection simulator (``localcloud/clientvpn/connections.py``). The
+contract between the two modules:
+
+- this module creates ``ClientVpnEndpoint.connections`` (``dict[str, Any]``) empty and never adds to
+  it; the simulator stores its connection objects there, keyed by connection id;
+- a connection object has ``.connection_id``, ``.username`` (str or None), ``.status`` (botocore's
+  ClientVpnConnectionStatusCode: active, failed-to-terminate, terminating, terminated),
+  ``.to_api() -> dict`` in botocore's ClientVpnConnection shape, and
+  ``.terminate(now: datetime) -> {"ConnectionId", "PreviousStatus", "CurrentStatus"}``;
+- DescribeClientVpnConnections (filters connection-id, username) and TerminateClientVpnConnections
+  (ConnectionId or Username) are answered here over those objects
+  (``ClientVpnBackend.describe_connections`` / ``terminate_connections``), so the API does not
+  depend on the simulator module being importable;
+- when the last association goes (and when DNS servers change) every active connection's
+  ``.terminate(get_clock().now())`` is called;
+- ``BACKEND_LOCK`` serializes API calls; the simulator may hold it while it changes connections.
 """
 
 from __future__ import annotations
