@@ -35,10 +35,9 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.clock import Clock
-from localcloud.gateway import Gateway, HttpApi, JwtVerifier, parse_http_apis
+from localcloud.gateway import HttpApi, parse_http_apis
 from localcloud.sam import SamError, load_template, package_sam_template, transform_sam_template
-from localcloud.scheduler import Scheduler, ScheduleSpec, parse_schedules
+from localcloud.scheduler import ScheduleSpec, parse_schedules
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -47,12 +46,10 @@ __all__ = [
     "DeployError",
     "DeployedStack",
     "FunctionInfo",
-    "StackServices",
     "TemplateResolver",
     "deploy_stack",
     "install_cloudformation_hooks",
     "moto_supported_resource_types",
-    "start_stack_services",
 ]
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
@@ -782,66 +779,3 @@ def _read_back(
         template=transformed,
         ignored_resources=ignored,
     )
-
-
-@dataclass
-class StackServices:
-    """What the local cloud runs for a deployed stack beside moto: its HTTP APIs and its schedules."""
-
-    gateway: Gateway
-    scheduler: Scheduler
-
-    def api_urls(self) -> dict[str, str]:
-        """Local base URL of every HTTP API, by logical id (stage prefix included unless $default)."""
-        return {api.logical_id: self.gateway.api_url(api) for api in self.gateway.http_apis}
-
-    def update(self, stack: DeployedStack) -> None:
-        """Serve a redeployed stack: new routes at once (same port), schedules restarted."""
-        self.gateway.http_apis = stack.http_apis
-        self.scheduler.stop()
-        self.scheduler = _scheduler_for(stack, self.scheduler.clock_override).start()
-
-    def stop(self) -> None:
-        """Stop the gateway and the scheduler."""
-        self.scheduler.stop()
-        self.gateway.stop()
-
-
-def _scheduler_for(stack: DeployedStack, clock: Clock | None) -> Scheduler:
-    return Scheduler(
-        stack.schedules,
-        endpoint_url=stack.endpoint_url,
-        region=stack.region,
-        account_id=stack.account_id,
-        clock=clock,
-    )
-
-
-def start_stack_services(
-    stack: DeployedStack,
-    *,
-    api_host: str = "127.0.0.1",
-    api_port: int = 0,
-    clock: Clock | None = None,
-    jwt_verifier: JwtVerifier | None = None,
-) -> StackServices:
-    """Start the gateway (HTTP APIs on ``api_host:api_port``, 0 = any free port) and the scheduler.
-
-    ``clock`` defaults to the local cloud's current clock (``localcloud.clock.get_clock()``), read at
-    every tick. Call ``eventbridge.install()`` once as well so rules with Lambda targets deliver.
-    """
-    gateway = Gateway(
-        stack.http_apis,
-        endpoint_url=stack.endpoint_url,
-        region=stack.region,
-        account_id=stack.account_id,
-        host=api_host,
-        port=api_port,
-        jwt_verifier=jwt_verifier,
-    ).start()
-    try:
-        scheduler = _scheduler_for(stack, clock).start()
-    except Exception:
-        gateway.stop()
-        raise
-    return StackServices(gateway=gateway, scheduler=scheduler)

@@ -1,14 +1,16 @@
-"""EventBridge rules deliver to Lambda targets on the local cloud.
+"""EventBridge rules deliver to Lambda (and Step Functions) targets on the local cloud.
 
 moto's ``Rule.send_to_targets`` (moto 5.2.5) handles log groups, archives, SQS, event buses and API
-destinations, and raises ``NotImplementedError`` for any other target service, Lambda included.
-``install()`` wraps it: Lambda targets of a matching rule are invoked asynchronously through moto's
-Lambda backend in-process (so whatever runs the function behind ``LambdaBackend.invoke`` - moto's
-simple Lambda or the local cloud's real runtime - receives the event), and the other targets still go
-through moto's own code. DISABLED rules and schedule-only rules receive no events (as on AWS; moto
-would match them against every event). The payload honours the target's ``Input``, ``InputPath`` and
-``InputTransformer`` as EventBridge does; without them the function gets the whole event with an ISO
-``time``.
+destinations, and raises ``NotImplementedError`` for any other target service, Lambda included (which
+fails the whole PutEvents call). ``install()`` wraps it: Lambda targets of a matching rule are invoked
+asynchronously through moto's Lambda backend in-process (so whatever runs the function behind
+``LambdaBackend.invoke`` - moto's simple Lambda or the local cloud's real runtime - receives the
+event); Step Functions targets start an execution through the backend moto's Step Functions API
+uses; the targets moto knows still go through moto's own code; any other target service is logged and
+skipped instead of failing PutEvents. DISABLED rules and schedule-only rules receive no events (as
+on AWS; moto would match them against every event). The payload honours the target's ``Input``,
+``InputPath`` and ``InputTransformer`` as EventBridge does; without them the target gets the whole
+event with an ISO ``time``.
 """
 
 from __future__ import annotations
@@ -18,11 +20,19 @@ import json
 import logging
 import re
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["install", "invoke_lambda_async", "is_installed", "target_payload", "uninstall"]
+__all__ = [
+    "install",
+    "invoke_lambda_async",
+    "is_installed",
+    "start_execution_async",
+    "target_payload",
+    "uninstall",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -93,8 +103,36 @@ def invoke_lambda_async(function_arn: str, payload: Any) -> threading.Thread:
     return thread
 
 
-def _is_lambda_target(target: Mapping[str, Any]) -> bool:
-    return str(target.get("Arn", "")).split(":")[2:3] == ["lambda"]
+def start_execution_async(state_machine_arn: str, payload: Any) -> threading.Thread:
+    """Start an execution of ``state_machine_arn`` with ``payload`` as input, in a thread."""
+    from moto.stepfunctions.responses import get_backend
+
+    parts = state_machine_arn.split(":")
+    account_id, region = parts[4], parts[3]
+    execution_input = payload if isinstance(payload, str) else json.dumps(payload)
+
+    def start() -> None:
+        try:
+            backend = get_backend(account_id, region)
+            backend.start_execution(state_machine_arn, str(uuid.uuid4()), execution_input)
+        except Exception:
+            logger.exception("EventBridge delivery to %s failed", state_machine_arn)
+
+    thread = threading.Thread(target=start, name="eventbridge-states", daemon=True)
+    thread.start()
+    return thread
+
+
+def _target_kind(target: Mapping[str, Any]) -> str:
+    """'lambda', 'states', 'moto' (moto delivers it) or 'unsupported'."""
+    parts = str(target.get("Arn", "")).split(":")
+    service = parts[2] if len(parts) > 2 else ""
+    resource = parts[5] if len(parts) > 5 else ""
+    if service in ("lambda", "states"):
+        return service
+    if service == "sqs" or (service == "logs" and resource == "log-group") or service == "events":
+        return "moto"
+    return "unsupported"
 
 
 def _receives_events(rule: Any) -> bool:
@@ -110,24 +148,33 @@ def _receives_events(rule: Any) -> bool:
 
 
 def _send_to_targets(rule: Any, original_event: Any, transform_input: bool = True) -> None:
-    """moto's delivery for non-Lambda targets, plus asynchronous invokes of Lambda targets."""
+    """moto's delivery for the targets it knows, plus Lambda and Step Functions targets."""
     assert _original_send_to_targets is not None
     if not _receives_events(rule):
         return
-    lambda_targets = [target for target in rule.targets if _is_lambda_target(target)]
-    other_targets = [target for target in rule.targets if not _is_lambda_target(target)]
-    if other_targets:
+    moto_targets = [target for target in rule.targets if _target_kind(target) == "moto"]
+    if moto_targets:
         moto_view = copy.copy(rule)
-        moto_view.targets = other_targets
+        moto_view.targets = moto_targets
         _original_send_to_targets(moto_view, original_event, transform_input)
-    if not lambda_targets or not rule.event_pattern.matches_event(original_event):
+    if not rule.event_pattern.matches_event(original_event):
         return
-    for target in lambda_targets:
-        payload = (
-            target_payload(target, original_event) if transform_input else _iso_time(dict(original_event))
-        )
+    for target in rule.targets:
+        kind = _target_kind(target)
+        if kind == "moto":
+            continue
+        if kind == "unsupported":
+            logger.warning("rule %s: target %s is not delivered by the local cloud", rule.name, target["Arn"])
+            continue
+        if transform_input:
+            payload = target_payload(target, original_event)
+        else:
+            payload = _iso_time(dict(original_event))
         logger.info("rule %s delivers to %s", rule.name, target["Arn"])
-        invoke_lambda_async(str(target["Arn"]), payload)
+        if kind == "lambda":
+            invoke_lambda_async(str(target["Arn"]), payload)
+        else:
+            start_execution_async(str(target["Arn"]), payload)
 
 
 def install() -> None:

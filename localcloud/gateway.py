@@ -5,7 +5,7 @@ SAM's OpenAPI ``Body`` (paths with ``x-amazon-apigateway-integration``, security
 ``x-amazon-apigateway-authorizer``), explicit ``AWS::ApiGatewayV2::Route`` / ``Integration`` /
 ``Authorizer`` resources, and quick-create ``Target`` APIs.
 
-``Gateway`` serves them on ``127.0.0.1:<port>``: it matches a route as API Gateway does (exact
+``HttpGateway`` serves them on ``127.0.0.1:<port>``: it matches a route as API Gateway does (exact
 method before ANY, literal segments before ``{param}``, ``{proxy+}`` greedy, ``$default`` last),
 builds the payload format 2.0 event, invokes the function through the Lambda API of the local cloud
 and maps the result back (``statusCode``/``headers``/``cookies``/``body``/``isBase64Encoded``, or a
@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
@@ -38,11 +38,14 @@ from botocore.config import Config
 
 from localcloud.clock import get_clock
 
+if TYPE_CHECKING:
+    from localcloud.deploy import DeployedStack
+
 __all__ = [
     "MAX_REQUEST_BYTES",
     "DefaultJwtVerifier",
-    "Gateway",
     "HttpApi",
+    "HttpGateway",
     "HttpRoute",
     "JwtAuthorizerConfig",
     "JwtVerificationError",
@@ -398,12 +401,16 @@ def _json_response(status: int, message: str) -> GatewayResponse:
     return GatewayResponse(status, [("content-type", "application/json")], body)
 
 
-class Gateway:
-    """Serves HTTP APIs on loopback, invoking their Lambda integrations through ``endpoint_url``."""
+class HttpGateway:
+    """Serves HTTP APIs on loopback, invoking their Lambda integrations through ``endpoint_url``.
+
+    APIs come from deployed stacks (``add_stack``; a redeploy replaces that stack's APIs while the
+    server keeps its port) or directly from ``http_apis``.
+    """
 
     def __init__(
         self,
-        http_apis: list[HttpApi],
+        http_apis: list[HttpApi] | None = None,
         *,
         endpoint_url: str,
         region: str = "us-east-1",
@@ -412,7 +419,8 @@ class Gateway:
         port: int = 0,
         jwt_verifier: JwtVerifier | None = None,
     ) -> None:
-        self.http_apis = http_apis
+        self._apis_by_stack: dict[str, list[HttpApi]] = {"": list(http_apis or [])}
+        self._apis_lock = threading.Lock()
         self.region = region
         self.account_id = account_id
         self.jwt_verifier: JwtVerifier = jwt_verifier or DefaultJwtVerifier()
@@ -429,15 +437,36 @@ class Gateway:
         return int(self._server.server_address[1])
 
     @property
-    def url(self) -> str:
+    def base_url(self) -> str:
+        """``http://host:port`` of the gateway."""
         host = self._server.server_address[0]
         return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
 
+    @property
+    def http_apis(self) -> list[HttpApi]:
+        """Every API served, in the order the stacks were added."""
+        with self._apis_lock:
+            return [api for apis in self._apis_by_stack.values() for api in apis]
+
+    def add_stack(self, stack: DeployedStack) -> None:
+        """Serve the HTTP APIs of ``stack`` (replacing those of an earlier deploy of the same stack)."""
+        with self._apis_lock:
+            self._apis_by_stack[stack.stack_name] = list(stack.http_apis)
+
+    def remove_stack(self, stack_name: str) -> None:
+        """Stop serving the APIs of ``stack_name``."""
+        with self._apis_lock:
+            self._apis_by_stack.pop(stack_name, None)
+
     def api_url(self, api: HttpApi) -> str:
         """The local base URL of ``api`` (with the stage prefix unless the stage is ``$default``)."""
-        return self.url if api.stage == "$default" else f"{self.url}/{api.stage}"
+        return self.base_url if api.stage == "$default" else f"{self.base_url}/{api.stage}"
 
-    def start(self) -> Gateway:
+    def api_urls(self) -> dict[str, str]:
+        """Local base URL of every served API, by logical id."""
+        return {api.logical_id: self.api_url(api) for api in self.http_apis}
+
+    def start(self) -> HttpGateway:
         """Serve in a background thread; returns self."""
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="localcloud-gateway", daemon=True
@@ -452,7 +481,7 @@ class Gateway:
         if self._thread:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> Gateway:
+    def __enter__(self) -> HttpGateway:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -464,7 +493,8 @@ class Gateway:
         self, host: str, method: str, path: str
     ) -> tuple[HttpApi, HttpRoute, dict[str, str], str] | None:
         host_api_id = host.split(".", 1)[0].split(":", 1)[0]
-        preferred = [api for api in self.http_apis if api.api_id == host_api_id] or self.http_apis
+        apis = self.http_apis
+        preferred = [api for api in apis if api.api_id == host_api_id] or apis
         fallback: tuple[HttpApi, HttpRoute, dict[str, str], str] | None = None
         for api in preferred:
             stage_path = path
@@ -691,7 +721,7 @@ def _map_lambda_result(payload: bytes) -> GatewayResponse:
     return GatewayResponse(status, headers, body)
 
 
-def _make_handler(gateway: Gateway) -> type[BaseHTTPRequestHandler]:
+def _make_handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "localcloud-gateway"

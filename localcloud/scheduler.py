@@ -35,13 +35,16 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import boto3
 
 from localcloud.clock import Clock, get_clock
 from localcloud.eventbridge import target_payload
+
+if TYPE_CHECKING:
+    from localcloud.deploy import DeployedStack
 
 __all__ = [
     "CronExpression",
@@ -339,11 +342,15 @@ Deliver = Callable[[str, bytes], None]
 
 
 class Scheduler:
-    """Fires schedules on the emulated clock in a background thread; ``fire_now`` fires one at once."""
+    """Fires schedules on the emulated clock in a background thread; ``fire_now`` fires one at once.
+
+    Schedules come from deployed stacks (``add_stack``, also while running; a redeploy replaces that
+    stack's schedules and keeps the cadence of those that still exist) or directly from ``schedules``.
+    """
 
     def __init__(
         self,
-        schedules: list[ScheduleSpec],
+        schedules: list[ScheduleSpec] | None = None,
         *,
         endpoint_url: str,
         region: str = "us-east-1",
@@ -352,10 +359,10 @@ class Scheduler:
         deliver: Deliver | None = None,
         check_live_rule_state: bool = True,
     ) -> None:
-        self.schedules = schedules
         self.region = region
         self.account_id = account_id
         self.fired: list[FiredSchedule] = []
+        self._by_stack: dict[str, list[ScheduleSpec]] = {"": list(schedules or [])}
         self._clock = clock
         self._session = boto3.session.Session(region_name=region)
         self._endpoint_url = endpoint_url
@@ -363,6 +370,7 @@ class Scheduler:
         self._check_live_rule_state = check_live_rule_state
         self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="localcloud-schedule")
         self._stop = threading.Event()
+        self._changed = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
@@ -373,9 +381,22 @@ class Scheduler:
         return self._clock or get_clock()
 
     @property
-    def clock_override(self) -> Clock | None:
-        """The clock given at construction (None: follow ``get_clock()``)."""
-        return self._clock
+    def schedules(self) -> list[ScheduleSpec]:
+        """Every schedule known, in the order the stacks were added."""
+        with self._lock:
+            return [schedule for schedules in self._by_stack.values() for schedule in schedules]
+
+    def add_stack(self, stack: DeployedStack) -> None:
+        """Fire the schedules of ``stack`` (replacing those of an earlier deploy of the same stack)."""
+        with self._lock:
+            self._by_stack[stack.stack_name] = list(stack.schedules)
+        self._changed.set()
+
+    def remove_stack(self, stack_name: str) -> None:
+        """Stop firing the schedules of ``stack_name``."""
+        with self._lock:
+            self._by_stack.pop(stack_name, None)
+        self._changed.set()
 
     def _client(self, service: str) -> Any:
         with self._lock:
@@ -396,8 +417,9 @@ class Scheduler:
         return self
 
     def stop(self) -> None:
-        """Stop firing and wait for deliveries in flight."""
+        """Stop firing and wait for deliveries in flight (a stopped scheduler cannot be restarted)."""
         self._stop.set()
+        self._changed.set()
         if self._thread:
             self._thread.join(timeout=5)
         self._executor.shutdown(wait=True)
@@ -408,35 +430,46 @@ class Scheduler:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def _run(self) -> None:
-        started = self.clock.now()
-        queue: list[tuple[datetime, int]] = []
-        for index, schedule in enumerate(self.schedules):
+    def _plan(self, origins: dict[str, datetime]) -> list[tuple[datetime, int, ScheduleSpec]]:
+        """The next fire time of every schedule; a new schedule's rate cadence starts now."""
+        now = self.clock.now()
+        queue: list[tuple[datetime, int, ScheduleSpec]] = []
+        for order, schedule in enumerate(self.schedules):
+            origin = origins.setdefault(schedule.arn, now)
             try:
-                upcoming = next_fire_time(schedule.expression, started, timezone=schedule.timezone)
+                upcoming = next_fire_time(
+                    schedule.expression, now, started=origin, timezone=schedule.timezone
+                )
             except ScheduleError:
                 logger.exception("schedule %s is skipped", schedule.name)
                 continue
             if upcoming is not None:
-                heapq.heappush(queue, (upcoming, index))
-        origins = {index: started for _, index in queue}
-        while queue and not self._stop.is_set():
-            due, index = queue[0]
-            if not self.clock.sleep((due - self.clock.now()).total_seconds(), self._stop):
-                return
-            now = self.clock.now()
-            while queue and queue[0][0] <= now:
-                due, index = heapq.heappop(queue)
-                schedule = self.schedules[index]
-                try:
-                    self._fire(schedule, due)
-                except Exception:
-                    logger.exception("firing schedule %s failed", schedule.name)
-                upcoming = next_fire_time(
-                    schedule.expression, now, started=origins[index], timezone=schedule.timezone
-                )
-                if upcoming is not None:
-                    heapq.heappush(queue, (upcoming, index))
+                heapq.heappush(queue, (upcoming, order, schedule))
+        return queue
+
+    def _run(self) -> None:
+        origins: dict[str, datetime] = {}
+        while not self._stop.is_set():
+            self._changed.clear()
+            queue = self._plan(origins)
+            while queue and not self._changed.is_set():
+                due = queue[0][0]
+                if not self.clock.sleep((due - self.clock.now()).total_seconds(), self._changed):
+                    break
+                now = self.clock.now()
+                while queue and queue[0][0] <= now:
+                    due, order, schedule = heapq.heappop(queue)
+                    try:
+                        self._fire(schedule, due)
+                    except Exception:
+                        logger.exception("firing schedule %s failed", schedule.name)
+                    upcoming = next_fire_time(
+                        schedule.expression, now, started=origins[schedule.arn], timezone=schedule.timezone
+                    )
+                    if upcoming is not None:
+                        heapq.heappush(queue, (upcoming, order, schedule))
+            if not queue:
+                self._changed.wait(timeout=1.0)
 
     # -- firing -------------------------------------------------------------------------------------
 

@@ -47,12 +47,18 @@ def fake_credentials() -> Iterator[None]:
 
 @pytest.fixture(scope="package")
 def local_aws(fake_credentials: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalAws]:
-    """moto on loopback with the real Lambda runtime behind Invoke and EventBridge -> Lambda delivery."""
+    """moto on loopback with the real Lambda runtime behind Invoke and EventBridge -> Lambda delivery.
+
+    Step Functions executes definitions (moto's ASL interpreter, whose SDK clients call
+    ``localhost:$MOTO_PORT``).
+    """
     sfn_config = default_user_config.setdefault("stepfunctions", {})  # type: ignore[typeddict-item]
     previous_execute = sfn_config.get("execute_state_machine", False)
     sfn_config["execute_state_machine"] = True
     select_simple_lambda_backend()
     port = _free_port()
+    moto_port = pytest.MonkeyPatch()
+    moto_port.setenv("MOTO_PORT", str(port))
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint_url = f"http://127.0.0.1:{port}"
@@ -75,6 +81,7 @@ def local_aws(fake_credentials: None, tmp_path_factory: pytest.TempPathFactory) 
         uninstall()
         runtime.shutdown()
         server.stop()
+        moto_port.undo()
         sfn_config["execute_state_machine"] = previous_execute
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +17,8 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from localcloud.clock import Clock
-from localcloud.deploy import DeployedStack, deploy_stack, start_stack_services
-from localcloud.gateway import MAX_REQUEST_BYTES, DefaultJwtVerifier, Gateway
+from localcloud.deploy import DeployedStack, deploy_stack
+from localcloud.gateway import MAX_REQUEST_BYTES, DefaultJwtVerifier, HttpGateway
 from localcloud.scheduler import Scheduler
 
 from .conftest import REGION, SAM_APP, STACK_NAME, LocalAws
@@ -39,21 +40,22 @@ def _token(**claims: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def gateway(deployed: DeployedStack, local_aws: LocalAws) -> Iterator[Gateway]:
+def gateway(deployed: DeployedStack, local_aws: LocalAws) -> Iterator[HttpGateway]:
     verifier = DefaultJwtVerifier(jwks={"keys": [SIGNING_KEY.as_dict(private=False)]})
-    with Gateway(deployed.http_apis, endpoint_url=local_aws.endpoint_url, jwt_verifier=verifier) as running:
+    with HttpGateway(endpoint_url=local_aws.endpoint_url, jwt_verifier=verifier) as running:
+        running.add_stack(deployed)
         yield running
 
 
 def _request(
-    gateway: Gateway,
+    gateway: HttpGateway,
     method: str,
     path: str,
     *,
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes, list[str]]:
-    address = urlsplit(gateway.url)
+    address = urlsplit(gateway.base_url)
     connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=60)
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -135,7 +137,7 @@ def test_state_machine_definition_has_substitutions_applied(
     assert task["Parameters"]["FunctionName"] == deployed.functions["GreetingFunction"].arn
 
 
-def test_http_route_delivers_a_payload_v2_event(gateway: Gateway) -> None:
+def test_http_route_delivers_a_payload_v2_event(gateway: HttpGateway) -> None:
     status, headers, body, cookies = _request(
         gateway,
         "GET",
@@ -171,7 +173,7 @@ def test_http_route_delivers_a_payload_v2_event(gateway: Gateway) -> None:
     assert gateway.access_log[-1]["status"] == 200
 
 
-def test_greedy_route_base64_body_and_unknown_path(gateway: Gateway) -> None:
+def test_greedy_route_base64_body_and_unknown_path(gateway: HttpGateway) -> None:
     status, _, body, _ = _request(
         gateway, "POST", "/files/a/b/c.bin", body=b"\x00\xff\x10", headers={"Content-Type": "image/png"}
     )
@@ -185,8 +187,8 @@ def test_greedy_route_base64_body_and_unknown_path(gateway: Gateway) -> None:
     assert (status, json.loads(body)) == (404, {"message": "Not Found"})
 
 
-def test_request_over_10_mb_is_refused(gateway: Gateway) -> None:
-    address = urlsplit(gateway.url)
+def test_request_over_10_mb_is_refused(gateway: HttpGateway) -> None:
+    address = urlsplit(gateway.base_url)
     connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=30)
     try:
         connection.putrequest("POST", "/files/big")
@@ -214,7 +216,7 @@ def test_request_over_10_mb_is_refused(gateway: Gateway) -> None:
     ids=["missing", "garbage", "wrong-audience", "expired", "wrong-issuer", "valid"],
 )
 def test_jwt_authorizer_guards_the_secure_api(
-    gateway: Gateway, token: str | None, expected_status: int
+    gateway: HttpGateway, token: str | None, expected_status: int
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     status, _, body, _ = _request(gateway, "GET", "/v1/whoami", headers=headers)
@@ -308,25 +310,33 @@ def test_second_deploy_updates_the_stack_in_place(
     assert configuration["Environment"]["Variables"]["GREETING_WORD"] == "Hi"
 
 
-def test_stack_services_serve_apis_and_schedules_and_follow_a_redeploy(
+def test_gateway_and_scheduler_serve_stacks_added_while_running(
     deployed: DeployedStack, local_aws: LocalAws
 ) -> None:
-    """What `cvpn local up` starts: the gateway on its port and the scheduler, both read from the stack."""
-    services = start_stack_services(deployed, clock=Clock(time_scale=600))
+    """How the local cloud wires a deploy: add_stack on a running gateway and scheduler, again on redeploy."""
+    gateway = HttpGateway(endpoint_url=local_aws.endpoint_url).start()
+    scheduler = Scheduler(endpoint_url=local_aws.endpoint_url, clock=Clock(time_scale=600)).start()
     try:
-        urls = services.api_urls()
-        assert urls["SecureApi"] == f"{services.gateway.url}/v1"
+        with pytest.raises(urllib.error.HTTPError) as not_yet:
+            urllib.request.urlopen(f"{gateway.base_url}/hello/Bob", timeout=60)
+        assert not_yet.value.code == 404
+        gateway.add_stack(deployed)
+        scheduler.add_stack(deployed)
+        urls = gateway.api_urls()
+        assert urls["SecureApi"] == f"{gateway.base_url}/v1"
         with urllib.request.urlopen(f"{urls['ServerlessHttpApi']}/hello/Bob", timeout=60) as response:
             assert json.loads(response.read())["greeting"].endswith(", Bob!")
-        services.update(deployed)
         deadline = time.monotonic() + 10
-        while not services.scheduler.fired:
+        while not scheduler.fired:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        with urllib.request.urlopen(f"{urls['ServerlessHttpApi']}/hello/Cy", timeout=60) as response:
-            assert response.status == 200
+        gateway.add_stack(deployed)  # a redeploy replaces, never duplicates
+        scheduler.add_stack(deployed)
+        assert len(gateway.http_apis) == len(deployed.http_apis)
+        assert len(scheduler.schedules) == len(deployed.schedules)
     finally:
-        services.stop()
+        scheduler.stop()
+        gateway.stop()
 
 
 def test_disabled_rule_delivers_nothing(deployed: DeployedStack, local_aws: LocalAws) -> None:
@@ -340,3 +350,44 @@ def test_disabled_rule_delivers_nothing(deployed: DeployedStack, local_aws: Loca
     events.put_events(Entries=[{"Source": "fixture.switch", "DetailType": "x", "Detail": "{}"}])
     assert _wait_for_items(local_aws, deployed, "switched-on")
     assert not _wait_for_items(local_aws, deployed, "switched-off", timeout=0.5)
+
+
+def test_state_machine_runs_its_substituted_definition(deployed: DeployedStack, local_aws: LocalAws) -> None:
+    """The definition's ${GreetingFunctionArn} became the real function: an execution invokes it."""
+    sfn = _client(local_aws, "stepfunctions")
+    execution_arn = sfn.start_execution(
+        stateMachineArn=deployed.state_machines["GreetingStateMachine"],
+        name="greet-e1",
+        input=json.dumps({"kind": "from-execution", "id": "e1"}),
+    )["executionArn"]
+    deadline = time.monotonic() + 30
+    while (execution := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    history = sfn.get_execution_history(executionArn=execution_arn)["events"]
+    assert execution["status"] == "SUCCEEDED", (execution, history[-3:])
+    assert json.loads(execution["output"]) == {"recorded": "from-execution#e1"}
+
+
+def test_rule_with_a_state_machine_target_starts_an_execution(
+    deployed: DeployedStack, local_aws: LocalAws
+) -> None:
+    events = _client(local_aws, "events")
+    events.put_rule(Name="to-workflow", EventPattern=json.dumps({"source": ["fixture.workflow"]}))
+    events.put_targets(
+        Rule="to-workflow",
+        Targets=[
+            {
+                "Id": "workflow",
+                "Arn": deployed.state_machines["GreetingStateMachine"],
+                "RoleArn": "arn:aws:iam::123456789012:role/events-to-sfn",
+                "InputPath": "$.detail",
+            }
+        ],
+    )
+    events.put_events(
+        Entries=[
+            {"Source": "fixture.workflow", "DetailType": "x", "Detail": json.dumps({"kind": "via-workflow"})}
+        ]
+    )
+    assert _wait_for_items(local_aws, deployed, "via-workflow")
