@@ -23,6 +23,8 @@ Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API
     Probability that an association ends in ``association-failed``.
 ``association_failure_message`` (AssociateClientVpnTargetNetwork)
     The status message of a failed association.
+``fail_with`` / ``fail_count``
+    The next ``fail_count`` calls (default 1) answer the EC2 error code ``fail_with``.
 ``not_found_after_create_seconds``
     A call naming an endpoint created less than this many emulated seconds ago answers
     ``InvalidClientVpnEndpointId.NotFound``, and DescribeClientVpnEndpoints without ids leaves it
@@ -73,6 +75,8 @@ class OperationFaults:
     association_failure_rate: float = 0.0
     association_failure_message: str = DEFAULT_ASSOCIATION_FAILURE_MESSAGE
     not_found_after_create_seconds: float = 0.0
+    fail_with: str | None = None
+    fail_count: int = 1
 
     @classmethod
     def knob_names(cls) -> set[str]:
@@ -156,6 +160,11 @@ class FaultInjector:
         now = get_clock().timestamp()
         with self._lock:
             knobs = self.knobs_for(operation)
+            if knobs.fail_with and knobs.fail_count > 0:
+                self._operations[operation] = OperationFaults(
+                    **{**asdict(knobs), "fail_count": knobs.fail_count - 1}
+                )
+                raise self._inject(operation, ClientVpnError(knobs.fail_with, _message_for(knobs.fail_with)))
             if knobs.throttle_rate and self._random.random() < knobs.throttle_rate:
                 raise self._inject(
                     operation, ClientVpnError("RequestLimitExceeded", "Request limit exceeded.")
@@ -225,6 +234,18 @@ class FaultInjector:
                 return None
             self._injected[(operation, "association-failed")] += 1
             return knobs.association_failure_message
+
+
+_KNOWN_MESSAGES = {
+    "RequestLimitExceeded": "Request limit exceeded.",
+    "ConcurrentMutationLimitExceeded": "Too many concurrent mutations on this Client VPN endpoint.",
+    "OperationNotPermitted": "Another Client VPN endpoint is being created in this account.",
+    "InternalError": "An internal error has occurred.",
+}
+
+
+def _message_for(code: str) -> str:
+    return _KNOWN_MESSAGES.get(code, f"Injected fault: {code}.")
 
 
 _injector = FaultInjector()
