@@ -439,3 +439,10 @@ def test_invalid_next_token(ec2: Any, network: Network) -> None:
     with pytest.raises(ClientError) as excinfo:
         ec2.describe_client_vpn_endpoints(MaxResults=5, NextToken="garbage!")
     assert error_code(excinfo) == "InvalidPaginationToken"
+
+
+def test_dry_run_answers_dry_run_operation(ec2: Any, network: Network) -> None:
+    with pytest.raises(ClientError) as excinfo:
+        ec2.create_client_vpn_endpoint(**endpoint_request(network), DryRun=True)
+    assert error_code(excinfo) == "DryRunOperation"
+    assert ec2.describe_client_vpn_endpoints()["ClientVpnEndpoints"] == []
