@@ -27,6 +27,7 @@ import re
 import threading
 import urllib.request
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +57,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # HTTP API payload quota
+ACCESS_LOG_HISTORY = 1000  # access log entries kept in memory (each is also logged)
 _HTTP_METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
 _ANY_METHOD_KEY = "x-amazon-apigateway-any-method"
 _FUNCTION_ARN = re.compile(r"(arn:[^:/]+:lambda:[^:/]+:\d+:function:[^/]+?)(?:/invocations)?$")
@@ -424,7 +426,7 @@ class HttpGateway:
         self.region = region
         self.account_id = account_id
         self.jwt_verifier: JwtVerifier = jwt_verifier or DefaultJwtVerifier()
-        self.access_log: list[dict[str, Any]] = []
+        self.access_log: deque[dict[str, Any]] = deque(maxlen=ACCESS_LOG_HISTORY)
         self._lambda = boto3.session.Session(region_name=region).client(
             "lambda", endpoint_url=endpoint_url, config=Config(read_timeout=900, retries={"max_attempts": 0})
         )

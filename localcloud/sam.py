@@ -25,6 +25,7 @@ from typing import Any
 import boto3
 import yaml
 from cfnlint.decode import decode_str
+from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
 
@@ -267,11 +268,17 @@ def transform_sam_template(
         "AWS::StackName": stack_name,
         **(parameter_values or {}),
     }
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    # The translator records usage metrics; a dummy publisher keeps them local (and quiet).
+    metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+    translator = Translator(
+        None, Parser(), boto_session=boto3.session.Session(region_name=region), metrics=metrics
+    )
     try:
         transformed: dict[str, Any] = translator.translate(
             copy.deepcopy(template), parameter_values=values, get_managed_policy_map=get_policy_map
         )
     except Exception as error:  # samtranslator raises several unrelated exception types
         raise SamError(f"SAM transform failed: {error}") from error
+    finally:
+        metrics.publish()
     return json.loads(json.dumps(transformed))

@@ -31,6 +31,7 @@ import logging
 import re
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -339,6 +340,7 @@ def shape_target_payload(target: ScheduleTarget, event: dict[str, Any]) -> Any:
 
 
 Deliver = Callable[[str, bytes], None]
+FIRED_HISTORY = 1000
 
 
 class Scheduler:
@@ -361,7 +363,8 @@ class Scheduler:
     ) -> None:
         self.region = region
         self.account_id = account_id
-        self.fired: list[FiredSchedule] = []
+        # The latest deliveries (bounded: a long `cvpn local up` fires every emulated minute).
+        self.fired: deque[FiredSchedule] = deque(maxlen=FIRED_HISTORY)
         self._by_stack: dict[str, list[ScheduleSpec]] = {"": list(schedules or [])}
         self._clock = clock
         self._session = boto3.session.Session(region_name=region)
