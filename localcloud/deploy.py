@@ -107,7 +107,7 @@ _hooks_installed = False
 
 
 def install_cloudformation_hooks() -> None:
-    """Make moto's CloudFormation put state machines where moto's Step Functions API looks (idempotent).
+    """Close the gaps of moto's CloudFormation models that a SAM app hits (idempotent).
 
     moto 5.2.5's ``StateMachine`` CloudFormation model always writes into ``stepfunctions_backends``,
     but with ``execute_state_machine`` configured the Step Functions API reads the parser backend, so

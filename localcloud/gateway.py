@@ -728,13 +728,31 @@ def _make_handler(gateway: HttpGateway) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "localcloud-gateway"
 
-        def _serve(self) -> None:
+        def _read_body(self) -> bytes | None:
+            """The request body, or None when it exceeds MAX_REQUEST_BYTES (chunked bodies included)."""
+            if "chunked" in (self.headers.get("transfer-encoding") or "").lower():
+                chunks: list[bytes] = []
+                total = 0
+                while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+                    total += size
+                    if total > MAX_REQUEST_BYTES:
+                        return None
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()  # CRLF after the chunk
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return b"".join(chunks)
             length = int(self.headers.get("content-length") or 0)
             if length > MAX_REQUEST_BYTES:
+                return None
+            return self.rfile.read(length) if length else b""
+
+        def _serve(self) -> None:
+            body = self._read_body()
+            if body is None:
                 response = _json_response(413, "Request Entity Too Large")
                 self.close_connection = True
             else:
-                body = self.rfile.read(length) if length else b""
                 response = gateway.handle(
                     self.command, self.path, list(self.headers.items()), body, self.client_address[0]
                 )

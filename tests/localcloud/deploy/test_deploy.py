@@ -391,3 +391,21 @@ def test_rule_with_a_state_machine_target_starts_an_execution(
         ]
     )
     assert _wait_for_items(local_aws, deployed, "via-workflow")
+
+
+def test_chunked_request_body_reaches_the_function(gateway: HttpGateway) -> None:
+    address = urlsplit(gateway.base_url)
+    connection = http.client.HTTPConnection(address.hostname or "127.0.0.1", address.port, timeout=60)
+    try:
+        connection.request(
+            "PUT",
+            "/files/notes.txt",
+            body=iter([b"hello ", b"world"]),
+            headers={"Content-Type": "text/plain"},
+            encode_chunked=True,
+        )
+        response = connection.getresponse()
+        event = json.loads(response.read())["event"]
+    finally:
+        connection.close()
+    assert (event["body"], event["isBase64Encoded"]) == ("hello world", False)
