@@ -113,7 +113,9 @@ def cmd_local_faults(args: argparse.Namespace) -> int:
             "throttle_rate",
             "concurrent_mutation_rate",
             "association_failures",
-            "not_found_seconds",
+            "not_found_after_create_seconds",
+            "fail_with",
+            "fail_count",
         ):
             value = getattr(args, name)
             if value is not None:
@@ -133,6 +135,92 @@ def cmd_local_clock(args: argparse.Namespace) -> int:
         body["advance_seconds"] = args.advance
     print(json.dumps(_admin(args.url, "POST", "clock", body), indent=2))
     return 0
+
+
+def _aws_clients(args: argparse.Namespace) -> tuple[Any, Any]:
+    import boto3
+
+    endpoint_url = args.endpoint_url or (DEFAULT_LOCAL_URL if args.local else None)
+    kwargs: dict[str, Any] = {"region_name": args.region} if args.region else {}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+        if args.local:
+            kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client("cloudformation", **kwargs), boto3.client("stepfunctions", **kwargs)
+
+
+def _print_step(step: str) -> None:
+    print(f"  -> {step}", flush=True)
+
+
+def _report(progress: Any) -> int:
+    print(f"execution {progress.execution_arn}: {progress.status} after {progress.state_transitions} steps")
+    if progress.status == "SUCCEEDED":
+        print(json.dumps(progress.output, indent=2))
+        return 0
+    if progress.status == "RUNNING":
+        return 0
+    print(f"error: {progress.error}\ncause: {progress.cause}", file=sys.stderr)
+    return 1
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from cvpn.provision import (
+        PROVISION_OUTPUT,
+        StackNotFound,
+        follow_execution,
+        stack_outputs,
+        start_provisioning,
+    )
+
+    path = Path(args.request)
+    try:
+        request = json.loads(path.read_text())
+    except OSError as error:
+        raise CliError(f"REQUEST: cannot read {path}: {error.strerror}") from error
+    except json.JSONDecodeError as error:
+        raise CliError(f"REQUEST: {path} is not JSON (line {error.lineno}: {error.msg})") from error
+    if not isinstance(request, dict) or not request.get("request_id"):
+        raise CliError(f"REQUEST: {path} must be a JSON object with a request_id")
+    cloudformation, sfn = _aws_clients(args)
+    try:
+        machine = stack_outputs(cloudformation, args.stack_name)[PROVISION_OUTPUT]
+    except (StackNotFound, KeyError) as error:
+        raise CliError(f"--stack-name {args.stack_name}: {error}") from error
+    execution = start_provisioning(sfn, machine, request, source="cli")
+    print(f"started {execution}")
+    if not args.wait:
+        print(f"follow it with: cvpn status {execution}")
+        return 0
+    return _report(follow_execution(sfn, execution, on_step=_print_step, poll_seconds=args.poll))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from cvpn.provision import PROVISION_OUTPUT, describe_progress, execution_name, stack_outputs
+
+    _cloudformation, sfn = _aws_clients(args)
+    execution = args.id
+    if not execution.startswith("arn:"):
+        machine = stack_outputs(_cloudformation, args.stack_name)[PROVISION_OUTPUT]
+        name = execution if execution.startswith("cli-") else execution_name(execution)
+        execution = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+    progress = describe_progress(sfn, execution)
+    for step in progress.steps:
+        _print_step(step)
+    return _report(progress)
+
+
+def cmd_decommission(args: argparse.Namespace) -> int:
+    from cvpn.provision import DECOMMISSION_OUTPUT, follow_execution, stack_outputs
+
+    cloudformation, sfn = _aws_clients(args)
+    machine = stack_outputs(cloudformation, args.stack_name)[DECOMMISSION_OUTPUT]
+    target = {"request_id": args.request_id} if args.request_id else {"endpoint_id": args.endpoint_id}
+    execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(target))["executionArn"]
+    print(f"started {execution}")
+    if not args.wait:
+        return 0
+    return _report(follow_execution(sfn, execution, on_step=_print_step, poll_seconds=args.poll))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -174,7 +262,11 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--throttle-rate", type=float, help="share of calls answered RequestLimitExceeded")
     faults.add_argument("--concurrent-mutation-rate", type=float)
     faults.add_argument("--association-failures", type=int, help="next N associations end association-failed")
-    faults.add_argument("--not-found-seconds", type=float, help="NotFound for this long after create")
+    faults.add_argument(
+        "--not-found-after-create-seconds", type=float, help="NotFound for this long after a create"
+    )
+    faults.add_argument("--fail-with", metavar="CODE", help="answer the next calls with this error code")
+    faults.add_argument("--fail-count", type=int, help="how many calls --fail-with fails (default 1)")
     faults.add_argument("--clear", action="store_true")
     faults.add_argument("--url", default=DEFAULT_LOCAL_URL)
     faults.set_defaults(func=cmd_local_faults)
@@ -184,6 +276,38 @@ def build_parser() -> argparse.ArgumentParser:
     clock.add_argument("--advance", type=float, metavar="SECONDS")
     clock.add_argument("--url", default=DEFAULT_LOCAL_URL)
     clock.set_defaults(func=cmd_local_clock)
+
+    def aws_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument(
+            "--stack-name", default="cvpn-autopilot", help="the deployed stack (default cvpn-autopilot)"
+        )
+        command.add_argument(
+            "--local", action="store_true", help=f"use the local cloud at {DEFAULT_LOCAL_URL}"
+        )
+        command.add_argument("--endpoint-url", help="any AWS-compatible endpoint")
+        command.add_argument("--region", help="AWS region (default: your AWS configuration)")
+        command.add_argument(
+            "--poll", type=_positive_float, default=1.0, help="seconds between progress checks"
+        )
+
+    provision = sub.add_parser("provision", help="start provisioning an endpoint from a request file")
+    provision.add_argument("request", metavar="REQUEST.json")
+    provision.add_argument("--wait", action="store_true", help="follow the execution until it ends")
+    aws_options(provision)
+    provision.set_defaults(func=cmd_provision)
+
+    status = sub.add_parser("status", help="show where a provisioning stands")
+    status.add_argument("id", help="execution ARN, or the request id")
+    aws_options(status)
+    status.set_defaults(func=cmd_status)
+
+    decommission = sub.add_parser("decommission", help="tear down an endpoint the product created")
+    target = decommission.add_mutually_exclusive_group(required=True)
+    target.add_argument("--request-id")
+    target.add_argument("--endpoint-id")
+    decommission.add_argument("--wait", action="store_true")
+    aws_options(decommission)
+    decommission.set_defaults(func=cmd_decommission)
 
     demo = sub.add_parser("demo", help="run the demo on a fresh local cloud")
     demo.add_argument("--time-scale", type=_positive_float, default=120.0)

@@ -10,6 +10,9 @@ Out of the box it waits in wall time (Wait states, Retry intervals) and has no J
 - JSONata expressions (``QueryLanguage: JSONata``) evaluate with jsonata-python, the same language
   the service runs, without the JVM bridge moto ships for LocalStack.
 
+- StartExecution without a name gets a generated one (a UUID), as on AWS; moto's interpreter
+  backend would otherwise name every such execution "None" and refuse the second one.
+
 Measured quirk kept in mind by the product's definitions: a JSONPath such as ``$.X[0].Y`` applied to
 an SDK-integration response can come back as a one-element list; prefer a Lambda task or
 ``States.ArrayGetItem`` when a scalar is needed.
@@ -18,6 +21,7 @@ an SDK-integration response can come back as a one-element list; prefer a Lambda
 from __future__ import annotations
 
 import threading
+import uuid
 from typing import Any
 
 from localcloud.clock import get_clock
@@ -63,6 +67,16 @@ def _eval_jsonata(expression: str) -> Any:
         raise JSONataException("States.QueryEvaluationError", str(error)) from error
 
 
+def _named_start_execution(original: Any) -> Any:
+    def start_execution(
+        self: Any, state_machine_arn: str, name: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return original(self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+    start_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    return start_execution
+
+
 def install() -> None:
     """Patch moto's ASL interpreter for emulated time and JSONata. Safe to call more than once."""
     global _installed
@@ -72,10 +86,14 @@ def install() -> None:
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
         from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+        from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
         wait_function.WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
         retrier_decl.time = _EmulatedTime(retrier_decl.time)  # type: ignore[assignment]
         moto_jsonata._eval_jsonata = _eval_jsonata
+        StepFunctionsParserBackend.start_execution = _named_start_execution(  # type: ignore[method-assign]
+            StepFunctionsParserBackend.start_execution
+        )
         _installed = True
 
 

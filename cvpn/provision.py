@@ -1,0 +1,135 @@
+"""Client side of provisioning: start an execution for a request, follow it step by step, report.
+
+Works against any Step Functions endpoint: a deployed stack on AWS (found by stack name through its
+CloudFormation outputs) or the local cloud.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ExecutionProgress",
+    "execution_name",
+    "follow_execution",
+    "stack_outputs",
+    "start_provisioning",
+]
+
+PROVISION_OUTPUT = "ProvisionEndpointStateMachineArn"
+DECOMMISSION_OUTPUT = "DecommissionEndpointStateMachineArn"
+
+
+class StackNotFound(Exception):
+    """The stack, or the output we need from it, does not exist."""
+
+
+def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
+    from botocore.exceptions import ClientError
+
+    try:
+        stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
+    except ClientError as error:
+        raise StackNotFound(
+            f"stack {stack_name}: {error.response['Error'].get('Message', 'not found')}"
+        ) from error
+    return {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
+
+
+def execution_name(request_id: str, source: str = "cli") -> str:
+    """A Step Functions execution name from the source and ticket key: retries never provision twice.
+
+    Names allow ``[A-Za-z0-9_-]`` and at most 80 characters; other characters become ``-``.
+    """
+    cleaned = re.sub(r"[^A-Za-z0-9_-]", "-", f"{source}-{request_id}")
+    return cleaned[:80]
+
+
+def start_provisioning(
+    sfn: Any, state_machine_arn: str, request: dict[str, Any], *, source: str = "cli"
+) -> str:
+    """Start (or find) the execution for ``request``; returns its ARN.
+
+    StartExecution is idempotent by name while the execution runs with the same input. A closed
+    execution of the same name is returned as is (ExecutionAlreadyExists), so nothing provisions twice.
+    """
+    name = execution_name(str(request.get("request_id", "")), source)
+    payload = json.dumps({"request": request}, sort_keys=True)
+    try:
+        return str(
+            sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=payload)["executionArn"]
+        )
+    except sfn.exceptions.ExecutionAlreadyExists:
+        arn = state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+        sfn.describe_execution(executionArn=arn)
+        return arn
+
+
+@dataclass
+class ExecutionProgress:
+    """What happened so far in one execution, from its history."""
+
+    execution_arn: str
+    status: str = "RUNNING"
+    steps: list[str] = field(default_factory=list)
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    state_transitions: int = 0
+
+
+def _history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = sfn.get_execution_history(
+            executionArn=execution_arn, maxResults=1000, **({"nextToken": token} if token else {})
+        )
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+
+
+def describe_progress(sfn: Any, execution_arn: str) -> ExecutionProgress:
+    described = sfn.describe_execution(executionArn=execution_arn)
+    progress = ExecutionProgress(execution_arn=execution_arn, status=described["status"])
+    for event in _history(sfn, execution_arn):
+        details = event.get("stateEnteredEventDetails")
+        if details:
+            progress.steps.append(details["name"])
+    progress.state_transitions = len(progress.steps)
+    if described.get("output"):
+        progress.output = json.loads(described["output"])
+    progress.error = described.get("error")
+    progress.cause = described.get("cause")
+    return progress
+
+
+def follow_execution(
+    sfn: Any,
+    execution_arn: str,
+    *,
+    on_step: Callable[[str], None] | None = None,
+    poll_seconds: float = 1.0,
+    timeout_seconds: float = 3600.0,
+) -> ExecutionProgress:
+    """Poll the execution until it ends, calling ``on_step`` for each state entered, in order."""
+    deadline = time.monotonic() + timeout_seconds
+    shown = 0
+    while True:
+        progress = describe_progress(sfn, execution_arn)
+        if on_step is not None:
+            for step in progress.steps[shown:]:
+                on_step(step)
+        shown = len(progress.steps)
+        if progress.status != "RUNNING":
+            return progress
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{execution_arn} still running after {timeout_seconds:g} s")
+        time.sleep(poll_seconds)
