@@ -438,6 +438,27 @@ def _apply_definition_substitutions(template: dict[str, Any]) -> None:
         properties["DefinitionString"] = {"Fn::Join": ["", [piece for piece in pieces if piece != ""]]}
 
 
+def _pseudo_parameters(region: str, account_id: str, stack_name: str) -> dict[str, str]:
+    return {
+        "AWS::Region": region,
+        "AWS::AccountId": account_id,
+        "AWS::Partition": "aws",
+        "AWS::StackName": stack_name,
+        "AWS::URLSuffix": "amazonaws.com",
+    }
+
+
+def _active_template(template: dict[str, Any], resolver: TemplateResolver) -> dict[str, Any]:
+    """``template`` without the resources and outputs whose Condition is false."""
+    active = copy.deepcopy(template)
+    for section in ("Resources", "Outputs"):
+        entries = active.get(section) or {}
+        for logical_id in [name for name, entry in entries.items() if entry.get("Condition")]:
+            if not resolver.condition(str(entries[logical_id]["Condition"])):
+                del entries[logical_id]
+    return active
+
+
 def _moto_template(transformed: dict[str, Any], local: Mapping[str, _LocalResource]) -> dict[str, Any]:
     """The template moto gets: served/ignored resources out, references to them resolved locally."""
     moto_template = copy.deepcopy(transformed)
@@ -472,8 +493,11 @@ class TemplateResolver:
         parameters: Mapping[str, Any],
         region: str,
         account_id: str,
+        conditions: Mapping[str, bool] | None = None,
     ) -> None:
         self._resources: dict[str, Any] = template.get("Resources") or {}
+        self._conditions = dict(conditions or {})
+        self._template_conditions: dict[str, Any] = template.get("Conditions") or {}
         self._physical_ids = physical_ids
         self._local_attributes = local_attributes
         self._parameters = parameters
@@ -504,10 +528,38 @@ class TemplateResolver:
             if key == "Fn::Split":
                 separator, text = value
                 return str(self.resolve(text)).split(separator)
+            if key == "Fn::If":
+                condition, when_true, when_false = value
+                return self.resolve(when_true if self.condition(condition) else when_false)
+            if key == "Fn::Equals":
+                left, right = value
+                return str(self.resolve(left)) == str(self.resolve(right))
+            if key == "Fn::And":
+                return all(self._truth(item) for item in value)
+            if key == "Fn::Or":
+                return any(self._truth(item) for item in value)
+            if key == "Fn::Not":
+                return not self._truth(value[0])
+            if key == "Condition" and isinstance(value, str):
+                return self.condition(value)
         return {key: self.resolve(value) for key, value in node.items()}
+
+    def _truth(self, node: Any) -> bool:
+        return bool(self.resolve(node))
+
+    def condition(self, name: str) -> bool:
+        """The value of the template condition ``name`` (evaluated once, from parameters)."""
+        if name not in self._conditions:
+            definition = (self._template_conditions or {}).get(name)
+            if definition is None:
+                raise DeployError(f"condition {name} is not defined in the template")
+            self._conditions[name] = self._truth(definition)
+        return self._conditions[name]
 
     def ref(self, name: str) -> Any:
         """The value of ``{"Ref": name}``."""
+        if name == "AWS::NoValue":
+            return None
         if name in self._parameters:
             return self._parameters[name]
         if name in self._physical_ids:
@@ -695,7 +747,16 @@ def deploy_stack(
         raise DeployError(str(error)) from error
 
     _apply_definition_substitutions(transformed)
-    _check_resource_types(transformed, moto_supported_resource_types())
+    condition_resolver = TemplateResolver(
+        transformed,
+        physical_ids={},
+        local_attributes={},
+        parameters={**parameters, **_pseudo_parameters(region, account_id, stack_name)},
+        region=region,
+        account_id=account_id,
+    )
+    active = _active_template(transformed, condition_resolver)
+    _check_resource_types(active, moto_supported_resource_types())
     local = _local_resources(transformed, stack_name=stack_name, region=region, account_id=account_id)
     moto_template = _moto_template(transformed, local)
     build_dir.mkdir(parents=True, exist_ok=True)
@@ -705,8 +766,12 @@ def deploy_stack(
 
     return _read_back(
         cloudformation,
-        transformed=transformed,
-        local=local,
+        transformed=active,
+        local={
+            logical_id: resource
+            for logical_id, resource in local.items()
+            if logical_id in active["Resources"]
+        },
         parameters=parameters,
         stack_name=stack_name,
         region=region,
@@ -738,14 +803,7 @@ def _read_back(
         transformed,
         physical_ids=physical_ids,
         local_attributes={logical_id: resource.attributes for logical_id, resource in local.items()},
-        parameters={
-            **parameters,
-            "AWS::Region": region,
-            "AWS::AccountId": account_id,
-            "AWS::Partition": "aws",
-            "AWS::StackName": stack_name,
-            "AWS::URLSuffix": "amazonaws.com",
-        },
+        parameters={**parameters, **_pseudo_parameters(region, account_id, stack_name)},
         region=region,
         account_id=account_id,
     )

@@ -149,3 +149,49 @@ def test_redeploy_picks_up_changed_function_and_layer_code(local_aws: LocalAws, 
     )
     assert second.functions == first.functions
     assert greeting(second) == "Hello again, Ada!"
+
+
+def test_resources_whose_condition_is_false_are_not_checked_or_served(
+    local_aws: LocalAws, tmp_path: Path
+) -> None:
+    """Given a condition that is false for these parameters, its resources neither fail nor deploy."""
+    path = tmp_path / "template.json"
+    path.write_text(
+        json.dumps(
+            {
+                "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
+                "Conditions": {
+                    "IsProd": {"Fn::Equals": [{"Ref": "Stage"}, "prod"]},
+                    "IsDev": {"Fn::Not": [{"Condition": "IsProd"}]},
+                },
+                "Resources": {
+                    "Notes": {
+                        "Type": "AWS::SSM::Parameter",
+                        "Properties": {
+                            "Type": "String",
+                            "Value": {"Fn::If": ["IsDev", "dev-notes", "prod-notes"]},
+                        },
+                    },
+                    "ProdOnlyGraph": {
+                        "Type": "AWS::AppSync::GraphQLApi",
+                        "Condition": "IsProd",
+                        "Properties": {"Name": "g", "AuthenticationType": "API_KEY"},
+                    },
+                },
+            }
+        )
+    )
+    deployed = deploy_stack(
+        path, stack_name="conditional", endpoint_url=local_aws.endpoint_url, build_dir=tmp_path / "build"
+    )
+    assert "ProdOnlyGraph" not in deployed.template["Resources"]
+    ssm = boto3.client("ssm", region_name=REGION, endpoint_url=local_aws.endpoint_url)
+    assert ssm.get_parameter(Name=deployed.physical_ids["Notes"])["Parameter"]["Value"] == "dev-notes"
+    with pytest.raises(DeployError, match=r"ProdOnlyGraph \(AWS::AppSync::GraphQLApi\)"):
+        deploy_stack(
+            path,
+            stack_name="conditional-prod",
+            endpoint_url=local_aws.endpoint_url,
+            parameter_overrides={"Stage": "prod"},
+            build_dir=tmp_path / "build-prod",
+        )
