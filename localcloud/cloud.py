@@ -12,6 +12,7 @@ credentials, exactly as they would reach AWS through the default endpoints.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import socket
@@ -75,6 +76,7 @@ class LocalCloud:
     region: str = DEFAULT_REGION
     work_dir: Path | None = None
     fault_seed: int | None = None
+    verbose: bool = False
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -108,6 +110,8 @@ class LocalCloud:
 
         if self._server is not None:
             return self
+        if not self.verbose:
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
         if self.work_dir is None:
             self.work_dir = Path(tempfile.mkdtemp(prefix="localcloud-"))
             self._owns_work_dir = True

@@ -101,7 +101,7 @@ def teardown_step(
         for network in live:
             label = f"association {network['AssociationId']} ({network['TargetNetworkId']})"
             remaining.append(label)
-            if network["Status"]["Code"] in ("disassociating", "associating"):
+            if network["Status"]["Code"] == "disassociating":
                 continue
             if _attempt(lambda network=network: api.disassociate(endpoint_id, network["AssociationId"])):
                 actions.append(f"disassociating {network['TargetNetworkId']}")
