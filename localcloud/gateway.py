@@ -10,8 +10,10 @@ method before ANY, literal segments before ``{param}``, ``{proxy+}`` greedy, ``$
 builds the payload format 2.0 event, invokes the function through the Lambda API of the local cloud
 and maps the result back (``statusCode``/``headers``/``cookies``/``body``/``isBase64Encoded``, or a
 bare JSON value as 200 ``application/json``; a function error is 500; no route is 404; a body over
-10 MB is 413). Routes with a JWT authorizer go through a ``JwtVerifier`` (401 on a missing or
-invalid token, 403 when the route's scopes are not granted).
+10 MB is 413). An API with a CORS configuration gets API Gateway's CORS handling: preflights are
+answered by the gateway (before any authorizer) and responses carry the configured headers. Routes
+with a JWT authorizer go through a ``JwtVerifier`` (401 on a missing or invalid token, 403 when the
+route's scopes are not granted).
 
 Several APIs share one port: a request whose Host starts with an API's id goes to that API; otherwise
 the first API (template order) with a matching non-default route answers, then the first ``$default``.
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_REQUEST_BYTES",
+    "CorsConfig",
     "DefaultJwtVerifier",
     "HttpApi",
     "HttpGateway",
@@ -74,6 +77,70 @@ class JwtAuthorizerConfig:
     issuer: str
     audience: tuple[str, ...]
     identity_source: str = "$request.header.Authorization"
+
+
+@dataclass(frozen=True)
+class CorsConfig:
+    """An HTTP API's CORS configuration (API Gateway answers preflights and sets the headers)."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    @classmethod
+    def parse(cls, config: Mapping[str, Any]) -> CorsConfig:
+        """From the OpenAPI ``x-amazon-apigateway-cors`` or the ``CorsConfiguration`` property."""
+        lowered = {key[0].lower() + key[1:]: value for key, value in config.items()}
+
+        def names(key: str) -> tuple[str, ...]:
+            value = lowered.get(key) or []
+            return tuple(str(item) for item in (value if isinstance(value, list) else [value]))
+
+        max_age = lowered.get("maxAge")
+        return cls(
+            allow_origins=names("allowOrigins"),
+            allow_methods=names("allowMethods"),
+            allow_headers=names("allowHeaders"),
+            expose_headers=names("exposeHeaders"),
+            max_age=int(max_age) if max_age is not None else None,
+            allow_credentials=bool(lowered.get("allowCredentials", False)),
+        )
+
+    def allowed_origin(self, origin: str | None) -> str | None:
+        """The Access-Control-Allow-Origin value for ``origin``, or None when it is not allowed."""
+        if not origin:
+            return None
+        if origin in self.allow_origins:
+            return origin
+        return "*" if "*" in self.allow_origins else None
+
+    def response_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        """CORS headers for an actual (non-preflight) response."""
+        allowed = self.allowed_origin(origin)
+        if allowed is None:
+            return []
+        headers = [("access-control-allow-origin", allowed)]
+        if self.expose_headers:
+            headers.append(("access-control-expose-headers", ",".join(self.expose_headers)))
+        if self.allow_credentials:
+            headers.append(("access-control-allow-credentials", "true"))
+        return headers
+
+    def preflight_headers(self, origin: str | None) -> list[tuple[str, str]]:
+        """CORS headers for a preflight answer."""
+        headers = self.response_headers(origin)
+        if not headers:
+            return []
+        if self.allow_methods:
+            headers.append(("access-control-allow-methods", ",".join(self.allow_methods)))
+        if self.allow_headers:
+            headers.append(("access-control-allow-headers", ",".join(self.allow_headers)))
+        if self.max_age is not None:
+            headers.append(("access-control-max-age", str(self.max_age)))
+        return headers
 
 
 @dataclass(frozen=True)
@@ -131,6 +198,7 @@ class HttpApi:
     api_id: str
     stage: str
     routes: list[HttpRoute] = field(default_factory=list)
+    cors: CorsConfig | None = None
 
     def find_route(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
         """The best matching non-default route, else the ``$default`` route, else None."""
@@ -229,8 +297,12 @@ def parse_http_apis(
             continue
         properties = resource.get("Properties") or {}
         api = HttpApi(logical_id=logical_id, api_id=physical_ids[logical_id], stage="$default")
+        cors = properties.get("CorsConfiguration")
         if isinstance(properties.get("Body"), dict):
             api.routes.extend(_routes_from_body(properties["Body"], resolve))
+            cors = properties["Body"].get("x-amazon-apigateway-cors") or cors
+        if isinstance(cors, dict):
+            api.cors = CorsConfig.parse(resolve(cors))
         if properties.get("Target"):
             method, path = _route_from_key(str(properties.get("RouteKey", "$default")))
             api.routes.append(HttpRoute(method, path, _function_arn(resolve(properties["Target"]))))
@@ -514,6 +586,13 @@ class HttpGateway:
             fallback = fallback or (api, route, parameters, stage_path)
         return fallback
 
+    def _cors_api(self, host: str, method: str, path: str) -> HttpApi | None:
+        """The API a CORS decision belongs to: the one routing the request, else the first with CORS."""
+        selected = self._select(host, method, path)
+        if selected is not None:
+            return selected[0]
+        return next((api for api in self.http_apis if api.cors is not None), None)
+
     def handle(
         self, method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str
     ) -> GatewayResponse:
@@ -526,9 +605,16 @@ class HttpGateway:
         for name, value in headers:
             key = name.lower()
             lowered[key] = f"{lowered[key]},{value}" if key in lowered else value
+        origin = lowered.get("origin")
+        preflight_method = lowered.get("access-control-request-method")
+        cors_api = self._cors_api(lowered.get("host", ""), preflight_method or method, path)
         selected = self._select(lowered.get("host", ""), method, path)
         route_key = "-"
-        if selected is None:
+        if method == "OPTIONS" and origin and preflight_method and cors_api and cors_api.cors:
+            # With CORS configured, API Gateway answers preflights itself, routes or not.
+            response = GatewayResponse(204, cors_api.cors.preflight_headers(origin), b"")
+            route_key = "CORS preflight"
+        elif selected is None:
             response = _json_response(404, "Not Found")
         elif len(body) > MAX_REQUEST_BYTES:
             response = _json_response(413, "Request Entity Too Large")
@@ -538,6 +624,14 @@ class HttpGateway:
             response = self._dispatch(
                 api, route, parameters, method, path, split.query, lowered, body, source_ip, request_id
             )
+        if cors_api and cors_api.cors and route_key != "CORS preflight":
+            # API Gateway replaces the integration's CORS headers with the configured ones.
+            response.headers[:] = [
+                (name, value)
+                for name, value in response.headers
+                if not name.lower().startswith("access-control-")
+            ]
+            response.headers.extend(cors_api.cors.response_headers(origin))
         response.headers.append(("apigw-requestid", request_id))
         entry = {
             "requestId": request_id,

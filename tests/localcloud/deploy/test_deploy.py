@@ -409,3 +409,31 @@ def test_chunked_request_body_reaches_the_function(gateway: HttpGateway) -> None
     finally:
         connection.close()
     assert (event["body"], event["isBase64Encoded"]) == ("hello world", False)
+
+
+def test_cors_preflight_and_response_headers_follow_the_api_configuration(gateway: HttpGateway) -> None:
+    portal = "https://portal.fixture.local"
+    status, headers, _, _ = _request(
+        gateway,
+        "OPTIONS",
+        "/v1/whoami",
+        headers={"Origin": portal, "Access-Control-Request-Method": "GET"},
+    )
+    assert status == 204
+    assert headers["access-control-allow-origin"] == portal
+    assert headers["access-control-allow-methods"] == "GET"
+    assert headers["access-control-allow-headers"] == "authorization"
+    assert headers["access-control-max-age"] == "300"
+
+    status, headers, _, _ = _request(
+        gateway, "GET", "/v1/whoami", headers={"Origin": portal, "Authorization": f"Bearer {_token()}"}
+    )
+    assert status == 200 and headers["access-control-allow-origin"] == portal
+
+    status, headers, _, _ = _request(
+        gateway,
+        "GET",
+        "/v1/whoami",
+        headers={"Origin": "https://evil.example", "Authorization": f"Bearer {_token()}"},
+    )
+    assert status == 200 and "access-control-allow-origin" not in headers
