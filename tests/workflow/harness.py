@@ -1,0 +1,96 @@
+"""Drive the real provisioning state machines on the local cloud, as the product's users do."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from copy import deepcopy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cvpn.provision import ExecutionProgress, follow_execution
+from localcloud.cloud import DEFAULT_ACCOUNT_ID, LocalCloud
+from localcloud.deploy import DeployedStack
+from localcloud.sample_network import SampleNetwork
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_REQUEST = ROOT / "events" / "requests" / "seed-active-directory.json"
+GROUP_SID = "S-1-5-21-1004336348-1177238915-682003330-512"
+
+
+@dataclass
+class Provisioning:
+    """A deployed product on a local cloud, with a network to provision into."""
+
+    cloud: LocalCloud
+    stack: DeployedStack
+    network: SampleNetwork
+
+    @property
+    def provision_arn(self) -> str:
+        return self.stack.outputs["ProvisionEndpointStateMachineArn"]
+
+    @property
+    def decommission_arn(self) -> str:
+        return self.stack.outputs["DecommissionEndpointStateMachineArn"]
+
+    def request(self, *, zones: int = 2, **changes: Any) -> dict[str, Any]:
+        """The seed request pointed at the sample network, with a fresh request id."""
+        request = json.loads(SEED_REQUEST.read_text())
+        request.update(
+            request_id=f"NET-{uuid.uuid4().hex[:8]}",
+            vpc_id=self.network.vpc_id,
+            subnet_ids=self.network.subnet_ids[:zones],
+            server_certificate_arn=self.network.server_certificate_arn,
+            security_group_ids=[self.network.security_group_id],
+        )
+        request["authentication"] = [{"type": "active-directory", "directory_id": self.network.directory_id}]
+        request.update(deepcopy(changes))
+        return request
+
+    def run(self, state_machine_arn: str, payload: dict[str, Any], timeout: float = 120) -> ExecutionProgress:
+        sfn = self.cloud.client("stepfunctions")
+        execution = sfn.start_execution(
+            stateMachineArn=state_machine_arn, name=f"test-{uuid.uuid4().hex[:12]}", input=json.dumps(payload)
+        )["executionArn"]
+        return follow_execution(sfn, execution, poll_seconds=0.05, timeout_seconds=timeout)
+
+    def provision(self, request: dict[str, Any], timeout: float = 120) -> ExecutionProgress:
+        return self.run(self.provision_arn, {"request": request}, timeout)
+
+    def decommission(self, timeout: float = 120, **target: str) -> ExecutionProgress:
+        return self.run(self.decommission_arn, target, timeout)
+
+    # ------------------------------------------------------------------ what exists now
+    def live_endpoints(self) -> list[dict[str, Any]]:
+        endpoints = self.cloud.client("ec2").describe_client_vpn_endpoints()["ClientVpnEndpoints"]
+        return [e for e in endpoints if e["Status"]["Code"] not in ("deleted",)]
+
+    def endpoints_for(self, request_id: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in self.live_endpoints()
+            if {"Key": "cvpn-autopilot:request-id", "Value": request_id} in e.get("Tags", [])
+        ]
+
+    def record(self, request_id: str) -> dict[str, Any] | None:
+        item = self.cloud.client("dynamodb").get_item(
+            TableName=self.stack.outputs["RequestsTableName"], Key={"request_id": {"S": request_id}}
+        )
+        return item.get("Item")
+
+    def backend(self) -> Any:
+        from localcloud.clientvpn.models import clientvpn_backends
+
+        return clientvpn_backends[DEFAULT_ACCOUNT_ID][self.cloud.region]
+
+    def wait_until_gone(self, endpoint_id: str, timeout: float = 30) -> None:
+        """Deleting endpoints disappear after the emulated deletion time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(e["ClientVpnEndpointId"] != endpoint_id for e in self.live_endpoints()):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"{endpoint_id} still listed")
