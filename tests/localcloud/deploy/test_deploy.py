@@ -35,7 +35,15 @@ def _client(local_aws: LocalAws, service: str) -> Any:
 
 def _token(**claims: Any) -> str:
     now = int(time.time())
-    payload = {"iss": ISSUER, "aud": "fixture-client", "sub": "ada", "iat": now, "exp": now + 600, **claims}
+    payload = {
+        "iss": ISSUER,
+        "aud": "fixture-client",
+        "sub": "ada",
+        "scope": "openid greetings/read",
+        "iat": now,
+        "exp": now + 600,
+        **claims,
+    }
     return jwt.encode({"alg": "RS256", "kid": "fixture-key"}, payload, SIGNING_KEY)
 
 
@@ -94,6 +102,7 @@ def test_deploy_reads_everything_back_from_the_template(deployed: DeployedStack)
     assert apis["SecureApi"].stage == "v1"
     whoami = apis["SecureApi"].routes[0]
     assert whoami.authorizer is not None and whoami.authorizer.issuer == ISSUER
+    assert whoami.scopes == ("greetings/read",)
     function_arn = deployed.functions["GreetingFunction"].arn
     assert all(route.function_arn == function_arn for api in apis.values() for route in api.routes)
     schedules = {schedule.logical_id: schedule for schedule in deployed.schedules}
@@ -211,9 +220,10 @@ def test_request_over_10_mb_is_refused(gateway: HttpGateway) -> None:
         (_token(aud="someone-else"), 401),
         (_token(exp=int(time.time()) - 60), 401),
         (_token(iss="https://other.issuer"), 401),
+        (_token(scope="openid"), 403),
         (_token(), 200),
     ],
-    ids=["missing", "garbage", "wrong-audience", "expired", "wrong-issuer", "valid"],
+    ids=["missing", "garbage", "wrong-audience", "expired", "wrong-issuer", "scope-missing", "valid"],
 )
 def test_jwt_authorizer_guards_the_secure_api(
     gateway: HttpGateway, token: str | None, expected_status: int
@@ -223,10 +233,14 @@ def test_jwt_authorizer_guards_the_secure_api(
     assert status == expected_status, body
     if expected_status == 401:
         assert json.loads(body) == {"message": "Unauthorized"}
+    elif expected_status == 403:
+        assert json.loads(body) == {"message": "Forbidden"}
     else:
         event = json.loads(body)["event"]
         assert event["requestContext"]["stage"] == "v1"
-        assert event["requestContext"]["authorizer"]["jwt"]["claims"]["sub"] == "ada"
+        jwt_context = event["requestContext"]["authorizer"]["jwt"]
+        assert jwt_context["claims"]["sub"] == "ada"
+        assert jwt_context["scopes"] == ["openid", "greetings/read"]
 
 
 def test_scheduled_rule_fires_on_the_emulated_clock(deployed: DeployedStack, local_aws: LocalAws) -> None:
