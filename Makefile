@@ -26,7 +26,7 @@ test: $(STAMP) ## Run the whole test suite (unit, local cloud, workflow, end to 
 lint: $(STAMP) ## ruff, ruff format --check, mypy and cfn-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy localcloud cvpn
+	$(BIN)/mypy --explicit-package-bases localcloud cvpn layers/shared/python functions
 	$(BIN)/cfn-lint template.yaml
 
 format: $(STAMP) ## Format and auto-fix with ruff

@@ -80,17 +80,15 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
         endpoint_id = result["endpoint_id"]
         _say("endpoint ready", f"{endpoint_id} is {result['status']} ({result['dns_name']})")
         for association in result["associations"]:
-            print(
-                f"    association {association['association_id']}  {association['subnet_id']}  {association['status']}"
-            )
+            assoc_id, subnet_id = association["association_id"], association["subnet_id"]
+            print(f"    association {assoc_id}  {subnet_id}  {association['status']}")
         for rule in result["authorization_rules"]:
             print(
                 f"    rule        {rule['target_network_cidr']:<16} group {rule['access_group_id'] or 'all'}"
             )
         for route in result["routes"]:
-            print(
-                f"    route       {route['destination_cidr']:<16} via {route['subnet_id']}  ({route['origin']})"
-            )
+            cidr, subnet_id = route["destination_cidr"], route["subnet_id"]
+            print(f"    route       {cidr:<16} via {subnet_id}  ({route['origin']})")
         print(f"    cost        {result['cost']['hourly_usd']} USD/hour ({result['cost']['basis']})")
 
         with urllib.request.urlopen(result["client_configuration"]["url"], timeout=30) as response:
