@@ -55,6 +55,8 @@ def local_aws(fake_credentials: None, tmp_path_factory: pytest.TempPathFactory) 
     sfn_config = default_user_config.setdefault("stepfunctions", {})  # type: ignore[typeddict-item]
     previous_execute = sfn_config.get("execute_state_machine", False)
     sfn_config["execute_state_machine"] = True
+    lambda_config = default_user_config.setdefault("lambda", {})  # type: ignore[typeddict-item]
+    previous_use_docker = lambda_config.get("use_docker", True)
     select_simple_lambda_backend()
     port = _free_port()
     moto_port = pytest.MonkeyPatch()
@@ -83,6 +85,7 @@ def local_aws(fake_credentials: None, tmp_path_factory: pytest.TempPathFactory) 
         server.stop()
         moto_port.undo()
         sfn_config["execute_state_machine"] = previous_execute
+        lambda_config["use_docker"] = previous_use_docker
 
 
 @pytest.fixture(scope="package")
