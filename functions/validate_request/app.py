@@ -16,4 +16,10 @@ from cvpn_shared.wiring import inventory
 @tracer.capture_lambda_handler
 @event_parser(model=ValidateTask)
 def lambda_handler(event: ValidateTask, context: LambdaContext) -> dict[str, Any]:
-    return validate_request(event.request, inventory(), endpoint_quota=get_settings().endpoint_quota)
+    settings = get_settings()
+    return validate_request(
+        event.request,
+        inventory(),
+        endpoint_quota=settings.endpoint_quota,
+        client_connect_available=bool(settings.client_connect_function_arn),
+    )

@@ -169,3 +169,13 @@ def test_validate_request_raises_named_errors() -> None:
     with pytest.raises(PreflightFailed) as failed:
         validate_request(seed(client_cidr_block="10.0.0.0/22"), FakeInventory(), endpoint_quota=5)
     assert "client_cidr_block" in str(failed.value)
+
+
+def test_client_connect_handler_needs_one_deployed() -> None:
+    request = ProvisionRequest.model_validate(seed(client_connect_handler=True))
+    problems = run_preflight(request, FakeInventory()).problems
+    assert any(
+        p.startswith("client_connect_handler: this deployment has no client-connect handler")
+        for p in problems
+    )
+    assert run_preflight(request, FakeInventory(), client_connect_available=True).ok

@@ -100,3 +100,10 @@ def test_client_token_is_stable_per_request_and_step() -> None:
     assert request.client_token("associate", "subnet-1") == request.client_token("associate", "subnet-1")
     assert request.client_token("associate", "subnet-1") != request.client_token("associate", "subnet-2")
     assert len(request.client_token("create-endpoint")) <= 64
+
+
+@pytest.mark.parametrize("path", sorted(SEED.parent.glob("*.json")), ids=lambda p: p.name)
+def test_every_example_request_is_valid(path: Path) -> None:
+    """The examples under events/requests/ are what the README points users to: they must parse."""
+    request = ProvisionRequest.model_validate(json.loads(path.read_text()))
+    assert request.request_id

@@ -39,10 +39,14 @@ def parse_request(raw: dict[str, Any]) -> ProvisionRequest:
         raise RequestInvalid(field_errors(error)) from None
 
 
-def validate_request(raw: dict[str, Any], inventory: Inventory, *, endpoint_quota: int) -> dict[str, Any]:
+def validate_request(
+    raw: dict[str, Any], inventory: Inventory, *, endpoint_quota: int, client_connect_available: bool = False
+) -> dict[str, Any]:
     """Parse and pre-flight ``raw``; raises RequestInvalid or PreflightFailed, creates nothing."""
     request = parse_request(raw)
-    report = run_preflight(request, inventory, endpoint_quota=endpoint_quota)
+    report = run_preflight(
+        request, inventory, endpoint_quota=endpoint_quota, client_connect_available=client_connect_available
+    )
     if not report.ok:
         raise PreflightFailed(report.problems)
     return {
