@@ -53,11 +53,20 @@ def _tag(endpoint: dict, key: str) -> str | None:  # type: ignore[type-arg]
 
 
 def run_preflight(
-    request: ProvisionRequest, inventory: Inventory, *, endpoint_quota: int = 5
+    request: ProvisionRequest,
+    inventory: Inventory,
+    *,
+    endpoint_quota: int = 5,
+    client_connect_available: bool = False,
 ) -> PreflightReport:
     """Check ``request`` against what exists; the report lists every problem found."""
     report = PreflightReport()
     problems = report.problems
+    if request.client_connect_handler and not client_connect_available:
+        problems.append(
+            "client_connect_handler: this deployment has no client-connect handler configured "
+            "(CLIENT_CONNECT_FUNCTION_ARN is empty); set it to false or deploy the monitoring stack"
+        )
     client_cidr = request.client_cidr_block
 
     vpc = inventory.vpc(request.vpc_id)
