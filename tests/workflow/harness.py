@@ -6,9 +6,11 @@ import json
 import time
 import uuid
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from cvpn.provision import ExecutionProgress, follow_execution
 from localcloud.cloud import DEFAULT_ACCOUNT_ID, LocalCloud
@@ -18,6 +20,23 @@ from localcloud.sample_network import SampleNetwork
 ROOT = Path(__file__).resolve().parents[2]
 SEED_REQUEST = ROOT / "events" / "requests" / "seed-active-directory.json"
 GROUP_SID = "S-1-5-21-1004336348-1177238915-682003330-512"
+REQUEST_ID_TAG = "cvpn-autopilot:request-id"
+MANAGED_BY_TAG = "cvpn-autopilot:managed-by"
+
+
+@dataclass(frozen=True)
+class ClientVpnInventory:
+    """Every Client VPN endpoint and association that exists, as Describe calls report them."""
+
+    associations: dict[str, frozenset[str]] = field(default_factory=dict)  # endpoint id -> association ids
+
+    @property
+    def endpoint_ids(self) -> frozenset[str]:
+        return frozenset(self.associations)
+
+    @property
+    def association_ids(self) -> frozenset[str]:
+        return frozenset(a for ids in self.associations.values() for a in ids)
 
 
 @dataclass
@@ -72,14 +91,50 @@ class Provisioning:
         return [
             e
             for e in self.live_endpoints()
-            if {"Key": "cvpn-autopilot:request-id", "Value": request_id} in e.get("Tags", [])
+            if {"Key": REQUEST_ID_TAG, "Value": request_id} in e.get("Tags", [])
         ]
+
+    def inventory(self) -> ClientVpnInventory:
+        """Every endpoint and association that exists now (DescribeClientVpnEndpoints/TargetNetworks)."""
+        ec2 = self.cloud.client("ec2")
+        associations = {}
+        for endpoint in self.live_endpoints():
+            endpoint_id = endpoint["ClientVpnEndpointId"]
+            networks = ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=endpoint_id)
+            associations[endpoint_id] = frozenset(
+                n["AssociationId"] for n in networks["ClientVpnTargetNetworks"]
+            )
+        return ClientVpnInventory(associations)
+
+    def describe_endpoint(self, endpoint_id: str) -> dict[str, Any] | None:
+        """The endpoint as DescribeClientVpnEndpoints reports it; None when the API does not know it."""
+        try:
+            endpoints = self.cloud.client("ec2").describe_client_vpn_endpoints(
+                ClientVpnEndpointIds=[endpoint_id]
+            )["ClientVpnEndpoints"]
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "InvalidClientVpnEndpointId.NotFound":
+                return None
+            raise
+        return endpoints[0] if endpoints else None
+
+    def assert_endpoint_gone(self, endpoint_id: str) -> None:
+        """Describe by id answers NotFound, and no listing shows the endpoint."""
+        assert self.describe_endpoint(endpoint_id) is None, f"{endpoint_id} still exists"
+        assert endpoint_id not in {e["ClientVpnEndpointId"] for e in self.live_endpoints()}
 
     def record(self, request_id: str) -> dict[str, Any] | None:
         item = self.cloud.client("dynamodb").get_item(
-            TableName=self.stack.outputs["RequestsTableName"], Key={"request_id": {"S": request_id}}
+            TableName=self.stack.outputs["RequestsTableName"],
+            Key={"request_id": {"S": request_id}},
+            ConsistentRead=True,
         )
         return item.get("Item")
+
+    def record_status(self, request_id: str) -> str | None:
+        """The status the requests table holds for ``request_id`` (None without a record)."""
+        item = self.record(request_id)
+        return None if item is None else str(item["status"]["S"])
 
     def backend(self) -> Any:
         from localcloud.clientvpn.models import clientvpn_backends
@@ -94,3 +149,43 @@ class Provisioning:
                 return
             time.sleep(0.05)
         raise AssertionError(f"{endpoint_id} still listed")
+
+
+def failure_message(progress: ExecutionProgress) -> str:
+    """The message of the error a failed execution ended with (the Lambda error's errorMessage)."""
+    cause = progress.cause or ""
+    try:
+        payload = json.loads(cause)
+    except ValueError:
+        return cause
+    return str(payload.get("errorMessage", cause)) if isinstance(payload, dict) else cause
+
+
+@dataclass
+class NotificationInbox:
+    """An SQS queue subscribed to the product's notifications topic."""
+
+    sqs: Any
+    queue_url: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+
+    def _drain(self) -> None:
+        while True:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0
+            )
+            messages = answer.get("Messages", [])
+            if not messages:
+                return
+            for message in messages:
+                self.received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notifications_for(self, request_id: str) -> list[dict[str, Any]]:
+        """SNS envelopes (Subject, Message, MessageAttributes) published about ``request_id``, in order."""
+        self._drain()
+        return [
+            envelope
+            for envelope in self.received
+            if envelope.get("MessageAttributes", {}).get("request_id", {}).get("Value") == request_id
+        ]
