@@ -158,16 +158,19 @@ class LocalCloud:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop serving, end every Lambda process and restore the process environment."""
-        from localcloud import lambdaruntime
-
+    def _stop_serving_stacks(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
             self.scheduler = None
         if self.gateway is not None:
             self.gateway.stop()
             self.gateway = None
+
+    def stop(self) -> None:
+        """Stop serving, end every Lambda process and restore the process environment."""
+        from localcloud import lambdaruntime
+
+        self._stop_serving_stacks()
         if self.runtime is not None:
             lambdaruntime.uninstall()
             self.runtime.shutdown()
@@ -197,12 +200,7 @@ class LocalCloud:
 
         from localcloud.faults import get_fault_injector
 
-        if self.scheduler is not None:
-            self.scheduler.stop()
-            self.scheduler = None
-        if self.gateway is not None:
-            self.gateway.stop()
-            self.gateway = None
+        self._stop_serving_stacks()
         BackendDict.reset()
         get_fault_injector().clear()
         self.stacks.clear()
