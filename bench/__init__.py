@@ -1,0 +1,1 @@
+"""``make bench``: figures for the local cloud, the provisioning workflow and its cost (nothing asserted)."""

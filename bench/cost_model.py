@@ -1,0 +1,133 @@
+"""Section C: what waiting for associations costs — Wait/check/Choice polling vs a Lambda that waits.
+
+Arithmetic on measured per-poll figures (states entered per poll and the check Lambda's duration, from
+section B) and on the poll schedule read from the definition (first Wait, then short polls). Both
+strategies see readiness at the same moments (same overshoot): the Lambda sleeps the same first wait
+and then checks every ``poll_seconds`` internally, so it is billed for the whole wait.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import PRICES, render_table
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFINITION = ROOT / "statemachines" / "provision_endpoint.asl.json"
+LAMBDA_MAX_TIMEOUT_SECONDS = 900
+
+__all__ = ["PollSchedule", "PollCosts", "report_cost_model"]
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """The association wait loop's schedule: one first Wait, then a check every ``poll_seconds``."""
+
+    first_wait_seconds: float
+    poll_seconds: float
+
+    @classmethod
+    def from_definition(cls, path: Path = DEFINITION, state: str = "BeginAssociationWait") -> PollSchedule:
+        """Read the schedule from the Pass state that starts the loop."""
+        result = json.loads(path.read_text())["States"][state]["Result"]
+        return cls(float(result["next_wait_seconds"]), float(result["poll_seconds"]))
+
+    def polls(self, duration: float) -> int:
+        """Checks until one sees a resource ready after ``duration`` (zero task latency, as on AWS)."""
+        return 1 + max(0, math.ceil((duration - self.first_wait_seconds) / self.poll_seconds))
+
+    def seen_ready_at(self, duration: float) -> float:
+        """Seconds after the wait began at which a check sees it ready."""
+        return self.first_wait_seconds + (self.polls(duration) - 1) * self.poll_seconds
+
+
+@dataclass(frozen=True)
+class PollCosts:
+    """Measured per-poll figures."""
+
+    states_per_poll: float
+    check_seconds: float
+    memory_mb: int
+
+    def polling_usd(self, polls: int) -> float:
+        """Wait + check + Choice per poll: transitions plus one short Lambda invocation each."""
+        return polls * (
+            PRICES.transitions_usd(self.states_per_poll)
+            + PRICES.lambda_usd(1, self.check_seconds, self.memory_mb)
+        )
+
+    def waiting_lambda_usd(self, billed_seconds: float) -> float:
+        """One Task state invoking a Lambda that sleeps and checks internally, billed the whole time."""
+        return PRICES.transitions_usd(1) + PRICES.lambda_usd(1, billed_seconds, self.memory_mb)
+
+
+def report_cost_model(schedule: PollSchedule, costs: PollCosts, durations: list[float]) -> str:
+    """Section C as text."""
+    rows: list[list[object]] = []
+    for duration in durations:
+        polls = schedule.polls(duration)
+        ready_at = schedule.seen_ready_at(duration)
+        polling = costs.polling_usd(polls)
+        waiting = costs.waiting_lambda_usd(ready_at + costs.check_seconds)
+        cheaper = "polling" if polling < waiting else "Lambda wait"
+        saving = abs(polling - waiting)
+        ratio = max(polling, waiting) / min(polling, waiting)
+        rows.append(
+            [
+                f"{duration / 60:g} min",
+                polls,
+                f"{ready_at - duration:.0f}",
+                f"{polling:.6f}",
+                f"{waiting:.6f}",
+                cheaper,
+                f"{saving:.6f}",
+                f"{1000 * saving:.3f}",
+                f"{ratio:.2f}x",
+            ]
+        )
+    even = _break_even(schedule, costs)
+    return "\n".join(
+        [
+            "C. Waiting for associations: Wait/check/Choice polling vs a Lambda that waits (USD per provisioning)",
+            f"  schedule from the definition: first Wait {schedule.first_wait_seconds:.0f} s, then a check every"
+            f" {schedule.poll_seconds:.0f} s (overshoot <= {schedule.poll_seconds:.0f} s for both strategies)",
+            f"  measured in B: {costs.states_per_poll:.2f} states entered per poll; check Lambda"
+            f" {1000 * costs.check_seconds:.0f} ms (median warm); {costs.memory_mb} MB arm64",
+            "",
+            render_table(
+                [
+                    "association",
+                    "polls",
+                    "overshoot s",
+                    "polling USD",
+                    "Lambda wait USD",
+                    "cheaper",
+                    "saves USD",
+                    "per 1,000 USD",
+                    "ratio",
+                ],
+                rows,
+            ),
+            "",
+            "  polling USD = polls x (states/poll x 0.000025 + 0.0000002 + check s x GB x 0.0000133334)",
+            "  Lambda wait USD = 1 transition + 0.0000002 + (seconds until seen ready + check s) x GB x 0.0000133334",
+            f"  break-even: {even}",
+            f"  caveats: a Lambda waits at most {LAMBDA_MAX_TIMEOUT_SECONDS} s (the loop's timeout is 1800 s) and the",
+            "    template's Timeout is 30 s; the Lambda's cost halves at 128 MB; polling costs do not depend on memory.",
+        ]
+    )
+
+
+def _break_even(schedule: PollSchedule, costs: PollCosts) -> str:
+    for duration in range(int(schedule.first_wait_seconds), LAMBDA_MAX_TIMEOUT_SECONDS + 1):
+        polls = schedule.polls(duration)
+        waiting = costs.waiting_lambda_usd(schedule.seen_ready_at(duration) + costs.check_seconds)
+        if waiting < costs.polling_usd(polls):
+            return (
+                f"a Lambda that waits is cheaper for associations longer than about {duration} s"
+                f" ({duration / 60:.1f} min); polling is cheaper below"
+            )
+    return f"polling is cheaper for every duration up to {LAMBDA_MAX_TIMEOUT_SECONDS} s"
