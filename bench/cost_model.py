@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFINITION = ROOT / "statemachines" / "provision_endpoint.asl.json"
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 
-__all__ = ["PollSchedule", "PollCosts", "report_cost_model"]
+__all__ = ["PollCosts", "PollSchedule", "report_cost_model"]
 
 
 @dataclass(frozen=True)
@@ -91,9 +91,10 @@ def report_cost_model(schedule: PollSchedule, costs: PollCosts, durations: list[
     even = _break_even(schedule, costs)
     return "\n".join(
         [
-            "C. Waiting for associations: Wait/check/Choice polling vs a Lambda that waits (USD per provisioning)",
-            f"  schedule from the definition: first Wait {schedule.first_wait_seconds:.0f} s, then a check every"
-            f" {schedule.poll_seconds:.0f} s (overshoot <= {schedule.poll_seconds:.0f} s for both strategies)",
+            "C. Waiting for associations: Wait/check/Choice polling vs a Lambda that waits"
+            " (USD per provisioning)",
+            f"  schedule from the definition: first Wait {schedule.first_wait_seconds:.0f} s, then a check"
+            f" every {schedule.poll_seconds:.0f} s (overshoot <= {schedule.poll_seconds:.0f} s for both)",
             f"  measured in B: {costs.states_per_poll:.2f} states entered per poll; check Lambda"
             f" {1000 * costs.check_seconds:.0f} ms (median warm); {costs.memory_mb} MB arm64",
             "",
@@ -113,10 +114,12 @@ def report_cost_model(schedule: PollSchedule, costs: PollCosts, durations: list[
             ),
             "",
             "  polling USD = polls x (states/poll x 0.000025 + 0.0000002 + check s x GB x 0.0000133334)",
-            "  Lambda wait USD = 1 transition + 0.0000002 + (seconds until seen ready + check s) x GB x 0.0000133334",
+            "  Lambda wait USD = 1 transition + 0.0000002"
+            " + (seconds until seen ready + check s) x GB x 0.0000133334",
             f"  break-even: {even}",
-            f"  caveats: a Lambda waits at most {LAMBDA_MAX_TIMEOUT_SECONDS} s (the loop's timeout is 1800 s) and the",
-            "    template's Timeout is 30 s; the Lambda's cost halves at 128 MB; polling costs do not depend on memory.",
+            f"  caveats: a Lambda waits at most {LAMBDA_MAX_TIMEOUT_SECONDS} s (the loop's timeout is 1800 s)"
+            " and the template's",
+            "    Timeout is 30 s; the Lambda's cost halves at 128 MB; polling costs hardly depend on memory.",
         ]
     )
 

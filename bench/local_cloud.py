@@ -20,7 +20,7 @@ NOOP_SOURCE = "def handler(event, context):\n    return None\n"
 ROLE_NAME = "bench-noop"
 INIT_DURATION = re.compile(r"Init Duration: ([0-9.]+) ms")
 
-__all__ = ["LocalCloudFigures", "measure_local_cloud", "measure_describe_endpoints", "report_local_cloud"]
+__all__ = ["LocalCloudFigures", "measure_describe_endpoints", "measure_local_cloud", "report_local_cloud"]
 
 
 @dataclass

@@ -17,16 +17,16 @@ clock's linear mapping (emulated = E0 + (wall - W0) x time_scale, sampled once p
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +109,7 @@ class _DescribeClock:
         from localcloud.clientvpn.models import ClientVpnBackend
         from localcloud.clock import get_clock
 
-        originals = {
+        originals: dict[str, Callable[..., Any]] = {
             "describe_target_networks": ClientVpnBackend.describe_target_networks,
             "describe_routes": ClientVpnBackend.describe_routes,
         }
@@ -142,7 +142,7 @@ class _DescribeClock:
 
 
 class ProductBench:
-    """template.yaml deployed on a local cloud with the sample network; runs provisionings and measures them."""
+    """template.yaml on a local cloud with the sample network: runs provisionings and measures them."""
 
     def __init__(self, time_scale: float) -> None:
         self.time_scale = time_scale
@@ -249,7 +249,7 @@ class ProductBench:
         api_calls: dict[str, int],
         stats_before: dict[str, Any],
         stats_after: dict[str, Any],
-        to_emulated: Any,
+        to_emulated: Callable[[float], float],
     ) -> RunFigures:
         by_id = {event["id"]: event for event in events}
         entered = [e for e in events if e["type"].endswith("StateEntered")]
@@ -286,7 +286,7 @@ class ProductBench:
             association_overshoot = _first_at_or_after(checks, completed)
             history_overshoot = _first_at_or_after(check_scheduled, completed, slack=self.time_scale * 0.05)
             polling = [t for t in checks if t <= completed + (association_overshoot or 0) + 1e-6]
-            periods = [b - a for a, b in zip(polling[1:], polling[2:], strict=False)]
+            periods = [b - a for a, b in itertools.pairwise(polling)]
             ready = max(
                 [r.active_at for r in endpoint.authorization_rules] + [r.active_at for r in endpoint.routes]
             )
@@ -390,8 +390,8 @@ def report_provisioning(
     """Section B as text: per-run counts and cost, then the overshoot sweep."""
     lines = [
         "B. Provisioning workflow (seed scenario: 1 authorization rule, 2 routes through every subnet)",
-        f"  template.yaml deployed in {deploy_seconds:.1f} s; time scale {time_scale:g} (emulated s per real s);"
-        " functions warmed by one 3-AZ run first",
+        f"  template.yaml deployed in {deploy_seconds:.1f} s; time scale {time_scale:g}"
+        " (emulated s per real s); functions warmed by one 3-AZ run first",
         "",
     ]
     functions = sorted({name for run in runs for name in run.invocations})
@@ -466,20 +466,20 @@ def report_provisioning(
         ),
         "",
         "  overshoot s: emulated time of the first DescribeClientVpnTargetNetworks call (made by the",
-        "    CheckAssociations step) at or after the last association's completes_at, minus completes_at. Both",
-        "    are read on the emulated clock: the call times are recorded by wrapping the backend's",
+        "    CheckAssociations step) at or after the last association's completes_at, minus completes_at.",
+        "    Both are on the emulated clock: the call times are recorded by wrapping the backend's",
         "    describe_target_networks in this process; completes_at comes from the backend's associations.",
         "  (history x-check): the same, using the check's LambdaFunctionScheduled history timestamp (wall",
         "    time) mapped to emulated time (E0 + (wall - W0) x time scale); it precedes the API call by the",
         "    Lambda's real latency x time scale.",
-        "  poll period s: median emulated gap between consecutive checks: the 10 s Wait plus the loop's real",
-        "    latency (Lambda invoke + state transitions: 'loop latency real ms') x time scale. That inflation",
-        "    is the emulation's, not the definition's: the local run needs fewer polls than the schedule",
-        "    ('polls on AWS': first Wait, then a poll per 10 s, zero latency), and its overshoot is bounded by",
-        "    one poll period rather than by exactly 10 s.",
-        "  routes overshoot s: the same for the rules-and-routes loop (first DescribeClientVpnRoutes at or",
-        "    after the last rule / route became active).",
-        "  Lambda billed seconds: LambdaFunctionStarted -> LambdaFunctionSucceeded in the history (real time:",
-        "    handlers run in real time, so this is the local figure for billed duration).",
+        "  poll period s: median emulated gap between consecutive checks: the 10 s Wait plus the loop's",
+        "    real latency (Lambda invoke + state transitions: 'loop latency real ms') x time scale. That",
+        "    inflation is the emulation's, not the definition's: the local run needs fewer polls than the",
+        "    schedule ('polls on AWS': first Wait, then a poll per 10 s, zero latency), and its overshoot",
+        "    is bounded by one poll period rather than by exactly 10 s.",
+        "  routes overshoot s: the same for the rules-and-routes loop (first DescribeClientVpnRoutes at",
+        "    or after the last rule / route became active).",
+        "  Lambda billed seconds: LambdaFunctionStarted -> LambdaFunctionSucceeded in the history (real",
+        "    time: handlers run in real time, so this is the local figure for billed duration).",
     ]
     return "\n".join(lines)

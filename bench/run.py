@@ -46,10 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     started = time.perf_counter()
 
-    from bench.local_cloud import LocalCloudFigures, measure_describe_endpoints, report_local_cloud
+    from bench.local_cloud import (
+        LocalCloudFigures,
+        measure_describe_endpoints,
+        measure_local_cloud,
+        report_local_cloud,
+    )
     from bench.provisioning import CHECK_ASSOCIATIONS, ProductBench, RunFigures, report_provisioning
 
-    local = LocalCloudFigures() if args.skip_local_cloud else measure_local_cloud_figures(args.rounds)
+    local = LocalCloudFigures() if args.skip_local_cloud else measure_local_cloud(args.rounds)
     schedule = PollSchedule.from_definition()
 
     extra: dict[str, Summary] = {}
@@ -93,13 +98,6 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"(bench ran {time.perf_counter() - started:.0f} s)")
     return 0
-
-
-def measure_local_cloud_figures(rounds: int) -> object:
-    """Section A's own local cloud (imported lazily so its start-up time includes the first imports)."""
-    from bench.local_cloud import measure_local_cloud
-
-    return measure_local_cloud(rounds)
 
 
 if __name__ == "__main__":
