@@ -121,6 +121,10 @@ class LocalCloud:
 
         self._previous_clock = get_clock()
         set_clock(self.clock)
+        # moto's state is process-wide: a new local cloud starts empty, whatever ran before it.
+        from moto.core.base_backend import BackendDict
+
+        BackendDict.reset()
         set_fault_injector(FaultInjector(seed=self.fault_seed))
 
         default_user_config["lambda"] = {"use_docker": False}

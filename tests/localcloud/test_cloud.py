@@ -194,3 +194,18 @@ def test_state_machine_retries_and_catches_lambda_errors_by_name(cloud: LocalClo
     result = json.loads(caught["output"])
     assert result["outcome"] == "rolled back"
     assert result["error"]["Error"] == "PermanentError"
+
+
+def test_cli_clock_changes_scale_and_advances(cloud: LocalCloud, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cvpn local clock` steers emulated time; a bad value is refused with the field named."""
+    before = cloud.clock.timestamp()
+    answer = _admin(cloud, "local", "clock", "--advance", "3600", capsys=capsys)
+    assert cloud.clock.timestamp() - before >= 3600
+    assert answer["time_scale"] == 60.0
+    answer = _admin(cloud, "local", "clock", "--time-scale", "120", capsys=capsys)
+    assert cloud.clock.time_scale == 120.0
+    cloud.clock.time_scale = 60.0
+    with pytest.raises(SystemExit) as refused:
+        cvpn_main(["local", "clock", "--time-scale", "0", "--url", cloud.endpoint_url])
+    assert refused.value.code == 2
+    assert "--time-scale: must be > 0" in capsys.readouterr().err
