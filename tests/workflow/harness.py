@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cvpn.provision import ExecutionProgress, follow_execution
+from cvpn.provision import ExecutionProgress, describe_progress
 from localcloud.cloud import DEFAULT_ACCOUNT_ID, LocalCloud
 from localcloud.deploy import DeployedStack
 from localcloud.sample_network import SampleNetwork
@@ -69,12 +69,33 @@ class Provisioning:
         request.update(deepcopy(changes))
         return request
 
-    def run(self, state_machine_arn: str, payload: dict[str, Any], timeout: float = 120) -> ExecutionProgress:
+    def start(self, state_machine_arn: str, payload: dict[str, Any], name: str | None = None) -> str:
+        """Start an execution (named ``test-<random>`` unless ``name`` is given); its ARN."""
         sfn = self.cloud.client("stepfunctions")
-        execution = sfn.start_execution(
-            stateMachineArn=state_machine_arn, name=f"test-{uuid.uuid4().hex[:12]}", input=json.dumps(payload)
-        )["executionArn"]
-        return follow_execution(sfn, execution, poll_seconds=0.05, timeout_seconds=timeout)
+        return str(
+            sfn.start_execution(
+                stateMachineArn=state_machine_arn,
+                name=name or f"test-{uuid.uuid4().hex[:12]}",
+                input=json.dumps(payload),
+            )["executionArn"]
+        )
+
+    def wait(self, execution_arn: str, timeout: float = 120) -> ExecutionProgress:
+        """Wait for the execution to end; its status, output, error and the states it entered.
+
+        Polls DescribeExecution only (the history of a long wait loop is large) and reads the
+        history once at the end.
+        """
+        sfn = self.cloud.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while sfn.describe_execution(executionArn=execution_arn)["status"] == "RUNNING":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still running after {timeout:g} s")
+            time.sleep(0.05)
+        return describe_progress(sfn, execution_arn)
+
+    def run(self, state_machine_arn: str, payload: dict[str, Any], timeout: float = 120) -> ExecutionProgress:
+        return self.wait(self.start(state_machine_arn, payload), timeout)
 
     def provision(self, request: dict[str, Any], timeout: float = 120) -> ExecutionProgress:
         return self.run(self.provision_arn, {"request": request}, timeout)

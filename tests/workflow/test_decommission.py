@@ -1,0 +1,81 @@
+"""Decommission tears down endpoints the product created, and only those."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workflow.harness import MANAGED_BY_TAG, Provisioning, failure_message
+
+
+@pytest.mark.parametrize("by", ["request_id", "endpoint_id"])
+def test_decommission_leaves_nothing(product: Provisioning, by: str) -> None:
+    """Given an endpoint provisioned for a request (rules, routes, two associations),
+    when it is decommissioned by its request id or by its endpoint id,
+    then the execution SUCCEEDS, Describe no longer knows the endpoint, no endpoint carries the request
+    id, and the requests table records DECOMMISSIONED with that endpoint id."""
+    request = product.request()
+    provisioned = product.provision(request)
+    assert provisioned.status == "SUCCEEDED", (provisioned.error, provisioned.cause)
+    endpoint_id = provisioned.output["result"]["endpoint_id"]
+    target = {"request_id": request["request_id"], "endpoint_id": endpoint_id}[by]
+
+    progress = product.decommission(**{by: target})
+
+    assert progress.status == "SUCCEEDED", (progress.error, progress.cause)
+    assert progress.output["endpoint_id"] == endpoint_id
+    product.assert_endpoint_gone(endpoint_id)
+    assert product.endpoints_for(request["request_id"]) == []
+    record = product.record(request["request_id"])
+    assert record is not None
+    assert record["status"]["S"] == "DECOMMISSIONED"
+    assert record["endpoint_id"]["S"] == endpoint_id
+
+
+def test_decommission_refuses_an_endpoint_the_product_did_not_create(product: Provisioning) -> None:
+    """Given an endpoint created directly through the API (no managed-by tag), associated with a subnet,
+    when its endpoint id is decommissioned,
+    then the execution fails with EndpointNotManaged and the endpoint, its association and its
+    authorization rule are left as they were."""
+    ec2 = product.cloud.client("ec2")
+    network = product.network
+    endpoint_id = ec2.create_client_vpn_endpoint(
+        ClientCidrBlock="172.20.0.0/22",
+        ServerCertificateArn=network.server_certificate_arn,
+        AuthenticationOptions=[
+            {
+                "Type": "certificate-authentication",
+                "MutualAuthentication": {
+                    "ClientRootCertificateChainArn": network.client_root_certificate_arn
+                },
+            }
+        ],
+        ConnectionLogOptions={"Enabled": False},
+        TagSpecifications=[
+            {"ResourceType": "client-vpn-endpoint", "Tags": [{"Key": "Name", "Value": "hand-made"}]}
+        ],
+    )["ClientVpnEndpointId"]
+    association_id = ec2.associate_client_vpn_target_network(
+        ClientVpnEndpointId=endpoint_id, SubnetId=network.subnet_ids[0]
+    )["AssociationId"]
+    ec2.authorize_client_vpn_ingress(
+        ClientVpnEndpointId=endpoint_id, TargetNetworkCidr="10.0.0.0/16", AuthorizeAllGroups=True
+    )
+
+    progress = product.decommission(endpoint_id=endpoint_id)
+
+    assert progress.status == "FAILED"
+    assert progress.error == "EndpointNotManaged"
+    assert MANAGED_BY_TAG in failure_message(progress)
+    assert "TeardownStep" not in progress.steps
+    endpoint = product.describe_endpoint(endpoint_id)
+    assert endpoint is not None
+    assert endpoint["Status"]["Code"] != "deleting"
+    networks = ec2.describe_client_vpn_target_networks(ClientVpnEndpointId=endpoint_id)[
+        "ClientVpnTargetNetworks"
+    ]
+    assert [(n["AssociationId"], n["Status"]["Code"]) for n in networks] in (
+        [(association_id, "associating")],
+        [(association_id, "associated")],
+    )
+    rules = ec2.describe_client_vpn_authorization_rules(ClientVpnEndpointId=endpoint_id)["AuthorizationRules"]
+    assert [r["DestinationCidr"] for r in rules] == ["10.0.0.0/16"]

@@ -1,0 +1,111 @@
+"""Provisioning rides out what the real API does under load, and never provisions a request twice."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from localcloud.faults import get_fault_injector
+from tests.workflow.harness import Provisioning
+
+NOT_VISIBLE_FOR_SECONDS = 24 * 3600
+
+
+def _assert_available(product: Provisioning, progress: Any, request: dict[str, Any]) -> str:
+    assert progress.status == "SUCCEEDED", (progress.error, progress.cause)
+    endpoint_id = str(progress.output["result"]["endpoint_id"])
+    endpoint = product.describe_endpoint(endpoint_id)
+    assert endpoint is not None
+    assert endpoint["Status"]["Code"] == "available"
+    networks = product.cloud.client("ec2").describe_client_vpn_target_networks(
+        ClientVpnEndpointId=endpoint_id
+    )
+    assert sorted(
+        (n["TargetNetworkId"], n["Status"]["Code"]) for n in networks["ClientVpnTargetNetworks"]
+    ) == [(subnet_id, "associated") for subnet_id in sorted(request["subnet_ids"])]
+    assert [e["ClientVpnEndpointId"] for e in product.endpoints_for(request["request_id"])] == [endpoint_id]
+    assert product.record_status(request["request_id"]) == "SUCCEEDED"
+    return endpoint_id
+
+
+FAULTS: dict[str, tuple[dict[str, dict[str, Any]], str]] = {
+    # name: (knobs per operation, fault code that must have been injected)
+    "throttling on every call": ({"*": {"throttle_rate": 0.3}}, "RequestLimitExceeded"),
+    "concurrent mutations": (
+        {
+            operation: {"concurrent_mutation_rate": 0.3}
+            for operation in (
+                "AuthorizeClientVpnIngress",
+                "CreateClientVpnRoute",
+                "AssociateClientVpnTargetNetwork",
+            )
+        },
+        "ConcurrentMutationLimitExceeded",
+    ),
+    "another endpoint being created": (
+        {"CreateClientVpnEndpoint": {"force_operation_not_permitted": 2}},
+        "OperationNotPermitted",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(FAULTS))
+def test_transient_faults_are_retried_until_the_endpoint_is_available(
+    product: Provisioning, case: str
+) -> None:
+    """Given the API throttles 30 % of all calls, or answers ConcurrentMutationLimitExceeded to 30 % of
+    associations, rules and routes, or OperationNotPermitted to the first two creates,
+    when a 2-AZ request is provisioned,
+    then the faults did happen, the retries (by error name, with backoff and jitter) carry the
+    execution to SUCCEEDED, and Describe shows one available endpoint with both subnets associated."""
+    knobs, code = FAULTS[case]
+    injector = get_fault_injector()
+    for operation, settings in knobs.items():
+        injector.configure(operation, **settings)
+    request = product.request()
+
+    progress = product.provision(request, timeout=180)
+
+    injected = injector.injected_counts()
+    injector.clear()  # the assertions' own Describe calls are not under test
+    assert sum(counts.get(code, 0) for counts in injected.values()) >= 1, injected
+    _assert_available(product, progress, request)
+
+
+def test_endpoint_not_yet_visible_after_create_is_retried(product: Provisioning) -> None:
+    """Given a new endpoint stays invisible to every Client VPN call naming it (NotFound, absent from
+    listings) until the first call has been refused, as with eventual consistency after a create,
+    when a request is provisioned,
+    then the NotFound answers are retried as EndpointNotYetVisible and the execution SUCCEEDS with one
+    available endpoint."""
+    injector = get_fault_injector()
+    injector.configure("*", not_found_after_create_seconds=NOT_VISIBLE_FOR_SECONDS)
+    request = product.request()
+
+    execution = product.start(product.provision_arn, {"request": request})
+    deadline = time.monotonic() + 60
+    while not any("InvalidClientVpnEndpointId.NotFound" in c for c in injector.injected_counts().values()):
+        assert time.monotonic() < deadline, "no call was refused"
+        time.sleep(0.002)
+    product.cloud.clock.advance(NOT_VISIBLE_FOR_SECONDS)  # now the endpoint is visible everywhere
+    progress = product.wait(execution)
+
+    assert "AssociateClientVpnTargetNetwork" in injector.injected_counts()
+    _assert_available(product, progress, request)
+
+
+def test_rerunning_a_request_returns_the_same_endpoint(product: Provisioning) -> None:
+    """Given a request that was provisioned,
+    when a second execution (another execution name) runs the same request,
+    then it SUCCEEDS with the same endpoint id, and exactly one endpoint carries the request id."""
+    request = product.request()
+    first = product.provision(request)
+    endpoint_id = _assert_available(product, first, request)
+
+    second = product.provision(request)
+
+    assert second.execution_arn != first.execution_arn
+    assert _assert_available(product, second, request) == endpoint_id
+    assert second.output["result"]["endpoint_id"] == endpoint_id
