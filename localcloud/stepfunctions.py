@@ -12,6 +12,12 @@ Out of the box it waits in wall time (Wait states, Retry intervals) and has no J
 
 - StartExecution without a name gets a generated one (a UUID), as on AWS; moto's interpreter
   backend would otherwise name every such execution "None" and refuse the second one.
+- The Step Functions service integration (``arn:aws:states:::states:startExecution[.sync[:2]]``)
+  works: moto 5.2.5 ships the interpreter without the request/response normalisation of the AWS SDK
+  shapes, so ``StateMachineArn`` never became ``stateMachineArn`` (a ``States.Runtime`` error on every
+  start) and the answer kept boto's ``executionArn`` where the ``.sync`` poller reads ``ExecutionArn``.
+  The SDK's service model now maps both ways, as the service does; dates become epoch milliseconds.
+- SendTaskFailure keeps its ``cause`` (moto's response handler dropped it).
 
 Measured quirk kept in mind by the product's definitions: a JSONPath such as ``$.X[0].Y`` applied to
 an SDK-integration response can come back as a one-element list; prefer a Lambda task or
@@ -20,6 +26,7 @@ an SDK-integration response can come back as a one-element list; prefer a Lambda
 
 from __future__ import annotations
 
+import datetime
 import threading
 import uuid
 from typing import Any
@@ -77,6 +84,56 @@ def _named_start_execution(original: Any) -> Any:
     return start_execution
 
 
+def _sdk_operation(service_name: str, action: str) -> Any:
+    """botocore's operation model of ``action`` (snake or Pascal case) in ``service_name``."""
+    import botocore.session
+    from moto.stepfunctions.parser.utils import camel_to_snake_case
+
+    model = botocore.session.get_session().get_service_model(service_name)
+    wanted = camel_to_snake_case(action)
+    for operation in model.operation_names:
+        if camel_to_snake_case(operation) == wanted:
+            return model.operation_model(operation)
+    raise KeyError(f"{service_name} has no operation {action}")
+
+
+def _normalised_sfn_parameters(original: Any) -> Any:
+    def _normalise_parameters(
+        self: Any, parameters: dict[str, Any], boto_service_name: Any = None, service_action_name: Any = None
+    ) -> None:
+        original(self, parameters, boto_service_name, service_action_name)
+        operation = _sdk_operation(
+            self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+        )
+        if operation.input_shape is not None:
+            self._to_boto_request(parameters, operation.input_shape)
+
+    return _normalise_parameters
+
+
+def _normalise_sfn_response(
+    self: Any, response: Any, boto_service_name: Any = None, service_action_name: Any = None
+) -> None:
+    operation = _sdk_operation(
+        self._get_boto_service_name(boto_service_name), self._get_boto_service_action(service_action_name)
+    )
+    if operation.output_shape is not None:
+        self._from_boto_response(response, operation.output_shape)
+    if isinstance(response, dict):  # timestamps reach the state's output as epoch milliseconds
+        for key, value in response.items():
+            if isinstance(value, datetime.datetime):
+                response[key] = int(value.timestamp() * 1000)
+
+
+def _send_task_failure_with_cause(self: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
 def install() -> None:
     """Patch moto's ASL interpreter for emulated time and JSONata. Safe to call more than once."""
     global _installed
@@ -84,9 +141,13 @@ def install() -> None:
         if _installed:
             return
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+            state_task_service_sfn,
+        )
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
         from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+        from moto.stepfunctions.responses import StepFunctionResponse
 
         wait_function.WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
         retrier_decl.time = _EmulatedTime(retrier_decl.time)  # type: ignore[assignment]
@@ -94,6 +155,12 @@ def install() -> None:
         StepFunctionsParserBackend.start_execution = _named_start_execution(  # type: ignore[method-assign]
             StepFunctionsParserBackend.start_execution
         )
+        sfn_service = state_task_service_sfn.StateTaskServiceSfn
+        sfn_service._normalise_parameters = _normalised_sfn_parameters(  # type: ignore[method-assign]
+            sfn_service._normalise_parameters
+        )
+        sfn_service._normalise_response = _normalise_sfn_response  # type: ignore[method-assign]
+        StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
         _installed = True
 
 
