@@ -3,22 +3,51 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
+from cvpn_shared.dal.alert_channels import AlertTopic, ChatWebhook, SecurityHubFindings, WebhookUrl
+from cvpn_shared.dal.blocklist import DynamoDbBlocklist
+from cvpn_shared.dal.checkpoints import DynamoDbCheckpoints
+from cvpn_shared.dal.client_connections import ClientVpnConnections
 from cvpn_shared.dal.clients import client
 from cvpn_shared.dal.clientvpn import ClientVpnApi
+from cvpn_shared.dal.connection_logs import ConfiguredLogGroups, ConnectionLogReader, ManagedLogGroups
+from cvpn_shared.dal.executions import StepFunctionsExecutions
+from cvpn_shared.dal.findings_archive import FindingsArchive
+from cvpn_shared.dal.findings_bus import FindingsBus
 from cvpn_shared.dal.inventory import AwsInventory
 from cvpn_shared.dal.logs import ConnectionLogGroups
+from cvpn_shared.dal.profiles import ParameterStoreProfiles
 from cvpn_shared.dal.records import Notifier, RequestRecords
+from cvpn_shared.dal.request_form import AccountNetworks, ClientCidrAllocations, FormSubmissions
 from cvpn_shared.dal.storage import ConfigurationStore
+from cvpn_shared.intake.cidr_pool import CidrPool
+from cvpn_shared.intake.form import FormServices, StartedExecution
 from cvpn_shared.settings import get_settings
 
 __all__ = [
+    "alert_topic",
+    "blocklist",
+    "chat_webhook",
+    "client_cidr_allocations",
+    "client_cidr_pool",
+    "client_vpn_connections",
     "clientvpn_api",
     "configuration_store",
+    "configured_log_groups",
     "connection_log_groups",
+    "connection_log_reader",
+    "findings_archive",
+    "findings_bus",
+    "form_services",
+    "form_submissions",
+    "ingest_checkpoints",
     "inventory",
+    "managed_log_groups",
     "notifier",
     "request_records",
+    "security_hub_findings",
+    "step_functions_executions",
 ]
 
 
@@ -50,3 +79,119 @@ def notifier() -> Notifier:
 @lru_cache(maxsize=1)
 def connection_log_groups() -> ConnectionLogGroups:
     return ConnectionLogGroups(client("logs"))
+
+
+@lru_cache(maxsize=1)
+def step_functions_executions() -> StepFunctionsExecutions:
+    return StepFunctionsExecutions(client("stepfunctions"))
+
+
+@lru_cache(maxsize=1)
+def client_cidr_allocations() -> ClientCidrAllocations:
+    return ClientCidrAllocations(client("dynamodb"), get_settings().request_form_table_name)
+
+
+@lru_cache(maxsize=1)
+def form_submissions() -> FormSubmissions:
+    return FormSubmissions(client("dynamodb"), get_settings().request_form_table_name)
+
+
+def client_cidr_pool() -> CidrPool:
+    """The configured pool (ValueError naming the setting when it is malformed)."""
+    settings = get_settings()
+    return CidrPool.parse(settings.client_cidr_pool, settings.client_cidr_block_prefix_length)
+
+
+def _start_form_request(request: dict[str, Any]) -> StartedExecution:
+    """Start a form request through the intake (approval required) and keep what the form needs."""
+    from cvpn_shared.intake.start import start_request
+
+    result = start_request(
+        step_functions_executions().client,
+        get_settings().intake_state_machine_arn,
+        source="request-form",
+        request=request,
+        approval_required=True,
+    )
+    return StartedExecution(
+        request_id=result.request_id,
+        execution_arn=result.execution_arn,
+        status_url_path=result.status_url_path,
+        duplicate=result.duplicate,
+    )
+
+
+@lru_cache(maxsize=1)
+def form_services() -> FormServices:
+    return FormServices(
+        profiles=ParameterStoreProfiles(client("ssm"), get_settings().profiles_parameter_path),
+        allocations=client_cidr_allocations(),
+        submissions=form_submissions(),
+        network=AccountNetworks(inventory()),
+        start=_start_form_request,
+    )
+
+
+# ------------------------------------------------------------------------------------ monitoring
+@lru_cache(maxsize=1)
+def connection_log_reader() -> ConnectionLogReader:
+    return ConnectionLogReader(client("logs"))
+
+
+@lru_cache(maxsize=1)
+def managed_log_groups() -> ManagedLogGroups:
+    return ManagedLogGroups(client("dynamodb"), get_settings().requests_table_name)
+
+
+@lru_cache(maxsize=1)
+def configured_log_groups() -> ConfiguredLogGroups:
+    return ConfiguredLogGroups(client("ssm"), get_settings().connection_log_groups_parameter)
+
+
+@lru_cache(maxsize=1)
+def ingest_checkpoints() -> DynamoDbCheckpoints:
+    return DynamoDbCheckpoints(client("dynamodb"), get_settings().checkpoints_table_name)
+
+
+@lru_cache(maxsize=1)
+def findings_bus() -> FindingsBus:
+    return FindingsBus(client("events"), get_settings().findings_bus_name)
+
+
+@lru_cache(maxsize=1)
+def blocklist() -> DynamoDbBlocklist:
+    return DynamoDbBlocklist(client("dynamodb"), get_settings().blocklist_table_name)
+
+
+@lru_cache(maxsize=1)
+def findings_archive() -> FindingsArchive:
+    return FindingsArchive(client("dynamodb"), get_settings().findings_table_name)
+
+
+@lru_cache(maxsize=1)
+def alert_topic() -> AlertTopic:
+    return AlertTopic(client("sns"), get_settings().alerts_topic_arn)
+
+
+@lru_cache(maxsize=1)
+def chat_webhook() -> ChatWebhook | None:
+    settings = get_settings()
+    if not (settings.alert_webhook_secret_arn or settings.alert_webhook_parameter):
+        return None
+    url = WebhookUrl(
+        client("secretsmanager") if settings.alert_webhook_secret_arn else None,
+        client("ssm") if settings.alert_webhook_parameter else None,
+        secret_arn=settings.alert_webhook_secret_arn,
+        parameter=settings.alert_webhook_parameter,
+    )
+    return ChatWebhook(url)
+
+
+@lru_cache(maxsize=1)
+def security_hub_findings() -> SecurityHubFindings | None:
+    return SecurityHubFindings(client("securityhub")) if get_settings().security_hub_enabled else None
+
+
+@lru_cache(maxsize=1)
+def client_vpn_connections() -> ClientVpnConnections:
+    return ClientVpnConnections(client("ec2"))
