@@ -1,6 +1,6 @@
 """`cvpn`: the command line of Client VPN Autopilot.
 
-cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud
+cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud (and a sign-in issuer)
 cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
 cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
@@ -56,9 +56,12 @@ def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None)
 # ---------------------------------------------------------------------------------------- local up
 def cmd_local_up(args: argparse.Namespace) -> int:
     from localcloud.cloud import LocalCloud
+    from localcloud.oidc import LocalOidcIssuer
 
     cloud = LocalCloud(port=args.port, api_port=args.api_port, time_scale=args.time_scale)
     cloud.start()
+    # The request form's sign-in: a local OIDC issuer that signs in a test user at once.
+    issuer = LocalOidcIssuer(port=args.oidc_port).start()
     stopped = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -72,18 +75,31 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             template = Path(args.template)
             if not template.is_file():
                 raise CliError(f"--template: {template} does not exist")
-            stack = cloud.deploy(template, stack_name=args.stack_name)
+            declared = _template_parameters(template)
+            overrides = {
+                name: value for name, value in issuer.template_parameters().items() if name in declared
+            }
+            stack = cloud.deploy(template, stack_name=args.stack_name, parameter_overrides=overrides)
             print(f"stack          {stack.stack_name} deployed from {template}")
             for key, value in sorted(stack.outputs.items()):
                 print(f"  {key:<28} {value}")
         if cloud.api_url:
-            print(f"API base URL   {cloud.api_url}")
+            print(f"API base URL   {cloud.api_url}   (request form: {cloud.api_url}/)")
+        print(f"OIDC issuer    {issuer.issuer_url}   (signs in {issuer.user.email} at once)")
         print(f"try: aws --endpoint-url {cloud.endpoint_url} ec2 describe-client-vpn-endpoints")
         print("Ctrl-C to stop.", flush=True)
         stopped.wait()
     finally:
+        issuer.stop()
         cloud.stop()
     return 0
+
+
+def _template_parameters(template: Path) -> set[str]:
+    """The parameter names ``template`` declares."""
+    from localcloud.sam import load_template
+
+    return set(load_template(template).get("Parameters") or {})
 
 
 # ----------------------------------------------------------------------------------- local connect
@@ -246,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--template", default=str(PROJECT_ROOT / "template.yaml"), help="SAM template to deploy")
     up.add_argument("--stack-name", default="cvpn-autopilot")
     up.add_argument("--no-deploy", action="store_true", help="serve the embedded AWS only")
+    up.add_argument(
+        "--oidc-port",
+        type=int,
+        default=0,
+        help="port of the local OIDC issuer the form signs in with (any free one)",
+    )
     up.set_defaults(func=cmd_local_up)
 
     connect = local_sub.add_parser("connect", help="simulate a client connecting to an endpoint")

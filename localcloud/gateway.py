@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import threading
+import time
 import urllib.request
 import uuid
 from collections import deque
@@ -379,8 +380,9 @@ class DefaultJwtVerifier:
     """Validates signature (JWKS), issuer, audience (``aud`` or ``client_id``), ``exp`` and ``nbf``.
 
     Keys come from ``jwks`` (a JWKS dict), else ``jwks_url``, else the issuer's OpenID discovery
-    document (``{issuer}/.well-known/openid-configuration``), as API Gateway does. Time is the local
-    cloud's emulated clock.
+    document (``{issuer}/.well-known/openid-configuration``), as API Gateway does. ``exp`` and ``nbf``
+    are checked against real (wall-clock) time, not the emulated clock: issuers stamp tokens with real
+    time, so at a time scale of 60 an hour-long token would otherwise expire after a real minute.
     """
 
     def __init__(
@@ -394,7 +396,7 @@ class DefaultJwtVerifier:
         self._jwks = dict(jwks) if jwks is not None else None
         self._jwks_url = jwks_url
         self._leeway = leeway_seconds
-        self._now = now or (lambda: get_clock().timestamp())
+        self._now = now or time.time
         self._fetched: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
