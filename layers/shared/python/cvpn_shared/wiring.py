@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -23,10 +26,19 @@ from cvpn_shared.dal.request_form import AccountNetworks, ClientCidrAllocations,
 from cvpn_shared.dal.storage import ConfigurationStore
 from cvpn_shared.intake.cidr_pool import CidrPool
 from cvpn_shared.intake.form import FormServices, StartedExecution
+from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy, asff_finding
+from cvpn_shared.monitoring.ingest import (
+    ConnectionLogIngest,
+    EndpointArns,
+    IngestSettings,
+    log_groups_to_read,
+)
 from cvpn_shared.settings import get_settings
 
 __all__ = [
+    "alert_channels",
     "alert_topic",
+    "asff_for",
     "blocklist",
     "chat_webhook",
     "client_cidr_allocations",
@@ -36,6 +48,7 @@ __all__ = [
     "configuration_store",
     "configured_log_groups",
     "connection_log_groups",
+    "connection_log_ingest",
     "connection_log_reader",
     "findings_archive",
     "findings_bus",
@@ -44,8 +57,10 @@ __all__ = [
     "ingest_checkpoints",
     "inventory",
     "managed_log_groups",
+    "monitored_log_groups",
     "notifier",
     "request_records",
+    "response_policy",
     "security_hub_findings",
     "step_functions_executions",
 ]
@@ -195,3 +210,81 @@ def security_hub_findings() -> SecurityHubFindings | None:
 @lru_cache(maxsize=1)
 def client_vpn_connections() -> ClientVpnConnections:
     return ClientVpnConnections(client("ec2"))
+
+
+def monitored_log_groups() -> list[str]:
+    """Connection log groups to read: the product's endpoints plus those configured (read each run)."""
+    return log_groups_to_read(
+        managed_log_groups().log_group_names(),
+        configured_log_groups().log_group_names(),
+        get_settings().configured_log_groups,
+    )
+
+
+def connection_log_ingest(*, owner: str, function_arn: str) -> ConnectionLogIngest:
+    """One run's ingest: a fresh detector over the stored detection state, the bus, the checkpoints."""
+    from cvpn_shared.dal.detection_state import DynamoDbDetectionState
+    from cvpn_shared.monitoring.detection import DetectionSettings, Detector
+    from cvpn_shared.monitoring.records import parse_events
+
+    settings = get_settings()
+    detector = Detector(
+        DetectionSettings(), DynamoDbDetectionState(client("dynamodb"), settings.detection_state_table_name)
+    )
+    return ConnectionLogIngest(
+        reader=connection_log_reader(),
+        checkpoints=ingest_checkpoints(),
+        publisher=findings_bus(),
+        detector=detector,
+        parse_events=parse_events,
+        source=settings.finding_source,
+        arns=EndpointArns.from_function_arn(function_arn),
+        owner=owner,
+        settings=IngestSettings(
+            overlap=timedelta(minutes=settings.ingest_overlap_minutes),
+            initial_lookback=timedelta(minutes=settings.ingest_initial_lookback_minutes),
+        ),
+        wall_clock_ms=lambda: int(time.time() * 1000),
+    )
+
+
+@lru_cache(maxsize=1)
+def alert_channels() -> AlertChannels:
+    settings = get_settings()
+    return AlertChannels(
+        findings=findings_archive(),
+        topic=alert_topic(),
+        blocklist=blocklist(),
+        webhook=chat_webhook(),
+        webhook_format=settings.alert_webhook_format,
+        security_hub=security_hub_findings(),
+        sessions=client_vpn_connections(),
+    )
+
+
+def response_policy() -> ResponsePolicy:
+    settings = get_settings()
+    return ResponsePolicy(
+        block_duration=timedelta(hours=settings.block_duration_hours),
+        terminate_sessions=settings.terminate_blocked_sessions,
+    )
+
+
+def asff_for(resources: list[str], function_arn: str) -> Callable[[FindingAlert], dict[str, Any]] | None:
+    """How a finding becomes an ASFF finding for Security Hub in this account (None when disabled)."""
+    if not get_settings().security_hub_enabled:
+        return None
+    arns = EndpointArns.from_function_arn(function_arn)
+
+    def to_asff(finding: FindingAlert) -> dict[str, Any]:
+        resource = resources[0] if resources else arns.endpoint(finding.endpoint_id)
+        return asff_finding(
+            finding,
+            account_id=arns.account_id,
+            region=arns.region,
+            partition=arns.partition,
+            resource_arn=resource,
+            updated_at=datetime.now(UTC),
+        )
+
+    return to_asff

@@ -1,0 +1,315 @@
+"""Delivering a finding from the bus: archive, alert, block, and optionally cut sessions.
+
+For each finding event (``FindingAlert``, the spec's detail) ``deliver_finding``:
+
+1. records it in the findings table (``cvpn findings`` reads it);
+2. publishes a readable alert to the alerts topic (e-mail and other subscriptions);
+3. posts it to a Slack or Microsoft Teams webhook, when one is configured;
+4. imports it into Security Hub (ASFF), when enabled;
+5. for HIGH and CRITICAL findings that are not allow-listed, puts the source address and the user
+   on the blocklist until the block expires (the client-connect handler refuses them), and, when
+   enabled, terminates the user's live sessions on the endpoint.
+
+EventBridge delivers at least once: every step is safe to repeat (same finding id, same block).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cvpn_shared.dal.blocklist import BlockEntry
+
+__all__ = [
+    "AlertChannels",
+    "DeliveryReport",
+    "FindingAlert",
+    "ResponsePolicy",
+    "alert_text",
+    "asff_finding",
+    "blocks_for",
+    "deliver_finding",
+]
+
+BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
+_NA = {"", "NA", "-"}
+
+
+class FindingEntity(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    device_ip: str | None = None
+    username: str | None = None
+    common_name: str | None = None
+
+
+class FindingWindow(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    start: str | None = None
+    end: str | None = None
+
+
+class FindingAlert(BaseModel):
+    """The detail of a "Client VPN Suspicious Connection Attempts" event (extra fields kept)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    finding_id: str = Field(min_length=1)
+    rule_id: str = ""
+    title: str = ""
+    severity: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"] = "MEDIUM"
+    endpoint_id: str = ""
+    entity: FindingEntity = Field(default_factory=FindingEntity)
+    window: FindingWindow = Field(default_factory=FindingWindow)
+    first_seen: str | None = None
+    last_seen: str | None = None
+    counts: dict[str, Any] = Field(default_factory=dict)
+    failure_reasons: Any = None
+    mitre: Any = None
+    allowlisted: bool = False
+    runbook_url: str | None = None
+
+    @property
+    def user(self) -> str | None:
+        name = self.entity.username or self.entity.common_name
+        return None if name is None or name in _NA else name
+
+    @property
+    def source_ip(self) -> str | None:
+        ip = self.entity.device_ip
+        return None if ip is None or ip in _NA else ip
+
+
+# ------------------------------------------------------------------------------------------ ports
+class FindingsStore(Protocol):
+    def put(self, detail: dict[str, Any], *, recorded_at: int, expires_at: int) -> None: ...
+
+
+class AlertPublisher(Protocol):
+    def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str: ...
+
+
+class Webhook(Protocol):
+    @property
+    def configured(self) -> bool: ...
+
+    def post(self, document: dict[str, Any]) -> int: ...
+
+
+class SecurityHub(Protocol):
+    def import_findings(self, findings: list[dict[str, Any]]) -> int: ...
+
+
+class Blocklist(Protocol):
+    def block(self, entry: BlockEntry) -> bool: ...
+
+
+class SessionTerminator(Protocol):
+    def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class AlertChannels:
+    """Where a finding goes; None means that channel is off."""
+
+    findings: FindingsStore
+    topic: AlertPublisher
+    blocklist: Blocklist
+    webhook: Webhook | None = None
+    webhook_format: Literal["slack", "teams"] = "slack"
+    security_hub: SecurityHub | None = None
+    sessions: SessionTerminator | None = None
+
+
+@dataclass(frozen=True)
+class ResponsePolicy:
+    """How long blocks last and what else a HIGH/CRITICAL finding triggers."""
+
+    block_duration: timedelta = timedelta(hours=24)
+    terminate_sessions: bool = False
+    findings_retention: timedelta = timedelta(days=90)
+
+
+@dataclass
+class DeliveryReport:
+    finding_id: str
+    severity: str
+    alert_message_id: str | None = None
+    webhook_status: int | None = None
+    security_hub_imported: int = 0
+    blocked: list[str] = field(default_factory=list)
+    terminated_connections: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------------------------------ logic
+def alert_text(finding: FindingAlert) -> tuple[str, str]:
+    """(subject, body) of the alert a person reads."""
+    who = ", ".join(
+        part
+        for part in (
+            f"source {finding.source_ip}" if finding.source_ip else "",
+            f"user {finding.user}" if finding.user else "",
+        )
+        if part
+    )
+    subject = (
+        f"[{finding.severity}] Client VPN: {finding.title or finding.rule_id} ({who or finding.endpoint_id})"
+    )
+    counts = ", ".join(f"{key} {value}" for key, value in sorted(finding.counts.items()))
+    lines = [
+        f"{finding.title or finding.rule_id} on {finding.endpoint_id}",
+        f"severity: {finding.severity}  rule: {finding.rule_id}  finding: {finding.finding_id}",
+        f"who: {who or 'unknown'}",
+        f"when: {finding.first_seen or finding.window.start} .. {finding.last_seen or finding.window.end}",
+        f"counts: {counts or '-'}",
+    ]
+    if finding.failure_reasons:
+        lines.append(f"failure reasons: {json.dumps(finding.failure_reasons, sort_keys=True)}")
+    if finding.allowlisted:
+        lines.append("allow-listed: recorded only, no block")
+    if finding.runbook_url:
+        lines.append(f"runbook: {finding.runbook_url}")
+    lines += ["", json.dumps(finding.model_dump(mode="json"), indent=2, sort_keys=True)]
+    return subject, "\n".join(lines)
+
+
+def _webhook_document(finding: FindingAlert, style: Literal["slack", "teams"]) -> dict[str, Any]:
+    subject, body = alert_text(finding)
+    summary = "\n".join(body.split("\n\n", 1)[0].splitlines())
+    if style == "teams":
+        return {
+            "@type": "MessageCard",
+            "@context": "https://schema.org/extensions",
+            "summary": subject,
+            "title": subject,
+            "text": summary.replace("\n", "  \n"),
+        }
+    return {"text": f"*{subject}*\n{summary}"}
+
+
+def asff_finding(
+    finding: FindingAlert,
+    *,
+    account_id: str,
+    region: str,
+    partition: str,
+    resource_arn: str,
+    updated_at: datetime,
+) -> dict[str, Any]:
+    """The finding in AWS Security Finding Format (same Id on a re-fire updates it in Security Hub)."""
+    timestamp = updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {
+        "SchemaVersion": "2018-10-08",
+        "Id": finding.finding_id,
+        "ProductArn": f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default",
+        "GeneratorId": finding.rule_id or "client-vpn-monitor",
+        "AwsAccountId": account_id,
+        "Types": ["TTPs/Credential Access/Brute Force"],
+        "CreatedAt": _iso(finding.first_seen) or timestamp,
+        "UpdatedAt": timestamp,
+        "FirstObservedAt": _iso(finding.first_seen) or timestamp,
+        "LastObservedAt": _iso(finding.last_seen) or timestamp,
+        "Severity": {"Label": finding.severity},
+        "Title": (finding.title or finding.rule_id)[:256],
+        "Description": alert_text(finding)[1].split("\n\n", 1)[0][:1024],
+        "Resources": [{"Type": "Other", "Id": resource_arn, "Partition": partition, "Region": region}],
+        "Network": {"SourceIpV4": finding.source_ip}
+        if finding.source_ip and "." in finding.source_ip
+        else {},
+        "ProductFields": {"endpoint_id": finding.endpoint_id, "rule_id": finding.rule_id},
+        "UserDefinedFields": {"username": finding.user or ""},
+        "RecordState": "ACTIVE",
+        "Workflow": {"Status": "NEW"},
+    }
+
+
+def _iso(text: str | None) -> str | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def blocks_for(finding: FindingAlert, policy: ResponsePolicy, now: datetime) -> list[BlockEntry]:
+    """The blocks a finding calls for: its source and its user, for HIGH and CRITICAL findings."""
+    if finding.severity not in BLOCKING_SEVERITIES or finding.allowlisted:
+        return []
+    blocked_at = int(now.timestamp())
+    expires_at = int((now + policy.block_duration).timestamp())
+    reason = f"{finding.rule_id} {finding.title}".strip()
+
+    def block(kind: Literal["source", "user"], value: str) -> BlockEntry:
+        return BlockEntry(
+            kind=kind,
+            value=value,
+            expires_at=expires_at,
+            blocked_at=blocked_at,
+            reason=reason,
+            finding_id=finding.finding_id,
+            endpoint_id=finding.endpoint_id,
+            severity=finding.severity,
+        )
+
+    entries: list[BlockEntry] = []
+    if finding.source_ip:
+        entries.append(block("source", finding.source_ip))
+    if finding.user:
+        entries.append(block("user", finding.user))
+    return entries
+
+
+def deliver_finding(
+    finding: FindingAlert,
+    channels: AlertChannels,
+    policy: ResponsePolicy,
+    *,
+    now: datetime,
+    asff: Callable[[FindingAlert], dict[str, Any]] | None = None,
+) -> DeliveryReport:
+    """Archive, alert, block and respond for one finding (see the module docstring)."""
+    report = DeliveryReport(finding_id=finding.finding_id, severity=finding.severity)
+    detail = finding.model_dump(mode="json")
+    channels.findings.put(
+        detail,
+        recorded_at=int(now.timestamp()),
+        expires_at=int((now + policy.findings_retention).timestamp()),
+    )
+    for entry in blocks_for(finding, policy, now):
+        channels.blocklist.block(entry)
+        report.blocked.append(entry.key)
+    subject, body = alert_text(finding)
+    report.alert_message_id = channels.topic.publish(
+        subject,
+        body,
+        {
+            "severity": finding.severity,
+            "rule_id": finding.rule_id,
+            "endpoint_id": finding.endpoint_id,
+            "finding_id": finding.finding_id,
+        },
+    )
+    if channels.webhook is not None and channels.webhook.configured:
+        report.webhook_status = channels.webhook.post(_webhook_document(finding, channels.webhook_format))
+    if channels.security_hub is not None and asff is not None:
+        report.security_hub_imported = channels.security_hub.import_findings([asff(finding)])
+    if (
+        policy.terminate_sessions
+        and channels.sessions is not None
+        and report.blocked
+        and finding.user
+        and finding.endpoint_id
+    ):
+        statuses = channels.sessions.terminate_user(finding.endpoint_id, finding.user)
+        report.terminated_connections = [str(status.get("ConnectionId")) for status in statuses]
+    return report
