@@ -118,6 +118,8 @@ def install_cloudformation_hooks() -> None:
     and functions lost their layers; on AWS the Ref is the layer version ARN, which the hook provides.
     moto's ``Function`` model also drops ``Layers`` on create (its update keeps them); the hook sets them.
     moto's ``SSM::Parameter`` model crashes without ``Name``; AWS generates one, so does the hook.
+    moto's ``Events::EventBus`` has no physical id either, so ``{"Ref": Bus}`` was the Python object
+    (a rule naming it as ``EventBusName`` failed to create); on AWS the Ref is the bus name.
     A resource moto fails to create or update surfaces as a ``ValidationError`` naming its logical id
     and type (moto would answer a bare 500 or an unrelated service's error).
 
@@ -126,6 +128,7 @@ def install_cloudformation_hooks() -> None:
     global _hooks_installed
     from moto.awslambda.models import LambdaFunction, LayerVersion
     from moto.cloudformation import parsing
+    from moto.events.models import EventBus
     from moto.ssm.models import Parameter
     from moto.stepfunctions.models import StateMachine
     from moto.stepfunctions.responses import get_backend
@@ -184,6 +187,7 @@ def install_cloudformation_hooks() -> None:
         StateMachine.delete_from_cloudformation_json = classmethod(delete)  # type: ignore[method-assign,assignment,arg-type]
         StateMachine.update_from_cloudformation_json = classmethod(update)  # type: ignore[method-assign,assignment,arg-type]
         LayerVersion.physical_resource_id = property(lambda self: self.arn)  # type: ignore[attr-defined]
+        EventBus.physical_resource_id = property(lambda self: self.name)  # type: ignore[attr-defined]
         create_function = LambdaFunction.create_from_cloudformation_json
 
         def create_function_with_layers(
