@@ -27,9 +27,14 @@ from cvpn_shared.intake.cidr_pool import (
     allocate_client_cidr,
     networks_in_use,
 )
-from cvpn_shared.intake.profiles import PROFILE_NAME, NetworkProfile, ProfileCatalog, ProfileInvalid
+from cvpn_shared.intake.profiles import (
+    PROFILE_NAME,
+    NetworkProfile,
+    ProfileCatalog,
+    ProfileInvalid,
+    named_field_errors,
+)
 from cvpn_shared.models.request import ProvisionRequest
-from cvpn_shared.validation import field_errors
 
 __all__ = [
     "REQUESTER_CLAIMS",
@@ -181,7 +186,7 @@ def parse_submission(body: str | None) -> FormSubmission:
 
 
 def _raise_with_hints(error: ValidationError) -> FormSubmission:
-    errors = field_errors(error)
+    errors = named_field_errors(error)
     for item in errors:
         if item["field"] == "requester":
             item["message"] = "is not a form field: the requester is who signed in"
@@ -253,7 +258,7 @@ def build_request(
     try:
         return ProvisionRequest.model_validate(raw)
     except ValidationError as error:
-        raise FormInvalid(field_errors(error)) from None
+        raise FormInvalid(named_field_errors(error)) from None
 
 
 def _profile(services: FormServices, name: str) -> NetworkProfile:

@@ -33,9 +33,13 @@ __all__ = [
     "NetworkProfile",
     "ProfileCatalog",
     "ProfileInvalid",
+    "named_field_errors",
     "parse_profile",
 ]
 
+_FIELD_IN_MESSAGE = re.compile(
+    r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+(?:\[\d+\])?)*): (?P<message>.+)$", re.S
+)
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 ProfileName = Annotated[str, StringConstraints(pattern=PROFILE_NAME.pattern)]
 
@@ -133,6 +137,16 @@ class NetworkProfile(_Model):
         }
 
 
+def named_field_errors(error: ValidationError) -> list[dict[str, Any]]:
+    """``field_errors``, with a whole-model error that names its field ("x[0].y: why") split into both."""
+    errors = field_errors(error)
+    for item in errors:
+        match = _FIELD_IN_MESSAGE.match(item["message"]) if item["field"] == "request" else None
+        if match:
+            item["field"], item["message"] = match["field"], match["message"]
+    return errors
+
+
 def parse_profile(name: str, document: Any) -> NetworkProfile:
     """A profile from its parameter name and JSON document; raises ProfileInvalid naming each field."""
     if not isinstance(document, dict):
@@ -140,7 +154,7 @@ def parse_profile(name: str, document: Any) -> NetworkProfile:
     try:
         return NetworkProfile.model_validate({**document, "name": name})
     except ValidationError as error:
-        raise ProfileInvalid(name, field_errors(error)) from None
+        raise ProfileInvalid(name, named_field_errors(error)) from None
 
 
 class ProfileCatalog(Protocol):

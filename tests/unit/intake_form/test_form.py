@@ -1,0 +1,329 @@
+"""A form submission becomes a full request; its status is followed to the configuration link."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Any
+
+import pytest
+
+from cvpn_shared.intake.cidr_pool import CidrPool
+from cvpn_shared.intake.form import (
+    FormInvalid,
+    FormServices,
+    RequesterUnknown,
+    StartedExecution,
+    build_request,
+    parse_submission,
+    request_status,
+    requester_from_claims,
+    submit_form,
+)
+from cvpn_shared.intake.profiles import NetworkProfile, parse_profile
+
+from .conftest import GROUP_ENGINEERING, GROUP_FINANCE
+from .test_cidr_pool import MemoryAllocations
+
+POOL = CidrPool.parse("172.16.0.0/16", 22)
+JUSTIFICATION = "On-call for the build farm this quarter"
+
+
+class Catalog:
+    def __init__(self, *profiles: NetworkProfile) -> None:
+        self.profiles = {profile.name: profile for profile in profiles}
+
+    def list_profiles(self) -> list[NetworkProfile]:
+        return list(self.profiles.values())
+
+    def get_profile(self, name: str) -> NetworkProfile | None:
+        return self.profiles.get(name)
+
+
+class Network:
+    def vpc_cidrs(self, vpc_id: str) -> list[str]:
+        return ["172.16.0.0/22"]
+
+    def client_vpn_endpoints(self) -> list[dict[str, Any]]:
+        return [{"ClientCidrBlock": "172.16.8.0/22", "Status": {"Code": "available"}}]
+
+
+class Submissions:
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def put(self, submission: dict[str, Any]) -> None:
+        self.items[submission["request_id"]] = submission
+
+    def get(self, request_id: str) -> dict[str, Any] | None:
+        return self.items.get(request_id)
+
+
+class Starter:
+    def __init__(self, fail: bool = False) -> None:
+        self.started: list[dict[str, Any]] = []
+        self.fail = fail
+
+    def __call__(self, request: dict[str, Any]) -> StartedExecution:
+        if self.fail:
+            raise RuntimeError("StartExecution failed")
+        self.started.append(request)
+        return StartedExecution(
+            request_id=request["request_id"],
+            execution_arn=f"arn:aws:states:us-east-1:123456789012:execution:intake:{request['request_id']}",
+            status_url_path=f"/requests/{request['request_id']}",
+            duplicate=False,
+        )
+
+
+@pytest.fixture
+def profile(profile_document: dict[str, Any]) -> NetworkProfile:
+    return parse_profile("engineering", profile_document)
+
+
+@pytest.fixture
+def services(profile: NetworkProfile) -> FormServices:
+    return FormServices(
+        profiles=Catalog(profile),
+        allocations=MemoryAllocations(),
+        submissions=Submissions(),
+        network=Network(),
+        start=Starter(),
+    )
+
+
+def _body(**changes: Any) -> str:
+    body = {"profile": "engineering", "access_groups": [GROUP_ENGINEERING], "justification": JUSTIFICATION}
+    body.update(changes)
+    return json.dumps({key: value for key, value in body.items() if value is not None})
+
+
+def _submit(services: FormServices, body: str, requester: str = "ada@example.com") -> Any:
+    return submit_form(
+        body, requester=requester, services=services, pool=POOL, new_request_id=lambda: "REQ-1"
+    )
+
+
+# ----------------------------------------------------------------------------------------- requester
+
+
+def test_the_requester_is_the_tokens_email_else_its_username() -> None:
+    assert requester_from_claims({"email": "ada@example.com", "username": "ada"}) == "ada@example.com"
+    assert requester_from_claims({"username": "ada", "sub": "1234"}) == "ada"
+    assert requester_from_claims({"cognito:username": "grace"}) == "grace"
+    with pytest.raises(RequesterUnknown, match="names no person"):
+        requester_from_claims({"sub": "1234"})
+
+
+# ---------------------------------------------------------------------------------------- submission
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "reason"),
+    [
+        (None, "body", "missing"),
+        ("{not json", "body", "not valid JSON"),
+        ("[1]", "body", "must be a JSON object"),
+        (_body(access_groups=[]), "access_groups", "at least 1"),
+        (_body(justification="short"), "justification", "at least 10"),
+        (_body(profile="Not A Profile"), "profile", "must be the name of a network profile"),
+        (_body(requester="mallory@example.com"), "requester", "the requester is who signed in"),
+        (_body(subnet_ids=["subnet-0a1b2c3d"]), "subnet_ids", "Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_submission_names_the_field_and_why(body: str | None, field: str, reason: str) -> None:
+    with pytest.raises(FormInvalid) as raised:
+        parse_submission(body)
+    messages = {error["field"]: error["message"] for error in raised.value.errors}
+    assert field in messages, messages
+    assert reason in messages[field]
+
+
+def test_the_request_is_built_from_the_profile_and_the_persons_choices(profile: NetworkProfile) -> None:
+    submission = parse_submission(_body(access_groups=[GROUP_FINANCE, GROUP_ENGINEERING]))
+    request = build_request(
+        submission,
+        profile,
+        request_id="REQ-1",
+        requester="ada@example.com",
+        client_cidr_block=ipaddress.IPv4Network("172.16.4.0/22"),
+    )
+    assert request.requester == "ada@example.com"
+    assert request.subnet_ids == profile.subnet_ids and request.vpc_id == profile.vpc_id
+    assert str(request.client_cidr_block) == "172.16.4.0/22"
+    assert [(str(r.target_network_cidr), r.access_group_id) for r in request.authorization_rules] == [
+        ("10.20.0.0/16", GROUP_FINANCE),
+        ("0.0.0.0/0", GROUP_ENGINEERING),
+    ]
+    assert [str(route.destination_cidr) for route in request.routes] == ["0.0.0.0/0", "172.16.4.0/22"]
+    assert request.description == JUSTIFICATION
+    assert request.tags["cvpn-autopilot:profile"] == "engineering"
+    assert request.tags["CostCenter"] == "eng-1234"
+
+
+def test_an_access_group_the_profile_does_not_offer_is_refused(profile: NetworkProfile) -> None:
+    submission = parse_submission(_body(access_groups=[GROUP_ENGINEERING, "S-1-5-21-1-2-3-999"]))
+    with pytest.raises(FormInvalid) as raised:
+        build_request(
+            submission,
+            profile,
+            request_id="REQ-1",
+            requester="ada@example.com",
+            client_cidr_block=ipaddress.IPv4Network("172.16.4.0/22"),
+        )
+    assert raised.value.errors == [
+        {
+            "field": "access_groups[1]",
+            "message": "'S-1-5-21-1-2-3-999' is not an access group of profile 'engineering' "
+            "(it offers: Engineering, Finance)",
+        }
+    ]
+
+
+def test_submitting_holds_a_free_block_and_starts_the_request_waiting_for_approval(
+    services: FormServices,
+) -> None:
+    """The VPC holds .0/22 and another endpoint .8/22; the profile routes .4/22: the request gets .12/22."""
+    accepted = _submit(services, _body())
+    assert accepted.as_response() == {
+        "request_id": "REQ-1",
+        "status": "awaiting-approval",
+        "status_url": "/requests/REQ-1",
+        "client_cidr_block": "172.16.12.0/22",
+        "profile": "engineering",
+    }
+    starter = services.start
+    assert isinstance(starter, Starter)
+    assert [request["client_cidr_block"] for request in starter.started] == ["172.16.12.0/22"]
+    assert starter.started[0]["requester"] == "ada@example.com"
+    saved = services.submissions.get("REQ-1")
+    assert saved is not None and saved["requester"] == "ada@example.com"
+    assert saved["execution_arn"].endswith(":REQ-1")
+    assert isinstance(services.allocations, MemoryAllocations)
+    assert services.allocations.held == {ipaddress.IPv4Network("172.16.12.0/22"): "REQ-1"}
+
+
+def test_an_unknown_profile_holds_nothing_and_starts_nothing(services: FormServices) -> None:
+    with pytest.raises(FormInvalid, match="profile: no network profile is called 'finance'"):
+        _submit(services, _body(profile="finance"))
+    assert isinstance(services.allocations, MemoryAllocations) and services.allocations.held == {}
+
+
+def test_a_block_is_given_back_when_the_request_cannot_start(profile: NetworkProfile) -> None:
+    allocations = MemoryAllocations()
+    services = FormServices(
+        profiles=Catalog(profile),
+        allocations=allocations,
+        submissions=Submissions(),
+        network=Network(),
+        start=Starter(fail=True),
+    )
+    with pytest.raises(RuntimeError, match="StartExecution failed"):
+        _submit(services, _body())
+    assert allocations.held == {}
+
+
+# -------------------------------------------------------------------------------------------- status
+
+
+class Executions:
+    """Two executions: the intake (which started a provisioning) and the provisioning."""
+
+    def __init__(self, intake: dict[str, Any], provisioning: dict[str, Any] | None = None) -> None:
+        self.described = {"intake": intake, "provisioning": provisioning or {"status": "RUNNING"}}
+        self.histories: dict[str, list[dict[str, Any]]] = {"intake": [], "provisioning": []}
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        return self.described[execution_arn]
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return self.histories[execution_arn]
+
+
+def _entered(*names: str) -> list[dict[str, Any]]:
+    return [{"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": name}} for name in names]
+
+
+def _started_provisioning() -> dict[str, Any]:
+    return {
+        "type": "TaskSubmitted",
+        "taskSubmittedEventDetails": {
+            "resourceType": "states",
+            "resource": "startExecution.sync:2",
+            "output": json.dumps({"ExecutionArn": "provisioning"}),
+        },
+    }
+
+
+def _status(executions: Executions, requester: str = "ada@example.com", **held: str) -> Any:
+    submissions = Submissions()
+    submissions.put(
+        {
+            "request_id": "REQ-1",
+            "requester": "ada@example.com",
+            "profile": "engineering",
+            "access_groups": [GROUP_ENGINEERING],
+            "client_cidr_block": "172.16.12.0/22",
+            "execution_arn": "intake",
+            "submitted_at": "2026-11-28T10:00:00+00:00",
+        }
+    )
+    allocations = MemoryAllocations({"172.16.12.0/22": "REQ-1", **held})
+    answer = request_status(
+        "REQ-1",
+        requester=requester,
+        submissions=submissions,
+        executions=executions,
+        allocations=allocations,
+        presign=lambda key, filename: f"https://bucket.example/{key}?as={filename}",
+    )
+    return answer, allocations
+
+
+def test_a_request_waiting_for_approval_says_so() -> None:
+    executions = Executions({"status": "RUNNING"})
+    executions.histories["intake"] = _entered("RecordSubmission", "WaitForApproval")
+    answer, _ = _status(executions)
+    assert answer["status"] == "awaiting-approval"
+    assert answer["steps"] == ["RecordSubmission", "WaitForApproval"]
+    assert answer["current_step"] == "WaitForApproval"
+
+
+def test_the_steps_of_the_started_provisioning_follow_the_intakes() -> None:
+    executions = Executions({"status": "RUNNING"})
+    executions.histories["intake"] = [*_entered("WaitForApproval", "Provision"), _started_provisioning()]
+    executions.histories["provisioning"] = _entered("ValidateRequest", "CreateEndpoint")
+    answer, _ = _status(executions)
+    assert answer["status"] == "in-progress"
+    assert answer["steps"] == ["WaitForApproval", "Provision", "ValidateRequest", "CreateEndpoint"]
+
+
+def test_a_provisioned_request_links_a_fresh_download_of_its_configuration() -> None:
+    output = {
+        "result": {"endpoint_id": "cvpn-endpoint-1", "client_configuration": {"key": "configs/REQ-1.ovpn"}}
+    }
+    executions = Executions({"status": "SUCCEEDED", "output": json.dumps({"Output": json.dumps(output)})})
+    executions.histories["intake"] = [*_entered("WaitForApproval", "Provision"), _started_provisioning()]
+    answer, _ = _status(executions)
+    assert answer["status"] == "available"
+    assert answer["endpoint_id"] == "cvpn-endpoint-1"
+    assert answer["config_url"] == "https://bucket.example/configs/REQ-1.ovpn?as=REQ-1.ovpn"
+
+
+def test_a_failed_request_reports_why_and_gives_its_block_back() -> None:
+    executions = Executions({"status": "FAILED", "error": "PreflightFailed", "cause": "subnet missing"})
+    answer, allocations = _status(executions, **{"172.16.16.0/22": "REQ-2"})
+    assert answer["status"] == "failed"
+    assert answer["error"] == {"error": "PreflightFailed", "cause": "subnet missing"}
+    assert allocations.held == {ipaddress.IPv4Network("172.16.16.0/22"): "REQ-2"}
+
+
+def test_a_rejected_request_is_reported_as_rejected() -> None:
+    executions = Executions({"status": "FAILED", "error": "RequestRejected", "cause": "not needed"})
+    answer, _ = _status(executions)
+    assert answer["status"] == "rejected"
+
+
+def test_someone_elses_request_is_not_revealed() -> None:
+    answer, _ = _status(Executions({"status": "RUNNING"}), requester="mallory@example.com")
+    assert answer is None
