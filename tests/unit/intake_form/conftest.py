@@ -18,7 +18,9 @@ PROFILE_DOCUMENT: dict[str, Any] = {
     "description": "Build servers and internal tools",
     "vpc_id": "vpc-0a1b2c3d4e5f60718",
     "subnet_ids": ["subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002"],
-    "server_certificate_arn": "arn:aws:acm:us-east-1:123456789012:certificate/0d36a9e8-e764-4cd4-886d-5aef5f4cd28f",
+    "server_certificate_arn": (
+        "arn:aws:acm:us-east-1:123456789012:certificate/0d36a9e8-e764-4cd4-886d-5aef5f4cd28f"
+    ),
     "authentication": [{"type": "active-directory", "directory_id": "d-0613d679c7"}],
     "dns_servers": ["10.0.0.2"],
     "connection_log": {"enabled": True, "log_group_name": "/cvpn-autopilot/connections"},

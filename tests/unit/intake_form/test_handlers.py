@@ -1,4 +1,4 @@
-"""The form's handlers: thin routing over the domain logic, payload format 2.0, JWT claims as the requester."""
+"""The form's handlers: thin routing over domain logic, payload format 2.0, JWT claims name the requester."""
 
 from __future__ import annotations
 

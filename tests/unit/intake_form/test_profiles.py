@@ -76,7 +76,7 @@ def test_a_document_that_is_not_an_object_is_refused() -> None:
 def test_parameter_store_lists_valid_profiles_and_leaves_broken_ones_out(
     aws: None, profile_document: dict[str, Any]
 ) -> None:
-    """Given three parameters under the path, one broken and one outside it, When listed, Then two valid ones."""
+    """Given 3 parameters under the path (one broken) and 1 outside it, When listed, Then the 2 valid ones."""
     ssm = boto3.client("ssm", region_name="us-east-1")
     ssm.put_parameter(Name="/stack/profiles/engineering", Type="String", Value=json.dumps(profile_document))
     ssm.put_parameter(
