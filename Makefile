@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install test lint format demo bench local clean
+.PHONY: help install browser test lint format demo bench local clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## Create .venv and install the product, the local cloud and the dev tools
 
-test: $(STAMP) ## Run the whole test suite (unit, local cloud, workflow, end to end)
+browser: ## Install Debian's chromium for the browser tests (when missing)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y --no-install-recommends chromium)
+
+test: $(STAMP) browser ## Run the whole test suite (unit, local cloud, workflow, end to end, browser)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy and cfn-lint
