@@ -107,7 +107,7 @@ def report_cost_model(schedule: PollSchedule, costs: PollCosts, durations: list[
                     "Lambda wait USD",
                     "cheaper",
                     "saves USD",
-                    "per 1,000 USD",
+                    "saves per 1,000 USD",
                     "ratio",
                 ],
                 rows,

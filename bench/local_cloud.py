@@ -18,9 +18,16 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURE_TEMPLATE = ROOT / "tests" / "fixtures" / "sam_app" / "template.yaml"
 NOOP_SOURCE = "def handler(event, context):\n    return None\n"
 ROLE_NAME = "bench-noop"
+WARM_INVOKE = "boto3 lambda.invoke -> local cloud -> Runtime API"
 INIT_DURATION = re.compile(r"Init Duration: ([0-9.]+) ms")
 
-__all__ = ["LocalCloudFigures", "measure_describe_endpoints", "measure_local_cloud", "report_local_cloud"]
+__all__ = [
+    "WARM_INVOKE",
+    "LocalCloudFigures",
+    "measure_describe_endpoints",
+    "measure_local_cloud",
+    "report_local_cloud",
+]
 
 
 @dataclass
@@ -82,7 +89,7 @@ def measure_local_cloud(rounds: int = 200) -> LocalCloudFigures:
         runtime = cloud.runtime
         ec2 = cloud.client("ec2")
         figures.warm = {
-            "boto3 lambda.invoke -> local cloud -> Runtime API": summarize(
+            WARM_INVOKE: summarize(
                 time_calls(
                     lambda: lam.invoke(FunctionName="bench-noop", Payload=b"{}")["Payload"].read(), rounds
                 )

@@ -34,7 +34,11 @@ from bench.common import PRICES, progress, render_table
 from bench.cost_model import PollSchedule
 
 ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
 ENDPOINT_QUOTA = 100
+# The local cloud has no Cognito: with these the template signs the request form in with an outside
+# issuer (Condition UseCognitoSignIn false), so the Cognito resources are neither created nor served.
+OUTSIDE_ISSUER = {"OidcIssuerUrl": "https://issuer.bench.local", "OidcAudience": "bench-form"}
 CHECK_ASSOCIATIONS = "CheckAssociationsFunction"
 CHECK_RULES_AND_ROUTES = "CheckRulesAndRoutesFunction"
 POLLING_FUNCTIONS = (CHECK_ASSOCIATIONS, CHECK_RULES_AND_ROUTES)
@@ -161,10 +165,7 @@ class ProductBench:
         self._cloud = LocalCloud(time_scale=self.time_scale, fault_seed=11).start()
         started = time.perf_counter()
         stack = self._cloud.deploy(
-            ROOT / "template.yaml",
-            stack_name="cvpn-autopilot",
-            parameter_overrides={"ClientVpnEndpointQuota": str(ENDPOINT_QUOTA)},
-            serve=False,
+            TEMPLATE, stack_name="cvpn-autopilot", parameter_overrides=_parameter_overrides(), serve=False
         )
         self.deploy_seconds = time.perf_counter() - started
         self._backend().quotas.endpoints_per_region = ENDPOINT_QUOTA
@@ -284,7 +285,8 @@ class ProductBench:
             completed = max(a.completes_at for a in endpoint.associations.values())
             checks = self._describes.times("describe_target_networks", endpoint_id)
             association_overshoot = _first_at_or_after(checks, completed)
-            history_overshoot = _first_at_or_after(check_scheduled, completed, slack=self.time_scale * 0.05)
+            # The check that saw them ready is the loop's last one: the Choice leaves the loop after it.
+            history_overshoot = check_scheduled[-1] - completed if check_scheduled else None
             polling = [t for t in checks if t <= completed + (association_overshoot or 0) + 1e-6]
             periods = [b - a for a, b in itertools.pairwise(polling)]
             ready = max(
@@ -337,13 +339,23 @@ class ProductBench:
         return None
 
 
-def _first_at_or_after(times: list[float], moment: float, slack: float = 0.0) -> float | None:
-    """Seconds from ``moment`` to the first of ``times`` at or after it (None if there is none).
+def _parameter_overrides() -> dict[str, str]:
+    """The endpoint quota, and an outside sign-in issuer when the template has that parameter."""
+    import yaml
 
-    ``slack`` accepts a time slightly before ``moment``: a step scheduled just before completion whose
-    API call ran after it (history timestamps are taken before the Lambda runs).
-    """
-    later = [t for t in sorted(times) if t >= moment - slack]
+    class _Loader(yaml.SafeLoader):
+        """Reads CloudFormation's short-form tags (!Ref, !If, ...) as plain values."""
+
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    declared = (yaml.load(TEMPLATE.read_text(), Loader=_Loader) or {}).get("Parameters", {})
+    overrides = {"ClientVpnEndpointQuota": str(ENDPOINT_QUOTA)}
+    overrides.update({name: value for name, value in OUTSIDE_ISSUER.items() if name in declared})
+    return overrides
+
+
+def _first_at_or_after(times: list[float], moment: float) -> float | None:
+    """Seconds from ``moment`` to the first of ``times`` at or after it (None if there is none)."""
+    later = [t for t in sorted(times) if t >= moment]
     return later[0] - moment if later else None
 
 
@@ -469,9 +481,9 @@ def report_provisioning(
         "    CheckAssociations step) at or after the last association's completes_at, minus completes_at.",
         "    Both are on the emulated clock: the call times are recorded by wrapping the backend's",
         "    describe_target_networks in this process; completes_at comes from the backend's associations.",
-        "  (history x-check): the same, using the check's LambdaFunctionScheduled history timestamp (wall",
-        "    time) mapped to emulated time (E0 + (wall - W0) x time scale); it precedes the API call by the",
-        "    Lambda's real latency x time scale.",
+        "  (history x-check): the same from the history alone: the last CheckAssociations step's",
+        "    LambdaFunctionScheduled timestamp (wall time) mapped to emulated time (E0 + (wall - W0) x time",
+        "    scale, sampled once per run); it precedes the API call by the Lambda's real latency x scale.",
         "  poll period s: median emulated gap between consecutive checks: the 10 s Wait plus the loop's",
         "    real latency (Lambda invoke + state transitions: 'loop latency real ms') x time scale. That",
         "    inflation is the emulation's, not the definition's: the local run needs fewer polls than the",
