@@ -59,6 +59,23 @@ class Settings(BaseModel):
     oidc_issuer_url: str = Field(default="", description="OIDC_ISSUER_URL")
     oidc_client_id: str = Field(default="", description="OIDC_CLIENT_ID")
     oidc_scopes: str = Field(default="openid email profile", description="OIDC_SCOPES")
+    # Ticket webhooks and approvals (intake part A).
+    intake_sources_parameter_path: str = Field(default="", description="INTAKE_SOURCES_PARAMETER_PATH")
+    webhook_deliveries_table_name: str = Field(default="", description="WEBHOOK_DELIVERIES_TABLE_NAME")
+    webhook_delivery_ttl_days: int = Field(default=7, ge=1, le=365, description="WEBHOOK_DELIVERY_TTL_DAYS")
+    webhook_max_body_bytes: int = Field(
+        default=262144, ge=1024, le=6 * 1024 * 1024, description="WEBHOOK_MAX_BODY_BYTES"
+    )
+    intake_config_cache_seconds: int = Field(
+        default=60, ge=0, le=3600, description="INTAKE_CONFIG_CACHE_SECONDS"
+    )
+    approvals_table_name: str = Field(default="", description="APPROVALS_TABLE_NAME")
+    approvals_topic_arn: str = Field(default="", description="APPROVALS_TOPIC_ARN")
+    approval_link_secret_arn: str = Field(default="", description="APPROVAL_LINK_SECRET_ARN")
+    approval_link_ttl_seconds: int = Field(
+        default=86400, ge=300, le=7 * 86400, description="APPROVAL_LINK_TTL_SECONDS"
+    )
+    intake_api_url: str = Field(default="", description="INTAKE_API_URL")
 
     @classmethod
     def from_environment(cls) -> Settings:

@@ -9,23 +9,31 @@ from functools import lru_cache
 from typing import Any
 
 from cvpn_shared.dal.alert_channels import AlertTopic, ChatWebhook, SecurityHubFindings, WebhookUrl
+from cvpn_shared.dal.approvals import ApprovalRecords, ApproversTopic
 from cvpn_shared.dal.blocklist import DynamoDbBlocklist
 from cvpn_shared.dal.checkpoints import DynamoDbCheckpoints
 from cvpn_shared.dal.client_connections import ClientVpnConnections
 from cvpn_shared.dal.clients import client
 from cvpn_shared.dal.clientvpn import ClientVpnApi
 from cvpn_shared.dal.connection_logs import ConfiguredLogGroups, ConnectionLogReader, ManagedLogGroups
+from cvpn_shared.dal.deliveries import WebhookDeliveries
 from cvpn_shared.dal.executions import StepFunctionsExecutions
 from cvpn_shared.dal.findings_archive import FindingsArchive
 from cvpn_shared.dal.findings_bus import FindingsBus
+from cvpn_shared.dal.intake_config import SecretsManagerSecrets, SourceParameters
+from cvpn_shared.dal.intake_workflow import TaskCallbacks
 from cvpn_shared.dal.inventory import AwsInventory
 from cvpn_shared.dal.logs import ConnectionLogGroups
 from cvpn_shared.dal.profiles import ParameterStoreProfiles
 from cvpn_shared.dal.records import Notifier, RequestRecords
 from cvpn_shared.dal.request_form import AccountNetworks, ClientCidrAllocations, FormSubmissions
 from cvpn_shared.dal.storage import ConfigurationStore
+from cvpn_shared.dal.tickets import UrllibPoster
 from cvpn_shared.intake.cidr_pool import CidrPool
 from cvpn_shared.intake.form import FormServices, StartedExecution
+from cvpn_shared.intake.signatures import SigningSecrets
+from cvpn_shared.intake.start import IntakeStarter
+from cvpn_shared.intake.webhooks import WebhookIntake
 from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy, asff_finding
 from cvpn_shared.monitoring.ingest import (
     ConnectionLogIngest,
@@ -38,6 +46,9 @@ from cvpn_shared.settings import get_settings
 __all__ = [
     "alert_channels",
     "alert_topic",
+    "approval_link_secret",
+    "approval_records",
+    "approvers_topic",
     "asff_for",
     "blocklist",
     "chat_webhook",
@@ -55,6 +66,7 @@ __all__ = [
     "form_services",
     "form_submissions",
     "ingest_checkpoints",
+    "intake_secrets",
     "inventory",
     "managed_log_groups",
     "monitored_log_groups",
@@ -63,6 +75,9 @@ __all__ = [
     "response_policy",
     "security_hub_findings",
     "step_functions_executions",
+    "task_callbacks",
+    "ticket_poster",
+    "webhook_intake",
 ]
 
 
@@ -288,3 +303,58 @@ def asff_for(resources: list[str], function_arn: str) -> Callable[[FindingAlert]
         )
 
     return to_asff
+
+
+# ---------------------------------------------------------------- intake: webhooks, approvals, callbacks
+@lru_cache(maxsize=1)
+def intake_secrets() -> SecretsManagerSecrets:
+    """Signing secrets, callback credentials and the approval link secret (short-lived cache)."""
+    return SecretsManagerSecrets(
+        client("secretsmanager"), cache_seconds=get_settings().intake_config_cache_seconds
+    )
+
+
+@lru_cache(maxsize=1)
+def webhook_intake() -> WebhookIntake:
+    settings = get_settings()
+    return WebhookIntake(
+        sources=SourceParameters(
+            client("ssm"),
+            settings.intake_sources_parameter_path,
+            cache_seconds=settings.intake_config_cache_seconds,
+        ),
+        secrets=intake_secrets(),
+        deliveries=WebhookDeliveries(client("dynamodb"), settings.webhook_deliveries_table_name),
+        starter=IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn),
+        delivery_ttl_days=settings.webhook_delivery_ttl_days,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+
+
+@lru_cache(maxsize=1)
+def approval_records() -> ApprovalRecords:
+    return ApprovalRecords(client("dynamodb"), get_settings().approvals_table_name)
+
+
+@lru_cache(maxsize=1)
+def approvers_topic() -> ApproversTopic:
+    return ApproversTopic(client("sns"), get_settings().approvals_topic_arn)
+
+
+@lru_cache(maxsize=1)
+def task_callbacks() -> TaskCallbacks:
+    return TaskCallbacks(client("stepfunctions"))
+
+
+def approval_link_secret() -> SigningSecrets | None:
+    """The approval link secret ({"current", "previous"}), None when missing."""
+    value = intake_secrets().get_json(get_settings().approval_link_secret_arn)
+    if not value or not isinstance(value.get("current"), str) or not value["current"]:
+        return None
+    previous = value.get("previous")
+    return SigningSecrets(value["current"], previous if isinstance(previous, str) and previous else None)
+
+
+@lru_cache(maxsize=1)
+def ticket_poster() -> UrllibPoster:
+    return UrllibPoster(timeout_seconds=10.0)

@@ -1,0 +1,60 @@
+"""Data access to the webhook deliveries already received (DynamoDB, with a TTL of days).
+
+The first delivery of an id claims it with a conditional write; a retry of the same delivery finds the
+claim and gets the original answer back. Expired claims count as absent (TTL deletion is lazy).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+__all__ = ["WebhookDeliveries"]
+
+
+class WebhookDeliveries:
+    """Items ``{delivery_key, source, request_id, execution_arn, received_at, expires_at}``."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._dynamodb = dynamodb_client
+        self._table = table_name
+
+    def claim(self, record: dict[str, Any], *, now: int) -> dict[str, Any] | None:
+        """Write ``record`` unless its delivery_key is already claimed; the existing claim, else None."""
+        item = {key: _attribute(value) for key, value in record.items() if value is not None}
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(delivery_key) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": str(now)}},
+            )
+            return None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+        existing = self._dynamodb.get_item(
+            TableName=self._table, Key={"delivery_key": item["delivery_key"]}, ConsistentRead=True
+        ).get("Item")
+        return {key: _value(value) for key, value in existing.items()} if existing else dict(record)
+
+    def release(self, delivery_key: str) -> None:
+        """Forget a claim whose execution could not be started, so the sender's retry can start it."""
+        self._dynamodb.delete_item(TableName=self._table, Key={"delivery_key": {"S": delivery_key}})
+
+
+def _attribute(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int | float):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
+def _value(attribute: dict[str, Any]) -> Any:
+    if "N" in attribute:
+        return int(float(attribute["N"]))
+    if "BOOL" in attribute:
+        return bool(attribute["BOOL"])
+    return attribute.get("S")
