@@ -1,0 +1,351 @@
+"""Detection of suspicious Client VPN connection attempts (rules R1-R7 of the detection spec).
+
+``Detector.observe`` takes one ingestion run's attempts and:
+
+1. keeps each attempt once per (connection-id, status) - the same connection is logged again
+   periodically - and sets handler malfunctions aside as health issues;
+2. groups the rest by watched entity (source address, user; per endpoint) and reads those entities'
+   records from the state store in one go, so windows span runs;
+3. applies the run to each entity (``EntityRecord.apply``: thresholds, episodes, cooldown,
+   recurrence, allow-list) and writes each changed record once, versioned; records another run
+   changed meanwhile are read again and the run re-applied (nothing is counted twice);
+4. returns the findings to publish (suppressed fires are not returned; their counts are kept).
+
+Decisions (documented for operators):
+- Time is the events' time: failures count at their log timestamp, successes at their connection
+  start time (a periodic re-log of a session that began before an attack is not "after" it).
+- Allow-list: a failure from an allow-listed CIDR is allow-listed for every rule; a user exemption
+  applies to R1 and R2 only (never R3, R4, R5). A finding is allow-listed when every failure it
+  counts is. Allow-listed findings are still produced and published (``allowlisted: true``,
+  Security Hub label INFORMATIONAL) so they are recorded; paging rules filter them out
+  (EventBridge pattern ``"allowlisted": [false]``). R6 after an allow-listed attack is allow-listed.
+- Escalation: an episode that starts within ``recurrence_window_seconds`` of the previous episode of
+  the same rule and entity is a recurrence: ``occurrence`` + 1, ``escalated`` true and severity raised
+  by ``min(occurrence - 1, max_escalation_steps)`` steps (default one), capped at CRITICAL.
+- R6 is checked for the source and for the user of a success; when both fire for the same
+  successful connection in a run, the source's finding is published and the user's is not.
+- Failures of client-connect handler malfunctions are neither counted by R1-R7 nor R6's attacks.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from cvpn_shared.monitoring.detection_settings import DetectionSettings
+from cvpn_shared.monitoring.entities import EntityEvent, EntityRecord, RunCounters, entity_key
+from cvpn_shared.monitoring.findings import MAX_SAMPLE_CONNECTION_IDS, Finding, HealthIssue, is_health_reason
+from cvpn_shared.monitoring.records import (
+    LOG_TYPE_ATTEMPT,
+    STATUS_FAILED,
+    STATUS_SUCCESSFUL,
+    ConnectionAttempt,
+)
+from cvpn_shared.monitoring.rules import EntityKind
+from cvpn_shared.monitoring.state import (
+    DetectionStateConflict,
+    DetectionStateStore,
+    InMemoryDetectionState,
+    StateWrite,
+    StoredState,
+)
+
+__all__ = [
+    "DetectionResult",
+    "DetectionSettings",
+    "DetectionStateConflict",
+    "DetectionStateStore",
+    "DetectionStats",
+    "Detector",
+    "InMemoryDetectionState",
+]
+
+MAX_SAVE_ATTEMPTS = 5
+
+
+@dataclass
+class DetectionStats:
+    """What one ``observe`` call did."""
+
+    attempts: int = 0
+    failures: int = 0
+    successes: int = 0
+    duplicates_in_run: int = 0
+    duplicates_across_runs: int = 0
+    health_failures: int = 0
+    entities: int = 0
+    records_read: int = 0
+    records_written: int = 0
+    write_conflicts: int = 0
+    fires: int = 0
+    suppressed: int = 0
+    findings: int = 0
+
+
+@dataclass
+class DetectionResult:
+    """Findings to publish, health issues for operations, the run's failures (each counted once)."""
+
+    findings: list[Finding] = field(default_factory=list)
+    health: list[HealthIssue] = field(default_factory=list)
+    failures: list[ConnectionAttempt] = field(default_factory=list)
+    stats: DetectionStats = field(default_factory=DetectionStats)
+
+
+@dataclass
+class _HealthTally:
+    count: int
+    first: datetime
+    last: datetime
+    samples: list[str]
+
+
+@dataclass
+class _EntityRun:
+    endpoint_id: str
+    kind: EntityKind
+    value: str
+    events: list[EntityEvent]
+
+
+class Detector:
+    """Applies the rules to each run's attempts, with state kept in a ``DetectionStateStore``."""
+
+    def __init__(self, settings: DetectionSettings, state: DetectionStateStore) -> None:
+        self._settings = settings
+        self._state = state
+        self._source_allowlisted: dict[str, bool] = {}
+
+    @property
+    def settings(self) -> DetectionSettings:
+        return self._settings
+
+    def observe(self, attempts: Iterable[ConnectionAttempt], *, now: datetime) -> DetectionResult:
+        """Detect in one run's attempts; ``now`` (aware) dates the records' expiry."""
+        result = DetectionResult()
+        stats = result.stats
+        runs, health = self._group(attempts, result)
+        result.health = [
+            HealthIssue(
+                endpoint_id=endpoint_id,
+                reason=reason,
+                count=tally.count,
+                first_seen=tally.first,
+                last_seen=tally.last,
+                sample_connection_ids=tally.samples,
+            )
+            for (endpoint_id, reason), tally in sorted(health.items())
+        ]
+        stats.entities = len(runs)
+        if runs:
+            result.findings = self._apply(runs, now, stats)
+        stats.findings = len(result.findings)
+        return result
+
+    # ----- one pass over the attempts ------------------------------------------------------------
+
+    def _group(
+        self, attempts: Iterable[ConnectionAttempt], result: DetectionResult
+    ) -> tuple[dict[str, _EntityRun], dict[tuple[str, str], _HealthTally]]:
+        settings = self._settings
+        stats = result.stats
+        failures = result.failures
+        notable_reasons = settings.notable_reasons
+        exempt_users = settings.exempt_users
+        allowlisted = self._is_allowlisted
+        seen_failed: set[str] = set()
+        seen_successful: set[str] = set()
+        runs: dict[str, _EntityRun] = {}
+        health: dict[tuple[str, str], _HealthTally] = {}
+        count = 0
+
+        def entity_events(endpoint_id: str, kind: EntityKind, value: str) -> list[EntityEvent]:
+            key = entity_key(endpoint_id, kind, value)
+            run = runs.get(key)
+            if run is None:
+                run = runs[key] = _EntityRun(endpoint_id, kind, value, [])
+            return run.events
+
+        for attempt in attempts:
+            count += 1
+            if attempt.log_type != LOG_TYPE_ATTEMPT:
+                continue
+            status = attempt.status
+            if status == STATUS_FAILED:
+                connection_id = attempt.connection_id
+                if connection_id in seen_failed:
+                    stats.duplicates_in_run += 1
+                    continue
+                seen_failed.add(connection_id)
+                failures.append(attempt)
+                reason = attempt.failure_reason
+                if is_health_reason(reason):
+                    _tally(health, attempt, str(reason))
+                    stats.health_failures += 1
+                    continue
+                moment = round(attempt.timestamp.timestamp() * 1000) / 1000
+                notable = reason in notable_reasons
+            elif status == STATUS_SUCCESSFUL:
+                connection_id = attempt.connection_id
+                if connection_id in seen_successful:
+                    stats.duplicates_in_run += 1
+                    continue
+                seen_successful.add(connection_id)
+                stats.successes += 1
+                reason = None
+                moment = round(attempt.started_at.timestamp() * 1000) / 1000
+                notable = False
+            else:
+                continue
+            is_failure = status == STATUS_FAILED
+            device_ip = attempt.device_ip
+            username = attempt.username
+            common_name = attempt.common_name
+            user = username or common_name
+            source_allowed = allowlisted(device_ip)
+            user_exempt = user in exempt_users if user is not None else False
+            endpoint_id = attempt.endpoint_id
+            if device_ip is not None:
+                entity_events(endpoint_id, "device_ip", device_ip).append(
+                    EntityEvent(
+                        moment,
+                        is_failure,
+                        connection_id,
+                        user,
+                        reason,
+                        source_allowed,
+                        user_exempt,
+                        username,
+                        common_name,
+                        notable,
+                    )
+                )
+            if user is not None:
+                entity_events(endpoint_id, "user", user).append(
+                    EntityEvent(
+                        moment,
+                        is_failure,
+                        connection_id,
+                        device_ip,
+                        reason,
+                        source_allowed,
+                        user_exempt,
+                        username,
+                        common_name,
+                        notable,
+                    )
+                )
+        stats.attempts = count
+        stats.failures = len(failures) - stats.health_failures
+        return runs, health
+
+    def _is_allowlisted(self, device_ip: str | None) -> bool:
+        networks = self._settings.allowlist_networks
+        if device_ip is None or not networks:
+            return False
+        known = self._source_allowlisted.get(device_ip)
+        if known is None:
+            try:
+                address = ipaddress.ip_address(device_ip)
+            except ValueError:
+                known = False
+            else:
+                known = any(address in network for network in networks)
+            if len(self._source_allowlisted) > 100_000:
+                self._source_allowlisted.clear()
+            self._source_allowlisted[device_ip] = known
+        return known
+
+    # ----- entities against the store ------------------------------------------------------------
+
+    def _apply(self, runs: dict[str, _EntityRun], now: datetime, stats: DetectionStats) -> list[Finding]:
+        settings = self._settings
+        now_epoch = int(now.timestamp())
+        ttl = settings.state_ttl_seconds
+        for run in runs.values():
+            run.events.sort(key=_event_order)
+        stored = self._state.load(list(runs), now_epoch=now_epoch)
+        stats.records_read += len(runs)
+        outcome: dict[str, tuple[list[Finding], RunCounters]] = {}
+        pending = list(runs)
+        for _ in range(MAX_SAVE_ATTEMPTS):
+            writes: list[StateWrite] = []
+            for key in pending:
+                run = runs[key]
+                current: StoredState | None = stored.get(key)
+                record = EntityRecord.from_record(
+                    settings, run.endpoint_id, run.kind, run.value, current.data if current else None
+                )
+                counters = RunCounters()
+                outcome[key] = (record.apply(run.events, counters), counters)
+                if record.changed:
+                    expires_at = max(now_epoch, int(record.latest)) + ttl
+                    writes.append(
+                        StateWrite(key, record.to_record(), current.version if current else 0, expires_at)
+                    )
+            lost = self._state.save(writes, now_epoch=now_epoch) if writes else []
+            stats.records_written += len(writes) - len(lost)
+            if not lost:
+                break
+            stats.write_conflicts += len(lost)
+            fresh = self._state.load(lost, now_epoch=now_epoch)
+            stats.records_read += len(lost)
+            for key in lost:
+                if key in fresh:
+                    stored[key] = fresh[key]
+                else:
+                    stored.pop(key, None)
+            pending = lost
+        else:
+            raise DetectionStateConflict(
+                f"{len(pending)} entity records kept changing: {sorted(pending)[:5]}"
+            )
+        findings: list[Finding] = []
+        for key in sorted(outcome):
+            found, counters = outcome[key]
+            stats.fires += counters.fires
+            stats.suppressed += counters.suppressed
+            stats.duplicates_across_runs += counters.duplicates_skipped
+            findings.extend(found)
+        return _one_success_after_attack_per_connection(findings)
+
+
+def _event_order(event: EntityEvent) -> tuple[float, bool]:
+    # Time order; at the same instant a failure goes before a success.
+    return (event.moment, not event.is_failure)
+
+
+def _tally(health: dict[tuple[str, str], _HealthTally], attempt: ConnectionAttempt, reason: str) -> None:
+    key = (attempt.endpoint_id, reason)
+    tally = health.get(key)
+    if tally is None:
+        health[key] = _HealthTally(1, attempt.timestamp, attempt.timestamp, [attempt.connection_id])
+        return
+    tally.count += 1
+    tally.first = min(tally.first, attempt.timestamp)
+    tally.last = max(tally.last, attempt.timestamp)
+    if len(tally.samples) < MAX_SAMPLE_CONNECTION_IDS:
+        tally.samples.append(attempt.connection_id)
+
+
+def _one_success_after_attack_per_connection(findings: list[Finding]) -> list[Finding]:
+    """Drop a user's R6 finding when the source's R6 finding reports the same successful connection."""
+    by_source = {
+        finding.sample_connection_ids[0]
+        for finding in findings
+        if finding.rule_id == "R6"
+        and finding.entity_key.startswith("device_ip:")
+        and finding.sample_connection_ids
+    }
+    return [
+        finding
+        for finding in findings
+        if not (
+            finding.rule_id == "R6"
+            and finding.entity_key.startswith("user:")
+            and finding.sample_connection_ids
+            and finding.sample_connection_ids[0] in by_source
+        )
+    ]

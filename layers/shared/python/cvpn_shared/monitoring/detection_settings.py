@@ -1,0 +1,165 @@
+"""The detector's thresholds, windows, cooldown and allow-list, with the detection spec's defaults.
+
+Every threshold is configurable. The settings come from JSON (``from_json``) or from flat
+environment-style values (``from_env``: ``DETECTION_R1_FAILURES=5``, lists as JSON or
+comma-separated). Nothing here reads the environment by itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["DEFAULT_NOTABLE_REASONS", "DetectionSettings"]
+
+DEFAULT_NOTABLE_REASONS = (
+    "authorization-policy-deny",
+    "client-connect-failed",
+    "signature-invalid",
+    "tenant-mismatch",
+)
+_ALL_RULES = ("R1", "R2", "R3", "R4", "R5", "R6", "R7")
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class DetectionSettings(BaseModel):
+    """Thresholds (counts) and windows (seconds) of R1-R7, and what is allow-listed."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # R1 source brute force: >= r1_failures failures from one device-ip within r1_window_seconds.
+    r1_failures: int = Field(default=5, ge=1, le=1000)
+    r1_window_seconds: int = Field(default=600, ge=1, le=7 * 86400)
+    # R2 user brute force: >= r2_failures failures for one user within r2_window_seconds.
+    r2_failures: int = Field(default=5, ge=1, le=1000)
+    r2_window_seconds: int = Field(default=600, ge=1, le=7 * 86400)
+    # R3 distributed attack on a user: >= r3_distinct_ips sources and >= r3_failures failures.
+    r3_distinct_ips: int = Field(default=5, ge=1, le=1000)
+    r3_failures: int = Field(default=10, ge=1, le=1000)
+    r3_window_seconds: int = Field(default=1800, ge=1, le=7 * 86400)
+    # R4 password spray: >= r4_distinct_users users failing from one device-ip within the window.
+    r4_distinct_users: int = Field(default=5, ge=1, le=1000)
+    r4_window_seconds: int = Field(default=600, ge=1, le=7 * 86400)
+    # R5 slow spray: >= r5_distinct_users users failing from one device-ip within the window.
+    r5_distinct_users: int = Field(default=10, ge=1, le=1000)
+    r5_window_seconds: int = Field(default=86400, ge=1, le=7 * 86400)
+    # R6 success after attack: a success within r6_window_seconds after R1-R5 fired for the entity.
+    r6_window_seconds: int = Field(default=1800, ge=1, le=7 * 86400)
+    # R7 single notable: a failure with one of these reasons.
+    r7_reasons: tuple[str, ...] = DEFAULT_NOTABLE_REASONS
+
+    enabled_rules: tuple[str, ...] = _ALL_RULES
+    cooldown_seconds: int = Field(default=3600, ge=0, le=7 * 86400)
+    recurrence_window_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
+    # How many steps a recurrence may raise the severity (the spec: one), capped at CRITICAL anyway.
+    max_escalation_steps: int = Field(default=1, ge=0, le=3)
+
+    allowlist_cidrs: tuple[str, ...] = ()
+    allowlist_users: tuple[str, ...] = ()
+    runbook_url: str = ""
+
+    # Bounds of what one entity's record holds (DynamoDB items stay far below 400 KB).
+    dedup_horizon_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 86400)
+    max_seen_attempts: int = Field(default=1000, ge=10, le=5000)
+    max_window_events: int = Field(default=64, ge=1, le=1000)
+    max_tracked_values: int = Field(default=200, ge=1, le=2000)
+
+    @field_validator("allowlist_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("enabled_rules")
+    @classmethod
+    def _rules_known(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - set(_ALL_RULES))
+        if unknown:
+            raise ValueError(f"unknown rules: {', '.join(unknown)}")
+        return value
+
+    @model_validator(mode="after")
+    def _bounds_hold_thresholds(self) -> DetectionSettings:
+        if self.max_window_events < max(self.r1_failures, self.r2_failures, self.r3_failures):
+            raise ValueError("max_window_events must be at least the largest failure threshold")
+        return self
+
+    @classmethod
+    def from_json(cls, text: str) -> DetectionSettings:
+        """Settings from a JSON object (missing keys keep their defaults)."""
+        return cls.model_validate(json.loads(text) if text.strip() else {})
+
+    @classmethod
+    def from_env(cls, values: Mapping[str, str], prefix: str = "DETECTION_") -> DetectionSettings:
+        """Settings from flat string values, e.g. ``os.environ``: ``DETECTION_R1_FAILURES=5``.
+
+        ``DETECTION_SETTINGS`` (JSON) is read first; single variables override it. List values are
+        JSON arrays or comma-separated text.
+        """
+        merged: dict[str, Any] = {}
+        document = values.get(f"{prefix}SETTINGS", "")
+        if document.strip():
+            merged.update(json.loads(document))
+        for name, info in cls.model_fields.items():
+            text = values.get(f"{prefix}{name.upper()}")
+            if text is None:
+                continue
+            if info.annotation is not None and "tuple" in str(info.annotation):
+                merged[name] = _list_value(text)
+            else:
+                merged[name] = text
+        return cls.model_validate(merged)
+
+    def enabled(self, rule_id: str) -> bool:
+        """Whether ``rule_id`` runs."""
+        return rule_id in self._enabled
+
+    @cached_property
+    def _enabled(self) -> frozenset[str]:
+        return frozenset(self.enabled_rules)
+
+    @cached_property
+    def notable_reasons(self) -> frozenset[str]:
+        """R7's reasons as a set."""
+        return frozenset(self.r7_reasons)
+
+    @cached_property
+    def exempt_users(self) -> frozenset[str]:
+        """Users exempted from R1 and R2."""
+        return frozenset(self.allowlist_users)
+
+    @cached_property
+    def allowlist_networks(self) -> tuple[IpNetwork, ...]:
+        """The allow-listed CIDRs, parsed."""
+        return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in self.allowlist_cidrs)
+
+    @property
+    def state_ttl_seconds(self) -> int:
+        """How long an entity's record must outlive its last event: the longest memory any rule needs."""
+        return (
+            max(
+                self.r1_window_seconds,
+                self.r2_window_seconds,
+                self.r3_window_seconds,
+                self.r4_window_seconds,
+                self.r5_window_seconds,
+                self.r6_window_seconds,
+                self.recurrence_window_seconds,
+                self.dedup_horizon_seconds,
+            )
+            + self.cooldown_seconds
+        )
+
+
+def _list_value(text: str) -> list[str]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        loaded = json.loads(stripped)
+        return [str(item) for item in loaded]
+    return [item.strip() for item in stripped.split(",") if item.strip()]

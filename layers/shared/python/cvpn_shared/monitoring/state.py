@@ -1,0 +1,123 @@
+"""What the detector keeps between ingestion runs, and the contract of the store that keeps it.
+
+One record per watched entity (a source address or a user, on one endpoint): its recent failures
+inside the rules' windows, the episodes of its rules (for cooldown, recurrence and stable finding
+ids), and the connection attempts it already counted. The detector reads every record a run touches
+at once (``load``) and writes each changed record once (``save``): writes grow with the distinct
+entities of a run, not with its events.
+
+Concurrency is optimistic: a record carries a version; ``save`` writes a record only if its version
+is still the one ``load`` returned, and answers the keys that lost the race. The detector then reads
+those again, re-applies the run's events to the fresher state (counting is idempotent: attempts
+already counted are skipped) and saves again. Two runs that overlap therefore lose nothing.
+
+Expiry: each record has ``expires_at`` (epoch seconds). A store never returns an expired record,
+even before its backend deletes it (DynamoDB TTL deletes lazily).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+__all__ = [
+    "DetectionStateConflict",
+    "DetectionStateStore",
+    "InMemoryDetectionState",
+    "StateWrite",
+    "StoredState",
+]
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """An entity's record as read, with the version to write it back against."""
+
+    data: dict[str, Any]
+    version: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class StateWrite:
+    """A record to write: ``expected_version`` is the version read (0: the record must not exist)."""
+
+    key: str
+    data: dict[str, Any]
+    expected_version: int
+    expires_at: int
+
+
+class DetectionStateConflict(RuntimeError):
+    """Records kept changing under the detector: it gave up after its retries (nothing half-written)."""
+
+
+class DetectionStateStore(Protocol):
+    """Where the detector keeps its per-entity records between runs."""
+
+    def load(self, keys: Collection[str], *, now_epoch: int) -> dict[str, StoredState]:
+        """The records that exist and have not expired at ``now_epoch``; absent keys are left out."""
+        ...
+
+    def save(self, writes: Sequence[StateWrite], *, now_epoch: int) -> list[str]:
+        """Write each record whose version is still ``expected_version`` (stored as version + 1).
+
+        ``expected_version`` 0 means "absent": it also matches a record expired at ``now_epoch``.
+        Returns the keys not written because another writer changed them first (conflicts).
+        """
+        ...
+
+
+@dataclass
+class InMemoryDetectionState:
+    """A ``DetectionStateStore`` in a dict, for tests and the benchmark; counts reads and writes.
+
+    Records are copied in and out (through JSON, as a real store would), so a caller never shares
+    objects with the store.
+    """
+
+    records: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    reads: int = 0
+    writes: int = 0
+    conflicts: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def load(self, keys: Collection[str], *, now_epoch: int) -> dict[str, StoredState]:
+        found: dict[str, StoredState] = {}
+        with self._lock:
+            for key in keys:
+                self.reads += 1
+                record = self.records.get(key)
+                if record is None or record[2] <= now_epoch:
+                    continue
+                text, version, expires_at = record
+                found[key] = StoredState(json.loads(text), version, expires_at)
+        return found
+
+    def save(self, writes: Sequence[StateWrite], *, now_epoch: int) -> list[str]:
+        lost: list[str] = []
+        with self._lock:
+            for write in writes:
+                current = self.records.get(write.key)
+                live = current is not None and current[2] > now_epoch
+                current_version = current[1] if current and live else 0
+                if current_version != write.expected_version:
+                    self.conflicts += 1
+                    lost.append(write.key)
+                    continue
+                self.writes += 1
+                self.records[write.key] = (
+                    json.dumps(write.data, separators=(",", ":")),
+                    write.expected_version + 1,
+                    write.expires_at,
+                )
+        return lost
+
+    def snapshot(self, key: str) -> dict[str, Any] | None:
+        """A copy of a record's data (tests), expired or not."""
+        record = self.records.get(key)
+        return copy.deepcopy(json.loads(record[0])) if record else None
