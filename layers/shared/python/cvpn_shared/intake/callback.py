@@ -26,6 +26,7 @@ __all__ = [
     "CallbackTarget",
     "TicketCallbackRejected",
     "TicketCallbackTask",
+    "TicketOutcome",
     "TicketUnreachable",
     "compose_message",
     "post_result",
@@ -50,6 +51,16 @@ class CallbackTarget(BaseModel):
     credentials_secret_id: str | None = None
 
 
+class TicketOutcome(BaseModel):
+    """How the request ended: the provisioning execution's result, or the error."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"]
+    provisioning: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
 class TicketCallbackTask(BaseModel):
     """What the intake workflow hands the PostResultToTicket task."""
 
@@ -58,10 +69,12 @@ class TicketCallbackTask(BaseModel):
     callback: CallbackTarget
     source: str
     request_id: str
-    status: Literal["SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"]
     execution_arn: str = ""
-    provisioning: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    outcome: TicketOutcome
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status
 
 
 class Poster(Protocol):
@@ -73,7 +86,7 @@ class CredentialReader(Protocol):
 
 
 def _result(task: TicketCallbackTask) -> dict[str, Any]:
-    output = (task.provisioning or {}).get("output") or {}
+    output = (task.outcome.provisioning or {}).get("output") or {}
     result = output.get("result") if isinstance(output, dict) else None
     return result if isinstance(result, dict) else {}
 
@@ -119,7 +132,7 @@ def compose_message(task: TicketCallbackTask) -> str:
         return f"Request {task.request_id} was rejected by an approver; nothing was created."
     if task.status == "EXPIRED":
         return f"No approver decided on request {task.request_id} in time; nothing was created."
-    name, cause = _failure(task.error)
+    name, cause = _failure(task.outcome.error)
     return (
         f"Provisioning for {task.request_id} failed: {name}: {cause[:1000]}. "
         "Anything it had created was rolled back."
@@ -138,7 +151,7 @@ def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
     if task.status == "SUCCEEDED":
         body.update(endpoint_id=result.get("endpoint_id"), dns_name=result.get("dns_name"))
     elif task.status == "FAILED":
-        name, cause = _failure(task.error)
+        name, cause = _failure(task.outcome.error)
         body["error"] = {"error": name, "cause": cause[:4000]}
     return body
 
