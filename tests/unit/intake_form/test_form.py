@@ -292,10 +292,20 @@ def test_a_request_waiting_for_approval_says_so() -> None:
 def test_the_steps_of_the_started_provisioning_follow_the_intakes() -> None:
     executions = Executions({"status": "RUNNING"})
     executions.histories["intake"] = [*_entered("WaitForApproval", "Provision"), _started_provisioning()]
-    executions.histories["provisioning"] = _entered("ValidateRequest", "CreateEndpoint")
+    executions.histories["provisioning"] = _entered(
+        "ValidateRequest", "CreateEndpoint", "WaitForAssociations", "CheckAssociations", "WaitForAssociations"
+    )
     answer, _ = _status(executions)
     assert answer["status"] == "in-progress"
-    assert answer["steps"] == ["WaitForApproval", "Provision", "ValidateRequest", "CreateEndpoint"]
+    assert answer["steps"] == [
+        "WaitForApproval",
+        "Provision",
+        "ValidateRequest",
+        "CreateEndpoint",
+        "WaitForAssociations",
+        "CheckAssociations",
+    ]
+    assert answer["current_step"] == "WaitForAssociations"  # a poll loop shows each step once
 
 
 def test_a_provisioned_request_links_a_fresh_download_of_its_configuration() -> None:

@@ -424,6 +424,8 @@ def request_status(
         if child_described.get("status") in _FAILED and not error:
             error, cause = child_described.get("error"), child_described.get("cause")
         output = output or child_described.get("output")
+    current = steps[-1] if steps else None
+    steps = list(dict.fromkeys(steps))  # each step once, in the order first entered (loops repeat states)
     answer: dict[str, Any] = {
         "request_id": request_id,
         "profile": submission.get("profile"),
@@ -432,13 +434,13 @@ def request_status(
         "submitted_at": submission.get("submitted_at"),
         "execution_status": status,
         "steps": steps,
-        "current_step": steps[-1] if steps else None,
+        "current_step": current,
     }
     if status == "RUNNING":
-        waiting = bool(steps) and "approv" in steps[-1].lower()
+        waiting = current is not None and "approv" in current.lower()
         answer["status"] = "awaiting-approval" if waiting else "in-progress"
     elif status in _FAILED:
-        rejected = "reject" in f"{error} {steps[-1] if steps else ''}".lower()
+        rejected = "reject" in f"{error} {current or ''}".lower()
         answer["status"] = "rejected" if rejected else "failed"
         answer["error"] = {"error": error, "cause": str(cause or "")[:1000]}
         allocations.release(ipaddress.IPv4Network(submission["client_cidr_block"]), request_id=request_id)
