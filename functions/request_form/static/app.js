@@ -6,7 +6,7 @@
   const TOKEN_KEY = "cvpn.token";
   const LOGIN_KEY = "cvpn.login";
   const POLL_MS = 2000;
-  const TERMINAL = new Set(["available", "completed", "failed", "rejected"]);
+  const TERMINAL = new Set(["available", "completed", "failed", "rejected", "expired"]);
   const pagePath = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
   const apiBase = location.origin + pagePath;
   const redirectUri = location.origin + location.pathname;
@@ -265,7 +265,7 @@
       $("download-link").href = status.config_url;
       $("download").hidden = false;
     }
-    if (status.status === "failed" || status.status === "rejected") {
+    if (status.status === "failed" || status.status === "rejected" || status.status === "expired") {
       $("failure").textContent = "Your request was " + status.status + "." +
         (status.error && status.error.error ? " (" + status.error.error + ")" : "");
       $("failure").hidden = false;
@@ -279,6 +279,7 @@
     completed: "Your request is complete.",
     failed: "Your request failed.",
     rejected: "Your request was rejected.",
+    expired: "No approver decided in time; ask again if you still need access.",
   };
 
   function follow(requestId) {

@@ -328,10 +328,14 @@ def test_a_failed_request_reports_why_and_gives_its_block_back() -> None:
     assert allocations.held == {ipaddress.IPv4Network("172.16.16.0/22"): "REQ-2"}
 
 
-def test_a_rejected_request_is_reported_as_rejected() -> None:
-    executions = Executions({"status": "FAILED", "error": "RequestRejected", "cause": "not needed"})
-    answer, _ = _status(executions)
-    assert answer["status"] == "rejected"
+@pytest.mark.parametrize(
+    ("error", "status"), [("ApprovalRejected", "rejected"), ("ApprovalExpired", "expired")]
+)
+def test_a_request_no_approver_accepted_says_why(error: str, status: str) -> None:
+    executions = Executions({"status": "FAILED", "error": error, "cause": "nothing was created"})
+    answer, allocations = _status(executions)
+    assert answer["status"] == status
+    assert allocations.held == {}
 
 
 def test_someone_elses_request_is_not_revealed() -> None:

@@ -440,8 +440,10 @@ def request_status(
         waiting = current is not None and "approv" in current.lower()
         answer["status"] = "awaiting-approval" if waiting else "in-progress"
     elif status in _FAILED:
-        rejected = "reject" in f"{error} {current or ''}".lower()
-        answer["status"] = "rejected" if rejected else "failed"
+        outcome = f"{error} {current or ''}".lower()
+        answer["status"] = (
+            "rejected" if "reject" in outcome else "expired" if "expired" in outcome else "failed"
+        )
         answer["error"] = {"error": error, "cause": str(cause or "")[:1000]}
         allocations.release(ipaddress.IPv4Network(submission["client_cidr_block"]), request_id=request_id)
     else:
