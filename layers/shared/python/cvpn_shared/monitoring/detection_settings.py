@@ -139,22 +139,32 @@ class DetectionSettings(BaseModel):
         """The allow-listed CIDRs, parsed."""
         return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in self.allowlist_cidrs)
 
+    def window_seconds(self, rule_id: str) -> int:
+        """The rule's window (R7, a single event, has none: 0)."""
+        return {
+            "R1": self.r1_window_seconds,
+            "R2": self.r2_window_seconds,
+            "R3": self.r3_window_seconds,
+            "R4": self.r4_window_seconds,
+            "R5": self.r5_window_seconds,
+            "R6": self.r6_window_seconds,
+        }.get(rule_id, 0)
+
+    def episode_gap_seconds(self, rule_id: str) -> int:
+        """How long an entity may stay quiet before the rule's episode closes: the cooldown, or the
+        rule's window when longer (a slow spray over a day is one episode, not one per hour)."""
+        return self._episode_gaps[rule_id]
+
+    @cached_property
+    def _episode_gaps(self) -> dict[str, int]:
+        return {rule: max(self.cooldown_seconds, self.window_seconds(rule)) for rule in _ALL_RULES}
+
     @property
     def state_ttl_seconds(self) -> int:
-        """How long an entity's record must outlive its last event: the longest memory any rule needs."""
-        return (
-            max(
-                self.r1_window_seconds,
-                self.r2_window_seconds,
-                self.r3_window_seconds,
-                self.r4_window_seconds,
-                self.r5_window_seconds,
-                self.r6_window_seconds,
-                self.recurrence_window_seconds,
-                self.dedup_horizon_seconds,
-            )
-            + self.cooldown_seconds
-        )
+        """How long an entity's record must outlive its last event: the longest memory any rule needs
+        (a window or the dedup horizon, then an episode's gap and the recurrence window)."""
+        longest = max(max(self.window_seconds(rule) for rule in _ALL_RULES), self.dedup_horizon_seconds)
+        return longest + max(self.cooldown_seconds, longest) + self.recurrence_window_seconds
 
 
 def _list_value(text: str) -> list[str]:

@@ -292,13 +292,22 @@ class EntityRecord:
             self.distinct = dict(newest)
 
     def _count_fire(self, moment: float, window: float, threshold: int) -> float | None:
-        """Start of the window if >= ``threshold`` failures fall in (moment - window, moment], else None."""
+        """Start of a window with >= ``threshold`` failures that holds ``moment``, else None.
+
+        Normally ``moment`` is the newest failure and the window ends there. A late failure (older
+        than some already counted) may complete a window that ends at a later failure: those
+        windows, ending at most ``window`` after it, are checked too.
+        """
         times = self.recent_times
         upto = bisect_right(times, moment)
-        if upto < threshold:
-            return None
-        start = times[upto - threshold]
-        return start if start > moment - window else None
+        end = len(times) if upto == len(times) else bisect_right(times, moment + window, lo=upto)
+        for last in range(upto, end + 1):
+            if last < threshold:
+                continue
+            start = times[last - threshold]
+            if start > times[last - 1] - window and start <= moment:
+                return start
+        return None
 
     # ----- episodes --------------------------------------------------------------------------------
 
@@ -319,7 +328,11 @@ class EntityRecord:
         settings = self.settings
         moment = event.moment
         episode = self.episodes.get(rule_id)
-        if episode is not None and episode.open and moment - episode.last > settings.cooldown_seconds:
+        if (
+            episode is not None
+            and episode.open
+            and moment - episode.last > settings.episode_gap_seconds(rule_id)
+        ):
             episode.open = False
             if episode.published:
                 findings.append(self._finding(rule_id, episode))
@@ -382,8 +395,8 @@ class EntityRecord:
         """Count the failures of the window that made the rule fire (they came before the episode)."""
         times = self.recent_times
         first = bisect_left(times, start)
-        upto = bisect_right(times, moment)
-        for moment_, connection_id, other, reason, source_allowed, user_exempt in self.recent[first:upto]:
+        # Every retained failure from the start on: a late failure's window may end after it.
+        for moment_, connection_id, other, reason, source_allowed, user_exempt in self.recent[first:]:
             allowed = _allowed(rule_id, source_allowed, user_exempt)
             self._count(
                 episode,
@@ -404,7 +417,7 @@ class EntityRecord:
         if seed_distinct:
             # Distinct-value rules may fire on values older than the retained failures (R5: a day).
             for other, last in self.distinct.items():
-                if start <= last <= moment:
+                if start <= last:
                     target = episode.users if self.kind == "device_ip" else episode.ips
                     if len(target) < self.settings.max_tracked_values:
                         target.add(other)
@@ -493,7 +506,8 @@ class EntityRecord:
         self.episodes = {
             rule: episode
             for rule, episode in self.episodes.items()
-            if latest - episode.last <= settings.recurrence_window_seconds + settings.cooldown_seconds
+            if latest - episode.last
+            <= settings.recurrence_window_seconds + settings.episode_gap_seconds(rule)
         }
         if self.armed is not None and latest - self.armed["t"] > settings.r6_window_seconds:
             self.armed = None

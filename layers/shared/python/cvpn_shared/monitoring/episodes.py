@@ -2,7 +2,8 @@
 
 An episode opens when the rule's condition first holds; its ``start`` (the earliest failure of the
 set that met the threshold) names the finding. Every later event of the entity that the rule counts
-updates it. It closes when the entity has been quiet for longer than the cooldown; the next fire
+updates it. It closes when the entity has been quiet for longer than the episode gap (the cooldown,
+or the rule's window when longer: ``DetectionSettings.episode_gap_seconds``); the next fire
 opens a new episode, which is a *recurrence* when it starts within the recurrence window of the
 previous one's last event (its severity is then raised).
 

@@ -3,10 +3,11 @@
 Identity: ``finding_id`` is the sha256 of ``rule | endpoint | entity | window start`` (detection spec).
 The window start is the start of the *episode*: the time of the earliest failure of the set that
 first met the rule's threshold (R6: the first success after the attack; R7: the first notable
-failure). An episode stays open while the entity keeps producing events no more than
-``cooldown_seconds`` apart, so every re-fire in it keeps the same id and updates the finding (a newer
-``UpdatedAt`` with the same ``Id`` updates it in Security Hub). After a quiet gap longer than the
-cooldown, the next fire opens a new episode, hence a new id.
+failure). An episode stays open while the entity keeps producing events the rule counts no more than
+``DetectionSettings.episode_gap_seconds(rule)`` apart (the cooldown, or the rule's window when longer),
+so every re-fire in it keeps the same id and updates the finding (a newer ``UpdatedAt`` with the same
+``Id`` updates it in Security Hub). After a longer quiet gap, the next fire opens a new episode, hence
+a new id.
 
 Health: client-connect handler malfunctions (``client-connect-handler-*`` except
 ``client-connect-failed``) say the handler is broken, not that someone attacks: they go to operations

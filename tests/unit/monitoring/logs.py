@@ -1,0 +1,123 @@
+"""Connection-log records as Client VPN writes them, for the monitoring tests.
+
+``ConnectionLog`` hands out log events (``eventId``, ``timestamp`` in ms, ``message``) at chosen
+offsets from a fixed start, and the attempts parsed from them, so every test goes through the parser.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from typing import Any
+
+from cvpn_shared.monitoring.records import ConnectionAttempt, parse_events
+
+ENDPOINT_ID = "cvpn-endpoint-aaa111bbb222ccc33"
+START = datetime(2026, 3, 26, 20, 0, 0, tzinfo=UTC)
+
+# The AWS sample records of the connection-logs spec, verbatim.
+AWS_SUCCESSFUL_RECORD = (
+    '{"connection-log-type":"connection-attempt","connection-attempt-status":"successful",'
+    '"connection-reset-status":"NA","connection-attempt-failure-reason":"NA",'
+    '"connection-id":"cvpn-connection-abc123abc123abc12","client-vpn-endpoint-id":"cvpn-endpoint-aaa111bbb222ccc33",'
+    '"transport-protocol":"udp","connection-start-time":"2020-03-26 20:37:15",'
+    '"connection-last-update-time":"2020-03-26 20:37:15","client-ip":"10.0.1.2","common-name":"client1",'
+    '"device-type":"mac","device-ip":"98.247.202.82","port":"50096","ingress-bytes":"0","egress-bytes":"0",'
+    '"ingress-packets":"0","egress-packets":"0","connection-end-time":"NA","username":"joe"}'
+)
+
+
+def failed_record(**overrides: str) -> dict[str, str]:
+    """A failed attempt as AWS logs it: a reason, NA for the start time, client-ip and duration."""
+    record = json.loads(AWS_SUCCESSFUL_RECORD)
+    record.update(
+        {
+            "connection-attempt-status": "failed",
+            "connection-attempt-failure-reason": "authentication-failed",
+            "connection-start-time": "NA",
+            "client-ip": "NA",
+            "connection-duration-seconds": "NA",
+        }
+    )
+    record.update(overrides)
+    return record
+
+
+class ConnectionLog:
+    """Builds log events of one endpoint, at seconds after ``START``."""
+
+    def __init__(self, endpoint_id: str = ENDPOINT_ID, start: datetime = START) -> None:
+        self.endpoint_id = endpoint_id
+        self.start = start
+        self._ids = count(1)
+
+    def at(self, seconds: float) -> datetime:
+        return self.start + timedelta(seconds=seconds)
+
+    def event(self, seconds: float, record: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+        number = next(self._ids)
+        return {
+            "eventId": event_id or f"event-{number:08d}",
+            "timestamp": int(self.at(seconds).timestamp() * 1000),
+            "message": json.dumps(record),
+        }
+
+    def failure(
+        self,
+        seconds: float,
+        *,
+        ip: str | None = "203.0.113.7",
+        user: str | None = "joe",
+        reason: str = "authentication-failed",
+        connection_id: str | None = None,
+        common_name: str = "NA",
+    ) -> dict[str, Any]:
+        """A failed attempt logged ``seconds`` after the start."""
+        record = failed_record(
+            **{
+                "connection-id": connection_id or f"cvpn-connection-{next(self._ids):017d}",
+                "client-vpn-endpoint-id": self.endpoint_id,
+                "connection-attempt-failure-reason": reason,
+                "device-ip": ip or "NA",
+                "username": user or "NA",
+                "common-name": common_name,
+            }
+        )
+        return self.event(seconds, record)
+
+    def success(
+        self,
+        seconds: float,
+        *,
+        ip: str = "203.0.113.7",
+        user: str = "joe",
+        connection_id: str | None = None,
+        started: float | None = None,
+    ) -> dict[str, Any]:
+        """A successful attempt logged at ``seconds``, started at ``started`` (default: the same)."""
+        record = json.loads(AWS_SUCCESSFUL_RECORD)
+        record.update(
+            {
+                "connection-id": connection_id or f"cvpn-connection-{next(self._ids):017d}",
+                "client-vpn-endpoint-id": self.endpoint_id,
+                "device-ip": ip,
+                "username": user,
+                "connection-start-time": self.at(seconds if started is None else started).strftime(
+                    "%Y-%m-%d %H:%M:%S"
+                ),
+            }
+        )
+        return self.event(seconds, record)
+
+    def attempts(self, events: list[dict[str, Any]]) -> list[ConnectionAttempt]:
+        """The events, parsed (every one must parse)."""
+        attempts, stats = parse_events(events)
+        assert stats.bad_lines == 0
+        return attempts
+
+    def failures(
+        self, first_second: float, number: int, *, every: float = 10, **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """``number`` failures ``every`` seconds apart from ``first_second``."""
+        return [self.failure(first_second + index * every, **kwargs) for index in range(number)]
