@@ -22,7 +22,7 @@ def lambda_handler(event: ApprovalTask, context: LambdaContext) -> dict[str, Any
         event,
         records=approval_records(),
         approvers=approvers_topic(),
-        link_secret=approval_link_secret(),
+        link_secret=approval_link_secret(create=True),
         base_url=settings.intake_api_url,
         ttl_seconds=settings.approval_link_ttl_seconds,
         now=int(time.time()),

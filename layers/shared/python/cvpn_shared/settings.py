@@ -71,7 +71,7 @@ class Settings(BaseModel):
     )
     approvals_table_name: str = Field(default="", description="APPROVALS_TABLE_NAME")
     approvals_topic_arn: str = Field(default="", description="APPROVALS_TOPIC_ARN")
-    approval_link_secret_arn: str = Field(default="", description="APPROVAL_LINK_SECRET_ARN")
+    approval_link_secret_name: str = Field(default="", description="APPROVAL_LINK_SECRET_NAME")
     approval_link_ttl_seconds: int = Field(
         default=86400, ge=300, le=7 * 86400, description="APPROVAL_LINK_TTL_SECONDS"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -346,9 +347,18 @@ def task_callbacks() -> TaskCallbacks:
     return TaskCallbacks(client("stepfunctions"))
 
 
-def approval_link_secret() -> SigningSecrets | None:
-    """The approval link secret ({"current", "previous"}), None when missing."""
-    value = intake_secrets().get_json(get_settings().approval_link_secret_arn)
+def approval_link_secret(*, create: bool = False) -> SigningSecrets | None:
+    """The approval link secret ({"current", "previous"}), None when missing.
+
+    ``create=True`` (the function that issues links) creates it with a random value on first use.
+    """
+    name = get_settings().approval_link_secret_name
+    if create:
+        value: dict[str, Any] | None = intake_secrets().get_or_create_json(
+            name, lambda: {"current": secrets.token_urlsafe(48), "previous": ""}
+        )
+    else:
+        value = intake_secrets().get_json(name)
     if not value or not isinstance(value.get("current"), str) or not value["current"]:
         return None
     previous = value.get("previous")

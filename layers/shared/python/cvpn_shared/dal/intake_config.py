@@ -109,3 +109,25 @@ class SecretsManagerSecrets:
         except ValueError:
             value = None
         return self._cache.put(secret_id, value if isinstance(value, dict) else None)
+
+    def get_or_create_json(self, secret_id: str, initial: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The JSON secret ``secret_id``; created with ``initial()`` when it does not exist yet.
+
+        Two creators racing both end up with the value the first one stored.
+        """
+        existing = self.get_json(secret_id)
+        if existing is not None:
+            return existing
+        try:
+            self._secrets.create_secret(
+                Name=secret_id,
+                Description="Created by Client VPN Autopilot on first use; {current, previous} for rotation.",
+                SecretString=json.dumps(initial()),
+            )
+        except ClientError as error:
+            if _code(error) != "ResourceExistsException":
+                raise
+        created = self.get_json(secret_id, refresh=True)
+        if created is None:
+            raise RuntimeError(f"secret {secret_id} could not be read back after it was created")
+        return created

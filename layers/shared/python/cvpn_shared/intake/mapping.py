@@ -23,7 +23,7 @@ from cvpn_shared.intake.sources import SourceConfig, compiled_expression
 from cvpn_shared.models.request import ProvisionRequest
 from cvpn_shared.validation import field_errors
 
-__all__ = ["MappingFailed", "accepts", "map_request"]
+__all__ = ["MappingFailed", "accepts", "callback_target", "map_request"]
 
 
 class MappingFailed(Exception):
@@ -107,3 +107,27 @@ def _with_origin(error: dict[str, Any], config: SourceConfig) -> dict[str, Any]:
     if field.split(".", 1)[0].split("[", 1)[0] in config.defaults:
         return {**error, "mapped_from": "defaults"}
     return error
+
+
+def callback_target(config: SourceConfig, payload: Any, request_id: str) -> dict[str, Any] | None:
+    """The request's callback (kind, URL, credentials) with the URL's fields read from the payload."""
+    if config.callback is None:
+        return None
+    values: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    for name, expression in config.callback.url_fields.items():
+        try:
+            value = _search(expression, payload)
+        except JMESPathError as error:
+            value, problem = None, f"the mapping failed on this payload ({error})"
+        else:
+            problem = "must give a string or a number for the callback URL"
+        if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
+            errors.append(
+                {"field": f"callback.url_fields.{name}", "message": problem, "mapped_from": expression}
+            )
+        else:
+            values[name] = str(value)
+    if errors:
+        raise MappingFailed(errors)
+    return config.callback.target(request_id, values)

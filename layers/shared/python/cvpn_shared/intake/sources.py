@@ -12,6 +12,7 @@ Each source has one JSON parameter in SSM Parameter Store (``<INTAKE_SOURCES_PAR
       "delivery_id_header": "X-Request-Id",     # optional: overrides the scheme's own
       "callback": {"kind": "jira-comment",      # optional: the result goes back to the ticket
                    "url_template": "https://acme.atlassian.net/rest/api/3/issue/{request_id}/comment",
+                   "url_fields": {},                  # more placeholders: {name: JMESPath on the payload}
                    "credentials_secret_id": "cvpn/intake/jira-callback"}
     }
 
@@ -30,7 +31,15 @@ from typing import Annotated, Any, Literal
 
 import jmespath
 from jmespath.exceptions import JMESPathError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cvpn_shared.intake.signatures import SignatureScheme
 from cvpn_shared.models.request import ProvisionRequest
@@ -48,7 +57,6 @@ __all__ = [
 
 # A source is a path segment of POST /webhooks/{source}.
 SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
-_URL_PLACEHOLDERS = {"request_id"}
 
 
 class SourceConfigInvalid(Exception):
@@ -84,32 +92,51 @@ def _expression(value: str) -> str:
 
 
 class CallbackConfig(BaseModel):
-    """Where and how to post the result of a request back to its ticket."""
+    """Where and how to post the result of a request back to its ticket.
+
+    ``url_template`` is filled with ``{request_id}`` and the ``url_fields`` (JMESPath on the payload,
+    e.g. a GitHub issue number); every value is URL-quoted, so the host stays the configured one.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: CallbackKind
     url_template: Annotated[str, StringConstraints(min_length=8, max_length=2048)]
+    url_fields: dict[Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")], str] = {}
     credentials_secret_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
 
-    @field_validator("url_template")
+    @field_validator("url_fields")
     @classmethod
-    def _url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError("must be an http(s) URL")
-        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
-        unknown = sorted(names - _URL_PLACEHOLDERS)
-        if unknown:
-            raise ValueError(f"unknown placeholder(s) {', '.join(unknown)}; only {{request_id}} is filled in")
+    def _url_fields(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, expression in value.items():
+            try:
+                _expression(expression)
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
         return value
 
-    def target(self, request_id: str) -> dict[str, Any]:
+    @model_validator(mode="after")
+    def _url(self) -> CallbackConfig:
+        if not self.url_template.startswith(("https://", "http://")):
+            raise ValueError("url_template: must be an http(s) URL")
+        names = {name for _, name, _, _ in string.Formatter().parse(self.url_template) if name is not None}
+        allowed = {"request_id", *self.url_fields}
+        unknown = sorted(names - allowed)
+        if unknown:
+            raise ValueError(
+                f"url_template: unknown placeholder(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(allowed))} (add url_fields for more)"
+            )
+        return self
+
+    def target(self, request_id: str, values: dict[str, str] | None = None) -> dict[str, Any]:
         """The callback of one request (what the intake workflow carries): kind, URL, credentials."""
         from urllib.parse import quote
 
+        filled = {name: quote(value, safe="") for name, value in (values or {}).items()}
         return {
             "kind": self.kind.value,
-            "url": self.url_template.format(request_id=quote(request_id, safe="")),
+            "url": self.url_template.format(request_id=quote(request_id, safe=""), **filled),
             "credentials_secret_id": self.credentials_secret_id,
         }
 

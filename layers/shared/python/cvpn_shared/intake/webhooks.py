@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cvpn_shared.intake.mapping import MappingFailed, accepts, map_request
+from cvpn_shared.intake.mapping import MappingFailed, accepts, callback_target, map_request
 from cvpn_shared.intake.signatures import (
     SignatureRejected,
     SigningSecretMissing,
@@ -140,13 +140,14 @@ class WebhookIntake:
                     "ignored",
                 )
             request = map_request(config, payload)
+            callback = callback_target(config, payload, str(request["request_id"]))
         except MappingFailed as error:
             return _error(
                 422, "invalid-request", "the payload does not make a valid request", errors=error.errors
             )
         except RecursionError:
             return _error(400, "not-json", "body: nested too deeply")
-        return self._deduplicate_and_start(source, config, delivery, request)
+        return self._deduplicate_and_start(source, config, delivery, request, callback)
 
     # ------------------------------------------------------------------ steps
     def _raw_body(self, body: str | bytes | None, is_base64_encoded: bool) -> bytes | WebhookAnswer:
@@ -218,7 +219,12 @@ class WebhookIntake:
         )
 
     def _deduplicate_and_start(
-        self, source: str, config: SourceConfig, delivery: VerifiedDelivery, request: dict[str, Any]
+        self,
+        source: str,
+        config: SourceConfig,
+        delivery: VerifiedDelivery,
+        request: dict[str, Any],
+        callback: dict[str, Any] | None,
     ) -> WebhookAnswer:
         request_id = str(request["request_id"])
         now = int(self.clock())
@@ -244,7 +250,6 @@ class WebhookIntake:
                 ),
                 duplicate=True,
             )
-        callback = config.callback.target(request_id) if config.callback else None
         try:
             result = self.starter.start(source, request, config.approval_required, callback)
         except ExecutionNameConflict as error:
