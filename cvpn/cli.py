@@ -56,12 +56,11 @@ def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None)
 # ---------------------------------------------------------------------------------------- local up
 def cmd_local_up(args: argparse.Namespace) -> int:
     from localcloud.cloud import LocalCloud
-    from localcloud.oidc import LocalOidcIssuer
 
-    cloud = LocalCloud(port=args.port, api_port=args.api_port, time_scale=args.time_scale)
+    cloud = LocalCloud(
+        port=args.port, api_port=args.api_port, time_scale=args.time_scale, oidc_port=args.oidc_port
+    )
     cloud.start()
-    # The request form's sign-in: a local OIDC issuer that signs in a test user at once.
-    issuer = LocalOidcIssuer(port=args.oidc_port).start()
     stopped = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -75,31 +74,20 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             template = Path(args.template)
             if not template.is_file():
                 raise CliError(f"--template: {template} does not exist")
-            declared = _template_parameters(template)
-            overrides = {
-                name: value for name, value in issuer.template_parameters().items() if name in declared
-            }
-            stack = cloud.deploy(template, stack_name=args.stack_name, parameter_overrides=overrides)
+            stack = cloud.deploy(template, stack_name=args.stack_name)
             print(f"stack          {stack.stack_name} deployed from {template}")
             for key, value in sorted(stack.outputs.items()):
                 print(f"  {key:<28} {value}")
         if cloud.api_url:
             print(f"API base URL   {cloud.api_url}   (request form: {cloud.api_url}/)")
-        print(f"OIDC issuer    {issuer.issuer_url}   (signs in {issuer.user.email} at once)")
+        if cloud.oidc is not None:
+            print(f"OIDC issuer    {cloud.oidc.issuer_url}   (signs in {cloud.oidc.user.email} at once)")
         print(f"try: aws --endpoint-url {cloud.endpoint_url} ec2 describe-client-vpn-endpoints")
         print("Ctrl-C to stop.", flush=True)
         stopped.wait()
     finally:
-        issuer.stop()
         cloud.stop()
     return 0
-
-
-def _template_parameters(template: Path) -> set[str]:
-    """The parameter names ``template`` declares."""
-    from localcloud.sam import load_template
-
-    return set(load_template(template).get("Parameters") or {})
 
 
 # ----------------------------------------------------------------------------------- local connect

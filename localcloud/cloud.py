@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from localcloud.deploy import DeployedStack
     from localcloud.gateway import HttpGateway
     from localcloud.lambdaruntime import LambdaRuntime
+    from localcloud.oidc import LocalOidcIssuer
     from localcloud.scheduler import Scheduler
 
 __all__ = ["DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "FAKE_CREDENTIALS", "LocalCloud", "free_port"]
@@ -77,6 +78,7 @@ class LocalCloud:
     work_dir: Path | None = None
     fault_seed: int | None = None
     verbose: bool = False
+    oidc_port: int = 0
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -86,6 +88,7 @@ class LocalCloud:
         self._previous_env: dict[str, str | None] = {}
         self._owns_work_dir = False
         self.runtime: LambdaRuntime | None = None
+        self.oidc: LocalOidcIssuer | None = None
         self.gateway: HttpGateway | None = None
         self.scheduler: Scheduler | None = None
         self.clock = Clock(time_scale=self.time_scale)
@@ -160,6 +163,10 @@ class LocalCloud:
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud-aws", daemon=True)
         self._thread.start()
+        # A sign-in issuer on loopback for templates whose HTTP API has a JWT authorizer.
+        from localcloud.oidc import LocalOidcIssuer
+
+        self.oidc = LocalOidcIssuer(port=self.oidc_port).start()
         return self
 
     def _stop_serving_stacks(self) -> None:
@@ -175,6 +182,9 @@ class LocalCloud:
         from localcloud import lambdaruntime
 
         self._stop_serving_stacks()
+        if self.oidc is not None:
+            self.oidc.stop()
+            self.oidc = None
         if self.runtime is not None:
             lambdaruntime.uninstall()
             self.runtime.shutdown()
@@ -254,7 +264,7 @@ class LocalCloud:
             stack_name=stack_name,
             endpoint_url=self.endpoint_url,
             region=self.region,
-            parameter_overrides=parameter_overrides,
+            parameter_overrides=self._local_parameters(Path(template_path), parameter_overrides),
             build_dir=self.work_dir / "build" / stack_name,
         )
         self.stacks[stack_name] = stack
@@ -271,6 +281,19 @@ class LocalCloud:
                 self.scheduler.start()
             self.scheduler.add_stack(stack)
         return stack
+
+    def _local_parameters(self, template_path: Path, overrides: dict[str, str] | None) -> dict[str, str]:
+        """The caller's overrides, plus the local sign-in issuer for the template's OIDC parameters
+        (``OidcIssuerUrl``/``OidcAudience``) when it declares them and the caller did not set them."""
+        from localcloud.sam import load_template
+
+        values = dict(overrides or {})
+        if self.oidc is not None:
+            declared = set(load_template(template_path).get("Parameters") or {})
+            for name, value in self.oidc.template_parameters().items():
+                if name in declared:
+                    values.setdefault(name, value)
+        return values
 
     # ------------------------------------------------------------------ admin API
     def _build_admin_routes(self) -> list[_AdminRoute]:
@@ -290,6 +313,7 @@ class LocalCloud:
         return {
             "endpoint_url": self.endpoint_url,
             "api_url": self.api_url,
+            "oidc_issuer_url": self.oidc.issuer_url if self.oidc is not None else None,
             "region": self.region,
             "time_scale": self.clock.time_scale,
             "now": self.clock.now().isoformat(),
