@@ -278,6 +278,7 @@ class ConnectionLogIngest:
             start, token = checkpoint.scan_start_ms, checkpoint.page_token
         else:
             start, token = self._scan_start(checkpoint, now), None
+        restarted = False
         try:
             while True:
                 if remaining_ms() < self._settings.stop_margin_ms:
@@ -289,7 +290,9 @@ class ConnectionLogIngest:
                         name, start_time_ms=start, next_token=token, limit=self._settings.page_limit
                     )
                 except InvalidPageToken:
-                    token = None  # start the scan over: what was processed is dropped by id
+                    if restarted:
+                        raise
+                    restarted, token = True, None  # start the scan over: what was processed is dropped by id
                     continue
                 group.pages += 1
                 checkpoint = self._process_page(checkpoint, page, seen, start, now, group, report)

@@ -1,0 +1,206 @@
+"""Findings reach the bus in batches of 10 with refused entries retried; alert delivery blocks what
+HIGH/CRITICAL findings name; the client-connect handler refuses what is blocked, with a clear message."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from cvpn_shared.dal.blocklist import BlockEntry, blocklist_key
+from cvpn_shared.dal.findings_bus import BusEntry, FindingsBus, FindingsNotPublished
+from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy, deliver_finding
+from cvpn_shared.monitoring.client_connect import (
+    MAX_DENIAL_MESSAGE_CHARS,
+    ClientConnectRequest,
+    authorize_connection,
+)
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class FlakyEvents:
+    """PutEvents that refuses the entries whose detail names a finding in ``refuse`` (once each)."""
+
+    refuse: dict[str, int] = field(default_factory=dict)
+    calls: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.calls.append(Entries)
+        results = []
+        for entry in Entries:
+            finding_id = json.loads(entry["Detail"])["finding_id"]
+            if self.refuse.get(finding_id, 0) > 0:
+                self.refuse[finding_id] -= 1
+                results.append({"ErrorCode": "ThrottlingException", "ErrorMessage": "slow down"})
+            else:
+                results.append({"EventId": f"event-{finding_id}"})
+        return {"FailedEntryCount": sum(1 for r in results if "ErrorCode" in r), "Entries": results}
+
+
+def entries(count: int) -> list[BusEntry]:
+    return [
+        BusEntry(
+            "example.clientvpn.monitor", "Client VPN Suspicious Connection Attempts", {"finding_id": f"f{i}"}
+        )
+        for i in range(count)
+    ]
+
+
+def test_put_events_takes_ten_per_call_and_retries_only_refused_entries() -> None:
+    """Given 23 findings and a bus that refuses two of them once, when published, then calls carry at most
+    10 entries, and only the two refused are sent again."""
+    events = FlakyEvents(refuse={"f3": 1, "f15": 1})
+    FindingsBus(events, "bus", sleep=lambda _: None).publish(entries(23))
+
+    sizes = [len(call) for call in events.calls]
+    assert sizes == [10, 1, 10, 1, 3]
+    retried = [json.loads(call[0]["Detail"])["finding_id"] for call in events.calls if len(call) == 1]
+    assert retried == ["f3", "f15"]
+    assert all(entry["EventBusName"] == "bus" for call in events.calls for entry in call)
+
+
+def test_entries_refused_every_time_raise() -> None:
+    """Given an entry the bus always refuses, when published, then FindingsNotPublished names the code."""
+    events = FlakyEvents(refuse={"f1": 99})
+    with pytest.raises(FindingsNotPublished, match="ThrottlingException"):
+        FindingsBus(events, "bus", attempts=3, sleep=lambda _: None).publish(entries(2))
+    assert len(events.calls) == 3
+
+
+@dataclass
+class MemoryBlocklist:
+    entries: dict[str, BlockEntry] = field(default_factory=dict)
+
+    def block(self, entry: BlockEntry) -> bool:
+        self.entries[entry.key] = entry
+        return True
+
+    def active_blocks(self, keys: list[str], now: int) -> list[BlockEntry]:
+        return [
+            self.entries[k]
+            for k in sorted(set(keys))
+            if k in self.entries and self.entries[k].expires_at > now
+        ]
+
+
+@dataclass
+class Recorder:
+    calls: list[Any] = field(default_factory=list)
+
+    def put(self, detail: dict[str, Any], *, recorded_at: int, expires_at: int) -> None:
+        self.calls.append(detail)
+
+    def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str:
+        self.calls.append((subject, message, attributes))
+        return "message-1"
+
+    def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]:
+        self.calls.append((endpoint_id, username))
+        return [{"ConnectionId": "cvpn-connection-1"}]
+
+
+def finding(severity: str, **changes: Any) -> FindingAlert:
+    detail = {
+        "finding_id": "a" * 64,
+        "rule_id": "R4",
+        "title": "Password spray from one source",
+        "severity": severity,
+        "endpoint_id": "cvpn-endpoint-0123456789abcdef0",
+        "entity": {"device_ip": "198.51.100.66", "username": "Mallory", "common_name": "NA"},
+        "counts": {"failures": 12, "distinct_users": 6},
+        **changes,
+    }
+    return FindingAlert.model_validate(detail)
+
+
+def channels(blocklist: MemoryBlocklist, recorder: Recorder) -> AlertChannels:
+    return AlertChannels(findings=recorder, topic=recorder, blocklist=blocklist, sessions=recorder)
+
+
+def test_a_high_finding_blocks_source_and_user_and_can_cut_sessions() -> None:
+    """Given a HIGH finding, when delivered with session termination on, then the source and the user are
+    blocked for the block duration, the alert is published and the user's sessions are cut."""
+    blocklist, recorder = MemoryBlocklist(), Recorder()
+    report = deliver_finding(
+        finding("HIGH"), channels(blocklist, recorder), ResponsePolicy(terminate_sessions=True), now=NOW
+    )
+
+    assert report.blocked == ["source#198.51.100.66", "user#mallory"]
+    assert {e.expires_at for e in blocklist.entries.values()} == {
+        int((NOW + timedelta(hours=24)).timestamp())
+    }
+    subject = next(call for call in recorder.calls if isinstance(call, tuple) and len(call) == 3)[0]
+    assert subject.startswith("[HIGH] Client VPN: Password spray from one source (source 198.51.100.66")
+    assert ("cvpn-endpoint-0123456789abcdef0", "Mallory") in recorder.calls
+    assert report.terminated_connections == ["cvpn-connection-1"]
+
+
+@pytest.mark.parametrize(("severity", "allowlisted"), [("MEDIUM", False), ("LOW", False), ("CRITICAL", True)])
+def test_lower_severities_and_allowlisted_findings_block_nothing(severity: str, allowlisted: bool) -> None:
+    """Given a MEDIUM/LOW finding or an allow-listed one, when delivered, then nothing is blocked."""
+    blocklist, recorder = MemoryBlocklist(), Recorder()
+    report = deliver_finding(
+        finding(severity, allowlisted=allowlisted), channels(blocklist, recorder), ResponsePolicy(), now=NOW
+    )
+    assert report.blocked == [] and blocklist.entries == {}
+    assert recorder.calls[0]["finding_id"] == "a" * 64  # archived all the same
+
+
+def request(**changes: str) -> ClientConnectRequest:
+    fields = {
+        "connection-id": "cvpn-connection-1",
+        "endpoint-id": "cvpn-endpoint-0123456789abcdef0",
+        "common-name": "client1",
+        "username": "alice",
+        "public-ip": "203.0.113.10",
+        "schema-version": "v2",
+        "aws-client-version": "5.0.0",
+        **changes,
+    }
+    return ClientConnectRequest.model_validate(fields)
+
+
+def test_the_handler_allows_whoever_is_not_blocked() -> None:
+    answer = authorize_connection(request(), MemoryBlocklist(), now=NOW).response.to_answer()
+    assert answer == {
+        "allow": True,
+        "error-msg-on-denied-connection": "",
+        "posture-compliance-statuses": [],
+        "schema-version": "v2",
+    }
+
+
+def test_the_handler_refuses_a_blocked_source_or_user_with_a_short_message() -> None:
+    """Given a blocked source and a blocked user (any case), when either connects, then the answer
+    refuses with a message of at most 255 characters naming what is blocked and until when."""
+    blocklist = MemoryBlocklist()
+    expiry = int((NOW + timedelta(hours=24)).timestamp())
+    for kind, value in (("source", "198.51.100.66"), ("user", "Mallory")):
+        blocklist.block(BlockEntry(kind, value, expiry, int(NOW.timestamp()), "R4", "f" * 64))  # type: ignore[arg-type]
+
+    by_source = authorize_connection(request(**{"public-ip": "198.51.100.66"}), blocklist, now=NOW)
+    by_user = authorize_connection(request(username="MALLORY"), blocklist, now=NOW)
+    expired = authorize_connection(request(username="mallory"), blocklist, now=NOW + timedelta(hours=25))
+
+    assert (
+        not by_source.response.allow and "198.51.100.66" in by_source.response.error_msg_on_denied_connection
+    )
+    assert not by_user.response.allow and blocklist_key("user", "MALLORY") == "user#mallory"
+    for decision in (by_source, by_user):
+        message = decision.response.to_answer()["error-msg-on-denied-connection"]
+        assert 0 < len(message) <= MAX_DENIAL_MESSAGE_CHARS and "UTC" in message
+    assert expired.response.allow
+
+
+def test_an_unreadable_blocklist_allows_and_says_why() -> None:
+    class Broken:
+        def active_blocks(self, keys: list[str], now: int) -> list[BlockEntry]:
+            raise ConnectionError("DynamoDB unreachable")
+
+    decision = authorize_connection(request(), Broken(), now=NOW)
+    assert decision.response.allow and decision.blocklist_error and "unreachable" in decision.blocklist_error

@@ -1,0 +1,322 @@
+"""The ingest reads every connection-log event exactly once, across runs, pages, late arrivals and
+overlapping invocations; it advances its checkpoint only after publishing.
+
+Given/When/Then in each docstring. The checkpoints live in (moto's) DynamoDB, so the conditional
+writes are real; the log group, parser, detector and bus are small fakes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+
+import pytest
+
+from cvpn_shared.dal.checkpoints import Checkpoint, CheckpointConflict, DynamoDbCheckpoints
+from cvpn_shared.monitoring.ingest import DETAIL_TYPE, SeenEvents
+from tests.unit.ingest.conftest import (
+    ENDPOINT_ID,
+    LOG_GROUP,
+    NOW,
+    Clock,
+    FakeLogGroup,
+    RecordingBus,
+    RecordingDetector,
+    RemainingTime,
+    make_ingest,
+    millis,
+    minutes,
+    record,
+)
+
+
+def test_first_run_reads_the_lookback_and_publishes_findings(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given events before and within the first run's look-back, when the ingest runs, then only the
+    recent ones are observed, findings go to the bus with the spec's shape, and the checkpoint sits
+    at the newest event."""
+    logs = FakeLogGroup()
+    logs.put(NOW - minutes(90), record("old"))
+    recent = [logs.put(NOW - minutes(10 - i), record(f"attacker{i}")) for i in range(3)]
+    detector, bus = RecordingDetector(), RecordingBus()
+
+    report = make_ingest(logs, checkpoints, detector=detector, bus=bus).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+
+    assert detector.observed_ids == recent
+    assert [entry.detail["finding_id"] for entry in bus.published] == [f"finding-{i}" for i in recent]
+    entry = bus.published[0]
+    assert entry.source == "example.clientvpn.monitor" and entry.detail_type == DETAIL_TYPE
+    assert entry.resources == (f"arn:aws:ec2:us-east-1:123456789012:client-vpn-endpoint/{ENDPOINT_ID}",)
+    assert report.log_groups[0].complete
+    assert report.failed_attempts == Counter({(ENDPOINT_ID, "auth-failed"): 3})
+    stored = checkpoints.load(LOG_GROUP)
+    assert stored.position_ms == millis(NOW - minutes(8))
+    assert stored.page_token is None and stored.lease_until_ms == 0
+
+
+def test_overlap_rereads_drop_duplicates_and_catch_late_events(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given a processed log group, when events arrive (one on time, one late but within the overlap,
+    one later than the overlap allows), then the next run processes the on-time and late ones once,
+    drops every re-read event by id, and (documented limit) never sees the one older than the overlap."""
+    logs = FakeLogGroup()
+    first = [logs.put(NOW - minutes(5 - i), record(f"user{i}")) for i in range(5)]
+    make_ingest(logs, checkpoints).run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
+
+    on_time = logs.put(NOW + minutes(1), record("ontime"))
+    late = logs.put(NOW - minutes(12), record("late"))
+    logs.put(NOW - minutes(30), record("too-late"))
+    detector = RecordingDetector()
+    report = make_ingest(logs, checkpoints, detector=detector).run(
+        [LOG_GROUP], now=NOW + minutes(2), remaining_ms=RemainingTime()
+    )
+
+    assert sorted(detector.observed_ids) == sorted([on_time, late])
+    assert report.log_groups[0].duplicates == len(first)
+
+    third = RecordingDetector()
+    make_ingest(logs, checkpoints, detector=third).run(
+        [LOG_GROUP], now=NOW + minutes(3), remaining_ms=RemainingTime()
+    )
+    assert third.observed_ids == []
+
+
+def test_events_sharing_a_millisecond_are_all_read(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given several events in the checkpoint's millisecond, when more arrive in that millisecond, then
+    the next run reads the new ones (no resume at last timestamp + 1 ms) and only them."""
+    logs = FakeLogGroup()
+    moment = NOW - minutes(1)
+    for i in range(3):
+        logs.put(moment, record(f"a{i}"))
+    make_ingest(logs, checkpoints).run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
+    newcomer = logs.put(moment, record("b"))
+
+    detector = RecordingDetector()
+    make_ingest(logs, checkpoints, detector=detector).run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
+
+    assert detector.observed_ids == [newcomer]
+
+
+def test_pages_until_no_next_token_and_checkpoints_after_each(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given 25 events and pages of 10 (one empty page in the middle), when the ingest runs, then it
+    reads every page until no token comes back and processes each event once."""
+    logs = FakeLogGroup(page_size=10)
+    ids = [logs.put(NOW - minutes(30) + minutes(i), record(f"u{i}")) for i in range(25)]
+    detector = RecordingDetector()
+
+    report = make_ingest(logs, checkpoints, detector=detector).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+
+    assert detector.observed_ids == ids
+    assert report.log_groups[0].pages == 3
+    assert checkpoints.load(LOG_GROUP).events_processed == 25
+
+
+def test_a_backlog_resumes_on_the_next_run_without_gap_or_repeat(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given a backlog of 95 events in pages of 10 and an invocation that runs short of time after a
+    few pages, when it stops, then the checkpoint keeps the scan's page token, and the next runs
+    resume there: every event is processed exactly once."""
+    logs = FakeLogGroup(page_size=10)
+    ids = [logs.put(NOW - minutes(50) + minutes(i / 2), record(f"u{i}")) for i in range(95)]
+    detector = RecordingDetector()
+
+    short = RemainingTime(budget_ms=100_000, cost_ms=20_000)  # time left: 80 s, 60 s, 40 s, 20 s...
+    report = make_ingest(logs, checkpoints, detector=detector, stop_margin_ms=30_000).run(
+        [LOG_GROUP], now=NOW, remaining_ms=short
+    )
+    group = report.log_groups[0]
+    assert not group.complete and group.skipped and "resumes" in group.skipped
+    stored = checkpoints.load(LOG_GROUP)
+    assert stored.page_token is not None and stored.scan_start_ms is not None
+    assert 0 < len(detector.observed_ids) < 95
+
+    for _ in range(10):
+        if checkpoints.load(LOG_GROUP).page_token is None and len(detector.observed_ids) == 95:
+            break
+        make_ingest(logs, checkpoints, detector=detector, stop_margin_ms=30_000).run(
+            [LOG_GROUP], now=NOW, remaining_ms=RemainingTime(budget_ms=100_000, cost_ms=20_000)
+        )
+    assert detector.observed_ids == ids
+
+
+def test_an_expired_page_token_restarts_the_scan_without_repeats(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given a scan stopped half way, when CloudWatch refuses its page token (expired), then the next run
+    starts that scan over and processes only what it had not processed."""
+    logs = FakeLogGroup(page_size=10)
+    ids = [logs.put(NOW - minutes(40) + minutes(i / 2), record(f"u{i}")) for i in range(40)]
+    detector = RecordingDetector()
+    make_ingest(logs, checkpoints, detector=detector, stop_margin_ms=30_000).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime(budget_ms=100_000, cost_ms=20_000)
+    )
+    assert checkpoints.load(LOG_GROUP).page_token is not None
+
+    logs.expire_tokens()
+    make_ingest(logs, checkpoints, detector=detector).run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
+
+    assert detector.observed_ids == ids
+
+
+def test_a_failed_publish_leaves_the_checkpoint_where_it_was(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given findings the bus refuses, when the run fails, then the checkpoint has not advanced and the
+    next run publishes the same findings."""
+    logs = FakeLogGroup()
+    attacker = logs.put(NOW - minutes(2), record("attacker"))
+    bus = RecordingBus(fail_next=1)
+
+    with pytest.raises(RuntimeError, match="bus unavailable"):
+        make_ingest(logs, checkpoints, bus=bus).run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
+    assert checkpoints.load(LOG_GROUP).position_ms is None
+
+    clock = Clock(wall_ms=millis(NOW) + 301_000)  # the failed invocation's lease has expired
+    make_ingest(logs, checkpoints, bus=bus, owner="invocation-2", clock=clock).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+    assert [entry.detail["finding_id"] for entry in bus.published] == [f"finding-{attacker}"]
+
+
+def test_bad_lines_are_counted_and_skipped(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given a truncated line and a JSON array among good records, when the ingest runs, then the good
+    records are observed and the two bad lines counted, without failing the batch."""
+    logs = FakeLogGroup()
+    good = logs.put(NOW - minutes(3), record("alice"))
+    logs.put(NOW - minutes(2), '{"connection-log-type": "connection-att')
+    logs.put(NOW - minutes(1), "[1, 2]")
+    detector = RecordingDetector()
+
+    report = make_ingest(logs, checkpoints, detector=detector).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+
+    assert detector.observed_ids == [good]
+    assert report.log_groups[0].bad_lines == 2 and report.summary()["bad_lines"] == 2
+
+
+def test_a_log_group_leased_by_another_invocation_is_skipped(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given a log group another invocation holds, when a second invocation runs, then it reads nothing
+    there; once the lease has expired, the log group is claimed again."""
+    logs = FakeLogGroup()
+    logs.put(NOW - minutes(1), record("alice"))
+    checkpoints.claim(LOG_GROUP, owner="other", now_ms=millis(NOW), lease_until_ms=millis(NOW) + 60_000)
+    detector = RecordingDetector()
+
+    report = make_ingest(logs, checkpoints, detector=detector).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+    assert report.log_groups[0].skipped == "another invocation holds this log group"
+    assert detector.observed_ids == [] and logs.reads == 0
+
+    later = Clock(wall_ms=millis(NOW) + 61_000)
+    make_ingest(logs, checkpoints, detector=detector, clock=later).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+    assert len(detector.observed_ids) == 1
+
+
+def test_a_checkpoint_write_with_a_stale_version_is_refused(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given a checkpoint advanced by its lease holder, when a writer with the old version (or without
+    the lease) saves, then DynamoDB refuses the write and nothing changes."""
+    claimed = checkpoints.claim(LOG_GROUP, owner="a", now_ms=1, lease_until_ms=10_000)
+    checkpoints.save(claimed.advanced(position_ms=5), expected_version=claimed.version)
+
+    with pytest.raises(CheckpointConflict):
+        checkpoints.save(claimed.advanced(position_ms=99), expected_version=claimed.version)
+    intruder = Checkpoint(LOG_GROUP, version=claimed.version + 1, position_ms=42, lease_owner="b")
+    with pytest.raises(CheckpointConflict):
+        checkpoints.save(intruder.advanced(), expected_version=intruder.version)
+    assert checkpoints.load(LOG_GROUP).position_ms == 5
+
+
+def test_a_lost_lease_stops_the_run_without_writing(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given an invocation whose lease is taken over between two pages (it outlived its deadline), when
+    it tries to advance, then its write is refused and it stops reading that log group."""
+    logs = FakeLogGroup(page_size=5)
+    for i in range(20):
+        logs.put(NOW - minutes(20) + minutes(i), record(f"u{i}"))
+    original_read = logs.read_page
+    reads = 0
+
+    def read_then_lose_the_lease(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal reads
+        reads += 1
+        if reads == 2:
+            checkpoints.claim(LOG_GROUP, owner="successor", now_ms=millis(NOW) + 10**9, lease_until_ms=10**15)
+        return original_read(*args, **kwargs)
+
+    logs.read_page = read_then_lose_the_lease  # type: ignore[method-assign]
+    report = make_ingest(logs, checkpoints).run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
+
+    assert report.log_groups[0].skipped and "lease lost" in report.log_groups[0].skipped
+    assert reads == 2
+    assert checkpoints.load(LOG_GROUP).lease_owner == "successor"
+
+
+def test_two_concurrent_runs_neither_lose_nor_repeat(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given two invocations started at once over the same log groups, when both run to the end, then
+    across both every event is observed exactly once."""
+    groups = [f"{LOG_GROUP}-{n}" for n in range(4)]
+    logs = FakeLogGroup(page_size=7)
+    ids = [logs.put(NOW - minutes(30) + minutes(i / 4), record(f"u{i}")) for i in range(60)]
+    detectors = [RecordingDetector(), RecordingDetector()]
+    barrier = threading.Barrier(2)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        make_ingest(logs, checkpoints, detector=detectors[index], owner=f"invocation-{index}").run(
+            groups, now=NOW, remaining_ms=RemainingTime()
+        )
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    observed = Counter(detectors[0].observed_ids + detectors[1].observed_ids)
+    # The same fake log group backs the four names: each event must be seen once per log group.
+    assert observed == Counter({event_id: len(groups) for event_id in ids})
+
+
+def test_a_burst_beyond_the_remembered_ids_raises_the_floor_never_repeats(
+    checkpoints: DynamoDbCheckpoints,
+) -> None:
+    """Given more events in the overlap window than the checkpoint remembers, when the next run re-reads
+    the overlap, then nothing is repeated (the floor rose past the forgotten ids)."""
+    logs = FakeLogGroup()
+    ids = [logs.put(NOW - minutes(5) + minutes(i / 20), record(f"u{i}")) for i in range(50)]
+    detector = RecordingDetector()
+    make_ingest(logs, checkpoints, detector=detector, seen_capacity=20).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+    stored = checkpoints.load(LOG_GROUP)
+    assert len(SeenEvents.from_bytes(stored.seen_event_digests)) <= 20
+    assert stored.floor_ms > millis(NOW - minutes(5))
+
+    make_ingest(logs, checkpoints, detector=detector, seen_capacity=20).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
+    )
+    assert detector.observed_ids == ids
+
+
+def test_seen_events_round_trip_and_trim() -> None:
+    """Digests survive the checkpoint's binary form; trimming keeps whole milliseconds."""
+    seen = SeenEvents()
+    for i in range(10):
+        seen.add(f"event-{i}", 1000 + i // 2)
+    restored = SeenEvents.from_bytes(seen.to_bytes())
+    assert len(restored) == 10 and "event-3" in restored and "event-x" not in restored
+
+    floor = restored.trim(keep_from_ms=0, capacity=5, floor_ms=0)
+    assert floor == 1003  # 1002 held more than fit: all of 1002 forgotten, floor above it
+    assert len(restored) == 4 and "event-9" in restored and "event-5" not in restored
+
+
+def test_no_time_left_skips_log_groups_without_claiming(checkpoints: DynamoDbCheckpoints) -> None:
+    """Given an invocation with less time left than the margin, when it runs, then it claims nothing."""
+    logs = FakeLogGroup()
+    logs.put(NOW, record("alice"))
+    report = make_ingest(logs, checkpoints).run(
+        [LOG_GROUP], now=NOW, remaining_ms=RemainingTime(budget_ms=1000)
+    )
+    assert report.log_groups[0].skipped == "no time left in this invocation"
+    assert checkpoints.load(LOG_GROUP).version == 0
