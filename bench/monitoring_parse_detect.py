@@ -1,0 +1,266 @@
+"""Connection-log parsing and detection: throughput against bare ``json.loads``, memory, state writes.
+
+Figures (nothing asserted; the aim is a ratio of at least 0.5):
+
+1. Throughput: events/s of ``parse_events`` + ``Detector.observe`` over the same lines as a loop of
+   bare ``json.loads``, in the same process, best of ``--repeats``; the ratio of the two. The
+   detector runs in ingestion runs of ``--run-size`` events against the in-memory state store (which
+   serialises records to JSON like a real store; no network).
+2. Memory: tracemalloc peak of parsing and detecting 100,000 events from 5,000 distinct sources in
+   one run (the parsed attempts held, as ``parse_events`` returns them), above what the lines take.
+3. State writes: records written (DynamoDB PutItem) and read per 10,000 events.
+
+Two workloads: "mixed" (successes and their periodic re-logs, typos, 1 % of sources attacking) and
+"attack" (every event a failure: 5,000 sources each failing for many users, the worst case).
+
+Run: ``.venv/bin/python bench/monitoring_parse_detect.py [--events 100000] [--sources 5000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import sys
+import time
+import tracemalloc
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+# The shared layer is what Lambda puts on the path as /opt/python; here it is the repository's copy.
+for _path in (ROOT, ROOT / "layers" / "shared" / "python"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from cvpn_shared.monitoring.detection import (  # noqa: E402
+    DetectionSettings,
+    Detector,
+    InMemoryDetectionState,
+)
+from cvpn_shared.monitoring.records import parse_events  # noqa: E402
+
+__all__ = ["MonitoringFigures", "main", "measure_monitoring", "report_monitoring"]
+
+ENDPOINT_ID = "cvpn-endpoint-0123456789abcdef0"
+START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+SPAN_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class WorkloadFigures:
+    """One workload's figures."""
+
+    name: str
+    events: int
+    sources: int
+    failures: int
+    loads_per_second: float
+    detect_per_second: float
+    findings: int
+    writes_per_10k: float
+    reads_per_10k: float
+    peak_mb: float
+    lines_mb: float
+
+    @property
+    def ratio(self) -> float:
+        return self.detect_per_second / self.loads_per_second
+
+
+@dataclass(frozen=True)
+class MonitoringFigures:
+    workloads: list[WorkloadFigures]
+    run_size: int
+
+
+def _record(
+    connection_id: str, status: str, device_ip: str, user: str, reason: str, started: datetime | None
+) -> str:
+    return json.dumps(
+        {
+            "connection-log-type": "connection-attempt",
+            "connection-attempt-status": status,
+            "connection-reset-status": "NA",
+            "connection-attempt-failure-reason": reason,
+            "connection-id": connection_id,
+            "client-vpn-endpoint-id": ENDPOINT_ID,
+            "transport-protocol": "udp",
+            "connection-start-time": started.strftime("%Y-%m-%d %H:%M:%S") if started else "NA",
+            "connection-last-update-time": "2026-11-28 12:00:00",
+            "client-ip": "10.0.1.2" if started else "NA",
+            "common-name": "client1",
+            "device-type": "mac",
+            "device-ip": device_ip,
+            "port": "50096",
+            "ingress-bytes": "1024",
+            "egress-bytes": "2048",
+            "ingress-packets": "10",
+            "egress-packets": "12",
+            "connection-end-time": "NA",
+            "username": user,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _source(index: int) -> str:
+    return f"198.{18 + index // 65025 % 2}.{index // 255 % 255}.{index % 255 + 1}"
+
+
+def build_workload(name: str, events: int, sources: int, seed: int = 7) -> list[dict[str, Any]]:
+    """Log events as FilterLogEvents returns them, in timestamp order."""
+    rng = random.Random(seed)
+    out: list[tuple[int, str]] = []
+    attackers = max(1, sources // 100)
+    for number in range(events):
+        at = START + timedelta(seconds=SPAN_SECONDS * number / events)
+        index = number % sources
+        ip = _source(index)
+        if name == "attack":
+            user = f"user{rng.randrange(200)}"
+            message = _record(f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None)
+        elif index < attackers:  # brute force and spray from 1 % of the sources
+            user = f"user{rng.randrange(50)}"
+            message = _record(f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None)
+        else:
+            roll = rng.random()
+            user = f"user{index % 3000}"
+            if roll < 0.08:  # a typo
+                message = _record(f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None)
+            elif roll < 0.12:
+                message = _record(f"cvpn-connection-{number:017d}", "waiting-for-assertion", ip, user, "NA", None)
+            else:  # a session, logged again every few minutes with the same connection id
+                started = START + timedelta(seconds=rng.randrange(SPAN_SECONDS) // 300 * 300)
+                message = _record(f"cvpn-connection-s{index:016d}", "successful", ip, user, "NA", started)
+        out.append((int(at.timestamp() * 1000), message))
+    return [
+        {"eventId": f"{number:056d}", "timestamp": timestamp, "message": message}
+        for number, (timestamp, message) in enumerate(out)
+    ]
+
+
+def _time_loads(events: list[dict[str, Any]]) -> float:
+    loads = json.loads
+    started = time.perf_counter()
+    for event in events:
+        loads(event["message"])
+    return time.perf_counter() - started
+
+
+def _time_detection(
+    events: list[dict[str, Any]], run_size: int, settings: DetectionSettings
+) -> tuple[float, int, InMemoryDetectionState]:
+    store = InMemoryDetectionState()
+    findings = 0
+    started = time.perf_counter()
+    for offset in range(0, len(events), run_size):
+        batch = events[offset : offset + run_size]
+        attempts, _ = parse_events(batch)
+        now = datetime.fromtimestamp(batch[-1]["timestamp"] / 1000, UTC)
+        result = Detector(settings, store).observe(attempts, now=now)
+        findings += len(result.findings)
+    return time.perf_counter() - started, findings, store
+
+
+def _peak_memory(events: list[dict[str, Any]], settings: DetectionSettings) -> float:
+    """Peak MB traced while parsing and detecting all events in one run (lines excluded)."""
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    attempts, _ = parse_events(events)
+    now = datetime.fromtimestamp(events[-1]["timestamp"] / 1000, UTC)
+    Detector(settings, InMemoryDetectionState()).observe(attempts, now=now)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return (peak - base) / 1e6
+
+
+def _lines_mb(events: list[dict[str, Any]]) -> float:
+    return sum(sys.getsizeof(event["message"]) for event in events) / 1e6
+
+
+def measure_workload(
+    name: str, events: int, sources: int, run_size: int, repeats: int, settings: DetectionSettings
+) -> WorkloadFigures:
+    log_events = build_workload(name, events, sources)
+    loads_seconds = min(_time_loads(log_events) for _ in range(repeats))
+    best = None
+    for _ in range(repeats):
+        gc.collect()
+        seconds, findings, store = _time_detection(log_events, run_size, settings)
+        if best is None or seconds < best[0]:
+            best = (seconds, findings, store)
+    assert best is not None
+    seconds, findings, store = best
+    attempts, _ = parse_events(log_events)
+    return WorkloadFigures(
+        name=name,
+        events=events,
+        sources=len({attempt.device_ip for attempt in attempts}),
+        failures=sum(1 for attempt in attempts if attempt.is_failure),
+        loads_per_second=events / loads_seconds,
+        detect_per_second=events / seconds,
+        findings=findings,
+        writes_per_10k=store.writes * 10_000 / events,
+        reads_per_10k=store.reads * 10_000 / events,
+        peak_mb=_peak_memory(log_events, settings),
+        lines_mb=_lines_mb(log_events),
+    )
+
+
+def measure_monitoring(
+    *, events: int = 100_000, sources: int = 5_000, run_size: int = 10_000, repeats: int = 3
+) -> MonitoringFigures:
+    """Both workloads' figures."""
+    settings = DetectionSettings()
+    return MonitoringFigures(
+        [measure_workload(name, events, sources, run_size, repeats, settings) for name in ("mixed", "attack")],
+        run_size,
+    )
+
+
+def report_monitoring(figures: MonitoringFigures) -> str:
+    """The figures as plain text."""
+    lines = [
+        "Connection-log parsing and detection (in-memory state; one process, best of the repeats)",
+        "",
+        f"  {'workload':<8} {'events':>8} {'sources':>8} {'failures':>9} {'json.loads/s':>13} "
+        f"{'parse+detect/s':>15} {'ratio':>6} {'findings':>9} {'writes/10k':>11} {'reads/10k':>10} "
+        f"{'peak MB':>8} {'lines MB':>9}",
+    ]
+    for w in figures.workloads:
+        lines.append(
+            f"  {w.name:<8} {w.events:>8} {w.sources:>8} {w.failures:>9} {w.loads_per_second:>13,.0f} "
+            f"{w.detect_per_second:>15,.0f} {w.ratio:>6.2f} {w.findings:>9} {w.writes_per_10k:>11.0f} "
+            f"{w.reads_per_10k:>10.0f} {w.peak_mb:>8.1f} {w.lines_mb:>9.1f}"
+        )
+    lines += [
+        "",
+        f"  ratio = (parse+detect events/s) / (json.loads events/s); aim >= 0.50. Runs of {figures.run_size} "
+        "events.",
+        "  writes/10k = entity records written (one conditional PutItem each) per 10,000 events;",
+        "  peak MB = tracemalloc peak of parse + detect of all events in one run, attempts held, lines excluded.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--sources", type=int, default=5_000)
+    parser.add_argument("--run-size", type=int, default=10_000, help="events per ingestion run")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    figures = measure_monitoring(
+        events=args.events, sources=args.sources, run_size=args.run_size, repeats=args.repeats
+    )
+    print(report_monitoring(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
