@@ -48,6 +48,7 @@ class Settings(BaseModel):
         default="slack", description="ALERT_WEBHOOK_FORMAT"
     )
     security_hub_enabled: bool = Field(default=False, description="SECURITY_HUB_ENABLED")
+    detection_settings: str = Field(default="", description="DETECTION_SETTINGS")
     # The request form (intake part B): profiles, the client CIDR pool, its table, the sign-in issuer.
     intake_state_machine_arn: str = Field(default="", description="INTAKE_STATE_MACHINE_ARN")
     profiles_parameter_path: str = Field(default="", description="PROFILES_PARAMETER_PATH")

@@ -35,7 +35,7 @@ from cvpn_shared.intake.form import FormServices, StartedExecution
 from cvpn_shared.intake.signatures import SigningSecrets
 from cvpn_shared.intake.start import IntakeStarter
 from cvpn_shared.intake.webhooks import WebhookIntake
-from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy, asff_finding
+from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy
 from cvpn_shared.monitoring.ingest import (
     ConnectionLogIngest,
     EndpointArns,
@@ -245,7 +245,8 @@ def connection_log_ingest(*, owner: str, function_arn: str) -> ConnectionLogInge
 
     settings = get_settings()
     detector = Detector(
-        DetectionSettings(), DynamoDbDetectionState(client("dynamodb"), settings.detection_state_table_name)
+        DetectionSettings.from_json(settings.detection_settings),
+        DynamoDbDetectionState(client("dynamodb"), settings.detection_state_table_name),
     )
     return ConnectionLogIngest(
         reader=connection_log_reader(),
@@ -288,19 +289,26 @@ def response_policy() -> ResponsePolicy:
 
 def asff_for(resources: list[str], function_arn: str) -> Callable[[FindingAlert], dict[str, Any]] | None:
     """How a finding becomes an ASFF finding for Security Hub in this account (None when disabled)."""
+    from cvpn_shared.monitoring.findings import Finding
+
     if not get_settings().security_hub_enabled:
         return None
     arns = EndpointArns.from_function_arn(function_arn)
+    product_arn = (
+        f"arn:{arns.partition}:securityhub:{arns.region}:{arns.account_id}:product/{arns.account_id}/default"
+    )
 
-    def to_asff(finding: FindingAlert) -> dict[str, Any]:
-        resource = resources[0] if resources else arns.endpoint(finding.endpoint_id)
-        return asff_finding(
-            finding,
+    def to_asff(alert: FindingAlert) -> dict[str, Any]:
+        detail = {
+            key: value for key, value in alert.model_dump(mode="json").items() if key != "schema_version"
+        }
+        finding = Finding.model_validate(detail)
+        return finding.to_asff(
             account_id=arns.account_id,
             region=arns.region,
-            partition=arns.partition,
-            resource_arn=resource,
-            updated_at=datetime.now(UTC),
+            product_arn=product_arn,
+            endpoint_arn=resources[0] if resources else arns.endpoint(finding.endpoint_id),
+            now=datetime.now(UTC),
         )
 
     return to_asff

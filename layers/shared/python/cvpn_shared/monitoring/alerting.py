@@ -31,7 +31,6 @@ __all__ = [
     "FindingAlert",
     "ResponsePolicy",
     "alert_text",
-    "asff_finding",
     "blocks_for",
     "deliver_finding",
 ]
@@ -191,54 +190,6 @@ def _webhook_document(finding: FindingAlert, style: Literal["slack", "teams"]) -
             "text": summary.replace("\n", "  \n"),
         }
     return {"text": f"*{subject}*\n{summary}"}
-
-
-def asff_finding(
-    finding: FindingAlert,
-    *,
-    account_id: str,
-    region: str,
-    partition: str,
-    resource_arn: str,
-    updated_at: datetime,
-) -> dict[str, Any]:
-    """The finding in AWS Security Finding Format (same Id on a re-fire updates it in Security Hub)."""
-    timestamp = updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return {
-        "SchemaVersion": "2018-10-08",
-        "Id": finding.finding_id,
-        "ProductArn": f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default",
-        "GeneratorId": finding.rule_id or "client-vpn-monitor",
-        "AwsAccountId": account_id,
-        "Types": ["TTPs/Credential Access/Brute Force"],
-        "CreatedAt": _iso(finding.first_seen) or timestamp,
-        "UpdatedAt": timestamp,
-        "FirstObservedAt": _iso(finding.first_seen) or timestamp,
-        "LastObservedAt": _iso(finding.last_seen) or timestamp,
-        "Severity": {"Label": finding.severity},
-        "Title": (finding.title or finding.rule_id)[:256],
-        "Description": alert_text(finding)[1].split("\n\n", 1)[0][:1024],
-        "Resources": [{"Type": "Other", "Id": resource_arn, "Partition": partition, "Region": region}],
-        "Network": {"SourceIpV4": finding.source_ip}
-        if finding.source_ip and "." in finding.source_ip
-        else {},
-        "ProductFields": {"endpoint_id": finding.endpoint_id, "rule_id": finding.rule_id},
-        "UserDefinedFields": {"username": finding.user or ""},
-        "RecordState": "ACTIVE",
-        "Workflow": {"Status": "NEW"},
-    }
-
-
-def _iso(text: str | None) -> str | None:
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def blocks_for(finding: FindingAlert, policy: ResponsePolicy, now: datetime) -> list[BlockEntry]:

@@ -12,7 +12,8 @@ One run (``ConnectionLogIngest.run``) takes each connection log group in turn:
    as 8-byte digests with their timestamps. The set is bounded (``seen_capacity``); when a burst
    overflows it, the oldest digests go and the *floor* rises past them: events below the floor are
    never read again (no repeats), at the price of a shorter late-arrival window during that burst.
-4. **Parse** tolerantly (bad lines counted and skipped), **detect**, **publish** the findings, and only
+4. **Parse** tolerantly (bad lines counted and skipped), **detect**, **publish** the findings (and the
+   client-connect handler malfunctions, as health events for operations), and only
    then **advance** the checkpoint, after every page: a failure re-reads at most one page.
 5. **Stop in time**: before the invocation's remaining time runs short, the checkpoint keeps the
    scan's start and page token; the next run resumes there without a gap.
@@ -35,6 +36,7 @@ from cvpn_shared.dal.findings_bus import BusEntry
 
 __all__ = [
     "DETAIL_TYPE",
+    "HEALTH_DETAIL_TYPE",
     "CheckpointStore",
     "ConnectionLogIngest",
     "EndpointArns",
@@ -44,11 +46,13 @@ __all__ = [
     "LogGroupReport",
     "SeenEvents",
     "finding_entry",
+    "health_entry",
     "log_groups_to_read",
     "record_ingest_metrics",
 ]
 
 DETAIL_TYPE = "Client VPN Suspicious Connection Attempts"
+HEALTH_DETAIL_TYPE = "Client VPN Client-Connect Handler Health"
 _DIGEST_BYTES = 8
 _TIMESTAMP_BYTES = 6
 _ENTRY_BYTES = _DIGEST_BYTES + _TIMESTAMP_BYTES
@@ -83,12 +87,17 @@ class Finding(Protocol):
 
 
 class DetectionOutcome(Protocol):
+    """What the detector returns for a run (``cvpn_shared.monitoring.detection.DetectionResult``)."""
+
     @property
-    def findings(self) -> Sequence[Any]: ...
+    def findings(self) -> Sequence[Finding]: ...
+
+    @property
+    def health(self) -> Sequence[Finding]: ...
 
 
 class Detector(Protocol):
-    def observe(self, attempts: Sequence[Any], *, now: datetime) -> Any: ...
+    def observe(self, attempts: Sequence[Any], *, now: datetime) -> DetectionOutcome: ...
 
 
 ParseEvents = Callable[[Sequence[Mapping[str, Any]]], tuple[Sequence[Any], Any]]
@@ -145,7 +154,7 @@ class IngestReport:
     log_groups: list[LogGroupReport] = field(default_factory=list)
     failed_attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     findings: list[dict[str, Any]] = field(default_factory=list)
-    health: list[Any] = field(default_factory=list)
+    health: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -216,6 +225,18 @@ def finding_entry(finding: Finding, *, source: str, arns: EndpointArns) -> BusEn
     return BusEntry(
         source=source,
         detail_type=DETAIL_TYPE,
+        detail=detail,
+        resources=(arns.endpoint(endpoint_id),) if endpoint_id else (),
+    )
+
+
+def health_entry(issue: Finding, *, source: str, arns: EndpointArns) -> BusEntry:
+    """The bus event of a client-connect handler malfunction (for operations, not security)."""
+    detail = issue.event_detail()
+    endpoint_id = str(detail.get("endpoint_id") or "")
+    return BusEntry(
+        source=source,
+        detail_type=HEALTH_DETAIL_TYPE,
         detail=detail,
         resources=(arns.endpoint(endpoint_id),) if endpoint_id else (),
     )
@@ -341,14 +362,14 @@ class ConnectionLogIngest:
             attempts, stats = self._parse(fresh)
             group.bad_lines += _bad_lines(stats)
             outcome = self._detector.observe(attempts, now=now)
-            findings = list(getattr(outcome, "findings", []) or [])
-            entries = [finding_entry(finding, source=self._source, arns=self._arns) for finding in findings]
-            if entries:
-                self._publisher.publish(entries)
-            group.findings_published += len(entries)
-            report.findings.extend(entry.detail for entry in entries)
-            report.health.extend(getattr(outcome, "health", []) or [])
-            report.failed_attempts.update(_failed_attempts(attempts))
+            findings = [finding_entry(f, source=self._source, arns=self._arns) for f in outcome.findings]
+            health = [health_entry(issue, source=self._source, arns=self._arns) for issue in outcome.health]
+            if findings or health:
+                self._publisher.publish(findings + health)
+            group.findings_published += len(findings)
+            report.findings.extend(entry.detail for entry in findings)
+            report.health.extend(entry.detail for entry in health)
+            report.failed_attempts.update(_failed_attempts(getattr(outcome, "failures", attempts)))
             group.events_processed += len(fresh)
         elif page.next_token is not None:
             return checkpoint  # nothing new on this page: no write needed until the scan ends
