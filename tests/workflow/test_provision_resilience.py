@@ -74,6 +74,36 @@ def test_transient_faults_are_retried_until_the_endpoint_is_available(
     _assert_available(product, progress, request)
 
 
+# The product's boto3 clients make 3 attempts; a step sees throttling only when all of them are throttled.
+SDK_ATTEMPTS = 3
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "DescribeClientVpnEndpoints",  # first used by ValidateRequest (the quota and re-run check)
+        "CreateClientVpnEndpoint",
+        "CreateClientVpnRoute",
+    ],
+)
+def test_throttling_that_outlasts_the_sdk_retries_is_retried_by_the_workflow(
+    product: Provisioning, operation: str
+) -> None:
+    """Given the first 5 calls of one operation are throttled (RequestLimitExceeded), more than the
+    SDK's own 3 attempts,
+    when a request is provisioned,
+    then the step that made the calls fails with RequestLimitExceeded, the workflow retries it by
+    that name, and the execution SUCCEEDS with one available endpoint."""
+    injector = get_fault_injector()
+    injector.configure(operation, fail_with="RequestLimitExceeded", fail_count=SDK_ATTEMPTS + 2)
+    request = product.request()
+
+    progress = product.provision(request)
+
+    assert injector.injected_counts()[operation] == {"RequestLimitExceeded": SDK_ATTEMPTS + 2}
+    _assert_available(product, progress, request)
+
+
 def test_endpoint_not_yet_visible_after_create_is_retried(product: Provisioning) -> None:
     """Given a new endpoint stays invisible to every Client VPN call naming it (NotFound, absent from
     listings) until the first call has been refused, as with eventual consistency after a create,

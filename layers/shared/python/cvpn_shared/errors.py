@@ -91,6 +91,7 @@ class ClientVpnApiError(ProvisioningError):
 RETRYABLE_ERROR_CODES: dict[str, type[ProvisioningError]] = {
     "RequestLimitExceeded": RequestLimitExceeded,
     "Throttling": RequestLimitExceeded,
+    "ThrottlingException": RequestLimitExceeded,
     "ConcurrentMutationLimitExceeded": ConcurrentMutationLimitExceeded,
     "OperationNotPermitted": OperationNotPermitted,
     "InvalidClientVpnEndpointId.NotFound": EndpointNotYetVisible,

@@ -1,5 +1,10 @@
 """boto3 clients for the product, created once per process with adaptive retries.
 
+The SDK makes at most 3 attempts per call (at most 1 + 2 s of backoff): a call that is still
+throttled after them raises, and the Step Functions Retry of the task takes over by error name
+(backoff up to a minute, with jitter). Longer SDK retries would sleep inside the Lambda: 5 retries
+back off up to 1 + 2 + 4 + 8 + 16 = 31 s per call, past the functions' 30 s timeout.
+
 The endpoint comes from the standard settings (``AWS_ENDPOINT_URL`` and friends), so the same code
 talks to AWS or to any AWS-compatible endpoint it is pointed at.
 """
@@ -14,7 +19,7 @@ from botocore.config import Config
 
 __all__ = ["client"]
 
-_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 5}, connect_timeout=5, read_timeout=30)
+_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30)
 
 
 @cache

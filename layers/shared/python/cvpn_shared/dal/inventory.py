@@ -1,7 +1,9 @@
 """Data access for pre-flight validation: what exists in the account, read-only.
 
 Each lookup answers ``None`` (or leaves an id out) when the thing does not exist, so the pre-flight
-logic can name every missing reference at once instead of stopping at the first error.
+logic can name every missing reference at once instead of stopping at the first error. Throttling
+that outlasts the SDK's own retries is raised as the named, retryable error of ``cvpn_shared.errors``
+(``RequestLimitExceeded``), so Step Functions retries the validation instead of rejecting the request.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from cvpn_shared.errors import RETRYABLE_ERROR_CODES
 
 __all__ = ["AwsInventory", "SubnetInfo", "VpcInfo"]
 
@@ -44,6 +48,15 @@ def _missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _NOT_FOUND
 
 
+def _raise_if_retryable(error: ClientError) -> None:
+    """Raise the named retryable error for a throttled call (Step Functions retries it by name)."""
+    details = error.response.get("Error", {})
+    code = str(details.get("Code", ""))
+    retryable = RETRYABLE_ERROR_CODES.get(code)
+    if retryable is not None:
+        raise retryable(f"{error.operation_name}: {code}: {details.get('Message', '')}") from error
+
+
 class AwsInventory:
     """Read-only lookups over boto3 clients from ``client_factory(service_name)``."""
 
@@ -56,6 +69,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return None
+            _raise_if_retryable(error)
             raise
         if not vpcs:
             return None
@@ -81,6 +95,7 @@ class AwsInventory:
             except ClientError as error:
                 if _missing(error):
                     continue
+                _raise_if_retryable(error)
                 raise
             for subnet in subnets:
                 found[subnet["SubnetId"]] = SubnetInfo(
@@ -101,6 +116,7 @@ class AwsInventory:
             except ClientError as error:
                 if _missing(error):
                     continue
+                _raise_if_retryable(error)
                 raise
             for group in groups:
                 found[group["GroupId"]] = group.get("VpcId", "")
@@ -114,6 +130,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return None
+            _raise_if_retryable(error)
             raise
         return str(certificate.get("Status", "ISSUED"))
 
@@ -125,6 +142,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return None
+            _raise_if_retryable(error)
             raise
         return str(directories[0].get("Stage", "Active")) if directories else None
 
@@ -134,6 +152,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return False
+            _raise_if_retryable(error)
             raise
         return True
 
@@ -142,7 +161,11 @@ class AwsInventory:
         endpoints: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            page = ec2.describe_client_vpn_endpoints(**({"NextToken": token} if token else {}))
+            try:
+                page = ec2.describe_client_vpn_endpoints(**({"NextToken": token} if token else {}))
+            except ClientError as error:
+                _raise_if_retryable(error)
+                raise
             endpoints.extend(page.get("ClientVpnEndpoints", []))
             token = page.get("NextToken")
             if not token:
