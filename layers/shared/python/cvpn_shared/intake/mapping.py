@@ -89,12 +89,17 @@ def map_request(config: SourceConfig, payload: Any) -> dict[str, Any]:
             continue
         if value is not None:
             _place(request, path, value)
-    if errors:
-        raise MappingFailed(errors)
     try:
         model = ProvisionRequest.model_validate(request)
     except ValidationError as error:
-        raise MappingFailed([_with_origin(item, config) for item in field_errors(error)]) from None
+        failed = {item["field"] for item in errors}
+        errors.extend(
+            _with_origin(item, config)
+            for item in field_errors(error)
+            if not any(item["field"] == path or item["field"].startswith(path + ".") for path in failed)
+        )
+    if errors:
+        raise MappingFailed(errors)
     return model.model_dump(mode="json")
 
 

@@ -1,0 +1,267 @@
+"""Approval links: signed (HMAC over id, decision, expiry), expiring, single use; the decision answers
+the waiting task (SendTaskSuccess, or SendTaskFailure ApprovalRejected)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+from cvpn_shared.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound
+from cvpn_shared.dal.intake_workflow import TaskNoLongerWaiting
+from cvpn_shared.intake.approval import ApprovalTask, decide, request_approval
+from cvpn_shared.intake.signatures import SigningSecrets
+
+from .conftest import NOW, example_payload
+
+LINK_SECRET = SigningSecrets("link-secret-current", "link-secret-previous")
+APPROVAL_ID = "Zq3v8Jd0cXo1m2n3p4q5r6s7t8u9v0w1"
+
+
+@dataclass
+class MemoryApprovals:
+    """Approval records with the DynamoDB table's conditional semantics."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def create(self, record: dict[str, Any]) -> None:
+        assert record["approval_id"] not in self.items
+        self.items[record["approval_id"]] = dict(record)
+
+    def decide(self, approval_id: str, *, status: str, decided_at: int, decided_via: str) -> dict[str, Any]:
+        record = self.items.get(approval_id)
+        if record is None:
+            raise ApprovalNotFound(approval_id)
+        if record["status"] != "PENDING":
+            raise ApprovalAlreadyDecided(copy.deepcopy(record))
+        record.update(status=status, decided_at=decided_at, decided_via=decided_via)
+        return copy.deepcopy(record)
+
+
+@dataclass
+class MemoryTasks:
+    """Waiting task tokens; answering one twice, or an unknown one, is TaskNoLongerWaiting."""
+
+    waiting: set[str] = field(default_factory=lambda: {"tok", "token-1"})
+    answers: list[tuple[str, str, Any]] = field(default_factory=list)
+
+    def succeed(self, task_token: str, output: dict[str, Any]) -> None:
+        self._answer(task_token, "success", output)
+
+    def fail(self, task_token: str, error: str, cause: str) -> None:
+        self._answer(task_token, "failure", (error, cause))
+
+    def _answer(self, token: str, kind: str, value: Any) -> None:
+        if token not in self.waiting:
+            raise TaskNoLongerWaiting("InvalidToken")
+        self.waiting.discard(token)
+        self.answers.append((token, kind, value))
+
+
+@dataclass
+class MemoryApprovers:
+    messages: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def publish(self, subject: str, text: str, attributes: dict[str, str]) -> str:
+        self.messages.append((subject, text, attributes))
+        return f"message-{len(self.messages)}"
+
+
+@dataclass
+class Approval:
+    records: MemoryApprovals
+    tasks: MemoryTasks
+    approvers: MemoryApprovers
+    links: dict[str, dict[str, str]]
+
+    def follow(
+        self, link: str, *, now: float = NOW, secret: SigningSecrets | None = LINK_SECRET, **changes: str
+    ):
+        query = {**self.links[link], **changes}
+        return decide(
+            APPROVAL_ID, query, records=self.records, tasks=self.tasks, link_secret=secret, now=int(now)
+        )
+
+
+def _task() -> ApprovalTask:
+    request = {
+        "request_id": "GH-42",
+        "requester": "octocat",
+        "name": "github-issue-42",
+        "subnet_ids": ["subnet-1"],
+    }
+    return ApprovalTask(
+        task_token="token-1",
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:intake:github-GH-42",
+        source="github",
+        request=request,
+    )
+
+
+@pytest.fixture
+def approval() -> Approval:
+    records, tasks, approvers = MemoryApprovals(), MemoryTasks(), MemoryApprovers()
+    answer = request_approval(
+        _task(),
+        records=records,
+        approvers=approvers,
+        link_secret=LINK_SECRET,
+        base_url="https://abc123.execute-api.us-east-1.amazonaws.com/",
+        ttl_seconds=86400,
+        now=int(NOW),
+        new_id=lambda: APPROVAL_ID,
+    )
+    assert answer == {"approval_id": APPROVAL_ID, "expires_at": int(NOW) + 86400}
+    [(_, text, _)] = approvers.messages
+    links = {}
+    for line in text.splitlines():
+        if line.startswith(("Approve:", "Reject:")):
+            url = urlsplit(line.split()[-1])
+            assert url.path == f"/approvals/{APPROVAL_ID}"
+            query = dict(parse_qsl(url.query))
+            links[query["decision"]] = query
+    return Approval(records, tasks, approvers, links)
+
+
+def test_request_stores_the_token_and_notifies_approvers_with_both_links(approval: Approval) -> None:
+    record = approval.records.items[APPROVAL_ID]
+    assert (record["status"], record["task_token"], record["request_id"]) == ("PENDING", "token-1", "GH-42")
+    assert record["ttl"] > record["expires_at"] == int(NOW) + 86400
+    subject, text, attributes = approval.approvers.messages[0]
+    assert subject == "Approval needed: Client VPN for GH-42"
+    assert "Requested by:   octocat" in text
+    assert attributes == {"request_id": "GH-42", "source": "github", "kind": "approval-request"}
+    assert set(approval.links) == {"approve", "reject"}
+
+
+def test_request_fails_without_a_link_secret() -> None:
+    with pytest.raises(ValueError, match="approval link secret"):
+        request_approval(
+            _task(),
+            records=MemoryApprovals(),
+            approvers=MemoryApprovers(),
+            link_secret=None,
+            base_url="https://x",
+            ttl_seconds=60,
+            now=0,
+        )
+
+
+def test_approve_answers_the_waiting_task_once(approval: Approval) -> None:
+    page = approval.follow("approve")
+    assert (page.status, page.title) == (200, "Approved")
+    assert approval.tasks.answers == [
+        ("token-1", "success", {"decision": "approved", "approval_id": APPROVAL_ID, "decided_at": int(NOW)})
+    ]
+    again = approval.follow("approve")
+    assert again.status == 409 and "already approved" in again.message
+    assert approval.follow("reject").status == 409
+    assert len(approval.tasks.answers) == 1
+
+
+def test_reject_fails_the_waiting_task_with_approval_rejected(approval: Approval) -> None:
+    page = approval.follow("reject")
+    assert (page.status, page.title) == (200, "Rejected")
+    [(token, kind, (error, cause))] = approval.tasks.answers
+    assert (token, kind, error) == ("token-1", "failure", "ApprovalRejected")
+    assert "GH-42" in cause
+
+
+def test_a_link_with_its_decision_swapped_is_refused(approval: Approval) -> None:
+    page = approval.follow("reject", decision="approve")
+    assert (page.status, page.title) == (403, "Link not valid")
+    assert approval.records.items[APPROVAL_ID]["status"] == "PENDING"
+
+
+def test_a_prolonged_link_is_refused(approval: Approval) -> None:
+    later = str(int(approval.links["approve"]["expires"]) + 86400)
+    assert approval.follow("approve", expires=later).status == 403
+
+
+def test_an_expired_link_is_refused(approval: Approval) -> None:
+    page = approval.follow("approve", now=NOW + 86401)
+    assert (page.status, page.title) == (410, "Link expired")
+    assert approval.tasks.answers == []
+
+
+def test_links_signed_with_the_previous_secret_still_work() -> None:
+    """After a rotation (current -> previous), links already sent keep working until they expire."""
+    records, tasks = MemoryApprovals(), MemoryTasks()
+    request_approval(
+        _task(),
+        records=records,
+        approvers=(approvers := MemoryApprovers()),
+        link_secret=SigningSecrets("link-secret-previous"),
+        base_url="https://x",
+        ttl_seconds=600,
+        now=int(NOW),
+        new_id=lambda: APPROVAL_ID,
+    )
+    line = next(line for line in approvers.messages[0][1].splitlines() if line.startswith("Approve:"))
+    query = dict(parse_qsl(urlsplit(line.split()[-1]).query))
+    page = decide(APPROVAL_ID, query, records=records, tasks=tasks, link_secret=LINK_SECRET, now=int(NOW))
+    assert page.status == 200
+
+
+def test_a_task_that_no_longer_waits_is_410(approval: Approval) -> None:
+    approval.tasks.waiting.clear()
+    page = approval.follow("approve")
+    assert (page.status, page.title) == (410, "No longer waiting")
+
+
+def test_without_the_link_secret_nothing_is_decided(approval: Approval) -> None:
+    assert approval.follow("approve", secret=None).status == 503
+    assert approval.records.items[APPROVAL_ID]["status"] == "PENDING"
+
+
+@pytest.mark.parametrize(
+    "approval_id,query,status,message",
+    [
+        ("short", {}, 404, "approval_id: no approval request has this id."),
+        (APPROVAL_ID, {"decision": "maybe"}, 400, "decision: must be approve or reject."),
+        (APPROVAL_ID, {"decision": "approve", "expires": "tomorrow"}, 400, "expires: must be Unix seconds."),
+        (
+            APPROVAL_ID,
+            {"decision": "approve", "expires": "1", "signature": "abc"},
+            400,
+            "signature: must be 64 hex digits.",
+        ),
+        ("Q" * 32, {"decision": "approve", "expires": "1", "signature": "0" * 64}, 403, None),
+    ],
+)
+def test_bad_links_are_refused_naming_the_parameter(
+    approval: Approval, approval_id: str, query: dict[str, str], status: int, message: str | None
+) -> None:
+    page = decide(
+        approval_id, query, records=approval.records, tasks=approval.tasks, link_secret=LINK_SECRET, now=0
+    )
+    assert page.status == status
+    if message:
+        assert page.message == message
+
+
+def test_the_page_escapes_what_it_shows() -> None:
+    from cvpn_shared.intake.approval import DecisionPage
+
+    html = DecisionPage(200, "Approved", "Request <script>alert(1)</script> is approved").html()
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+
+def test_summary_tolerates_a_sparse_request() -> None:
+    """The approvers' message is written even when the request has few fields (form or ticket)."""
+    approvers = MemoryApprovers()
+    task = ApprovalTask(task_token="t", execution_arn="arn", source="jira", request=example_payload("github"))
+    request_approval(
+        task,
+        records=MemoryApprovals(),
+        approvers=approvers,
+        link_secret=LINK_SECRET,
+        base_url="https://x",
+        ttl_seconds=300,
+        now=0,
+        new_id=lambda: APPROVAL_ID,
+    )
+    assert "Approve: https://x/approvals/" in approvers.messages[0][1]
