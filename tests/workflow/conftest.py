@@ -24,7 +24,12 @@ def product() -> Iterator[Provisioning]:
         stack = cloud.deploy(
             ROOT / "template.yaml",
             stack_name="cvpn-autopilot",
-            parameter_overrides={"ClientVpnEndpointQuota": "100"},
+            parameter_overrides={
+                "ClientVpnEndpointQuota": "100",
+                # The workflows need no sign-in; an external issuer keeps the Cognito user pool out.
+                "OidcIssuerUrl": "https://login.example.com/oauth2/default",
+                "OidcAudience": "cvpn-request-form",
+            },
             serve=False,
         )
         cloud_backend_quota(cloud, 100)

@@ -1,4 +1,4 @@
-"""boto3 clients for the product, created once per process with adaptive retries.
+"""boto3 clients for the product, created once per process with standard retries (3 attempts).
 
 The SDK makes at most 3 attempts per call (at most 1 + 2 s of backoff): a call that is still
 throttled after them raises, and the Step Functions Retry of the task takes over by error name
