@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cvpn_shared.dal.alert_channels import AlertTopic, ChatWebhook, SecurityHubFindings, WebhookUrl
 from cvpn_shared.dal.approvals import ApprovalRecords, ApproversTopic
@@ -35,14 +35,11 @@ from cvpn_shared.intake.form import FormServices, StartedExecution
 from cvpn_shared.intake.signatures import SigningSecrets
 from cvpn_shared.intake.start import IntakeStarter
 from cvpn_shared.intake.webhooks import WebhookIntake
-from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy
-from cvpn_shared.monitoring.ingest import (
-    ConnectionLogIngest,
-    EndpointArns,
-    IngestSettings,
-    log_groups_to_read,
-)
 from cvpn_shared.settings import get_settings
+
+if TYPE_CHECKING:  # monitoring is imported where it is used: provisioning functions never load it
+    from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy
+    from cvpn_shared.monitoring.ingest import ConnectionLogIngest
 
 __all__ = [
     "alert_channels",
@@ -230,6 +227,8 @@ def client_vpn_connections() -> ClientVpnConnections:
 
 def monitored_log_groups() -> list[str]:
     """Connection log groups to read: the product's endpoints plus those configured (read each run)."""
+    from cvpn_shared.monitoring.ingest import log_groups_to_read
+
     return log_groups_to_read(
         managed_log_groups().log_group_names(),
         configured_log_groups().log_group_names(),
@@ -241,6 +240,7 @@ def connection_log_ingest(*, owner: str, function_arn: str) -> ConnectionLogInge
     """One run's ingest: a fresh detector over the stored detection state, the bus, the checkpoints."""
     from cvpn_shared.dal.detection_state import DynamoDbDetectionState
     from cvpn_shared.monitoring.detection import DetectionSettings, Detector
+    from cvpn_shared.monitoring.ingest import ConnectionLogIngest, EndpointArns, IngestSettings
     from cvpn_shared.monitoring.records import parse_events
 
     settings = get_settings()
@@ -267,6 +267,8 @@ def connection_log_ingest(*, owner: str, function_arn: str) -> ConnectionLogInge
 
 @lru_cache(maxsize=1)
 def alert_channels() -> AlertChannels:
+    from cvpn_shared.monitoring.alerting import AlertChannels
+
     settings = get_settings()
     return AlertChannels(
         findings=findings_archive(),
@@ -280,6 +282,8 @@ def alert_channels() -> AlertChannels:
 
 
 def response_policy() -> ResponsePolicy:
+    from cvpn_shared.monitoring.alerting import ResponsePolicy
+
     settings = get_settings()
     return ResponsePolicy(
         block_duration=timedelta(hours=settings.block_duration_hours),
@@ -290,6 +294,7 @@ def response_policy() -> ResponsePolicy:
 def asff_for(resources: list[str], function_arn: str) -> Callable[[FindingAlert], dict[str, Any]] | None:
     """How a finding becomes an ASFF finding for Security Hub in this account (None when disabled)."""
     from cvpn_shared.monitoring.findings import Finding
+    from cvpn_shared.monitoring.ingest import EndpointArns
 
     if not get_settings().security_hub_enabled:
         return None
