@@ -313,8 +313,23 @@ def test_a_provisioned_request_links_a_fresh_download_of_its_configuration() -> 
         "result": {"endpoint_id": "cvpn-endpoint-1", "client_configuration": {"key": "configs/REQ-1.ovpn"}}
     }
     executions = Executions({"status": "SUCCEEDED", "output": json.dumps({"Output": json.dumps(output)})})
-    executions.histories["intake"] = [*_entered("WaitForApproval", "Provision"), _started_provisioning()]
+    executions.histories["intake"] = [
+        *_entered("WaitForApproval", "Provision"),
+        _started_provisioning(),
+        *_entered("OutcomeSucceeded", "Provisioned"),
+    ]
+    executions.described["provisioning"] = {"status": "SUCCEEDED"}
+    executions.histories["provisioning"] = _entered("ValidateRequest", "ExportConfiguration", "Provisioned")
     answer, _ = _status(executions)
+    # The provisioning's steps come where the intake started it; a name met twice is listed once.
+    assert answer["steps"] == [
+        "WaitForApproval",
+        "Provision",
+        "ValidateRequest",
+        "ExportConfiguration",
+        "Provisioned",
+        "OutcomeSucceeded",
+    ]
     assert answer["status"] == "available"
     assert answer["endpoint_id"] == "cvpn-endpoint-1"
     assert answer["config_url"] == "https://bucket.example/configs/REQ-1.ovpn?as=REQ-1.ovpn"

@@ -343,32 +343,39 @@ def submit_form(
 # ------------------------------------------------------------------------------------------- status
 
 
-def _entered_states(events: list[dict[str, Any]]) -> list[str]:
-    return [
-        str(event["stateEnteredEventDetails"]["name"])
-        for event in events
-        if event.get("stateEnteredEventDetails", {}).get("name")
-    ]
+def _started_execution(event: dict[str, Any]) -> str | None:
+    """The execution a ``states:startExecution`` task started, from its submitted/succeeded event."""
+    for key in ("taskSubmittedEventDetails", "taskSucceededEventDetails"):
+        details = event.get(key) or {}
+        if details.get("resourceType") != "states" or not str(details.get("resource", "")).startswith(
+            "startExecution"
+        ):
+            continue
+        try:
+            output = json.loads(details.get("output") or "{}")
+        except ValueError:
+            continue
+        arn = output.get("ExecutionArn") if isinstance(output, dict) else None
+        if arn:
+            return str(arn)
+    return None
 
 
-def _child_executions(events: list[dict[str, Any]]) -> list[str]:
-    """Executions a ``states:startExecution`` task started, from the task events' output."""
-    children: list[str] = []
-    for event in events:
-        for key in ("taskSubmittedEventDetails", "taskSucceededEventDetails"):
-            details = event.get(key) or {}
-            if details.get("resourceType") != "states" or not str(details.get("resource", "")).startswith(
-                "startExecution"
-            ):
-                continue
-            try:
-                output = json.loads(details.get("output") or "{}")
-            except ValueError:
-                continue
-            arn = output.get("ExecutionArn") if isinstance(output, dict) else None
-            if arn and arn not in children:
-                children.append(str(arn))
-    return children
+def _follow(
+    execution_arn: str, executions: ExecutionReader, steps: list[str], described: list[dict[str, Any]]
+) -> None:
+    """Append the states ``execution_arn`` entered to ``steps``, with those of each execution it started
+    spliced in where it started them; ``described`` collects every DescribeExecution answer."""
+    described.append(executions.describe(execution_arn))
+    seen_children: set[str] = set()
+    for event in executions.history(execution_arn):
+        name = (event.get("stateEnteredEventDetails") or {}).get("name")
+        if name:
+            steps.append(str(name))
+        child = _started_execution(event)
+        if child and child not in seen_children:
+            seen_children.add(child)
+            _follow(child, executions, steps, described)
 
 
 def _find_result(value: Any) -> dict[str, Any] | None:
@@ -411,19 +418,14 @@ def request_status(
     submission = submissions.get(request_id)
     if submission is None or submission.get("requester") != requester:
         return None
-    arn = str(submission["execution_arn"])
-    described = executions.describe(arn)
-    events = executions.history(arn)
-    steps = _entered_states(events)
-    status = str(described.get("status", "RUNNING"))
-    error, cause = described.get("error"), described.get("cause")
-    output: Any = described.get("output")
-    for child in _child_executions(events):
-        child_described = executions.describe(child)
-        steps += _entered_states(executions.history(child))
-        if child_described.get("status") in _FAILED and not error:
-            error, cause = child_described.get("error"), child_described.get("cause")
-        output = output or child_described.get("output")
+    steps: list[str] = []
+    described: list[dict[str, Any]] = []
+    _follow(str(submission["execution_arn"]), executions, steps, described)
+    intake = described[0]
+    status = str(intake.get("status", "RUNNING"))
+    failed = next((item for item in described if item.get("status") in _FAILED), {})
+    error, cause = failed.get("error"), failed.get("cause")
+    output: Any = next((item.get("output") for item in described if item.get("output")), None)
     current = steps[-1] if steps else None
     steps = list(dict.fromkeys(steps))  # each step once, in the order first entered (loops repeat states)
     answer: dict[str, Any] = {
