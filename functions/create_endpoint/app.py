@@ -1,11 +1,11 @@
-"""Task: create the Client VPN endpoint (idempotent through its ClientToken)."""
+"""Task: create the Client VPN endpoint (idempotent through its ClientToken), or adopt the request's live one."""
 
 from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cvpn_shared.models.tasks import EndpointTask
+from cvpn_shared.models.tasks import CreateEndpointTask
 from cvpn_shared.observability import logger, tracer
 from cvpn_shared.provisioning import create_endpoint
 from cvpn_shared.settings import get_settings
@@ -14,9 +14,13 @@ from cvpn_shared.wiring import clientvpn_api, connection_log_groups
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
-@event_parser(model=EndpointTask)
-def lambda_handler(event: EndpointTask, context: LambdaContext) -> dict[str, Any]:
-    arn = get_settings().client_connect_function_arn or None
+@event_parser(model=CreateEndpointTask)
+def lambda_handler(event: CreateEndpointTask, context: LambdaContext) -> dict[str, Any]:
     return create_endpoint(
-        clientvpn_api(), event.request, connection_log_groups(), client_connect_function_arn=arn
+        clientvpn_api(),
+        event.request,
+        connection_log_groups(),
+        attempt=event.execution_id,
+        existing_endpoint_id=event.existing_endpoint_id,
+        client_connect_function_arn=get_settings().client_connect_function_arn or None,
     ).model_dump()

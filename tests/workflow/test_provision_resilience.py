@@ -139,3 +139,24 @@ def test_rerunning_a_request_returns_the_same_endpoint(product: Provisioning) ->
     assert second.execution_arn != first.execution_arn
     assert _assert_available(product, second, request) == endpoint_id
     assert second.output["result"]["endpoint_id"] == endpoint_id
+
+
+def test_rerunning_a_rolled_back_request_provisions_a_new_endpoint(product: Provisioning) -> None:
+    """Given a request whose provisioning was rolled back (a subnet association failed),
+    when a second execution runs the same request once the cause is gone,
+    then it SUCCEEDS with a new, available endpoint (not the deleted one), the only endpoint carrying
+    the request id."""
+    get_fault_injector().configure("AssociateClientVpnTargetNetwork", association_failures=1)
+    request = product.request()
+    first = product.provision(request)
+    assert first.status == "FAILED"
+    assert product.record_status(request["request_id"]) == "ROLLED_BACK"
+    record = product.record(request["request_id"])
+    assert record is not None
+    rolled_back_endpoint_id = record["endpoint_id"]["S"]
+    get_fault_injector().clear()
+
+    second = product.provision(request)
+
+    endpoint_id = _assert_available(product, second, request)
+    assert endpoint_id != rolled_back_endpoint_id

@@ -145,6 +145,8 @@ def run_preflight(
 
     endpoints = [e for e in inventory.client_vpn_endpoints() if e.get("Status", {}).get("Code") != "deleted"]
     for endpoint in endpoints:
+        if endpoint.get("Status", {}).get("Code") == "deleting":
+            continue  # e.g. a rolled-back attempt: a re-run creates a new endpoint
         if _tag(endpoint, REQUEST_ID_TAG) == request.request_id:
             report.existing_endpoint_id = endpoint["ClientVpnEndpointId"]
     if report.existing_endpoint_id is None and len(endpoints) >= endpoint_quota:

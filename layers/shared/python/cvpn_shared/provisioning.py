@@ -77,8 +77,8 @@ def next_poll(poll: PollState, *, ready: bool) -> PollState:
 
 
 # ---------------------------------------------------------------------------------------- endpoint
-def endpoint_parameters(request: ProvisionRequest) -> dict[str, Any]:
-    """The CreateClientVpnEndpoint parameters for ``request`` (ClientToken included)."""
+def endpoint_parameters(request: ProvisionRequest, attempt: str = "") -> dict[str, Any]:
+    """The CreateClientVpnEndpoint parameters for ``request`` (ClientToken of this ``attempt`` included)."""
     authentication: list[dict[str, Any]] = []
     for method in request.authentication:
         if method.type == "active-directory":
@@ -129,7 +129,7 @@ def endpoint_parameters(request: ProvisionRequest) -> dict[str, Any]:
         "SelfServicePortal": "enabled" if request.self_service_portal else "disabled",
         "Description": (request.description or request.name)[:255],
         "TagSpecifications": [{"ResourceType": "client-vpn-endpoint", "Tags": tags}],
-        "ClientToken": request.client_token("create-endpoint"),
+        "ClientToken": request.client_token("create-endpoint", attempt),
     }
     if request.dns_servers:
         params["DnsServers"] = [str(server) for server in request.dns_servers]
@@ -146,13 +146,30 @@ def create_endpoint(
     request: ProvisionRequest,
     log_groups: ConnectionLogGroups,
     *,
+    attempt: str,
+    existing_endpoint_id: str | None = None,
     client_connect_function_arn: str | None = None,
 ) -> EndpointRef:
-    """Create the connection log group if missing, then the endpoint (idempotent through its ClientToken)."""
+    """Create the connection log group if missing, then the endpoint; or adopt the live endpoint
+    already tagged with the request id (``existing_endpoint_id``, found by validation).
+
+    Re-running a request thus finds its endpoint instead of creating a second one. The ClientToken
+    is the request's and the ``attempt``'s (the execution): retries of the task within one execution
+    get the first result, while a re-run after a rollback creates a new endpoint instead of being
+    handed back the deleted one (EC2 answers a known token with its first result, whatever became
+    of the endpoint since).
+    """
+    if existing_endpoint_id:
+        endpoint = api.describe_endpoint(existing_endpoint_id)
+        return EndpointRef(
+            endpoint_id=existing_endpoint_id,
+            dns_name=endpoint.get("DnsName", ""),
+            status=endpoint["Status"]["Code"],
+        )
     log = request.connection_log
     if log.enabled and log.log_group_name:
         log_groups.ensure(log.log_group_name, log.retention_days, {REQUEST_ID_TAG: request.request_id})
-    params = endpoint_parameters(request)
+    params = endpoint_parameters(request, attempt)
     if request.client_connect_handler:
         if not client_connect_function_arn:
             raise ClientVpnApiError(

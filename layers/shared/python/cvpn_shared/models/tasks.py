@@ -13,6 +13,7 @@ __all__ = [
     "AssociateSubnetTask",
     "AuthorizeRuleTask",
     "CheckTask",
+    "CreateEndpointTask",
     "CreateRouteTask",
     "EndpointTask",
     "RecordDecommissionTask",
@@ -38,6 +39,14 @@ class ValidateTask(_Task):
 class EndpointTask(_Task):
     request: ProvisionRequest
     endpoint_id: str = ""
+
+
+class CreateEndpointTask(_Task):
+    """Create the request's endpoint, or adopt the live one validation found tagged with its request id."""
+
+    request: ProvisionRequest
+    execution_id: str
+    existing_endpoint_id: str | None = None
 
 
 class AssociateSubnetTask(_Task):
