@@ -33,10 +33,17 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Final
 
 from cvpn_shared.monitoring.detection_settings import DetectionSettings
-from cvpn_shared.monitoring.entities import EntityEvent, EntityRecord, RunCounters, entity_key
-from cvpn_shared.monitoring.findings import MAX_SAMPLE_CONNECTION_IDS, Finding, HealthIssue, is_health_reason
+from cvpn_shared.monitoring.entities import EntityRecord, FailureEvent, RunCounters, SuccessEvent, entity_key
+from cvpn_shared.monitoring.findings import (
+    HANDLER_REASON_PREFIX,
+    MAX_SAMPLE_CONNECTION_IDS,
+    Finding,
+    HealthIssue,
+    is_health_reason,
+)
 from cvpn_shared.monitoring.records import (
     LOG_TYPE_ATTEMPT,
     STATUS_FAILED,
@@ -63,6 +70,8 @@ __all__ = [
 ]
 
 MAX_SAVE_ATTEMPTS = 5
+_SOURCE: Final[EntityKind] = "device_ip"
+_USER: Final[EntityKind] = "user"
 
 
 @dataclass
@@ -104,10 +113,8 @@ class _HealthTally:
 
 @dataclass
 class _EntityRun:
-    endpoint_id: str
-    kind: EntityKind
-    value: str
-    events: list[EntityEvent]
+    failures: list[FailureEvent]
+    successes: list[SuccessEvent]
 
 
 class Detector:
@@ -148,96 +155,108 @@ class Detector:
 
     def _group(
         self, attempts: Iterable[ConnectionAttempt], result: DetectionResult
-    ) -> tuple[dict[str, _EntityRun], dict[tuple[str, str], _HealthTally]]:
+    ) -> tuple[dict[tuple[str, EntityKind, str], _EntityRun], dict[tuple[str, str], _HealthTally]]:
         settings = self._settings
         stats = result.stats
         failures = result.failures
         notable_reasons = settings.notable_reasons
         exempt_users = settings.exempt_users
+        check_allowlist = bool(settings.allowlist_networks)
         allowlisted = self._is_allowlisted
         seen_failed: set[str] = set()
         seen_successful: set[str] = set()
-        runs: dict[str, _EntityRun] = {}
+        runs: dict[tuple[str, EntityKind, str], _EntityRun] = {}
         health: dict[tuple[str, str], _HealthTally] = {}
         count = 0
-
-        def entity_events(endpoint_id: str, kind: EntityKind, value: str) -> list[EntityEvent]:
-            key = entity_key(endpoint_id, kind, value)
-            run = runs.get(key)
-            if run is None:
-                run = runs[key] = _EntityRun(endpoint_id, kind, value, [])
-            return run.events
-
+        successes = 0
         for attempt in attempts:
             count += 1
             if attempt.log_type != LOG_TYPE_ATTEMPT:
                 continue
             status = attempt.status
+            connection_id = attempt.connection_id
+            device_ip = attempt.device_ip
+            username = attempt.username
+            common_name = attempt.common_name
+            user = username or common_name
+            endpoint_id = attempt.endpoint_id
             if status == STATUS_FAILED:
-                connection_id = attempt.connection_id
                 if connection_id in seen_failed:
                     stats.duplicates_in_run += 1
                     continue
                 seen_failed.add(connection_id)
                 failures.append(attempt)
                 reason = attempt.failure_reason
-                if is_health_reason(reason):
-                    _tally(health, attempt, str(reason))
+                if (
+                    reason is not None
+                    and reason.startswith(HANDLER_REASON_PREFIX)
+                    and is_health_reason(reason)
+                ):
+                    _tally(health, attempt, reason)
                     stats.health_failures += 1
                     continue
-                moment = round(attempt.timestamp.timestamp() * 1000) / 1000
+                source_allowed = allowlisted(device_ip) if check_allowlist else False
+                user_exempt = user in exempt_users
                 notable = reason in notable_reasons
+                moment = attempt.timestamp_ms
+                if device_ip is not None:
+                    key = (endpoint_id, _SOURCE, device_ip)
+                    run = runs.get(key)
+                    if run is None:
+                        run = runs[key] = _EntityRun([], [])
+                    run.failures.append(
+                        (
+                            moment,
+                            connection_id,
+                            user,
+                            reason,
+                            source_allowed,
+                            user_exempt,
+                            username,
+                            common_name,
+                            notable,
+                        )
+                    )
+                if user is not None:
+                    key = (endpoint_id, _USER, user)
+                    run = runs.get(key)
+                    if run is None:
+                        run = runs[key] = _EntityRun([], [])
+                    run.failures.append(
+                        (
+                            moment,
+                            connection_id,
+                            device_ip,
+                            reason,
+                            source_allowed,
+                            user_exempt,
+                            username,
+                            common_name,
+                            notable,
+                        )
+                    )
             elif status == STATUS_SUCCESSFUL:
-                connection_id = attempt.connection_id
                 if connection_id in seen_successful:
                     stats.duplicates_in_run += 1
                     continue
                 seen_successful.add(connection_id)
-                stats.successes += 1
-                reason = None
-                moment = round(attempt.started_at.timestamp() * 1000) / 1000
-                notable = False
-            else:
-                continue
-            is_failure = status == STATUS_FAILED
-            device_ip = attempt.device_ip
-            username = attempt.username
-            common_name = attempt.common_name
-            user = username or common_name
-            source_allowed = allowlisted(device_ip)
-            user_exempt = user in exempt_users if user is not None else False
-            endpoint_id = attempt.endpoint_id
-            if device_ip is not None:
-                entity_events(endpoint_id, "device_ip", device_ip).append(
-                    EntityEvent(
-                        moment,
-                        is_failure,
-                        connection_id,
-                        user,
-                        reason,
-                        source_allowed,
-                        user_exempt,
-                        username,
-                        common_name,
-                        notable,
-                    )
-                )
-            if user is not None:
-                entity_events(endpoint_id, "user", user).append(
-                    EntityEvent(
-                        moment,
-                        is_failure,
-                        connection_id,
-                        device_ip,
-                        reason,
-                        source_allowed,
-                        user_exempt,
-                        username,
-                        common_name,
-                        notable,
-                    )
-                )
+                successes += 1
+                started = attempt.connection_start_time
+                moment = attempt.timestamp_ms if started is None else _start_ms(started)
+                if device_ip is not None:
+                    key = (endpoint_id, _SOURCE, device_ip)
+                    run = runs.get(key)
+                    if run is None:
+                        run = runs[key] = _EntityRun([], [])
+                    run.successes.append((moment, connection_id, user, username, common_name))
+                if user is not None:
+                    key = (endpoint_id, _USER, user)
+                    run = runs.get(key)
+                    if run is None:
+                        run = runs[key] = _EntityRun([], [])
+                    run.successes.append((moment, connection_id, device_ip, username, common_name))
         stats.attempts = count
+        stats.successes = successes
         stats.failures = len(failures) - stats.health_failures
         return runs, health
 
@@ -260,31 +279,37 @@ class Detector:
 
     # ----- entities against the store ------------------------------------------------------------
 
-    def _apply(self, runs: dict[str, _EntityRun], now: datetime, stats: DetectionStats) -> list[Finding]:
+    def _apply(
+        self, runs: dict[tuple[str, EntityKind, str], _EntityRun], now: datetime, stats: DetectionStats
+    ) -> list[Finding]:
         settings = self._settings
         now_epoch = int(now.timestamp())
         ttl = settings.state_ttl_seconds
+        keys = {entity_key(*entity): entity for entity in runs}
         for run in runs.values():
-            run.events.sort(key=_event_order)
-        stored = self._state.load(list(runs), now_epoch=now_epoch)
-        stats.records_read += len(runs)
+            if len(run.failures) > 1:
+                run.failures.sort(key=_moment)
+            if len(run.successes) > 1:
+                run.successes.sort(key=_moment)
+        stored = self._state.load(list(keys), now_epoch=now_epoch)
+        stats.records_read += len(keys)
         outcome: dict[str, tuple[list[Finding], RunCounters]] = {}
-        pending = list(runs)
+        pending = list(keys)
         for _ in range(MAX_SAVE_ATTEMPTS):
             writes: list[StateWrite] = []
             for key in pending:
-                run = runs[key]
+                entity = keys[key]
+                run = runs[entity]
                 current: StoredState | None = stored.get(key)
-                record = EntityRecord.from_record(
-                    settings, run.endpoint_id, run.kind, run.value, current.data if current else None
-                )
+                if current is None and not run.failures:
+                    continue  # only successes, and no attack on record: nothing to do
+                record = EntityRecord.from_record(settings, *entity, current.data if current else None)
                 counters = RunCounters()
-                outcome[key] = (record.apply(run.events, counters), counters)
+                outcome[key] = (record.apply(run.failures, run.successes, counters), counters)
                 if record.changed:
-                    expires_at = max(now_epoch, int(record.latest)) + ttl
-                    writes.append(
-                        StateWrite(key, record.to_record(), current.version if current else 0, expires_at)
-                    )
+                    expires_at = max(now_epoch, record.latest // 1000) + ttl
+                    version = current.version if current else 0
+                    writes.append(StateWrite(key, record.to_record(), version, expires_at))
             lost = self._state.save(writes, now_epoch=now_epoch) if writes else []
             stats.records_written += len(writes) - len(lost)
             if not lost:
@@ -312,9 +337,12 @@ class Detector:
         return _one_success_after_attack_per_connection(findings)
 
 
-def _event_order(event: EntityEvent) -> tuple[float, bool]:
-    # Time order; at the same instant a failure goes before a success.
-    return (event.moment, not event.is_failure)
+def _moment(event: tuple[Any, ...]) -> int:
+    return int(event[0])
+
+
+def _start_ms(started: datetime) -> int:
+    return round(started.timestamp() * 1000)
 
 
 def _tally(health: dict[tuple[str, str], _HealthTally], attempt: ConnectionAttempt, reason: str) -> None:

@@ -159,6 +159,24 @@ class DetectionSettings(BaseModel):
     def _episode_gaps(self) -> dict[str, int]:
         return {rule: max(self.cooldown_seconds, self.window_seconds(rule)) for rule in _ALL_RULES}
 
+    def episode_gap_ms(self, rule_id: str) -> int:
+        """``episode_gap_seconds`` in milliseconds."""
+        return self._episode_gaps_ms[rule_id]
+
+    @cached_property
+    def _episode_gaps_ms(self) -> dict[str, int]:
+        return {rule: gap * 1000 for rule, gap in self._episode_gaps.items()}
+
+    @cached_property
+    def smallest_episode_gap_ms(self) -> int:
+        """The shortest quiet gap that closes an episode of any rule, in milliseconds."""
+        return min(self._episode_gaps_ms.values())
+
+    @cached_property
+    def cooldown_ms(self) -> int:
+        """``cooldown_seconds`` in milliseconds."""
+        return self.cooldown_seconds * 1000
+
     @property
     def state_ttl_seconds(self) -> int:
         """How long an entity's record must outlive its last event: the longest memory any rule needs

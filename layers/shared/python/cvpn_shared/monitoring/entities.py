@@ -17,6 +17,9 @@ What the record keeps, each bounded (see ``DetectionSettings``):
 - ``distinct``: the last failure time of each user (source) or source (user), the most recent only,
   as many as the distinct-value thresholds need, inside the longest distinct-value window;
 - ``episodes`` per rule and ``armed`` (when an attack rule last fired, for R6).
+
+Speed: the hot loop only decides where rules fire; counting the failures into open episodes is done
+per run in bulk (``Episode.count`` over slices). Times are integer epoch milliseconds throughout.
 """
 
 from __future__ import annotations
@@ -24,32 +27,29 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import islice
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from cvpn_shared.monitoring.detection_settings import DetectionSettings
-from cvpn_shared.monitoring.episodes import MAX_SAMPLES, Episode, to_ms
+from cvpn_shared.monitoring.episodes import MAX_SAMPLES, Episode
 from cvpn_shared.monitoring.findings import Finding, FindingCounts, FindingEntity, FindingWindow, finding_id
 from cvpn_shared.monitoring.rules import ATTACK_RULES, RULES, EntityKind, escalate
 
-__all__ = ["EntityEvent", "EntityRecord", "RunCounters", "entity_key"]
+__all__ = ["EntityRecord", "FailureEvent", "RunCounters", "SuccessEvent", "entity_key"]
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2
 
+# A failure as the entity sees it (plain tuples: the hot path builds one per failure and entity):
+# (time ms, connection id, other, reason, source allow-listed, user exempt, username, common name, notable)
+# where ``other`` is the user for a source and the source for a user.
+FailureEvent = tuple[int, str, str | None, str | None, bool, bool, str | None, str | None, bool]
+# A success: (connection start time ms, connection id, other, username, common name)
+SuccessEvent = tuple[int, str, str | None, str | None, str | None]
+# A retained failure: (time ms, connection id, other, reason, source allow-listed, user exempt)
+RecentFailure = tuple[int, str, str | None, str | None, bool, bool]
 
-class EntityEvent(NamedTuple):
-    """A counted attempt as the entity sees it. ``other`` is the user (source) or the source (user)."""
-
-    moment: float  # epoch seconds: failure -> log time; success -> connection start time
-    is_failure: bool
-    connection_id: str
-    other: str | None
-    reason: str | None
-    source_allowlisted: bool  # device-ip inside an allow-listed CIDR
-    user_exempt: bool  # user exempted (R1/R2 only)
-    username: str | None
-    common_name: str | None
-    notable: bool  # R7 reason
+_DEFERRED_RULES: dict[EntityKind, tuple[str, ...]] = {"device_ip": ("R1", "R4", "R5"), "user": ("R2", "R3")}
 
 
 @dataclass
@@ -68,8 +68,8 @@ def entity_key(endpoint_id: str, kind: EntityKind, value: str) -> str:
     return f"{endpoint_id}#{kind}#{value}"
 
 
-def _time(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
+def _time(moment_ms: int) -> datetime:
+    return datetime.fromtimestamp(moment_ms / 1000, UTC)
 
 
 @dataclass
@@ -80,16 +80,17 @@ class EntityRecord:
     endpoint_id: str
     kind: EntityKind
     value: str
-    seen: dict[str, float] = field(default_factory=dict)
-    recent: list[tuple[float, str, str | None, str | None, bool, bool]] = field(default_factory=list)
-    recent_times: list[float] = field(default_factory=list)
-    distinct: dict[str, float] = field(default_factory=dict)
+    seen: dict[str, int] = field(default_factory=dict)
+    recent: list[RecentFailure] = field(default_factory=list)
+    recent_times: list[int] = field(default_factory=list)
+    distinct: dict[str, int] = field(default_factory=dict)
     episodes: dict[str, Episode] = field(default_factory=dict)
-    armed: dict[str, Any] | None = None
+    armed: tuple[int, str] | None = None
     username: str | None = None
     common_name: str | None = None
-    latest: float = 0.0
+    latest: int = 0
     changed: bool = False
+    _arms: list[tuple[int, str]] = field(default_factory=list)
 
     # ----- stored form ---------------------------------------------------------------------------
 
@@ -104,22 +105,21 @@ class EntityRecord:
     ) -> EntityRecord:
         """The entity as stored (``data``), or a new one when ``data`` is ``None``."""
         record = cls(settings, endpoint_id, kind, value)
-        if not data:
+        if not data or data.get("format") != RECORD_FORMAT:
             return record
-        record.seen = {key: moment / 1000 for key, moment in data.get("seen", {}).items()}
-        recent = sorted(
-            (row[0] / 1000, row[1], row[2], row[3], bool(row[4]), bool(row[5]))
-            for row in data.get("recent", ())
+        record.seen = data["seen"]
+        recent: list[RecentFailure] = sorted(
+            (row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5])) for row in data["recent"]
         )
         record.recent = recent
         record.recent_times = [row[0] for row in recent]
-        record.distinct = {key: moment / 1000 for key, moment in data.get("distinct", {}).items()}
-        record.episodes = {rule: Episode.from_record(item) for rule, item in data.get("episodes", {}).items()}
+        record.distinct = data["distinct"]
+        record.episodes = {rule: Episode.from_record(item) for rule, item in data["episodes"].items()}
         armed = data.get("armed")
-        record.armed = {"t": armed["t"] / 1000, "rule": armed["rule"]} if armed else None
+        record.armed = (int(armed[0]), str(armed[1])) if armed else None
         record.username = data.get("username")
         record.common_name = data.get("common_name")
-        record.latest = data.get("latest", 0) / 1000
+        record.latest = int(data.get("latest", 0))
         return record
 
     def to_record(self) -> dict[str, Any]:
@@ -127,171 +127,201 @@ class EntityRecord:
         self._prune()
         return {
             "format": RECORD_FORMAT,
-            "endpoint": self.endpoint_id,
-            "kind": self.kind,
-            "value": self.value,
-            "seen": {key: to_ms(moment) for key, moment in self.seen.items()},
-            "recent": [
-                [to_ms(row[0]), row[1], row[2], row[3], int(row[4]), int(row[5])] for row in self.recent
-            ],
-            "distinct": {key: to_ms(moment) for key, moment in self.distinct.items()},
+            "seen": self.seen,
+            "recent": [[row[0], row[1], row[2], row[3], int(row[4]), int(row[5])] for row in self.recent],
+            "distinct": self.distinct,
             "episodes": {rule: episode.to_record() for rule, episode in sorted(self.episodes.items())},
-            "armed": {"t": to_ms(self.armed["t"]), "rule": self.armed["rule"]} if self.armed else None,
+            "armed": list(self.armed) if self.armed else None,
             "username": self.username,
             "common_name": self.common_name,
-            "latest": to_ms(self.latest),
+            "latest": self.latest,
         }
-
-    @property
-    def exists(self) -> bool:
-        """Whether the entity has anything recorded (a new entity with only successes has not)."""
-        return bool(self.seen or self.episodes or self.recent or self.distinct)
 
     # ----- applying a run ------------------------------------------------------------------------
 
-    def apply(self, events: Sequence[EntityEvent], counters: RunCounters) -> list[Finding]:
-        """Count the run's events (time order) and return the findings to publish."""
+    def apply(
+        self, failures: Sequence[FailureEvent], successes: Sequence[SuccessEvent], counters: RunCounters
+    ) -> list[Finding]:
+        """Count the run's failures and successes (each in time order); the findings to publish."""
         findings: list[Finding] = []
-        for rule in self.episodes.values():
-            rule.published = False
-        on_failure = self._on_source_failure if self.kind == "device_ip" else self._on_user_failure
-        for event in events:
-            if event.is_failure:
-                attempt_key = event.connection_id
-                if attempt_key in self.seen:
-                    counters.duplicates_skipped += 1
-                    continue
-                self.seen[attempt_key] = event.moment
-                self.changed = True
-                counters.failures_counted += 1
-                if event.moment > self.latest:
-                    self.latest = event.moment
-                if self.kind == "user" and (event.username or event.common_name):
-                    self.username, self.common_name = event.username, event.common_name
-                on_failure(event, counters, findings)
+        for episode in self.episodes.values():
+            episode.published = False
+            episode.pending_from = None
+        self._arms = []
+        seen = self.seen
+        fresh: list[FailureEvent] = []
+        for event in failures:
+            if event[1] in seen:
+                counters.duplicates_skipped += 1
+                continue
+            seen[event[1]] = event[0]
+            fresh.append(event)
+        if fresh:
+            self.changed = True
+            counters.failures_counted += len(fresh)
+            newest = max(event[0] for event in fresh)
+            if newest > self.latest:
+                self.latest = newest
+            if self.kind == "user":
+                for event in reversed(fresh):
+                    if event[6] or event[7]:
+                        self.username, self.common_name = event[6], event[7]
+                        break
+            if self.kind == "device_ip":
+                self._source_failures(fresh, counters, findings)
             else:
-                self._on_success(event, counters, findings)
+                self._user_failures(fresh, counters, findings)
+            for rule_id in _DEFERRED_RULES[self.kind]:
+                pending = self.episodes.get(rule_id)
+                if pending is not None and pending.pending_from is not None:
+                    self._count_run(rule_id, pending, fresh[pending.pending_from :])
+                    pending.pending_from = None
+        if successes and self.settings.enabled("R6"):
+            self._successes(successes, counters, findings)
         for rule_id, episode in sorted(self.episodes.items()):
+            if not episode.published and episode.alerted_allowlisted and not episode.allowlisted:
+                # An allow-listed episode that now counts a failure from outside: publish it again.
+                episode.published = True
+                episode.alerted = episode.last
+                counters.published += 1
             if episode.published:
+                episode.alerted_allowlisted = episode.allowlisted
                 findings.append(self._finding(rule_id, episode))
                 episode.published = False
         return findings
 
-    def _on_source_failure(self, event: EntityEvent, counters: RunCounters, findings: list[Finding]) -> None:
+    def _begin_run(self, fresh: list[FailureEvent], index: int, moment: int) -> None:
+        """Close the deferred episodes the entity has been quiet long enough for, before ``index``."""
         settings = self.settings
-        moment = event.moment
-        source_allowed = event.source_allowlisted
-        self._remember_failure(event)
-        if event.other is not None:
-            self._remember_distinct(
-                event.other, moment, max(settings.r4_distinct_users, settings.r5_distinct_users)
-            )
-        if settings.enabled("R1"):
-            start = self._count_fire(moment, settings.r1_window_seconds, settings.r1_failures)
-            self._advance("R1", event, start, source_allowed or event.user_exempt, counters, findings)
-        if settings.enabled("R4") or settings.enabled("R5"):
-            latest_first = sorted(self.distinct.values(), reverse=True)
-            if settings.enabled("R4"):
-                start = _distinct_fire(
-                    latest_first, moment, settings.r4_window_seconds, settings.r4_distinct_users
-                )
-                self._advance("R4", event, start, source_allowed, counters, findings, seed_distinct=True)
-            if settings.enabled("R5"):
-                start = _distinct_fire(
-                    latest_first, moment, settings.r5_window_seconds, settings.r5_distinct_users
-                )
-                self._advance("R5", event, start, source_allowed, counters, findings, seed_distinct=True)
-        if settings.enabled("R7") and event.notable:
-            self._advance("R7", event, moment, source_allowed, counters, findings, seed_window=False)
+        for rule_id in _DEFERRED_RULES[self.kind]:
+            episode = self.episodes.get(rule_id)
+            if episode is None or not episode.open:
+                continue
+            if episode.pending_from is None and index == 0:
+                if moment - episode.last > settings.episode_gap_ms(rule_id):
+                    episode.open = False
+                else:
+                    episode.pending_from = 0
+            elif episode.pending_from is not None and moment - fresh[index - 1][0] > settings.episode_gap_ms(
+                rule_id
+            ):
+                self._count_run(rule_id, episode, fresh[episode.pending_from : index])
+                episode.pending_from = None
+                episode.open = False
 
-    def _on_user_failure(self, event: EntityEvent, counters: RunCounters, findings: list[Finding]) -> None:
+    def _source_failures(
+        self, fresh: list[FailureEvent], counters: RunCounters, findings: list[Finding]
+    ) -> None:
         settings = self.settings
-        moment = event.moment
-        self._remember_failure(event)
-        if event.other is not None:
-            self._remember_distinct(event.other, moment, settings.r3_distinct_ips)
-        if settings.enabled("R2"):
-            start = self._count_fire(moment, settings.r2_window_seconds, settings.r2_failures)
-            allowed = event.source_allowlisted or event.user_exempt
-            self._advance("R2", event, start, allowed, counters, findings)
-        if settings.enabled("R3"):
-            start = None
-            by_count = self._count_fire(moment, settings.r3_window_seconds, settings.r3_failures)
-            if by_count is not None:
-                latest_first = sorted(self.distinct.values(), reverse=True)
-                by_ips = _distinct_fire(
-                    latest_first, moment, settings.r3_window_seconds, settings.r3_distinct_ips
-                )
-                if by_ips is not None:
-                    start = min(by_count, by_ips)
-            self._advance(
-                "R3", event, start, event.source_allowlisted, counters, findings, seed_distinct=True
-            )
-        if settings.enabled("R7") and event.notable and event.other is None:
-            # R7 is the source's rule; the user carries it only for records without a device-ip.
-            self._advance(
-                "R7", event, moment, event.source_allowlisted, counters, findings, seed_window=False
-            )
+        r1 = settings.enabled("R1")
+        r4 = settings.enabled("R4")
+        r5 = settings.enabled("R5")
+        r7 = settings.enabled("R7")
+        n1, w1 = settings.r1_failures, settings.r1_window_seconds * 1000
+        n4, w4 = settings.r4_distinct_users, settings.r4_window_seconds * 1000
+        n5, w5 = settings.r5_distinct_users, settings.r5_window_seconds * 1000
+        distinct_needed = min(n4 if r4 else n5, n5 if r5 else n4)
+        keep = max(n4, n5)
+        smallest_gap = settings.smallest_episode_gap_ms
+        times = self.recent_times
+        distinct = self.distinct
+        previous = -1
+        for index, event in enumerate(fresh):
+            moment = event[0]
+            if index == 0 or moment - previous > smallest_gap:
+                self._begin_run(fresh, index, moment)
+            in_order = not times or moment >= times[-1]
+            self._remember(event, in_order)
+            if moment > previous:
+                previous = moment
+            user = event[2]
+            if user is not None:
+                last = distinct.get(user)
+                if last is None or moment > last:
+                    distinct[user] = moment
+                    if len(distinct) > 2 * keep + 4:
+                        self.distinct = distinct = _most_recent(distinct, keep)
+            if r1:
+                count = len(times)
+                if in_order:
+                    start = times[count - n1] if count >= n1 and times[count - n1] > moment - w1 else None
+                else:
+                    start = self._count_fire(moment, w1, n1)
+                if start is not None:
+                    self._fire("R1", fresh, index, moment, start, counters, findings)
+            if (r4 or r5) and len(distinct) >= distinct_needed:
+                latest_first = sorted(distinct.values(), reverse=True)
+                if r4 and len(latest_first) >= n4 and latest_first[n4 - 1] > moment - w4:
+                    self._fire("R4", fresh, index, moment, latest_first[n4 - 1], counters, findings)
+                if r5 and len(latest_first) >= n5 and latest_first[n5 - 1] > moment - w5:
+                    self._fire("R5", fresh, index, moment, latest_first[n5 - 1], counters, findings)
+            if r7 and event[8]:
+                self._single(event, event[4], counters, findings)
 
-    def _on_success(self, event: EntityEvent, counters: RunCounters, findings: list[Finding]) -> None:
-        armed = self.armed
-        if armed is None or not self.settings.enabled("R6"):
-            return
-        since = event.moment - armed["t"]
-        if since < 0 or since > self.settings.r6_window_seconds:
-            return
-        attempt_key = f"{event.connection_id}|successful"
-        if attempt_key in self.seen:
-            counters.duplicates_skipped += 1
-            return
-        self.seen[attempt_key] = event.moment
-        self.changed = True
-        if event.moment > self.latest:
-            self.latest = event.moment
-        attack = self.episodes.get(armed["rule"])
-        allowed = attack.allowlisted if attack is not None else False
-        self._advance(
-            "R6", event, event.moment, allowed, counters, findings, seed_window=False, attack=attack
-        )
-        episode = self.episodes.get("R6")
-        if episode is not None and episode.open:
-            device_ip = self.value if self.kind == "device_ip" else event.other
-            episode.identity = (device_ip, event.username, event.common_name)
+    def _user_failures(
+        self, fresh: list[FailureEvent], counters: RunCounters, findings: list[Finding]
+    ) -> None:
+        settings = self.settings
+        r2 = settings.enabled("R2")
+        r3 = settings.enabled("R3")
+        r7 = settings.enabled("R7")
+        n2, w2 = settings.r2_failures, settings.r2_window_seconds * 1000
+        n3, n3_ips, w3 = settings.r3_failures, settings.r3_distinct_ips, settings.r3_window_seconds * 1000
+        smallest_gap = settings.smallest_episode_gap_ms
+        times = self.recent_times
+        distinct = self.distinct
+        previous = -1
+        for index, event in enumerate(fresh):
+            moment = event[0]
+            if index == 0 or moment - previous > smallest_gap:
+                self._begin_run(fresh, index, moment)
+            in_order = not times or moment >= times[-1]
+            self._remember(event, in_order)
+            if moment > previous:
+                previous = moment
+            source = event[2]
+            if source is not None:
+                last = distinct.get(source)
+                if last is None or moment > last:
+                    distinct[source] = moment
+                    if len(distinct) > 2 * n3_ips + 4:
+                        self.distinct = distinct = _most_recent(distinct, n3_ips)
+            count = len(times)
+            if r2:
+                if in_order:
+                    start = times[count - n2] if count >= n2 and times[count - n2] > moment - w2 else None
+                else:
+                    start = self._count_fire(moment, w2, n2)
+                if start is not None:
+                    self._fire("R2", fresh, index, moment, start, counters, findings)
+            if r3 and len(distinct) >= n3_ips:
+                by_count = self._count_fire(moment, w3, n3)
+                if by_count is not None:
+                    latest_first = sorted(distinct.values(), reverse=True)
+                    if latest_first[n3_ips - 1] > moment - w3:
+                        start = min(by_count, latest_first[n3_ips - 1])
+                        self._fire("R3", fresh, index, moment, start, counters, findings)
+            if r7 and event[8] and source is None:
+                # R7 is the source's rule; the user carries it only for records without a device-ip.
+                self._single(event, event[4], counters, findings)
 
     # ----- windows ---------------------------------------------------------------------------------
 
-    def _remember_failure(self, event: EntityEvent) -> None:
-        row = (
-            event.moment,
-            event.connection_id,
-            event.other,
-            event.reason,
-            event.source_allowlisted,
-            event.user_exempt,
-        )
+    def _remember(self, event: FailureEvent, in_order: bool) -> None:
+        row: RecentFailure = (event[0], event[1], event[2], event[3], event[4], event[5])
         times = self.recent_times
-        if not times or event.moment >= times[-1]:
-            times.append(event.moment)
+        if in_order:
+            times.append(event[0])
             self.recent.append(row)
         else:
-            position = bisect_right(times, event.moment)
-            times.insert(position, event.moment)
-            insort(self.recent, row, lo=max(position - 1, 0))
-        if len(times) > 2 * self.settings.max_window_events:
-            keep = self.settings.max_window_events
-            del times[:-keep]
-            del self.recent[:-keep]
+            times.insert(bisect_right(times, event[0]), event[0])
+            insort(self.recent, row)
+        limit = self.settings.max_window_events
+        if len(times) > 2 * limit:
+            del times[:-limit]
+            del self.recent[:-limit]
 
-    def _remember_distinct(self, value: str, moment: float, keep: int) -> None:
-        distinct = self.distinct
-        previous = distinct.get(value)
-        if previous is None or moment > previous:
-            distinct[value] = moment
-        if len(distinct) > 2 * keep + 8:
-            newest = sorted(distinct.items(), key=lambda item: item[1], reverse=True)[:keep]
-            self.distinct = dict(newest)
-
-    def _count_fire(self, moment: float, window: float, threshold: int) -> float | None:
+    def _count_fire(self, moment: int, window: int, threshold: int) -> int | None:
         """Start of a window with >= ``threshold`` failures that holds ``moment``, else None.
 
         Normally ``moment`` is the newest failure and the window ends there. A late failure (older
@@ -311,124 +341,209 @@ class EntityRecord:
 
     # ----- episodes --------------------------------------------------------------------------------
 
-    def _advance(
+    def _fire(
         self,
         rule_id: str,
-        event: EntityEvent,
-        start: float | None,
-        allowed: bool,
+        fresh: list[FailureEvent],
+        index: int,
+        moment: int,
+        start: int,
         counters: RunCounters,
         findings: list[Finding],
-        *,
-        seed_window: bool = True,
-        seed_distinct: bool = False,
-        attack: Episode | None = None,
     ) -> None:
-        """Count ``event`` in the rule's open episode; open one when the rule fires (``start`` set)."""
-        settings = self.settings
-        moment = event.moment
+        """R1-R5 held at ``fresh[index]``: refresh the open episode, or open one (counting its window)."""
+        counters.fires += 1
+        self._arm(rule_id, moment)
         episode = self.episodes.get(rule_id)
-        if (
-            episode is not None
-            and episode.open
-            and moment - episode.last > settings.episode_gap_seconds(rule_id)
-        ):
-            episode.open = False
-            if episode.published:
-                findings.append(self._finding(rule_id, episode))
-                episode.published = False
         if episode is not None and episode.open:
-            self._count(episode, event, allowed)
-            if start is None:
-                return
-            counters.fires += 1
-            if moment > episode.fired:
-                episode.fired = moment
-            self._arm(rule_id, moment)
-            if episode.should_publish(moment, settings.cooldown_seconds):
-                episode.mark_published(moment)
+            if episode.publish_fire(moment, self.settings.cooldown_ms):
                 counters.published += 1
             else:
                 counters.suppressed += 1
             return
-        if start is None:
-            return
+        episode = self._open(rule_id, episode, start, moment, counters, findings)
+        self._seed(rule_id, episode, start)
+        episode.pending_from = index + 1
+
+    def _single(
+        self, event: FailureEvent, allowed: bool, counters: RunCounters, findings: list[Finding]
+    ) -> None:
+        """R7 fires on each notable failure; its episode counts the notable failures only."""
+        moment = event[0]
         counters.fires += 1
+        episode = self.episodes.get("R7")
+        if (
+            episode is not None
+            and episode.open
+            and moment - episode.last > self.settings.episode_gap_ms("R7")
+        ):
+            self._close("R7", episode, findings)
+        if episode is not None and episode.open:
+            if episode.publish_fire(moment, self.settings.cooldown_ms):
+                counters.published += 1
+            else:
+                counters.suppressed += 1
+        else:
+            episode = self._open("R7", episode, moment, moment, counters, findings)
+        self._count_one(episode, event[0], event[1], event[2], event[3], allowed, failure=True)
+
+    def _successes(
+        self, successes: Sequence[SuccessEvent], counters: RunCounters, findings: list[Finding]
+    ) -> None:
+        """R6: a success within the window after an attack rule fired for the entity."""
+        arms = sorted(([self.armed] if self.armed else []) + self._arms)
+        if not arms:
+            return
+        arm_times = [arm[0] for arm in arms]
+        window = self.settings.r6_window_seconds * 1000
+        for moment, connection_id, other, username, common_name in successes:
+            position = bisect_right(arm_times, moment)
+            if position == 0 or moment - arm_times[position - 1] > window:
+                continue
+            attempt_key = f"{connection_id}|successful"
+            if attempt_key in self.seen:
+                counters.duplicates_skipped += 1
+                continue
+            self.seen[attempt_key] = moment
+            self.changed = True
+            if moment > self.latest:
+                self.latest = moment
+            attack = self.episodes.get(arms[position - 1][1])
+            allowed = attack.allowlisted if attack is not None else False
+            counters.fires += 1
+            episode = self.episodes.get("R6")
+            if (
+                episode is not None
+                and episode.open
+                and moment - episode.last > self.settings.episode_gap_ms("R6")
+            ):
+                self._close("R6", episode, findings)
+            if episode is not None and episode.open:
+                if episode.publish_fire(moment, self.settings.cooldown_ms):
+                    counters.published += 1
+                else:
+                    counters.suppressed += 1
+                self._count_one(episode, moment, connection_id, other, None, allowed, failure=False)
+            else:
+                episode = self._open("R6", episode, moment, moment, counters, findings)
+                self._count_one(episode, moment, connection_id, other, None, allowed, failure=False)
+                if attack is not None:
+                    _report_attack(episode, attack)
+            source = self.value if self.kind == "device_ip" else other
+            episode.identity = (source, username, common_name)
+
+    def _open(
+        self,
+        rule_id: str,
+        previous: Episode | None,
+        start: int,
+        moment: int,
+        counters: RunCounters,
+        findings: list[Finding],
+    ) -> Episode:
+        if previous is not None and previous.published:
+            previous.alerted_allowlisted = previous.allowlisted
+            findings.append(self._finding(rule_id, previous))  # closed in this run, after publishing
+            previous.published = False
         occurrence = 1
-        if episode is not None and start - episode.last <= settings.recurrence_window_seconds:
-            occurrence = episode.occurrence + 1
+        if previous is not None and start - previous.last <= self.settings.recurrence_window_seconds * 1000:
+            occurrence = previous.occurrence + 1
         episode = Episode(start, occurrence)
         episode.fired = moment
+        episode.alerted = moment
+        episode.published = True
         self.episodes[rule_id] = episode
-        if seed_window:
-            self._seed(episode, rule_id, start, moment, event, seed_distinct)
-        else:
-            self._count(episode, event, allowed)
-        if attack is not None:
-            _seed_from_attack(episode, attack)
-        self._arm(rule_id, moment)
-        episode.mark_published(moment)
         counters.published += 1
+        return episode
 
-    def _count(self, episode: Episode, event: EntityEvent, allowed: bool) -> None:
-        user, device_ip = (event.other, self.value) if self.kind == "device_ip" else (self.value, event.other)
-        episode.count(
-            event.moment,
-            event.connection_id,
-            user,
-            device_ip,
-            event.reason,
-            allowed,
-            self.settings.max_tracked_values,
-            is_failure=event.is_failure,
-        )
+    def _close(self, rule_id: str, episode: Episode, findings: list[Finding]) -> None:
+        episode.open = False
+        if episode.published:
+            episode.alerted_allowlisted = episode.allowlisted
+            findings.append(self._finding(rule_id, episode))
+            episode.published = False
 
-    def _seed(
-        self,
-        episode: Episode,
-        rule_id: str,
-        start: float,
-        moment: float,
-        event: EntityEvent,
-        seed_distinct: bool,
-    ) -> None:
-        """Count the failures of the window that made the rule fire (they came before the episode)."""
-        times = self.recent_times
-        first = bisect_left(times, start)
-        # Every retained failure from the start on: a late failure's window may end after it.
-        for moment_, connection_id, other, reason, source_allowed, user_exempt in self.recent[first:]:
-            allowed = _allowed(rule_id, source_allowed, user_exempt)
-            self._count(
-                episode,
-                EntityEvent(
-                    moment_,
-                    True,
-                    connection_id,
-                    other,
-                    reason,
-                    source_allowed,
-                    user_exempt,
-                    None,
-                    None,
-                    False,
-                ),
-                allowed,
-            )
-        if seed_distinct:
+    def _seed(self, rule_id: str, episode: Episode, start: int) -> None:
+        """Count the retained failures of the window that made the rule fire (and any after it)."""
+        rows = self.recent[bisect_left(self.recent_times, start) :]
+        self._count_rows(rule_id, episode, rows)
+        if rule_id in ("R3", "R4", "R5"):
             # Distinct-value rules may fire on values older than the retained failures (R5: a day).
-            for other, last in self.distinct.items():
-                if start <= last:
-                    target = episode.users if self.kind == "device_ip" else episode.ips
-                    if len(target) < self.settings.max_tracked_values:
-                        target.add(other)
+            others = [other for other, last in self.distinct.items() if last >= start]
+            if self.kind == "device_ip":
+                episode.count(
+                    start, (), others, (), (), failures=0, not_allowed=0, max_values=self._max_values
+                )
+            else:
+                episode.count(
+                    start, (), (), others, (), failures=0, not_allowed=0, max_values=self._max_values
+                )
         if episode.first > start:
             episode.first = start
-        if episode.failures == 0:
-            self._count(episode, event, _allowed(rule_id, event.source_allowlisted, event.user_exempt))
 
-    def _arm(self, rule_id: str, moment: float) -> None:
-        if rule_id in ATTACK_RULES[self.kind] and (self.armed is None or moment >= self.armed["t"]):
-            self.armed = {"t": moment, "rule": rule_id}
+    def _count_run(self, rule_id: str, episode: Episode, events: Sequence[FailureEvent]) -> None:
+        """Count a slice of the run's failures into an open episode (the bulk path)."""
+        if events:
+            self._count_rows(rule_id, episode, events)
+
+    def _count_rows(
+        self, rule_id: str, episode: Episode, rows: Sequence[RecentFailure | FailureEvent]
+    ) -> None:
+        if not rows:
+            return
+        if rule_id in ("R1", "R2"):
+            not_allowed = sum(1 for row in rows if not (row[4] or row[5]))
+        else:
+            not_allowed = sum(1 for row in rows if not row[4])
+        others = [row[2] for row in rows]
+        mine = (self.value,)
+        users, ips = (others, mine) if self.kind == "device_ip" else (mine, others)
+        episode.count(
+            max(row[0] for row in rows),
+            (row[1] for row in rows[:MAX_SAMPLES]),
+            users,
+            ips,
+            (row[3] for row in rows),
+            failures=len(rows),
+            not_allowed=not_allowed,
+            max_values=self._max_values,
+        )
+        if rows[0][0] < episode.first:
+            episode.first = min(row[0] for row in rows)
+
+    def _count_one(
+        self,
+        episode: Episode,
+        moment: int,
+        connection_id: str,
+        other: str | None,
+        reason: str | None,
+        allowed: bool,
+        *,
+        failure: bool,
+    ) -> None:
+        mine = (self.value,)
+        users, ips = ((other,), mine) if self.kind == "device_ip" else (mine, (other,))
+        episode.count(
+            moment,
+            (connection_id,),
+            users,
+            ips,
+            (reason,),
+            failures=1 if failure else 0,
+            not_allowed=0 if allowed else 1,
+            max_values=self._max_values,
+        )
+
+    @property
+    def _max_values(self) -> int:
+        return self.settings.max_tracked_values
+
+    def _arm(self, rule_id: str, moment: int) -> None:
+        if rule_id in ATTACK_RULES[self.kind]:
+            self._arms.append((moment, rule_id))
+            if self.armed is None or moment >= self.armed[0]:
+                self.armed = (moment, rule_id)
 
     # ----- findings ----------------------------------------------------------------------------
 
@@ -480,11 +595,19 @@ class EntityRecord:
     def _prune(self) -> None:
         settings = self.settings
         latest = self.latest
-        horizon = latest - settings.dedup_horizon_seconds
-        seen = {key: moment for key, moment in self.seen.items() if moment >= horizon}
-        if len(seen) > settings.max_seen_attempts:
-            seen = dict(sorted(seen.items(), key=lambda item: item[1])[-settings.max_seen_attempts :])
-        self.seen = seen
+        horizon = latest - settings.dedup_horizon_seconds * 1000
+        seen = self.seen
+        # Insertion order is (nearly) time order: expire from the front, then cap to the newest.
+        expired = []
+        for key, moment in seen.items():
+            if moment >= horizon:
+                break
+            expired.append(key)
+        excess = len(seen) - len(expired) - settings.max_seen_attempts
+        if excess > 0:
+            expired.extend(islice(seen, len(expired), len(expired) + excess))
+        for key in expired:
+            del seen[key]
         if self.kind == "device_ip":
             recent_window = max(settings.r1_window_seconds, settings.r4_window_seconds)
             distinct_window = max(settings.r4_window_seconds, settings.r5_window_seconds)
@@ -493,35 +616,31 @@ class EntityRecord:
             recent_window = max(settings.r2_window_seconds, settings.r3_window_seconds)
             distinct_window = settings.r3_window_seconds
             distinct_keep = settings.r3_distinct_ips
-        cut = bisect_right(self.recent_times, latest - recent_window)
+        cut = bisect_right(self.recent_times, latest - recent_window * 1000)
         keep_from = max(cut, len(self.recent_times) - settings.max_window_events)
         del self.recent_times[:keep_from]
         del self.recent[:keep_from]
-        newest = sorted(
-            ((key, moment) for key, moment in self.distinct.items() if moment > latest - distinct_window),
-            key=lambda item: item[1],
-            reverse=True,
-        )[:distinct_keep]
-        self.distinct = dict(newest)
+        floor = latest - distinct_window * 1000
+        self.distinct = _most_recent(
+            {key: moment for key, moment in self.distinct.items() if moment > floor}, distinct_keep
+        )
         self.episodes = {
             rule: episode
             for rule, episode in self.episodes.items()
             if latest - episode.last
-            <= settings.recurrence_window_seconds + settings.episode_gap_seconds(rule)
+            <= (settings.recurrence_window_seconds + settings.episode_gap_seconds(rule)) * 1000
         }
-        if self.armed is not None and latest - self.armed["t"] > settings.r6_window_seconds:
+        if self.armed is not None and latest - self.armed[0] > settings.r6_window_seconds * 1000:
             self.armed = None
 
 
-def _distinct_fire(latest_first: list[float], moment: float, window: float, threshold: int) -> float | None:
-    """Start of the window if >= ``threshold`` distinct values were last seen in it, else None."""
-    if len(latest_first) < threshold:
-        return None
-    start = latest_first[threshold - 1]
-    return start if start > moment - window else None
+def _most_recent(values: dict[str, int], keep: int) -> dict[str, int]:
+    if len(values) <= keep:
+        return values
+    return dict(sorted(values.items(), key=lambda item: item[1], reverse=True)[:keep])
 
 
-def _seed_from_attack(episode: Episode, attack: Episode) -> None:
+def _report_attack(episode: Episode, attack: Episode) -> None:
     """R6 reports the attack it follows: its failures, users, sources and reasons, then its samples."""
     episode.failures += attack.failures
     episode.users |= attack.users
@@ -534,10 +653,3 @@ def _seed_from_attack(episode: Episode, attack: Episode) -> None:
             break
         if connection_id not in episode.samples:
             episode.samples.append(connection_id)
-
-
-def _allowed(rule_id: str, source_allowlisted: bool, user_exempt: bool) -> bool:
-    """Whether a failure is allow-listed for a rule: CIDR for every rule, user exemption for R1/R2."""
-    if rule_id in ("R1", "R2"):
-        return source_allowlisted or user_exempt
-    return source_allowlisted

@@ -3,34 +3,34 @@
 An episode opens when the rule's condition first holds; its ``start`` (the earliest failure of the
 set that met the threshold) names the finding. Every later event of the entity that the rule counts
 updates it. It closes when the entity has been quiet for longer than the episode gap (the cooldown,
-or the rule's window when longer: ``DetectionSettings.episode_gap_seconds``); the next fire
-opens a new episode, which is a *recurrence* when it starts within the recurrence window of the
-previous one's last event (its severity is then raised).
+or the rule's window when longer: ``DetectionSettings.episode_gap_seconds``); the next fire opens a
+new episode, which is a *recurrence* when it starts within the recurrence window of the previous
+one's last event (its severity is then raised).
 
 Alerting: the opening fire publishes; a later fire publishes again (same finding id, updated counts)
 only once the cooldown has passed since the last publication, or when an allow-listed episode stops
 being allow-listed. Every other fire is suppressed, but its counts are kept.
 
-Times are epoch seconds (float) here and epoch milliseconds (int) in the stored record.
+Times are epoch milliseconds (int), as CloudWatch Logs gives them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["Episode"]
+__all__ = ["MAX_REASONS", "MAX_SAMPLES", "Episode"]
 
 MAX_SAMPLES = 20
 MAX_REASONS = 16
 
 
-def to_ms(seconds: float) -> int:
-    """Epoch seconds to the integer milliseconds the stored record uses."""
-    return round(seconds * 1000)
-
-
 class Episode:
-    """The running state of one (rule, entity) episode; ``published`` is for the current run only."""
+    """The running state of one (rule, entity) episode.
+
+    ``published`` and ``pending_from`` (index of the run's failures from which counting is due) live
+    for the current run only.
+    """
 
     __slots__ = (
         "alerted",
@@ -44,6 +44,7 @@ class Episode:
         "not_allowed",
         "occurrence",
         "open",
+        "pending_from",
         "published",
         "reasons",
         "samples",
@@ -51,12 +52,12 @@ class Episode:
         "users",
     )
 
-    def __init__(self, start: float, occurrence: int) -> None:
+    def __init__(self, start: int, occurrence: int) -> None:
         self.start = start
         self.first = start
         self.last = start
         self.fired = start
-        self.alerted: float | None = None
+        self.alerted: int | None = None
         self.alerted_allowlisted = False
         self.failures = 0
         self.users: set[str] = set()
@@ -67,6 +68,7 @@ class Episode:
         self.occurrence = occurrence
         self.open = True
         self.published = False
+        self.pending_from: int | None = None
         # (device_ip, username, common_name) of the event that set it (R6: the successful connection).
         self.identity: tuple[str | None, str | None, str | None] | None = None
 
@@ -77,53 +79,58 @@ class Episode:
 
     def count(
         self,
-        moment: float,
-        connection_id: str,
-        user: str | None,
-        device_ip: str | None,
-        reason: str | None,
-        allowed: bool,
-        max_values: int,
+        moment: int,
+        connection_ids: Iterable[str],
+        users: Iterable[str | None],
+        ips: Iterable[str | None],
+        reasons: Iterable[str | None],
         *,
-        is_failure: bool = True,
+        failures: int,
+        not_allowed: int,
+        max_values: int,
     ) -> None:
-        """Add one counted event (a failure; R6: a success) to the episode."""
-        if is_failure:
-            self.failures += 1
+        """Add counted events (failures; R6: successes, ``failures`` 0) up to ``moment``."""
+        self.failures += failures
+        self.not_allowed += not_allowed
         if moment > self.last:
             self.last = moment
         if moment < self.first:
             self.first = moment
-        if user is not None and len(self.users) < max_values:
-            self.users.add(user)
-        if device_ip is not None and len(self.ips) < max_values:
-            self.ips.add(device_ip)
-        if reason is not None and reason not in self.reasons and len(self.reasons) < MAX_REASONS:
-            self.reasons.append(reason)
-        if len(self.samples) < MAX_SAMPLES:
-            self.samples.append(connection_id)
-        if not allowed:
-            self.not_allowed += 1
+        _add_bounded(self.users, users, max_values)
+        _add_bounded(self.ips, ips, max_values)
+        known = self.reasons
+        if len(known) < MAX_REASONS:
+            for reason in reasons:
+                if reason is not None and reason not in known:
+                    known.append(reason)
+                    if len(known) >= MAX_REASONS:
+                        break
+        samples = self.samples
+        if len(samples) < MAX_SAMPLES:
+            for connection_id in connection_ids:
+                if connection_id not in samples:
+                    samples.append(connection_id)
+                    if len(samples) >= MAX_SAMPLES:
+                        break
 
-    def should_publish(self, moment: float, cooldown: float) -> bool:
-        """Whether a fire at ``moment`` is published (else it is suppressed by the cooldown)."""
-        if self.alerted is None or moment - self.alerted >= cooldown:
+    def publish_fire(self, moment: int, cooldown_ms: int) -> bool:
+        """A fire at ``moment``: published (True) unless inside the cooldown of the last publication."""
+        if moment > self.fired:
+            self.fired = moment
+        if self.alerted is None or moment - self.alerted >= cooldown_ms:
+            self.alerted = moment
+            self.published = True
             return True
-        return self.alerted_allowlisted and not self.allowlisted
-
-    def mark_published(self, moment: float) -> None:
-        self.alerted = moment
-        self.alerted_allowlisted = self.allowlisted
-        self.published = True
+        return False
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-friendly stored form."""
         return {
-            "start": to_ms(self.start),
-            "first": to_ms(self.first),
-            "last": to_ms(self.last),
-            "fired": to_ms(self.fired),
-            "alerted": None if self.alerted is None else to_ms(self.alerted),
+            "start": self.start,
+            "first": self.first,
+            "last": self.last,
+            "fired": self.fired,
+            "alerted": self.alerted,
             "alerted_allowlisted": self.alerted_allowlisted,
             "failures": self.failures,
             "users": sorted(self.users),
@@ -138,12 +145,12 @@ class Episode:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Episode:
-        episode = cls(record["start"] / 1000, int(record.get("occurrence", 1)))
-        episode.first = record.get("first", record["start"]) / 1000
-        episode.last = record.get("last", record["start"]) / 1000
-        episode.fired = record.get("fired", record["start"]) / 1000
+        episode = cls(int(record["start"]), int(record.get("occurrence", 1)))
+        episode.first = int(record.get("first", episode.start))
+        episode.last = int(record.get("last", episode.start))
+        episode.fired = int(record.get("fired", episode.start))
         alerted = record.get("alerted")
-        episode.alerted = None if alerted is None else alerted / 1000
+        episode.alerted = None if alerted is None else int(alerted)
         episode.alerted_allowlisted = bool(record.get("alerted_allowlisted", False))
         episode.failures = int(record.get("failures", 0))
         episode.users = set(record.get("users", ()))
@@ -155,3 +162,13 @@ class Episode:
         identity = record.get("identity")
         episode.identity = (identity[0], identity[1], identity[2]) if identity else None
         return episode
+
+
+def _add_bounded(target: set[str], values: Iterable[str | None], limit: int) -> None:
+    if len(target) >= limit:
+        return
+    for value in values:
+        if value is not None:
+            target.add(value)
+            if len(target) >= limit:
+                return

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "LOG_TYPE_ATTEMPT",
@@ -54,22 +54,44 @@ STATUS_FAILED = "failed"
 NOT_APPLICABLE = "NA"
 
 # Fields that change with every periodic re-log of a connection, and the port: dropped (see above).
-_DROPPED_FIELDS = (
-    "ingress-bytes",
-    "egress-bytes",
-    "ingress-packets",
-    "egress-packets",
-    "connection-last-update-time",
-    "connection-end-time",
-    "connection-duration-seconds",
-    "port",
+_DROPPED_FIELDS = frozenset(
+    {
+        "ingress-bytes",
+        "egress-bytes",
+        "ingress-packets",
+        "egress-packets",
+        "connection-last-update-time",
+        "connection-end-time",
+        "connection-duration-seconds",
+        "port",
+    }
 )
+# Log field -> attribute, for the slow path.
+_FIELD_OF = {
+    "connection-log-type": "log_type",
+    "connection-attempt-status": "status",
+    "connection-attempt-failure-reason": "failure_reason",
+    "connection-id": "connection_id",
+    "client-vpn-endpoint-id": "endpoint_id",
+    "device-ip": "device_ip",
+    "username": "username",
+    "common-name": "common_name",
+    "connection-start-time": "connection_start_time",
+    "connection-reset-status": "reset_status",
+    "client-ip": "client_ip",
+    "client-ip-v6": "client_ipv6",
+    "device-type": "device_type",
+    "transport-protocol": "transport_protocol",
+}
+_NOT_APPLICABLE: dict[Any, None] = {NOT_APPLICABLE: None, "": None}
+_loads = json.loads
+_from_timestamp = datetime.fromtimestamp
 
 # Connection-start times are shared by every periodic re-log of a connection: parse each text once.
 _START_TIMES: dict[str, datetime | None] = {}
 _START_TIMES_LIMIT = 8192
 
-# Repeated short texts (endpoint ids, statuses, reasons, device types) kept once per process.
+# Repeated short texts (endpoint ids, statuses, reasons, device types) kept once per batch.
 _SHARED_TEXTS: dict[str, str] = {}
 _SHARED_TEXTS_LIMIT = 4096
 
@@ -96,8 +118,15 @@ class ConnectionAttempt(BaseModel):
     client_ipv6: str | None = None
     device_type: str | None = None
     transport_protocol: str | None = None
+    timestamp_ms: int = Field(default=-1, description="The log event's timestamp, epoch ms (from timestamp)")
 
     _FIELD_NAMES: ClassVar[frozenset[str]]
+
+    @model_validator(mode="after")
+    def _timestamp_ms_follows_timestamp(self) -> ConnectionAttempt:
+        if self.timestamp_ms < 0:
+            object.__setattr__(self, "timestamp_ms", round(self.timestamp.timestamp() * 1000))
+        return self
 
     @property
     def user(self) -> str | None:
@@ -130,6 +159,8 @@ class ConnectionAttempt(BaseModel):
 
         ``values`` must hold every field of the model with the right type; ``parse_event`` does.
         """
+        if "timestamp_ms" not in values:
+            values["timestamp_ms"] = round(values["timestamp"].timestamp() * 1000)
         attempt = cls.__new__(cls)
         _set = object.__setattr__
         _set(attempt, "__dict__", values)
@@ -140,6 +171,9 @@ class ConnectionAttempt(BaseModel):
 
 
 ConnectionAttempt._FIELD_NAMES = frozenset(ConnectionAttempt.model_fields)
+_FIELDS_SET = ConnectionAttempt._FIELD_NAMES
+_new_attempt = ConnectionAttempt.__new__
+_set_attribute = object.__setattr__
 
 
 @dataclass
@@ -179,20 +213,19 @@ def parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionAt
     bad line too. The batch never fails because of one line.
     """
     stats = ParseStats()
+    if len(_SHARED_TEXTS) > _SHARED_TEXTS_LIMIT:
+        _SHARED_TEXTS.clear()
     attempts: list[ConnectionAttempt] = []
     append = attempts.append
     for event in events:
         message = event.get("message")
         timestamp_ms = event.get("timestamp")
-        if (
-            not isinstance(message, str)
-            or not isinstance(timestamp_ms, int)
-            or isinstance(timestamp_ms, bool)
-        ):
+        if type(message) is not str or type(timestamp_ms) is not int:
             stats.bad_lines += 1
             stats.missing_fields += 1
             continue
-        attempt = _parse(str(event.get("eventId", "")), timestamp_ms, message, stats)
+        event_id = event.get("eventId", "")
+        attempt = _parse(event_id if type(event_id) is str else str(event_id), timestamp_ms, message, stats)
         if attempt is not None:
             append(attempt)
     stats.parsed = len(attempts)
@@ -203,7 +236,7 @@ def _parse(
     event_id: str, timestamp_ms: int, message: str, stats: ParseStats | None
 ) -> ConnectionAttempt | None:
     try:
-        record = json.loads(message)
+        record = _loads(message)
     except (ValueError, RecursionError):
         if stats is not None:
             stats.bad_lines += 1
@@ -230,40 +263,92 @@ def _parse(
             stats.bad_lines += 1
             stats.missing_fields += 1
         return None
-    status = take("connection-attempt-status", None)
-    reason = take("connection-attempt-failure-reason", None)
-    device_ip = take("device-ip", None)
-    username = take("username", None)
-    common_name = take("common-name", None)
-    start_time = take("connection-start-time", None)
-    reset_status = take("connection-reset-status", None)
-    client_ip = take("client-ip", None)
-    client_ipv6 = take("client-ip-v6", None)
-    device_type = take("device-type", None)
-    transport = take("transport-protocol", None)
-    for name in _DROPPED_FIELDS:
-        take(name, None)
-    return ConnectionAttempt.from_log_fields(
+    # The hot path: every value is a string, "NA" or "" mean None (a dict lookup does both).
+    meaning = _NOT_APPLICABLE.get
+    try:
+        value = take("connection-attempt-status", None)
+        status = meaning(value, value)
+        value = take("connection-attempt-failure-reason", None)
+        reason = meaning(value, value)
+        value = take("device-ip", None)
+        device_ip = meaning(value, value)
+        value = take("username", None)
+        username = meaning(value, value)
+        value = take("common-name", None)
+        common_name = meaning(value, value)
+        value = take("connection-reset-status", None)
+        reset_status = meaning(value, value)
+        value = take("client-ip", None)
+        client_ip = meaning(value, value)
+        value = take("client-ip-v6", None)
+        client_ipv6 = meaning(value, value)
+        value = take("device-type", None)
+        device_type = meaning(value, value)
+        value = take("transport-protocol", None)
+        transport = meaning(value, value)
+    except TypeError:  # an unhashable value (an object or a list where text belongs)
+        return _parse_unusual(event_id, timestamp_ms, message)
+    for value in (status, reason, device_ip, username, common_name, reset_status, client_ip, client_ipv6,
+                  device_type, transport):  # fmt: skip
+        if value is not None and value.__class__ is not str:
+            return _parse_unusual(event_id, timestamp_ms, message)
+    start_text = take("connection-start-time", None)
+    start_time = None if start_text is None or start_text == NOT_APPLICABLE else _start_time(start_text)
+    if not record.keys() <= _DROPPED_FIELDS:
+        extra = {key: value for key, value in record.items() if key not in _DROPPED_FIELDS}
+    else:
+        extra = {}
+    shared = _SHARED_TEXTS.setdefault
+    attempt = _new_attempt(ConnectionAttempt)
+    _set_attribute(
+        attempt,
+        "__dict__",
         {
             "event_id": event_id,
-            "timestamp": datetime.fromtimestamp(timestamp_ms / 1000, UTC),
-            "endpoint_id": _shared(endpoint_id),
+            "timestamp": _from_timestamp(timestamp_ms / 1000, UTC),
+            "endpoint_id": shared(endpoint_id, endpoint_id),
             "connection_id": connection_id,
-            "log_type": _shared(log_type),
-            "status": _shared_meaning(status),
-            "failure_reason": _shared_meaning(reason),
-            "device_ip": _meaning(device_ip),
-            "username": _meaning(username),
-            "common_name": _meaning(common_name),
-            "connection_start_time": _start_time(start_time),
-            "extra": record if record else {},
-            "reset_status": _shared_meaning(reset_status),
-            "client_ip": _meaning(client_ip),
-            "client_ipv6": _meaning(client_ipv6),
-            "device_type": _shared_meaning(device_type),
-            "transport_protocol": _shared_meaning(transport),
-        }
+            "log_type": shared(log_type, log_type),
+            "status": status if status is None else shared(status, status),
+            "failure_reason": reason if reason is None else shared(reason, reason),
+            "device_ip": device_ip,
+            "username": username,
+            "common_name": common_name,
+            "connection_start_time": start_time,
+            "extra": extra,
+            "reset_status": reset_status if reset_status is None else shared(reset_status, reset_status),
+            "client_ip": client_ip,
+            "client_ipv6": client_ipv6,
+            "device_type": device_type if device_type is None else shared(device_type, device_type),
+            "transport_protocol": transport if transport is None else shared(transport, transport),
+            "timestamp_ms": timestamp_ms,
+        },
     )
+    _set_attribute(attempt, "__pydantic_fields_set__", _FIELDS_SET)
+    _set_attribute(attempt, "__pydantic_extra__", None)
+    _set_attribute(attempt, "__pydantic_private__", None)
+    return attempt
+
+
+def _parse_unusual(event_id: str, timestamp_ms: int, message: str) -> ConnectionAttempt | None:
+    """The slow path for records with non-text values: each becomes its JSON text."""
+    record = json.loads(message)
+    values: dict[str, Any] = {
+        "event_id": event_id,
+        "timestamp": _from_timestamp(timestamp_ms / 1000, UTC),
+        "timestamp_ms": timestamp_ms,
+        "extra": {},
+    }
+    for name, value in record.items():
+        field = _FIELD_OF.get(name)
+        if field is None:
+            if name not in _DROPPED_FIELDS:
+                values["extra"][name] = value
+        elif field == "connection_start_time":
+            values[field] = _start_time(value) if isinstance(value, str) and value != NOT_APPLICABLE else None
+        else:
+            values[field] = _meaning(value)
+    return ConnectionAttempt.model_validate(values)
 
 
 def _meaning(value: Any) -> str | None:
@@ -271,20 +356,6 @@ def _meaning(value: Any) -> str | None:
     if value is None or value == NOT_APPLICABLE or value == "":
         return None
     return value if type(value) is str else json.dumps(value, sort_keys=True)
-
-
-def _shared(text: str) -> str:
-    shared = _SHARED_TEXTS.get(text)
-    if shared is None:
-        if len(_SHARED_TEXTS) >= _SHARED_TEXTS_LIMIT:
-            _SHARED_TEXTS.clear()
-        _SHARED_TEXTS[text] = shared = text
-    return shared
-
-
-def _shared_meaning(value: Any) -> str | None:
-    text = _meaning(value)
-    return None if text is None else _shared(text)
 
 
 def _start_time(value: Any) -> datetime | None:
