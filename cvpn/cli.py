@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cvpn import intake_cli
+
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4566"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -323,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--time-scale", type=_positive_float, default=120.0)
     demo.add_argument("--out", default="out", help="folder for the client configuration")
     demo.set_defaults(func=cmd_demo)
+    intake_cli.register(sub)  # cvpn request submit
     return parser
 
 

@@ -162,3 +162,33 @@ def test_generic_source_posts_a_signed_json_result(intake: Intake) -> None:
     result = json.loads(callback["body"])
     assert (result["request_id"], result["status"]) == (number, "SUCCEEDED")
     assert result["endpoint_id"] == intake.endpoints_for(number)[0]["ClientVpnEndpointId"]
+
+
+def test_cvpn_request_submit_starts_a_request(
+    intake: Intake, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command line signs a payload file and sends it to the API; the request provisions."""
+    from cvpn.cli import main as cvpn_main
+
+    key = _ticket_key()
+    payload = json.loads((WEBHOOKS / "jira-issue-updated.json").read_text())
+    payload["issue"]["key"] = key
+    path = tmp_path / "ticket.json"
+    path.write_text(json.dumps(payload, indent=2))
+    argv = [
+        "request",
+        "submit",
+        str(path),
+        "--source",
+        "jira",
+        "--secret",
+        SECRETS["jira"],
+        "--base-url",
+        intake.api_url,
+    ]
+    assert cvpn_main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("HTTP 202")
+    answer = json.loads(out.split("\n", 1)[1])
+    assert intake.wait_status(answer["execution_arn"], {"SUCCEEDED", "FAILED"}) == "SUCCEEDED"
+    assert len(intake.endpoints_for(key)) == 1
