@@ -23,7 +23,9 @@ def test_a_password_spray_is_detected_alerted_blocked_and_refused(monitoring: Lo
     assert detail["severity"] == "HIGH"
     assert detail["entity"]["device_ip"] == "203.0.113.66"
     assert detail["counts"]["distinct_users"] >= 5 and detail["endpoint_id"] == monitoring.endpoint_id
-    event = next(e for e in monitoring.bus_tap.received if e["detail"].get("finding_id") == detail["finding_id"])
+    event = next(
+        e for e in monitoring.bus_tap.received if e["detail"].get("finding_id") == detail["finding_id"]
+    )
     assert event["source"] == "example.clientvpn.monitor"
     assert event["detail-type"] == "Client VPN Suspicious Connection Attempts"
     assert event["resources"] == [
