@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cvpn_shared.dal.request_form import ClientCidrAllocations
+from cvpn_shared.dal.request_form import ClientCidrAllocations, EndedRequests
 from cvpn_shared.intake.cidr_pool import CidrPool, CidrPoolExhausted, allocate_client_cidr, networks_in_use
 
 net = ipaddress.IPv4Network
@@ -21,8 +21,8 @@ class MemoryAllocations:
     def __init__(self, held: dict[str, str] | None = None) -> None:
         self.held = {net(block): owner for block, owner in (held or {}).items()}
 
-    def held_blocks(self) -> set[ipaddress.IPv4Network]:
-        return set(self.held)
+    def held_blocks(self) -> dict[ipaddress.IPv4Network, str]:
+        return dict(self.held)
 
     def claim(self, block: ipaddress.IPv4Network, *, request_id: str, details: dict[str, Any]) -> bool:
         if self.held.get(block, request_id) != request_id:
@@ -74,7 +74,7 @@ def test_allocation_is_deterministic() -> None:
 
 def test_a_block_taken_since_the_snapshot_is_passed_over() -> None:
     class RacingStore(MemoryAllocations):
-        def held_blocks(self) -> set[ipaddress.IPv4Network]:
+        def held_blocks(self) -> dict[ipaddress.IPv4Network, str]:
             snapshot = super().held_blocks()
             self.held[net("172.16.0.0/22")] = "REQ-other"  # another request wins the race right now
             return snapshot
@@ -111,10 +111,10 @@ def test_dynamodb_claims_are_conditional_and_releases_only_by_the_holder(form_ta
     assert store.claim(block, request_id="REQ-1", details={"requester": "ada@example.com"})
     assert store.claim(block, request_id="REQ-1", details={}), "the holder may claim again (a retry)"
     assert not store.claim(block, request_id="REQ-2", details={})
-    assert store.held_blocks() == {block}
+    assert store.held_blocks() == {block: "REQ-1"}
     assert not store.release(block, request_id="REQ-2")
     assert store.release(block, request_id="REQ-1")
-    assert store.held_blocks() == set()
+    assert store.held_blocks() == {}
 
 
 def test_concurrent_allocations_never_collide(form_table: str) -> None:
@@ -146,7 +146,42 @@ def test_concurrent_allocations_never_collide(form_table: str) -> None:
     assert len(blocks) == 12 and len(set(blocks)) == 12
     assert not any(block.overlaps(net("172.16.8.0/21")) for block in blocks)
     store = ClientCidrAllocations(boto3.client("dynamodb", region_name="us-east-1"), form_table)
-    assert store.held_blocks() == set(blocks)
+    assert store.held_blocks() == {block: request_id for request_id, block in results.items()}
     # Lowest-first: the 12 blocks are the 12 lowest that avoid 172.16.8.0/21.
     expected = [block for block in pool.blocks() if not block.overlaps(net("172.16.8.0/21"))][:12]
     assert sorted(blocks) == expected
+
+
+def test_blocks_of_ended_requests_are_reclaimed_lowest_first() -> None:
+    """.0 is held by a request that failed, .4 by a live one: the next request reclaims .0."""
+    store = MemoryAllocations({"172.16.0.0/22": "REQ-failed", "172.16.4.0/22": "REQ-live"})
+    asked: list[set[str]] = []
+
+    def ended(request_ids: set[str]) -> set[str]:
+        asked.append(request_ids)
+        return {"REQ-failed"} & request_ids
+
+    block = allocate_client_cidr(
+        POOL, store, in_use=[], request_id="REQ-new", details={}, ended_requests=ended
+    )
+    assert block == net("172.16.0.0/22")
+    assert store.held == {net("172.16.0.0/22"): "REQ-new", net("172.16.4.0/22"): "REQ-live"}
+    assert asked == [{"REQ-failed", "REQ-live"}]
+
+
+def test_the_requests_table_tells_which_requests_ended(form_table: str) -> None:
+    dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+    dynamodb.create_table(
+        TableName="requests",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
+    )
+    statuses = {"REQ-1": "SUCCEEDED", "REQ-2": "FAILED", "REQ-3": "ROLLED_BACK", "REQ-4": "DECOMMISSIONED"}
+    for request_id, status in statuses.items():
+        dynamodb.put_item(
+            TableName="requests", Item={"request_id": {"S": request_id}, "status": {"S": status}}
+        )
+    many = {f"REQ-x{n}" for n in range(150)}  # more than one BatchGetItem call
+    ended = EndedRequests(dynamodb, "requests")({*statuses, "REQ-unknown", *many})
+    assert ended == {"REQ-2", "REQ-3", "REQ-4"}

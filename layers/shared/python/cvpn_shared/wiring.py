@@ -27,7 +27,12 @@ from cvpn_shared.dal.inventory import AwsInventory
 from cvpn_shared.dal.logs import ConnectionLogGroups
 from cvpn_shared.dal.profiles import ParameterStoreProfiles
 from cvpn_shared.dal.records import Notifier, RequestRecords
-from cvpn_shared.dal.request_form import AccountNetworks, ClientCidrAllocations, FormSubmissions
+from cvpn_shared.dal.request_form import (
+    AccountNetworks,
+    ClientCidrAllocations,
+    EndedRequests,
+    FormSubmissions,
+)
 from cvpn_shared.dal.storage import ConfigurationStore
 from cvpn_shared.dal.tickets import UrllibPoster
 from cvpn_shared.intake.cidr_pool import CidrPool
@@ -157,6 +162,7 @@ def form_services() -> FormServices:
         submissions=form_submissions(),
         network=AccountNetworks(inventory()),
         start=_start_form_request,
+        ended_requests=EndedRequests(client("dynamodb"), get_settings().requests_table_name),
     )
 
 

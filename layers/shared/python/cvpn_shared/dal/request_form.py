@@ -17,9 +17,11 @@ from botocore.exceptions import ClientError
 
 from cvpn_shared.dal.inventory import AwsInventory
 
-__all__ = ["AccountNetworks", "ClientCidrAllocations", "FormSubmissions"]
+__all__ = ["AccountNetworks", "ClientCidrAllocations", "EndedRequests", "FormSubmissions"]
 
 _CIDR_PREFIX = "cidr#"
+# Outcomes in the requests table after which a request holds no endpoint.
+ENDED_STATUSES = frozenset({"FAILED", "ROLLED_BACK", "DECOMMISSIONED"})
 _REQUEST_PREFIX = "request#"
 
 
@@ -34,18 +36,19 @@ class ClientCidrAllocations:
         self._dynamodb = dynamodb_client
         self._table = table_name
 
-    def held_blocks(self) -> set[ipaddress.IPv4Network]:
-        blocks: set[ipaddress.IPv4Network] = set()
+    def held_blocks(self) -> dict[ipaddress.IPv4Network, str]:
+        blocks: dict[ipaddress.IPv4Network, str] = {}
         paginator = self._dynamodb.get_paginator("scan")
         for page in paginator.paginate(
             TableName=self._table,
-            ProjectionExpression="pk",
+            ProjectionExpression="pk, request_id",
             FilterExpression="begins_with(pk, :prefix)",
             ExpressionAttributeValues={":prefix": {"S": _CIDR_PREFIX}},
             ConsistentRead=True,
         ):
             for item in page.get("Items", []):
-                blocks.add(ipaddress.IPv4Network(item["pk"]["S"].removeprefix(_CIDR_PREFIX)))
+                block = ipaddress.IPv4Network(item["pk"]["S"].removeprefix(_CIDR_PREFIX))
+                blocks[block] = item.get("request_id", {}).get("S", "")
         return blocks
 
     def claim(self, block: ipaddress.IPv4Network, *, request_id: str, details: dict[str, Any]) -> bool:
@@ -124,3 +127,34 @@ class AccountNetworks:
 
     def client_vpn_endpoints(self) -> list[dict[str, Any]]:
         return self._inventory.client_vpn_endpoints()
+
+
+class EndedRequests:
+    """Which requests ended without a live endpoint, from the requests table (the audit trail)."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._dynamodb = dynamodb_client
+        self._table = table_name
+
+    def __call__(self, request_ids: set[str]) -> set[str]:
+        ended: set[str] = set()
+        ids = sorted(request_ids)
+        for start in range(0, len(ids), 100):  # BatchGetItem reads at most 100 keys a call
+            keys: list[dict[str, Any]] = [
+                {"request_id": {"S": request_id}} for request_id in ids[start : start + 100]
+            ]
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": keys,
+                    "ProjectionExpression": "request_id, #status",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                answer = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in answer.get("Responses", {}).get(self._table, []):
+                    if item.get("status", {}).get("S") in ENDED_STATUSES:
+                        ended.add(item["request_id"]["S"])
+                request = answer.get("UnprocessedKeys") or {}
+        return ended

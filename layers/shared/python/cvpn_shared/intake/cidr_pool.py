@@ -7,6 +7,10 @@ in the region) and that no other request holds. Holding a block is a conditional
 per block (``AllocationStore.claim``): when two requests race for the same block, exactly one write
 succeeds and the other moves on to the next block. The same state always gives the same block.
 
+A block whose request ended without an endpoint (failed, rolled back) or whose endpoint was
+decommissioned is reclaimed: released by a conditional delete naming its holder, then claimed again
+under the same rule, so two requests reclaiming it at once still end with one holder.
+
 All blocks of a pool have one size, so two held blocks can only be equal or disjoint; changing the
 block size of a pool that already holds blocks keeps those blocks out of the candidates (they overlap),
 but is not race-safe against requests still running with the old size.
@@ -15,7 +19,7 @@ but is not race-safe against requests still running with the old size.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -73,8 +77,8 @@ class CidrPool:
 class AllocationStore(Protocol):
     """Where held blocks are recorded: one item per block, written only when absent."""
 
-    def held_blocks(self) -> set[ipaddress.IPv4Network]:
-        """Blocks held now (a snapshot: a block may be taken right after; ``claim`` decides)."""
+    def held_blocks(self) -> dict[ipaddress.IPv4Network, str]:
+        """Blocks held now, with the request holding each (a snapshot: ``claim`` decides)."""
         ...
 
     def claim(self, block: ipaddress.IPv4Network, *, request_id: str, details: dict[str, Any]) -> bool:
@@ -118,21 +122,30 @@ def allocate_client_cidr(
     in_use: Iterable[ipaddress.IPv4Network],
     request_id: str,
     details: dict[str, Any],
+    ended_requests: Callable[[set[str]], set[str]] | None = None,
 ) -> ipaddress.IPv4Network:
     """Hold and return the lowest free block that overlaps nothing in ``in_use``.
 
-    Raises CidrPoolExhausted when no block is left.
+    ``ended_requests(ids)`` answers which of the holders' requests ended without a live endpoint;
+    their blocks are reclaimed. Raises CidrPoolExhausted when no block is left.
     """
     excluded = list(in_use)
     held = store.held_blocks()
+    holders = {holder for holder in held.values() if holder != request_id}
+    ended = ended_requests(holders) if ended_requests and holders else set()
     for block in pool.blocks():
         if any(block.overlaps(network) for network in excluded):
             continue
-        if any(block.overlaps(network) for network in held):
-            continue
+        holder = held.get(block)
+        if holder is not None and holder != request_id:
+            if holder not in ended:
+                continue
+            store.release(block, request_id=holder)  # conditional: only while that request holds it
+        if any(other.overlaps(block) and other != block for other in held):
+            continue  # a block of another size (the pool was resized) covers part of this one
         if store.claim(block, request_id=request_id, details=details):
             return block
-        held.add(block)  # another request took it since the snapshot
+        held[block] = "another request"  # taken since the snapshot
     raise CidrPoolExhausted(
         f"no free /{pool.block_prefix_length} client CIDR is left in {pool.network}: every block overlaps "
         "the VPC, a route or another endpoint, or is held by another request"

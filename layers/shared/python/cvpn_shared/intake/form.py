@@ -156,6 +156,7 @@ class FormServices:
     submissions: SubmissionStore
     network: NetworkLookup
     start: Callable[[dict[str, Any]], StartedExecution]
+    ended_requests: Callable[[set[str]], set[str]] | None = None  # requests whose blocks may be reclaimed
 
 
 def requester_from_claims(claims: dict[str, Any]) -> str:
@@ -310,6 +311,7 @@ def submit_form(
         in_use=in_use,
         request_id=request_id,
         details={"requester": requester, "profile": profile.name, "allocated_at": now().isoformat()},
+        ended_requests=services.ended_requests,
     )
     try:
         request = build_request(
