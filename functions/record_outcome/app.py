@@ -5,9 +5,19 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
-from cvpn_shared.models.tasks import RecordDecommissionTask, RecordOutcomeTask, RecordSuccessTask
+from cvpn_shared.models.tasks import (
+    RecordDecommissionFailureTask,
+    RecordDecommissionTask,
+    RecordOutcomeTask,
+    RecordSuccessTask,
+)
 from cvpn_shared.observability import logger, metrics, tracer
-from cvpn_shared.outcome import record_decommission, record_failure, record_success
+from cvpn_shared.outcome import (
+    record_decommission,
+    record_decommission_failure,
+    record_failure,
+    record_success,
+)
 from cvpn_shared.wiring import notifier, request_records
 
 _TASK: TypeAdapter[Any] = TypeAdapter(RecordOutcomeTask)
@@ -36,6 +46,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             request_id=task.request_id,
             requester=task.requester,
             endpoint_id=task.endpoint_id,
+            execution_id=task.execution_id,
+            started_at=task.started_at,
+        )
+    if isinstance(task, RecordDecommissionFailureTask):
+        metrics.add_metric(name="DecommissionFailed", unit="Count", value=1)
+        return record_decommission_failure(
+            request_records(),
+            notifier(),
+            request_id=task.request_id,
+            endpoint_id=task.endpoint_id,
+            error=task.error.Error,
+            cause=task.error.Cause,
             execution_id=task.execution_id,
             started_at=task.started_at,
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from localcloud.faults import get_fault_injector
 from tests.workflow.harness import MANAGED_BY_TAG, Provisioning, failure_message
 
 
@@ -79,3 +80,36 @@ def test_decommission_refuses_an_endpoint_the_product_did_not_create(product: Pr
     )
     rules = ec2.describe_client_vpn_authorization_rules(ClientVpnEndpointId=endpoint_id)["AuthorizationRules"]
     assert [r["DestinationCidr"] for r in rules] == ["10.0.0.0/16"]
+    assert product.record("unknown") is None, "the refusal was recorded under a made-up request id"
+    refusal = product.record(f"endpoint:{endpoint_id}")
+    assert refusal is not None
+    assert refusal["status"]["S"] == "DECOMMISSION_FAILED"
+    assert refusal["error"]["S"] == "EndpointNotManaged"
+
+
+def test_failed_decommission_keeps_the_provisioning_record(product: Provisioning) -> None:
+    """Given a provisioned endpoint whose teardown fails (DisassociateClientVpnTargetNetwork answers
+    InternalError),
+    when it is decommissioned by request id,
+    then the execution fails with ClientVpnApiError, and the request's record still names the endpoint
+    (which Describe still shows) and what the provisioning created, with status DECOMMISSION_FAILED
+    and the error: the audit trail does not lose a live endpoint."""
+    request = product.request()
+    provisioned = product.provision(request)
+    assert provisioned.status == "SUCCEEDED", (provisioned.error, provisioned.cause)
+    endpoint_id = provisioned.output["result"]["endpoint_id"]
+    get_fault_injector().configure("DisassociateClientVpnTargetNetwork", fail_with="InternalError")
+
+    progress = product.decommission(request_id=request["request_id"])
+
+    assert progress.status == "FAILED"
+    assert progress.error == "ClientVpnApiError"
+    assert "DisassociateClientVpnTargetNetwork: InternalError" in failure_message(progress)
+    assert product.describe_endpoint(endpoint_id) is not None
+    record = product.record(request["request_id"])
+    assert record is not None
+    assert record["status"]["S"] == "DECOMMISSION_FAILED"
+    assert record["endpoint_id"]["S"] == endpoint_id
+    assert record["error"]["S"] == "ClientVpnApiError"
+    assert endpoint_id in record["created"]["S"]
+    assert record["requester"]["S"] == request["requester"]

@@ -16,6 +16,7 @@ __all__ = [
     "export_configuration",
     "hourly_cost_usd",
     "record_decommission",
+    "record_decommission_failure",
     "record_failure",
     "record_success",
 ]
@@ -225,3 +226,50 @@ def record_decommission(
         {"status": "DECOMMISSIONED", "request_id": request_id or endpoint_id},
     )
     return {"status": "DECOMMISSIONED", "notification_id": message_id, "recorded_at": moment}
+
+
+def record_decommission_failure(
+    records: RequestRecords,
+    notifier: Notifier,
+    *,
+    request_id: str | None,
+    endpoint_id: str | None,
+    error: str,
+    cause: str,
+    execution_id: str,
+    started_at: str,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """A decommission that failed or was refused.
+
+    The request's record keeps what the provisioning wrote (endpoint, what was created, the request)
+    and gains the status DECOMMISSION_FAILED with the error: the endpoint may still run. A refusal
+    that names no request (an endpoint the product did not create) is kept under
+    ``endpoint:<endpoint id>``.
+    """
+    moment = (now or datetime.now(UTC)).isoformat()
+    key = request_id or f"endpoint:{endpoint_id or 'unknown'}"
+    records.update_outcome(
+        key,
+        {
+            "status": "DECOMMISSION_FAILED",
+            "endpoint_id": endpoint_id,
+            "error": error,
+            "cause": cause[:4000],
+            "decommission_execution_id": execution_id,
+            "decommission_started_at": started_at,
+            "updated_at": moment,
+        },
+    )
+    message_id = notifier.publish(
+        f"Decommission of {request_id or endpoint_id} failed",
+        {
+            "request_id": request_id,
+            "status": "DECOMMISSION_FAILED",
+            "endpoint_id": endpoint_id,
+            "error": error,
+            "cause": cause[:4000],
+        },
+        {"status": "DECOMMISSION_FAILED", "request_id": key},
+    )
+    return {"status": "DECOMMISSION_FAILED", "notification_id": message_id, "recorded_at": moment}

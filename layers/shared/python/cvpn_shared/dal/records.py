@@ -31,6 +31,25 @@ class RequestRecords:
             if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
+    def update_outcome(self, request_id: str, fields: dict[str, Any]) -> None:
+        """Set ``fields`` (``updated_at`` among them) on the request's record, keeping its other
+        attributes; creates the record when there is none. An older write never replaces a newer one."""
+        encoded = {key: _attribute(value) for key, value in fields.items() if value is not None}
+        names = {f"#f{index}": key for index, key in enumerate(encoded)}
+        values = {f":v{index}": value for index, value in enumerate(encoded.values())}
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={"request_id": {"S": request_id}},
+                UpdateExpression="SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names),
+                ConditionExpression="attribute_not_exists(request_id) OR updated_at <= :now",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues={**values, ":now": encoded["updated_at"]},
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
     def get(self, request_id: str) -> dict[str, Any] | None:
         answer = self._dynamodb.get_item(
             TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True

@@ -16,6 +16,7 @@ __all__ = [
     "CreateEndpointTask",
     "CreateRouteTask",
     "EndpointTask",
+    "RecordDecommissionFailureTask",
     "RecordDecommissionTask",
     "RecordFailureTask",
     "RecordOutcomeTask",
@@ -130,6 +131,29 @@ class RecordDecommissionTask(_ExecutionInfo):
     endpoint_id: str
 
 
+class RecordDecommissionFailureTask(_ExecutionInfo):
+    """A failed decommission. ``target`` is the execution's state: its input (``request_id`` or
+    ``endpoint_id``) and, once resolved, ``endpoint`` (endpoint_id, request_id, requester)."""
+
+    outcome: Literal["decommission-failed"]
+    target: dict[str, Any] = {}
+    error: StepError
+
+    @property
+    def _endpoint(self) -> dict[str, Any]:
+        endpoint = self.target.get("endpoint")
+        return endpoint if isinstance(endpoint, dict) else {}
+
+    @property
+    def request_id(self) -> str | None:
+        return self._endpoint.get("request_id") or self.target.get("request_id") or None
+
+    @property
+    def endpoint_id(self) -> str | None:
+        return self._endpoint.get("endpoint_id") or self.target.get("endpoint_id") or None
+
+
 RecordOutcomeTask = Annotated[
-    RecordSuccessTask | RecordFailureTask | RecordDecommissionTask, Field(discriminator="outcome")
+    RecordSuccessTask | RecordFailureTask | RecordDecommissionTask | RecordDecommissionFailureTask,
+    Field(discriminator="outcome"),
 ]
