@@ -250,8 +250,10 @@ def test_records_expire_and_are_then_forgotten() -> None:
     result = Detector(runs.settings, runs.store).observe(attempts, now=later)
 
     assert result.findings == []
-    assert runs.store.snapshot(key)["seen"] != {}  # rewritten from scratch over the expired record
-    assert len(runs.store.snapshot(key)["recent"]) == 1
+    record = runs.store.snapshot(key)
+    assert record is not None
+    assert record["seen"] != {}  # rewritten from scratch over the expired record
+    assert len(record["recent"]) == 1
 
 
 def test_writes_grow_with_entities_not_events() -> None:

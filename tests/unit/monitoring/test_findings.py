@@ -199,3 +199,14 @@ def test_handler_malfunctions_are_health_reasons_but_client_connect_failed_is_no
     assert is_health_reason("client-connect-handler-some-new-error")
     assert not is_health_reason("authorization-policy-deny")
     assert not is_health_reason(None)
+
+
+def test_a_finding_comes_back_from_its_event_detail() -> None:
+    finding = detected_r1()
+
+    again = Finding.from_event_detail(json.loads(json.dumps(finding.event_detail())))
+
+    assert again.model_dump(exclude={"escalated", "occurrence"}) == finding.model_dump(
+        exclude={"escalated", "occurrence"}
+    )
+    assert again.entity_key == "device_ip:203.0.113.7"

@@ -20,7 +20,8 @@ def test_aws_successful_sample_parses_into_every_attribute() -> None:
     assert attempt is not None
     assert attempt.event_id == "e-1"
     assert attempt.timestamp == datetime(2020, 3, 26, 20, 37, 15, 123000, tzinfo=UTC)
-    assert attempt.timestamp.utcoffset() is not None and attempt.timestamp.utcoffset().total_seconds() == 0
+    assert attempt.timestamp.tzinfo is UTC
+    assert attempt.timestamp_ms == TIMESTAMP_MS
     assert attempt.endpoint_id == "cvpn-endpoint-aaa111bbb222ccc33"
     assert attempt.connection_id == "cvpn-connection-abc123abc123abc12"
     assert attempt.log_type == "connection-attempt"
@@ -140,7 +141,7 @@ def test_bad_lines_are_none(message: str) -> None:
 
 def test_a_batch_skips_and_counts_bad_lines_without_failing() -> None:
     """Given a page with good and bad lines, the good ones parse and each bad one is counted."""
-    events = [
+    events: list[dict[str, object]] = [
         {"eventId": "1", "timestamp": TIMESTAMP_MS, "message": AWS_SUCCESSFUL_RECORD},
         {"eventId": "2", "timestamp": TIMESTAMP_MS, "message": "garbage"},
         {"eventId": "3", "timestamp": TIMESTAMP_MS, "message": "[]"},
@@ -172,3 +173,19 @@ def test_fast_construction_equals_validated_model() -> None:
 def test_times_are_utc_from_milliseconds() -> None:
     attempt = parse_event("e", 0, AWS_SUCCESSFUL_RECORD)
     assert attempt is not None and attempt.timestamp == datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def test_values_that_are_not_text_are_kept_as_json_text() -> None:
+    """AWS writes strings only; a number or an object where text belongs is tolerated, as JSON text."""
+    record = json.loads(AWS_SUCCESSFUL_RECORD)
+    record["username"] = {"name": "joe"}
+    record["device-ip"] = 42
+    record["future"] = [1, 2]
+    attempt = parse_event("e", TIMESTAMP_MS, json.dumps(record))
+
+    assert attempt is not None
+    assert attempt.username == '{"name": "joe"}'
+    assert attempt.device_ip == "42"
+    assert attempt.extra == {"future": [1, 2]}
+    assert attempt.connection_start_time == datetime(2020, 3, 26, 20, 37, 15, tzinfo=UTC)
+    assert attempt.timestamp_ms == TIMESTAMP_MS

@@ -64,10 +64,10 @@ class DetectionSettings(BaseModel):
     runbook_url: str = ""
 
     # Bounds of what one entity's record holds (DynamoDB items stay far below 400 KB).
-    dedup_horizon_seconds: int = Field(default=6 * 3600, ge=60, le=7 * 86400)
-    max_seen_attempts: int = Field(default=1000, ge=10, le=5000)
+    dedup_horizon_seconds: int = Field(default=3600, ge=60, le=7 * 86400)
+    max_seen_attempts: int = Field(default=500, ge=10, le=5000)
     max_window_events: int = Field(default=64, ge=1, le=1000)
-    max_tracked_values: int = Field(default=200, ge=1, le=2000)
+    max_tracked_values: int = Field(default=100, ge=1, le=2000)
 
     @field_validator("allowlist_cidrs")
     @classmethod

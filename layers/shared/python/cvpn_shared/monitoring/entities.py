@@ -27,8 +27,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 
 from cvpn_shared.monitoring.detection_settings import DetectionSettings
@@ -91,6 +91,7 @@ class EntityRecord:
     latest: int = 0
     changed: bool = False
     _arms: list[tuple[int, str]] = field(default_factory=list)
+    _track_arms: bool = False
 
     # ----- stored form ---------------------------------------------------------------------------
 
@@ -148,6 +149,8 @@ class EntityRecord:
             episode.published = False
             episode.pending_from = None
         self._arms = []
+        # Arming times within the run matter only to this run's successes (R6).
+        self._track_arms = bool(successes)
         seen = self.seen
         fresh: list[FailureEvent] = []
         for event in failures:
@@ -540,9 +543,13 @@ class EntityRecord:
         return self.settings.max_tracked_values
 
     def _arm(self, rule_id: str, moment: int) -> None:
+        armed = self.armed
+        if armed is not None and armed[0] == moment and armed[1] == rule_id:
+            return
         if rule_id in ATTACK_RULES[self.kind]:
-            self._arms.append((moment, rule_id))
-            if self.armed is None or moment >= self.armed[0]:
+            if self._track_arms:
+                self._arms.append((moment, rule_id))
+            if armed is None or moment >= armed[0]:
                 self.armed = (moment, rule_id)
 
     # ----- findings ----------------------------------------------------------------------------

@@ -135,6 +135,28 @@ class Finding(_Part):
         default=1, ge=1, description="Episodes of this rule and entity in a row, recurrences"
     )
 
+    @classmethod
+    def from_event_detail(cls, detail: dict[str, Any]) -> Finding:
+        """The finding back from its event detail (as delivered by EventBridge).
+
+        ``schema_version`` is dropped; ``entity_key`` (not part of the detail) is derived from the
+        rule's entity; a missing ``runbook_url`` becomes empty.
+        """
+        values = {key: value for key, value in detail.items() if key != "schema_version"}
+        if values.get("runbook_url") is None:
+            values["runbook_url"] = ""
+        if not values.get("entity_key"):
+            entity = values.get("entity") or {}
+            rule = RULES.get(str(values.get("rule_id")))
+            user = entity.get("username") or entity.get("common_name")
+            if rule is not None and rule.entity == "user" and user:
+                values["entity_key"] = f"user:{user}"
+            elif entity.get("device_ip"):
+                values["entity_key"] = f"device_ip:{entity['device_ip']}"
+            elif user:
+                values["entity_key"] = f"user:{user}"
+        return cls.model_validate(values)
+
     def event_detail(self) -> dict[str, Any]:
         """The EventBridge ``Detail`` of the detection spec, exactly, JSON-serialisable."""
         return {
