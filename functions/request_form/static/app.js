@@ -326,6 +326,7 @@
       history.replaceState(null, "", redirectUri);
       announce("");
       show("form-view");
+      if (!profiles.length) loadProfiles().catch((error) => announce(error.message));
     });
     const params = new URLSearchParams(location.search);
     try {
