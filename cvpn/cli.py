@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cvpn import intake_cli
+from cvpn import intake_cli, monitoring_cli
 
 DEFAULT_LOCAL_URL = "http://127.0.0.1:4566"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -326,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out", help="folder for the client configuration")
     demo.set_defaults(func=cmd_demo)
     intake_cli.register(sub)  # cvpn request submit
+    monitoring_cli.register(sub)  # cvpn findings, cvpn connections
     return parser
 
 

@@ -1,0 +1,202 @@
+"""`cvpn findings` and `cvpn connections`: what monitoring found, and who is connected right now.
+
+cvpn findings [--since 1h] [--json]                        findings recorded by the alert delivery
+cvpn connections ENDPOINT_ID [--terminate USER]           live and recent connections; cut a user's
+
+Both work against a deployed stack (found by ``--stack-name`` through its CloudFormation outputs) on
+AWS, on the local cloud (``--local``) or on any AWS-compatible endpoint (``--endpoint-url``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["parse_duration", "register"]
+
+FINDINGS_OUTPUT = "FindingsTableName"
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """Seconds in ``90s``, ``15m``, ``1h``, ``2d``, ``1w`` (a bare number is seconds)."""
+    match = _DURATION.match(text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 30m, 1h, 2d)")
+    return int(match.group(1)) * _SECONDS[match.group(2)]
+
+
+def _client(args: argparse.Namespace, service: str) -> Any:
+    import boto3
+
+    from cvpn.cli import DEFAULT_LOCAL_URL
+
+    endpoint_url = args.endpoint_url or (DEFAULT_LOCAL_URL if args.local else None)
+    kwargs: dict[str, Any] = {"region_name": args.region} if args.region else {}
+    if endpoint_url:
+        kwargs["endpoint_url"] = endpoint_url
+        if args.local:
+            kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
+
+
+def _stack_output(args: argparse.Namespace, key: str) -> str:
+    from cvpn.cli import CliError
+    from cvpn.provision import StackNotFound, stack_outputs
+
+    try:
+        outputs = stack_outputs(_client(args, "cloudformation"), args.stack_name)
+    except StackNotFound as error:
+        raise CliError(f"--stack-name {args.stack_name}: {error}") from error
+    if key not in outputs:
+        raise CliError(f"--stack-name {args.stack_name}: no output {key} (a stack without monitoring?)")
+    return outputs[key]
+
+
+# ------------------------------------------------------------------------------------------ findings
+def recorded_findings(dynamodb: Any, table_name: str, since_epoch: int) -> list[dict[str, Any]]:
+    """Finding details recorded at or after ``since_epoch``, newest first."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    params: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": "recorded_at >= :since",
+        "ExpressionAttributeValues": {":since": {"N": str(since_epoch)}},
+    }
+    while True:
+        page = dynamodb.scan(**params)
+        for item in page.get("Items", []):
+            detail = json.loads(item["detail"]["S"])
+            recorded = int(item["recorded_at"]["N"])
+            detail["recorded_at"] = datetime.fromtimestamp(recorded, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+            found.append((recorded, detail))
+        if not page.get("LastEvaluatedKey"):
+            break
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [detail for _, detail in sorted(found, key=lambda pair: pair[0], reverse=True)]
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    table = _stack_output(args, FINDINGS_OUTPUT)
+    findings = recorded_findings(_client(args, "dynamodb"), table, int(time.time()) - args.since)
+    if args.json:
+        print(json.dumps(findings, indent=2, sort_keys=True))
+        return 0
+    if not findings:
+        print(f"no findings in the last {_human(args.since)}")
+        return 0
+    print(f"{'recorded (UTC)':<19}  {'severity':<8}  rule  {'endpoint':<30}  {'who':<32}  failures  finding")
+    for finding in findings:
+        entity = finding.get("entity") or {}
+        who = " ".join(
+            part
+            for part in (
+                entity.get("device_ip") or "",
+                entity.get("username") or entity.get("common_name") or "",
+            )
+            if part
+        )
+        counts = finding.get("counts") or {}
+        print(
+            f"{finding['recorded_at']:<19}  {finding.get('severity', '?'):<8}  "
+            f"{finding.get('rule_id', '?'):<4}  "
+            f"{finding.get('endpoint_id', '?'):<30}  {who[:32]:<32}  {counts.get('failures', '-')!s:>8}  "
+            f"{str(finding.get('finding_id', ''))[:12]}  {finding.get('title', '')}"
+            f"{'  (allow-listed)' if finding.get('allowlisted') else ''}"
+        )
+    return 0
+
+
+# --------------------------------------------------------------------------------------- connections
+def describe_connections(ec2: Any, endpoint_id: str) -> list[dict[str, Any]]:
+    connections: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"ClientVpnEndpointId": endpoint_id}
+    while True:
+        page = ec2.describe_client_vpn_connections(**params)
+        connections.extend(page.get("Connections", []))
+        if not page.get("NextToken"):
+            return connections
+        params["NextToken"] = page["NextToken"]
+
+
+def cmd_connections(args: argparse.Namespace) -> int:
+    from botocore.exceptions import ClientError
+
+    from cvpn.cli import CliError
+
+    ec2 = _client(args, "ec2")
+    try:
+        if args.terminate:
+            answer = ec2.terminate_client_vpn_connections(
+                ClientVpnEndpointId=args.endpoint_id, Username=args.terminate
+            )
+            statuses = answer.get("ConnectionStatuses", [])
+            print(f"terminated {len(statuses)} connection(s) of {answer.get('Username', args.terminate)}")
+            for status in statuses:
+                print(
+                    f"  {status['ConnectionId']}  {status.get('PreviousStatus', {}).get('Code', '?')} -> "
+                    f"{status.get('CurrentStatus', {}).get('Code', '?')}"
+                )
+        connections = describe_connections(ec2, args.endpoint_id)
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        raise CliError(f"{detail.get('Code')}: {detail.get('Message')}") from error
+    if args.json:
+        print(json.dumps(connections, indent=2, sort_keys=True, default=str))
+        return 0
+    active = sum(1 for c in connections if c.get("Status", {}).get("Code") == "active")
+    print(f"{args.endpoint_id}: {active} active, {len(connections) - active} ended in the last hour")
+    print(
+        f"{'connection':<34}  {'user':<16}  {'client ip':<15}  {'status':<11}  {'established':<19}  "
+        f"{'in bytes':>10}  {'out bytes':>10}"
+    )
+    for connection in sorted(connections, key=lambda c: str(c.get("ConnectionEstablishedTime", ""))):
+        user = connection.get("Username") or connection.get("CommonName") or "-"
+        print(
+            f"{connection.get('ConnectionId', '?'):<34}  {user[:16]:<16}  "
+            f"{connection.get('ClientIp', '-'):<15}  "
+            f"{connection.get('Status', {}).get('Code', '?'):<11}  "
+            f"{str(connection.get('ConnectionEstablishedTime', '-'))[:19]:<19}  "
+            f"{connection.get('IngressBytes', '0'):>10}  {connection.get('EgressBytes', '0'):>10}"
+        )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------- parser
+def _aws_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--stack-name", default="cvpn-autopilot", help="the deployed stack (default cvpn-autopilot)"
+    )
+    command.add_argument("--local", action="store_true", help="use the local cloud at http://127.0.0.1:4566")
+    command.add_argument("--endpoint-url", help="any AWS-compatible endpoint")
+    command.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    command.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def register(subparsers: Any) -> None:
+    """Add `findings` and `connections` to the `cvpn` command line."""
+    findings = subparsers.add_parser("findings", help="list recent findings (suspicious connection attempts)")
+    findings.add_argument(
+        "--since", type=parse_duration, default=3600, help="how far back, e.g. 30m, 1h, 2d (default 1h)"
+    )
+    _aws_options(findings)
+    findings.set_defaults(func=cmd_findings)
+
+    connections = subparsers.add_parser(
+        "connections", help="live and recent connections of an endpoint; --terminate cuts a user's sessions"
+    )
+    connections.add_argument("endpoint_id", metavar="ENDPOINT_ID")
+    connections.add_argument("--terminate", metavar="USER", help="terminate every session of this user first")
+    _aws_options(connections)
+    connections.set_defaults(func=cmd_connections)
+
+
+def _human(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
