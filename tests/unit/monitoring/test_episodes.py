@@ -302,3 +302,17 @@ def test_concurrent_runs_on_one_store_lose_nothing(interleaved_runs: int) -> Non
         # A applied its three failures last, on top of the other two: A's run completes R1.
         assert [f.rule_id for f in result_a.findings] == ["R1"]
         assert result_a.findings[0].counts.failures == 5
+
+
+def test_records_stay_bounded() -> None:
+    """A flood from one source keeps its record small: newest attempts, the window's failures."""
+    runs = Runs(DetectionSettings(max_seen_attempts=10, max_window_events=12, dedup_horizon_seconds=600))
+    runs.run([runs.log.failure(index * 5, user=f"u{index % 40}") for index in range(200)])
+
+    record = runs.store.snapshot(f"{runs.log.endpoint_id}#device_ip#203.0.113.7")
+    assert record is not None
+    assert len(record["seen"]) == 10
+    assert min(record["seen"].values()) == int(runs.log.at(190 * 5).timestamp() * 1000)
+    assert len(record["recent"]) == 12
+    assert len(record["distinct"]) == 10  # as many users as R4/R5 need
+    assert len(record["episodes"]["R1"]["samples"]) == 20

@@ -96,7 +96,7 @@ class DynamoDbDetectionState:
             "version": {"N": str(write.expected_version + 1)},
             "expires_at": {"N": str(write.expires_at)},
         }
-        text = json.dumps(write.data, separators=(",", ":"), sort_keys=True)
+        text = json.dumps(write.data, separators=(",", ":"))
         if len(text) > COMPRESS_ABOVE_BYTES:
             item["data_z"] = {"B": zlib.compress(text.encode())}
         else:

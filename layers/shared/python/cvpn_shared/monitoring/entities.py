@@ -28,7 +28,6 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Any
 
 from cvpn_shared.monitoring.detection_settings import DetectionSettings
@@ -604,17 +603,11 @@ class EntityRecord:
         latest = self.latest
         horizon = latest - settings.dedup_horizon_seconds * 1000
         seen = self.seen
-        # Insertion order is (nearly) time order: expire from the front, then cap to the newest.
-        expired = []
-        for key, moment in seen.items():
-            if moment >= horizon:
-                break
-            expired.append(key)
-        excess = len(seen) - len(expired) - settings.max_seen_attempts
-        if excess > 0:
-            expired.extend(islice(seen, len(expired), len(expired) + excess))
-        for key in expired:
-            del seen[key]
+        if seen and min(seen.values()) < horizon:
+            seen = {key: moment for key, moment in seen.items() if moment >= horizon}
+        if len(seen) > settings.max_seen_attempts:
+            seen = dict(sorted(seen.items(), key=lambda item: item[1])[-settings.max_seen_attempts :])
+        self.seen = seen
         if self.kind == "device_ip":
             recent_window = max(settings.r1_window_seconds, settings.r4_window_seconds)
             distinct_window = max(settings.r4_window_seconds, settings.r5_window_seconds)
