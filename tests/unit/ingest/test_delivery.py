@@ -204,3 +204,67 @@ def test_an_unreadable_blocklist_allows_and_says_why() -> None:
 
     decision = authorize_connection(request(), Broken(), now=NOW)
     assert decision.response.allow and decision.blocklist_error and "unreachable" in decision.blocklist_error
+
+
+def test_the_real_parser_and_detector_feed_the_bus_blocklist_and_security_hub(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a password spray in the log (real records), when the ingest runs with the real parser and
+    detector, then a HIGH R4 finding is published whose detail blocks the source, and which Security Hub
+    receives as ASFF under the same id."""
+    from cvpn_shared.monitoring.detection import DetectionSettings, Detector, InMemoryDetectionState
+    from cvpn_shared.monitoring.records import parse_events
+    from cvpn_shared.settings import get_settings
+    from cvpn_shared.wiring import asff_for
+    from tests.unit.ingest.conftest import LOG_GROUP, FakeLogGroup, RecordingBus, RemainingTime, record
+
+    logs = FakeLogGroup()
+    for minute, user in enumerate(("ann", "ben", "cat", "dan", "eve", "fay")):
+        logs.put(NOW - timedelta(minutes=10 - minute), record(user, device_ip="198.51.100.66"))
+    bus = RecordingBus()
+
+    class Checkpoints:  # in memory; the DynamoDB behaviour is covered in test_ingest
+        def claim(self, name: str, *, owner: str, now_ms: int, lease_until_ms: int) -> Any:
+            from cvpn_shared.dal.checkpoints import Checkpoint
+
+            return Checkpoint(name, version=1, lease_owner="me")
+
+        def save(self, checkpoint: Any, *, expected_version: int) -> Any:
+            return checkpoint
+
+        def release(self, checkpoint: Any) -> Any:
+            return checkpoint
+
+    from cvpn_shared.monitoring.ingest import ConnectionLogIngest, EndpointArns
+
+    ingest = ConnectionLogIngest(
+        reader=logs,
+        checkpoints=Checkpoints(),
+        publisher=bus,
+        detector=Detector(DetectionSettings(), InMemoryDetectionState()),
+        parse_events=parse_events,
+        source="example.clientvpn.monitor",
+        arns=EndpointArns("aws", "us-east-1", "123456789012"),
+        owner="me",
+        wall_clock_ms=lambda: int(NOW.timestamp() * 1000),
+    )
+    ingest.run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
+
+    spray = [entry for entry in bus.published if entry.detail["rule_id"] == "R4"]
+    assert spray and spray[0].detail["severity"] == "HIGH"
+    alert = FindingAlert.model_validate(spray[0].detail)
+    blocklist = MemoryBlocklist()
+    deliver_finding(alert, channels(blocklist, Recorder()), ResponsePolicy(), now=NOW)
+    assert "source#198.51.100.66" in blocklist.entries
+
+    monkeypatch.setenv("SECURITY_HUB_ENABLED", "true")
+    get_settings.cache_clear()
+    try:
+        to_asff = asff_for(list(spray[0].resources), "arn:aws:lambda:us-east-1:123456789012:function:deliver")
+        assert to_asff is not None
+        asff = to_asff(alert)
+    finally:
+        get_settings.cache_clear()
+    assert asff["Id"] == alert.finding_id and asff["Severity"]["Label"] == "HIGH"
+    assert asff["Resources"][0]["Id"] == spray[0].resources[0]
+    assert asff["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
