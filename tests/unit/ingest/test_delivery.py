@@ -149,6 +149,7 @@ def test_lower_severities_and_allowlisted_findings_block_nothing(severity: str, 
     )
     assert report.blocked == [] and blocklist.entries == {}
     assert recorder.calls[0]["finding_id"] == "a" * 64  # archived all the same
+    assert (report.alert_message_id is None) == allowlisted  # allow-listed: recorded, nobody paged
 
 
 def request(**changes: str) -> ClientConnectRequest:

@@ -3,7 +3,8 @@
 For each finding event (``FindingAlert``, the spec's detail) ``deliver_finding``:
 
 1. records it in the findings table (``cvpn findings`` reads it);
-2. publishes a readable alert to the alerts topic (e-mail and other subscriptions);
+2. publishes a readable alert to the alerts topic (e-mail and other subscriptions) - except for
+   allow-listed findings, which are recorded (and imported into Security Hub) but page nobody;
 3. posts it to a Slack or Microsoft Teams webhook, when one is configured;
 4. imports it into Security Hub (ASFF), when enabled;
 5. for HIGH and CRITICAL findings that are not allow-listed, puts the source address and the user
@@ -239,6 +240,10 @@ def deliver_finding(
     for entry in blocks_for(finding, policy, now):
         channels.blocklist.block(entry)
         report.blocked.append(entry.key)
+    if finding.allowlisted:  # recorded (and in Security Hub as INFORMATIONAL), nobody is paged
+        if channels.security_hub is not None and asff is not None:
+            report.security_hub_imported = channels.security_hub.import_findings([asff(finding)])
+        return report
     subject, body = alert_text(finding)
     report.alert_message_id = channels.topic.publish(
         subject,
