@@ -89,7 +89,7 @@ def test_decommission_refuses_an_endpoint_the_product_did_not_create(product: Pr
 
 def test_failed_decommission_keeps_the_provisioning_record(product: Provisioning) -> None:
     """Given a provisioned endpoint whose teardown fails (DisassociateClientVpnTargetNetwork answers
-    InternalError),
+    UnauthorizedOperation: the policy lacks the action),
     when it is decommissioned by request id,
     then the execution fails with ClientVpnApiError, and the request's record still names the endpoint
     (which Describe still shows) and what the provisioning created, with status DECOMMISSION_FAILED
@@ -98,13 +98,13 @@ def test_failed_decommission_keeps_the_provisioning_record(product: Provisioning
     provisioned = product.provision(request)
     assert provisioned.status == "SUCCEEDED", (provisioned.error, provisioned.cause)
     endpoint_id = provisioned.output["result"]["endpoint_id"]
-    get_fault_injector().configure("DisassociateClientVpnTargetNetwork", fail_with="InternalError")
+    get_fault_injector().configure("DisassociateClientVpnTargetNetwork", fail_with="UnauthorizedOperation")
 
     progress = product.decommission(request_id=request["request_id"])
 
     assert progress.status == "FAILED"
     assert progress.error == "ClientVpnApiError"
-    assert "DisassociateClientVpnTargetNetwork: InternalError" in failure_message(progress)
+    assert "DisassociateClientVpnTargetNetwork: UnauthorizedOperation" in failure_message(progress)
     assert product.describe_endpoint(endpoint_id) is not None
     record = product.record(request["request_id"])
     assert record is not None
