@@ -148,6 +148,13 @@ def test_a_person_requests_access_and_downloads_the_configuration(
     assert downloading.value.suggested_filename == f"{request_id}.ovpn"
     assert "remote " in configuration and "client" in configuration
 
+    # Reloading the page follows the same request (still signed in for this tab); then a new request.
+    page.reload()
+    expect(page.locator("#request-status")).to_have_text("available")
+    page.get_by_role("button", name="Make another request").click()
+    expect(page.locator("#form-view")).to_be_visible()
+    expect(page.locator("#profile option[value=engineering]")).to_have_count(1)
+
     record = form_stack.cloud.client("dynamodb").get_item(
         TableName=form_stack.stack.outputs["RequestsTableName"], Key={"request_id": {"S": request_id}}
     )["Item"]
