@@ -1,34 +1,56 @@
-"""On the findings bus: archive the finding, alert, block HIGH/CRITICAL sources and users."""
+"""On the findings bus: a finding is archived, alerted and (HIGH/CRITICAL) blocklisted; a
+client-connect handler health event goes to operations."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import Field, TypeAdapter
 
-from cvpn_shared.monitoring.alerting import FindingAlert, deliver_finding
+from cvpn_shared.monitoring.alerting import (
+    FindingAlert,
+    HandlerHealthAlert,
+    deliver_finding,
+    deliver_health_alert,
+)
 from cvpn_shared.observability import logger, metrics, tracer
-from cvpn_shared.wiring import alert_channels, asff_for, response_policy
+from cvpn_shared.wiring import alert_channels, asff_for, notifier, response_policy
 
 
 class FindingEvent(EventBridgeModel):
     """A "Client VPN Suspicious Connection Attempts" event from the product's bus."""
 
+    detail_type: Literal["Client VPN Suspicious Connection Attempts"] = Field(alias="detail-type")
     detail: FindingAlert
+
+
+class HealthEvent(EventBridgeModel):
+    """A "Client VPN Connection Handler Health" event from the product's bus."""
+
+    detail_type: Literal["Client VPN Connection Handler Health"] = Field(alias="detail-type")
+    detail: HandlerHealthAlert
+
+
+_EVENT: TypeAdapter[Any] = TypeAdapter(
+    Annotated[FindingEvent | HealthEvent, Field(discriminator="detail_type")]
+)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-@event_parser(model=FindingEvent)
-def lambda_handler(event: FindingEvent, context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parsed = _EVENT.validate_python(event)
+    if isinstance(parsed, HealthEvent):
+        metrics.add_metric(name="HandlerHealthAlerts", unit="Count", value=1)
+        return {"operations_message_id": deliver_health_alert(parsed.detail, notifier())}
     report = deliver_finding(
-        event.detail,
+        parsed.detail,
         alert_channels(),
         response_policy(),
         now=datetime.now(UTC),
-        asff=asff_for(event.resources, context.invoked_function_arn),
+        asff=asff_for(parsed.resources, context.invoked_function_arn),
     )
     metrics.add_metric(name="FindingsDelivered", unit="Count", value=1)
     metrics.add_metric(name="SubjectsBlocked", unit="Count", value=len(report.blocked))

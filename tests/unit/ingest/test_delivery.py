@@ -269,3 +269,34 @@ def test_the_real_parser_and_detector_feed_the_bus_blocklist_and_security_hub(
     assert asff["Id"] == alert.finding_id and asff["Severity"]["Label"] == "HIGH"
     assert asff["Resources"][0]["Id"] == spray[0].resources[0]
     assert asff["ProductArn"] == "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
+
+
+def test_a_handler_health_event_reaches_operations() -> None:
+    """Given a health event (handler timed out 3 times), when delivered, then operations get one
+    notification naming the endpoint, the reason and the count."""
+    from cvpn_shared.monitoring.alerting import HandlerHealthAlert, deliver_health_alert
+
+    sent: list[tuple[str, dict[str, Any], dict[str, str]]] = []
+
+    class Operations:
+        def publish(self, subject: str, message: dict[str, Any], attributes: dict[str, str]) -> str:
+            sent.append((subject, message, attributes))
+            return "ops-1"
+
+    issue = HandlerHealthAlert.model_validate(
+        {
+            "schema_version": "1",
+            "kind": "client-connect-handler",
+            "endpoint_id": "cvpn-endpoint-0123456789abcdef0",
+            "reason": "client-connect-handler-timed-out",
+            "count": 3,
+            "first_seen": "2026-11-28T11:50:00Z",
+            "last_seen": "2026-11-28T11:55:00Z",
+            "sample_connection_ids": ["cvpn-connection-1"],
+        }
+    )
+    assert deliver_health_alert(issue, Operations()) == "ops-1"
+    subject, message, attributes = sent[0]
+    assert "client-connect-handler-timed-out" in subject and len(subject) <= 100
+    assert message["count"] == 3 and "3 connection attempt(s)" in message["summary"]
+    assert attributes["kind"] == "client-connect-handler-health"

@@ -30,10 +30,12 @@ __all__ = [
     "AlertChannels",
     "DeliveryReport",
     "FindingAlert",
+    "HandlerHealthAlert",
     "ResponsePolicy",
     "alert_text",
     "blocks_for",
     "deliver_finding",
+    "deliver_health_alert",
 ]
 
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -84,6 +86,19 @@ class FindingAlert(BaseModel):
     def source_ip(self) -> str | None:
         ip = self.entity.device_ip
         return None if ip is None or ip in _NA else ip
+
+
+class HandlerHealthAlert(BaseModel):
+    """The detail of a "Client VPN Connection Handler Health" event: handler malfunctions."""
+
+    model_config = ConfigDict(extra="allow")
+
+    endpoint_id: str
+    reason: str
+    count: int = 1
+    first_seen: str | None = None
+    last_seen: str | None = None
+    sample_connection_ids: list[str] = Field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -269,3 +284,26 @@ def deliver_finding(
         statuses = channels.sessions.terminate_user(finding.endpoint_id, finding.user)
         report.terminated_connections = [str(status.get("ConnectionId")) for status in statuses]
     return report
+
+
+class OperationsNotifier(Protocol):
+    def publish(self, subject: str, message: dict[str, Any], attributes: dict[str, str]) -> str: ...
+
+
+def deliver_health_alert(issue: HandlerHealthAlert, operations: OperationsNotifier) -> str:
+    """Tell operations the client-connect handler misbehaves (every such attempt was refused)."""
+    subject = f"[OPERATIONS] Client VPN client-connect handler: {issue.reason} on {issue.endpoint_id}"
+    body = "\n".join(
+        [
+            f"{issue.count} connection attempt(s) on {issue.endpoint_id} were refused because the "
+            f"client-connect handler failed: {issue.reason}.",
+            f"between {issue.first_seen} and {issue.last_seen}",
+            f"sample connections: {', '.join(issue.sample_connection_ids) or '-'}",
+            "Check the handler's errors, throttles and duration (it must answer within 30 seconds).",
+        ]
+    )
+    return operations.publish(
+        subject[:100],
+        {"summary": body, **issue.model_dump(mode="json")},
+        {"kind": "client-connect-handler-health", "endpoint_id": issue.endpoint_id},
+    )

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from cvpn_shared.dal.checkpoints import Checkpoint, CheckpointConflict, LeaseHeld
 from cvpn_shared.dal.connection_logs import InvalidPageToken, LogEventPage, LogGroupMissing
 from cvpn_shared.dal.findings_bus import BusEntry
+from cvpn_shared.monitoring.findings import DETAIL_TYPE, HEALTH_DETAIL_TYPE
 
 __all__ = [
     "DETAIL_TYPE",
@@ -51,8 +52,6 @@ __all__ = [
     "record_ingest_metrics",
 ]
 
-DETAIL_TYPE = "Client VPN Suspicious Connection Attempts"
-HEALTH_DETAIL_TYPE = "Client VPN Client-Connect Handler Health"
 _DIGEST_BYTES = 8
 _TIMESTAMP_BYTES = 6
 _ENTRY_BYTES = _DIGEST_BYTES + _TIMESTAMP_BYTES
