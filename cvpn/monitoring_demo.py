@@ -91,6 +91,10 @@ class LocalMonitoring:
         self.cloud.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
         return Mailbox(sqs, url)
 
+    def subscribe_to_topic(self, queue_name: str, topic_output: str) -> Mailbox:
+        """A new SQS inbox subscribed to the topic a stack output names (e.g. NotificationsTopicArn)."""
+        return self._queue_subscribed_to_topic(queue_name, self.stack.outputs[topic_output])
+
     def _queue_on_bus(self, name: str, bus_name: str) -> Mailbox:
         """Every event on the findings bus, copied to a queue (as another team's rule would)."""
         sqs, url, arn = self._queue(name)
