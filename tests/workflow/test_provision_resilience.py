@@ -160,3 +160,31 @@ def test_rerunning_a_rolled_back_request_provisions_a_new_endpoint(product: Prov
 
     endpoint_id = _assert_available(product, second, request)
     assert endpoint_id != rolled_back_endpoint_id
+
+
+def test_more_route_placements_than_the_endpoint_allows_in_flight(
+    product: Provisioning, timings: Any
+) -> None:
+    """Given routes that take 3 minutes to become active (AWS's slow end) and a request whose routes
+    through every subnet make 12 placements (4 routes x 3 AZs, more than the 10 operations an endpoint
+    allows in flight), when it is provisioned, the ConcurrentMutationLimitExceeded answers are retried
+    until earlier routes finish, and every placement exists and is active."""
+    timings.route_seconds = 180
+    routes = [
+        {"destination_cidr": cidr, "description": f"route {index}"}
+        for index, cidr in enumerate(("0.0.0.0/0", "10.200.0.0/24", "10.201.0.0/24", "10.202.0.0/24"))
+    ]
+    request = product.request(zones=3, routes=routes)
+    progress = product.provision(request, timeout=240)
+    endpoint_id = _assert_available(product, progress, request)
+    placed = product.cloud.client("ec2").describe_client_vpn_routes(ClientVpnEndpointId=endpoint_id)["Routes"]
+    manual = sorted(
+        (r["DestinationCidr"], r["TargetSubnet"], r["Status"]["Code"])
+        for r in placed
+        if r["Origin"] == "add-route"
+    )
+    assert manual == sorted(
+        (route["destination_cidr"], subnet_id, "active")
+        for route in routes
+        for subnet_id in request["subnet_ids"]
+    )
