@@ -20,8 +20,10 @@ def lambda_handler(event: ClientConnectRequest, context: LambdaContext) -> dict[
     if decision.blocklist_error:
         logger.error("blocklist unreadable: connection allowed", extra={"error": decision.blocklist_error})
         metrics.add_metric(name="BlocklistUnavailable", unit="Count", value=1)
+    metrics.add_metric(
+        name="ConnectionsAllowed" if decision.response.allow else "ConnectionsRefused", unit="Count", value=1
+    )
     if not decision.response.allow:
-        metrics.add_metric(name="ConnectionsRefused", unit="Count", value=1)
         logger.warning(
             "connection refused",
             extra={"endpoint_id": event.endpoint_id, "blocked": [entry.key for entry in decision.blocks]},
