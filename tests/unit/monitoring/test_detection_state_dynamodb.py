@@ -50,6 +50,19 @@ def test_round_trip_sets_version_and_ttl(dynamodb: Any) -> None:
     item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "e#device_ip#203.0.113.7"}})["Item"]
     assert item["expires_at"] == {"N": str(NOW_EPOCH + 3600)}
     assert item["version"] == {"N": "1"}
+    assert "armed_at" not in item
+
+
+def test_armed_at_is_readable_without_the_record(dynamodb: Any) -> None:
+    store = DynamoDbDetectionState(dynamodb, TABLE)
+    store.save(
+        [StateWrite("k", {"n": 1}, 0, NOW_EPOCH + 60, armed_at=1_799_999_000_000)], now_epoch=NOW_EPOCH
+    )
+
+    loaded = store.load(["k"], now_epoch=NOW_EPOCH)["k"]
+
+    assert loaded.armed_at == 1_799_999_000_000
+    assert loaded.data == {"n": 1}
 
 
 def test_large_records_are_compressed(dynamodb: Any) -> None:

@@ -241,7 +241,7 @@ def test_records_expire_and_are_then_forgotten() -> None:
     runs = Runs()
     runs.run(runs.burst(0, failures=4))
     key = f"{runs.log.endpoint_id}#device_ip#203.0.113.7"
-    _, _, expires_at = runs.store.records[key]
+    _, _, expires_at, _ = runs.store.records[key]
     ttl = runs.settings.state_ttl_seconds
     assert expires_at == int(runs.log.at(60 + 90).timestamp()) + ttl  # now = last failure + 1 min
 

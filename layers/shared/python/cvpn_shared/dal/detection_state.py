@@ -1,9 +1,10 @@
 """Data access to the detection state table (DynamoDB): one item per watched entity.
 
 Table: partition key ``pk`` (S) only, TTL attribute ``expires_at`` (N, epoch seconds), on-demand.
-Item: ``pk`` (``<endpoint>#<device_ip|user>#<value>``), ``version`` (N), ``expires_at`` (N) and the
+Item: ``pk`` (``<endpoint>#<device_ip|user>#<value>``), ``version`` (N), ``expires_at`` (N),
+``armed_at`` (N, epoch ms, when an attack rule last fired for the entity; absent if never) and the
 record as JSON in ``data`` (S), or zlib-compressed in ``data_z`` (B) when the JSON is larger than
-``COMPRESS_ABOVE_BYTES`` (write units are billed per KB).
+``COMPRESS_ABOVE_BYTES`` (write units are billed per KB). The JSON is decoded only when used.
 
 Reads: BatchGetItem, 100 keys per call, strongly consistent, ``UnprocessedKeys`` retried with
 exponential backoff. Items past ``expires_at`` are ignored (TTL deletes lazily, up to days later).
@@ -96,6 +97,8 @@ class DynamoDbDetectionState:
             "version": {"N": str(write.expected_version + 1)},
             "expires_at": {"N": str(write.expires_at)},
         }
+        if write.armed_at is not None:
+            item["armed_at"] = {"N": str(write.armed_at)}
         text = json.dumps(write.data, separators=(",", ":"))
         if len(text) > COMPRESS_ABOVE_BYTES:
             item["data_z"] = {"B": zlib.compress(text.encode())}
@@ -126,8 +129,10 @@ def _stored(item: dict[str, Any]) -> StoredState:
         text = zlib.decompress(item["data_z"]["B"]).decode()
     else:
         text = item.get("data", {}).get("S", "{}")
+    armed_at = item.get("armed_at")
     return StoredState(
-        data=json.loads(text),
+        text=text,
         version=int(item["version"]["N"]),
         expires_at=int(item["expires_at"]["N"]),
+        armed_at=int(armed_at["N"]) if armed_at else None,
     )

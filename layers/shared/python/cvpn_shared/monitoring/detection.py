@@ -285,6 +285,7 @@ class Detector:
         settings = self._settings
         now_epoch = int(now.timestamp())
         ttl = settings.state_ttl_seconds
+        r6_window_ms = settings.r6_window_seconds * 1000 if settings.enabled("R6") else -1
         keys = {entity_key(*entity): entity for entity in runs}
         for run in runs.values():
             if len(run.failures) > 1:
@@ -301,15 +302,16 @@ class Detector:
                 entity = keys[key]
                 run = runs[entity]
                 current: StoredState | None = stored.get(key)
-                if current is None and not run.failures:
-                    continue  # only successes, and no attack on record: nothing to do
+                if not run.failures and not _may_follow_an_attack(current, run.successes, r6_window_ms):
+                    continue  # only successes, none soon after an attack on record: nothing to do
                 record = EntityRecord.from_record(settings, *entity, current.data if current else None)
                 counters = RunCounters()
                 outcome[key] = (record.apply(run.failures, run.successes, counters), counters)
                 if record.changed:
                     expires_at = max(now_epoch, record.latest // 1000) + ttl
                     version = current.version if current else 0
-                    writes.append(StateWrite(key, record.to_record(), version, expires_at))
+                    armed_at = record.armed[0] if record.armed else None
+                    writes.append(StateWrite(key, record.to_record(), version, expires_at, armed_at))
             lost = self._state.save(writes, now_epoch=now_epoch) if writes else []
             stats.records_written += len(writes) - len(lost)
             if not lost:
@@ -335,6 +337,14 @@ class Detector:
             stats.duplicates_across_runs += counters.duplicates_skipped
             findings.extend(found)
         return _one_success_after_attack_per_connection(findings)
+
+
+def _may_follow_an_attack(current: StoredState | None, successes: list[SuccessEvent], window_ms: int) -> bool:
+    """Whether a success of the run may come within R6's window after the entity's last attack."""
+    if current is None or not successes or window_ms < 0 or current.armed_at is None:
+        return False
+    armed_at = current.armed_at
+    return any(0 <= success[0] - armed_at <= window_ms for success in successes)
 
 
 def _moment(event: tuple[Any, ...]) -> int:

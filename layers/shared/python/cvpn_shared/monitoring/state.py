@@ -33,23 +33,54 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
 class StoredState:
-    """An entity's record as read, with the version to write it back against."""
+    """An entity's record as read, with the version to write it back against.
 
-    data: dict[str, Any]
-    version: int
-    expires_at: int
+    ``data`` is decoded on first use (``text`` is its JSON): a run that only needs ``armed_at`` (when
+    an attack rule last fired for the entity) never pays for decoding the rest.
+    """
+
+    __slots__ = ("_data", "_text", "armed_at", "expires_at", "version")
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        version: int = 0,
+        expires_at: int = 0,
+        *,
+        text: str | None = None,
+        armed_at: int | None = None,
+    ) -> None:
+        if data is None and text is None:
+            raise ValueError("a stored state needs its data or its JSON text")
+        self._data = data
+        self._text = text
+        self.version = version
+        self.expires_at = expires_at
+        self.armed_at = armed_at
+
+    @property
+    def data(self) -> dict[str, Any]:
+        if self._data is None:
+            self._data = json.loads(self._text or "{}")
+        return self._data
+
+    def __repr__(self) -> str:
+        return f"StoredState(version={self.version}, expires_at={self.expires_at}, armed_at={self.armed_at})"
 
 
 @dataclass(frozen=True)
 class StateWrite:
-    """A record to write: ``expected_version`` is the version read (0: the record must not exist)."""
+    """A record to write: ``expected_version`` is the version read (0: the record must not exist).
+
+    ``armed_at`` (epoch ms, or None) is stored beside the record so that it can be read without it.
+    """
 
     key: str
     data: dict[str, Any]
     expected_version: int
     expires_at: int
+    armed_at: int | None = None
 
 
 class DetectionStateConflict(RuntimeError):
@@ -80,7 +111,7 @@ class InMemoryDetectionState:
     objects with the store.
     """
 
-    records: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    records: dict[str, tuple[str, int, int, int | None]] = field(default_factory=dict)
     reads: int = 0
     writes: int = 0
     conflicts: int = 0
@@ -94,8 +125,8 @@ class InMemoryDetectionState:
                 record = self.records.get(key)
                 if record is None or record[2] <= now_epoch:
                     continue
-                text, version, expires_at = record
-                found[key] = StoredState(json.loads(text), version, expires_at)
+                text, version, expires_at, armed_at = record
+                found[key] = StoredState(text=text, version=version, expires_at=expires_at, armed_at=armed_at)
         return found
 
     def save(self, writes: Sequence[StateWrite], *, now_epoch: int) -> list[str]:
@@ -114,6 +145,7 @@ class InMemoryDetectionState:
                     json.dumps(write.data, separators=(",", ":")),
                     write.expected_version + 1,
                     write.expires_at,
+                    write.armed_at,
                 )
         return lost
 
