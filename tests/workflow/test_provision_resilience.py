@@ -165,11 +165,15 @@ def test_rerunning_a_rolled_back_request_provisions_a_new_endpoint(product: Prov
 def test_more_route_placements_than_the_endpoint_allows_in_flight(
     product: Provisioning, timings: Any
 ) -> None:
-    """Given routes that take 3 minutes to become active (AWS's slow end) and a request whose routes
-    through every subnet make 12 placements (4 routes x 3 AZs, more than the 10 operations an endpoint
-    allows in flight), when it is provisioned, the ConcurrentMutationLimitExceeded answers are retried
-    until earlier routes finish, and every placement exists and is active."""
-    timings.route_seconds = 180
+    """Given routes that take 15 minutes to become active (slower than AWS, so the limit is surely hit
+    here whatever the machine's speed) and a request whose routes through every subnet make 12
+    placements (4 routes x 3 AZs, more than the 10 operations an endpoint allows in flight), when it
+    is provisioned, the endpoint refuses some placements with ConcurrentMutationLimitExceeded, the
+    workflow retries them until earlier routes finish, and every placement exists and is active."""
+    from localcloud.faults import api_call_counts, reset_api_call_counts
+
+    reset_api_call_counts()
+    timings.route_seconds = 900
     routes = [
         {"destination_cidr": cidr, "description": f"route {index}"}
         for index, cidr in enumerate(("0.0.0.0/0", "10.200.0.0/24", "10.201.0.0/24", "10.202.0.0/24"))
