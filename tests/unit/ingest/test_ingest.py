@@ -320,3 +320,28 @@ def test_no_time_left_skips_log_groups_without_claiming(checkpoints: DynamoDbChe
     )
     assert report.log_groups[0].skipped == "no time left in this invocation"
     assert checkpoints.load(LOG_GROUP).version == 0
+
+
+def test_failed_attempts_become_metrics_by_endpoint_and_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a run that saw failures on two (endpoint, reason) pairs, when its metrics are recorded,
+    then one FailedConnectionAttempts metric per pair is emitted with Endpoint and FailureReason."""
+    import json
+
+    from aws_lambda_powertools import Metrics
+
+    from cvpn_shared.monitoring.ingest import IngestReport, record_ingest_metrics
+
+    report = IngestReport(failed_attempts=Counter({(ENDPOINT_ID, "auth-failed"): 4, (ENDPOINT_ID, "NA"): 1}))
+    metrics = Metrics(namespace="ClientVpnAutopilotTest", service="test")
+    record_ingest_metrics(metrics, report)
+    metrics.flush_metrics()
+
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    failures = {
+        blob["FailureReason"]: blob["FailedConnectionAttempts"]
+        for blob in blobs
+        if "FailedConnectionAttempts" in blob
+    }
+    assert failures == {"auth-failed": [4.0], "NA": [1.0]}
+    assert all(blob["Endpoint"] == ENDPOINT_ID for blob in blobs if "FailedConnectionAttempts" in blob)
+    assert any("ConnectionLogEventsProcessed" in blob for blob in blobs)

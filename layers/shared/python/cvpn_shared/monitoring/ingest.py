@@ -409,7 +409,12 @@ def record_ingest_metrics(metrics: Any, report: IngestReport) -> None:
     metrics.add_metric(name="ConnectionLogBadLines", unit=MetricUnit.Count, value=summary["bad_lines"])
     metrics.add_metric(name="FindingsPublished", unit=MetricUnit.Count, value=summary["findings_published"])
     for (endpoint_id, reason), count in sorted(report.failed_attempts.items()):
-        with single_metric(name="FailedConnectionAttempts", unit=MetricUnit.Count, value=count) as metric:
+        with single_metric(
+            name="FailedConnectionAttempts",
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=getattr(metrics, "namespace", None),
+        ) as metric:
             metric.add_dimension(name="Endpoint", value=endpoint_id)
             metric.add_dimension(name="FailureReason", value=reason[:250] or "NA")
 
