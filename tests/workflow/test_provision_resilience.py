@@ -170,7 +170,7 @@ def test_more_route_placements_than_the_endpoint_allows_in_flight(
     placements (4 routes x 3 AZs, more than the 10 operations an endpoint allows in flight), when it
     is provisioned, the endpoint refuses some placements with ConcurrentMutationLimitExceeded, the
     workflow retries them until earlier routes finish, and every placement exists and is active."""
-    from localcloud.faults import reset_api_call_counts
+    from localcloud.faults import api_call_counts, reset_api_call_counts
 
     reset_api_call_counts()
     timings.route_seconds = 900
@@ -192,3 +192,4 @@ def test_more_route_placements_than_the_endpoint_allows_in_flight(
         for route in routes
         for subnet_id in request["subnet_ids"]
     )
+    assert api_call_counts()["CreateClientVpnRoute"] > 12, "the in-flight limit was never reached"
