@@ -297,7 +297,12 @@ def run_attack_scenario(
         f"checkpoint v{checkpoint['version']}, {checkpoint['events_processed']} events processed",
     )
 
-    findings = wait_for("a finding on the bus", watch.findings_on_bus, timeout=60)
+    def attack_findings() -> list[dict[str, Any]]:
+        """Findings about the attacker on the bus, once a HIGH or CRITICAL one is among them."""
+        about = [e for e in watch.findings_on_bus() if e["detail"]["entity"].get("device_ip") == attacker_ip]
+        return about if any(e["detail"]["severity"] in ("HIGH", "CRITICAL") for e in about) else []
+
+    findings = wait_for("a HIGH finding about the attacker on the bus", attack_findings, timeout=60)
     for event in findings:
         detail = event["detail"]
         _say(
@@ -305,16 +310,28 @@ def run_attack_scenario(
             f"{detail['severity']} {detail['rule_id']} {detail['title']} "
             f"(source {detail['entity'].get('device_ip')}, {detail['counts']['failures']} failures)",
         )
+    finding_ids = {event["detail"]["finding_id"] for event in findings}
+
+    def alerts_for_findings() -> list[dict[str, Any]]:
+        """The alert of every finding about the attacker, once all have arrived."""
+        delivered = [
+            envelope
+            for envelope in watch.alert_envelopes()
+            if envelope.get("MessageAttributes", {}).get("finding_id", {}).get("Value") in finding_ids
+        ]
+        arrived = {envelope["MessageAttributes"]["finding_id"]["Value"] for envelope in delivered}
+        return delivered if arrived >= finding_ids else []
+
+    alerts = [
+        envelope.get("Subject", "") for envelope in wait_for("the alerts", alerts_for_findings, timeout=60)
+    ]
+    for subject in alerts:
+        _say("  alert delivered", subject)
     blocked = wait_for(
         "the attacker on the blocklist",
         lambda: [str(entry["pk"]) for entry in watch.blocklist() if entry["subject"] == attacker_ip],
         timeout=60,
     )
-    alerts = [
-        envelope.get("Subject", "") for envelope in wait_for("an alert", watch.alert_envelopes, timeout=60)
-    ]
-    for subject in alerts:
-        _say("  alert delivered", subject)
     _say("  blocklisted", ", ".join(blocked))
 
     victim = names[-1]
