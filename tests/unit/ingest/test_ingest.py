@@ -158,18 +158,18 @@ def test_an_expired_page_token_restarts_the_scan_without_repeats(checkpoints: Dy
 
 
 def test_a_failed_publish_leaves_the_checkpoint_where_it_was(checkpoints: DynamoDbCheckpoints) -> None:
-    """Given findings the bus refuses, when the run fails, then the checkpoint has not advanced and the
-    next run publishes the same findings."""
+    """Given findings the bus refuses, when the run fails, then the checkpoint has not advanced, its lease
+    is free at once, and the next run publishes the same findings."""
     logs = FakeLogGroup()
     attacker = logs.put(NOW - minutes(2), record("attacker"))
     bus = RecordingBus(fail_next=1)
 
     with pytest.raises(RuntimeError, match="bus unavailable"):
         make_ingest(logs, checkpoints, bus=bus).run([LOG_GROUP], now=NOW, remaining_ms=RemainingTime())
-    assert checkpoints.load(LOG_GROUP).position_ms is None
+    stored = checkpoints.load(LOG_GROUP)
+    assert stored.position_ms is None and stored.lease_until_ms == 0  # not advanced, lease given back
 
-    clock = Clock(wall_ms=millis(NOW) + 301_000)  # the failed invocation's lease has expired
-    make_ingest(logs, checkpoints, bus=bus, owner="invocation-2", clock=clock).run(
+    make_ingest(logs, checkpoints, bus=bus, owner="invocation-2").run(
         [LOG_GROUP], now=NOW, remaining_ms=RemainingTime()
     )
     assert [entry.detail["finding_id"] for entry in bus.published] == [f"finding-{attacker}"]

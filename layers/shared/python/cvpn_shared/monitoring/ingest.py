@@ -23,6 +23,7 @@ One run (``ConnectionLogIngest.run``) takes each connection log group in turn:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -328,6 +329,12 @@ class ConnectionLogIngest:
         except CheckpointConflict:
             group.skipped = "checkpoint changed under this invocation (lease lost); nothing more written"
             return group
+        except Exception:
+            # Publishing or reading failed: the checkpoint stays where it was (this page is read again),
+            # and the lease goes back at once so the next scheduled run need not wait for it to expire.
+            with contextlib.suppress(Exception):
+                self._checkpoints.release(checkpoint)
+            raise
 
     def _scan_start(self, checkpoint: Checkpoint, now: datetime) -> int:
         if checkpoint.position_ms is None:
