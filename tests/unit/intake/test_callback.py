@@ -154,3 +154,45 @@ def test_failure_message_unwraps_the_provisioning_error() -> None:
 )
 def test_messages_for_requests_that_never_provisioned(status: str, expected: str) -> None:
     assert compose_message(_task("generic", status, error={"Error": "x", "Cause": "y"})) == expected
+
+
+def test_the_poster_does_not_follow_redirects() -> None:
+    """A ticket system answering 302 elsewhere is not followed: the credentials stay where configured."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cvpn_shared.dal.tickets import UrllibPoster
+
+    paths: list[str] = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            paths.append(self.path)
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(302)
+            self.send_header("location", "/elsewhere")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        do_GET = do_POST
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/comment"
+        answer = UrllibPoster(timeout_seconds=5).post(url, {"Authorization": "Bearer x"}, b"{}")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answer.status == 302
+    assert paths == ["/comment"]
+    with pytest.raises(TicketCallbackRejected):
+        post_result(
+            _task("github-comment"),
+            secrets=_secrets({"token": "t"}),
+            http=RecordingPoster(answer),
+            clock=lambda: NOW,
+        )

@@ -18,16 +18,24 @@ class HttpAnswer:
     error: str | None = None
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is answered as it is: following it would send the credentials to another URL."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
 class UrllibPoster:
-    """POSTs with the standard library (no extra dependency in the layer)."""
+    """POSTs with the standard library (no extra dependency in the layer); redirects are not followed."""
 
     def __init__(self, timeout_seconds: float = 10.0) -> None:
         self._timeout = timeout_seconds
+        self._opener = urllib.request.build_opener(_NoRedirects())
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> HttpAnswer:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with self._opener.open(request, timeout=self._timeout) as response:
                 return HttpAnswer(int(response.status), response.read(4096).decode("utf-8", "replace"))
         except urllib.error.HTTPError as error:
             return HttpAnswer(int(error.code), error.read(4096).decode("utf-8", "replace"))
