@@ -1,4 +1,4 @@
-"""Task: create the Client VPN endpoint (idempotent through its ClientToken), or adopt the request's live one."""
+"""Task: create the Client VPN endpoint (idempotent via its ClientToken), or adopt the live one."""
 
 from typing import Any
 
