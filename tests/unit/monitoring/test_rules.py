@@ -359,3 +359,20 @@ def test_late_event_counts_in_its_own_time() -> None:
 
     assert rules(late) == ["R1"]
     assert late.findings[0].counts.failures == 5
+
+
+def test_relogs_of_sessions_judged_in_earlier_runs_are_not_read_again() -> None:
+    """A run of periodic re-logs of a session that started long before the run reads nothing."""
+    log = ConnectionLog()
+    store = InMemoryDetectionState()
+    observe(log, r1_attack(log), detector=Detector(DetectionSettings(), store))
+    reads = store.reads
+
+    relog = observe(log, [log.success(7200, user="alice", started=3000)],
+                    detector=Detector(DetectionSettings(), store))  # fmt: skip
+    reads_for_relog = store.reads - reads
+    fresh = observe(log, [log.success(7300, user="alice", started=7290)],
+                    detector=Detector(DetectionSettings(), store))  # fmt: skip
+
+    assert relog.findings == [] and relog.stats.entities == 0 and reads_for_relog == 0
+    assert fresh.findings == [] and fresh.stats.entities == 2  # a new connection: source and user read

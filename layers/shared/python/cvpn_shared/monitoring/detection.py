@@ -23,7 +23,10 @@ Decisions (documented for operators):
   the same rule and entity is a recurrence: ``occurrence`` + 1, ``escalated`` true and severity raised
   by ``min(occurrence - 1, max_escalation_steps)`` steps (default one), capped at CRITICAL.
 - R6 is checked for the source and for the user of a success; when both fire for the same
-  successful connection in a run, the source's finding is published and the user's is not.
+  successful connection in a run, the source's finding is published and the user's is not. A success
+  whose connection started more than the R6 window before the run's earliest event is a periodic
+  re-log of a connection an earlier run already judged: it is not looked at again (this keeps the
+  reads of a run proportional to new connections, not to every live session).
 - Failures of client-connect handler malfunctions are neither counted by R1-R7 nor R6's attacks.
 """
 
@@ -124,6 +127,7 @@ class Detector:
         self._settings = settings
         self._state = state
         self._source_allowlisted: dict[str, bool] = {}
+        self._run_floor_ms = 0
 
     @property
     def settings(self) -> DetectionSettings:
@@ -145,7 +149,6 @@ class Detector:
             )
             for (endpoint_id, reason), tally in sorted(health.items())
         ]
-        stats.entities = len(runs)
         if runs:
             result.findings = self._apply(runs, now, stats)
         stats.findings = len(result.findings)
@@ -169,8 +172,11 @@ class Detector:
         health: dict[tuple[str, str], _HealthTally] = {}
         count = 0
         successes = 0
+        floor = None
         for attempt in attempts:
             count += 1
+            if floor is None or attempt.timestamp_ms < floor:
+                floor = attempt.timestamp_ms
             if attempt.log_type != LOG_TYPE_ATTEMPT:
                 continue
             status = attempt.status
@@ -255,6 +261,7 @@ class Detector:
                     if run is None:
                         run = runs[key] = _EntityRun([], [])
                     run.successes.append((moment, connection_id, device_ip, username, common_name))
+        self._run_floor_ms = floor if floor is not None else 0
         stats.attempts = count
         stats.successes = successes
         stats.failures = len(failures) - stats.health_failures
@@ -286,12 +293,24 @@ class Detector:
         now_epoch = int(now.timestamp())
         ttl = settings.state_ttl_seconds
         r6_window_ms = settings.r6_window_seconds * 1000 if settings.enabled("R6") else -1
-        keys = {entity_key(*entity): entity for entity in runs}
-        for run in runs.values():
+        # A success whose connection started an R6 window before the run's earliest event was first
+        # logged (and judged) in an earlier run: this is a periodic re-log of it; leave it out.
+        judged_before = self._run_floor_ms - r6_window_ms
+        keys: dict[str, tuple[str, EntityKind, str]] = {}
+        for entity, run in runs.items():
+            if run.successes:
+                if r6_window_ms < 0:
+                    run.successes = []
+                else:
+                    run.successes = [success for success in run.successes if success[0] >= judged_before]
+                    if len(run.successes) > 1:
+                        run.successes.sort(key=_moment)
+            if not run.failures and not run.successes:
+                continue
             if len(run.failures) > 1:
                 run.failures.sort(key=_moment)
-            if len(run.successes) > 1:
-                run.successes.sort(key=_moment)
+            keys[entity_key(*entity)] = entity
+        stats.entities = len(keys)
         stored = self._state.load(list(keys), now_epoch=now_epoch)
         stats.records_read += len(keys)
         outcome: dict[str, tuple[list[Finding], RunCounters]] = {}
