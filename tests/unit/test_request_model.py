@@ -107,3 +107,12 @@ def test_every_example_request_is_valid(path: Path) -> None:
     """The examples under events/requests/ are what the README points users to: they must parse."""
     request = ProvisionRequest.model_validate(json.loads(path.read_text()))
     assert request.request_id
+
+
+@pytest.mark.parametrize("path", sorted((SEED.parents[1] / "profiles").glob("*.json")), ids=lambda p: p.name)
+def test_every_example_network_profile_is_valid(path: Path) -> None:
+    """The example profiles under events/profiles/ are what the README tells administrators to copy."""
+    from cvpn_shared.intake.profiles import parse_profile
+
+    profile = parse_profile(path.stem, json.loads(path.read_text()))
+    assert profile.access_groups
