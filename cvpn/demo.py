@@ -1,15 +1,18 @@
 """`make demo`: the product end to end on the local cloud, as a person would watch it.
 
-1. Brings the local cloud up and deploys template.yaml on it.
+1. Brings the local cloud up and deploys template.yaml on it (HTTP API and schedules served).
 2. Builds a realistic network: a VPC with subnets in three Availability Zones, a security group, an
    Active Directory directory, a server certificate generated with `cryptography` and imported into
    ACM, a connection log group.
-3. Provisions the seed scenario through the provisioning state machine (the same definition and
-   handlers as on AWS), printing each step as it happens: an AD group SID authorised for 0.0.0.0/0,
-   a default route and an on-premises 10.200.0.0/24 route through every associated subnet, a /22
-   client CIDR, UDP 443, two AZs.
-4. Downloads the client configuration through its presigned link into out/<endpoint>.ovpn.
-5. Simulates a few client connections and prints what the connection log recorded.
+3. Configures the intake as an operator does: a signing secret and a mapping parameter for Jira.
+4. A Jira ticket is approved: its signed webhook reaches `POST /webhooks/jira`, which starts the
+   intake workflow, which runs the provisioning state machine (the same definitions and handlers as
+   on AWS). Each provisioning step is printed as it happens. The seed scenario: an AD group SID
+   authorised for 0.0.0.0/0, a default route and an on-premises 10.200.0.0/24 route through every
+   associated subnet, a /22 client CIDR, UDP 443, two AZs, the client-connect handler on.
+5. Downloads the client configuration through its presigned link into out/<endpoint>.ovpn.
+6. Monitoring: users connect, an attacker sprays passwords from one address, the scheduled ingest
+   flags it, the alert is delivered, and the attacker's next attempt is refused.
 """
 
 from __future__ import annotations
@@ -17,13 +20,16 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
 from localcloud.clock import get_clock
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WEBHOOKS = PROJECT_ROOT / "events" / "webhooks"
 SEED_REQUEST = PROJECT_ROOT / "events" / "requests" / "seed-active-directory.json"
+DEMO_JIRA_SECRET = "demo-jira-signing-secret"
 
 
 def _say(step: str, detail: str = "") -> None:
@@ -44,18 +50,69 @@ def seed_request_for(network: Any) -> dict[str, Any]:
     return request
 
 
+def configure_jira_source(cloud: Any, stack: Any, network: Any) -> None:
+    """What an operator does once: the signing secret and the mapping parameter of the Jira source."""
+    prefix = stack.outputs["IntakeSecretsPrefix"]
+    cloud.client("secretsmanager").create_secret(
+        Name=f"{prefix}jira", SecretString=json.dumps({"current": DEMO_JIRA_SECRET, "previous": ""})
+    )
+    config = json.loads((WEBHOOKS / "sources" / "jira.json").read_text())
+    config["secret_id"] = f"{prefix}jira"
+    config.pop("callback", None)  # no ticket system to comment on in the demo
+    config["defaults"].update(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids[:2],
+        server_certificate_arn=network.server_certificate_arn,
+        authentication=[{"type": "active-directory", "directory_id": network.directory_id}],
+        security_group_ids=[network.security_group_id],
+        connection_log={"enabled": True, "log_group_name": network.log_group_name, "retention_days": 90},
+        client_connect_handler=True,
+    )
+    cloud.client("ssm").put_parameter(
+        Name=f"{stack.outputs['IntakeSourcesParameterPath']}/jira", Type="String", Value=json.dumps(config)
+    )
+
+
+def seed_ticket() -> bytes:
+    """The approved Jira ticket of the seed scenario, as Jira sends it."""
+    payload = json.loads((WEBHOOKS / "jira-issue-updated.json").read_text())
+    seed = json.loads(SEED_REQUEST.read_text())
+    fields = payload["issue"]["fields"]
+    payload["issue"]["key"] = seed["request_id"]
+    fields["summary"] = seed["description"]
+    fields["reporter"]["emailAddress"] = seed["requester"]
+    fields["customfield_10050"] = seed["name"]
+    fields["customfield_10051"] = seed["client_cidr_block"]
+    fields["customfield_10052"] = seed["authorization_rules"][0]["access_group_id"]
+    fields["customfield_10053"]["value"] = seed["transport_protocol"]
+    fields["customfield_10054"] = ", ".join(route["destination_cidr"] for route in seed["routes"])
+    return json.dumps(payload, indent=1).encode()
+
+
+def _child_execution(sfn: Any, provision_arn: str, request_id: str, timeout: float = 120) -> str:
+    """The provisioning execution the intake started for ``request_id``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for execution in sfn.list_executions(stateMachineArn=provision_arn)["executions"]:
+            if request_id in execution["name"]:
+                return str(execution["executionArn"])
+        time.sleep(0.1)
+    raise TimeoutError(f"no provisioning execution for {request_id} after {timeout:g} s")
+
+
 def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
-    from cvpn.provision import follow_execution, start_provisioning
-    from localcloud.clientvpn import connections
-    from localcloud.clientvpn.models import clientvpn_backends
-    from localcloud.cloud import DEFAULT_ACCOUNT_ID, LocalCloud
+    from cvpn.intake_cli import signed_headers, submit_webhook
+    from cvpn.monitoring_demo import run_attack_scenario
+    from cvpn.provision import follow_execution
+    from localcloud.cloud import LocalCloud
     from localcloud.sample_network import build_sample_network
 
     started = time.monotonic()
     with LocalCloud(time_scale=time_scale) as cloud:
         _say("local cloud up", f"{cloud.endpoint_url}, time scale {time_scale:g}x")
-        stack = cloud.deploy(PROJECT_ROOT / "template.yaml", stack_name="cvpn-autopilot", serve=False)
+        stack = cloud.deploy(PROJECT_ROOT / "template.yaml", stack_name="cvpn-autopilot")
         _say("template.yaml deployed", f"stack {stack.stack_name}, {len(stack.physical_ids)} resources")
+        _say("HTTP API", f"{cloud.api_url} (request form at {cloud.api_url}/)")
 
         network = build_sample_network(cloud.client, region=cloud.region)
         _say(
@@ -63,15 +120,29 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
             f"{network.vpc_id} ({network.vpc_cidr}), subnets in {', '.join(network.availability_zones)}, "
             f"directory {network.directory_id}",
         )
+        configure_jira_source(cloud, stack, network)
+        _say("intake configured", "Jira source: signing secret in Secrets Manager, field mapping in SSM")
 
-        request = seed_request_for(network)
-        sfn = cloud.client("stepfunctions")
-        execution = start_provisioning(
-            sfn, stack.outputs["ProvisionEndpointStateMachineArn"], request, source="demo"
+        assert cloud.api_url is not None
+        body = seed_ticket()
+        headers = signed_headers(
+            "jira", body, DEMO_JIRA_SECRET, timestamp=int(time.time()), delivery_id=str(uuid.uuid4())
         )
-        _say("provisioning", f"request {request['request_id']} from {request['requester']}")
+        status, answer = submit_webhook(cloud.api_url, "jira", body, headers)
+        _say("Jira webhook", f"POST /webhooks/jira -> HTTP {status} {json.dumps(answer)}")
+        if status != 202:
+            return 1
+        request_id = answer["request_id"]
+
+        sfn = cloud.client("stepfunctions")
+        provisioning = _child_execution(sfn, stack.outputs["ProvisionEndpointStateMachineArn"], request_id)
+        _say("provisioning", f"request {request_id}")
         progress = follow_execution(
-            sfn, execution, on_step=lambda step: _say("  step", step), poll_seconds=0.1, timeout_seconds=600
+            sfn,
+            provisioning,
+            on_step=lambda step: _say("  step", step),
+            poll_seconds=0.1,
+            timeout_seconds=600,
         )
         if progress.status != "SUCCEEDED":
             _say("provisioning FAILED", f"{progress.error}: {progress.cause}")
@@ -98,35 +169,9 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
         profile_path.write_text(profile)
         _say("client configuration", f"downloaded through the presigned link into {profile_path}")
 
-        endpoint = clientvpn_backends[DEFAULT_ACCOUNT_ID][cloud.region].get_endpoint(endpoint_id)
-        attempts: list[dict[str, Any]] = [
-            {"username": "alice", "device_ip": "198.51.100.7", "outcome": "success"},
-            {"username": "bob", "device_ip": "198.51.100.23", "outcome": "success"},
-            {
-                "username": "mallory",
-                "device_ip": "203.0.113.66",
-                "outcome": "failure",
-                "failure_reason": "Auth failed",
-            },
-        ]
-        for attempt in attempts:
-            connections.simulate_connect(endpoint, **attempt)
-        live = cloud.client("ec2").describe_client_vpn_connections(ClientVpnEndpointId=endpoint_id)[
-            "Connections"
-        ]
-        _say("connections", f"{len(live)} live")
-        for connection in live:
-            print(
-                f"    {connection['ConnectionId']}  {connection['Username']:<8} {connection['ClientIp']:<14} "
-                f"{connection['Status']['Code']}"
-            )
-        events = cloud.client("logs").filter_log_events(logGroupName=network.log_group_name)["events"]
-        _say("connection log", f"{len(events)} records in {network.log_group_name}")
-        for event in events:
-            record = json.loads(event["message"])
-            print(
-                f"    {record['connection-attempt-status']:<10} user={record['username']:<8} "
-                f"from {record['device-ip']:<14} reason={record['connection-attempt-failure-reason']}"
-            )
+        summary = run_attack_scenario(cloud, stack, endpoint_id, log_group_name=network.log_group_name)
+        if not summary.attacker_refused:
+            _say("monitoring FAILED", "the attacker was not refused")
+            return 1
     print(f"demo finished in {time.monotonic() - started:.1f} s (real time)")
     return 0
