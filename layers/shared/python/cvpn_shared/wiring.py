@@ -310,10 +310,7 @@ def asff_for(resources: list[str], function_arn: str) -> Callable[[FindingAlert]
     )
 
     def to_asff(alert: FindingAlert) -> dict[str, Any]:
-        detail = {
-            key: value for key, value in alert.model_dump(mode="json").items() if key != "schema_version"
-        }
-        finding = Finding.model_validate(detail)
+        finding = Finding.from_event_detail(alert.model_dump(mode="json"))
         return finding.to_asff(
             account_id=arns.account_id,
             region=arns.region,
