@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
 .PHONY: help install browser test lint format demo bench local clean
+.PHONY: lint-template lint-statemachines sam-validate sam-build checkov docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
@@ -26,11 +27,54 @@ browser: ## Install Debian's chromium for the browser tests (when missing)
 test: $(STAMP) browser ## Run the whole test suite (unit, local cloud, workflow, end to end, browser)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## ruff, ruff format --check, mypy and cfn-lint
+lint: $(STAMP) lint-template lint-statemachines sam-validate sam-build checkov ## ruff, ruff format --check, mypy, and the deploy checks below
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --explicit-package-bases localcloud cvpn layers/shared/python functions
-	$(BIN)/cfn-lint template.yaml
+
+# ---- deploy checks (issue 6): each tool is installed here, from PyPI, on first use
+SAM_VENV := .venv-sam
+CHECKOV_VENV := .venv-checkov
+PY313_VENV := .venv-py313
+# The functions' runtime (template.yaml Globals: python3.13). `sam build` needs it on PATH.
+PY313 ?= $(firstword $(shell command -v python3.13 2>/dev/null) $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13))
+SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam
+
+$(SAM_VENV)/.installed: tools/requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-sam.txt
+	touch $@
+
+$(CHECKOV_VENV)/.installed: tools/requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-checkov.txt
+	touch $@
+
+$(PY313_VENV)/.installed: tools/requirements-py313-check.txt
+	test -x $(PY313_VENV)/bin/python || $(PY313) -m venv $(PY313_VENV)
+	$(PY313_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r tools/requirements-py313-check.txt
+	touch $@
+
+lint-template: $(STAMP) ## cfn-lint with the serverless rules (cfn-lint-serverless) on template.yaml
+	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+
+lint-statemachines: $(STAMP) ## statelint on every statemachines/*.asl.json (URI check skipped for ${...} only)
+	$(BIN)/python tools/check_state_machines.py
+
+sam-validate: $(SAM_VENV)/.installed ## sam validate --lint (offline: needs no credentials, no network)
+	$(SAM) validate --lint --template-file template.yaml
+
+sam-build: $(SAM_VENV)/.installed ## sam build with python3.13, then import every built function (skipped without python3.13)
+	@if [ -z "$(PY313)" ]; then echo "SKIPPED sam-build: no python3.13 (the functions' runtime) on PATH or in pyenv; sam build needs it"; exit 0; fi; \
+	$(MAKE) --no-print-directory $(PY313_VENV)/.installed && \
+	PATH="$$(dirname "$$($(PY313) -c 'import os, sys; print(os.path.realpath(sys.executable))')"):$$PATH" $(SAM) build && \
+	$(PY313_VENV)/bin/python tools/check_built_artifacts.py .aws-sam/build
+
+checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml (each skip has its reason: tools/checkov.yaml or the resource Metadata)
+	$(CHECKOV_VENV)/bin/checkov --config-file tools/checkov.yaml
+
+docs: $(STAMP) ## Redraw docs/*.mmd (architecture, state machines) from template.yaml and statemachines/
+	$(BIN)/python tools/render_diagrams.py
 
 format: $(STAMP) ## Format and auto-fix with ruff
 	$(BIN)/ruff format .
