@@ -247,8 +247,8 @@ class Detector:
                     continue
                 seen_successful.add(connection_id)
                 successes += 1
-                started = attempt.connection_start_time
-                moment = attempt.timestamp_ms if started is None else _start_ms(started)
+                started = attempt.connection_start_ms
+                moment = attempt.timestamp_ms if started is None else started
                 if device_ip is not None:
                     key = (endpoint_id, _SOURCE, device_ip)
                     run = runs.get(key)
@@ -368,10 +368,6 @@ def _may_follow_an_attack(current: StoredState | None, successes: list[SuccessEv
 
 def _moment(event: tuple[Any, ...]) -> int:
     return int(event[0])
-
-
-def _start_ms(started: datetime) -> int:
-    return round(started.timestamp() * 1000)
 
 
 def _tally(health: dict[tuple[str, str], _HealthTally], attempt: ConnectionAttempt, reason: str) -> None:

@@ -18,11 +18,16 @@ What is dropped on purpose: the traffic counters and the times that change with 
 re-log (``ingress-/egress-bytes``, ``ingress-/egress-packets``, ``connection-last-update-time``,
 ``connection-end-time``, ``connection-duration-seconds``) and ``port``. Detection has no use for
 them, and keeping them would multiply the memory of a batch (about 2.9 KB per event as parsed JSON,
-under 1 KB as a ``ConnectionAttempt``).
+about 0.5 KB as a ``ConnectionAttempt``).
 
-The hot path does not run pydantic validation: ``parse_event`` reads the JSON with ``json.loads``
-and builds the (frozen) model through ``ConnectionAttempt.from_log_fields``, which fills the
-instance directly. Constructing ``ConnectionAttempt(...)`` with keyword arguments validates as usual.
+Speed (the parser runs once per log line, next to ``json.loads``): a ``ConnectionAttempt`` is an
+immutable tuple with named attributes, built in one step from the decoded JSON, without pydantic.
+Times are kept as integer epoch milliseconds (``timestamp_ms``, ``connection_start_ms``); the
+``timestamp``, ``connection_start_time`` and ``started_at`` datetimes are built when asked for.
+The fields detection does not use (``reset_status``, ``client_ip``, ``client_ipv6``, ``device_type``,
+``transport_protocol``) are kept as logged and read as ``None`` for ``"NA"`` when asked for.
+Validation and JSON serialisation go through the pydantic ``ConnectionAttemptModel``
+(``ConnectionAttempt.model_validate``, ``model_dump``, ``to_model``).
 """
 
 from __future__ import annotations
@@ -31,9 +36,10 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict
 
 __all__ = [
     "LOG_TYPE_ATTEMPT",
@@ -41,6 +47,7 @@ __all__ = [
     "STATUS_FAILED",
     "STATUS_SUCCESSFUL",
     "ConnectionAttempt",
+    "ConnectionAttemptModel",
     "ParseStats",
     "parse_event",
     "parse_events",
@@ -66,7 +73,7 @@ _DROPPED_FIELDS = frozenset(
         "port",
     }
 )
-# Log field -> attribute, for the slow path.
+# Log field -> attribute.
 _FIELD_OF = {
     "connection-log-type": "log_type",
     "connection-attempt-status": "status",
@@ -83,21 +90,183 @@ _FIELD_OF = {
     "device-type": "device_type",
     "transport-protocol": "transport_protocol",
 }
+# Every field that does not go to ``extra``.
+_NOT_EXTRA = frozenset(_FIELD_OF) | _DROPPED_FIELDS
 _NOT_APPLICABLE: dict[Any, None] = {NOT_APPLICABLE: None, "": None}
 _loads = json.loads
 _from_timestamp = datetime.fromtimestamp
+_new_tuple = tuple.__new__
 
 # Connection-start times are shared by every periodic re-log of a connection: parse each text once.
-_START_TIMES: dict[str, datetime | None] = {}
+_START_TIMES: dict[str, int | None] = {}
 _START_TIMES_LIMIT = 8192
 
-# Repeated short texts (endpoint ids, statuses, reasons, device types) kept once per batch.
-_SHARED_TEXTS: dict[str, str] = {}
-_SHARED_TEXTS_LIMIT = 4096
+# Positions in the tuple (``ConnectionAttempt._fields``); the detector unpacks the tuple by them.
+EVENT_ID, TIMESTAMP_MS, ENDPOINT_ID, CONNECTION_ID, LOG_TYPE, STATUS, FAILURE_REASON = range(7)
+DEVICE_IP, USERNAME, COMMON_NAME, CONNECTION_START_MS, EXTRA = range(7, 12)
 
 
-class ConnectionAttempt(BaseModel):
-    """One connection-log record, normalised. ``timestamp`` is the log event's own time (UTC)."""
+def _time(moment_ms: int) -> datetime:
+    return _from_timestamp(moment_ms / 1000, UTC)
+
+
+def _lazy_meaning(index: int) -> property:
+    """A field kept as logged: ``None`` for "NA" or empty, JSON text for a value that is not text."""
+
+    def get(self: tuple[Any, ...]) -> str | None:
+        return _meaning(self[index])
+
+    return property(get)
+
+
+class ConnectionAttempt(tuple[Any, ...]):
+    """One connection-log record, normalised: an immutable tuple with named attributes.
+
+    ``timestamp_ms`` is the log event's own time (epoch ms, UTC). Keyword construction
+    (``ConnectionAttempt(event_id=..., timestamp=..., ...)``) validates through ``ConnectionAttemptModel``.
+    """
+
+    __slots__ = ()
+
+    _fields = (
+        "event_id",
+        "timestamp_ms",
+        "endpoint_id",
+        "connection_id",
+        "log_type",
+        "status",
+        "failure_reason",
+        "device_ip",
+        "username",
+        "common_name",
+        "connection_start_ms",
+        "extra",
+        "reset_status",
+        "client_ip",
+        "client_ipv6",
+        "device_type",
+        "transport_protocol",
+    )
+
+    if TYPE_CHECKING:
+        event_id: str
+        timestamp_ms: int
+        endpoint_id: str
+        connection_id: str
+        log_type: str
+        status: str | None
+        failure_reason: str | None
+        device_ip: str | None
+        username: str | None
+        common_name: str | None
+        connection_start_ms: int | None
+        extra: dict[str, Any]
+        reset_status: str | None
+        client_ip: str | None
+        client_ipv6: str | None
+        device_type: str | None
+        transport_protocol: str | None
+    else:
+        event_id = property(itemgetter(EVENT_ID))
+        timestamp_ms = property(itemgetter(TIMESTAMP_MS))
+        endpoint_id = property(itemgetter(ENDPOINT_ID))
+        connection_id = property(itemgetter(CONNECTION_ID))
+        log_type = property(itemgetter(LOG_TYPE))
+        status = property(itemgetter(STATUS))
+        failure_reason = property(itemgetter(FAILURE_REASON))
+        device_ip = property(itemgetter(DEVICE_IP))
+        username = property(itemgetter(USERNAME))
+        common_name = property(itemgetter(COMMON_NAME))
+        connection_start_ms = property(itemgetter(CONNECTION_START_MS))
+        extra = property(itemgetter(EXTRA))
+        reset_status = _lazy_meaning(12)
+        client_ip = _lazy_meaning(13)
+        client_ipv6 = _lazy_meaning(14)
+        device_type = _lazy_meaning(15)
+        transport_protocol = _lazy_meaning(16)
+
+    def __new__(cls, **values: Any) -> ConnectionAttempt:
+        return ConnectionAttemptModel.model_validate(values).to_attempt()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (tuple(self),))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ConnectionAttempt):
+            return NotImplemented
+        return self._normal() == other._normal()
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash(self[: CONNECTION_ID + 1])
+
+    def _normal(self) -> tuple[Any, ...]:
+        """The values with the fields kept as logged read as their attributes (what equality compares)."""
+        return (*self[: EXTRA + 1], *(_meaning(value) for value in self[EXTRA + 1 :]))
+
+    def __repr__(self) -> str:
+        return f"ConnectionAttempt({', '.join(f'{n}={v!r}' for n, v in self.as_dict().items())})"
+
+    @property
+    def timestamp(self) -> datetime:
+        """The log event's time, an aware UTC datetime (built from ``timestamp_ms``)."""
+        return _time(self[TIMESTAMP_MS])
+
+    @property
+    def connection_start_time(self) -> datetime | None:
+        """When the connection started (UTC), ``None`` when not applicable (failed attempts)."""
+        start = self[CONNECTION_START_MS]
+        return None if start is None else _time(start)
+
+    @property
+    def user(self) -> str | None:
+        """Who tried: the username (Active Directory, SAML), else the certificate's common name."""
+        return self[USERNAME] or self[COMMON_NAME]
+
+    @property
+    def is_failure(self) -> bool:
+        """A connection attempt that failed (waiting-for-assertion, NA and resets are not)."""
+        return self[LOG_TYPE] == LOG_TYPE_ATTEMPT and self[STATUS] == STATUS_FAILED
+
+    @property
+    def is_success(self) -> bool:
+        """A connection attempt that succeeded."""
+        return self[LOG_TYPE] == LOG_TYPE_ATTEMPT and self[STATUS] == STATUS_SUCCESSFUL
+
+    @property
+    def attempt_key(self) -> tuple[str, str | None]:
+        """What identifies one attempt across its periodic re-logs: (connection-id, attempt status)."""
+        return (self[CONNECTION_ID], self[STATUS])
+
+    @property
+    def started_at(self) -> datetime:
+        """When the connection started, else (failed attempts have none) when it was logged."""
+        start = self[CONNECTION_START_MS]
+        return _time(self[TIMESTAMP_MS] if start is None else start)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The attributes of ``ConnectionAttemptModel`` (datetimes included), by name."""
+        return {name: getattr(self, name) for name in ConnectionAttemptModel.model_fields}
+
+    def to_model(self) -> ConnectionAttemptModel:
+        """The pydantic form (for serialisation); not validated again."""
+        return ConnectionAttemptModel.model_construct(**self.as_dict())
+
+    def model_dump(self, **options: Any) -> dict[str, Any]:
+        """``ConnectionAttemptModel.model_dump`` of this attempt (``mode="json"`` for JSON types)."""
+        return self.to_model().model_dump(**options)
+
+    @classmethod
+    def model_validate(cls, values: Mapping[str, Any]) -> ConnectionAttempt:
+        """An attempt from its attributes (as ``model_dump`` gives them), validated."""
+        return ConnectionAttemptModel.model_validate(values).to_attempt()
+
+
+class ConnectionAttemptModel(BaseModel):
+    """The validated, serialisable form of a ``ConnectionAttempt`` (not used on the parsing path)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -118,62 +287,44 @@ class ConnectionAttempt(BaseModel):
     client_ipv6: str | None = None
     device_type: str | None = None
     transport_protocol: str | None = None
-    timestamp_ms: int = Field(default=-1, description="The log event's timestamp, epoch ms (from timestamp)")
+    timestamp_ms: int = -1
 
-    _FIELD_NAMES: ClassVar[frozenset[str]]
-
-    @model_validator(mode="after")
-    def _timestamp_ms_follows_timestamp(self) -> ConnectionAttempt:
-        if self.timestamp_ms < 0:
-            object.__setattr__(self, "timestamp_ms", round(self.timestamp.timestamp() * 1000))
-        return self
-
-    @property
-    def user(self) -> str | None:
-        """Who tried: the username (Active Directory, SAML), else the certificate's common name."""
-        return self.username or self.common_name
-
-    @property
-    def is_failure(self) -> bool:
-        """A connection attempt that failed (waiting-for-assertion, NA and resets are not)."""
-        return self.log_type == LOG_TYPE_ATTEMPT and self.status == STATUS_FAILED
-
-    @property
-    def is_success(self) -> bool:
-        """A connection attempt that succeeded."""
-        return self.log_type == LOG_TYPE_ATTEMPT and self.status == STATUS_SUCCESSFUL
-
-    @property
-    def attempt_key(self) -> tuple[str, str | None]:
-        """What identifies one attempt across its periodic re-logs: (connection-id, attempt status)."""
-        return (self.connection_id, self.status)
-
-    @property
-    def started_at(self) -> datetime:
-        """When the connection started, else (failed attempts have none) when it was logged."""
-        return self.connection_start_time or self.timestamp
-
-    @classmethod
-    def from_log_fields(cls, values: dict[str, Any]) -> ConnectionAttempt:
-        """Build from already-normalised values without validation (the parser's fast path).
-
-        ``values`` must hold every field of the model with the right type; ``parse_event`` does.
-        """
-        if "timestamp_ms" not in values:
-            values["timestamp_ms"] = round(values["timestamp"].timestamp() * 1000)
-        attempt = cls.__new__(cls)
-        _set = object.__setattr__
-        _set(attempt, "__dict__", values)
-        _set(attempt, "__pydantic_fields_set__", cls._FIELD_NAMES)
-        _set(attempt, "__pydantic_extra__", None)
-        _set(attempt, "__pydantic_private__", None)
-        return attempt
+    def to_attempt(self) -> ConnectionAttempt:
+        timestamp = self.timestamp if self.timestamp.tzinfo else self.timestamp.replace(tzinfo=UTC)
+        start = self.connection_start_time
+        if start is not None and start.tzinfo is None:
+            start = start.replace(tzinfo=UTC)
+        return _new_tuple(
+            ConnectionAttempt,
+            (
+                self.event_id,
+                self.timestamp_ms if self.timestamp_ms >= 0 else _ms(timestamp),
+                self.endpoint_id,
+                self.connection_id,
+                self.log_type,
+                self.status,
+                self.failure_reason,
+                self.device_ip,
+                self.username,
+                self.common_name,
+                None if start is None else _ms(start),
+                dict(self.extra),
+                self.reset_status,
+                self.client_ip,
+                self.client_ipv6,
+                self.device_type,
+                self.transport_protocol,
+            ),
+        )
 
 
-ConnectionAttempt._FIELD_NAMES = frozenset(ConnectionAttempt.model_fields)
-_FIELDS_SET = ConnectionAttempt._FIELD_NAMES
-_new_attempt = ConnectionAttempt.__new__
-_set_attribute = object.__setattr__
+def _restore(values: tuple[Any, ...]) -> ConnectionAttempt:
+    """Unpickling: the tuple as it was (no validation)."""
+    return _new_tuple(ConnectionAttempt, values)  # type: ignore[no-any-return]
+
+
+def _ms(moment: datetime) -> int:
+    return round(moment.timestamp() * 1000)
 
 
 @dataclass
@@ -213,19 +364,20 @@ def parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionAt
     bad line too. The batch never fails because of one line.
     """
     stats = ParseStats()
-    if len(_SHARED_TEXTS) > _SHARED_TEXTS_LIMIT:
-        _SHARED_TEXTS.clear()
     attempts: list[ConnectionAttempt] = []
     append = attempts.append
+    parse = _parse
     for event in events:
         message = event.get("message")
         timestamp_ms = event.get("timestamp")
-        if type(message) is not str or type(timestamp_ms) is not int:
+        if message.__class__ is not str or timestamp_ms.__class__ is not int:
             stats.bad_lines += 1
             stats.missing_fields += 1
             continue
         event_id = event.get("eventId", "")
-        attempt = _parse(event_id if type(event_id) is str else str(event_id), timestamp_ms, message, stats)
+        attempt = parse(
+            event_id if event_id.__class__ is str else str(event_id), timestamp_ms, message, stats
+        )
         if attempt is not None:
             append(attempt)
     stats.parsed = len(attempts)
@@ -242,19 +394,19 @@ def _parse(
             stats.bad_lines += 1
             stats.not_json += 1
         return None
-    if type(record) is not dict:
+    if record.__class__ is not dict:
         if stats is not None:
             stats.bad_lines += 1
             stats.not_object += 1
         return None
-    take = record.pop
-    log_type = take("connection-log-type", None)
-    connection_id = take("connection-id", None)
-    endpoint_id = take("client-vpn-endpoint-id", None)
+    get = record.get
+    log_type = get("connection-log-type")
+    connection_id = get("connection-id")
+    endpoint_id = get("client-vpn-endpoint-id")
     if (
-        type(log_type) is not str
-        or type(connection_id) is not str
-        or type(endpoint_id) is not str
+        log_type.__class__ is not str
+        or connection_id.__class__ is not str
+        or endpoint_id.__class__ is not str
         or not log_type
         or not connection_id
         or not endpoint_id
@@ -263,116 +415,95 @@ def _parse(
             stats.bad_lines += 1
             stats.missing_fields += 1
         return None
-    # The hot path: every value is a string, "NA" or "" mean None (a dict lookup does both).
+    # Every value is text, "NA" or "" mean None (one dict lookup does both); a missing field is "".
+    status = get("connection-attempt-status", "")
+    reason = get("connection-attempt-failure-reason", "")
+    device_ip = get("device-ip", "")
+    username = get("username", "")
+    common_name = get("common-name", "")
+    start_text = get("connection-start-time", "")
+    if not (
+        status.__class__ is str
+        and reason.__class__ is str
+        and device_ip.__class__ is str
+        and username.__class__ is str
+        and common_name.__class__ is str
+        and start_text.__class__ is str
+    ):
+        return _parse_unusual(event_id, timestamp_ms, record)
     meaning = _NOT_APPLICABLE.get
-    try:
-        value = take("connection-attempt-status", None)
-        status = meaning(value, value)
-        value = take("connection-attempt-failure-reason", None)
-        reason = meaning(value, value)
-        value = take("device-ip", None)
-        device_ip = meaning(value, value)
-        value = take("username", None)
-        username = meaning(value, value)
-        value = take("common-name", None)
-        common_name = meaning(value, value)
-        value = take("connection-reset-status", None)
-        reset_status = meaning(value, value)
-        value = take("client-ip", None)
-        client_ip = meaning(value, value)
-        value = take("client-ip-v6", None)
-        client_ipv6 = meaning(value, value)
-        value = take("device-type", None)
-        device_type = meaning(value, value)
-        value = take("transport-protocol", None)
-        transport = meaning(value, value)
-    except TypeError:  # an unhashable value (an object or a list where text belongs)
-        return _parse_unusual(event_id, timestamp_ms, message)
-    for value in (status, reason, device_ip, username, common_name, reset_status, client_ip, client_ipv6,
-                  device_type, transport):  # fmt: skip
-        if value is not None and value.__class__ is not str:
-            return _parse_unusual(event_id, timestamp_ms, message)
-    start_text = take("connection-start-time", None)
-    start_time = None if start_text is None or start_text == NOT_APPLICABLE else _start_time(start_text)
-    if not record.keys() <= _DROPPED_FIELDS:
-        extra = {key: value for key, value in record.items() if key not in _DROPPED_FIELDS}
+    if start_text in _NOT_APPLICABLE:
+        start_ms = None
     else:
-        extra = {}
-    shared = _SHARED_TEXTS.setdefault
-    attempt = _new_attempt(ConnectionAttempt)
-    _set_attribute(
-        attempt,
-        "__dict__",
-        {
-            "event_id": event_id,
-            "timestamp": _from_timestamp(timestamp_ms / 1000, UTC),
-            "endpoint_id": shared(endpoint_id, endpoint_id),
-            "connection_id": connection_id,
-            "log_type": shared(log_type, log_type),
-            "status": status if status is None else shared(status, status),
-            "failure_reason": reason if reason is None else shared(reason, reason),
-            "device_ip": device_ip,
-            "username": username,
-            "common_name": common_name,
-            "connection_start_time": start_time,
-            "extra": extra,
-            "reset_status": reset_status if reset_status is None else shared(reset_status, reset_status),
-            "client_ip": client_ip,
-            "client_ipv6": client_ipv6,
-            "device_type": device_type if device_type is None else shared(device_type, device_type),
-            "transport_protocol": transport if transport is None else shared(transport, transport),
-            "timestamp_ms": timestamp_ms,
-        },
+        try:
+            start_ms = _START_TIMES[start_text]
+        except KeyError:
+            start_ms = _start_ms(start_text)
+    return _new_tuple(  # type: ignore[no-any-return]
+        ConnectionAttempt,
+        (
+            event_id,
+            timestamp_ms,
+            endpoint_id,
+            connection_id,
+            log_type,
+            meaning(status, status),
+            meaning(reason, reason),
+            meaning(device_ip, device_ip),
+            meaning(username, username),
+            meaning(common_name, common_name),
+            start_ms,
+            {} if record.keys() <= _NOT_EXTRA else _extra(record),
+            get("connection-reset-status"),
+            get("client-ip"),
+            get("client-ip-v6"),
+            get("device-type"),
+            get("transport-protocol"),
+        ),
     )
-    _set_attribute(attempt, "__pydantic_fields_set__", _FIELDS_SET)
-    _set_attribute(attempt, "__pydantic_extra__", None)
-    _set_attribute(attempt, "__pydantic_private__", None)
-    return attempt
 
 
-def _parse_unusual(event_id: str, timestamp_ms: int, message: str) -> ConnectionAttempt | None:
-    """The slow path for records with non-text values: each becomes its JSON text."""
-    record = json.loads(message)
-    values: dict[str, Any] = {
-        "event_id": event_id,
-        "timestamp": _from_timestamp(timestamp_ms / 1000, UTC),
-        "timestamp_ms": timestamp_ms,
-        "extra": {},
-    }
+def _extra(record: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in record.items() if key not in _NOT_EXTRA}
+
+
+def _parse_unusual(event_id: str, timestamp_ms: int, record: dict[str, Any]) -> ConnectionAttempt:
+    """The slow path for records with values that are not text: each becomes its JSON text."""
+    values: list[Any] = [event_id, timestamp_ms, None, None, None, None, None, None, None, None, None, {}]
+    values += [None] * 5
+    positions = {name: index for index, name in enumerate(ConnectionAttempt._fields)}
     for name, value in record.items():
         field = _FIELD_OF.get(name)
-        if field is None:
+        if field in ("log_type", "connection_id", "endpoint_id"):
+            values[positions[field]] = value  # text, checked by the caller
+        elif field is None:
             if name not in _DROPPED_FIELDS:
-                values["extra"][name] = value
+                values[EXTRA][name] = value
         elif field == "connection_start_time":
-            values[field] = _start_time(value) if isinstance(value, str) and value != NOT_APPLICABLE else None
+            values[CONNECTION_START_MS] = _start_ms(value) if value.__class__ is str else None
         else:
-            values[field] = _meaning(value)
-    return ConnectionAttempt.model_validate(values)
+            values[positions[field]] = _meaning(value)
+    return _new_tuple(ConnectionAttempt, values)  # type: ignore[no-any-return]
 
 
 def _meaning(value: Any) -> str | None:
     """The text of a field, or ``None`` for "not applicable" (``"NA"``, empty, missing)."""
     if value is None or value == NOT_APPLICABLE or value == "":
         return None
-    return value if type(value) is str else json.dumps(value, sort_keys=True)
+    return value if value.__class__ is str else json.dumps(value, sort_keys=True)
 
 
-def _start_time(value: Any) -> datetime | None:
-    """``"YYYY-MM-DD HH:MM:SS"`` in UTC (no zone in the log) as an aware datetime; ``None`` for NA."""
-    if value is None or value == NOT_APPLICABLE or type(value) is not str:
+def _start_ms(value: str) -> int | None:
+    """``"YYYY-MM-DD HH:MM:SS"`` in UTC (no zone in the log) as epoch ms; ``None`` for NA or unreadable."""
+    if value == NOT_APPLICABLE or not value:
         return None
     try:
-        return _START_TIMES[value]
-    except KeyError:
-        pass
-    try:
-        parsed: datetime | None = datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
-        parsed = None
-    if parsed is not None:
-        parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        start = None
+    else:
+        start = _ms(parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed)
     if len(_START_TIMES) >= _START_TIMES_LIMIT:
         _START_TIMES.clear()
-    _START_TIMES[value] = parsed
-    return parsed
+    _START_TIMES[value] = start
+    return start
