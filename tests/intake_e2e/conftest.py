@@ -1,6 +1,7 @@
 """The product deployed from template.yaml on a local cloud, with the intake configured as an operator
 would: one signing secret and one mapping parameter per source (through boto3), an approvers' inbox
-(an SQS queue on the approval topic) and a ticket system (a small HTTP server on 127.0.0.1)."""
+(an SQS queue on the approval topic) and a ticket system (a small HTTP server on 127.0.0.1). The
+request API's JWT authorizer trusts the local cloud's OIDC issuer, which mints the people's tokens."""
 
 from __future__ import annotations
 
@@ -119,6 +120,22 @@ class Intake:
             data=body,
             method="POST",
             headers={"Content-Type": "application/json", **headers},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
+
+    def token_for(self, email: str) -> str:
+        """An access token the local cloud's issuer signs for the person with this email."""
+        assert self.cloud.oidc is not None, "the local cloud runs a sign-in issuer"
+        return self.cloud.oidc.mint_token(email.split("@")[0], email, token_use="access")
+
+    def get_status(self, status_url: str, token: str) -> tuple[int, dict[str, Any]]:
+        """GET the status URL a webhook answered (a path on the intake API), signed in with ``token``."""
+        request = urllib.request.Request(
+            f"{self.api_url}{status_url}", headers={"Authorization": f"Bearer {token}"}
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
@@ -260,12 +277,8 @@ def intake() -> Iterator[Intake]:
             stack = cloud.deploy(
                 ROOT / "template.yaml",
                 stack_name=STACK_NAME,
-                parameter_overrides={
-                    "ClientVpnEndpointQuota": "100",
-                    # No sign-in needed here; an external issuer keeps the Cognito user pool out.
-                    "OidcIssuerUrl": "https://login.example.com/oauth2/default",
-                    "OidcAudience": "cvpn-request-form",
-                },
+                # OidcIssuerUrl/OidcAudience default to the local cloud's issuer (no Cognito user pool).
+                parameter_overrides={"ClientVpnEndpointQuota": "100"},
             )
             cloud_backend_quota(cloud, 100)
             network = build_sample_network(cloud.client, region=cloud.region)

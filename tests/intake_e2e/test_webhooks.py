@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 import uuid
 
 import pytest
@@ -48,6 +49,38 @@ def test_signed_jira_webhook_provisions_an_endpoint_and_comments_on_the_ticket(i
     document = json.loads(comment["body"])["body"]
     text = document["content"][0]["content"][0]["text"]
     assert endpoint_id in text and key in text
+
+
+def test_the_tickets_reporter_follows_the_request_at_its_status_url(intake: Intake) -> None:
+    """Given a signed Jira delivery that started a request (202 with its status URL), when the ticket's
+    reporter signs in to the request API (a token from the local cloud's issuer) and follows
+    GET <status_url>, the request goes on to ``available`` with a link to the configuration; to another
+    signed-in person (here the delivery's author) the same URL answers 404."""
+    key = _ticket_key()
+    body, headers = intake.jira_delivery(key)
+    status, answer = intake.post_webhook("jira", body, headers)
+    assert status == 202, answer
+    reporter = intake.token_for("grace.hopper@example.com")  # issue.fields.reporter.emailAddress
+
+    deadline = time.monotonic() + 90
+    while True:
+        status, progress = intake.get_status(answer["status_url"], reporter)
+        assert status == 200, progress
+        if progress["status"] not in ("awaiting-approval", "in-progress") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert progress["status"] == "available", progress
+    assert (progress["request_id"], progress["source"], progress["ticket_key"]) == (key, "jira", key)
+    assert "Provision" in progress["steps"] and "CreateEndpoint" in progress["steps"]
+    [endpoint] = intake.endpoints_for(key)
+    assert progress["endpoint_id"] == endpoint["ClientVpnEndpointId"]
+    with urllib.request.urlopen(progress["config_url"], timeout=30) as download:
+        configuration = download.read().decode()
+    assert "remote " in configuration and "client" in configuration
+
+    other = intake.token_for("ada.lovelace@example.com")
+    status, hidden = intake.get_status(answer["status_url"], other)
+    assert (status, hidden) == (404, {"message": f"no request {key} of yours"})
 
 
 def test_duplicate_delivery_starts_nothing(intake: Intake) -> None:

@@ -1,5 +1,6 @@
 """In-memory collaborators of the webhook intake (they keep the semantics of the real ones: a claim is
-a conditional write, a started execution name cannot start again) and the example sources."""
+a conditional write, a started execution name cannot start again, a request is recorded once) and the
+example sources."""
 
 from __future__ import annotations
 
@@ -91,6 +92,21 @@ class MemoryDeliveries:
 
 
 @dataclass
+class MemorySubmissions:
+    """Requests recorded for GET /requests/{id}; a request id is recorded once (a conditional put)."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_with: Exception | None = None
+
+    def put(self, submission: dict[str, Any]) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        if submission["request_id"] in self.items:
+            raise RuntimeError(f"ConditionalCheckFailed: {submission['request_id']} is recorded")
+        self.items[submission["request_id"]] = copy.deepcopy(submission)
+
+
+@dataclass
 class MemoryStarter:
     """Executions by name, as Step Functions keeps them: a name starts once."""
 
@@ -129,6 +145,7 @@ class Harness:
     secrets: MemorySecrets
     deliveries: MemoryDeliveries
     starter: MemoryStarter
+    submissions: MemorySubmissions
 
     def signed(
         self, source: str, payload: Any = None, *, secret: str | None = None, timestamp: float = NOW
@@ -152,13 +169,15 @@ def harness() -> Harness:
     secrets = MemorySecrets({f"intake/{name}": value for name, value in SECRETS.items()})
     deliveries = MemoryDeliveries()
     starter = MemoryStarter()
+    submissions = MemorySubmissions()
     intake = WebhookIntake(
         sources=sources,
         secrets=secrets,
         deliveries=deliveries,
         starter=starter,
+        submissions=submissions,
         delivery_ttl_days=7,
         max_body_bytes=64 * 1024,
         clock=lambda: NOW,
     )
-    return Harness(intake, sources, secrets, deliveries, starter)
+    return Harness(intake, sources, secrets, deliveries, starter, submissions)

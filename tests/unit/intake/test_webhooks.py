@@ -1,16 +1,24 @@
 """The webhook intake's answers: 202 started, 200 duplicate or ignored, 401/400/404/409/413/422 with the
-reason; nothing starts on any error; fuzzed bodies and headers never get a 5xx."""
+reason; nothing starts on any error; a started request is recorded for its requester to follow; fuzzed
+bodies and headers never get a 5xx."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import logging
+from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
+from cvpn_shared.dal.request_form import FormSubmissions
+from cvpn_shared.intake.form import request_status
 from cvpn_shared.intake.signatures import SignatureScheme, sign
 
 from .conftest import NOW, SECRETS, Harness, example_payload, source_config
@@ -205,6 +213,123 @@ def test_a_failed_start_releases_the_delivery_so_the_retry_starts_it(harness: Ha
     assert harness.deliveries.items == {}
     harness.starter.fail_with = None
     assert _receive(harness, "jira", body, headers).status == 202
+
+
+# -------------------------------------------------------------------- recorded for GET /requests/{id}
+
+
+def test_a_started_request_is_recorded_for_its_requester_to_follow(harness: Harness) -> None:
+    """Given a signed Jira delivery, when it starts the intake, then the request is recorded where
+    GET /requests/{id} looks: the ticket's reporter as requester, the source, the ticket key, the intake
+    execution and the time; no profile, access groups or pool block (the CIDR came from the ticket)."""
+    body, headers = harness.signed("jira")
+    answer = _receive(harness, "jira", body, headers)
+    assert answer.status == 202
+    assert harness.submissions.items == {
+        "NET-2001": {
+            "request_id": "NET-2001",
+            "requester": "grace.hopper@example.com",
+            "source": "jira",
+            "ticket_key": "NET-2001",
+            "execution_arn": answer.body["execution_arn"],
+            "status_url_path": "/requests/NET-2001",
+            "submitted_at": datetime.fromtimestamp(NOW, UTC).isoformat(),
+        }
+    }
+
+
+def test_duplicates_record_nothing_more(harness: Harness) -> None:
+    """A retried delivery and a new delivery about a started ticket start nothing and record nothing."""
+    body, headers = harness.signed("jira")
+    _receive(harness, "jira", body, headers)
+    recorded = dict(harness.submissions.items)
+    harness.submissions.fail_with = AssertionError("a duplicate must not be recorded")
+    assert _receive(harness, "jira", body, {**headers, "X-Atlassian-Webhook-Retry": "1"}).status == 200
+    other = {**headers, "X-Atlassian-Webhook-Identifier": "delivery-2"}
+    assert _receive(harness, "jira", body, other).status == 200
+    assert harness.submissions.items == recorded
+
+
+def test_nothing_is_recorded_when_nothing_starts(harness: Harness) -> None:
+    body, headers = harness.signed("jira", secret="wrong")
+    assert _receive(harness, "jira", body, headers).status == 401
+    body, headers = harness.signed("jira")
+    harness.starter.fail_with = ConnectionError("Step Functions unreachable")
+    with pytest.raises(ConnectionError):
+        _receive(harness, "jira", body, headers)
+    assert harness.submissions.items == {}
+
+
+def test_a_started_request_that_cannot_be_recorded_is_still_202_and_logged(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The execution runs whatever happens to the record: a 5xx would only make the sender retry a
+    delivery that is now a duplicate. The failure is logged with the request."""
+    harness.submissions.fail_with = ConnectionError("DynamoDB unreachable")
+    body, headers = harness.signed("jira")
+    with caplog.at_level(logging.ERROR, logger="cvpn_shared.intake.webhooks"):
+        answer = _receive(harness, "jira", body, headers)
+    assert answer.status == 202
+    assert len(harness.starter.started) == 1
+    assert "request NET-2001 started but not recorded" in caplog.text
+
+
+def test_a_recorded_webhook_request_is_followed_by_its_requester_only(harness: Harness) -> None:
+    """Recorded in the form's DynamoDB table (moto), the webhook's request is found by request_status for
+    the ticket's reporter, and is not revealed to anyone else (the API answers 404)."""
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        dynamodb.create_table(
+            TableName="request-form",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        submissions = FormSubmissions(dynamodb, "request-form")
+        intake = dataclasses.replace(harness.intake, submissions=submissions)
+        body, headers = harness.signed("jira")
+        answer = intake.receive("jira", headers, body, is_base64_encoded=False)
+        assert answer.status == 202
+        executions = _OneRunningExecution(answer.body["execution_arn"])
+
+        def status_for(requester: str) -> dict[str, Any] | None:
+            return request_status(
+                "NET-2001",
+                requester=requester,
+                submissions=submissions,
+                executions=executions,
+                allocations=_NoPoolBlocks(),
+                presign=lambda key, filename: f"https://bucket.example/{key}",
+            )
+
+        status = status_for("grace.hopper@example.com")
+        assert status is not None
+        assert status["status"] == "in-progress"
+        assert (status["source"], status["ticket_key"]) == ("jira", "NET-2001")
+        assert status_for("ada.lovelace@example.com") is None  # the delivery's author is not the reporter
+
+
+class _OneRunningExecution:
+    def __init__(self, execution_arn: str) -> None:
+        self.execution_arn = execution_arn
+
+    def describe(self, execution_arn: str) -> dict[str, Any]:
+        assert execution_arn == self.execution_arn
+        return {"status": "RUNNING"}
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        return [{"type": "TaskStateEntered", "stateEnteredEventDetails": {"name": "Provision"}}]
+
+
+class _NoPoolBlocks:
+    def held_blocks(self) -> dict[Any, str]:
+        return {}
+
+    def claim(self, block: Any, *, request_id: str, details: dict[str, Any]) -> bool:
+        raise AssertionError("a ticket's request holds no pool block")
+
+    def release(self, block: Any, *, request_id: str) -> bool:
+        raise AssertionError("a ticket's request holds no pool block")
 
 
 # ------------------------------------------------------------------------------------------ fuzzing

@@ -356,3 +356,74 @@ def test_a_request_no_approver_accepted_says_why(error: str, status: str) -> Non
 def test_someone_elses_request_is_not_revealed() -> None:
     answer, _ = _status(Executions({"status": "RUNNING"}), requester="mallory@example.com")
     assert answer is None
+
+
+# ----------------------------------------------------------------------- requests a ticket started
+
+
+def _ticket_status(executions: Executions, requester: str = "grace.hopper@example.com") -> Any:
+    """request_status on what the webhook intake records: no profile, access groups or pool block."""
+    submissions = Submissions()
+    submissions.put(
+        {
+            "request_id": "NET-2001",
+            "requester": "grace.hopper@example.com",
+            "source": "jira",
+            "ticket_key": "NET-2001",
+            "execution_arn": "intake",
+            "status_url_path": "/requests/NET-2001",
+            "submitted_at": "2026-11-28T10:00:00+00:00",
+        }
+    )
+    # A pool block another request holds: a ticket's request (whose CIDR came from the ticket) never
+    # gives one back.
+    allocations = MemoryAllocations({"172.16.12.0/22": "NET-2001", "172.16.16.0/22": "REQ-2"})
+    answer = request_status(
+        "NET-2001",
+        requester=requester,
+        submissions=submissions,
+        executions=executions,
+        allocations=allocations,
+        presign=lambda key, filename: f"https://bucket.example/{key}?as={filename}",
+    )
+    return answer, allocations
+
+
+def test_a_request_a_ticket_started_is_followed_to_its_configuration() -> None:
+    output = {
+        "result": {"endpoint_id": "cvpn-endpoint-7", "client_configuration": {"key": "configs/NET-2001.ovpn"}}
+    }
+    executions = Executions({"status": "SUCCEEDED", "output": json.dumps({"Output": json.dumps(output)})})
+    executions.histories["intake"] = [*_entered("Provision"), _started_provisioning(), *_entered("Notify")]
+    executions.described["provisioning"] = {"status": "SUCCEEDED"}
+    executions.histories["provisioning"] = _entered("ValidateRequest", "ExportConfiguration")
+    answer, _ = _ticket_status(executions)
+    assert answer["status"] == "available"
+    assert answer["config_url"] == "https://bucket.example/configs/NET-2001.ovpn?as=NET-2001.ovpn"
+    assert (answer["source"], answer["ticket_key"]) == ("jira", "NET-2001")
+    assert (answer["profile"], answer["access_groups"], answer["client_cidr_block"]) == (None, [], None)
+    assert answer["submitted_at"] == "2026-11-28T10:00:00+00:00"
+
+
+def test_a_failed_ticket_request_gives_no_pool_block_back() -> None:
+    executions = Executions({"status": "FAILED", "error": "PreflightFailed", "cause": "CIDR overlaps"})
+    answer, allocations = _ticket_status(executions)
+    assert answer["status"] == "failed"
+    assert allocations.held == {
+        ipaddress.IPv4Network("172.16.12.0/22"): "NET-2001",
+        ipaddress.IPv4Network("172.16.16.0/22"): "REQ-2",
+    }
+
+
+def test_a_request_a_ticket_started_is_not_revealed_to_someone_else() -> None:
+    answer, _ = _ticket_status(Executions({"status": "RUNNING"}), requester="ada.lovelace@example.com")
+    assert answer is None
+
+
+def test_a_form_request_says_it_came_from_the_form() -> None:
+    answer, _ = _status(Executions({"status": "RUNNING"}))
+    assert (answer["source"], answer["ticket_key"], answer["profile"]) == (
+        "request-form",
+        None,
+        "engineering",
+    )

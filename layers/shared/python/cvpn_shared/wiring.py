@@ -343,6 +343,7 @@ def webhook_intake() -> WebhookIntake:
         secrets=intake_secrets(),
         deliveries=WebhookDeliveries(client("dynamodb"), settings.webhook_deliveries_table_name),
         starter=IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn),
+        submissions=form_submissions(),  # where GET /requests/{id} finds the request
         delivery_ttl_days=settings.webhook_delivery_ttl_days,
         max_body_bytes=settings.webhook_max_body_bytes,
     )

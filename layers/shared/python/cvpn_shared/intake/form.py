@@ -5,7 +5,7 @@ who the API's JWT authorizer says signed in (``requester_from_claims``), never a
 ``submit_form`` builds the ``ProvisionRequest`` from the profile, holds a client CIDR from the pool,
 and starts the intake state machine with approval required. ``request_status`` follows the request
 through its executions (the intake execution and any execution it started) to the download link of
-the client configuration.
+the client configuration; it follows requests a ticket webhook started for the person in the same way.
 """
 
 from __future__ import annotations
@@ -132,7 +132,11 @@ class NetworkLookup(Protocol):
 
 
 class SubmissionStore(Protocol):
-    """Submissions of the form: who asked for what, and which execution follows it."""
+    """Submissions of the form, and requests ticket webhooks started: who asked, which execution follows it.
+
+    A form submission has a profile, access groups and a client CIDR block held in the pool; a webhook's
+    (``source`` is the ticket system) has none of them: its client CIDR came from the ticket.
+    """
 
     def put(self, submission: dict[str, Any]) -> None: ...
 
@@ -322,6 +326,7 @@ def submit_form(
             {
                 "request_id": request_id,
                 "requester": requester,
+                "source": SOURCE,
                 "profile": profile.name,
                 "access_groups": list(submission.access_groups),
                 "justification": submission.justification,
@@ -402,6 +407,13 @@ def _find_result(value: Any) -> dict[str, Any] | None:
     return None
 
 
+def _pool_block(submission: dict[str, Any]) -> ipaddress.IPv4Network | None:
+    """The client CIDR block the form held in the pool for this submission (none for a ticket's request)."""
+    if submission.get("source", SOURCE) != SOURCE or not submission.get("client_cidr_block"):
+        return None
+    return ipaddress.IPv4Network(submission["client_cidr_block"])
+
+
 def request_status(
     request_id: str,
     *,
@@ -414,8 +426,8 @@ def request_status(
     """Where the request is: status, the steps entered so far and, once available, the download link.
 
     None when there is no such request for this requester (someone else's request is not revealed).
-    ``presign(key, filename)`` makes a fresh link to the stored configuration. A request that ended in
-    failure gives its client CIDR back to the pool.
+    ``presign(key, filename)`` makes a fresh link to the stored configuration. A form request that ended
+    in failure gives its client CIDR back to the pool (a ticket's request holds none).
     """
     submission = submissions.get(request_id)
     if submission is None or submission.get("requester") != requester:
@@ -432,6 +444,8 @@ def request_status(
     steps = list(dict.fromkeys(steps))  # each step once, in the order first entered (loops repeat states)
     answer: dict[str, Any] = {
         "request_id": request_id,
+        "source": submission.get("source", SOURCE),
+        "ticket_key": submission.get("ticket_key"),
         "profile": submission.get("profile"),
         "access_groups": submission.get("access_groups", []),
         "client_cidr_block": submission.get("client_cidr_block"),
@@ -449,7 +463,9 @@ def request_status(
             "rejected" if "reject" in outcome else "expired" if "expired" in outcome else "failed"
         )
         answer["error"] = {"error": error, "cause": str(cause or "")[:1000]}
-        allocations.release(ipaddress.IPv4Network(submission["client_cidr_block"]), request_id=request_id)
+        block = _pool_block(submission)
+        if block is not None:
+            allocations.release(block, request_id=request_id)
     else:
         result = _find_result(output)
         if result is None:

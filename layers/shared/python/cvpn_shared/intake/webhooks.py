@@ -10,6 +10,9 @@ In order, each failure answering at once and starting nothing:
 5. the mapped request is valid: else 422 with every field and why;
 6. the delivery was not received before (conditional write, TTL of days): else 200 with the original;
 7. the execution named after source + ticket key starts: 202 (already there: 200 with the original).
+
+A request it starts is recorded in the same submission store as the request form's, so its requester
+follows it at the ``status_url`` (``GET /requests/{id}``, signed in) as a form request is followed.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from cvpn_shared.intake.mapping import MappingFailed, accepts, callback_target, map_request
@@ -40,6 +44,7 @@ __all__ = [
     "RequestStarter",
     "SecretReader",
     "SourceReader",
+    "SubmissionRecorder",
     "WebhookAnswer",
     "WebhookIntake",
 ]
@@ -61,6 +66,12 @@ class DeliveryLedger(Protocol):
     def claim(self, record: dict[str, Any], *, now: int) -> dict[str, Any] | None: ...
 
     def release(self, delivery_key: str) -> None: ...
+
+
+class SubmissionRecorder(Protocol):
+    """Where requests are recorded for ``GET /requests/{id}`` (the request form's SubmissionStore)."""
+
+    def put(self, submission: dict[str, Any]) -> None: ...
 
 
 class RequestStarter(Protocol):
@@ -111,6 +122,7 @@ class WebhookIntake:
     secrets: SecretReader
     deliveries: DeliveryLedger
     starter: RequestStarter
+    submissions: SubmissionRecorder
     delivery_ttl_days: int = 7
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     clock: Callable[[], float] = time.time
@@ -258,4 +270,31 @@ class WebhookIntake:
         except Exception:
             self.deliveries.release(delivery_key)  # let the sender's retry start it
             raise
+        if not result.duplicate:
+            self._record(source, request, result, now)
         return _started(result, duplicate=result.duplicate)
+
+    def _record(self, source: str, request: dict[str, Any], result: StartResult, now: int) -> None:
+        """Record a started request for its requester to follow at the status URL.
+
+        Its client CIDR came from the ticket, not from the form's pool: the record holds no pool block.
+        The execution has started, so a failure here is logged and the sender still gets 202 (a 5xx
+        would make it retry a delivery that can only be a duplicate now).
+        """
+        submission = {
+            "request_id": result.request_id,
+            "requester": str(request["requester"]),
+            "source": source,
+            "ticket_key": result.request_id,
+            "execution_arn": result.execution_arn,
+            "status_url_path": result.status_url_path,
+            "submitted_at": datetime.fromtimestamp(now, UTC).isoformat(),
+        }
+        try:
+            self.submissions.put(submission)
+        except Exception:
+            logger.exception(
+                "webhook source %s: request %s started but not recorded; its status URL answers 404",
+                source,
+                result.request_id,
+            )
