@@ -78,6 +78,7 @@ IGNORED_RESOURCE_TYPES: dict[str, str] = {
     ),
     "AWS::SQS::QueuePolicy": "moto does not enforce resource policies",
     "AWS::SNS::TopicPolicy": "moto does not enforce resource policies",
+    "AWS::S3::BucketPolicy": "moto does not enforce resource policies",
     "AWS::XRay::Group": "no traces are collected locally",
     "AWS::XRay::SamplingRule": "no traces are collected locally",
     "AWS::ApiGatewayV2::ApiMapping": "custom domains do not exist on loopback",
