@@ -36,7 +36,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from operator import itemgetter
+from typing import Final
 
 from cvpn_shared.monitoring.detection_settings import DetectionSettings
 from cvpn_shared.monitoring.entities import EntityRecord, FailureEvent, RunCounters, SuccessEvent, entity_key
@@ -48,9 +49,19 @@ from cvpn_shared.monitoring.findings import (
     is_health_reason,
 )
 from cvpn_shared.monitoring.records import (
+    COMMON_NAME,
+    CONNECTION_ID,
+    CONNECTION_START_MS,
+    DEVICE_IP,
+    ENDPOINT_ID,
+    FAILURE_REASON,
+    LOG_TYPE,
     LOG_TYPE_ATTEMPT,
+    STATUS,
     STATUS_FAILED,
     STATUS_SUCCESSFUL,
+    TIMESTAMP_MS,
+    USERNAME,
     ConnectionAttempt,
 )
 from cvpn_shared.monitoring.rules import EntityKind
@@ -114,10 +125,10 @@ class _HealthTally:
     samples: list[str]
 
 
-@dataclass
-class _EntityRun:
-    failures: list[FailureEvent]
-    successes: list[SuccessEvent]
+# An entity's share of a run: (endpoint, kind, value, failures, successes), each in time order.
+_EntityRun = tuple[str, EntityKind, str, list[FailureEvent], list[SuccessEvent]]
+_NEVER = 1 << 62  # a time after every event
+_timestamp_ms = itemgetter(TIMESTAMP_MS)
 
 
 class Detector:
@@ -158,7 +169,12 @@ class Detector:
 
     def _group(
         self, attempts: Iterable[ConnectionAttempt], result: DetectionResult
-    ) -> tuple[dict[tuple[str, EntityKind, str], _EntityRun], dict[tuple[str, str], _HealthTally]]:
+    ) -> tuple[dict[str, _EntityRun], dict[tuple[str, str], _HealthTally]]:
+        """One pass: each attempt once, by entity. Reads the tuples by position (the hot loop).
+
+        A success whose connection started more than R6's window before the run's earliest event was
+        first logged (and judged) in an earlier run: a periodic re-log, left out here already.
+        """
         settings = self._settings
         stats = result.stats
         failures = result.failures
@@ -166,105 +182,127 @@ class Detector:
         exempt_users = settings.exempt_users
         check_allowlist = bool(settings.allowlist_networks)
         allowlisted = self._is_allowlisted
+        rows = attempts if isinstance(attempts, list) else list(attempts)
+        floor = min(map(_timestamp_ms, rows)) if rows else 0
+        self._run_floor_ms = floor
+        # R6 off: no success matters (_NEVER is after every event).
+        judged_before = floor - settings.r6_window_seconds * 1000 if settings.enabled("R6") else _NEVER
         seen_failed: set[str] = set()
         seen_successful: set[str] = set()
-        runs: dict[tuple[str, EntityKind, str], _EntityRun] = {}
+        # (endpoint, value) -> events, per kind; one list per entity, built without per-event objects.
+        source_failures: dict[tuple[str, str], list[FailureEvent]] = {}
+        user_failures: dict[tuple[str, str], list[FailureEvent]] = {}
+        source_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
+        user_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
         health: dict[tuple[str, str], _HealthTally] = {}
-        count = 0
         successes = 0
-        floor = None
-        for attempt in attempts:
-            count += 1
-            if floor is None or attempt.timestamp_ms < floor:
-                floor = attempt.timestamp_ms
-            if attempt.log_type != LOG_TYPE_ATTEMPT:
+        duplicates = 0
+        health_failures = 0
+        for attempt in rows:
+            if attempt[LOG_TYPE] != LOG_TYPE_ATTEMPT:
                 continue
-            status = attempt.status
-            connection_id = attempt.connection_id
-            device_ip = attempt.device_ip
-            username = attempt.username
-            common_name = attempt.common_name
-            user = username or common_name
-            endpoint_id = attempt.endpoint_id
-            if status == STATUS_FAILED:
+            status = attempt[STATUS]
+            if status == STATUS_SUCCESSFUL:
+                connection_id = attempt[CONNECTION_ID]
+                if connection_id in seen_successful:
+                    duplicates += 1
+                    continue
+                seen_successful.add(connection_id)
+                successes += 1
+                moment = attempt[CONNECTION_START_MS]
+                if moment is None:
+                    moment = attempt[TIMESTAMP_MS]
+                if moment < judged_before:
+                    continue
+                device_ip = attempt[DEVICE_IP]
+                username = attempt[USERNAME]
+                common_name = attempt[COMMON_NAME]
+                user = username or common_name
+                endpoint_id = attempt[ENDPOINT_ID]
+                if device_ip is not None:
+                    key = (endpoint_id, device_ip)
+                    known = source_successes.get(key)
+                    success: SuccessEvent = (moment, connection_id, user, username, common_name)
+                    if known is None:
+                        source_successes[key] = [success]
+                    else:
+                        known.append(success)
+                if user is not None:
+                    key = (endpoint_id, user)
+                    known = user_successes.get(key)
+                    success = (moment, connection_id, device_ip, username, common_name)
+                    if known is None:
+                        user_successes[key] = [success]
+                    else:
+                        known.append(success)
+            elif status == STATUS_FAILED:
+                connection_id = attempt[CONNECTION_ID]
                 if connection_id in seen_failed:
-                    stats.duplicates_in_run += 1
+                    duplicates += 1
                     continue
                 seen_failed.add(connection_id)
                 failures.append(attempt)
-                reason = attempt.failure_reason
+                reason = attempt[FAILURE_REASON]
                 if (
                     reason is not None
                     and reason.startswith(HANDLER_REASON_PREFIX)
                     and is_health_reason(reason)
                 ):
                     _tally(health, attempt, reason)
-                    stats.health_failures += 1
+                    health_failures += 1
                     continue
+                device_ip = attempt[DEVICE_IP]
+                username = attempt[USERNAME]
+                common_name = attempt[COMMON_NAME]
+                user = username or common_name
+                endpoint_id = attempt[ENDPOINT_ID]
                 source_allowed = allowlisted(device_ip) if check_allowlist else False
                 user_exempt = user in exempt_users
                 notable = reason in notable_reasons
-                moment = attempt.timestamp_ms
+                moment = attempt[TIMESTAMP_MS]
                 if device_ip is not None:
-                    key = (endpoint_id, _SOURCE, device_ip)
-                    run = runs.get(key)
-                    if run is None:
-                        run = runs[key] = _EntityRun([], [])
-                    run.failures.append(
-                        (
-                            moment,
-                            connection_id,
-                            user,
-                            reason,
-                            source_allowed,
-                            user_exempt,
-                            username,
-                            common_name,
-                            notable,
-                        )
-                    )
+                    key = (endpoint_id, device_ip)
+                    events = source_failures.get(key)
+                    failure: FailureEvent = (
+                        moment, connection_id, user, reason, source_allowed, user_exempt, username,
+                        common_name, notable,
+                    )  # fmt: skip
+                    if events is None:
+                        source_failures[key] = [failure]
+                    else:
+                        events.append(failure)
                 if user is not None:
-                    key = (endpoint_id, _USER, user)
-                    run = runs.get(key)
-                    if run is None:
-                        run = runs[key] = _EntityRun([], [])
-                    run.failures.append(
-                        (
-                            moment,
-                            connection_id,
-                            device_ip,
-                            reason,
-                            source_allowed,
-                            user_exempt,
-                            username,
-                            common_name,
-                            notable,
-                        )
-                    )
-            elif status == STATUS_SUCCESSFUL:
-                if connection_id in seen_successful:
-                    stats.duplicates_in_run += 1
-                    continue
-                seen_successful.add(connection_id)
-                successes += 1
-                started = attempt.connection_start_ms
-                moment = attempt.timestamp_ms if started is None else started
-                if device_ip is not None:
-                    key = (endpoint_id, _SOURCE, device_ip)
-                    run = runs.get(key)
-                    if run is None:
-                        run = runs[key] = _EntityRun([], [])
-                    run.successes.append((moment, connection_id, user, username, common_name))
-                if user is not None:
-                    key = (endpoint_id, _USER, user)
-                    run = runs.get(key)
-                    if run is None:
-                        run = runs[key] = _EntityRun([], [])
-                    run.successes.append((moment, connection_id, device_ip, username, common_name))
-        self._run_floor_ms = floor if floor is not None else 0
-        stats.attempts = count
+                    key = (endpoint_id, user)
+                    events = user_failures.get(key)
+                    failure = (
+                        moment, connection_id, device_ip, reason, source_allowed, user_exempt, username,
+                        common_name, notable,
+                    )  # fmt: skip
+                    if events is None:
+                        user_failures[key] = [failure]
+                    else:
+                        events.append(failure)
+        stats.attempts = len(rows)
         stats.successes = successes
+        stats.duplicates_in_run += duplicates
+        stats.health_failures += health_failures
         stats.failures = len(failures) - stats.health_failures
+        runs: dict[str, _EntityRun] = {}
+        for kind, kind_failures, kind_successes in (
+            (_SOURCE, source_failures, source_successes),
+            (_USER, user_failures, user_successes),
+        ):
+            for (endpoint_id, value), events in kind_failures.items():
+                if len(events) > 1:
+                    events.sort(key=_moment)
+                found = kind_successes.pop((endpoint_id, value), None)
+                if found is not None and len(found) > 1:
+                    found.sort(key=_moment)
+                runs[entity_key(endpoint_id, kind, value)] = (endpoint_id, kind, value, events, found or [])
+            for (endpoint_id, value), found in kind_successes.items():
+                if len(found) > 1:
+                    found.sort(key=_moment)
+                runs[entity_key(endpoint_id, kind, value)] = (endpoint_id, kind, value, [], found)
         return runs, health
 
     def _is_allowlisted(self, device_ip: str | None) -> bool:
@@ -286,30 +324,12 @@ class Detector:
 
     # ----- entities against the store ------------------------------------------------------------
 
-    def _apply(
-        self, runs: dict[tuple[str, EntityKind, str], _EntityRun], now: datetime, stats: DetectionStats
-    ) -> list[Finding]:
+    def _apply(self, runs: dict[str, _EntityRun], now: datetime, stats: DetectionStats) -> list[Finding]:
         settings = self._settings
         now_epoch = int(now.timestamp())
         ttl = settings.state_ttl_seconds
         r6_window_ms = settings.r6_window_seconds * 1000 if settings.enabled("R6") else -1
-        # A success whose connection started an R6 window before the run's earliest event was first
-        # logged (and judged) in an earlier run: this is a periodic re-log of it; leave it out.
-        judged_before = self._run_floor_ms - r6_window_ms
-        keys: dict[str, tuple[str, EntityKind, str]] = {}
-        for entity, run in runs.items():
-            if run.successes:
-                if r6_window_ms < 0:
-                    run.successes = []
-                else:
-                    run.successes = [success for success in run.successes if success[0] >= judged_before]
-                    if len(run.successes) > 1:
-                        run.successes.sort(key=_moment)
-            if not run.failures and not run.successes:
-                continue
-            if len(run.failures) > 1:
-                run.failures.sort(key=_moment)
-            keys[entity_key(*entity)] = entity
+        keys = runs
         stats.entities = len(keys)
         stored = self._state.load(list(keys), now_epoch=now_epoch)
         stats.records_read += len(keys)
@@ -318,14 +338,15 @@ class Detector:
         for _ in range(MAX_SAVE_ATTEMPTS):
             writes: list[StateWrite] = []
             for key in pending:
-                entity = keys[key]
-                run = runs[entity]
+                endpoint_id, kind, value, run_failures, run_successes = runs[key]
                 current: StoredState | None = stored.get(key)
-                if not run.failures and not _may_follow_an_attack(current, run.successes, r6_window_ms):
+                if not run_failures and not _may_follow_an_attack(current, run_successes, r6_window_ms):
                     continue  # only successes, none soon after an attack on record: nothing to do
-                record = EntityRecord.from_record(settings, *entity, current.data if current else None)
+                record = EntityRecord.from_record(
+                    settings, endpoint_id, kind, value, current.data if current else None
+                )
                 counters = RunCounters()
-                outcome[key] = (record.apply(run.failures, run.successes, counters), counters)
+                outcome[key] = (record.apply(run_failures, run_successes, counters), counters)
                 if record.changed:
                     expires_at = max(now_epoch, record.latest // 1000) + ttl
                     version = current.version if current else 0
@@ -366,8 +387,7 @@ def _may_follow_an_attack(current: StoredState | None, successes: list[SuccessEv
     return any(0 <= success[0] - armed_at <= window_ms for success in successes)
 
 
-def _moment(event: tuple[Any, ...]) -> int:
-    return int(event[0])
+_moment = itemgetter(0)
 
 
 def _tally(health: dict[tuple[str, str], _HealthTally], attempt: ConnectionAttempt, reason: str) -> None:

@@ -94,6 +94,7 @@ _FIELD_OF = {
 _NOT_EXTRA = frozenset(_FIELD_OF) | _DROPPED_FIELDS
 _NOT_APPLICABLE: dict[Any, None] = {NOT_APPLICABLE: None, "": None}
 _loads = json.loads
+_raw_decode = json.JSONDecoder().raw_decode
 _from_timestamp = datetime.fromtimestamp
 _new_tuple = tuple.__new__
 
@@ -354,7 +355,8 @@ def parse_event(event_id: str, timestamp_ms: int, message: str) -> ConnectionAtt
     ``connection-id``, ``client-vpn-endpoint-id``): the caller counts it as a bad line. Any other
     field may be missing (it becomes ``None``); unknown fields are kept in ``extra``.
     """
-    return _parse(event_id, timestamp_ms, message, None)
+    attempts, _ = parse_events([{"eventId": event_id, "timestamp": timestamp_ms, "message": message}])
+    return attempts[0] if attempts else None
 
 
 def parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionAttempt], ParseStats]:
@@ -362,105 +364,110 @@ def parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionAt
 
     Bad lines are skipped and counted; an event without a usable ``timestamp`` or ``message`` is a
     bad line too. The batch never fails because of one line.
+
+    The loop is the hot path (one pass per log line, next to JSON decoding): it reads the line with
+    the standard library decoder's ``raw_decode`` (``json.loads`` without its wrappers; anything it
+    does not take whole, such as surrounding whitespace, goes to ``json.loads`` for the verdict) and
+    builds the tuple in one step; records with values that are not text take ``_parse_unusual``.
     """
     stats = ParseStats()
     attempts: list[ConnectionAttempt] = []
     append = attempts.append
-    parse = _parse
+    decode = _raw_decode
+    not_extra = _NOT_EXTRA
+    start_times = _START_TIMES
+    meaning = _NOT_APPLICABLE.get
+    not_json = not_object = missing = 0
     for event in events:
         message = event.get("message")
         timestamp_ms = event.get("timestamp")
         if message.__class__ is not str or timestamp_ms.__class__ is not int:
-            stats.bad_lines += 1
-            stats.missing_fields += 1
+            missing += 1
+            continue
+        try:
+            record, end = decode(message)
+            if end != len(message):
+                record = _loads(message)
+        except (ValueError, RecursionError):
+            try:
+                record = _loads(message)
+            except (ValueError, RecursionError):
+                not_json += 1
+                continue
+        if record.__class__ is not dict:
+            not_object += 1
+            continue
+        get = record.get
+        log_type = get("connection-log-type")
+        connection_id = get("connection-id")
+        endpoint_id = get("client-vpn-endpoint-id")
+        if (
+            log_type.__class__ is not str
+            or connection_id.__class__ is not str
+            or endpoint_id.__class__ is not str
+            or not log_type
+            or not connection_id
+            or not endpoint_id
+        ):
+            missing += 1
             continue
         event_id = event.get("eventId", "")
-        attempt = parse(
-            event_id if event_id.__class__ is str else str(event_id), timestamp_ms, message, stats
+        if event_id.__class__ is not str:
+            event_id = str(event_id)
+        # Every value is text, "NA" or "" mean None (one dict lookup does both); a missing field is "".
+        status = get("connection-attempt-status", "")
+        reason = get("connection-attempt-failure-reason", "")
+        device_ip = get("device-ip", "")
+        username = get("username", "")
+        common_name = get("common-name", "")
+        start_text = get("connection-start-time", "")
+        if not (
+            status.__class__ is str
+            and reason.__class__ is str
+            and device_ip.__class__ is str
+            and username.__class__ is str
+            and common_name.__class__ is str
+            and start_text.__class__ is str
+        ):
+            append(_parse_unusual(event_id, timestamp_ms, record))
+            continue
+        if start_text in _NOT_APPLICABLE:
+            start_ms = None
+        else:
+            try:
+                start_ms = start_times[start_text]
+            except KeyError:
+                start_ms = _start_ms(start_text)
+        append(
+            _new_tuple(
+                ConnectionAttempt,
+                (
+                    event_id,
+                    timestamp_ms,
+                    endpoint_id,
+                    connection_id,
+                    log_type,
+                    meaning(status, status),
+                    meaning(reason, reason),
+                    meaning(device_ip, device_ip),
+                    meaning(username, username),
+                    meaning(common_name, common_name),
+                    start_ms,
+                    {} if record.keys() <= not_extra else _extra(record),
+                    get("connection-reset-status"),
+                    get("client-ip"),
+                    get("client-ip-v6"),
+                    get("device-type"),
+                    get("transport-protocol"),
+                ),
+            )
         )
-        if attempt is not None:
-            append(attempt)
     stats.parsed = len(attempts)
+    stats.not_json = not_json
+    stats.not_object = not_object
+    stats.missing_fields = missing
+    stats.bad_lines = not_json + not_object + missing
     return attempts, stats
-
-
-def _parse(
-    event_id: str, timestamp_ms: int, message: str, stats: ParseStats | None
-) -> ConnectionAttempt | None:
-    try:
-        record = _loads(message)
-    except (ValueError, RecursionError):
-        if stats is not None:
-            stats.bad_lines += 1
-            stats.not_json += 1
-        return None
-    if record.__class__ is not dict:
-        if stats is not None:
-            stats.bad_lines += 1
-            stats.not_object += 1
-        return None
-    get = record.get
-    log_type = get("connection-log-type")
-    connection_id = get("connection-id")
-    endpoint_id = get("client-vpn-endpoint-id")
-    if (
-        log_type.__class__ is not str
-        or connection_id.__class__ is not str
-        or endpoint_id.__class__ is not str
-        or not log_type
-        or not connection_id
-        or not endpoint_id
-    ):
-        if stats is not None:
-            stats.bad_lines += 1
-            stats.missing_fields += 1
-        return None
-    # Every value is text, "NA" or "" mean None (one dict lookup does both); a missing field is "".
-    status = get("connection-attempt-status", "")
-    reason = get("connection-attempt-failure-reason", "")
-    device_ip = get("device-ip", "")
-    username = get("username", "")
-    common_name = get("common-name", "")
-    start_text = get("connection-start-time", "")
-    if not (
-        status.__class__ is str
-        and reason.__class__ is str
-        and device_ip.__class__ is str
-        and username.__class__ is str
-        and common_name.__class__ is str
-        and start_text.__class__ is str
-    ):
-        return _parse_unusual(event_id, timestamp_ms, record)
-    meaning = _NOT_APPLICABLE.get
-    if start_text in _NOT_APPLICABLE:
-        start_ms = None
-    else:
-        try:
-            start_ms = _START_TIMES[start_text]
-        except KeyError:
-            start_ms = _start_ms(start_text)
-    return _new_tuple(  # type: ignore[no-any-return]
-        ConnectionAttempt,
-        (
-            event_id,
-            timestamp_ms,
-            endpoint_id,
-            connection_id,
-            log_type,
-            meaning(status, status),
-            meaning(reason, reason),
-            meaning(device_ip, device_ip),
-            meaning(username, username),
-            meaning(common_name, common_name),
-            start_ms,
-            {} if record.keys() <= _NOT_EXTRA else _extra(record),
-            get("connection-reset-status"),
-            get("client-ip"),
-            get("client-ip-v6"),
-            get("device-type"),
-            get("transport-protocol"),
-        ),
-    )
 
 
 def _extra(record: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,20 @@ __all__ = [
 ]
 
 
+# One compact encoder for every record (``json.dumps`` with options builds a new encoder per call).
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _decode(text: str) -> dict[str, Any]:
+    """A record's JSON text decoded (``json.loads`` without its wrappers; whitespace around goes to it)."""
+    try:
+        data, end = _raw_decode(text)
+    except ValueError:
+        end = -1
+    return data if end == len(text) else json.loads(text)  # type: ignore[no-any-return]
+
+
 class StoredState:
     """An entity's record as read, with the version to write it back against.
 
@@ -62,7 +76,7 @@ class StoredState:
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = json.loads(self._text or "{}")
+            self._data = _decode(self._text or "{}")
         return self._data
 
     def __repr__(self) -> str:
@@ -142,7 +156,7 @@ class InMemoryDetectionState:
                     continue
                 self.writes += 1
                 self.records[write.key] = (
-                    json.dumps(write.data, separators=(",", ":")),
+                    _encode(write.data),
                     write.expected_version + 1,
                     write.expires_at,
                     write.armed_at,
