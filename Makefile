@@ -36,8 +36,12 @@ lint: $(STAMP) lint-template lint-statemachines sam-validate sam-build checkov #
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PY313_VENV := .venv-py313
-# The functions' runtime (template.yaml Globals: python3.13). `sam build` needs it on PATH.
-PY313 ?= $(firstword $(shell command -v python3.13 2>/dev/null) $(wildcard /root/.pyenv/versions/3.13*/bin/python3.13))
+# The functions' runtime (template.yaml Globals: python3.13), `sam build` needs it on PATH: the first
+# candidate that runs (a pyenv shim may exist without a 3.13 selected), as its real executable.
+ifeq ($(origin PY313),undefined)
+PY313_CANDIDATES := $(shell command -v python3.13 2>/dev/null) $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13)
+PY313 := $(firstword $(foreach p,$(PY313_CANDIDATES),$(shell $(p) -c 'import sys; print(sys.executable)' 2>/dev/null)))
+endif
 SAM := SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 $(SAM_VENV)/bin/sam
 
 $(SAM_VENV)/.installed: tools/requirements-sam.txt
@@ -67,7 +71,7 @@ sam-validate: $(SAM_VENV)/.installed ## sam validate --lint (offline: needs no c
 sam-build: $(SAM_VENV)/.installed ## sam build with python3.13, then import every built function (skipped without python3.13)
 	@if [ -z "$(PY313)" ]; then echo "SKIPPED sam-build: no python3.13 (the functions' runtime) on PATH or in pyenv; sam build needs it"; exit 0; fi; \
 	$(MAKE) --no-print-directory $(PY313_VENV)/.installed && \
-	PATH="$$(dirname "$$($(PY313) -c 'import os, sys; print(os.path.realpath(sys.executable))')"):$$PATH" $(SAM) build && \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL PATH="$(dir $(PY313)):$$PATH" $(SAM) build && \
 	$(PY313_VENV)/bin/python tools/check_built_artifacts.py .aws-sam/build
 
 checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml (each skip has its reason: tools/checkov.yaml or the resource Metadata)
