@@ -48,6 +48,7 @@ from cvpn_shared.monitoring.findings import (
     HealthIssue,
     is_health_reason,
 )
+from cvpn_shared.monitoring.gcpause import cyclic_gc_paused
 from cvpn_shared.monitoring.records import (
     COMMON_NAME,
     CONNECTION_ID,
@@ -145,7 +146,14 @@ class Detector:
         return self._settings
 
     def observe(self, attempts: Iterable[ConnectionAttempt], *, now: datetime) -> DetectionResult:
-        """Detect in one run's attempts; ``now`` (aware) dates the records' expiry."""
+        """Detect in one run's attempts; ``now`` (aware) dates the records' expiry.
+
+        The cyclic garbage collector is paused meanwhile (``gcpause``: nothing here makes a cycle).
+        """
+        with cyclic_gc_paused():
+            return self._observe(attempts, now)
+
+    def _observe(self, attempts: Iterable[ConnectionAttempt], now: datetime) -> DetectionResult:
         result = DetectionResult()
         stats = result.stats
         runs, health = self._group(attempts, result)

@@ -599,6 +599,7 @@ class EntityRecord:
     # ----- bounds ------------------------------------------------------------------------------
 
     def _prune(self) -> None:
+        """Drop what no rule can need any more (each part rebuilt only when something goes)."""
         settings = self.settings
         latest = self.latest
         horizon = latest - settings.dedup_horizon_seconds * 1000
@@ -616,20 +617,30 @@ class EntityRecord:
             recent_window = max(settings.r2_window_seconds, settings.r3_window_seconds)
             distinct_window = settings.r3_window_seconds
             distinct_keep = settings.r3_distinct_ips
-        cut = bisect_right(self.recent_times, latest - recent_window * 1000)
-        keep_from = max(cut, len(self.recent_times) - settings.max_window_events)
-        del self.recent_times[:keep_from]
-        del self.recent[:keep_from]
+        times = self.recent_times
+        if times and (times[0] <= latest - recent_window * 1000 or len(times) > settings.max_window_events):
+            cut = bisect_right(times, latest - recent_window * 1000)
+            keep_from = max(cut, len(times) - settings.max_window_events)
+            del times[:keep_from]
+            del self.recent[:keep_from]
         floor = latest - distinct_window * 1000
-        self.distinct = _most_recent(
-            {key: moment for key, moment in self.distinct.items() if moment > floor}, distinct_keep
-        )
-        self.episodes = {
-            rule: episode
-            for rule, episode in self.episodes.items()
-            if latest - episode.last
-            <= (settings.recurrence_window_seconds + settings.episode_gap_seconds(rule)) * 1000
-        }
+        distinct = self.distinct
+        if distinct and (len(distinct) > distinct_keep or min(distinct.values()) <= floor):
+            self.distinct = _most_recent(
+                {key: moment for key, moment in distinct.items() if moment > floor}, distinct_keep
+            )
+        episodes = self.episodes
+        if episodes:
+            memory_ms = settings.recurrence_window_seconds * 1000
+            if any(
+                latest - episode.last > memory_ms + settings.episode_gap_ms(rule)
+                for rule, episode in episodes.items()
+            ):
+                self.episodes = {
+                    rule: episode
+                    for rule, episode in episodes.items()
+                    if latest - episode.last <= memory_ms + settings.episode_gap_ms(rule)
+                }
         if self.armed is not None and latest - self.armed[0] > settings.r6_window_seconds * 1000:
             self.armed = None
 

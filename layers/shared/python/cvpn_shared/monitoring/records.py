@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 
+from cvpn_shared.monitoring.gcpause import cyclic_gc_paused
+
 __all__ = [
     "LOG_TYPE_ATTEMPT",
     "LOG_TYPE_RESET",
@@ -369,7 +371,13 @@ def parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionAt
     the standard library decoder's ``raw_decode`` (``json.loads`` without its wrappers; anything it
     does not take whole, such as surrounding whitespace, goes to ``json.loads`` for the verdict) and
     builds the tuple in one step; records with values that are not text take ``_parse_unusual``.
+    The cyclic garbage collector is paused meanwhile (``gcpause``: nothing here makes a cycle).
     """
+    with cyclic_gc_paused():
+        return _parse_events(events)
+
+
+def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionAttempt], ParseStats]:
     stats = ParseStats()
     attempts: list[ConnectionAttempt] = []
     append = attempts.append
