@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import gc
 import json
+import pickle
 from datetime import UTC, datetime
 
 import pytest
@@ -191,3 +194,41 @@ def test_values_that_are_not_text_are_kept_as_json_text() -> None:
     assert attempt.extra == {"future": [1, 2]}
     assert attempt.connection_start_time == datetime(2020, 3, 26, 20, 37, 15, tzinfo=UTC)
     assert attempt.timestamp_ms == TIMESTAMP_MS
+
+
+def test_attempts_survive_pickle_and_copy() -> None:
+    """The tuple form round-trips through pickle and copy unchanged (no validation needed)."""
+    attempt = parse_event("e", TIMESTAMP_MS, AWS_SUCCESSFUL_RECORD)
+    assert attempt is not None
+
+    assert pickle.loads(pickle.dumps(attempt)) == attempt
+    assert copy.deepcopy(attempt) == attempt
+    assert isinstance(pickle.loads(pickle.dumps(attempt)), ConnectionAttempt)
+
+
+def test_lines_are_judged_as_json_loads_judges_them() -> None:
+    """Surrounding whitespace is JSON; trailing text and a byte-order mark are not (json.loads' verdict)."""
+    events: list[dict[str, object]] = [
+        {"eventId": "1", "timestamp": TIMESTAMP_MS, "message": f"  {AWS_SUCCESSFUL_RECORD}\n"},
+        {"eventId": "2", "timestamp": TIMESTAMP_MS, "message": f"{AWS_SUCCESSFUL_RECORD} x"},
+        {"eventId": "3", "timestamp": TIMESTAMP_MS, "message": f"\ufeff{AWS_SUCCESSFUL_RECORD}"},
+    ]
+    attempts, stats = parse_events(events)
+
+    assert [attempt.event_id for attempt in attempts] == ["1"]
+    assert attempts[0] == parse_event("1", TIMESTAMP_MS, AWS_SUCCESSFUL_RECORD)
+    assert stats == ParseStats(parsed=1, bad_lines=2, not_json=2)
+
+
+def test_the_garbage_collector_is_back_as_it_was_after_a_batch() -> None:
+    """parse_events pauses the cyclic collector and switches it back on only if it was on."""
+    events = [{"eventId": "1", "timestamp": TIMESTAMP_MS, "message": AWS_SUCCESSFUL_RECORD}]
+    assert gc.isenabled()
+    parse_events(events)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        parse_events(events)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
