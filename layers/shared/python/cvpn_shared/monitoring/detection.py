@@ -28,6 +28,14 @@ Decisions (documented for operators):
   re-log of a connection an earlier run already judged: it is not looked at again (this keeps the
   reads of a run proportional to new connections, not to every live session).
 - Failures of client-connect handler malfunctions are neither counted by R1-R7 nor R6's attacks.
+
+Speed (``bench/monitoring_parse_detect.py``): the pass over the attempts reads each
+``ConnectionAttempt`` tuple by position and groups plain tuples into one list per (endpoint, value)
+and kind; successes an earlier run judged are dropped there, before any grouping; records are read
+and written once per entity and run, and written only when they changed. ``observe`` runs with the
+cyclic garbage collector paused (``gcpause``). What remains is mostly per entity: decoding,
+applying and encoding its record (JSON), and one read per entity with a success (R6 needs its
+``armed_at``).
 """
 
 from __future__ import annotations
