@@ -96,4 +96,4 @@ local: $(STAMP) ## Serve the local cloud with template.yaml deployed (Ctrl-C to 
 	$(BIN)/cvpn local up
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam .localcloud
+	rm -rf $(VENV) .venv-sam .venv-checkov .venv-py313 .pytest_cache .mypy_cache .ruff_cache .aws-sam .localcloud
