@@ -6,6 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.plain_items import decode_plain_item, encode_plain_item
+
 __all__ = ["ApprovalAlreadyDecided", "ApprovalNotFound", "ApprovalRecords", "ApproversTopic"]
 
 
@@ -32,7 +34,7 @@ class ApprovalRecords:
         """Write a new PENDING request (never replaces one: approval ids are random)."""
         self._dynamodb.put_item(
             TableName=self._table,
-            Item={key: _attribute(value) for key, value in record.items() if value is not None},
+            Item=encode_plain_item(record),
             ConditionExpression="attribute_not_exists(approval_id)",
         )
 
@@ -40,7 +42,7 @@ class ApprovalRecords:
         item = self._dynamodb.get_item(
             TableName=self._table, Key={"approval_id": {"S": approval_id}}, ConsistentRead=True
         ).get("Item")
-        return {key: _value(value) for key, value in item.items()} if item else None
+        return decode_plain_item(item) if item else None
 
     def decide(self, approval_id: str, *, status: str, decided_at: int, decided_via: str) -> dict[str, Any]:
         """PENDING -> ``status``, once (conditional write); the updated record.
@@ -69,7 +71,7 @@ class ApprovalRecords:
             if record is None:
                 raise ApprovalNotFound(approval_id) from None
             raise ApprovalAlreadyDecided(record) from None
-        return {key: _value(value) for key, value in answer["Attributes"].items()}
+        return decode_plain_item(answer["Attributes"])
 
 
 class ApproversTopic:
@@ -91,19 +93,3 @@ class ApproversTopic:
             },
         )
         return str(answer["MessageId"])
-
-
-def _attribute(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": str(value)}
-    return {"S": str(value)}
-
-
-def _value(attribute: dict[str, Any]) -> Any:
-    if "N" in attribute:
-        return int(float(attribute["N"]))
-    if "BOOL" in attribute:
-        return bool(attribute["BOOL"])
-    return attribute.get("S")

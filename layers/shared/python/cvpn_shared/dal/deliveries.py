@@ -10,6 +10,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.plain_items import decode_plain_item, encode_plain_item
+
 __all__ = ["WebhookDeliveries"]
 
 
@@ -22,7 +24,7 @@ class WebhookDeliveries:
 
     def claim(self, record: dict[str, Any], *, now: int) -> dict[str, Any] | None:
         """Write ``record`` unless its delivery_key is already claimed; the existing claim, else None."""
-        item = {key: _attribute(value) for key, value in record.items() if value is not None}
+        item = encode_plain_item(record)
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
@@ -37,24 +39,8 @@ class WebhookDeliveries:
         existing = self._dynamodb.get_item(
             TableName=self._table, Key={"delivery_key": item["delivery_key"]}, ConsistentRead=True
         ).get("Item")
-        return {key: _value(value) for key, value in existing.items()} if existing else dict(record)
+        return decode_plain_item(existing) if existing else dict(record)
 
     def release(self, delivery_key: str) -> None:
         """Forget a claim whose execution could not be started, so the sender's retry can start it."""
         self._dynamodb.delete_item(TableName=self._table, Key={"delivery_key": {"S": delivery_key}})
-
-
-def _attribute(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": str(value)}
-    return {"S": str(value)}
-
-
-def _value(attribute: dict[str, Any]) -> Any:
-    if "N" in attribute:
-        return int(float(attribute["N"]))
-    if "BOOL" in attribute:
-        return bool(attribute["BOOL"])
-    return attribute.get("S")
