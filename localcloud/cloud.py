@@ -5,12 +5,16 @@ API, real Lambda runtime processes, emulated time for Step Functions, and an adm
 ``/_localcloud/`` (clock, faults, simulated client connections). ``deploy()`` brings up a SAM template
 on it, then serves the template's HTTP API and schedules.
 
+Every AWS API call the embedded AWS serves is counted by service and operation
+(``LocalCloud.api_calls()``, ``GET /_localcloud/api-calls``; see ``ApiCallCounter``).
+
 Processes the local cloud runs (Lambda functions) reach it through ``AWS_ENDPOINT_URL`` and fake
 credentials, exactly as they would reach AWS through the default endpoints.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -18,10 +22,12 @@ import shutil
 import socket
 import tempfile
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import boto3
 from botocore.config import Config
@@ -37,7 +43,14 @@ if TYPE_CHECKING:
     from localcloud.oidc import LocalOidcIssuer
     from localcloud.scheduler import Scheduler
 
-__all__ = ["DEFAULT_ACCOUNT_ID", "DEFAULT_REGION", "FAKE_CREDENTIALS", "LocalCloud", "free_port"]
+__all__ = [
+    "DEFAULT_ACCOUNT_ID",
+    "DEFAULT_REGION",
+    "FAKE_CREDENTIALS",
+    "ApiCallCounter",
+    "LocalCloud",
+    "free_port",
+]
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -58,6 +71,73 @@ def free_port() -> int:
 
 class AdminError(Exception):
     """A bad admin request: answered 400 with the message."""
+
+
+class ApiCallCounter:
+    """Counts AWS API calls as ``"service:Operation"`` (thread-safe; the server is threaded).
+
+    - service: the SigV4 credential scope's service (``Authorization: AWS4-HMAC-SHA256
+      Credential=KEY/DATE/REGION/SERVICE/aws4_request``, or ``X-Amz-Credential`` of a SigV4 presigned
+      URL; ``states`` for Step Functions), ``"unknown"`` otherwise (unsigned, SigV2);
+    - operation, by protocol: JSON protocols (DynamoDB, Logs, Step Functions, Events, Secrets Manager,
+      SSM, SQS JSON) the ``X-Amz-Target`` header after its last dot (``DynamoDB_20120810.PutItem`` ->
+      ``PutItem``); query protocols (EC2, SNS, IAM, STS, SQS query) the ``Action`` parameter of the
+      query string or of a form-encoded body; REST protocols (S3, Lambda, ...) the method and the path
+      as sent (``POST /2015-03-31/functions/NAME/invocations``): one key per resource, kept simple.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def count(self, environ: dict[str, Any]) -> str:
+        """Count the request ``environ`` describes and return its key. A form body read to find its
+        ``Action`` is put back for the application."""
+        key = f"{_service_of(environ)}:{_operation_of(environ)}"
+        with self._lock:
+            self._counts[key] += 1
+        return key
+
+    def counts(self) -> dict[str, int]:
+        """Calls per ``"service:Operation"`` since the last reset."""
+        with self._lock:
+            return dict(self._counts)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+
+def _service_of(environ: dict[str, Any]) -> str:
+    authorization = str(environ.get("HTTP_AUTHORIZATION") or "")
+    scope = ""
+    if "Credential=" in authorization:
+        scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].strip()
+    elif "X-Amz-Credential=" in str(environ.get("QUERY_STRING") or ""):
+        scope = parse_qs(str(environ["QUERY_STRING"])).get("X-Amz-Credential", [""])[0]
+    parts = scope.split("/")  # KEY/DATE/REGION/SERVICE/aws4_request
+    return parts[3] if len(parts) >= 5 and parts[3] else "unknown"
+
+
+def _operation_of(environ: dict[str, Any]) -> str:
+    target = str(environ.get("HTTP_X_AMZ_TARGET") or "")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    query = str(environ.get("QUERY_STRING") or "")
+    if "Action=" in query:
+        action = parse_qs(query).get("Action", [""])[0]
+        if action:
+            return action
+    method = str(environ.get("REQUEST_METHOD") or "GET")
+    content_type = str(environ.get("CONTENT_TYPE") or "")
+    if method == "POST" and content_type.startswith("application/x-www-form-urlencoded"):
+        length = str(environ.get("CONTENT_LENGTH") or "0")
+        body = environ["wsgi.input"].read(int(length)) if length.isdigit() and int(length) else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = parse_qs(body.decode("utf-8", errors="replace")).get("Action", [""])[0]
+        if action:
+            return action
+    return f"{method} {environ.get('PATH_INFO') or '/'}"
 
 
 @dataclass
@@ -92,6 +172,7 @@ class LocalCloud:
         self.gateway: HttpGateway | None = None
         self.scheduler: Scheduler | None = None
         self.clock = Clock(time_scale=self.time_scale)
+        self._api_call_counter = ApiCallCounter()
         self._admin_routes = self._build_admin_routes()
 
     # ------------------------------------------------------------------ lifecycle
@@ -244,6 +325,18 @@ class LocalCloud:
             **kwargs,
         )
 
+    # ------------------------------------------------------------------ API calls
+    def api_calls(self) -> dict[str, int]:
+        """Every AWS API call served since start (or the last ``reset_api_calls()``), keyed
+        ``"service:Operation"`` (e.g. ``"dynamodb:PutItem"``, ``"logs:FilterLogEvents"``,
+        ``"ec2:DescribeVpcs"``); see ``ApiCallCounter`` for how REST calls are named."""
+        return self._api_call_counter.counts()
+
+    def reset_api_calls(self) -> None:
+        """Start counting AWS API calls from zero (the Client VPN counts of ``localcloud.faults`` are
+        separate and kept)."""
+        self._api_call_counter.reset()
+
     # ------------------------------------------------------------------ deploy
     def deploy(
         self,
@@ -381,18 +474,23 @@ class LocalCloud:
         endpoint = backend.get_endpoint(endpoint_id)
         return _as_json(connections.simulate_disconnect(endpoint, connection_id))
 
-    @staticmethod
-    def _api_calls() -> dict[str, int]:
+    def _api_calls(self) -> dict[str, int]:
+        """``GET api-calls``: the Client VPN calls by bare operation name (``localcloud.faults``, as
+        before), merged with every AWS call by ``"service:Operation"`` (``api_calls()``). The keys
+        cannot clash (only the second kind has a colon); the Client VPN calls appear in both kinds,
+        so add up only one kind."""
         from localcloud.faults import api_call_counts
 
-        return dict(api_call_counts())
+        return {**api_call_counts(), **self.api_calls()}
 
     def _admin_middleware(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
         routes = {(route.method, route.path): route for route in self._admin_routes}
+        counter = self._api_call_counter
 
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             path: str = environ.get("PATH_INFO", "")
             if not path.startswith(ADMIN_PREFIX):
+                counter.count(environ)
                 return app(environ, start_response)
             method = environ.get("REQUEST_METHOD", "GET")
             route = routes.get((method, path[len(ADMIN_PREFIX) :].strip("/")))
