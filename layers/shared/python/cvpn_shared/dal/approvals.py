@@ -6,6 +6,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import conditional_check_failed
 from cvpn_shared.dal.plain_items import decode_plain_item, encode_plain_item
 
 __all__ = ["ApprovalAlreadyDecided", "ApprovalNotFound", "ApprovalRecords", "ApproversTopic"]
@@ -65,7 +66,7 @@ class ApprovalRecords:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not conditional_check_failed(error):
                 raise
             record = self.get(approval_id)
             if record is None:

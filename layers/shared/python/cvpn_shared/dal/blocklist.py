@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import conditional_check_failed
+
 __all__ = ["BlockEntry", "DynamoDbBlocklist", "blocklist_key"]
 
 SubjectKind = Literal["source", "user"]
@@ -58,7 +60,7 @@ class DynamoDbBlocklist:
                 ExpressionAttributeValues={":expires": {"N": str(entry.expires_at)}},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_check_failed(error):
                 return False
             raise
         return True

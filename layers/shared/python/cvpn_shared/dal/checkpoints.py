@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import conditional_check_failed
+
 __all__ = ["Checkpoint", "CheckpointConflict", "DynamoDbCheckpoints", "LeaseHeld"]
 
 
@@ -81,7 +83,7 @@ class DynamoDbCheckpoints:
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_check_failed(error):
                 raise LeaseHeld(log_group_name) from error
             raise
         return _from_item(answer["Attributes"])
@@ -104,7 +106,7 @@ class DynamoDbCheckpoints:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_check_failed(error):
                 raise CheckpointConflict(checkpoint.log_group_name) from error
             raise
         return checkpoint

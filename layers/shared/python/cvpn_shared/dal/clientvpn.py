@@ -13,15 +13,12 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import error_code
 from cvpn_shared.errors import RETRYABLE_ERROR_CODES, ClientVpnApiError, EndpointNotYetVisible
 
 __all__ = ["ClientVpnApi", "error_code"]
 
 T = TypeVar("T")
-
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class ClientVpnApi:

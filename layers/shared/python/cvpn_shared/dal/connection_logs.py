@@ -14,6 +14,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import error_code
+
 __all__ = [
     "ConfiguredLogGroups",
     "ConnectionLogReader",
@@ -38,10 +40,6 @@ class LogEventPage:
 
     events: list[dict[str, Any]]
     next_token: str | None
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class ConnectionLogReader:
@@ -76,9 +74,9 @@ class ConnectionLogReader:
         try:
             answer = self._logs.filter_log_events(**params)
         except ClientError as error:
-            if _code(error) == "ResourceNotFoundException":
+            if error_code(error) == "ResourceNotFoundException":
                 raise LogGroupMissing(log_group_name) from error
-            if next_token and _code(error) == "InvalidParameterException":
+            if next_token and error_code(error) == "InvalidParameterException":
                 raise InvalidPageToken(str(error)) from error
             raise
         events = [
@@ -151,7 +149,7 @@ class ConfiguredLogGroups:
         try:
             value = str(self._ssm.get_parameter(Name=self._name)["Parameter"]["Value"])
         except ClientError as error:
-            if _code(error) == "ParameterNotFound":
+            if error_code(error) == "ParameterNotFound":
                 return []
             raise
         return sorted({part.strip() for part in value.replace("\n", ",").split(",") if part.strip()})

@@ -10,6 +10,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import conditional_check_failed
 from cvpn_shared.dal.plain_items import decode_plain_item, encode_plain_item
 
 __all__ = ["WebhookDeliveries"]
@@ -34,7 +35,7 @@ class WebhookDeliveries:
             )
             return None
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not conditional_check_failed(error):
                 raise
         existing = self._dynamodb.get_item(
             TableName=self._table, Key={"delivery_key": item["delivery_key"]}, ConsistentRead=True

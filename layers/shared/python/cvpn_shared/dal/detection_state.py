@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import conditional_check_failed
 from cvpn_shared.monitoring.state import StateWrite, StoredState
 
 __all__ = ["COMPRESS_ABOVE_BYTES", "DynamoDbDetectionState", "UnprocessedKeysError"]
@@ -118,7 +119,7 @@ class DynamoDbDetectionState:
                 ExpressionAttributeValues=values,
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_check_failed(error):
                 return False
             raise
         return True

@@ -15,6 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import error_code
+
 __all__ = ["SecretsManagerSecrets", "SourceParameters"]
 
 _MISSING = object()
@@ -39,10 +41,6 @@ class _TtlCache:
         with self._lock:
             self._values[key] = (self._clock(), value)
         return value
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class SourceParameters:
@@ -74,7 +72,7 @@ class SourceParameters:
         try:
             answer = self._ssm.get_parameter(Name=self.parameter_name(source), WithDecryption=True)
         except ClientError as error:
-            if _code(error) in ("ParameterNotFound", "ValidationException"):
+            if error_code(error) in ("ParameterNotFound", "ValidationException"):
                 return self._cache.put(source, None)
             raise
         text = str(answer["Parameter"]["Value"])
@@ -101,7 +99,7 @@ class SecretsManagerSecrets:
         try:
             answer = self._secrets.get_secret_value(SecretId=secret_id)
         except ClientError as error:
-            if _code(error) in ("ResourceNotFoundException", "InvalidRequestException"):
+            if error_code(error) in ("ResourceNotFoundException", "InvalidRequestException"):
                 return self._cache.put(secret_id, None)  # missing or scheduled for deletion: fail closed
             raise
         try:
@@ -125,7 +123,7 @@ class SecretsManagerSecrets:
                 SecretString=json.dumps(initial()),
             )
         except ClientError as error:
-            if _code(error) != "ResourceExistsException":
+            if error_code(error) != "ResourceExistsException":
                 raise
         created = self.get_json(secret_id, refresh=True)
         if created is None:

@@ -7,6 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import error_code
+
 __all__ = ["ExecutionAlreadyExists", "IntakeExecutions", "TaskCallbacks", "TaskNoLongerWaiting"]
 
 
@@ -16,10 +18,6 @@ class ExecutionAlreadyExists(Exception):
 
 class TaskNoLongerWaiting(Exception):
     """The task token is unknown, timed out, or its execution has ended."""
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
 
 
 class IntakeExecutions:
@@ -33,7 +31,7 @@ class IntakeExecutions:
         try:
             return dict(self._sfn.describe_execution(executionArn=execution_arn))
         except ClientError as error:
-            if _code(error) == "ExecutionDoesNotExist":
+            if error_code(error) == "ExecutionDoesNotExist":
                 return None
             raise
 
@@ -46,7 +44,7 @@ class IntakeExecutions:
                 input=json.dumps(payload, sort_keys=True, separators=(",", ":")),
             )
         except ClientError as error:
-            if _code(error) == "ExecutionAlreadyExists":
+            if error_code(error) == "ExecutionAlreadyExists":
                 raise ExecutionAlreadyExists(name) from error
             raise
         return str(answer["executionArn"])
@@ -68,6 +66,6 @@ class TaskCallbacks:
         try:
             getattr(self._sfn, operation)(**kwargs)
         except ClientError as error:
-            if _code(error) in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
-                raise TaskNoLongerWaiting(_code(error)) from error
+            if error_code(error) in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+                raise TaskNoLongerWaiting(error_code(error)) from error
             raise

@@ -7,6 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import conditional_check_failed
+
 __all__ = ["Notifier", "RequestRecords"]
 
 
@@ -28,7 +30,7 @@ class RequestRecords:
                 ExpressionAttributeValues={":now": encoded["updated_at"]},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not conditional_check_failed(error):
                 raise
 
     def update_outcome(self, request_id: str, fields: dict[str, Any]) -> None:
@@ -47,7 +49,7 @@ class RequestRecords:
                 ExpressionAttributeValues={**values, ":now": encoded["updated_at"]},
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+            if not conditional_check_failed(error):
                 raise
 
     def get(self, request_id: str) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import conditional_check_failed
 from cvpn_shared.dal.inventory import AwsInventory
 
 __all__ = ["AccountNetworks", "ClientCidrAllocations", "EndedRequests", "FormSubmissions"]
@@ -23,10 +24,6 @@ _CIDR_PREFIX = "cidr#"
 # Outcomes in the requests table after which a request holds no endpoint.
 ENDED_STATUSES = frozenset({"FAILED", "ROLLED_BACK", "DECOMMISSIONED"})
 _REQUEST_PREFIX = "request#"
-
-
-def _conditional_check_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 class ClientCidrAllocations:
@@ -65,7 +62,7 @@ class ClientCidrAllocations:
                 ExpressionAttributeValues={":request_id": {"S": request_id}},
             )
         except ClientError as error:
-            if _conditional_check_failed(error):
+            if conditional_check_failed(error):
                 return False
             raise
         return True
@@ -79,7 +76,7 @@ class ClientCidrAllocations:
                 ExpressionAttributeValues={":request_id": {"S": request_id}},
             )
         except ClientError as error:
-            if _conditional_check_failed(error):
+            if conditional_check_failed(error):
                 return False
             raise
         return True
