@@ -186,10 +186,7 @@ class EntityRecord:
                 episode.published = True
                 episode.alerted = episode.last
                 counters.published += 1
-            if episode.published:
-                episode.alerted_allowlisted = episode.allowlisted
-                findings.append(self._finding(rule_id, episode))
-                episode.published = False
+            self._flush_finding(rule_id, episode, findings)
         return findings
 
     def _begin_run(self, fresh: list[FailureEvent], index: int, moment: int) -> None:
@@ -358,10 +355,7 @@ class EntityRecord:
         self._arm(rule_id, moment)
         episode = self.episodes.get(rule_id)
         if episode is not None and episode.open:
-            if episode.publish_fire(moment, self.settings.cooldown_ms):
-                counters.published += 1
-            else:
-                counters.suppressed += 1
+            self._refire(episode, moment, counters)
             return
         episode = self._open(rule_id, episode, start, moment, counters, findings)
         self._seed(rule_id, episode, start)
@@ -371,22 +365,7 @@ class EntityRecord:
         self, event: FailureEvent, allowed: bool, counters: RunCounters, findings: list[Finding]
     ) -> None:
         """R7 fires on each notable failure; its episode counts the notable failures only."""
-        moment = event[0]
-        counters.fires += 1
-        episode = self.episodes.get("R7")
-        if (
-            episode is not None
-            and episode.open
-            and moment - episode.last > self.settings.episode_gap_ms("R7")
-        ):
-            self._close("R7", episode, findings)
-        if episode is not None and episode.open:
-            if episode.publish_fire(moment, self.settings.cooldown_ms):
-                counters.published += 1
-            else:
-                counters.suppressed += 1
-        else:
-            episode = self._open("R7", episode, moment, moment, counters, findings)
+        episode, _ = self._fire_each("R7", event[0], counters, findings)
         self._count_one(episode, event[0], event[1], event[2], event[3], allowed, failure=True)
 
     def _successes(
@@ -412,25 +391,10 @@ class EntityRecord:
                 self.latest = moment
             attack = self.episodes.get(arms[position - 1][1])
             allowed = attack.allowlisted if attack is not None else False
-            counters.fires += 1
-            episode = self.episodes.get("R6")
-            if (
-                episode is not None
-                and episode.open
-                and moment - episode.last > self.settings.episode_gap_ms("R6")
-            ):
-                self._close("R6", episode, findings)
-            if episode is not None and episode.open:
-                if episode.publish_fire(moment, self.settings.cooldown_ms):
-                    counters.published += 1
-                else:
-                    counters.suppressed += 1
-                self._count_one(episode, moment, connection_id, other, None, allowed, failure=False)
-            else:
-                episode = self._open("R6", episode, moment, moment, counters, findings)
-                self._count_one(episode, moment, connection_id, other, None, allowed, failure=False)
-                if attack is not None:
-                    _report_attack(episode, attack)
+            episode, opened = self._fire_each("R6", moment, counters, findings)
+            self._count_one(episode, moment, connection_id, other, None, allowed, failure=False)
+            if opened and attack is not None:
+                _report_attack(episode, attack)
             source = self.value if self.kind == "device_ip" else other
             episode.identity = (source, username, common_name)
 
@@ -443,10 +407,8 @@ class EntityRecord:
         counters: RunCounters,
         findings: list[Finding],
     ) -> Episode:
-        if previous is not None and previous.published:
-            previous.alerted_allowlisted = previous.allowlisted
-            findings.append(self._finding(rule_id, previous))  # closed in this run, after publishing
-            previous.published = False
+        if previous is not None:
+            self._flush_finding(rule_id, previous, findings)  # closed in this run, after publishing
         occurrence = 1
         if previous is not None and start - previous.last <= self.settings.recurrence_window_seconds * 1000:
             occurrence = previous.occurrence + 1
@@ -458,8 +420,37 @@ class EntityRecord:
         counters.published += 1
         return episode
 
+    def _fire_each(
+        self, rule_id: str, moment: int, counters: RunCounters, findings: list[Finding]
+    ) -> tuple[Episode, bool]:
+        """R6 or R7 fired at ``moment``: close its episode if the entity was quiet longer than the
+        rule's gap, then refresh the open episode or open one; the episode, and whether it is new."""
+        counters.fires += 1
+        episode = self.episodes.get(rule_id)
+        if (
+            episode is not None
+            and episode.open
+            and moment - episode.last > self.settings.episode_gap_ms(rule_id)
+        ):
+            self._close(rule_id, episode, findings)
+        if episode is not None and episode.open:
+            self._refire(episode, moment, counters)
+            return episode, False
+        return self._open(rule_id, episode, moment, moment, counters, findings), True
+
+    def _refire(self, episode: Episode, moment: int, counters: RunCounters) -> None:
+        """The rule fired again within its open episode: published, unless inside the cooldown."""
+        if episode.publish_fire(moment, self.settings.cooldown_ms):
+            counters.published += 1
+        else:
+            counters.suppressed += 1
+
     def _close(self, rule_id: str, episode: Episode, findings: list[Finding]) -> None:
         episode.open = False
+        self._flush_finding(rule_id, episode, findings)
+
+    def _flush_finding(self, rule_id: str, episode: Episode, findings: list[Finding]) -> None:
+        """Add the episode's finding to ``findings`` if it has something to publish (once)."""
         if episode.published:
             episode.alerted_allowlisted = episode.allowlisted
             findings.append(self._finding(rule_id, episode))
@@ -472,14 +463,8 @@ class EntityRecord:
         if rule_id in ("R3", "R4", "R5"):
             # Distinct-value rules may fire on values older than the retained failures (R5: a day).
             others = [other for other, last in self.distinct.items() if last >= start]
-            if self.kind == "device_ip":
-                episode.count(
-                    start, (), others, (), (), failures=0, not_allowed=0, max_values=self._max_values
-                )
-            else:
-                episode.count(
-                    start, (), (), others, (), failures=0, not_allowed=0, max_values=self._max_values
-                )
+            users, ips = (others, []) if self.kind == "device_ip" else ([], others)
+            episode.count(start, (), users, ips, (), failures=0, not_allowed=0, max_values=self._max_values)
         if episode.first > start:
             episode.first = start
 
