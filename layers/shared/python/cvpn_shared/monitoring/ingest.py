@@ -220,23 +220,21 @@ def log_groups_to_read(*sources: Iterable[str]) -> list[str]:
 
 def finding_entry(finding: Finding, *, source: str, arns: EndpointArns) -> BusEntry:
     """The bus event of a finding: the spec's Source, DetailType, Resources and Detail."""
-    detail = finding.event_detail()
-    endpoint_id = str(detail.get("endpoint_id") or "")
-    return BusEntry(
-        source=source,
-        detail_type=DETAIL_TYPE,
-        detail=detail,
-        resources=(arns.endpoint(endpoint_id),) if endpoint_id else (),
-    )
+    return _bus_entry(finding, DETAIL_TYPE, source=source, arns=arns)
 
 
 def health_entry(issue: Finding, *, source: str, arns: EndpointArns) -> BusEntry:
     """The bus event of a client-connect handler malfunction (for operations, not security)."""
-    detail = issue.event_detail()
+    return _bus_entry(issue, HEALTH_DETAIL_TYPE, source=source, arns=arns)
+
+
+def _bus_entry(finding: Finding, detail_type: str, *, source: str, arns: EndpointArns) -> BusEntry:
+    """The bus event carrying ``finding``'s detail, its resource the finding's endpoint (if any)."""
+    detail = finding.event_detail()
     endpoint_id = str(detail.get("endpoint_id") or "")
     return BusEntry(
         source=source,
-        detail_type=HEALTH_DETAIL_TYPE,
+        detail_type=detail_type,
         detail=detail,
         resources=(arns.endpoint(endpoint_id),) if endpoint_id else (),
     )
