@@ -210,20 +210,22 @@ def package_sam_template(
                 properties["ContentUri"] = {"Bucket": artifact.bucket, "Key": artifact.key}
                 artifacts.append(artifact)
         elif resource_type == "AWS::Serverless::StateMachine":
-            definition_uri = properties.get("DefinitionUri")
-            if definition_uri is not None:
-                if not _is_local_uri(definition_uri):
-                    raise SamError(f"{logical_id}: DefinitionUri must be a local file on the local cloud")
-                properties["Definition"] = _load_definition_file(template_dir / definition_uri)
-                del properties["DefinitionUri"]
+            _inline_definition_uri(logical_id, properties, template_dir, into="Definition")
         elif resource_type == "AWS::Serverless::HttpApi":
-            definition_uri = properties.get("DefinitionUri")
-            if definition_uri is not None:
-                if not _is_local_uri(definition_uri):
-                    raise SamError(f"{logical_id}: DefinitionUri must be a local file on the local cloud")
-                properties["DefinitionBody"] = _load_definition_file(template_dir / definition_uri)
-                del properties["DefinitionUri"]
+            _inline_definition_uri(logical_id, properties, template_dir, into="DefinitionBody")
     return packaged, artifacts
+
+
+def _inline_definition_uri(
+    logical_id: str, properties: dict[str, Any], template_dir: Path, *, into: str
+) -> None:
+    """Replace a local ``DefinitionUri`` with the file's content under ``into`` (none: nothing to do)."""
+    definition_uri = properties.get("DefinitionUri")
+    if definition_uri is not None:
+        if not _is_local_uri(definition_uri):
+            raise SamError(f"{logical_id}: DefinitionUri must be a local file on the local cloud")
+        properties[into] = _load_definition_file(template_dir / definition_uri)
+        del properties["DefinitionUri"]
 
 
 def _check_layer_dir(logical_id: str, layer_dir: Path) -> None:
