@@ -90,6 +90,7 @@ demo: $(STAMP) ## Run the demo on the local cloud
 bench: $(STAMP) ## Print the benchmark figures (nothing asserted)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/monitoring_parse_detect.py
+	$(BIN)/python bench/monitoring_e2e.py
 	$(BIN)/python bench/intake.py
 
 local: $(STAMP) ## Serve the local cloud with template.yaml deployed (Ctrl-C to stop)
