@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
-from cvpn_shared.dal.client_errors import error_code
-from cvpn_shared.errors import RETRYABLE_ERROR_CODES, ClientVpnApiError, EndpointNotYetVisible
+from cvpn_shared.dal.client_errors import error_code, raise_if_retryable
+from cvpn_shared.errors import ClientVpnApiError, EndpointNotYetVisible
 
 __all__ = ["ClientVpnApi", "error_code"]
 
@@ -31,12 +31,9 @@ class ClientVpnApi:
         try:
             return method(**params)
         except ClientError as error:
-            code = error_code(error)
+            raise_if_retryable(error, operation)
             message = str(error.response.get("Error", {}).get("Message", ""))
-            retryable = RETRYABLE_ERROR_CODES.get(code)
-            if retryable is not None:
-                raise retryable(f"{operation}: {code}: {message}") from error
-            raise ClientVpnApiError(code, message, operation) from error
+            raise ClientVpnApiError(error_code(error), message, operation) from error
 
     def _pages(self, operation: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         method = getattr(self._ec2, _snake(operation))

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from cvpn_shared.errors import RETRYABLE_ERROR_CODES
+from cvpn_shared.dal.client_errors import raise_if_retryable
 
 __all__ = ["AwsInventory", "SubnetInfo", "VpcInfo"]
 
@@ -48,15 +48,6 @@ def _missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _NOT_FOUND
 
 
-def _raise_if_retryable(error: ClientError) -> None:
-    """Raise the named retryable error for a throttled call (Step Functions retries it by name)."""
-    details = error.response.get("Error", {})
-    code = str(details.get("Code", ""))
-    retryable = RETRYABLE_ERROR_CODES.get(code)
-    if retryable is not None:
-        raise retryable(f"{error.operation_name}: {code}: {details.get('Message', '')}") from error
-
-
 class AwsInventory:
     """Read-only lookups over boto3 clients from ``client_factory(service_name)``."""
 
@@ -69,7 +60,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return None
-            _raise_if_retryable(error)
+            raise_if_retryable(error, error.operation_name)
             raise
         if not vpcs:
             return None
@@ -95,7 +86,7 @@ class AwsInventory:
             except ClientError as error:
                 if _missing(error):
                     continue
-                _raise_if_retryable(error)
+                raise_if_retryable(error, error.operation_name)
                 raise
             for subnet in subnets:
                 found[subnet["SubnetId"]] = SubnetInfo(
@@ -116,7 +107,7 @@ class AwsInventory:
             except ClientError as error:
                 if _missing(error):
                     continue
-                _raise_if_retryable(error)
+                raise_if_retryable(error, error.operation_name)
                 raise
             for group in groups:
                 found[group["GroupId"]] = group.get("VpcId", "")
@@ -130,7 +121,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return None
-            _raise_if_retryable(error)
+            raise_if_retryable(error, error.operation_name)
             raise
         return str(certificate.get("Status", "ISSUED"))
 
@@ -142,7 +133,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return None
-            _raise_if_retryable(error)
+            raise_if_retryable(error, error.operation_name)
             raise
         return str(directories[0].get("Stage", "Active")) if directories else None
 
@@ -152,7 +143,7 @@ class AwsInventory:
         except ClientError as error:
             if _missing(error):
                 return False
-            _raise_if_retryable(error)
+            raise_if_retryable(error, error.operation_name)
             raise
         return True
 
@@ -164,7 +155,7 @@ class AwsInventory:
             try:
                 page = ec2.describe_client_vpn_endpoints(**({"NextToken": token} if token else {}))
             except ClientError as error:
-                _raise_if_retryable(error)
+                raise_if_retryable(error, error.operation_name)
                 raise
             endpoints.extend(page.get("ClientVpnEndpoints", []))
             token = page.get("NextToken")
