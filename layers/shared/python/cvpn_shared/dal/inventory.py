@@ -8,14 +8,18 @@ that outlasts the SDK's own retries is raised as the named, retryable error of `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from cvpn_shared.dal.client_errors import raise_if_retryable
 
 __all__ = ["AwsInventory", "SubnetInfo", "VpcInfo"]
+
+T = TypeVar("T")
 
 _NOT_FOUND = {
     "InvalidVpcID.NotFound",
@@ -48,6 +52,18 @@ def _missing(error: ClientError) -> bool:
     return error.response.get("Error", {}).get("Code") in _NOT_FOUND
 
 
+def _unless_missing(lookup: Callable[[], T]) -> T | None:
+    """What ``lookup`` answers; None when the thing it asks for does not exist. Throttling is raised
+    as the named, retryable error."""
+    try:
+        return lookup()
+    except ClientError as error:
+        if _missing(error):
+            return None
+        raise_if_retryable(error, error.operation_name)
+        raise
+
+
 class AwsInventory:
     """Read-only lookups over boto3 clients from ``client_factory(service_name)``."""
 
@@ -55,13 +71,7 @@ class AwsInventory:
         self._client = client_factory
 
     def vpc(self, vpc_id: str) -> VpcInfo | None:
-        try:
-            vpcs = self._client("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
-        except ClientError as error:
-            if _missing(error):
-                return None
-            raise_if_retryable(error, error.operation_name)
-            raise
+        vpcs = _unless_missing(lambda: self._client("ec2").describe_vpcs(VpcIds=[vpc_id])["Vpcs"])
         if not vpcs:
             return None
         vpc = vpcs[0]
@@ -81,14 +91,10 @@ class AwsInventory:
         ec2 = self._client("ec2")
         found: dict[str, SubnetInfo] = {}
         for subnet_id in subnet_ids:
-            try:
-                subnets = ec2.describe_subnets(SubnetIds=[subnet_id])["Subnets"]
-            except ClientError as error:
-                if _missing(error):
-                    continue
-                raise_if_retryable(error, error.operation_name)
-                raise
-            for subnet in subnets:
+            answer = _unless_missing(partial(ec2.describe_subnets, SubnetIds=[subnet_id]))
+            if answer is None:
+                continue
+            for subnet in answer["Subnets"]:
                 found[subnet["SubnetId"]] = SubnetInfo(
                     subnet_id=subnet["SubnetId"],
                     vpc_id=subnet["VpcId"],
@@ -102,50 +108,32 @@ class AwsInventory:
         ec2 = self._client("ec2")
         found: dict[str, str] = {}
         for group_id in group_ids:
-            try:
-                groups = ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
-            except ClientError as error:
-                if _missing(error):
-                    continue
-                raise_if_retryable(error, error.operation_name)
-                raise
-            for group in groups:
+            answer = _unless_missing(partial(ec2.describe_security_groups, GroupIds=[group_id]))
+            if answer is None:
+                continue
+            for group in answer["SecurityGroups"]:
                 found[group["GroupId"]] = group.get("VpcId", "")
         return found
 
     def certificate_status(self, certificate_arn: str) -> str | None:
-        try:
-            certificate = self._client("acm").describe_certificate(CertificateArn=certificate_arn)[
-                "Certificate"
-            ]
-        except ClientError as error:
-            if _missing(error):
-                return None
-            raise_if_retryable(error, error.operation_name)
-            raise
+        certificate = _unless_missing(
+            lambda: self._client("acm").describe_certificate(CertificateArn=certificate_arn)["Certificate"]
+        )
+        if certificate is None:
+            return None
         return str(certificate.get("Status", "ISSUED"))
 
     def directory_stage(self, directory_id: str) -> str | None:
-        try:
-            directories = self._client("ds").describe_directories(DirectoryIds=[directory_id])[
+        directories = _unless_missing(
+            lambda: self._client("ds").describe_directories(DirectoryIds=[directory_id])[
                 "DirectoryDescriptions"
             ]
-        except ClientError as error:
-            if _missing(error):
-                return None
-            raise_if_retryable(error, error.operation_name)
-            raise
+        )
         return str(directories[0].get("Stage", "Active")) if directories else None
 
     def saml_provider_exists(self, provider_arn: str) -> bool:
-        try:
-            self._client("iam").get_saml_provider(SAMLProviderArn=provider_arn)
-        except ClientError as error:
-            if _missing(error):
-                return False
-            raise_if_retryable(error, error.operation_name)
-            raise
-        return True
+        answer = _unless_missing(lambda: self._client("iam").get_saml_provider(SAMLProviderArn=provider_arn))
+        return answer is not None
 
     def client_vpn_endpoints(self) -> list[dict[str, Any]]:
         ec2 = self._client("ec2")
