@@ -27,7 +27,13 @@ __all__ = [
     "RequestInvalid",
     "RequestLimitExceeded",
     "RuleOrRouteFailed",
+    "describe_field_errors",
 ]
+
+
+def describe_field_errors(errors: list[dict[str, Any]]) -> str:
+    """``[{field, message}]`` as one line for an error message: ``field: message; field: message``."""
+    return "; ".join(f"{error['field']}: {error['message']}" for error in errors)
 
 
 class ProvisioningError(Exception):
@@ -39,8 +45,7 @@ class RequestInvalid(ProvisioningError):
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
-        details = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
-        super().__init__(f"invalid request: {details}")
+        super().__init__(f"invalid request: {describe_field_errors(errors)}")
 
 
 class PreflightFailed(ProvisioningError):

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from cvpn_shared.errors import describe_field_errors
 from cvpn_shared.intake.cidr_pool import (
     AllocationStore,
     CidrPool,
@@ -68,7 +69,7 @@ class FormInvalid(Exception):
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
-        super().__init__("; ".join(f"{error['field']}: {error['message']}" for error in errors))
+        super().__init__(describe_field_errors(errors))
 
 
 class RequesterUnknown(Exception):

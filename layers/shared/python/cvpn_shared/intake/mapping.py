@@ -19,6 +19,7 @@ from jmespath import functions
 from jmespath.exceptions import JMESPathError
 from pydantic import ValidationError
 
+from cvpn_shared.errors import describe_field_errors
 from cvpn_shared.intake.sources import SourceConfig, compiled_expression
 from cvpn_shared.models.request import ProvisionRequest
 from cvpn_shared.validation import field_errors
@@ -31,8 +32,7 @@ class MappingFailed(Exception):
 
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
-        details = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
-        super().__init__(f"the payload does not make a valid request: {details}")
+        super().__init__(f"the payload does not make a valid request: {describe_field_errors(errors)}")
 
 
 class _IntakeFunctions(functions.Functions):

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from cvpn_shared.errors import describe_field_errors
 from cvpn_shared.models.request import (
     GROUP_SID,
     AcmCertificateArn,
@@ -50,8 +51,7 @@ class ProfileInvalid(Exception):
     def __init__(self, name: str, errors: list[dict[str, Any]]) -> None:
         self.name = name
         self.errors = errors
-        details = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
-        super().__init__(f"network profile {name!r} is invalid: {details}")
+        super().__init__(f"network profile {name!r} is invalid: {describe_field_errors(errors)}")
 
 
 class _Model(BaseModel):

@@ -41,6 +41,7 @@ from pydantic import (
     model_validator,
 )
 
+from cvpn_shared.errors import describe_field_errors
 from cvpn_shared.intake.signatures import SignatureScheme
 from cvpn_shared.models.request import ProvisionRequest
 from cvpn_shared.validation import field_errors
@@ -65,8 +66,7 @@ class SourceConfigInvalid(Exception):
     def __init__(self, source: str, errors: list[dict[str, Any]]) -> None:
         self.source = source
         self.errors = errors
-        details = "; ".join(f"{error['field']}: {error['message']}" for error in errors)
-        super().__init__(f"configuration of source {source!r} is invalid: {details}")
+        super().__init__(f"configuration of source {source!r} is invalid: {describe_field_errors(errors)}")
 
 
 class CallbackKind(StrEnum):
