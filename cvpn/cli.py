@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from cvpn import intake_cli, monitoring_cli
+from cvpn.aws import DEFAULT_LOCAL_URL, aws_client
 
-DEFAULT_LOCAL_URL = "http://127.0.0.1:4566"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -144,15 +144,7 @@ def cmd_local_clock(args: argparse.Namespace) -> int:
 
 
 def _aws_clients(args: argparse.Namespace) -> tuple[Any, Any]:
-    import boto3
-
-    endpoint_url = args.endpoint_url or (DEFAULT_LOCAL_URL if args.local else None)
-    kwargs: dict[str, Any] = {"region_name": args.region} if args.region else {}
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-        if args.local:
-            kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
-    return boto3.client("cloudformation", **kwargs), boto3.client("stepfunctions", **kwargs)
+    return aws_client(args, "cloudformation"), aws_client(args, "stepfunctions")
 
 
 def _print_step(step: str) -> None:

@@ -16,6 +16,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from cvpn.aws import aws_client
+
 __all__ = ["parse_duration", "register"]
 
 FINDINGS_OUTPUT = "FindingsTableName"
@@ -31,26 +33,12 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _SECONDS[match.group(2)]
 
 
-def _client(args: argparse.Namespace, service: str) -> Any:
-    import boto3
-
-    from cvpn.cli import DEFAULT_LOCAL_URL
-
-    endpoint_url = args.endpoint_url or (DEFAULT_LOCAL_URL if args.local else None)
-    kwargs: dict[str, Any] = {"region_name": args.region} if args.region else {}
-    if endpoint_url:
-        kwargs["endpoint_url"] = endpoint_url
-        if args.local:
-            kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
-    return boto3.client(service, **kwargs)  # type: ignore[call-overload]
-
-
 def _stack_output(args: argparse.Namespace, key: str) -> str:
     from cvpn.cli import CliError
     from cvpn.provision import StackNotFound, stack_outputs
 
     try:
-        outputs = stack_outputs(_client(args, "cloudformation"), args.stack_name)
+        outputs = stack_outputs(aws_client(args, "cloudformation"), args.stack_name)
     except StackNotFound as error:
         raise CliError(f"--stack-name {args.stack_name}: {error}") from error
     if key not in outputs:
@@ -82,7 +70,7 @@ def recorded_findings(dynamodb: Any, table_name: str, since_epoch: int) -> list[
 
 def cmd_findings(args: argparse.Namespace) -> int:
     table = _stack_output(args, FINDINGS_OUTPUT)
-    findings = recorded_findings(_client(args, "dynamodb"), table, int(time.time()) - args.since)
+    findings = recorded_findings(aws_client(args, "dynamodb"), table, int(time.time()) - args.since)
     if args.json:
         print(json.dumps(findings, indent=2, sort_keys=True))
         return 0
@@ -128,7 +116,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
 
     from cvpn.cli import CliError
 
-    ec2 = _client(args, "ec2")
+    ec2 = aws_client(args, "ec2")
     try:
         if args.terminate:
             answer = ec2.terminate_client_vpn_connections(
