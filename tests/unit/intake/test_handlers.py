@@ -4,10 +4,7 @@ over the domain, JSON or HTML answers, and never a 5xx for whatever a caller sen
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,29 +14,13 @@ from hypothesis import strategies as st
 
 from cvpn_shared.intake.approval import approval_links
 from cvpn_shared.intake.signatures import SigningSecrets
+from tests.handlers import LambdaContext, load_handler_module
 
 from .conftest import NOW, Harness
 from .test_approval import MemoryApprovals, MemoryTasks
 
-ROOT = Path(__file__).resolve().parents[3]
 # Powertools warns when an answer published no metric (routing 404s): expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
-
-
-def _load(function: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "functions" / function / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass
-class Context:
-    function_name: str = "intake"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:intake"
-    aws_request_id: str = "req-1"
 
 
 def _event(
@@ -97,7 +78,7 @@ def powertools_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def webhook_app(harness: Harness, powertools_env: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    module = _load("webhook_intake")
+    module = load_handler_module("webhook_intake")
     monkeypatch.setattr(module, "webhook_intake", lambda: harness.intake)
     return module
 
@@ -114,7 +95,7 @@ def _post(
         headers=headers,
         parameters={"source": source},
     )
-    return dict(module.lambda_handler(event, Context()))
+    return dict(module.lambda_handler(event, LambdaContext("intake")))
 
 
 def test_webhook_handler_answers_202_with_the_status_url(webhook_app: ModuleType, harness: Harness) -> None:
@@ -155,7 +136,7 @@ def test_webhook_handler_never_answers_5xx(
 
 @pytest.fixture
 def approval_app(powertools_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, MemoryApprovals]:
-    module = _load("approval_decision")
+    module = load_handler_module("approval_decision")
     records = MemoryApprovals()
     records.create({"approval_id": "a" * 32, "status": "PENDING", "task_token": "tok", "request_id": "NET-9"})
     monkeypatch.setattr(module, "approval_records", lambda: records)
@@ -173,7 +154,7 @@ def _follow(module: ModuleType, approval_id: str, query: dict[str, str]) -> dict
         query=query,
         parameters={"approval_id": approval_id},
     )
-    return dict(module.lambda_handler(event, Context()))
+    return dict(module.lambda_handler(event, LambdaContext("intake")))
 
 
 def test_approval_link_handler_answers_an_html_page(approval_app: tuple[ModuleType, MemoryApprovals]) -> None:

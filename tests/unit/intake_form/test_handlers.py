@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -16,28 +13,11 @@ from cvpn_shared.intake.cidr_pool import CidrPool
 from cvpn_shared.intake.form import FormServices
 from cvpn_shared.intake.profiles import parse_profile
 from cvpn_shared.settings import get_settings
+from tests.handlers import LambdaContext, load_handler_module
 
 from .conftest import GROUP_ENGINEERING, PROFILE_DOCUMENT
 from .test_cidr_pool import MemoryAllocations
 from .test_form import Catalog, Executions, Network, Starter, Submissions
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _load(function: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "functions" / function / "app.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@dataclass
-class Context:
-    function_name: str = "request-api"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:request-api"
-    aws_request_id: str = "req-1"
 
 
 def _event(
@@ -82,7 +62,7 @@ def _event(
 def api(monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, FormServices]:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
-    module = _load("request_api")
+    module = load_handler_module("request_api")
     services = FormServices(
         profiles=Catalog(parse_profile("engineering", dict(PROFILE_DOCUMENT))),
         allocations=MemoryAllocations(),
@@ -107,7 +87,7 @@ def api(monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, FormServices]:
 
 
 def _call(module: ModuleType, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    answer = module.lambda_handler(event, Context())
+    answer = module.lambda_handler(event, LambdaContext("request-api"))
     return answer["statusCode"], json.loads(answer["body"])
 
 
@@ -157,8 +137,8 @@ def test_the_page_carries_public_configuration_only_under_a_nonce_policy(
     monkeypatch.setenv("OIDC_CLIENT_ID", "form-client")
     get_settings.cache_clear()
     try:
-        module = _load("request_form")
-        answer = module.lambda_handler({"rawPath": "/"}, Context(function_name="request-form"))
+        module = load_handler_module("request_form")
+        answer = module.lambda_handler({"rawPath": "/"}, LambdaContext("request-form"))
     finally:
         get_settings.cache_clear()
     assert answer["statusCode"] == 200
