@@ -42,6 +42,7 @@ from cvpn_shared.monitoring.detection import (  # noqa: E402
     Detector,
     InMemoryDetectionState,
 )
+from cvpn_shared.monitoring.record_cache import RecordCache  # noqa: E402
 from cvpn_shared.monitoring.records import parse_events  # noqa: E402
 
 __all__ = ["MonitoringFigures", "main", "measure_monitoring", "report_monitoring"]
@@ -49,6 +50,7 @@ __all__ = ["MonitoringFigures", "main", "measure_monitoring", "report_monitoring
 ENDPOINT_ID = "cvpn-endpoint-0123456789abcdef0"
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SPAN_SECONDS = 3600
+SESSION_SECONDS = 1200  # the mixed workload's sessions: 20 minutes, then the user connects again
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,14 @@ def _source(index: int) -> str:
     return f"198.{18 + index // 65025 % 2}.{index // 255 % 255}.{index % 255 + 1}"
 
 
+def _session(index: int, at: datetime) -> tuple[str, datetime]:
+    """The session a source holds at ``at``: sessions last ``SESSION_SECONDS`` and follow one another
+    (each source's phase differs); every re-log of one carries its connection id and start time."""
+    elapsed = int((at - START).total_seconds()) + index * 7919 % SESSION_SECONDS
+    segment, into = divmod(elapsed, SESSION_SECONDS)
+    return f"cvpn-connection-s{index:08d}{segment:08d}", at - timedelta(seconds=into)
+
+
 def build_workload(name: str, events: int, sources: int, seed: int = 7) -> list[dict[str, Any]]:
     """Log events as FilterLogEvents returns them, in timestamp order."""
     rng = random.Random(seed)
@@ -150,9 +160,9 @@ def build_workload(name: str, events: int, sources: int, seed: int = 7) -> list[
                 message = _record(
                     f"cvpn-connection-{number:017d}", "waiting-for-assertion", ip, user, "NA", None
                 )
-            else:  # a session, logged again every few minutes with the same connection id
-                started = START + timedelta(seconds=rng.randrange(SPAN_SECONDS) // 300 * 300)
-                message = _record(f"cvpn-connection-s{index:016d}", "successful", ip, user, "NA", started)
+            else:  # a session, logged again every few minutes with its connection id and start time
+                connection_id, started = _session(index, at)
+                message = _record(connection_id, "successful", ip, user, "NA", started)
         out.append((int(at.timestamp() * 1000), message))
     return [
         {"eventId": f"{number:056d}", "timestamp": timestamp, "message": message}
@@ -175,10 +185,11 @@ def _time_parse(events: list[dict[str, Any]]) -> float:
 
 
 def _time_detection(
-    events: list[dict[str, Any]], run_size: int, settings: DetectionSettings
+    events: list[dict[str, Any]], run_size: int, settings: DetectionSettings, *, warm: bool = True
 ) -> tuple[float, float, int, InMemoryDetectionState]:
     """CPU seconds of parse + detect over all runs, and of the detection (``observe``) alone."""
     store = InMemoryDetectionState()
+    cache = RecordCache() if warm else None
     findings = 0
     detecting = 0.0
     clock = time.process_time
@@ -188,7 +199,7 @@ def _time_detection(
         attempts, _ = parse_events(batch)
         now = datetime.fromtimestamp(batch[-1]["timestamp"] / 1000, UTC)
         detect_started = clock()
-        result = Detector(settings, store).observe(attempts, now=now)
+        result = Detector(settings, store, cache=cache).observe(attempts, now=now)
         detecting += clock() - detect_started
         findings += len(result.findings)
     return clock() - started, detecting, findings, store

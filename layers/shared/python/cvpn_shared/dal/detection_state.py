@@ -8,6 +8,9 @@ record as JSON in ``data`` (S), or zlib-compressed in ``data_z`` (B) when the JS
 
 Reads: BatchGetItem, 100 keys per call, strongly consistent, ``UnprocessedKeys`` retried with
 exponential backoff. Items past ``expires_at`` are ignored (TTL deletes lazily, up to days later).
+Writer generation: the item ``#generation`` holds a counter each run moves on (UpdateItem ADD) before
+it writes records; a warm process believes its cached records only while nobody else moved it
+(``cvpn_shared.monitoring.record_cache``).
 Writes: one conditional PutItem per changed entity - ``version = :expected``, or for a new record
 ``attribute_not_exists(pk) OR expires_at <= :now`` - sent in parallel. A failed condition means
 another run wrote first: the key is answered as a conflict and the detector retries it.
@@ -15,7 +18,6 @@ another run wrote first: the key is answered as a conflict and the detector retr
 
 from __future__ import annotations
 
-import json
 import time
 import zlib
 from collections.abc import Callable, Collection, Sequence
@@ -25,11 +27,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cvpn_shared.dal.client_errors import conditional_check_failed
-from cvpn_shared.monitoring.state import StateWrite, StoredState
+from cvpn_shared.monitoring.state import StateWrite, StoredState, encode_record
 
-__all__ = ["COMPRESS_ABOVE_BYTES", "DynamoDbDetectionState", "UnprocessedKeysError"]
+__all__ = ["COMPRESS_ABOVE_BYTES", "GENERATION_KEY", "DynamoDbDetectionState", "UnprocessedKeysError"]
 
 BATCH_GET_LIMIT = 100
+# The writer generation's item (no entity key starts with "#"; it has no expiry).
+GENERATION_KEY = "#generation"
 COMPRESS_ABOVE_BYTES = 2048
 
 
@@ -77,6 +81,19 @@ class DynamoDbDetectionState:
                 outcomes = list(pool.map(lambda write: self._put(write, now_epoch), writes))
         return [write.key for write, written in zip(writes, outcomes, strict=True) if not written]
 
+    def advance_generation(self) -> tuple[int, int]:
+        """Move the table's writer generation on by one (one atomic UpdateItem ADD on its own item):
+        (the generation before, the one written). See ``cvpn_shared.monitoring.record_cache``."""
+        answer = self._dynamodb.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": GENERATION_KEY}},
+            UpdateExpression="ADD generation :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        written = int(answer["Attributes"]["generation"]["N"])
+        return written - 1, written
+
     def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         request: dict[str, Any] = {
@@ -100,7 +117,7 @@ class DynamoDbDetectionState:
         }
         if write.armed_at is not None:
             item["armed_at"] = {"N": str(write.armed_at)}
-        text = json.dumps(write.data, separators=(",", ":"))
+        text = encode_record(write.data)
         if len(text) > COMPRESS_ABOVE_BYTES:
             item["data_z"] = {"B": zlib.compress(text.encode())}
         else:

@@ -57,6 +57,7 @@ from cvpn_shared.monitoring.findings import (
     is_health_reason,
 )
 from cvpn_shared.monitoring.gcpause import cyclic_gc_paused
+from cvpn_shared.monitoring.record_cache import CachedEntry, RecordCache
 from cvpn_shared.monitoring.records import (
     COMMON_NAME,
     CONNECTION_ID,
@@ -143,9 +144,13 @@ _timestamp_ms = itemgetter(TIMESTAMP_MS)
 class Detector:
     """Applies the rules to each run's attempts, with state kept in a ``DetectionStateStore``."""
 
-    def __init__(self, settings: DetectionSettings, state: DetectionStateStore) -> None:
+    def __init__(
+        self, settings: DetectionSettings, state: DetectionStateStore, *, cache: RecordCache | None = None
+    ) -> None:
         self._settings = settings
         self._state = state
+        self._cache = cache
+        self._trusted = False  # whether this run believes the cache (``RecordCache.begin_run``)
         self._source_allowlisted: dict[str, bool] = {}
         self._run_floor_ms = 0
 
@@ -164,6 +169,8 @@ class Detector:
     def _observe(self, attempts: Iterable[ConnectionAttempt], now: datetime) -> DetectionResult:
         result = DetectionResult()
         stats = result.stats
+        cache = self._cache
+        self._trusted = cache is not None and cache.begin_run(self._state, self._settings)
         runs, health = self._group(attempts, result)
         result.health = [
             HealthIssue(
@@ -205,11 +212,10 @@ class Detector:
         judged_before = floor - settings.r6_window_seconds * 1000 if settings.enabled("R6") else _NEVER
         seen_failed: set[str] = set()
         seen_successful: set[str] = set()
+        run_successes: list[tuple[int, ConnectionAttempt]] = []
         # (endpoint, value) -> events, per kind; one list per entity, built without per-event objects.
         source_failures: dict[tuple[str, str], list[FailureEvent]] = {}
         user_failures: dict[tuple[str, str], list[FailureEvent]] = {}
-        source_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
-        user_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
         health: dict[tuple[str, str], _HealthTally] = {}
         successes = 0
         duplicates = 0
@@ -228,29 +234,8 @@ class Detector:
                 moment = attempt[CONNECTION_START_MS]
                 if moment is None:
                     moment = attempt[TIMESTAMP_MS]
-                if moment < judged_before:
-                    continue
-                device_ip = attempt[DEVICE_IP]
-                username = attempt[USERNAME]
-                common_name = attempt[COMMON_NAME]
-                user = username or common_name
-                endpoint_id = attempt[ENDPOINT_ID]
-                if device_ip is not None:
-                    key = (endpoint_id, device_ip)
-                    known = source_successes.get(key)
-                    success: SuccessEvent = (moment, connection_id, user, username, common_name)
-                    if known is None:
-                        source_successes[key] = [success]
-                    else:
-                        known.append(success)
-                if user is not None:
-                    key = (endpoint_id, user)
-                    known = user_successes.get(key)
-                    success = (moment, connection_id, device_ip, username, common_name)
-                    if known is None:
-                        user_successes[key] = [success]
-                    else:
-                        known.append(success)
+                if moment >= judged_before:
+                    run_successes.append((moment, attempt))
             elif status == STATUS_FAILED:
                 connection_id = attempt[CONNECTION_ID]
                 if connection_id in seen_failed:
@@ -303,6 +288,9 @@ class Detector:
         stats.duplicates_in_run += duplicates
         stats.health_failures += health_failures
         stats.failures = len(failures) - stats.health_failures
+        source_successes, user_successes = self._successes_to_judge(
+            run_successes, source_failures, user_failures
+        )
         runs: dict[str, _EntityRun] = {}
         for kind, kind_failures, kind_successes in (
             (_SOURCE, source_failures, source_successes),
@@ -320,6 +308,48 @@ class Detector:
                     found.sort(key=_moment)
                 runs[entity_key(endpoint_id, kind, value)] = (endpoint_id, kind, value, [], found)
         return runs, health
+
+    def _successes_to_judge(
+        self,
+        run_successes: list[tuple[int, ConnectionAttempt]],
+        source_failures: dict[tuple[str, str], list[FailureEvent]],
+        user_failures: dict[tuple[str, str], list[FailureEvent]],
+    ) -> tuple[dict[tuple[str, str], list[SuccessEvent]], dict[tuple[str, str], list[SuccessEvent]]]:
+        """The run's successes by source and by user, left out where R6 cannot fire: for an entity
+        the believed cache holds as never armed and that has no failure in this run."""
+        known = self._cache.entries if self._cache is not None and self._trusted else None
+        source_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
+        user_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
+        for moment, attempt in run_successes:
+            connection_id = attempt[CONNECTION_ID]
+            device_ip = attempt[DEVICE_IP]
+            username = attempt[USERNAME]
+            common_name = attempt[COMMON_NAME]
+            user = username or common_name
+            endpoint_id = attempt[ENDPOINT_ID]
+            if device_ip is not None:
+                key = (endpoint_id, device_ip)
+                if (
+                    known is None
+                    or key in source_failures
+                    or _may_be_armed(known, endpoint_id, _SOURCE, device_ip)
+                ):
+                    success: SuccessEvent = (moment, connection_id, user, username, common_name)
+                    found = source_successes.get(key)
+                    if found is None:
+                        source_successes[key] = [success]
+                    else:
+                        found.append(success)
+            if user is not None:
+                key = (endpoint_id, user)
+                if known is None or key in user_failures or _may_be_armed(known, endpoint_id, _USER, user):
+                    success = (moment, connection_id, device_ip, username, common_name)
+                    found = user_successes.get(key)
+                    if found is None:
+                        user_successes[key] = [success]
+                    else:
+                        found.append(success)
+        return source_successes, user_successes
 
     def _is_allowlisted(self, device_ip: str | None) -> bool:
         networks = self._settings.allowlist_networks
@@ -341,45 +371,71 @@ class Detector:
     # ----- entities against the store ------------------------------------------------------------
 
     def _apply(self, runs: dict[str, _EntityRun], now: datetime, stats: DetectionStats) -> list[Finding]:
+        cache = self._cache
+        if cache is None:
+            return self._apply_entities(runs, now, stats)
+        try:
+            return self._apply_entities(runs, now, stats)
+        except BaseException:
+            cache.clear()  # records changed in memory may not have been written
+            raise
+
+    def _apply_entities(
+        self, runs: dict[str, _EntityRun], now: datetime, stats: DetectionStats
+    ) -> list[Finding]:
         settings = self._settings
+        cache = self._cache
         now_epoch = int(now.timestamp())
         ttl = settings.state_ttl_seconds
         r6_window_ms = settings.r6_window_seconds * 1000 if settings.enabled("R6") else -1
-        keys = runs
-        stats.entities = len(keys)
-        stored = self._state.load(list(keys), now_epoch=now_epoch)
-        stats.records_read += len(keys)
+        stats.entities = len(runs)
+        current = self._current(runs, now_epoch, stats)
         outcome: dict[str, tuple[list[Finding], RunCounters]] = {}
-        pending = list(keys)
+        pending = list(runs)
         for _ in range(MAX_SAVE_ATTEMPTS):
             writes: list[StateWrite] = []
+            records: dict[str, EntityRecord] = {}
             for key in pending:
                 endpoint_id, kind, value, run_failures, run_successes = runs[key]
-                current: StoredState | None = stored.get(key)
-                if not run_failures and not _may_follow_an_attack(current, run_successes, r6_window_ms):
+                version, expires_at, armed_at, held = current[key]
+                if not run_failures and (
+                    armed_at is None or not _may_follow_an_attack(armed_at, run_successes, r6_window_ms)
+                ):
                     continue  # only successes, none soon after an attack on record: nothing to do
-                record = EntityRecord.from_record(
-                    settings, endpoint_id, kind, value, current.data if current else None
-                )
+                if version and expires_at <= now_epoch:  # expired in the cache: the table has none
+                    version, armed_at, held = 0, None, None
+                if held.__class__ is EntityRecord:
+                    record: EntityRecord = held  # type: ignore[assignment]
+                    record.changed = False
+                else:
+                    data = held.data if held is not None else None  # type: ignore[union-attr]
+                    record = EntityRecord.from_record(settings, endpoint_id, kind, value, data)
                 counters = RunCounters()
                 outcome[key] = (record.apply(run_failures, run_successes, counters), counters)
                 if record.changed:
-                    expires_at = max(now_epoch, record.latest // 1000) + ttl
-                    version = current.version if current else 0
-                    armed_at = record.armed[0] if record.armed else None
-                    writes.append(StateWrite(key, record.to_record(), version, expires_at, armed_at))
+                    expires = max(now_epoch, record.latest // 1000) + ttl
+                    armed = record.armed[0] if record.armed else None
+                    writes.append(StateWrite(key, record.to_record(), version, expires, armed))
+                    records[key] = record
             lost = self._state.save(writes, now_epoch=now_epoch) if writes else []
             stats.records_written += len(writes) - len(lost)
+            if cache is not None:
+                lost_keys = set(lost)
+                for write in writes:
+                    if write.key not in lost_keys:
+                        written = records[write.key]
+                        cache.put(
+                            write.key, (write.expected_version + 1, write.expires_at, write.armed_at, written)
+                        )
             if not lost:
                 break
             stats.write_conflicts += len(lost)
             fresh = self._state.load(lost, now_epoch=now_epoch)
             stats.records_read += len(lost)
             for key in lost:
-                if key in fresh:
-                    stored[key] = fresh[key]
-                else:
-                    stored.pop(key, None)
+                current[key] = _entry(fresh.get(key))
+                if cache is not None:
+                    cache.discard(key)
             pending = lost
         else:
             raise DetectionStateConflict(
@@ -394,12 +450,49 @@ class Detector:
             findings.extend(found)
         return _one_success_after_attack_per_connection(findings)
 
+    def _current(
+        self, runs: dict[str, _EntityRun], now_epoch: int, stats: DetectionStats
+    ) -> dict[str, CachedEntry]:
+        """Each entity's record as it stands: from the cache when it may be believed, else read."""
+        cache = self._cache
+        if cache is not None and self._trusted:
+            current = cache.entries
+            missing = [key for key in runs if key not in current]
+        else:
+            current = {}
+            missing = list(runs)
+        if missing:
+            stored = self._state.load(missing, now_epoch=now_epoch)
+            stats.records_read += len(missing)
+            found = {key: _entry(stored.get(key)) for key in missing}
+            if cache is not None:
+                cache.update(found)
+                current = cache.entries
+            else:
+                current = found
+        return current
 
-def _may_follow_an_attack(current: StoredState | None, successes: list[SuccessEvent], window_ms: int) -> bool:
+
+def _entry(stored: StoredState | None) -> CachedEntry:
+    """A record as read (or its absence) as a cache entry."""
+    if stored is None:
+        return _ABSENT
+    return (stored.version, stored.expires_at, stored.armed_at, stored)
+
+
+_ABSENT: Final[CachedEntry] = (0, 0, None, None)
+
+
+def _may_be_armed(known: dict[str, CachedEntry], endpoint_id: str, kind: EntityKind, value: str) -> bool:
+    """Whether the cache does not know the entity (it must be read) or holds it as armed."""
+    entry = known.get(entity_key(endpoint_id, kind, value))
+    return entry is None or entry[2] is not None
+
+
+def _may_follow_an_attack(armed_at: int | None, successes: list[SuccessEvent], window_ms: int) -> bool:
     """Whether a success of the run may come within R6's window after the entity's last attack."""
-    if current is None or not successes or window_ms < 0 or current.armed_at is None:
+    if armed_at is None or not successes or window_ms < 0:
         return False
-    armed_at = current.armed_at
     return any(0 <= success[0] - armed_at <= window_ms for success in successes)
 
 

@@ -173,6 +173,38 @@ class DetectionSettings(BaseModel):
         return min(self._episode_gaps_ms.values())
 
     @cached_property
+    def source_rules(self) -> tuple[bool, bool, bool, bool, int, int, int, int, int, int]:
+        """What the source rules need per failure, worked out once: whether R1, R4, R5, R7 run, then
+        R1's count and window (ms), R4's distinct users and window (ms), R5's."""
+        return (
+            self.enabled("R1"),
+            self.enabled("R4"),
+            self.enabled("R5"),
+            self.enabled("R7"),
+            self.r1_failures,
+            self.r1_window_seconds * 1000,
+            self.r4_distinct_users,
+            self.r4_window_seconds * 1000,
+            self.r5_distinct_users,
+            self.r5_window_seconds * 1000,
+        )
+
+    @cached_property
+    def user_rules(self) -> tuple[bool, bool, bool, int, int, int, int, int]:
+        """What the user rules need per failure, worked out once: whether R2, R3, R7 run, then R2's
+        count and window (ms), R3's failures, distinct sources and window (ms)."""
+        return (
+            self.enabled("R2"),
+            self.enabled("R3"),
+            self.enabled("R7"),
+            self.r2_failures,
+            self.r2_window_seconds * 1000,
+            self.r3_failures,
+            self.r3_distinct_ips,
+            self.r3_window_seconds * 1000,
+        )
+
+    @cached_property
     def cooldown_ms(self) -> int:
         """``cooldown_seconds`` in milliseconds."""
         return self.cooldown_seconds * 1000

@@ -24,10 +24,11 @@ per run in bulk (``Episode.count`` over slices). Times are integer epoch millise
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from cvpn_shared.monitoring.detection_settings import DetectionSettings
@@ -48,6 +49,7 @@ SuccessEvent = tuple[int, str, str | None, str | None, str | None]
 # A retained failure: (time ms, connection id, other, reason, source allow-listed, user exempt)
 RecentFailure = tuple[int, str, str | None, str | None, bool, bool]
 
+_row_time = itemgetter(0)
 _DEFERRED_RULES: dict[EntityKind, tuple[str, ...]] = {"device_ip": ("R1", "R4", "R5"), "user": ("R2", "R3")}
 
 
@@ -71,26 +73,48 @@ def _time(moment_ms: int) -> datetime:
     return datetime.fromtimestamp(moment_ms / 1000, UTC)
 
 
-@dataclass
 class EntityRecord:
-    """The detection state of one entity, loaded from its stored record and applied a run's events."""
+    """The detection state of one entity, loaded from its stored record and applied a run's events.
 
-    settings: DetectionSettings
-    endpoint_id: str
-    kind: EntityKind
-    value: str
-    seen: dict[str, int] = field(default_factory=dict)
-    recent: list[RecentFailure] = field(default_factory=list)
-    recent_times: list[int] = field(default_factory=list)
-    distinct: dict[str, int] = field(default_factory=dict)
-    episodes: dict[str, Episode] = field(default_factory=dict)
-    armed: tuple[int, str] | None = None
-    username: str | None = None
-    common_name: str | None = None
-    latest: int = 0
-    changed: bool = False
-    _arms: list[tuple[int, str]] = field(default_factory=list)
-    _track_arms: bool = False
+    A plain class with slots: the detector builds one per entity and run (the hot path).
+    """
+
+    __slots__ = (
+        "_arms",
+        "_track_arms",
+        "armed",
+        "changed",
+        "common_name",
+        "distinct",
+        "endpoint_id",
+        "episodes",
+        "kind",
+        "latest",
+        "recent",
+        "recent_times",
+        "seen",
+        "settings",
+        "username",
+        "value",
+    )
+
+    def __init__(self, settings: DetectionSettings, endpoint_id: str, kind: EntityKind, value: str) -> None:
+        self.settings = settings
+        self.endpoint_id = endpoint_id
+        self.kind = kind
+        self.value = value
+        self.seen: dict[str, int] = {}
+        self.recent: list[RecentFailure] = []  # in time order; rows of equal time in any order
+        self.recent_times: list[int] = []  # the times of ``recent``, position by position
+        self.distinct: dict[str, int] = {}
+        self.episodes: dict[str, Episode] = {}
+        self.armed: tuple[int, str] | None = None
+        self.username: str | None = None
+        self.common_name: str | None = None
+        self.latest = 0
+        self.changed = False
+        self._arms: list[tuple[int, str]] = []
+        self._track_arms = False
 
     # ----- stored form ---------------------------------------------------------------------------
 
@@ -108,11 +132,14 @@ class EntityRecord:
         if not data or data.get("format") != RECORD_FORMAT:
             return record
         record.seen = data["seen"]
-        recent: list[RecentFailure] = sorted(
-            (row[0], row[1], row[2], row[3], bool(row[4]), bool(row[5])) for row in data["recent"]
-        )
+        # Rows as written (in time order; flags as JSON booleans, or 0/1 before: the same to the rules).
+        recent: list[RecentFailure] = list(map(tuple, data["recent"]))  # type: ignore[arg-type]
+        times = [row[0] for row in recent]
+        if times != sorted(times):  # written in time order; anything else is put back in order
+            recent.sort(key=_row_time)
+            times = [row[0] for row in recent]
         record.recent = recent
-        record.recent_times = [row[0] for row in recent]
+        record.recent_times = times
         record.distinct = data["distinct"]
         record.episodes = {rule: Episode.from_record(item) for rule, item in data["episodes"].items()}
         armed = data.get("armed")
@@ -128,7 +155,7 @@ class EntityRecord:
         return {
             "format": RECORD_FORMAT,
             "seen": self.seen,
-            "recent": [[row[0], row[1], row[2], row[3], int(row[4]), int(row[5])] for row in self.recent],
+            "recent": self.recent,  # tuples are written as JSON arrays
             "distinct": self.distinct,
             "episodes": {rule: episode.to_record() for rule, episode in sorted(self.episodes.items())},
             "armed": list(self.armed) if self.armed else None,
@@ -191,6 +218,8 @@ class EntityRecord:
 
     def _begin_run(self, fresh: list[FailureEvent], index: int, moment: int) -> None:
         """Close the deferred episodes the entity has been quiet long enough for, before ``index``."""
+        if not self.episodes:
+            return
         settings = self.settings
         for rule_id in _DEFERRED_RULES[self.kind]:
             episode = self.episodes.get(rule_id)
@@ -212,13 +241,7 @@ class EntityRecord:
         self, fresh: list[FailureEvent], counters: RunCounters, findings: list[Finding]
     ) -> None:
         settings = self.settings
-        r1 = settings.enabled("R1")
-        r4 = settings.enabled("R4")
-        r5 = settings.enabled("R5")
-        r7 = settings.enabled("R7")
-        n1, w1 = settings.r1_failures, settings.r1_window_seconds * 1000
-        n4, w4 = settings.r4_distinct_users, settings.r4_window_seconds * 1000
-        n5, w5 = settings.r5_distinct_users, settings.r5_window_seconds * 1000
+        r1, r4, r5, r7, n1, w1, n4, w4, n5, w5 = settings.source_rules
         distinct_needed = min(n4 if r4 else n5, n5 if r5 else n4)
         keep = max(n4, n5)
         smallest_gap = settings.smallest_episode_gap_ms
@@ -261,11 +284,7 @@ class EntityRecord:
         self, fresh: list[FailureEvent], counters: RunCounters, findings: list[Finding]
     ) -> None:
         settings = self.settings
-        r2 = settings.enabled("R2")
-        r3 = settings.enabled("R3")
-        r7 = settings.enabled("R7")
-        n2, w2 = settings.r2_failures, settings.r2_window_seconds * 1000
-        n3, n3_ips, w3 = settings.r3_failures, settings.r3_distinct_ips, settings.r3_window_seconds * 1000
+        r2, r3, r7, n2, w2, n3, n3_ips, w3 = settings.user_rules
         smallest_gap = settings.smallest_episode_gap_ms
         times = self.recent_times
         distinct = self.distinct
@@ -313,8 +332,9 @@ class EntityRecord:
             times.append(event[0])
             self.recent.append(row)
         else:
-            times.insert(bisect_right(times, event[0]), event[0])
-            insort(self.recent, row)
+            position = bisect_right(times, event[0])
+            times.insert(position, event[0])
+            self.recent.insert(position, row)
         limit = self.settings.max_window_events
         if len(times) > 2 * limit:
             del times[:-limit]

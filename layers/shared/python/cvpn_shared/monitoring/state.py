@@ -30,16 +30,36 @@ __all__ = [
     "InMemoryDetectionState",
     "StateWrite",
     "StoredState",
+    "decode_record",
+    "encode_record",
 ]
 
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the layer and the dev install carry it
+    orjson = None  # type: ignore[assignment]
+
 # One compact encoder for every record (``json.dumps`` with options builds a new encoder per call).
-_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+_json_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
 _raw_decode = json.JSONDecoder().raw_decode
 
 
-def _decode(text: str) -> dict[str, Any]:
-    """A record's JSON text decoded (``json.loads`` without its wrappers; whitespace around goes to it)."""
+def encode_record(data: dict[str, Any]) -> str:
+    """A record's compact JSON text: orjson when present (several times faster than ``json``; UTF-8
+    rather than ``\\u`` escapes, non-text keys written as text as ``json`` does)."""
+    if orjson is not None:
+        return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS).decode()
+    return _json_encode(data)
+
+
+def decode_record(text: str) -> dict[str, Any]:
+    """A record's JSON text decoded (orjson when present; whitespace around is accepted)."""
+    if orjson is not None:
+        try:
+            return orjson.loads(text)  # type: ignore[no-any-return]
+        except orjson.JSONDecodeError:
+            pass  # the standard library's verdict (it takes NaN and huge integers)
     try:
         data, end = _raw_decode(text)
     except ValueError:
@@ -76,7 +96,7 @@ class StoredState:
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
-            self._data = _decode(self._text or "{}")
+            self._data = decode_record(self._text or "{}")
         return self._data
 
     def __repr__(self) -> str:
@@ -116,6 +136,11 @@ class DetectionStateStore(Protocol):
         """
         ...
 
+    def advance_generation(self) -> tuple[int, int]:
+        """Move the store's writer generation on by one, atomically: (the one before, the one written).
+        Only a detector with a ``RecordCache`` calls it (``cvpn_shared.monitoring.record_cache``)."""
+        ...
+
 
 @dataclass
 class InMemoryDetectionState:
@@ -129,6 +154,7 @@ class InMemoryDetectionState:
     reads: int = 0
     writes: int = 0
     conflicts: int = 0
+    generation: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def load(self, keys: Collection[str], *, now_epoch: int) -> dict[str, StoredState]:
@@ -156,12 +182,18 @@ class InMemoryDetectionState:
                     continue
                 self.writes += 1
                 self.records[write.key] = (
-                    _encode(write.data),
+                    encode_record(write.data),
                     write.expected_version + 1,
                     write.expires_at,
                     write.armed_at,
                 )
         return lost
+
+    def advance_generation(self) -> tuple[int, int]:
+        """Move the writer generation on by one: (the generation before, the one written)."""
+        with self._lock:
+            self.generation += 1
+            return self.generation - 1, self.generation
 
     def snapshot(self, key: str) -> dict[str, Any] | None:
         """A copy of a record's data (tests), expired or not."""

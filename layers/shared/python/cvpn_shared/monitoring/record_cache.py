@@ -1,0 +1,97 @@
+"""Entity records kept in memory between ingestion runs of a warm Lambda (the detector's read cache).
+
+The scheduled ingest runs every minute in the same warm execution environment most of the time; each
+run used to read every entity its events touch (one BatchGetItem key per entity, most of them for
+successes of entities that never failed) and decode the records it had itself written a minute
+before. The cache keeps, per entity key, what this process last read or wrote: the version, the
+expiry, ``armed_at`` and the record itself (the ``EntityRecord`` after a write, the undecoded
+``StoredState`` after a read), or that the entity has no record.
+
+When the cache may be believed (``begin_run``): the detection state table carries a *writer
+generation* (one item). Every run that may write records first moves it on by one, conditionally on
+the value it read. A process believes its cache only when the generation it read is the one it set
+itself last time: then no other process has written a record since, and the cache is exactly the
+table (for the entities it holds). Otherwise the cache is emptied and refilled by reading.
+
+Even when believed, nothing the cache says is written blindly: every record write stays conditional
+on the version, so a stale entry costs a conflict and a re-read, never a lost count. What the cache
+decides without a write is only that a success-only entity needs no look (it has no record, or is
+not armed within R6's window) - which is why it must be exact, hence the generation.
+
+Bounds: at most ``capacity`` entries (default 100,000, about 15-40 MB); beyond that it is emptied
+(the next run reads again). A run that fails half way empties it too (records it changed in memory
+may not have been written).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from cvpn_shared.monitoring.entities import EntityRecord
+    from cvpn_shared.monitoring.state import StoredState
+
+__all__ = ["CachedEntry", "GenerationStore", "RecordCache"]
+
+# version (0: no record), expires_at (epoch s), armed_at (epoch ms or None), the record or None.
+CachedEntry = tuple[int, int, int | None, "EntityRecord | StoredState | None"]
+
+DEFAULT_CAPACITY = 100_000
+
+
+class GenerationStore(Protocol):
+    def advance_generation(self) -> tuple[int, int]:
+        """Move the writer generation on by one: (the generation read, the one written)."""
+        ...
+
+
+class RecordCache:
+    """What this process last read or wrote of each entity record (see the module docstring)."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self._capacity = capacity
+        self._entries: dict[str, CachedEntry] = {}
+        self._generation: int | None = None
+        self._settings: Any = None
+        self.trusted = False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def begin_run(self, store: GenerationStore, settings: Any) -> bool:
+        """Claim the next writer generation; whether the cache may be believed for this run."""
+        if settings != self._settings:
+            self.clear()
+            self._settings = settings
+        read, written = store.advance_generation()
+        self.trusted = self._generation is not None and read == self._generation
+        if not self.trusted:
+            self._entries.clear()
+        self._generation = written
+        return self.trusted
+
+    @property
+    def entries(self) -> dict[str, CachedEntry]:
+        """The entries by entity key (read them only after ``begin_run`` answered true)."""
+        return self._entries
+
+    def update(self, entries: dict[str, CachedEntry]) -> None:
+        """Remember what was just read (absent entities included)."""
+        if len(self._entries) + len(entries) > self._capacity:
+            self._entries.clear()
+        self._entries.update(entries)
+
+    def put(self, key: str, entry: CachedEntry) -> None:
+        """Remember what was just written."""
+        if len(self._entries) >= self._capacity and key not in self._entries:
+            self._entries.clear()
+        self._entries[key] = entry
+
+    def discard(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    def clear(self) -> None:
+        """Forget everything (the next run reads what it needs)."""
+        self._entries.clear()
+        self._generation = None
+        self.trusted = False
