@@ -12,6 +12,7 @@ from moto import mock_aws
 
 from cvpn_shared.dal.detection_state import DynamoDbDetectionState, UnprocessedKeysError
 from cvpn_shared.monitoring.detection import DetectionSettings, Detector
+from cvpn_shared.monitoring.record_cache import RecordCache
 from cvpn_shared.monitoring.state import StateWrite
 from tests.unit.monitoring.logs import ConnectionLog
 
@@ -193,6 +194,9 @@ def test_two_detectors_sharing_the_table_interleaved_lose_nothing(dynamodb: Any)
         def save(self, writes: Any, *, now_epoch: int) -> list[str]:
             return table.save(writes, now_epoch=now_epoch)
 
+        def advance_generation(self) -> tuple[str | None, str]:
+            return table.advance_generation()
+
     outcome["a"] = Detector(settings, InterleavedTable()).observe(attempts_a, now=now)
 
     source = table.load([f"{log.endpoint_id}#device_ip#203.0.113.7"], now_epoch=int(now.timestamp()))
@@ -210,3 +214,38 @@ def test_two_detectors_sharing_the_table_interleaved_lose_nothing(dynamodb: Any)
     )
     assert ttl == int(now.timestamp()) + settings.state_ttl_seconds
     assert datetime.fromtimestamp(ttl, UTC) - now == timedelta(seconds=settings.state_ttl_seconds)
+
+
+def test_the_writer_generation_answers_the_token_it_replaced(dynamodb: Any) -> None:
+    store = DynamoDbDetectionState(dynamodb, TABLE)
+
+    first_before, first = store.advance_generation()
+    second_before, second = store.advance_generation()
+
+    assert first_before is None
+    assert second_before == first
+    assert second != first
+    item = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "#generation"}})["Item"]
+    assert item["generation"] == {"S": second}
+    assert "expires_at" not in item  # never expires
+
+
+def test_a_warm_detector_on_the_table_reads_only_what_it_does_not_hold(dynamodb: Any) -> None:
+    log = ConnectionLog()
+    settings = DetectionSettings()
+    now = datetime(2026, 3, 26, 20, 30, tzinfo=UTC)
+    cache = RecordCache()
+    store = DynamoDbDetectionState(dynamodb, TABLE)
+
+    first = Detector(settings, store, cache=cache).observe(
+        log.attempts([log.failure(index * 20, user="a") for index in range(3)]), now=now
+    )
+    second = Detector(settings, store, cache=cache).observe(
+        log.attempts([log.failure(100 + index * 20, user="a") for index in range(2)]), now=now
+    )
+
+    assert first.stats.records_read == 2
+    assert second.stats.records_read == 0
+    assert [finding.rule_id for finding in second.findings] == ["R1", "R2"]
+    source = store.load([f"{log.endpoint_id}#device_ip#203.0.113.7"], now_epoch=int(now.timestamp()))
+    assert next(iter(source.values())).version == 2

@@ -292,6 +292,9 @@ def test_concurrent_runs_on_one_store_lose_nothing(interleaved_runs: int) -> Non
         def save(self, writes: Any, *, now_epoch: int) -> list[str]:
             return store.save(writes, now_epoch=now_epoch)
 
+        def advance_generation(self) -> tuple[str | None, str]:
+            return store.advance_generation()
+
     result_a = Detector(settings, Interleaving()).observe(log.attempts(events_a), now=now)
 
     record = store.snapshot(f"{log.endpoint_id}#device_ip#203.0.113.7")

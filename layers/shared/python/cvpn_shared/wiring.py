@@ -45,6 +45,7 @@ from cvpn_shared.settings import get_settings
 if TYPE_CHECKING:  # monitoring is imported where it is used: provisioning functions never load it
     from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy
     from cvpn_shared.monitoring.ingest import ConnectionLogIngest
+    from cvpn_shared.monitoring.record_cache import RecordCache
 
 __all__ = [
     "alert_channels",
@@ -64,6 +65,7 @@ __all__ = [
     "connection_log_groups",
     "connection_log_ingest",
     "connection_log_reader",
+    "detection_record_cache",
     "findings_archive",
     "findings_bus",
     "form_services",
@@ -242,6 +244,14 @@ def monitored_log_groups() -> list[str]:
     )
 
 
+@lru_cache(maxsize=4)
+def detection_record_cache(table_name: str) -> RecordCache:
+    """The entity records this process last read or wrote, kept while it stays warm (per table)."""
+    from cvpn_shared.monitoring.record_cache import RecordCache
+
+    return RecordCache()
+
+
 def connection_log_ingest(*, owner: str, function_arn: str) -> ConnectionLogIngest:
     """One run's ingest: a fresh detector over the stored detection state, the bus, the checkpoints."""
     from cvpn_shared.dal.detection_state import DynamoDbDetectionState
@@ -253,6 +263,7 @@ def connection_log_ingest(*, owner: str, function_arn: str) -> ConnectionLogInge
     detector = Detector(
         DetectionSettings.from_json(settings.detection_settings),
         DynamoDbDetectionState(client("dynamodb"), settings.detection_state_table_name),
+        cache=detection_record_cache(settings.detection_state_table_name),
     )
     return ConnectionLogIngest(
         reader=connection_log_reader(),

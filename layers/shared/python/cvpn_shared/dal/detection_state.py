@@ -8,8 +8,9 @@ record as JSON in ``data`` (S), or zlib-compressed in ``data_z`` (B) when the JS
 
 Reads: BatchGetItem, 100 keys per call, strongly consistent, ``UnprocessedKeys`` retried with
 exponential backoff. Items past ``expires_at`` are ignored (TTL deletes lazily, up to days later).
-Writer generation: the item ``#generation`` holds a counter each run moves on (UpdateItem ADD) before
-it writes records; a warm process believes its cached records only while nobody else moved it
+Writer generation: the item ``#generation`` holds a random token each run replaces (one UpdateItem
+answering the old one) before it writes records; a warm process believes its cached records only
+while the token is still the one it wrote
 (``cvpn_shared.monitoring.record_cache``).
 Writes: one conditional PutItem per changed entity - ``version = :expected``, or for a new record
 ``attribute_not_exists(pk) OR expires_at <= :now`` - sent in parallel. A failed condition means
@@ -18,6 +19,7 @@ another run wrote first: the key is answered as a conflict and the detector retr
 
 from __future__ import annotations
 
+import secrets
 import time
 import zlib
 from collections.abc import Callable, Collection, Sequence
@@ -81,18 +83,20 @@ class DynamoDbDetectionState:
                 outcomes = list(pool.map(lambda write: self._put(write, now_epoch), writes))
         return [write.key for write, written in zip(writes, outcomes, strict=True) if not written]
 
-    def advance_generation(self) -> tuple[int, int]:
-        """Move the table's writer generation on by one (one atomic UpdateItem ADD on its own item):
-        (the generation before, the one written). See ``cvpn_shared.monitoring.record_cache``."""
+    def advance_generation(self) -> tuple[str | None, str]:
+        """Replace the table's writer generation with a new random token in one atomic UpdateItem
+        (SET, answering the old value): (the token before, or None; the token written).
+        See ``cvpn_shared.monitoring.record_cache``."""
+        token = secrets.token_hex(16)
         answer = self._dynamodb.update_item(
             TableName=self._table,
             Key={"pk": {"S": GENERATION_KEY}},
-            UpdateExpression="ADD generation :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-            ReturnValues="UPDATED_NEW",
+            UpdateExpression="SET generation = :token",
+            ExpressionAttributeValues={":token": {"S": token}},
+            ReturnValues="UPDATED_OLD",
         )
-        written = int(answer["Attributes"]["generation"]["N"])
-        return written - 1, written
+        previous = answer.get("Attributes", {}).get("generation", {}).get("S")
+        return previous, token
 
     def _batch_get(self, keys: list[str]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []

@@ -170,7 +170,10 @@ class Detector:
         result = DetectionResult()
         stats = result.stats
         cache = self._cache
-        self._trusted = cache is not None and cache.begin_run(self._state, self._settings)
+        if cache is not None:
+            self._trusted = cache.begin_run(self._state, self._settings)
+        else:  # a run without a cache still tells the cached processes that it writes
+            self._state.advance_generation()
         runs, health = self._group(attempts, result)
         result.health = [
             HealthIssue(
@@ -433,9 +436,9 @@ class Detector:
             fresh = self._state.load(lost, now_epoch=now_epoch)
             stats.records_read += len(lost)
             for key in lost:
-                current[key] = _entry(fresh.get(key))
+                current[key] = entry = _entry(fresh.get(key))
                 if cache is not None:
-                    cache.discard(key)
+                    cache.put(key, entry)
             pending = lost
         else:
             raise DetectionStateConflict(
@@ -456,7 +459,8 @@ class Detector:
         """Each entity's record as it stands: from the cache when it may be believed, else read."""
         cache = self._cache
         if cache is not None and self._trusted:
-            current = cache.entries
+            entries = cache.entries
+            current = {key: entries[key] for key in runs if key in entries}
             missing = [key for key in runs if key not in current]
         else:
             current = {}
@@ -465,11 +469,9 @@ class Detector:
             stored = self._state.load(missing, now_epoch=now_epoch)
             stats.records_read += len(missing)
             found = {key: _entry(stored.get(key)) for key in missing}
+            current.update(found)
             if cache is not None:
                 cache.update(found)
-                current = cache.entries
-            else:
-                current = found
         return current
 
 

@@ -8,10 +8,16 @@ expiry, ``armed_at`` and the record itself (the ``EntityRecord`` after a write, 
 ``StoredState`` after a read), or that the entity has no record.
 
 When the cache may be believed (``begin_run``): the detection state table carries a *writer
-generation* (one item). Every run that may write records first moves it on by one, conditionally on
-the value it read. A process believes its cache only when the generation it read is the one it set
-itself last time: then no other process has written a record since, and the cache is exactly the
-table (for the entities it holds). Otherwise the cache is emptied and refilled by reading.
+generation* (one item holding a random token). Every run first replaces the token with a new one, in
+one atomic call that answers the token it replaced. A process believes its cache only when the token
+it replaced is the one it wrote itself last time: then no other process has run against the table
+since, and the cache is exactly the table for the entities it holds (a new table, or another
+table, cannot answer that token). Otherwise the cache is emptied and refilled by reading.
+
+Two runs at the same time: the ingest holds each log group under a lease, and an entity's records
+belong to one endpoint, whose logs are in one log group, so two runs never work on the same entity
+at once; a run that believed its cache while another process ran meanwhile finds out at its next
+run (the token is not its own) and reads again.
 
 Even when believed, nothing the cache says is written blindly: every record write stays conditional
 on the version, so a stale entry costs a conflict and a re-read, never a lost count. What the cache
@@ -40,8 +46,8 @@ DEFAULT_CAPACITY = 100_000
 
 
 class GenerationStore(Protocol):
-    def advance_generation(self) -> tuple[int, int]:
-        """Move the writer generation on by one: (the generation read, the one written)."""
+    def advance_generation(self) -> tuple[str | None, str]:
+        """Replace the writer generation's token: (the token before, or None; the token written)."""
         ...
 
 
@@ -51,7 +57,7 @@ class RecordCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._capacity = capacity
         self._entries: dict[str, CachedEntry] = {}
-        self._generation: int | None = None
+        self._generation: str | None = None
         self._settings: Any = None
         self.trusted = False
 
@@ -86,9 +92,6 @@ class RecordCache:
         if len(self._entries) >= self._capacity and key not in self._entries:
             self._entries.clear()
         self._entries[key] = entry
-
-    def discard(self, key: str) -> None:
-        self._entries.pop(key, None)
 
     def clear(self) -> None:
         """Forget everything (the next run reads what it needs)."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -136,9 +137,10 @@ class DetectionStateStore(Protocol):
         """
         ...
 
-    def advance_generation(self) -> tuple[int, int]:
-        """Move the store's writer generation on by one, atomically: (the one before, the one written).
-        Only a detector with a ``RecordCache`` calls it (``cvpn_shared.monitoring.record_cache``)."""
+    def advance_generation(self) -> tuple[str | None, str]:
+        """Replace the store's writer generation with a new unique token, atomically: (the token
+        before, or None; the token written). Only a detector with a ``RecordCache`` calls it
+        (``cvpn_shared.monitoring.record_cache``)."""
         ...
 
 
@@ -154,7 +156,7 @@ class InMemoryDetectionState:
     reads: int = 0
     writes: int = 0
     conflicts: int = 0
-    generation: int = 0
+    generation: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def load(self, keys: Collection[str], *, now_epoch: int) -> dict[str, StoredState]:
@@ -189,11 +191,11 @@ class InMemoryDetectionState:
                 )
         return lost
 
-    def advance_generation(self) -> tuple[int, int]:
-        """Move the writer generation on by one: (the generation before, the one written)."""
+    def advance_generation(self) -> tuple[str | None, str]:
+        """Replace the writer generation with a new token: (the token before, or None; the new one)."""
         with self._lock:
-            self.generation += 1
-            return self.generation - 1, self.generation
+            previous, self.generation = self.generation, uuid.uuid4().hex
+            return previous, self.generation
 
     def snapshot(self, key: str) -> dict[str, Any] | None:
         """A copy of a record's data (tests), expired or not."""
