@@ -215,7 +215,7 @@ class Detector:
         judged_before = floor - settings.r6_window_seconds * 1000 if settings.enabled("R6") else _NEVER
         seen_failed: set[str] = set()
         seen_successful: set[str] = set()
-        run_successes: list[tuple[int, ConnectionAttempt]] = []
+        run_successes: list[ConnectionAttempt] = []
         # (endpoint, value) -> events, per kind; one list per entity, built without per-event objects.
         source_failures: dict[tuple[str, str], list[FailureEvent]] = {}
         user_failures: dict[tuple[str, str], list[FailureEvent]] = {}
@@ -238,7 +238,7 @@ class Detector:
                 if moment is None:
                     moment = attempt[TIMESTAMP_MS]
                 if moment >= judged_before:
-                    run_successes.append((moment, attempt))
+                    run_successes.append(attempt)
             elif status == STATUS_FAILED:
                 connection_id = attempt[CONNECTION_ID]
                 if connection_id in seen_failed:
@@ -314,30 +314,34 @@ class Detector:
 
     def _successes_to_judge(
         self,
-        run_successes: list[tuple[int, ConnectionAttempt]],
+        run_successes: list[ConnectionAttempt],
         source_failures: dict[tuple[str, str], list[FailureEvent]],
         user_failures: dict[tuple[str, str], list[FailureEvent]],
     ) -> tuple[dict[tuple[str, str], list[SuccessEvent]], dict[tuple[str, str], list[SuccessEvent]]]:
         """The run's successes by source and by user, left out where R6 cannot fire: for an entity
-        the believed cache holds as never armed and that has no failure in this run."""
-        known = self._cache.entries if self._cache is not None and self._trusted else None
+        the believed cache holds as not armed and that has no failure in this run."""
+        cache = self._cache
+        if cache is not None and self._trusted:
+            known_sources, armed_sources = cache.known(_SOURCE), cache.armed(_SOURCE)
+            known_users, armed_users = cache.known(_USER), cache.armed(_USER)
+        else:  # nothing believed: every entity is unknown
+            known_sources = armed_sources = known_users = armed_users = set()
         source_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
         user_successes: dict[tuple[str, str], list[SuccessEvent]] = {}
-        for moment, attempt in run_successes:
-            connection_id = attempt[CONNECTION_ID]
+        for attempt in run_successes:
+            endpoint_id = attempt[ENDPOINT_ID]
             device_ip = attempt[DEVICE_IP]
             username = attempt[USERNAME]
             common_name = attempt[COMMON_NAME]
             user = username or common_name
-            endpoint_id = attempt[ENDPOINT_ID]
+            moment = -1
             if device_ip is not None:
                 key = (endpoint_id, device_ip)
-                if (
-                    known is None
-                    or key in source_failures
-                    or _may_be_armed(known, endpoint_id, _SOURCE, device_ip)
-                ):
-                    success: SuccessEvent = (moment, connection_id, user, username, common_name)
+                if key in source_failures or key in armed_sources or key not in known_sources:
+                    moment = attempt[CONNECTION_START_MS]
+                    if moment is None:
+                        moment = attempt[TIMESTAMP_MS]
+                    success: SuccessEvent = (moment, attempt[CONNECTION_ID], user, username, common_name)
                     found = source_successes.get(key)
                     if found is None:
                         source_successes[key] = [success]
@@ -345,8 +349,12 @@ class Detector:
                         found.append(success)
             if user is not None:
                 key = (endpoint_id, user)
-                if known is None or key in user_failures or _may_be_armed(known, endpoint_id, _USER, user):
-                    success = (moment, connection_id, device_ip, username, common_name)
+                if key in user_failures or key in armed_users or key not in known_users:
+                    if moment < 0:
+                        moment = attempt[CONNECTION_START_MS]
+                        if moment is None:
+                            moment = attempt[TIMESTAMP_MS]
+                    success = (moment, attempt[CONNECTION_ID], device_ip, username, common_name)
                     found = user_successes.get(key)
                     if found is None:
                         user_successes[key] = [success]
@@ -483,12 +491,6 @@ def _entry(stored: StoredState | None) -> CachedEntry:
 
 
 _ABSENT: Final[CachedEntry] = (0, 0, None, None)
-
-
-def _may_be_armed(known: dict[str, CachedEntry], endpoint_id: str, kind: EntityKind, value: str) -> bool:
-    """Whether the cache does not know the entity (it must be read) or holds it as armed."""
-    entry = known.get(entity_key(endpoint_id, kind, value))
-    return entry is None or entry[2] is not None
 
 
 def _may_follow_an_attack(armed_at: int | None, successes: list[SuccessEvent], window_ms: int) -> bool:

@@ -204,6 +204,32 @@ class DetectionSettings(BaseModel):
             self.r3_window_seconds * 1000,
         )
 
+    def bounds(self, kind: str) -> tuple[int, int, int, int, int, int]:
+        """What an entity record of ``kind`` keeps (``device_ip`` or ``user``), worked out once: the
+        dedup horizon (ms), attempts remembered, the failure window (ms), the distinct-value window
+        (ms) and how many values it needs, the failures a window holds at most."""
+        return self._bounds[kind]
+
+    @cached_property
+    def _bounds(self) -> dict[str, tuple[int, int, int, int, int, int]]:
+        common = (self.dedup_horizon_seconds * 1000, self.max_seen_attempts)
+        return {
+            "device_ip": (
+                *common,
+                max(self.r1_window_seconds, self.r4_window_seconds) * 1000,
+                max(self.r4_window_seconds, self.r5_window_seconds) * 1000,
+                max(self.r4_distinct_users, self.r5_distinct_users),
+                self.max_window_events,
+            ),
+            "user": (
+                *common,
+                max(self.r2_window_seconds, self.r3_window_seconds) * 1000,
+                self.r3_window_seconds * 1000,
+                self.r3_distinct_ips,
+                self.max_window_events,
+            ),
+        }
+
     @cached_property
     def cooldown_ms(self) -> int:
         """``cooldown_seconds`` in milliseconds."""

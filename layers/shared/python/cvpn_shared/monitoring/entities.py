@@ -53,7 +53,7 @@ _row_time = itemgetter(0)
 _DEFERRED_RULES: dict[EntityKind, tuple[str, ...]] = {"device_ip": ("R1", "R4", "R5"), "user": ("R2", "R3")}
 
 
-@dataclass
+@dataclass(slots=True)
 class RunCounters:
     """What the entities of one run did, for the detection stats."""
 
@@ -188,7 +188,7 @@ class EntityRecord:
         if fresh:
             self.changed = True
             counters.failures_counted += len(fresh)
-            newest = max(event[0] for event in fresh)
+            newest = fresh[-1][0]  # the run's failures come in time order
             if newest > self.latest:
                 self.latest = newest
             if self.kind == "user":
@@ -200,14 +200,14 @@ class EntityRecord:
                 self._source_failures(fresh, counters, findings)
             else:
                 self._user_failures(fresh, counters, findings)
-            for rule_id in _DEFERRED_RULES[self.kind]:
+            for rule_id in _DEFERRED_RULES[self.kind] if self.episodes else ():
                 pending = self.episodes.get(rule_id)
                 if pending is not None and pending.pending_from is not None:
                     self._count_run(rule_id, pending, fresh[pending.pending_from :])
                     pending.pending_from = None
         if successes and self.settings.enabled("R6"):
             self._successes(successes, counters, findings)
-        for rule_id, episode in sorted(self.episodes.items()):
+        for rule_id, episode in sorted(self.episodes.items()) if self.episodes else ():
             if not episode.published and episode.alerted_allowlisted and not episode.allowlisted:
                 # An allow-listed episode that now counts a failure from outside: publish it again.
                 episode.published = True
@@ -607,28 +607,21 @@ class EntityRecord:
         """Drop what no rule can need any more (each part rebuilt only when something goes)."""
         settings = self.settings
         latest = self.latest
-        horizon = latest - settings.dedup_horizon_seconds * 1000
+        horizon_ms, max_seen, recent_ms, distinct_ms, distinct_keep, max_window = settings.bounds(self.kind)
+        horizon = latest - horizon_ms
         seen = self.seen
         if seen and min(seen.values()) < horizon:
             seen = {key: moment for key, moment in seen.items() if moment >= horizon}
-        if len(seen) > settings.max_seen_attempts:
-            seen = dict(sorted(seen.items(), key=lambda item: item[1])[-settings.max_seen_attempts :])
+        if len(seen) > max_seen:
+            seen = dict(sorted(seen.items(), key=lambda item: item[1])[-max_seen:])
         self.seen = seen
-        if self.kind == "device_ip":
-            recent_window = max(settings.r1_window_seconds, settings.r4_window_seconds)
-            distinct_window = max(settings.r4_window_seconds, settings.r5_window_seconds)
-            distinct_keep = max(settings.r4_distinct_users, settings.r5_distinct_users)
-        else:
-            recent_window = max(settings.r2_window_seconds, settings.r3_window_seconds)
-            distinct_window = settings.r3_window_seconds
-            distinct_keep = settings.r3_distinct_ips
         times = self.recent_times
-        if times and (times[0] <= latest - recent_window * 1000 or len(times) > settings.max_window_events):
-            cut = bisect_right(times, latest - recent_window * 1000)
-            keep_from = max(cut, len(times) - settings.max_window_events)
+        if times and (times[0] <= latest - recent_ms or len(times) > max_window):
+            cut = bisect_right(times, latest - recent_ms)
+            keep_from = max(cut, len(times) - max_window)
             del times[:keep_from]
             del self.recent[:keep_from]
-        floor = latest - distinct_window * 1000
+        floor = latest - distinct_ms
         distinct = self.distinct
         if distinct and (len(distinct) > distinct_keep or min(distinct.values()) <= floor):
             self.distinct = _most_recent(

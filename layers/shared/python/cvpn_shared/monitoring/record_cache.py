@@ -57,6 +57,9 @@ class RecordCache:
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self._capacity = capacity
         self._entries: dict[str, CachedEntry] = {}
+        # The same entities by kind as (endpoint, value): all of them, and those armed (R6 may follow).
+        self._known: dict[str, set[tuple[str, str]]] = {"device_ip": set(), "user": set()}
+        self._armed: dict[str, set[tuple[str, str]]] = {"device_ip": set(), "user": set()}
         self._generation: str | None = None
         self._settings: Any = None
         self.trusted = False
@@ -72,7 +75,7 @@ class RecordCache:
         read, written = store.advance_generation()
         self.trusted = self._generation is not None and read == self._generation
         if not self.trusted:
-            self._entries.clear()
+            self._forget()
         self._generation = written
         return self.trusted
 
@@ -81,20 +84,44 @@ class RecordCache:
         """The entries by entity key (read them only after ``begin_run`` answered true)."""
         return self._entries
 
+    def known(self, kind: str) -> set[tuple[str, str]]:
+        """The (endpoint, value) of every entity of ``kind`` held (after ``begin_run`` answered true)."""
+        return self._known[kind]
+
+    def armed(self, kind: str) -> set[tuple[str, str]]:
+        """The (endpoint, value) of the entities of ``kind`` held as armed (an attack rule fired)."""
+        return self._armed[kind]
+
     def update(self, entries: dict[str, CachedEntry]) -> None:
         """Remember what was just read (absent entities included)."""
         if len(self._entries) + len(entries) > self._capacity:
-            self._entries.clear()
-        self._entries.update(entries)
+            self._forget()
+        for key, entry in entries.items():
+            self._hold(key, entry)
 
     def put(self, key: str, entry: CachedEntry) -> None:
         """Remember what was just written."""
         if len(self._entries) >= self._capacity and key not in self._entries:
-            self._entries.clear()
-        self._entries[key] = entry
+            self._forget()
+        self._hold(key, entry)
 
     def clear(self) -> None:
         """Forget everything (the next run reads what it needs)."""
-        self._entries.clear()
+        self._forget()
         self._generation = None
         self.trusted = False
+
+    def _hold(self, key: str, entry: CachedEntry) -> None:
+        self._entries[key] = entry
+        endpoint_id, kind, value = key.split("#", 2)  # ``entity_key``: no "#" in an endpoint id
+        entity = (endpoint_id, value)
+        self._known[kind].add(entity)
+        if entry[2] is None:
+            self._armed[kind].discard(entity)
+        else:
+            self._armed[kind].add(entity)
+
+    def _forget(self) -> None:
+        self._entries.clear()
+        for held in (*self._known.values(), *self._armed.values()):
+            held.clear()

@@ -23,7 +23,7 @@ import threading
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "DetectionStateConflict",
@@ -104,11 +104,11 @@ class StoredState:
         return f"StoredState(version={self.version}, expires_at={self.expires_at}, armed_at={self.armed_at})"
 
 
-@dataclass(frozen=True)
-class StateWrite:
+class StateWrite(NamedTuple):
     """A record to write: ``expected_version`` is the version read (0: the record must not exist).
 
     ``armed_at`` (epoch ms, or None) is stored beside the record so that it can be read without it.
+    A named tuple: the detector builds one per changed entity and run.
     """
 
     key: str
