@@ -1,12 +1,16 @@
 """End to end on the local cloud, by counts only (no timing): the scheduled ingest's DynamoDB writes to
-the detection-state table grow with the distinct entities a run sees, not with its events, and its
-FilterLogEvents calls grow with the events read divided by the page size.
+the detection-state table grow with the distinct entities a run sees, not with its events nor with the
+FilterLogEvents pages they take, and its FilterLogEvents calls grow with the events read divided by the
+page size.
 
 Detection-state writes are measured exactly by the table itself: every write is a conditional PutItem
 that stores the item's version + 1, so the growth of the entities' versions is the number of writes
 (the local cloud's API-call counter cannot tell tables apart, and the alert deliveries the findings
 start write other tables at the same time). FilterLogEvents calls come from the local cloud's counter
-(``LocalCloud.api_calls()``): only the ingest calls it.
+(``LocalCloud.api_calls()``): only the ingest calls it, one call a page of any log group it read.
+
+Each test writes into a log group of its own (``own_log_group``), so what the ingest re-reads there
+owes nothing to the tests that ran before.
 """
 
 from __future__ import annotations
@@ -92,63 +96,72 @@ def detection_state_versions(monitoring: LocalMonitoring) -> int:
     return sum(int(item["version"]["N"]) for items in answer["Responses"].values() for item in items)
 
 
-def last_run(monitoring: LocalMonitoring) -> dict[str, Any]:
-    """What the latest ingest run reported for the endpoint's log group (its "connection logs
-    ingested" log line)."""
+def last_run(monitoring: LocalMonitoring) -> list[dict[str, Any]]:
+    """What the latest ingest run reported for each log group (its "connection logs ingested" log line)."""
     for line in reversed(monitoring.ingest_logs().splitlines()):
         start = line.find("{")
         if "connection logs ingested" in line and start >= 0:
-            groups = json.loads(line[start:])["ingest"]["log_groups"]
-            return next(g for g in groups if g["log_group_name"] == monitoring.log_group_name)
+            groups: list[dict[str, Any]] = json.loads(line[start:])["ingest"]["log_groups"]
+            return groups
     raise AssertionError("no ingest run reported")
 
 
 def ingest_counted(monitoring: LocalMonitoring) -> tuple[int, int, dict[str, Any]]:
-    """One scheduled ingest run: (detection-state writes, FilterLogEvents calls, the run's report)."""
+    """One scheduled ingest run: (detection-state writes, FilterLogEvents calls, the run's report of
+    ``monitoring``'s log group). Every call is a page of a log group the run read."""
     versions = detection_state_versions(monitoring)
     monitoring.cloud.reset_api_calls()
     monitoring.run_ingest()
     filter_calls = monitoring.cloud.api_calls().get("logs:FilterLogEvents", 0)
-    return detection_state_versions(monitoring) - versions, filter_calls, last_run(monitoring)
+    groups = last_run(monitoring)
+    assert filter_calls == sum(group["pages"] for group in groups), groups
+    run = next(group for group in groups if group["log_group_name"] == monitoring.log_group_name)
+    return detection_state_versions(monitoring) - versions, run["pages"], run
 
 
 def test_ten_times_the_events_from_the_same_entities_write_no_more_detection_state(
-    monitoring: LocalMonitoring,
+    own_log_group: LocalMonitoring,
 ) -> None:
     """Given 10 sources each failing for its own user (20 entities), when one run ingests 500 of their
     failures and a later run 5,000 more, then each run writes each entity's record once: the 10x run
     writes no more than 2 records beyond the 500-event run (and never one per event)."""
-    monitoring.run_ingest()  # whatever earlier tests left is read first
-
-    put_failures(monitoring, "counted-500", 500)
-    writes_500, filter_500, run_500 = ingest_counted(monitoring)
-    put_failures(monitoring, "counted-5000", 5000)
-    writes_5000, filter_5000, run_5000 = ingest_counted(monitoring)
+    put_failures(own_log_group, "counted-500", 500)
+    writes_500, pages_500, run_500 = ingest_counted(own_log_group)
+    put_failures(own_log_group, "counted-5000", 5000)
+    writes_5000, pages_5000, run_5000 = ingest_counted(own_log_group)
 
     assert run_500["events_processed"] == 500 and run_5000["events_processed"] == 5000
-    assert run_500["pages"] == run_5000["pages"] == 1, "each run is one page, so one detection pass"
+    assert pages_500 == pages_5000 == 1
     assert writes_500 == 20, "one write per entity"
     assert writes_5000 <= writes_500 + 2, (writes_500, writes_5000)
-    assert filter_500 == filter_5000 == 1
 
 
-def test_filter_log_events_calls_grow_with_events_over_the_page_size(monitoring: LocalMonitoring) -> None:
-    """Given the events a run re-reads (the 15-minute overlap) and then 300 new ones, and then enough new
-    ones for more than a page, when each batch is ingested in one run, then the FilterLogEvents calls
-    counted are the pages the run reports, one per 10,000 events read: the second run takes 2.
+def test_a_backlog_of_several_pages_writes_each_entity_once(own_log_group: LocalMonitoring) -> None:
+    """Given 25,000 failures of the same 20 entities waiting in the log group (three FilterLogEvents
+    pages), when one run ingests them, then it detects once over the three pages: each entity's record
+    is written once, as for a one-page run."""
+    count = 2 * PAGE_SIZE + 5000
+    put_failures(own_log_group, "counted-backlog", count)
 
-    The new events stay below what the ingest remembers of the overlap (16,000 event ids): more would
-    raise its floor and hide the later tests' late events (by design, see ``SeenEvents.trim``)."""
-    monitoring.run_ingest()
-    monitoring.run_ingest()  # reads only what it has read before: the overlap it re-reads each run
-    overlap = last_run(monitoring)["events_read"]
-    assert overlap + 300 < PAGE_SIZE, f"{overlap} events re-read: run this before a backlog test"
-    counted = []
-    for stream, count in (("counted-pages-a", 300), ("counted-pages-b", PAGE_SIZE + 1 - overlap - 300)):
-        put_failures(monitoring, stream, count)
-        _, filter_calls, run = ingest_counted(monitoring)
-        assert run["events_processed"] == count and run["complete"]
-        assert filter_calls == run["pages"] == max(1, math.ceil(run["events_read"] / PAGE_SIZE)), run
-        counted.append((run["events_read"], filter_calls))
+    writes, pages, run = ingest_counted(own_log_group)
 
-    assert counted == [(overlap + 300, 1), (PAGE_SIZE + 1, 2)]
+    assert run["events_processed"] == count and run["complete"], run
+    assert pages == 3
+    assert writes == 20, f"{writes} detection-state writes for 20 entities over {pages} pages"
+
+
+def test_filter_log_events_calls_grow_with_events_over_the_page_size(own_log_group: LocalMonitoring) -> None:
+    """Given 300 new events, and then enough new ones that with those the run re-reads (the 15-minute
+    overlap) they fill more than a page, when each batch is ingested in one run, then the
+    FilterLogEvents calls are the pages the run reports, one per 10,000 events read: the second run
+    takes 2."""
+    put_failures(own_log_group, "counted-pages-a", 300)
+    _, pages, run = ingest_counted(own_log_group)
+    assert run["events_processed"] == 300 and run["complete"] and pages == 1
+
+    overlap = 300  # the second run reads the first run's events again, then the new ones
+    put_failures(own_log_group, "counted-pages-b", PAGE_SIZE + 1 - overlap)
+    _, pages, run = ingest_counted(own_log_group)
+    assert run["events_processed"] == PAGE_SIZE + 1 - overlap and run["complete"]
+    assert (run["events_read"], pages) == (PAGE_SIZE + 1, 2)
+    assert pages == math.ceil(run["events_read"] / PAGE_SIZE)

@@ -12,11 +12,17 @@ One run (``ConnectionLogIngest.run``) takes each connection log group in turn:
    as 8-byte digests with their timestamps. The set is bounded (``seen_capacity``); when a burst
    overflows it, the oldest digests go and the *floor* rises past them: events below the floor are
    never read again (no repeats), at the price of a shorter late-arrival window during that burst.
-4. **Parse** tolerantly (bad lines counted and skipped), **detect**, **publish** the findings (and the
-   client-connect handler malfunctions, as health events for operations), and only
-   then **advance** the checkpoint, after every page: a failure re-reads at most one page.
-5. **Stop in time**: before the invocation's remaining time runs short, the checkpoint keeps the
-   scan's start and page token; the next run resumes there without a gap.
+4. **Batch** the fresh events of consecutive pages, up to ``detect_batch_events``, so that a
+   backlog of many pages is detected in a few passes: the detection state (one record per watched
+   entity) is written once per batch, not once per page.
+5. **Flush** a batch when it is full, when the scan ends, or before the time runs short: parse it
+   tolerantly (bad lines counted and skipped), **detect**, **publish** the findings (and the
+   client-connect handler malfunctions, as health events for operations), and only then **advance**
+   the checkpoint past it (its page token, seen digests, position and floor). Nothing is written
+   between flushes (the lease covers them): a failure or a crash re-reads at most the batch.
+6. **Stop in time**: before the invocation's remaining time runs short, the batch read so far is
+   flushed and the checkpoint keeps the scan's start and page token; the next run resumes there
+   without a gap. ``stop_margin_ms`` must cover reading a page and flushing a full batch.
 
 ``now`` (the detector's clock, the first-run look-back) comes from the caller: the schedule's time.
 """
@@ -34,11 +40,13 @@ from typing import Any, Protocol
 from cvpn_shared.dal.checkpoints import Checkpoint, CheckpointConflict, LeaseHeld
 from cvpn_shared.dal.connection_logs import InvalidPageToken, LogEventPage, LogGroupMissing
 from cvpn_shared.dal.findings_bus import BusEntry
-from cvpn_shared.monitoring.findings import DETAIL_TYPE, HEALTH_DETAIL_TYPE
+from cvpn_shared.monitoring.findings import DETAIL_TYPE, HEALTH_DETAIL_TYPE, HEALTH_REASONS
 
 __all__ = [
     "DETAIL_TYPE",
+    "DOCUMENTED_FAILURE_REASONS",
     "HEALTH_DETAIL_TYPE",
+    "OTHER_FAILURE_REASON",
     "CheckpointStore",
     "ConnectionLogIngest",
     "EndpointArns",
@@ -47,6 +55,7 @@ __all__ = [
     "IngestSettings",
     "LogGroupReport",
     "SeenEvents",
+    "failure_reason_dimension",
     "finding_entry",
     "health_entry",
     "log_groups_to_read",
@@ -56,6 +65,23 @@ __all__ = [
 _DIGEST_BYTES = 8
 _TIMESTAMP_BYTES = 6
 _ENTRY_BYTES = _DIGEST_BYTES + _TIMESTAMP_BYTES
+
+# The failure reasons the Client VPN administrator guide documents (connection logging): authorization
+# policy, client-connect handler, device token; and "NA" (none given). Active Directory and SAML
+# failures have no list: their free text is no metric dimension (see ``failure_reason_dimension``).
+DOCUMENTED_FAILURE_REASONS: frozenset[str] = HEALTH_REASONS | {
+    "NA",
+    "authorization-policy-deny",
+    "client-connect-failed",
+    "token-expired",
+    "signature-invalid",
+    "token-malformed",
+    "tenant-mismatch",
+    "key-resolution-failed",
+    "network-error",
+    "internal-error",
+}
+OTHER_FAILURE_REASON = "other"
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -106,11 +132,19 @@ ParseEvents = Callable[[Sequence[Mapping[str, Any]]], tuple[Sequence[Any], Any]]
 # ------------------------------------------------------------------------------------------ model
 @dataclass(frozen=True)
 class IngestSettings:
-    """How far back to read, how much to remember, when to stop."""
+    """How far back to read, how much to remember, how much to detect at once, when to stop.
+
+    ``detect_batch_events``: fresh events held before a detection pass. 50,000 (plus at most one
+    page of 10,000) keeps a batch near 200 MB at its peak (about 70 MB of events as CloudWatch returns
+    them, 130 MB parsing and detecting them when every event is a failure; 100,000 events take 190 MB),
+    a fifth of the function's 1024 MB, and its CPU in seconds, well inside ``stop_margin_ms``. Larger
+    batches would save little: a backlog of N events writes each entity ceil(N / 50,000) times.
+    """
 
     overlap: timedelta = timedelta(minutes=15)
     initial_lookback: timedelta = timedelta(hours=1)
     seen_capacity: int = 16_000
+    detect_batch_events: int = 50_000
     stop_margin_ms: int = 20_000
     page_limit: int | None = None
 
@@ -212,6 +246,44 @@ class SeenEvents:
         return max(floor_ms, cut + 1)
 
 
+@dataclass
+class _Batch:
+    """The fresh events of consecutive pages of one scan, not yet detected on (nor checkpointed)."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    event_ids: set[str] = field(default_factory=set)
+    pages: int = 0
+    newest_ms: int | None = None
+
+    def add_page(self, page: LogEventPage, *, seen: SeenEvents, floor_ms: int) -> int:
+        """Keep the page's events not processed yet (nor already in the batch); returns how many
+        were dropped as duplicates."""
+        self.pages += 1
+        dropped = 0
+        for event in page.events:
+            event_id, timestamp = str(event["eventId"]), int(event["timestamp"])
+            if self.newest_ms is None or timestamp > self.newest_ms:
+                self.newest_ms = timestamp
+            if event_id in seen or event_id in self.event_ids or timestamp < floor_ms:
+                dropped += 1
+                continue
+            self.event_ids.add(event_id)
+            self.events.append(event)
+        return dropped
+
+
+@dataclass
+class _Scan:
+    """Where one claimed log group's scan stands: its checkpoint, what it read since the last flush."""
+
+    log_group_name: str
+    checkpoint: Checkpoint
+    seen: SeenEvents
+    start_ms: int
+    token: str | None
+    batch: _Batch = field(default_factory=_Batch)
+
+
 # ------------------------------------------------------------------------------------------ logic
 def log_groups_to_read(*sources: Iterable[str]) -> list[str]:
     """Every log group named by any source, once, in a stable order."""
@@ -284,55 +356,36 @@ class ConnectionLogIngest:
         self, name: str, now: datetime, remaining_ms: Callable[[], int], report: IngestReport
     ) -> LogGroupReport:
         group = LogGroupReport(name)
-        wall_now = self._wall_clock_ms()
         try:
-            checkpoint = self._checkpoints.claim(
-                name, owner=self._owner, now_ms=wall_now, lease_until_ms=wall_now + max(0, remaining_ms())
-            )
+            scan = self._claim(name, now, remaining_ms)
         except LeaseHeld:
             group.skipped = "another invocation holds this log group"
             return group
-        seen = SeenEvents.from_bytes(checkpoint.seen_event_digests)
-        if checkpoint.page_token and checkpoint.scan_start_ms is not None:
-            start, token = checkpoint.scan_start_ms, checkpoint.page_token
-        else:
-            start, token = self._scan_start(checkpoint, now), None
-        restarted = False
         try:
-            while True:
-                if remaining_ms() < self._settings.stop_margin_ms:
-                    checkpoint = self._checkpoints.release(checkpoint)
-                    group.skipped = "stopped before the invocation's deadline; the next run resumes"
-                    return group
-                try:
-                    page = self._reader.read_page(
-                        name, start_time_ms=start, next_token=token, limit=self._settings.page_limit
-                    )
-                except InvalidPageToken:
-                    if restarted:
-                        raise
-                    restarted, token = True, None  # start the scan over: what was processed is dropped by id
-                    continue
-                group.pages += 1
-                checkpoint = self._process_page(checkpoint, page, seen, start, now, group, report)
-                token = page.next_token
-                if token is None:
-                    group.complete = True
-                    self._checkpoints.release(checkpoint)
-                    return group
+            self._scan(scan, now, remaining_ms, group, report)
         except LogGroupMissing:
             group.skipped = "log group does not exist"
-            self._checkpoints.release(checkpoint)
-            return group
+            self._checkpoints.release(scan.checkpoint)
         except CheckpointConflict:
             group.skipped = "checkpoint changed under this invocation (lease lost); nothing more written"
-            return group
         except Exception:
-            # Publishing or reading failed: the checkpoint stays where it was (this page is read again),
+            # Publishing or reading failed: the checkpoint stays where it was (the batch is read again),
             # and the lease goes back at once so the next scheduled run need not wait for it to expire.
             with contextlib.suppress(Exception):
-                self._checkpoints.release(checkpoint)
+                self._checkpoints.release(scan.checkpoint)
             raise
+        return group
+
+    def _claim(self, name: str, now: datetime, remaining_ms: Callable[[], int]) -> _Scan:
+        """The log group's checkpoint, leased until the invocation's deadline, and where to read from."""
+        wall_now = self._wall_clock_ms()
+        checkpoint = self._checkpoints.claim(
+            name, owner=self._owner, now_ms=wall_now, lease_until_ms=wall_now + max(0, remaining_ms())
+        )
+        seen = SeenEvents.from_bytes(checkpoint.seen_event_digests)
+        if checkpoint.page_token and checkpoint.scan_start_ms is not None:
+            return _Scan(name, checkpoint, seen, checkpoint.scan_start_ms, checkpoint.page_token)
+        return _Scan(name, checkpoint, seen, self._scan_start(checkpoint, now), None)
 
     def _scan_start(self, checkpoint: Checkpoint, now: datetime) -> int:
         if checkpoint.position_ms is None:
@@ -341,67 +394,109 @@ class ConnectionLogIngest:
             start = checkpoint.position_ms - int(self._settings.overlap.total_seconds() * 1000)
         return max(start, checkpoint.floor_ms)
 
-    def _process_page(
+    def _scan(
         self,
-        checkpoint: Checkpoint,
-        page: LogEventPage,
-        seen: SeenEvents,
-        scan_start: int,
+        scan: _Scan,
         now: datetime,
+        remaining_ms: Callable[[], int],
         group: LogGroupReport,
         report: IngestReport,
-    ) -> Checkpoint:
-        fresh: list[dict[str, Any]] = []
-        batch_ids: set[str] = set()
-        for event in page.events:
-            event_id = str(event["eventId"])
-            if event_id in seen or event_id in batch_ids or int(event["timestamp"]) < checkpoint.floor_ms:
-                group.duplicates += 1
+    ) -> None:
+        """Read page after page into the batch; flush it when full, at the scan's end, or in time."""
+        restarted = False
+        while True:
+            if remaining_ms() < self._settings.stop_margin_ms:
+                self._flush(scan, now, group, report)  # with the page token: the next run resumes there
+                self._checkpoints.release(scan.checkpoint)
+                group.skipped = "stopped before the invocation's deadline; the next run resumes"
+                return
+            try:
+                page = self._reader.read_page(
+                    scan.log_group_name,
+                    start_time_ms=scan.start_ms,
+                    next_token=scan.token,
+                    limit=self._settings.page_limit,
+                )
+            except InvalidPageToken:
+                if restarted:
+                    raise
+                # Start the scan over: the batch is read again with it, what was flushed is dropped by id.
+                restarted, scan.token, scan.batch = True, None, _Batch()
                 continue
-            batch_ids.add(event_id)
-            fresh.append(event)
-        group.events_read += len(page.events)
-        if fresh:
-            fresh.sort(key=lambda event: (int(event["timestamp"]), str(event["eventId"])))
-            attempts, stats = self._parse(fresh)
-            group.bad_lines += _bad_lines(stats)
-            outcome = self._detector.observe(attempts, now=now)
-            findings = [finding_entry(f, source=self._source, arns=self._arns) for f in outcome.findings]
-            health = [health_entry(issue, source=self._source, arns=self._arns) for issue in outcome.health]
-            if findings or health:
-                self._publisher.publish(findings + health)
-            group.findings_published += len(findings)
-            report.findings.extend(entry.detail for entry in findings)
-            report.health.extend(entry.detail for entry in health)
-            report.failed_attempts.update(_failed_attempts(getattr(outcome, "failures", attempts)))
-            group.events_processed += len(fresh)
-        elif page.next_token is not None:
-            return checkpoint  # nothing new on this page: no write needed until the scan ends
-        for event in fresh:
-            seen.add(str(event["eventId"]), int(event["timestamp"]))
-        newest = max((int(event["timestamp"]) for event in page.events), default=None)
+            group.pages += 1
+            group.events_read += len(page.events)
+            group.duplicates += scan.batch.add_page(page, seen=scan.seen, floor_ms=scan.checkpoint.floor_ms)
+            scan.token = page.next_token
+            if scan.token is None:
+                self._flush(scan, now, group, report)
+                group.complete = True
+                self._checkpoints.release(scan.checkpoint)
+                return
+            if len(scan.batch.events) >= self._settings.detect_batch_events:
+                self._flush(scan, now, group, report)
+
+    def _flush(self, scan: _Scan, now: datetime, group: LogGroupReport, report: IngestReport) -> None:
+        """Detect on the batch and publish, then advance the checkpoint past it; a new batch begins."""
+        if not scan.batch.pages:
+            return  # nothing read since the last flush
+        if scan.batch.events:
+            self._detect_and_publish(scan.batch.events, now, group, report)
+        scan.checkpoint = self._advance(scan)
+        scan.batch = _Batch()
+
+    def _detect_and_publish(
+        self, events: list[dict[str, Any]], now: datetime, group: LogGroupReport, report: IngestReport
+    ) -> None:
+        """One detection pass over ``events`` (in log order) and its findings on the bus."""
+        events.sort(key=lambda event: (int(event["timestamp"]), str(event["eventId"])))
+        attempts, stats = self._parse(events)
+        group.bad_lines += _bad_lines(stats)
+        outcome = self._detector.observe(attempts, now=now)
+        findings = [finding_entry(f, source=self._source, arns=self._arns) for f in outcome.findings]
+        health = [health_entry(issue, source=self._source, arns=self._arns) for issue in outcome.health]
+        if findings or health:
+            self._publisher.publish(findings + health)
+        group.findings_published += len(findings)
+        group.events_processed += len(events)
+        report.findings.extend(entry.detail for entry in findings)
+        report.health.extend(entry.detail for entry in health)
+        report.failed_attempts.update(_failed_attempts(getattr(outcome, "failures", attempts)))
+
+    def _advance(self, scan: _Scan) -> Checkpoint:
+        """The checkpoint past the batch: its events seen, the position at the newest event read, the
+        floor raised if the seen set overflowed, and the page token while the scan goes on."""
+        checkpoint, batch = scan.checkpoint, scan.batch
+        for event in batch.events:
+            scan.seen.add(str(event["eventId"]), int(event["timestamp"]))
         position = checkpoint.position_ms
-        if newest is not None:
-            position = newest if position is None else max(position, newest)
+        if batch.newest_ms is not None:
+            position = batch.newest_ms if position is None else max(position, batch.newest_ms)
         keep_from = (position or 0) - int(self._settings.overlap.total_seconds() * 1000)
-        floor = seen.trim(
+        floor = scan.seen.trim(
             keep_from_ms=keep_from, capacity=self._settings.seen_capacity, floor_ms=checkpoint.floor_ms
         )
         advanced = checkpoint.advanced(
             position_ms=position,
             floor_ms=floor,
-            seen_event_digests=seen.to_bytes(),
-            scan_start_ms=scan_start if page.next_token else None,
-            page_token=page.next_token,
-            events_processed=checkpoint.events_processed + len(fresh),
+            seen_event_digests=scan.seen.to_bytes(),
+            scan_start_ms=scan.start_ms if scan.token else None,
+            page_token=scan.token,
+            events_processed=checkpoint.events_processed + len(batch.events),
             updated_at_ms=self._wall_clock_ms(),
         )
         return self._checkpoints.save(advanced, expected_version=checkpoint.version)
 
 
+def failure_reason_dimension(reason: str) -> str:
+    """The ``FailureReason`` metric dimension of a failure reason: a documented reason as it is,
+    anything else (credential failures' free text) ``"other"``, so the metrics stay a bounded set."""
+    return reason if reason in DOCUMENTED_FAILURE_REASONS else OTHER_FAILURE_REASON
+
+
 def record_ingest_metrics(metrics: Any, report: IngestReport) -> None:
     """CloudWatch metrics of a run: totals on the function's metrics, and one metric per failed-attempt
-    (endpoint, reason) pair with those two dimensions."""
+    (endpoint, reason) pair with those two dimensions (the reason as ``failure_reason_dimension``
+    names it; the run's report and log keep the reason as logged)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     summary = report.summary()
@@ -413,7 +508,10 @@ def record_ingest_metrics(metrics: Any, report: IngestReport) -> None:
     )
     metrics.add_metric(name="ConnectionLogBadLines", unit=MetricUnit.Count, value=summary["bad_lines"])
     metrics.add_metric(name="FindingsPublished", unit=MetricUnit.Count, value=summary["findings_published"])
-    for (endpoint_id, reason), count in sorted(report.failed_attempts.items()):
+    failures: Counter[tuple[str, str]] = Counter()
+    for (endpoint_id, reason), count in report.failed_attempts.items():
+        failures[(endpoint_id, failure_reason_dimension(reason))] += count
+    for (endpoint_id, reason), count in sorted(failures.items()):
         with single_metric(
             name="FailedConnectionAttempts",
             unit=MetricUnit.Count,
@@ -421,7 +519,7 @@ def record_ingest_metrics(metrics: Any, report: IngestReport) -> None:
             namespace=getattr(metrics, "namespace", None),
         ) as metric:
             metric.add_dimension(name="Endpoint", value=endpoint_id)
-            metric.add_dimension(name="FailureReason", value=reason[:250] or "NA")
+            metric.add_dimension(name="FailureReason", value=reason)
 
 
 def _bad_lines(stats: Any) -> int:
