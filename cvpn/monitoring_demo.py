@@ -78,10 +78,13 @@ class LocalMonitoring:
 
     def __post_init__(self) -> None:
         self._own_scheduler: Scheduler | None = None
+        # Named after the stack: another stack's monitoring on the same local cloud has queues of its own.
         self.alerts = self._queue_subscribed_to_topic(
-            "cvpn-alerts-inbox", self.stack.outputs["AlertsTopicArn"]
+            f"{self.stack.stack_name}-alerts-inbox", self.stack.outputs["AlertsTopicArn"]
         )
-        self.bus_tap = self._queue_on_bus("cvpn-findings-tap", self.stack.outputs["FindingsBusName"])
+        self.bus_tap = self._queue_on_bus(
+            f"{self.stack.stack_name}-findings-tap", self.stack.outputs["FindingsBusName"]
+        )
 
     # ------------------------------------------------------------------ wiring an operator would do
     def _queue(self, name: str) -> tuple[Any, str, str]:
@@ -216,8 +219,10 @@ class LocalMonitoring:
         assert self.cloud.runtime is not None
         scheduler = self._scheduler()
         before = self._ingest_invocations()
+        # By ARN: the scheduler serves every stack of the local cloud, and each has this logical id.
+        schedule = next(s for s in self.stack.schedules if s.logical_id == INGEST_SCHEDULE)
         for _ in range(times):
-            scheduler.fire_now(INGEST_SCHEDULE)
+            scheduler.fire_now(schedule.arn)
         wait_for("the ingest runs to start", lambda: self._ingest_invocations() >= before + times, timeout)
         if not self.cloud.runtime.wait_for_events(timeout=timeout):
             raise TimeoutError("the ingest did not finish")

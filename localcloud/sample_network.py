@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from ipaddress import ip_address
 from typing import Any
 
 from cryptography import x509
@@ -77,8 +79,11 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def issue_certificates(server_name: str = "server.vpn.example.internal") -> tuple[CertificateBundle, str]:
-    """A CA and a server certificate it signed (ACM wants the server one with its chain).
+def issue_certificates(
+    server_name: str = "server.vpn.example.internal", *, ip_addresses: Sequence[str] = ()
+) -> tuple[CertificateBundle, str]:
+    """A CA and a server certificate it signed (ACM wants the server one with its chain), for
+    ``server_name`` and any ``ip_addresses`` (a server on 127.0.0.1, say).
 
     Returns the bundle and the CA's private key PEM (to sign client certificates for mutual TLS).
     """
@@ -119,7 +124,12 @@ def issue_certificates(server_name: str = "server.vpn.example.internal") -> tupl
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=397))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName(server_name), *(x509.IPAddress(ip_address(a)) for a in ip_addresses)]
+            ),
+            critical=False,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )

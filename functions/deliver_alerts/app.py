@@ -10,6 +10,7 @@ from pydantic import Field, TypeAdapter
 
 from cvpn_shared.monitoring.alerting import (
     FindingAlert,
+    FindingDeliveryIncomplete,
     HandlerHealthAlert,
     deliver_finding,
     deliver_health_alert,
@@ -45,13 +46,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if isinstance(parsed, HealthEvent):
         metrics.add_metric(name="HandlerHealthAlerts", unit="Count", value=1)
         return {"operations_message_id": deliver_health_alert(parsed.detail, notifier())}
-    report = deliver_finding(
-        parsed.detail,
-        alert_channels(),
-        response_policy(),
-        now=datetime.now(UTC),
-        asff=asff_for(parsed.resources, context.invoked_function_arn),
-    )
+    try:
+        report = deliver_finding(
+            parsed.detail,
+            alert_channels(),
+            response_policy(),
+            now=datetime.now(UTC),
+            asff=asff_for(parsed.resources, context.invoked_function_arn),
+        )
+    except FindingDeliveryIncomplete as incomplete:  # raised again: Lambda retries the delivery
+        logger.error("finding partly delivered", extra={"delivery": vars(incomplete.report)})
+        raise
     metrics.add_metric(name="FindingsDelivered", unit="Count", value=1)
     metrics.add_metric(name="SubjectsBlocked", unit="Count", value=len(report.blocked))
     logger.info("finding delivered", extra={"delivery": vars(report)})

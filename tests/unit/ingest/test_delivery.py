@@ -12,7 +12,14 @@ import pytest
 
 from cvpn_shared.dal.blocklist import BlockEntry, blocklist_key
 from cvpn_shared.dal.findings_bus import BusEntry, FindingsBus, FindingsNotPublished
-from cvpn_shared.monitoring.alerting import AlertChannels, FindingAlert, ResponsePolicy, deliver_finding
+from cvpn_shared.monitoring.alerting import (
+    AlertChannels,
+    DeliveryReport,
+    FindingAlert,
+    FindingDeliveryIncomplete,
+    ResponsePolicy,
+    deliver_finding,
+)
 from cvpn_shared.monitoring.client_connect import (
     MAX_DENIAL_MESSAGE_CHARS,
     ClientConnectRequest,
@@ -150,6 +157,78 @@ def test_lower_severities_and_allowlisted_findings_block_nothing(severity: str, 
     assert report.blocked == [] and blocklist.entries == {}
     assert recorder.calls[0]["finding_id"] == "a" * 64  # archived all the same
     assert (report.alert_message_id is None) == allowlisted  # allow-listed: recorded, nobody paged
+
+
+@dataclass
+class EveryChannel:
+    """The alerts topic, a webhook, Security Hub and the sessions; the one named ``broken`` raises."""
+
+    broken: str = ""
+    done: list[str] = field(default_factory=list)
+    archive: Recorder = field(default_factory=Recorder)
+    blocklist: MemoryBlocklist = field(default_factory=MemoryBlocklist)
+    configured: bool = True
+
+    def deliver_high_finding(self, *, webhook: Any = None) -> DeliveryReport:
+        """A HIGH finding delivered to every channel (each of them this object, the webhook unless
+        ``webhook`` is given), with session termination on."""
+        channels = AlertChannels(
+            findings=self.archive,
+            topic=self,
+            blocklist=self.blocklist,
+            webhook=webhook or self,
+            security_hub=self,
+            sessions=self,
+        )
+        policy = ResponsePolicy(terminate_sessions=True)
+        return deliver_finding(
+            finding("HIGH"), channels, policy, now=NOW, asff=lambda alert: {"Id": alert.finding_id}
+        )
+
+    def _use(self, channel: str) -> None:
+        if channel == self.broken:
+            raise ConnectionError(f"{channel} unreachable")
+        self.done.append(channel)
+
+    def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str:
+        self._use("alerts topic")
+        return "message-1"
+
+    def post(self, document: dict[str, Any]) -> int:
+        self._use("webhook")
+        return 200
+
+    def import_findings(self, findings: list[dict[str, Any]]) -> int:
+        self._use("security hub")
+        return len(findings)
+
+    def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]:
+        self._use("sessions")
+        return [{"ConnectionId": "cvpn-connection-1"}]
+
+
+CHANNELS = ["alerts topic", "webhook", "security hub", "sessions"]
+
+
+@pytest.mark.parametrize("broken", CHANNELS)
+def test_a_failing_channel_keeps_no_other_from_its_turn_and_then_fails_the_delivery(broken: str) -> None:
+    """Given every channel on and one of them failing, when a HIGH finding is delivered, then the
+    finding is archived and blocked, every other channel does its work, and only then does the delivery
+    fail, naming the failed channel (so Lambda retries it; every step is safe to repeat)."""
+    everything = EveryChannel(broken=broken)
+
+    with pytest.raises(
+        FindingDeliveryIncomplete, match=f"{broken}: ConnectionError: {broken} unreachable"
+    ) as failed:
+        everything.deliver_high_finding()
+
+    assert everything.done == [channel for channel in CHANNELS if channel != broken]
+    assert list(failed.value.failures) == [broken]
+    assert everything.archive.calls[0]["finding_id"] == "a" * 64
+    assert set(everything.blocklist.entries) == {"source#198.51.100.66", "user#mallory"}
+    report = failed.value.report
+    assert (report.alert_message_id is None) == (broken == "alerts topic")
+    assert (report.terminated_connections == []) == (broken == "sessions")
 
 
 def request(**changes: str) -> ClientConnectRequest:

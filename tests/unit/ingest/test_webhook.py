@@ -4,7 +4,9 @@ https only, and failures reported by name."""
 from __future__ import annotations
 
 import json
+import urllib.error
 from collections.abc import Iterator
+from email.message import Message
 from typing import Any
 
 import boto3
@@ -13,8 +15,13 @@ from moto import mock_aws
 
 from cvpn_shared.dal import alert_channels
 from cvpn_shared.dal.alert_channels import ChatWebhook, WebhookDeliveryFailed, WebhookUrl
-from cvpn_shared.monitoring.alerting import AlertChannels, ResponsePolicy, deliver_finding
-from tests.unit.ingest.test_delivery import NOW, MemoryBlocklist, Recorder, finding
+from cvpn_shared.monitoring.alerting import (
+    AlertChannels,
+    FindingDeliveryIncomplete,
+    ResponsePolicy,
+    deliver_finding,
+)
+from tests.unit.ingest.test_delivery import NOW, EveryChannel, MemoryBlocklist, Recorder, finding
 
 
 @pytest.fixture
@@ -99,6 +106,35 @@ def test_a_finding_is_posted_in_the_webhooks_format(style: str, monkeypatch: pyt
         assert body["@type"] == "MessageCard" and body["title"].startswith("[HIGH] Client VPN")
 
 
+def test_a_user_name_an_attacker_typed_cannot_mention_the_channel_in_slack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a finding about the user name ``<!channel> & <https://evil.example|login>`` (failed
+    logins carry whatever name was typed), when posted to Slack, then ``&``, ``<`` and ``>`` arrive as
+    Slack's entities: no @channel mention, no link; the subject is still bold."""
+    posted = Posted()
+    monkeypatch.setattr(alert_channels.urllib.request, "urlopen", posted)
+    name = "<!channel> & <https://evil.example|login>"
+    alert = finding("HIGH", rule_id="R3", title=f"Distributed attack on one user: {name}")
+    alert.entity.device_ip, alert.entity.username = None, name
+    channels = AlertChannels(
+        findings=Recorder(),
+        topic=Recorder(),
+        blocklist=MemoryBlocklist(),
+        webhook=webhook_at("https://hooks.example.com/abc"),
+    )
+
+    deliver_finding(alert, channels, ResponsePolicy(), now=NOW)
+
+    text = json.loads(posted.requests[0].data)["text"]
+    escaped = "&lt;!channel&gt; &amp; &lt;https://evil.example|login&gt;"
+    assert text.startswith(
+        f"*[HIGH] Client VPN: Distributed attack on one user: {escaped} (user {escaped})*\n"
+    )
+    assert f"who: user {escaped}" in text
+    assert "<" not in text and ">" not in text
+
+
 def test_only_https_urls_are_posted_to() -> None:
     with pytest.raises(WebhookDeliveryFailed, match="https"):
         webhook_at("http://hooks.example.com/abc").post({"text": "x"})
@@ -111,3 +147,22 @@ def test_an_unreachable_webhook_is_a_named_failure(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(alert_channels.urllib.request, "urlopen", refuse)
     with pytest.raises(WebhookDeliveryFailed, match="refused"):
         webhook_at("https://hooks.example.com/abc").post({"text": "x"})
+
+
+def test_a_webhook_answering_500_costs_neither_security_hub_nor_the_session_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a webhook answering 500, when a HIGH finding is delivered with the alerts topic, Security
+    Hub and session termination on, then all three still do their work, and the delivery fails
+    afterwards naming the webhook and its status (Lambda retries it)."""
+
+    def answer_500(request: Any, timeout: float) -> Any:
+        raise urllib.error.HTTPError(request.full_url, 500, "Internal Server Error", Message(), None)
+
+    monkeypatch.setattr(alert_channels.urllib.request, "urlopen", answer_500)
+    everything = EveryChannel()
+
+    with pytest.raises(FindingDeliveryIncomplete, match="webhook: WebhookDeliveryFailed: HTTP Error 500"):
+        everything.deliver_high_finding(webhook=webhook_at("https://hooks.example.com/abc"))
+
+    assert everything.done == ["alerts topic", "security hub", "sessions"]

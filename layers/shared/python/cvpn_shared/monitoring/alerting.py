@@ -3,15 +3,17 @@
 For each finding event (``FindingAlert``, the spec's detail) ``deliver_finding``:
 
 1. records it in the findings table (``cvpn findings`` reads it);
-2. publishes a readable alert to the alerts topic (e-mail and other subscriptions) - except for
+2. for HIGH and CRITICAL findings that are not allow-listed, puts the source address and the user
+   on the blocklist until the block expires (the client-connect handler refuses them);
+3. publishes a readable alert to the alerts topic (e-mail and other subscriptions) - except for
    allow-listed findings, which are recorded (and imported into Security Hub) but page nobody;
-3. posts it to a Slack or Microsoft Teams webhook, when one is configured;
-4. imports it into Security Hub (ASFF), when enabled;
-5. for HIGH and CRITICAL findings that are not allow-listed, puts the source address and the user
-   on the blocklist until the block expires (the client-connect handler refuses them), and, when
-   enabled, terminates the user's live sessions on the endpoint.
+4. posts it to a Slack or Microsoft Teams webhook, when one is configured;
+5. imports it into Security Hub (ASFF), when enabled;
+6. when enabled, terminates the blocked user's live sessions on the endpoint.
 
-EventBridge delivers at least once: every step is safe to repeat (same finding id, same block).
+Each of steps 3-6 has its turn even when another failed; a failure fails the delivery afterwards
+(``FindingDeliveryIncomplete``), so Lambda retries it. EventBridge delivers at least once, and Lambda
+retries: every step is safe to repeat (same finding id, same block, no session left to cut).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "AlertChannels",
     "DeliveryReport",
     "FindingAlert",
+    "FindingDeliveryIncomplete",
     "HandlerHealthAlert",
     "ResponsePolicy",
     "alert_text",
@@ -205,7 +208,13 @@ def _webhook_document(finding: FindingAlert, style: Literal["slack", "teams"]) -
             "title": subject,
             "text": summary.replace("\n", "  \n"),
         }
-    return {"text": f"*{subject}*\n{summary}"}
+    return {"text": f"*{_slack_escaped(subject)}*\n{_slack_escaped(summary)}"}
+
+
+def _slack_escaped(text: str) -> str:
+    """``&``, ``<`` and ``>`` as Slack's entities, so that a user name an attacker typed cannot
+    mention ``<!channel>`` or make a link (Slack's formatting reference, "Escaping text")."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def blocks_for(finding: FindingAlert, policy: ResponsePolicy, now: datetime) -> list[BlockEntry]:
@@ -244,7 +253,14 @@ def deliver_finding(
     now: datetime,
     asff: Callable[[FindingAlert], dict[str, Any]] | None = None,
 ) -> DeliveryReport:
-    """Archive, alert, block and respond for one finding (see the module docstring)."""
+    """Archive, alert, block and respond for one finding (see the module docstring).
+
+    The archive and the blocks come first. Then each channel (alerts topic, webhook, Security Hub,
+    session termination) has its turn even when one before it failed: a chat service's outage must
+    not cost the Security Hub finding or the cut sessions. If any failed, ``FindingDeliveryIncomplete``
+    names them after all had their turn, so the invocation fails and is retried (every step is safe
+    to repeat), then kept by the on-failure destination.
+    """
     report = DeliveryReport(finding_id=finding.finding_id, severity=finding.severity)
     detail = finding.model_dump(mode="json")
     channels.findings.put(
@@ -255,35 +271,77 @@ def deliver_finding(
     for entry in blocks_for(finding, policy, now):
         channels.blocklist.block(entry)
         report.blocked.append(entry.key)
-    if finding.allowlisted:  # recorded (and in Security Hub as INFORMATIONAL), nobody is paged
-        if channels.security_hub is not None and asff is not None:
-            report.security_hub_imported = channels.security_hub.import_findings([asff(finding)])
-        return report
-    subject, body = alert_text(finding)
-    report.alert_message_id = channels.topic.publish(
-        subject,
-        body,
-        {
-            "severity": finding.severity,
-            "rule_id": finding.rule_id,
-            "endpoint_id": finding.endpoint_id,
-            "finding_id": finding.finding_id,
-        },
-    )
-    if channels.webhook is not None and channels.webhook.configured:
-        report.webhook_status = channels.webhook.post(_webhook_document(finding, channels.webhook_format))
-    if channels.security_hub is not None and asff is not None:
-        report.security_hub_imported = channels.security_hub.import_findings([asff(finding)])
-    if (
-        policy.terminate_sessions
-        and channels.sessions is not None
-        and report.blocked
-        and finding.user
-        and finding.endpoint_id
-    ):
-        statuses = channels.sessions.terminate_user(finding.endpoint_id, finding.user)
-        report.terminated_connections = [str(status.get("ConnectionId")) for status in statuses]
+    failures: dict[str, Exception] = {}
+    for channel, step in _channel_steps(finding, channels, policy, report, asff):
+        try:
+            step()
+        except Exception as error:  # each channel has its turn; the delivery fails after all of them
+            failures[channel] = error
+    if failures:
+        raise FindingDeliveryIncomplete(report, failures) from next(iter(failures.values()))
     return report
+
+
+class FindingDeliveryIncomplete(Exception):
+    """Channels that failed for a finding (by name), once every channel had its turn."""
+
+    def __init__(self, report: DeliveryReport, failures: dict[str, Exception]) -> None:
+        self.report = report
+        self.failures = failures
+        reasons = "; ".join(
+            f"{channel}: {type(error).__name__}: {error}" for channel, error in failures.items()
+        )
+        super().__init__(f"finding {report.finding_id} not delivered to every channel: {reasons}")
+
+
+def _channel_steps(
+    finding: FindingAlert,
+    channels: AlertChannels,
+    policy: ResponsePolicy,
+    report: DeliveryReport,
+    asff: Callable[[FindingAlert], dict[str, Any]] | None,
+) -> list[tuple[str, Callable[[], None]]]:
+    """The channels ``finding`` goes to, in order, as (name, step); a step writes its outcome into
+    ``report``. Allow-listed findings go to Security Hub only (as INFORMATIONAL): nobody is paged."""
+    steps: list[tuple[str, Callable[[], None]]] = []
+    webhook, security_hub, sessions = channels.webhook, channels.security_hub, channels.sessions
+
+    def publish_alert() -> None:
+        subject, body = alert_text(finding)
+        report.alert_message_id = channels.topic.publish(
+            subject,
+            body,
+            {
+                "severity": finding.severity,
+                "rule_id": finding.rule_id,
+                "endpoint_id": finding.endpoint_id,
+                "finding_id": finding.finding_id,
+            },
+        )
+
+    if not finding.allowlisted:
+        steps.append(("alerts topic", publish_alert))
+    if not finding.allowlisted and webhook is not None and webhook.configured:
+
+        def post_to_webhook() -> None:
+            report.webhook_status = webhook.post(_webhook_document(finding, channels.webhook_format))
+
+        steps.append(("webhook", post_to_webhook))
+    if security_hub is not None and asff is not None:
+
+        def import_into_security_hub() -> None:
+            report.security_hub_imported = security_hub.import_findings([asff(finding)])
+
+        steps.append(("security hub", import_into_security_hub))
+    user, endpoint_id = finding.user, finding.endpoint_id
+    if policy.terminate_sessions and sessions is not None and report.blocked and user and endpoint_id:
+
+        def cut_sessions() -> None:
+            statuses = sessions.terminate_user(endpoint_id, user)
+            report.terminated_connections = [str(status.get("ConnectionId")) for status in statuses]
+
+        steps.append(("sessions", cut_sessions))
+    return steps
 
 
 class OperationsNotifier(Protocol):
