@@ -7,6 +7,7 @@ offsets from a fixed start, and the attempts parsed from them, so every test goe
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
@@ -121,3 +122,42 @@ class ConnectionLog:
     ) -> list[dict[str, Any]]:
         """``number`` failures ``every`` seconds apart from ``first_second``."""
         return [self.failure(first_second + index * every, **kwargs) for index in range(number)]
+
+
+def mixed_runs(seed: int) -> list[list[dict[str, Any]]]:
+    """Runs of mixed events: failures (typos, brute force, sprays), successes, periodic re-logs of
+    sessions, notable reasons, events delivered again in a later run, and quiet gaps between runs."""
+    rng = random.Random(seed)
+    log = ConnectionLog()
+    sources = [f"198.51.100.{index}" for index in range(1, 25)]
+    users = [f"user{index}" for index in range(15)]
+    sessions: list[tuple[str, str, str, float]] = []
+    runs: list[list[dict[str, Any]]] = []
+    earlier: list[dict[str, Any]] = []
+    clock = 0.0
+    for _ in range(14):
+        clock += rng.choice((60.0, 180.0, 2400.0))
+        events: list[dict[str, Any]] = []
+        for _ in range(rng.randrange(20, 120)):
+            at = clock + rng.uniform(0, 170)
+            roll = rng.random()
+            ip, user = rng.choice(sources[:6] if roll < 0.3 else sources), rng.choice(users)
+            if roll < 0.55:
+                reason = "authorization-policy-deny" if rng.random() < 0.05 else "authentication-failed"
+                events.append(log.failure(at, ip=ip, user=user, reason=reason))
+            elif roll < 0.8 or not sessions:
+                connection_id = f"cvpn-connection-{seed:03d}{len(sessions):014d}"
+                sessions.append((connection_id, ip, user, at))
+                events.append(log.success(at, ip=ip, user=user, connection_id=connection_id))
+            else:  # a session logged again, with its connection id and start time
+                connection_id, ip, user, started = rng.choice(sessions)
+                events.append(
+                    log.success(
+                        max(at, started), ip=ip, user=user, connection_id=connection_id, started=started
+                    )
+                )
+        if earlier and rng.random() < 0.5:
+            events += rng.sample(earlier, min(5, len(earlier)))  # delivered again
+        earlier = events
+        runs.append(events)
+    return runs

@@ -3,7 +3,6 @@ believed after another process wrote (``cvpn_shared.monitoring.record_cache``)."
 
 from __future__ import annotations
 
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from cvpn_shared.monitoring.detection import DetectionResult, DetectionSettings, Detector
 from cvpn_shared.monitoring.record_cache import RecordCache
 from cvpn_shared.monitoring.state import InMemoryDetectionState
-from tests.unit.monitoring.logs import ConnectionLog
+from tests.unit.monitoring.logs import ConnectionLog, mixed_runs
 
 SOURCE = "203.0.113.7"
 
@@ -29,52 +28,13 @@ def run(
     return Detector(settings or DetectionSettings(), store, cache=cache).observe(attempts, now=now)
 
 
-def workload(seed: int) -> list[list[dict[str, Any]]]:
-    """Runs of mixed events: failures (typos, brute force, sprays), successes, periodic re-logs of
-    sessions, notable reasons, events delivered again in a later run, and quiet gaps between runs."""
-    rng = random.Random(seed)
-    log = ConnectionLog()
-    sources = [f"198.51.100.{index}" for index in range(1, 25)]
-    users = [f"user{index}" for index in range(15)]
-    sessions: list[tuple[str, str, str, float]] = []
-    runs: list[list[dict[str, Any]]] = []
-    earlier: list[dict[str, Any]] = []
-    clock = 0.0
-    for _ in range(14):
-        clock += rng.choice((60.0, 180.0, 2400.0))
-        events: list[dict[str, Any]] = []
-        for _ in range(rng.randrange(20, 120)):
-            at = clock + rng.uniform(0, 170)
-            roll = rng.random()
-            ip, user = rng.choice(sources[:6] if roll < 0.3 else sources), rng.choice(users)
-            if roll < 0.55:
-                reason = "authorization-policy-deny" if rng.random() < 0.05 else "authentication-failed"
-                events.append(log.failure(at, ip=ip, user=user, reason=reason))
-            elif roll < 0.8 or not sessions:
-                connection_id = f"cvpn-connection-{seed:03d}{len(sessions):014d}"
-                sessions.append((connection_id, ip, user, at))
-                events.append(log.success(at, ip=ip, user=user, connection_id=connection_id))
-            else:  # a session logged again, with its connection id and start time
-                connection_id, ip, user, started = rng.choice(sessions)
-                events.append(
-                    log.success(
-                        max(at, started), ip=ip, user=user, connection_id=connection_id, started=started
-                    )
-                )
-        if earlier and rng.random() < 0.5:
-            events += rng.sample(earlier, min(5, len(earlier)))  # delivered again
-        earlier = events
-        runs.append(events)
-    return runs
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_findings_and_records_are_those_of_a_detector_without_cache(seed: int) -> None:
     log = ConnectionLog()
     plain, cached = InMemoryDetectionState(), InMemoryDetectionState()
     cache = RecordCache()
     findings = 0
-    for events in workload(seed):
+    for events in mixed_runs(seed):
         expected = run(log, plain, events)
         got = run(log, cached, events, cache)
         assert [f.event_detail() for f in got.findings] == [f.event_detail() for f in expected.findings]

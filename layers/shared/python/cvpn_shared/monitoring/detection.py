@@ -436,7 +436,9 @@ class Detector:
                     if write.key not in lost_keys:
                         written = records[write.key]
                         cache.put(
-                            write.key, (write.expected_version + 1, write.expires_at, write.armed_at, written)
+                            write.key,
+                            (write.expected_version + 1, write.expires_at, write.armed_at, written),
+                            entity=(written.kind, written.endpoint_id, written.value),
                         )
             if not lost:
                 break

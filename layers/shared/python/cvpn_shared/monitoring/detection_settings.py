@@ -204,6 +204,29 @@ class DetectionSettings(BaseModel):
             self.r3_window_seconds * 1000,
         )
 
+    def quiet_below(self, kind: str) -> int | float:
+        """Failures of an entity with nothing on record below which none of its rules can fire in a
+        run: a source's R1 count and R4/R5 distinct users (each failure adds one user at most), a
+        user's R2 count, and R3 (it needs both its failures and its distinct sources)."""
+        return self._quiet_below[kind]
+
+    @cached_property
+    def _quiet_below(self) -> dict[str, int | float]:
+        never = float("inf")
+        source = [
+            threshold
+            for rule, threshold in (
+                ("R1", self.r1_failures),
+                ("R4", self.r4_distinct_users),
+                ("R5", self.r5_distinct_users),
+            )
+            if self.enabled(rule)
+        ]
+        user = [self.r2_failures] if self.enabled("R2") else []
+        if self.enabled("R3"):
+            user.append(max(self.r3_failures, self.r3_distinct_ips))
+        return {"device_ip": min(source, default=never), "user": min(user, default=never)}
+
     def bounds(self, kind: str) -> tuple[int, int, int, int, int, int]:
         """What an entity record of ``kind`` keeps (``device_ip`` or ``user``), worked out once: the
         dedup horizon (ms), attempts remembered, the failure window (ms), the distinct-value window

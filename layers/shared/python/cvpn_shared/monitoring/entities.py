@@ -157,7 +157,9 @@ class EntityRecord:
             "seen": self.seen,
             "recent": self.recent,  # tuples are written as JSON arrays
             "distinct": self.distinct,
-            "episodes": {rule: episode.to_record() for rule, episode in sorted(self.episodes.items())},
+            "episodes": {rule: self.episodes[rule].to_record() for rule in sorted(self.episodes)}
+            if self.episodes
+            else {},
             "armed": list(self.armed) if self.armed else None,
             "username": self.username,
             "common_name": self.common_name,
@@ -196,7 +198,9 @@ class EntityRecord:
                     if event[6] or event[7]:
                         self.username, self.common_name = event[6], event[7]
                         break
-            if self.kind == "device_ip":
+            if self._quiet(fresh, successes):
+                self._remember_quietly(fresh)
+            elif self.kind == "device_ip":
                 self._source_failures(fresh, counters, findings)
             else:
                 self._user_failures(fresh, counters, findings)
@@ -215,6 +219,46 @@ class EntityRecord:
                 counters.published += 1
             self._flush_finding(rule_id, episode, findings)
         return findings
+
+    def _quiet(self, fresh: list[FailureEvent], successes: Sequence[SuccessEvent]) -> bool:
+        """Whether no rule can fire in this run: an entity with nothing on record (no failure in a
+        window, no distinct value, no episode, not armed), fewer failures than any threshold of its
+        rules can be met with, none notable, no success. The common case (a typo) then skips the rules."""
+        if self.recent or self.distinct or self.episodes or self.armed is not None or successes:
+            return False
+        if len(fresh) >= self.settings.quiet_below(self.kind):
+            return False
+        return not (self.settings.enabled("R7") and any(event[8] for event in fresh))
+
+    def _remember_quietly(self, fresh: list[FailureEvent]) -> None:
+        """What the rules' loop records of failures that cannot make a rule fire (``_quiet``): each
+        failure in the window (in time order: the run's failures are) and the latest time of each
+        other value."""
+        settings = self.settings
+        # The same bounds as the rules' loop keeps on the way (``_remember``, the distinct values).
+        limit = settings.max_window_events
+        keep = (
+            max(settings.r4_distinct_users, settings.r5_distinct_users)
+            if self.kind == "device_ip"
+            else settings.r3_distinct_ips
+        )
+        times = self.recent_times
+        recent = self.recent
+        distinct = self.distinct
+        for event in fresh:
+            moment = event[0]
+            times.append(moment)
+            recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
+            if len(times) > 2 * limit:
+                del times[:-limit]
+                del recent[:-limit]
+            other = event[2]
+            if other is not None:
+                last = distinct.get(other)
+                if last is None or moment > last:
+                    distinct[other] = moment
+                    if len(distinct) > 2 * keep + 4:
+                        self.distinct = distinct = _most_recent(distinct, keep)
 
     def _begin_run(self, fresh: list[FailureEvent], index: int, moment: int) -> None:
         """Close the deferred episodes the entity has been quiet long enough for, before ``index``."""

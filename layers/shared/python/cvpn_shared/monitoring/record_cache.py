@@ -99,11 +99,11 @@ class RecordCache:
         for key, entry in entries.items():
             self._hold(key, entry)
 
-    def put(self, key: str, entry: CachedEntry) -> None:
-        """Remember what was just written."""
+    def put(self, key: str, entry: CachedEntry, *, entity: tuple[str, str, str] | None = None) -> None:
+        """Remember what was just written; ``entity`` is the key's (kind, endpoint, value) if known."""
         if len(self._entries) >= self._capacity and key not in self._entries:
             self._forget()
-        self._hold(key, entry)
+        self._hold(key, entry, entity)
 
     def clear(self) -> None:
         """Forget everything (the next run reads what it needs)."""
@@ -111,9 +111,12 @@ class RecordCache:
         self._generation = None
         self.trusted = False
 
-    def _hold(self, key: str, entry: CachedEntry) -> None:
+    def _hold(self, key: str, entry: CachedEntry, parts: tuple[str, str, str] | None = None) -> None:
         self._entries[key] = entry
-        endpoint_id, kind, value = key.split("#", 2)  # ``entity_key``: no "#" in an endpoint id
+        if parts is None:
+            endpoint_id, kind, value = key.split("#", 2)  # ``entity_key``: no "#" in an endpoint id
+        else:
+            kind, endpoint_id, value = parts
         entity = (endpoint_id, value)
         self._known[kind].add(entity)
         if entry[2] is None:
