@@ -25,8 +25,8 @@ Printed:
 3. DynamoDB writes per 10,000 events (every PutItem, UpdateItem, DeleteItem, BatchWriteItem and
    TransactWriteItems call), and the writes to the detection-state table alone (the growth of its
    items' versions) next to the entities it holds and the entities with a failure in the workload,
-   in all and summed over 10,000-event pages (the ingest detects page by page: one FilterLogEvents
-   page, one detection pass).
+   in all and summed over detection batches (the ingest detects once per batch of consecutive pages,
+   up to ``IngestSettings.detect_batch_events`` events: one detection pass, one write per entity).
 
 Run: ``.venv/bin/python bench/monitoring_e2e.py [--events 10000 50000] [--help]``.
 """
@@ -52,9 +52,13 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
     sys.path[0] = str(ROOT)
 elif str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+# The shared layer, as Lambda puts it on the path (/opt/python).
+if str(ROOT / "layers" / "shared" / "python") not in sys.path:
+    sys.path.append(str(ROOT / "layers" / "shared" / "python"))
 
 from bench.common import progress, render_table  # noqa: E402
 from cvpn.monitoring_demo import LocalMonitoring  # noqa: E402
+from cvpn_shared.monitoring.ingest import IngestSettings  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
 from localcloud.deploy import DeployedStack  # noqa: E402
 
@@ -66,7 +70,7 @@ WINDOW_MS = 50 * 60_000  # inside the ingest's first look-back (1 hour)
 USERS = 300
 ATTACKERS = 3
 MAX_RUNS = 10
-PAGE_SIZE = 10_000  # events a FilterLogEvents page holds (the ingest asks for no smaller page)
+BATCH_EVENTS = IngestSettings().detect_batch_events  # events one detection pass takes at most
 LAMBDA_INVOKE = re.compile(r"^lambda:POST /2015-03-31/functions/[^/]+/invocations$")
 SCHEDULER_CALLS = "events:DescribeRule, lambda:Invoke"
 DYNAMODB_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")
@@ -281,8 +285,8 @@ class MonitoringBench:
         events, failing = build_events(workload, endpoint_id, cloud.clock.millis(), seed=index)
         figures.failing_entities = len({entity for entities in failing for entity in entities})
         figures.failing_entities_by_page = sum(
-            len({entity for entities in failing[page : page + PAGE_SIZE] for entity in entities})
-            for page in range(0, len(failing), PAGE_SIZE)
+            len({entity for entities in failing[batch : batch + BATCH_EVENTS] for entity in entities})
+            for batch in range(0, len(failing), BATCH_EVENTS)
         )
         logs = cloud.client("logs")
         logs.create_log_group(logGroupName=log_group)
@@ -452,7 +456,7 @@ def report(scenarios: list[ScenarioFigures], deploy_seconds: float) -> str:
                 ["entities stored (distinct)", *(s.state_entities for s in scenarios)],
                 ["entities with a failure (workload)", *(s.failing_entities for s in scenarios)],
                 [
-                    "  summed over 10,000-event pages",
+                    f"  summed over {BATCH_EVENTS:,}-event detection batches",
                     *(s.failing_entities_by_page for s in scenarios),
                 ],
                 ["FilterLogEvents pages", *(s.pages for s in scenarios)],
@@ -493,14 +497,14 @@ def _reading(scenarios: list[ScenarioFigures]) -> list[str]:
             )
     extra = ", ".join(f"{s.state_writes - s.failing_entities_by_page:+d}" for s in scenarios)
     out.append(
-        "  detection-state writes = entities with a failure, summed over the FilterLogEvents pages (one"
-        " detection pass per page),"
+        "  detection-state writes = entities with a failure, summed over the detection batches (one"
+        " detection pass per batch of pages),"
     )
     out.append(f"  plus the records of entities whose success follows an attack on record (R6): {extra}.")
     most = max(scenarios, key=lambda s: s.state_writes / max(1, s.state_entities))
     out.append(
-        "  Within a page writes follow distinct entities, not events; across the pages of a backlog an"
-        f" entity failing on every page is written once per page ({most.workload.label}:"
+        "  Writes follow distinct entities, not events: an entity failing on every page of a backlog is"
+        f" written once per detection batch ({most.workload.label}:"
         f" {most.state_writes / max(1, most.state_entities):.2f} writes per entity over {most.pages} pages)."
     )
     return out
