@@ -252,3 +252,50 @@ def test_outputs_for_operators() -> None:
         "AlertsTopicArn",
         "FindingsBusName",
     } <= outputs
+
+
+def _evaluate(value: Any, parameters: dict[str, str]) -> Any:
+    """The few intrinsics the SSM parameter statements use, evaluated as CloudFormation does."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((name, argument),) = value.items()
+    if name == "Ref":
+        return parameters[argument]
+    if name == "Sub":
+        return re.sub(r"\$\{([^}]+)\}", lambda match: parameters[match.group(1)], argument)
+    if name == "Split":
+        return _evaluate(argument[1], parameters).split(argument[0])
+    if name == "Select":
+        return _evaluate(argument[1], parameters)[int(argument[0])]
+    if name == "Equals":
+        return _evaluate(argument[0], parameters) == _evaluate(argument[1], parameters)
+    if name == "If":
+        condition = _evaluate(TEMPLATE["Conditions"][argument[0]], parameters)
+        return _evaluate(argument[1] if condition else argument[2], parameters)
+    raise AssertionError(f"intrinsic {name} not evaluated here")
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter"),
+    [
+        ("DeliverAlertsFunction", "AlertWebhookParameter"),
+        ("IngestConnectionLogsFunction", "ConnectionLogGroupsParameter"),
+    ],
+)
+@pytest.mark.parametrize("name", ["cvpn-alert-webhook", "/cvpn/alerts/webhook"])
+def test_a_named_ssm_parameter_is_granted_by_its_exact_arn(function: str, parameter: str, name: str) -> None:
+    """SSM's ARN of a flat name is parameter/<name>, of a hierarchical one (it starts with "/")
+    parameter<name>: a "//" would grant nothing."""
+    statement = next(
+        s for s in _statements(RESOURCES[function]["Properties"]) if s.get("Action") == "ssm:GetParameter"
+    )
+    context = {
+        "AWS::Partition": "aws",
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "123456789012",
+        parameter: name,
+    }
+
+    arn = _evaluate(statement["Resource"], context)
+
+    assert arn == f"arn:aws:ssm:eu-west-1:123456789012:parameter/{name.lstrip('/')}"
