@@ -318,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="out", help="folder for the client configuration")
     demo.set_defaults(func=cmd_demo)
     intake_cli.register(sub)  # cvpn request submit
-    monitoring_cli.register(sub)  # cvpn findings, cvpn connections
+    monitoring_cli.register(sub)  # cvpn findings, cvpn connections, cvpn monitoring reindex
     return parser
 
 

@@ -1,9 +1,11 @@
-"""`cvpn findings` and `cvpn connections`: what monitoring found, and who is connected right now.
+"""`cvpn findings`, `cvpn connections` and `cvpn monitoring reindex`: what monitoring found, who is
+connected right now, and which endpoints the ingest watches.
 
 cvpn findings [--since 1h] [--json]                        findings recorded by the alert delivery
 cvpn connections ENDPOINT_ID [--terminate USER]           live and recent connections; cut a user's
+cvpn monitoring reindex [--json]                           index requests recorded before the index
 
-Both work against a deployed stack (found by ``--stack-name`` through its CloudFormation outputs) on
+All work against a deployed stack (found by ``--stack-name`` through its CloudFormation outputs) on
 AWS, on the local cloud (``--local``) or on any AWS-compatible endpoint (``--endpoint-url``).
 """
 
@@ -18,9 +20,12 @@ from typing import Any
 
 from cvpn.aws import aws_client
 
-__all__ = ["parse_duration", "register"]
+__all__ = ["parse_duration", "register", "reindex_monitored_log_groups"]
 
 FINDINGS_OUTPUT = "FindingsTableName"
+REQUESTS_OUTPUT = "RequestsTableName"
+# The key of the requests table's sparse index (template.yaml; cvpn_shared.dal.records writes it).
+MONITORED_LOG_GROUP = "monitored_log_group"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -154,6 +159,86 @@ def cmd_connections(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------ monitoring reindex
+def reindex_monitored_log_groups(dynamodb: Any, table_name: str) -> dict[str, int]:
+    """Give each SUCCEEDED request with connection logging but no ``monitored_log_group`` (recorded
+    before the index existed) that attribute, so the ingest's index lists its log group.
+
+    One Scan of the table; each write is conditional on the status still being SUCCEEDED, so a request
+    decommissioned meanwhile stays out of the index. Running it again changes nothing. Answers counts:
+    ``succeeded``, of which ``indexed`` now, ``already_indexed``, ``without_logging``, and ``changed``
+    (no longer SUCCEEDED when written).
+    """
+    from botocore.exceptions import ClientError
+
+    counts = dict.fromkeys(("succeeded", "indexed", "already_indexed", "without_logging", "changed"), 0)
+    names = {"#status": "status", "#request": "request", "#group": MONITORED_LOG_GROUP}
+    params: dict[str, Any] = {
+        "TableName": table_name,
+        "FilterExpression": "#status = :succeeded",
+        "ProjectionExpression": "request_id, #request, #group",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": {":succeeded": {"S": "SUCCEEDED"}},
+    }
+    while True:
+        page = dynamodb.scan(**params)
+        for item in page.get("Items", []):
+            counts["succeeded"] += 1
+            if MONITORED_LOG_GROUP in item:
+                counts["already_indexed"] += 1
+                continue
+            group = _log_group_of(item.get("request", {}).get("S", ""))
+            if not group:
+                counts["without_logging"] += 1
+                continue
+            try:
+                dynamodb.update_item(
+                    TableName=table_name,
+                    Key={"request_id": item["request_id"]},
+                    UpdateExpression="SET #group = :group",
+                    ConditionExpression="#status = :succeeded",
+                    ExpressionAttributeNames={"#status": "status", "#group": MONITORED_LOG_GROUP},
+                    ExpressionAttributeValues={":group": {"S": group}, ":succeeded": {"S": "SUCCEEDED"}},
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                    raise
+                counts["changed"] += 1
+                continue
+            counts["indexed"] += 1
+        if not page.get("LastEvaluatedKey"):
+            return counts
+        params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _log_group_of(request_json: str) -> str | None:
+    """The connection log group of a recorded request (its ``request`` attribute), None when logging is
+    off or the JSON is not a request."""
+    try:
+        request = json.loads(request_json)
+    except ValueError:
+        return None
+    log = request.get("connection_log") if isinstance(request, dict) else None
+    if not isinstance(log, dict) or not log.get("enabled", True):
+        return None
+    name = log.get("log_group_name")
+    return str(name) if name else None
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    table = _stack_output(args, REQUESTS_OUTPUT)
+    counts = reindex_monitored_log_groups(aws_client(args, "dynamodb"), table)
+    if args.json:
+        print(json.dumps(counts, indent=2, sort_keys=True))
+        return 0
+    print(
+        f"{counts['succeeded']} succeeded request(s): {counts['indexed']} indexed now, "
+        f"{counts['already_indexed']} already indexed, {counts['without_logging']} without connection "
+        f"logging, {counts['changed']} no longer succeeded when written"
+    )
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- parser
 def _aws_options(command: argparse.ArgumentParser) -> None:
     command.add_argument(
@@ -166,7 +251,7 @@ def _aws_options(command: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Any) -> None:
-    """Add `findings` and `connections` to the `cvpn` command line."""
+    """Add `findings`, `connections` and `monitoring reindex` to the `cvpn` command line."""
     findings = subparsers.add_parser("findings", help="list recent findings (suspicious connection attempts)")
     findings.add_argument(
         "--since", type=parse_duration, default=3600, help="how far back, e.g. 30m, 1h, 2d (default 1h)"
@@ -181,6 +266,16 @@ def register(subparsers: Any) -> None:
     connections.add_argument("--terminate", metavar="USER", help="terminate every session of this user first")
     _aws_options(connections)
     connections.set_defaults(func=cmd_connections)
+
+    monitoring = subparsers.add_parser("monitoring", help="what the connection-log ingest watches")
+    monitoring_sub = monitoring.add_subparsers(dest="monitoring_command", required=True)
+    reindex = monitoring_sub.add_parser(
+        "reindex",
+        help="index the connection log groups of requests that succeeded before the index existed "
+        "(once, after upgrading; running it again changes nothing)",
+    )
+    _aws_options(reindex)
+    reindex.set_defaults(func=cmd_reindex)
 
 
 def _human(seconds: int) -> str:

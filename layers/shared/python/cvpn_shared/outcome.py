@@ -112,6 +112,7 @@ def record_success(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     moment = (now or datetime.now(UTC)).isoformat()
+    connection_log = request.connection_log
     item = {
         "request_id": request.request_id,
         "requester": request.requester,
@@ -128,6 +129,8 @@ def record_success(
             "routes": len(result["routes"]),
         },
         "request": request.model_dump(mode="json"),
+        # what the ingest reads while the request stays SUCCEEDED (the requests table's sparse index)
+        "monitored_log_group": connection_log.log_group_name if connection_log.enabled else None,
     }
     records.put_outcome(item)
     message_id = notifier.publish(

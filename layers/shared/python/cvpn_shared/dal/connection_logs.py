@@ -2,19 +2,19 @@
 
 - ``ConnectionLogReader`` pages FilterLogEvents over one log group from a start time.
 - ``ManagedLogGroups`` lists the connection log groups of the endpoints the product provisioned
-  (requests table, status SUCCEEDED).
+  (the requests table's sparse index of SUCCEEDED requests with connection logging on).
 - ``ConfiguredLogGroups`` reads the log groups of endpoints created elsewhere from an SSM parameter.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from cvpn_shared.dal.client_errors import error_code
+from cvpn_shared.dal.records import MONITORED_LOG_GROUP, MONITORED_LOG_GROUPS_INDEX
 
 __all__ = [
     "ConfiguredLogGroups",
@@ -93,7 +93,16 @@ class ConnectionLogReader:
 
 
 class ManagedLogGroups:
-    """The connection log groups of the endpoints the product provisioned and still manages."""
+    """The connection log groups of the endpoints the product provisioned and still manages.
+
+    Read from the requests table's sparse index ``monitored-log-groups``: only the items of requests
+    that SUCCEEDED with connection logging on carry its key (``RequestRecords`` removes it when the
+    request moves to any other status), so a Scan of the index reads the live endpoints alone, not
+    the whole audit trail. A Scan rather than a Query: the index is keyed on the group name, which is
+    what the ingest wants to learn; its KEYS_ONLY items are about a hundred bytes, so a 1 MB page
+    holds thousands of endpoints at half a read unit per 4 KB. Reads of a global secondary index
+    are eventually consistent: an endpoint that just succeeded may show up one run later.
+    """
 
     def __init__(self, dynamodb_client: Any, requests_table_name: str) -> None:
         self._dynamodb = dynamodb_client
@@ -104,33 +113,17 @@ class ManagedLogGroups:
         names: set[str] = set()
         params: dict[str, Any] = {
             "TableName": self._table,
-            "FilterExpression": "#status = :succeeded",
-            "ProjectionExpression": "#request",
-            "ExpressionAttributeNames": {"#status": "status", "#request": "request"},
-            "ExpressionAttributeValues": {":succeeded": {"S": "SUCCEEDED"}},
+            "IndexName": MONITORED_LOG_GROUPS_INDEX,
+            "ProjectionExpression": "#group",
+            "ExpressionAttributeNames": {"#group": MONITORED_LOG_GROUP},
         }
         while True:
             page = self._dynamodb.scan(**params)
-            for item in page.get("Items", []):
-                name = _log_group_of(item.get("request", {}).get("S", ""))
-                if name:
-                    names.add(name)
+            names.update(item[MONITORED_LOG_GROUP]["S"] for item in page.get("Items", []))
             last = page.get("LastEvaluatedKey")
             if not last:
                 return sorted(names)
             params["ExclusiveStartKey"] = last
-
-
-def _log_group_of(request_json: str) -> str | None:
-    try:
-        request = json.loads(request_json)
-    except ValueError:
-        return None
-    log = request.get("connection_log") if isinstance(request, dict) else None
-    if not isinstance(log, dict) or not log.get("enabled", True):
-        return None
-    name = log.get("log_group_name")
-    return str(name) if name else None
 
 
 class ConfiguredLogGroups:

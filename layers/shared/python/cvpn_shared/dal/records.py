@@ -9,11 +9,22 @@ from botocore.exceptions import ClientError
 
 from cvpn_shared.dal.client_errors import conditional_check_failed
 
-__all__ = ["Notifier", "RequestRecords"]
+__all__ = ["MONITORED_LOG_GROUP", "MONITORED_LOG_GROUPS_INDEX", "Notifier", "RequestRecords"]
+
+# The connection log group of a request that SUCCEEDED with connection logging on: a top-level
+# attribute only such items carry, the key of the sparse index MONITORED_LOG_GROUPS_INDEX (template.yaml,
+# RequestsTable), which therefore holds exactly the endpoints the ingest reads.
+MONITORED_LOG_GROUP = "monitored_log_group"
+MONITORED_LOG_GROUPS_INDEX = "monitored-log-groups"
+_SUCCEEDED = "SUCCEEDED"
 
 
 class RequestRecords:
-    """One item per request: who asked, what was created, when, and the result."""
+    """One item per request: who asked, what was created, when, and the result.
+
+    ``monitored_log_group`` stays only on a SUCCEEDED item: a write of any other status leaves it off
+    (``put_outcome``) or removes it (``update_outcome``), so the endpoint leaves the index with it.
+    """
 
     def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self._dynamodb = dynamodb_client
@@ -22,6 +33,8 @@ class RequestRecords:
     def put_outcome(self, item: dict[str, Any]) -> None:
         """Write the outcome; an older write never replaces a newer one (conditional on updated_at)."""
         encoded = {key: _attribute(value) for key, value in item.items() if value is not None}
+        if encoded.get("status") != {"S": _SUCCEEDED}:
+            encoded.pop(MONITORED_LOG_GROUP, None)
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
@@ -35,15 +48,23 @@ class RequestRecords:
 
     def update_outcome(self, request_id: str, fields: dict[str, Any]) -> None:
         """Set ``fields`` (``updated_at`` among them) on the request's record, keeping its other
-        attributes; creates the record when there is none. An older write never replaces a newer one."""
+        attributes; creates the record when there is none. An older write never replaces a newer one.
+        A status other than SUCCEEDED removes ``monitored_log_group``."""
         encoded = {key: _attribute(value) for key, value in fields.items() if value is not None}
+        leaves_index = "status" in encoded and encoded["status"] != {"S": _SUCCEEDED}
+        if leaves_index:
+            encoded.pop(MONITORED_LOG_GROUP, None)
         names = {f"#f{index}": key for index, key in enumerate(encoded)}
         values = {f":v{index}": value for index, value in enumerate(encoded.values())}
+        update = "SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names)
+        if leaves_index:
+            names["#monitored"] = MONITORED_LOG_GROUP
+            update += " REMOVE #monitored"
         try:
             self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"request_id": {"S": request_id}},
-                UpdateExpression="SET " + ", ".join(f"{name} = :v{name[2:]}" for name in names),
+                UpdateExpression=update,
                 ConditionExpression="attribute_not_exists(request_id) OR updated_at <= :now",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={**values, ":now": encoded["updated_at"]},
