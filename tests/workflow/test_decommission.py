@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from cvpn_shared.dal.records import MONITORED_LOG_GROUPS_INDEX
 from localcloud.faults import get_fault_injector
 from tests.workflow.harness import MANAGED_BY_TAG, Provisioning, failure_message
+
+
+def monitored(product: Provisioning) -> dict[str, str]:
+    """Request id -> log group, as the deployed requests table's sparse index holds them (what the
+    connection-log ingest reads)."""
+    items = product.cloud.client("dynamodb").scan(
+        TableName=product.stack.outputs["RequestsTableName"], IndexName=MONITORED_LOG_GROUPS_INDEX
+    )["Items"]
+    return {item["request_id"]["S"]: item["monitored_log_group"]["S"] for item in items}
 
 
 @pytest.mark.parametrize("by", ["request_id", "endpoint_id"])
@@ -13,11 +23,13 @@ def test_decommission_leaves_nothing(product: Provisioning, by: str) -> None:
     """Given an endpoint provisioned for a request (rules, routes, two associations),
     when it is decommissioned by its request id or by its endpoint id,
     then the execution SUCCEEDS, Describe no longer knows the endpoint, no endpoint carries the request
-    id, and the requests table records DECOMMISSIONED with that endpoint id."""
+    id, the requests table records DECOMMISSIONED with that endpoint id, and its index of monitored
+    log groups, which held the request while it was live, no longer does."""
     request = product.request()
     provisioned = product.provision(request)
     assert provisioned.status == "SUCCEEDED", (provisioned.error, provisioned.cause)
     endpoint_id = provisioned.output["result"]["endpoint_id"]
+    assert monitored(product)[request["request_id"]] == request["connection_log"]["log_group_name"]
     target = {"request_id": request["request_id"], "endpoint_id": endpoint_id}[by]
 
     progress = product.decommission(**{by: target})
@@ -30,6 +42,7 @@ def test_decommission_leaves_nothing(product: Provisioning, by: str) -> None:
     assert record is not None
     assert record["status"]["S"] == "DECOMMISSIONED"
     assert record["endpoint_id"]["S"] == endpoint_id
+    assert request["request_id"] not in monitored(product)
 
 
 def test_decommission_refuses_an_endpoint_the_product_did_not_create(product: Provisioning) -> None:
