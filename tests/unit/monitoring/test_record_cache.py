@@ -151,13 +151,13 @@ def test_other_settings_empty_the_cache() -> None:
 
 def test_a_full_cache_starts_over_and_stays_right() -> None:
     log = ConnectionLog()
-    plain, store, cache = InMemoryDetectionState(), InMemoryDetectionState(), RecordCache(capacity=3)
+    plain, store, cache = InMemoryDetectionState(), InMemoryDetectionState(), RecordCache(capacity_bytes=4000)
     runs = [[log.failure(index * 20, ip=SOURCE, user=f"u{index}")] for index in range(6)]
     fired = []
     for events in runs:
         expected = run(log, plain, events)
         got = run(log, store, events, cache)
-        assert len(cache) <= 3
+        assert cache.estimated_bytes <= 4000
         assert [f.event_detail() for f in got.findings] == [f.event_detail() for f in expected.findings]
         fired += [f.rule_id for f in got.findings]
 

@@ -24,9 +24,10 @@ on the version, so a stale entry costs a conflict and a re-read, never a lost co
 decides without a write is only that a success-only entity needs no look (it has no record, or is
 not armed within R6's window) - which is why it must be exact, hence the generation.
 
-Bounds: at most ``capacity`` entries (default 100,000, about 15-40 MB); beyond that it is emptied
-(the next run reads again). A run that fails half way empties it too (records it changed in memory
-may not have been written).
+Bounds: the entries' estimated memory stays under ``capacity_bytes`` (default 128 MB of the ingest
+function's 1024 MB; an entity that failed once takes about 2 KB, a user under a long attack some
+50-100 KB); beyond that the cache is emptied (the next run reads again). A run that fails half way
+empties it too (records it changed in memory may not have been written).
 """
 
 from __future__ import annotations
@@ -42,7 +43,25 @@ __all__ = ["CachedEntry", "GenerationStore", "RecordCache"]
 # version (0: no record), expires_at (epoch s), armed_at (epoch ms or None), the record or None.
 CachedEntry = tuple[int, int, int | None, "EntityRecord | StoredState | None"]
 
-DEFAULT_CAPACITY = 100_000
+DEFAULT_CAPACITY_BYTES = 128 * 1024 * 1024
+# Estimated bytes of a held entry (measured with tracemalloc on the benchmark's records): a known
+# absence, and an EntityRecord's base, per remembered attempt / failure / value, per episode.
+_ABSENT_BYTES = 250
+_RECORD_BYTES = 900
+_ITEM_BYTES = 180
+_EPISODE_BYTES = 3000
+
+
+def _estimated_bytes(entry: CachedEntry) -> int:
+    held = entry[3]
+    if held is None:
+        return _ABSENT_BYTES
+    seen = getattr(held, "seen", None)
+    if seen is None:  # a StoredState read but not decoded: its JSON text, about 3 times over once decoded
+        return _RECORD_BYTES + 3 * held.text_length()  # type: ignore[union-attr]
+    record: EntityRecord = held  # type: ignore[assignment]
+    items = len(seen) + len(record.recent) + len(record.distinct)
+    return _RECORD_BYTES + _ITEM_BYTES * items + _EPISODE_BYTES * len(record.episodes)
 
 
 class GenerationStore(Protocol):
@@ -54,9 +73,11 @@ class GenerationStore(Protocol):
 class RecordCache:
     """What this process last read or wrote of each entity record (see the module docstring)."""
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
-        self._capacity = capacity
+    def __init__(self, capacity_bytes: int = DEFAULT_CAPACITY_BYTES) -> None:
+        self._capacity = capacity_bytes
         self._entries: dict[str, CachedEntry] = {}
+        self._sizes: dict[str, int] = {}
+        self._bytes = 0
         # The same entities by kind as (endpoint, value): all of them, and those armed (R6 may follow).
         self._known: dict[str, set[tuple[str, str]]] = {"device_ip": set(), "user": set()}
         self._armed: dict[str, set[tuple[str, str]]] = {"device_ip": set(), "user": set()}
@@ -66,6 +87,11 @@ class RecordCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    @property
+    def estimated_bytes(self) -> int:
+        """What the entries are estimated to take in memory."""
+        return self._bytes
 
     def begin_run(self, store: GenerationStore, settings: Any) -> bool:
         """Claim the next writer generation; whether the cache may be believed for this run."""
@@ -94,15 +120,11 @@ class RecordCache:
 
     def update(self, entries: dict[str, CachedEntry]) -> None:
         """Remember what was just read (absent entities included)."""
-        if len(self._entries) + len(entries) > self._capacity:
-            self._forget()
         for key, entry in entries.items():
             self._hold(key, entry)
 
     def put(self, key: str, entry: CachedEntry, *, entity: tuple[str, str, str] | None = None) -> None:
         """Remember what was just written; ``entity`` is the key's (kind, endpoint, value) if known."""
-        if len(self._entries) >= self._capacity and key not in self._entries:
-            self._forget()
         self._hold(key, entry, entity)
 
     def clear(self) -> None:
@@ -112,6 +134,12 @@ class RecordCache:
         self.trusted = False
 
     def _hold(self, key: str, entry: CachedEntry, parts: tuple[str, str, str] | None = None) -> None:
+        size = _estimated_bytes(entry)
+        self._bytes += size - self._sizes.get(key, 0)
+        if self._bytes > self._capacity:
+            self._forget()
+            self._bytes = size
+        self._sizes[key] = size
         self._entries[key] = entry
         if parts is None:
             endpoint_id, kind, value = key.split("#", 2)  # ``entity_key``: no "#" in an endpoint id
@@ -126,5 +154,7 @@ class RecordCache:
 
     def _forget(self) -> None:
         self._entries.clear()
+        self._sizes.clear()
+        self._bytes = 0
         for held in (*self._known.values(), *self._armed.values()):
             held.clear()

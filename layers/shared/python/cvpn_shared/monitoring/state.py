@@ -94,6 +94,10 @@ class StoredState:
         self.expires_at = expires_at
         self.armed_at = armed_at
 
+    def text_length(self) -> int:
+        """The length of the record's JSON text as read (0 when it came decoded)."""
+        return len(self._text) if self._text is not None else 0
+
     @property
     def data(self) -> dict[str, Any]:
         if self._data is None:
