@@ -1,17 +1,23 @@
 """The product deployed a second time on the monitoring tests' local cloud, as an operator who turns
 every alert channel on deploys it: the chat webhook's URL in a Secrets Manager secret (Slack) or an
-SSM SecureString parameter (Teams), Security Hub integration on, blocked users' sessions cut, and an
-endpoint of its own, provisioned by the stack's state machine with the client-connect handler on.
+SSM SecureString parameter (Teams Workflows), Security Hub integration on, blocked users' sessions
+cut, and two endpoints of its own, provisioned by the stack's state machine with the client-connect
+handler on: one whose users sign in to Active Directory, and one whose clients authenticate with a
+certificate alone (mutual TLS: no user name, a user is the certificate's common name), both logging to
+the stack's connection log group.
 
 A stack of its own keeps these tests apart from the shared monitoring stack: its own findings bus,
 blocklist, detection state and connection log group (which no other test fills). Its detection
 settings have no cooldown, so a rule that fires again in the same episode is published again (the
-Security Hub update the tests look for). ``configure`` switches the webhook and session termination
+Security Hub update the tests look for), and a runbook URL, so a finding carries one. ``configure``
+switches the webhook and session termination
 between tests on the alert function's configuration.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cvpn.monitoring_demo import LocalMonitoring, wait_for
+from localcloud.clientvpn.connections import simulate_connect
 from localcloud.deploy import DeployedStack
 from localcloud.eventbridge import target_payload
 from tests.monitoring_e2e.webhook_receiver import WebhookReceiver
@@ -32,19 +39,33 @@ LOG_GROUP = "/cvpn-alerting/connections"
 PROVISIONING_TIME_SCALE = 100.0
 DELIVER_ALERTS = "DeliverAlertsFunction"
 SLACK_PATH = "/services/T0CVPN000/B0ALERTS0/slack-webhook-token"
-TEAMS_PATH = "/webhookb2/cvpn-alerts/IncomingWebhook/teams-webhook-token"
+# A Teams Workflows webhook ("Send webhook alerts to a channel"): the flow's manual trigger, signed in
+# the query string.
+TEAMS_PATH = (
+    "/workflows/0c7a1e5bcvpnalerts/triggers/manual/paths/invoke"
+    "?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig=teams-workflow-signature"
+)
+RUNBOOK_URL = "https://wiki.example.com/runbooks/client-vpn-suspicious-connections"
+# What the client-connect handler answers for a refused certificate (a posture check, the blocklist):
+# failed certificate logins are never logged, so these are the failures a certificate user has.
+CLIENT_CONNECT_REFUSED = "client-connect-failed"
 TURNED_ON = ("ALERT_WEBHOOK_SECRET_ARN", "SECURITY_HUB_ENABLED", "TERMINATE_BLOCKED_SESSIONS")
 TEAMS_PARAMETER = "cvpn-alerts-teams-webhook"  # ALERT_WEBHOOK_PARAMETER's IAM resource wants no leading "/"
 
 
 @dataclass
 class AlertingStack:
-    """The second stack, its endpoint (``monitoring``) and the chat webhook it posts to."""
+    """The second stack, one of its endpoints (``monitoring``) and the chat webhook it posts to.
+
+    ``certificate_endpoint_id`` is its endpoint that authenticates by client certificate alone;
+    ``on_certificate_endpoint()`` is the same stack seen through that endpoint (``certificates``)."""
 
     product: Provisioning
     monitoring: LocalMonitoring
     receiver: WebhookReceiver
     slack_secret_arn: str
+    certificate_endpoint_id: str
+    certificates: bool = False
 
     @property
     def stack(self) -> DeployedStack:
@@ -84,11 +105,34 @@ class AlertingStack:
                 Environment={"Variables": {**variables, **settings}},
             )
 
+    def on_certificate_endpoint(self) -> AlertingStack:
+        """The stack seen through its certificate-only endpoint: connecting, detecting and looking at
+        connections happen there."""
+        monitoring = copy.copy(self.monitoring)  # the same inboxes and scheduler; no second subscription
+        monitoring.endpoint_id = self.certificate_endpoint_id
+        return dataclasses.replace(self, monitoring=monitoring, certificates=True)
+
     # ------------------------------------------------------------------ what attackers and users do
+    def connect(self, user: str, device_ip: str, *, fail: str | None = None) -> Any:
+        """One client's attempt from ``device_ip``: ``user`` signs in to Active Directory, or on the
+        certificate endpoint presents a certificate whose common name is ``user`` (no user name);
+        ``fail``: why the attempt fails."""
+        if not self.certificates:
+            return self.monitoring.connect(user, device_ip, fail=fail)
+        return simulate_connect(
+            self.monitoring.endpoint(),
+            common_name=user,
+            device_ip=device_ip,
+            outcome="success" if fail is None else "failure",
+            failure_reason=fail,
+        )
+
     def fail_logins(self, pairs: Sequence[tuple[str, str]]) -> None:
-        """A failed password for each (user, source address)."""
+        """A failed attempt for each (user, source address): a wrong password, or on the certificate
+        endpoint a certificate the client-connect handler refuses."""
+        reason = CLIENT_CONNECT_REFUSED if self.certificates else "Authentication failed"
         for user, source in pairs:
-            self.monitoring.connect(user, source, fail="Authentication failed")
+            self.connect(user, source, fail=reason)
 
     def detect(self, pairs: Sequence[tuple[str, str]], rule_id: str, *, about: str) -> dict[str, Any]:
         """Fail the logins of ``pairs``, run the scheduled ingest, and return the event of the
@@ -98,7 +142,8 @@ class AlertingStack:
         return self.finding(rule_id, about=about)
 
     def finding(self, rule_id: str, *, about: str, timeout: float = 60.0) -> dict[str, Any]:
-        """The event on the findings bus of ``rule_id`` whose entity names ``about`` (address or user)."""
+        """The event on the findings bus of ``rule_id`` whose entity names ``about`` (address, user
+        name or certificate common name)."""
 
         def matching() -> list[dict[str, Any]]:
             self.monitoring.findings_on_bus()
@@ -107,7 +152,7 @@ class AlertingStack:
                 for event in self.monitoring.bus_tap.received
                 if event["detail"].get("rule_id") == rule_id
                 and about
-                in (event["detail"]["entity"].get("device_ip"), event["detail"]["entity"].get("username"))
+                in {event["detail"]["entity"].get(key) for key in ("device_ip", "username", "common_name")}
             ]
 
         return wait_for(f"a {rule_id} finding about {about}", matching, timeout=timeout)[-1]
@@ -180,7 +225,7 @@ class AlertingStack:
 
 @contextmanager
 def deploy_alerting_stack(product: Provisioning, work_dir: Path) -> Iterator[AlertingStack]:
-    """Deploy the second stack on ``product``'s local cloud and provision its endpoint; the clock's
+    """Deploy the second stack on ``product``'s local cloud and provision its endpoints; the clock's
     time scale is given back afterwards (the shared fixtures provision at their own scale)."""
     cloud = product.cloud
     with WebhookReceiver(work_dir / "webhook") as receiver:
@@ -194,7 +239,7 @@ def deploy_alerting_stack(product: Provisioning, work_dir: Path) -> Iterator[Ale
         parameters = {
             "IngestSchedule": "rate(7 days)",  # the tests fire it
             "SecurityHubIntegration": "Enabled",
-            "DetectionSettings": json.dumps({"cooldown_seconds": 0}),
+            "DetectionSettings": json.dumps({"cooldown_seconds": 0, "runbook_url": RUNBOOK_URL}),
             "AlertWebhookFormat": "slack",
             "AlertWebhookSecretArn": slack_secret_arn,
             "AlertWebhookParameter": "",
@@ -209,24 +254,50 @@ def deploy_alerting_stack(product: Provisioning, work_dir: Path) -> Iterator[Ale
             "SECURITY_HUB_ENABLED": "true",
             "TERMINATE_BLOCKED_SESSIONS": "true",
         }, "the template passes the channels' parameters to the alert function"
-        provisioning = Provisioning(cloud=cloud, stack=stack, network=product.network)
-        request = provisioning.request(
-            zones=1,
-            client_connect_handler=True,
-            client_cidr_block="172.20.0.0/22",
-            connection_log={"enabled": True, "log_group_name": LOG_GROUP, "retention_days": 7},
-        )
         time_scale = cloud.clock.time_scale
-        cloud.clock.time_scale = PROVISIONING_TIME_SCALE
+        provisioning = Provisioning(cloud=cloud, stack=stack, network=product.network)
         try:
-            progress = provisioning.provision(request, timeout=180)
-        finally:
-            cloud.clock.time_scale = 1.0
-        try:
-            assert progress.status == "SUCCEEDED", progress.cause
-            monitoring = LocalMonitoring(cloud, stack, progress.output["result"]["endpoint_id"], LOG_GROUP)
-            alerting = AlertingStack(provisioning, monitoring, receiver, slack_secret_arn)
+            directory, certificates = _provision_endpoints(provisioning)
+            monitoring = LocalMonitoring(cloud, stack, directory, LOG_GROUP)
+            alerting = AlertingStack(provisioning, monitoring, receiver, slack_secret_arn, certificates)
             alerting.configure()
             yield alerting
         finally:
             cloud.clock.time_scale = time_scale
+
+
+def _provision_endpoints(provisioning: Provisioning) -> tuple[str, str]:
+    """Provision the stack's two endpoints at once (Active Directory; certificate alone), both with the
+    client-connect handler and logging to ``LOG_GROUP``, at a high time scale, then let the clock run
+    at real speed; their ids."""
+    network = provisioning.network
+    common: dict[str, Any] = {
+        "zones": 1,
+        "client_connect_handler": True,
+        "connection_log": {"enabled": True, "log_group_name": LOG_GROUP, "retention_days": 7},
+    }
+    requests = [
+        provisioning.request(client_cidr_block="172.20.0.0/22", **common),
+        provisioning.request(
+            client_cidr_block="172.24.0.0/22",
+            authentication=[
+                {
+                    "type": "mutual-tls",
+                    "client_root_certificate_chain_arn": network.client_root_certificate_arn,
+                }
+            ],
+            authorization_rules=[{"target_network_cidr": "0.0.0.0/0", "authorize_all_groups": True}],
+            **common,
+        ),
+    ]
+    clock = provisioning.cloud.clock
+    clock.time_scale = PROVISIONING_TIME_SCALE
+    try:
+        executions = [provisioning.start(provisioning.provision_arn, {"request": r}) for r in requests]
+        progresses = [provisioning.wait(execution, timeout=180) for execution in executions]
+    finally:
+        clock.time_scale = 1.0
+    for progress in progresses:
+        assert progress.status == "SUCCEEDED", progress.cause
+    directory, certificates = (str(progress.output["result"]["endpoint_id"]) for progress in progresses)
+    return directory, certificates

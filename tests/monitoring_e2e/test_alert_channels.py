@@ -1,8 +1,9 @@
 """End to end on the local cloud, for the alert channels an operator turns on: simulated failed logins
--> scheduled ingest -> finding on the bus -> the deployed alert function posts it to a Slack or Teams
-webhook (an HTTPS server on 127.0.0.1), imports it into Security Hub (moto's) and cuts the live
-sessions of a blocked user; a webhook that fails makes the delivery fail, for Lambda to retry, without
-keeping any other channel from its work.
+-> scheduled ingest -> finding on the bus -> the deployed alert function posts it to a Slack webhook or
+a Teams Workflows webhook (an HTTPS server on 127.0.0.1), imports it into Security Hub (moto's) and
+cuts the live sessions of a blocked user, be it an Active Directory user or a client certificate's
+common name; a webhook that fails makes the delivery fail, for Lambda to retry, without keeping any
+other channel from its work.
 
 The stack is a second deployment with every channel configured (``alerting_stack``)."""
 
@@ -15,7 +16,15 @@ import pytest
 
 from cvpn.monitoring_demo import wait_for
 from localcloud.cloud import DEFAULT_ACCOUNT_ID, DEFAULT_REGION
-from tests.monitoring_e2e.alerting_stack import SLACK_PATH, TEAMS_PATH, AlertingStack, deploy_alerting_stack
+from tests.monitoring_e2e.alerting_stack import (
+    CLIENT_CONNECT_REFUSED,
+    RUNBOOK_URL,
+    SLACK_PATH,
+    TEAMS_PATH,
+    AlertingStack,
+    deploy_alerting_stack,
+)
+from tests.unit.ingest.test_webhook import adaptive_card_message
 from tests.workflow.harness import Provisioning
 
 ACCOUNT, REGION = DEFAULT_ACCOUNT_ID, DEFAULT_REGION
@@ -54,6 +63,7 @@ def summary_lines(detail: dict[str, Any], who: str) -> list[str]:
         f"when: {detail['first_seen']} .. {detail['last_seen']}",
         f"counts: {counts}",
         'failure reasons: ["Authentication failed"]',
+        f"runbook: {RUNBOOK_URL}",
     ]
 
 
@@ -91,28 +101,60 @@ def test_a_user_name_an_attacker_typed_reaches_slack_as_plain_text(alerting: Ale
     assert "<" not in text and ">" not in text
 
 
-def test_a_distributed_attack_reaches_teams_as_a_message_card(alerting: AlertingStack) -> None:
-    """Given the Teams webhook URL in an SSM SecureString parameter (format teams), when five
+def test_a_distributed_attack_reaches_a_teams_workflow_as_an_adaptive_card(alerting: AlertingStack) -> None:
+    """Given a Teams Workflows webhook URL in an SSM SecureString parameter (format teams), when five
     addresses fail twice each for one user and the scheduled ingest runs, then the webhook receives
-    a MessageCard whose title names the severity, the rule's title and the user, and whose text names
-    the endpoint, the rule id and the finding (Markdown line breaks)."""
+    one message with one Adaptive Card (the envelope Workflows take; Office 365 connectors' MessageCard
+    is retired): the subject in bold (severity, the rule's title, the user), the facts (endpoint,
+    severity, rule, finding, user, common name, when, counts, failure reasons) and the runbook as a
+    button."""
     alerting.configure(webhook="teams")
     user = "paula"
     attack = distributed_attack(user, [f"192.0.2.{n}" for n in range(11, 16)])
     detail = alerting.detect(attack, "R3", about=user)["detail"]
     (post,) = alerting.receiver.posts_mentioning(detail["finding_id"])
 
-    assert post.path == TEAMS_PATH
+    assert post.path == TEAMS_PATH and post.headers["content-type"] == "application/json"
     assert detail["title"] == f"Distributed attack on one user: {user}"
-    subject = f"[HIGH] Client VPN: {detail['title']} (user {user})"
-    assert post.body == {
-        "@type": "MessageCard",
-        "@context": "https://schema.org/extensions",
-        "summary": subject,
-        "title": subject,
-        "text": "  \n".join(summary_lines(detail, f"user {user}")),
-    }
     assert detail["counts"] == {"failures": 10, "distinct_users": 1, "distinct_ips": 5}
+    assert detail["entity"] == {"device_ip": None, "username": user, "common_name": "client1"}
+    # Adaptive Card text is markdown: "[", "]", "(", ")" and "_" arrive escaped.
+    subject = f"\\[HIGH\\] Client VPN: Distributed attack on one user: {user} \\(user {user}\\)"
+    facts = {
+        "Endpoint": alerting.endpoint_id,
+        "Severity": "HIGH",
+        "Rule": "R3",
+        "Finding": detail["finding_id"],
+        "User": user,
+        "Common name": "client1",
+        "When": f"{detail['first_seen']} .. {detail['last_seen']}",
+        "Counts": "distinct\\_ips 5, distinct\\_users 1, failures 10",
+        "Failure reasons": "Authentication failed",
+    }
+    assert post.body == adaptive_card_message(
+        [
+            {"type": "TextBlock", "text": subject, "weight": "Bolder", "wrap": True},
+            {"type": "FactSet", "facts": [{"title": name, "value": value} for name, value in facts.items()]},
+        ],
+        actions=[{"type": "Action.OpenUrl", "title": "Open the runbook", "url": RUNBOOK_URL}],
+    )
+
+
+def test_a_user_name_an_attacker_typed_reaches_teams_without_a_link(alerting: AlertingStack) -> None:
+    """Given the Teams Workflows webhook, when an attacker fails from five addresses for the user name
+    ``[click](https://evil.example)`` (a failed login logs whatever name was typed), then the card
+    names that user with Adaptive Card markdown escaped: Teams shows the brackets, no link."""
+    alerting.configure(webhook="teams")
+    name = "[click](https://evil.example)"
+    attack = distributed_attack(name, [f"192.0.2.{n}" for n in range(71, 76)])
+    detail = alerting.detect(attack, "R3", about=name)["detail"]
+    (post,) = alerting.receiver.posts_mentioning(detail["finding_id"])
+
+    (card,) = [attachment["content"] for attachment in post.body["attachments"]]
+    title, facts = card["body"]
+    escaped = "\\[click\\]\\(https://evil.example\\)"
+    assert title["text"].endswith(f"Distributed attack on one user: {escaped} \\(user {escaped}\\)")
+    assert {"title": "User", "value": escaped} in facts["facts"]
 
 
 def test_security_hub_receives_the_finding_in_asff_and_a_refire_updates_it(alerting: AlertingStack) -> None:
@@ -168,35 +210,47 @@ def test_security_hub_receives_the_finding_in_asff_and_a_refire_updates_it(alert
     assert len(alerting.security_hub_findings(finding_id)) == 1
 
 
-@pytest.mark.parametrize("terminate", [True, False], ids=["termination-on", "termination-off"])
+@pytest.mark.parametrize(
+    ("certificates", "terminate", "user", "third"),
+    [(False, True, "quinn", 21), (False, False, "rosa", 31), (True, True, "ola.contractor", 81)],
+    ids=["termination-on", "termination-off", "certificate-user-termination-on"],
+)
 def test_a_high_finding_about_a_connected_user_cuts_their_sessions_only_when_enabled(
-    alerting: AlertingStack, terminate: bool
+    alerting: AlertingStack, certificates: bool, terminate: bool, user: str, third: int
 ) -> None:
     """Given a user connected from the office, when their account is attacked from five addresses
     (R3, HIGH) and the scheduled ingest runs, then the user is blocklisted either way; with
     TerminateBlockedSessions true their live session is cut (DescribeClientVpnConnections: terminated,
-    the connection log: its end record) and they cannot come back; with false it stays up."""
-    alerting.configure(terminate_sessions=terminate)
-    user = "quinn" if terminate else "rosa"
-    session = alerting.monitoring.connect(user, "198.51.100.40")
-    assert session.connected and session.connection_id
-    third = 21 if terminate else 31
-    attack = distributed_attack(user, [f"192.0.2.{third + n}" for n in range(5)])
-    finding_id = alerting.detect(attack, "R3", about=user)["detail"]["finding_id"]
-    (report,) = alerting.delivery_reports(finding_id)
+    the connection log: its end record) and they cannot come back; with false it stays up.
 
+    The same for a user of the certificate-only endpoint, known by the certificate's common name alone
+    (no user name; its failures are the client-connect handler's refusals): TerminateClientVpnConnections'
+    Username would not find them, so their connection is cut by its id."""
+    alerting.configure(terminate_sessions=terminate)
+    endpoint = alerting.on_certificate_endpoint() if certificates else alerting
+    session = endpoint.connect(user, "198.51.100.40")
+    assert session.connected and session.connection_id
+    attack = distributed_attack(user, [f"192.0.2.{third + n}" for n in range(5)])
+    detail = endpoint.detect(attack, "R3", about=user)["detail"]
+    (report,) = endpoint.delivery_reports(detail["finding_id"])
+
+    assert detail["endpoint_id"] == endpoint.endpoint_id
+    assert (detail["entity"]["username"], detail["entity"]["common_name"]) == (
+        (None, user) if certificates else (user, "client1")
+    )
     assert report["blocked"] == [f"user#{user}"]
     if terminate:
         assert report["terminated_connections"] == [session.connection_id]
-        assert alerting.connection(session.connection_id)["Status"] == {"Code": "terminated"}
-        (end,) = alerting.end_records(session.connection_id)
-        assert end["connection-attempt-status"] == "successful" and end["username"] == user
-        refused = alerting.monitoring.connect(user, "198.51.100.40")
-        assert not refused.connected and refused.failure_reason == "client-connect-failed"
+        assert endpoint.connection(session.connection_id)["Status"] == {"Code": "terminated"}
+        (end,) = endpoint.end_records(session.connection_id)
+        assert end["connection-attempt-status"] == "successful"
+        assert (end["username"], end["common-name"]) == (("NA", user) if certificates else (user, "client1"))
+        refused = endpoint.connect(user, "198.51.100.40")
+        assert not refused.connected and refused.failure_reason == CLIENT_CONNECT_REFUSED
     else:
         assert report["terminated_connections"] == []
-        assert alerting.connection(session.connection_id)["Status"] == {"Code": "active"}
-        assert alerting.end_records(session.connection_id) == []
+        assert endpoint.connection(session.connection_id)["Status"] == {"Code": "active"}
+        assert endpoint.end_records(session.connection_id) == []
 
 
 WEBHOOK_FAILURES = {
@@ -220,7 +274,7 @@ def test_a_failing_webhook_fails_the_delivery_for_a_retry_and_loses_nothing(
     status, delay, reason = WEBHOOK_FAILURES[failure]
     alerting.configure(webhook="slack", terminate_sessions=True)
     user, third = ("sven", 41) if failure == "status-500" else ("tara", 51)
-    session = alerting.monitoring.connect(user, "198.51.100.41")
+    session = alerting.connect(user, "198.51.100.41")
     assert session.connection_id
     alerting.receiver.answer(status, delay=delay)
     event = alerting.detect(

@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from localcloud.clientvpn import install
@@ -112,3 +113,31 @@ def test_certificate_failures_are_counted_by_id(endpoint_id: str, clock: Clock) 
     simulate_connect_by_id(ACCOUNT_ID, REGION, endpoint_id, outcome="failure")
 
     assert authentication_failure_count_by_id(ACCOUNT_ID, REGION, endpoint_id) == 1
+
+
+def test_a_certificate_users_common_name_is_no_username(ec2: Any, endpoint_id: str, clock: Clock) -> None:
+    """Given a client connected with a certificate alone (common name ``alice``), as on AWS, where a
+    Username is an Active Directory or SAML user name: DescribeClientVpnConnections shows its
+    CommonName and no Username, the ``username`` filter does not find it by the common name, and
+    TerminateClientVpnConnections with Username ``alice`` answers UserNotFound and leaves it up; only
+    its ConnectionId cuts it."""
+    clock.advance(ASSOCIATION_SECONDS)
+    result = simulate_connect_by_id(ACCOUNT_ID, REGION, endpoint_id, common_name="alice")
+    assert result.connected and result.connection_id is not None
+
+    [listed] = ec2.describe_client_vpn_connections(ClientVpnEndpointId=endpoint_id)["Connections"]
+    assert listed["CommonName"] == "alice" and "Username" not in listed
+    by_username = ec2.describe_client_vpn_connections(
+        ClientVpnEndpointId=endpoint_id, Filters=[{"Name": "username", "Values": ["alice"]}]
+    )["Connections"]
+    assert by_username == []
+    with pytest.raises(ClientError) as refused:
+        ec2.terminate_client_vpn_connections(ClientVpnEndpointId=endpoint_id, Username="alice")
+    assert refused.value.response["Error"]["Code"] == "InvalidClientVpnConnection.UserNotFound"
+    [still] = ec2.describe_client_vpn_connections(ClientVpnEndpointId=endpoint_id)["Connections"]
+    assert still["Status"]["Code"] == "active"
+
+    [cut] = ec2.terminate_client_vpn_connections(
+        ClientVpnEndpointId=endpoint_id, ConnectionId=result.connection_id
+    )["ConnectionStatuses"]
+    assert cut["CurrentStatus"]["Code"] == "terminated"

@@ -8,9 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import Stubber
 
 from cvpn_shared.dal.blocklist import BlockEntry, blocklist_key
+from cvpn_shared.dal.client_connections import ClientVpnConnections
 from cvpn_shared.dal.findings_bus import BusEntry, FindingsBus, FindingsNotPublished
 from cvpn_shared.monitoring.alerting import (
     AlertChannels,
@@ -98,6 +102,7 @@ class MemoryBlocklist:
 @dataclass
 class Recorder:
     calls: list[Any] = field(default_factory=list)
+    terminations: list[tuple[str, str, str]] = field(default_factory=list)  # (endpoint, by, whom)
 
     def put(self, detail: dict[str, Any], *, recorded_at: int, expires_at: int) -> None:
         self.calls.append(detail)
@@ -107,8 +112,12 @@ class Recorder:
         return "message-1"
 
     def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]:
-        self.calls.append((endpoint_id, username))
+        self.terminations.append((endpoint_id, "user name", username))
         return [{"ConnectionId": "cvpn-connection-1"}]
+
+    def terminate_common_name(self, endpoint_id: str, common_name: str) -> list[dict[str, Any]]:
+        self.terminations.append((endpoint_id, "common name", common_name))
+        return [{"ConnectionId": "cvpn-connection-2"}, {"ConnectionId": "cvpn-connection-3"}]
 
 
 def finding(severity: str, **changes: Any) -> FindingAlert:
@@ -143,8 +152,51 @@ def test_a_high_finding_blocks_source_and_user_and_can_cut_sessions() -> None:
     }
     subject = next(call for call in recorder.calls if isinstance(call, tuple) and len(call) == 3)[0]
     assert subject.startswith("[HIGH] Client VPN: Password spray from one source (source 198.51.100.66")
-    assert ("cvpn-endpoint-0123456789abcdef0", "Mallory") in recorder.calls
+    assert recorder.terminations == [("cvpn-endpoint-0123456789abcdef0", "user name", "Mallory")]
     assert report.terminated_connections == ["cvpn-connection-1"]
+
+
+CERTIFICATE = "laptop-17.contractors.example"
+
+
+@pytest.mark.parametrize(
+    ("entity", "termination", "cut"),
+    [
+        (
+            {"device_ip": None, "username": None, "common_name": CERTIFICATE},
+            ("common name", CERTIFICATE),
+            ["cvpn-connection-2", "cvpn-connection-3"],
+        ),
+        (
+            {"device_ip": None, "username": "NA", "common_name": CERTIFICATE},
+            ("common name", CERTIFICATE),
+            ["cvpn-connection-2", "cvpn-connection-3"],
+        ),
+        (
+            {"device_ip": None, "username": "mallory", "common_name": "client1"},
+            ("user name", "mallory"),
+            ["cvpn-connection-1"],
+        ),
+    ],
+    ids=["certificate-only", "certificate-only-NA-user-name", "user-name-and-certificate"],
+)
+def test_sessions_are_cut_by_user_name_or_else_by_the_certificates_common_name(
+    entity: dict[str, Any], termination: tuple[str, str], cut: list[str]
+) -> None:
+    """Given a HIGH finding about a user authenticated by certificate alone (no user name, or the
+    log's "NA"), when delivered with session termination on, then the user is blocked by common name
+    and the sessions are cut by that common name (TerminateClientVpnConnections' Username matches
+    Active Directory and SAML users only); given a user name as well, they are cut by user name."""
+    blocklist, recorder = MemoryBlocklist(), Recorder()
+    alert = finding("HIGH", rule_id="R3", entity=entity)
+
+    report = deliver_finding(
+        alert, channels(blocklist, recorder), ResponsePolicy(terminate_sessions=True), now=NOW
+    )
+
+    assert recorder.terminations == [("cvpn-endpoint-0123456789abcdef0", *termination)]
+    assert report.blocked == [f"user#{termination[1]}"]
+    assert report.terminated_connections == cut
 
 
 @pytest.mark.parametrize(("severity", "allowlisted"), [("MEDIUM", False), ("LOW", False), ("CRITICAL", True)])
@@ -205,6 +257,9 @@ class EveryChannel:
     def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]:
         self._use("sessions")
         return [{"ConnectionId": "cvpn-connection-1"}]
+
+    def terminate_common_name(self, endpoint_id: str, common_name: str) -> list[dict[str, Any]]:
+        raise AssertionError("the finding names a user name: its sessions are cut by user name")
 
 
 CHANNELS = ["alerts topic", "webhook", "security hub", "sessions"]
@@ -379,3 +434,91 @@ def test_a_handler_health_event_reaches_operations() -> None:
     assert "client-connect-handler-timed-out" in subject and len(subject) <= 100
     assert message["count"] == 3 and "3 connection attempt(s)" in message["summary"]
     assert attributes["kind"] == "client-connect-handler-health"
+
+
+def offline_ec2() -> Any:
+    """An EC2 client for botocore's stubber (fake credentials; it sends nothing)."""
+    return boto3.client(
+        "ec2", region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
+
+
+def _connection(connection_id: str, common_name: str, status: str = "active") -> dict[str, Any]:
+    return {"ConnectionId": connection_id, "CommonName": common_name, "Status": {"Code": status}}
+
+
+def _terminated(connection_id: str) -> dict[str, Any]:
+    return {
+        "ClientVpnEndpointId": "cvpn-endpoint-0123456789abcdef0",
+        "ConnectionStatuses": [
+            {
+                "ConnectionId": connection_id,
+                "PreviousStatus": {"Code": "active"},
+                "CurrentStatus": {"Code": "terminated"},
+            }
+        ],
+    }
+
+
+def test_a_certificate_users_connections_are_found_by_common_name_and_cut_one_by_one() -> None:
+    """Given an endpoint whose connections span two pages of DescribeClientVpnConnections (the
+    certificate's two active ones, one of its connections already ended, another certificate's, and
+    one of its own that ends before it is cut), when the sessions of that common name are cut, then
+    every page is read and each of its active connections is terminated by ConnectionId (the one that
+    ended meanwhile is skipped); no call names a Username (botocore's stubber checks every call
+    against the EC2 model)."""
+    endpoint = "cvpn-endpoint-0123456789abcdef0"
+    ec2 = offline_ec2()
+    with Stubber(ec2) as stub:
+        stub.add_response(
+            "describe_client_vpn_connections",
+            {
+                "Connections": [
+                    _connection("cvpn-connection-a", CERTIFICATE),
+                    _connection("cvpn-connection-b", "someone-else.example"),
+                    _connection("cvpn-connection-c", CERTIFICATE, status="terminated"),
+                ],
+                "NextToken": "page-2",
+            },
+            {"ClientVpnEndpointId": endpoint},
+        )
+        stub.add_response(
+            "describe_client_vpn_connections",
+            {
+                "Connections": [
+                    _connection("cvpn-connection-d", CERTIFICATE),
+                    _connection("cvpn-connection-e", CERTIFICATE),
+                ]
+            },
+            {"ClientVpnEndpointId": endpoint, "NextToken": "page-2"},
+        )
+        for connection_id in ("cvpn-connection-a", "cvpn-connection-d"):
+            stub.add_response(
+                "terminate_client_vpn_connections",
+                _terminated(connection_id),
+                {"ClientVpnEndpointId": endpoint, "ConnectionId": connection_id},
+            )
+        stub.add_client_error(
+            "terminate_client_vpn_connections",
+            service_error_code="InvalidClientVpnConnection.IdNotFound",
+            expected_params={"ClientVpnEndpointId": endpoint, "ConnectionId": "cvpn-connection-e"},
+        )
+
+        statuses = ClientVpnConnections(ec2).terminate_common_name(endpoint, CERTIFICATE)
+
+        stub.assert_no_pending_responses()
+    assert [status["ConnectionId"] for status in statuses] == ["cvpn-connection-a", "cvpn-connection-d"]
+
+
+def test_a_refused_termination_is_raised() -> None:
+    """Given TerminateClientVpnConnections refusing (not allowed), when a certificate's sessions are
+    cut, then the error is raised: the delivery fails and is retried, rather than reporting a cut."""
+    ec2 = offline_ec2()
+    with Stubber(ec2) as stub:
+        stub.add_response(
+            "describe_client_vpn_connections",
+            {"Connections": [_connection("cvpn-connection-a", CERTIFICATE)]},
+        )
+        stub.add_client_error("terminate_client_vpn_connections", service_error_code="UnauthorizedOperation")
+        with pytest.raises(ClientError, match="UnauthorizedOperation"):
+            ClientVpnConnections(ec2).terminate_common_name("cvpn-endpoint-0123456789abcdef0", CERTIFICATE)

@@ -1,9 +1,11 @@
-"""The chat webhook: its URL read from Secrets Manager or SSM (moto), Slack and Teams message shapes,
+"""The chat webhook: its URL read from Secrets Manager or SSM (moto), Slack text and Teams Workflows
+Adaptive Card messages (attacker-typed names escaped in both),
 https only, and failures reported by name."""
 
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 from collections.abc import Iterator
 from email.message import Message
@@ -17,6 +19,7 @@ from cvpn_shared.dal import alert_channels
 from cvpn_shared.dal.alert_channels import ChatWebhook, WebhookDeliveryFailed, WebhookUrl
 from cvpn_shared.monitoring.alerting import (
     AlertChannels,
+    FindingAlert,
     FindingDeliveryIncomplete,
     ResponsePolicy,
     deliver_finding,
@@ -79,31 +82,130 @@ class Posted:
         return Answer()
 
 
-@pytest.mark.parametrize("style", ["slack", "teams"])
-def test_a_finding_is_posted_in_the_webhooks_format(style: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Given a configured webhook, when a finding is delivered, then one JSON POST goes to the URL:
-    Slack gets ``text``, Teams a MessageCard with the same subject."""
+def post_finding(alert: FindingAlert, style: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """Deliver ``alert`` to a webhook of ``style`` at https://hooks.example.com/abc; (the delivery's
+    report, the one request posted)."""
     posted = Posted()
     monkeypatch.setattr(alert_channels.urllib.request, "urlopen", posted)
-    webhook = webhook_at("https://hooks.example.com/abc")
     channels = AlertChannels(
         findings=Recorder(),
         topic=Recorder(),
         blocklist=MemoryBlocklist(),
-        webhook=webhook,
+        webhook=webhook_at("https://hooks.example.com/abc"),
         webhook_format=style,  # type: ignore[arg-type]
     )
+    report = deliver_finding(alert, channels, ResponsePolicy(), now=NOW)
+    (request,) = posted.requests
+    return report, request
 
-    report = deliver_finding(finding("HIGH"), channels, ResponsePolicy(), now=NOW)
+
+def test_a_finding_is_posted_to_slack_as_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a configured Slack webhook, when a finding is delivered, then one JSON POST goes to the
+    URL: Slack's ``text``, the subject in bold."""
+    report, request = post_finding(finding("HIGH"), "slack", monkeypatch)
 
     assert report.webhook_status == 200
-    request = posted.requests[0]
     assert request.full_url == "https://hooks.example.com/abc" and request.get_method() == "POST"
-    body = json.loads(request.data)
-    if style == "slack":
-        assert body["text"].startswith("*[HIGH] Client VPN: Password spray")
-    else:
-        assert body["@type"] == "MessageCard" and body["title"].startswith("[HIGH] Client VPN")
+    assert request.get_header("Content-type") == "application/json"
+    assert json.loads(request.data)["text"].startswith("*[HIGH] Client VPN: Password spray")
+
+
+def adaptive_card_message(card_body: list[dict[str, Any]], **card: Any) -> dict[str, Any]:
+    """The message a Teams Workflows webhook takes: one Adaptive Card 1.4 attachment."""
+    return {
+        "type": "message",
+        "attachments": [
+            {
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": None,
+                "content": {
+                    "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+                    "type": "AdaptiveCard",
+                    "version": "1.4",
+                    "body": card_body,
+                    **card,
+                },
+            }
+        ],
+    }
+
+
+def test_a_finding_is_posted_to_a_teams_workflow_as_an_adaptive_card(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given a Teams Workflows webhook (format teams), when a finding with a runbook is delivered,
+    then one JSON POST carries a message with one Adaptive Card: the subject as a bold title, the
+    finding's facts (the log's "NA" common name left out), and the runbook as an Action.OpenUrl; no
+    legacy MessageCard."""
+    alert = finding(
+        "HIGH",
+        first_seen="2026-11-28T11:50:00Z",
+        last_seen="2026-11-28T11:55:00Z",
+        failure_reasons=["Authentication failed"],
+        runbook_url="https://wiki.example.com/runbooks/client-vpn",
+    )
+
+    report, request = post_finding(alert, "teams", monkeypatch)
+
+    assert report.webhook_status == 200
+    assert request.full_url == "https://hooks.example.com/abc" and request.get_method() == "POST"
+    facts = [
+        ("Endpoint", "cvpn-endpoint-0123456789abcdef0"),
+        ("Severity", "HIGH"),
+        ("Rule", "R4"),
+        ("Finding", "a" * 64),
+        ("Device IP", "198.51.100.66"),
+        ("User", "Mallory"),
+        ("When", "2026-11-28T11:50:00Z .. 2026-11-28T11:55:00Z"),
+        ("Counts", "distinct\\_users 6, failures 12"),
+        ("Failure reasons", "Authentication failed"),
+    ]
+    assert json.loads(request.data) == adaptive_card_message(
+        [
+            {
+                "type": "TextBlock",
+                "text": "\\[HIGH\\] Client VPN: Password spray from one source "
+                "\\(source 198.51.100.66, user Mallory\\)",
+                "weight": "Bolder",
+                "wrap": True,
+            },
+            {"type": "FactSet", "facts": [{"title": title, "value": value} for title, value in facts]},
+        ],
+        actions=[
+            {
+                "type": "Action.OpenUrl",
+                "title": "Open the runbook",
+                "url": "https://wiki.example.com/runbooks/client-vpn",
+            }
+        ],
+    )
+
+
+def test_a_user_name_an_attacker_typed_makes_no_link_and_no_emphasis_in_teams(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Given a finding about the user name ``[click](https://evil.example) **bold** <at>all</at>``,
+    two line breaks and ``# big``, with the certificate common name ``_x_ `code` \\ ~y~`` (failed
+    logins carry whatever was typed), when posted to Teams, then every character Adaptive Card
+    markdown would act on arrives escaped with a backslash (so the card shows the name as typed: no
+    link, no bold, no mention), a line break arrives as a space, and the card has no action (no
+    runbook)."""
+    name = "[click](https://evil.example) **bold** <at>all</at>\n\n# big"
+    common_name = "_x_ `code` \\ ~y~"
+    alert = finding("HIGH", rule_id="R3", title=f"Distributed attack on one user: {name}")
+    alert.entity.device_ip, alert.entity.username, alert.entity.common_name = None, name, common_name
+
+    _, request = post_finding(alert, "teams", monkeypatch)
+
+    card = json.loads(request.data)["attachments"][0]["content"]
+    title = card["body"][0]["text"]
+    facts = {fact["title"]: fact["value"] for fact in card["body"][1]["facts"]}
+    escaped = "\\[click\\]\\(https://evil.example\\) \\*\\*bold\\*\\* \\<at\\>all\\</at\\> \\# big"
+    assert facts["User"] == escaped
+    assert facts["Common name"] == "\\_x\\_ \\`code\\` \\\\ \\~y\\~"
+    assert title == f"\\[HIGH\\] Client VPN: Distributed attack on one user: {escaped} \\(user {escaped}\\)"
+    assert "actions" not in card
+    for text in (title, *facts.values()):
+        unescaped = re.sub(r"\\.", "", text)  # what is left once every escaped pair is taken out
+        assert not set(unescaped) & set("[]()*_`<>#~\\\n")
 
 
 def test_a_user_name_an_attacker_typed_cannot_mention_the_channel_in_slack(
@@ -112,21 +214,13 @@ def test_a_user_name_an_attacker_typed_cannot_mention_the_channel_in_slack(
     """Given a finding about the user name ``<!channel> & <https://evil.example|login>`` (failed
     logins carry whatever name was typed), when posted to Slack, then ``&``, ``<`` and ``>`` arrive as
     Slack's entities: no @channel mention, no link; the subject is still bold."""
-    posted = Posted()
-    monkeypatch.setattr(alert_channels.urllib.request, "urlopen", posted)
     name = "<!channel> & <https://evil.example|login>"
     alert = finding("HIGH", rule_id="R3", title=f"Distributed attack on one user: {name}")
     alert.entity.device_ip, alert.entity.username = None, name
-    channels = AlertChannels(
-        findings=Recorder(),
-        topic=Recorder(),
-        blocklist=MemoryBlocklist(),
-        webhook=webhook_at("https://hooks.example.com/abc"),
-    )
 
-    deliver_finding(alert, channels, ResponsePolicy(), now=NOW)
+    _, request = post_finding(alert, "slack", monkeypatch)
 
-    text = json.loads(posted.requests[0].data)["text"]
+    text = json.loads(request.data)["text"]
     escaped = "&lt;!channel&gt; &amp; &lt;https://evil.example|login&gt;"
     assert text.startswith(
         f"*[HIGH] Client VPN: Distributed attack on one user: {escaped} (user {escaped})*\n"

@@ -7,9 +7,10 @@ For each finding event (``FindingAlert``, the spec's detail) ``deliver_finding``
    on the blocklist until the block expires (the client-connect handler refuses them);
 3. publishes a readable alert to the alerts topic (e-mail and other subscriptions) - except for
    allow-listed findings, which are recorded (and imported into Security Hub) but page nobody;
-4. posts it to a Slack or Microsoft Teams webhook, when one is configured;
+4. posts it to a Slack incoming webhook or a Microsoft Teams Workflows webhook, when one is configured;
 5. imports it into Security Hub (ASFF), when enabled;
-6. when enabled, terminates the blocked user's live sessions on the endpoint.
+6. when enabled, terminates the blocked user's live sessions on the endpoint: by user name for an
+   Active Directory or SAML user, connection by connection for a certificate's common name.
 
 Each of steps 3-6 has its turn even when another failed; a failure fails the delivery afterwards
 (``FindingDeliveryIncomplete``), so Lambda retries it. EventBridge delivers at least once, and Lambda
@@ -19,6 +20,7 @@ retries: every step is safe to repeat (same finding id, same block, no session l
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -39,6 +41,7 @@ __all__ = [
     "blocks_for",
     "deliver_finding",
     "deliver_health_alert",
+    "teams_message",
 ]
 
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
@@ -81,14 +84,38 @@ class FindingAlert(BaseModel):
     runbook_url: str | None = None
 
     @property
+    def username(self) -> str | None:
+        """The Active Directory or SAML user name, when the log gave one."""
+        return _known(self.entity.username)
+
+    @property
+    def common_name(self) -> str | None:
+        """The client certificate's common name, when the log gave one."""
+        return _known(self.entity.common_name)
+
+    @property
     def user(self) -> str | None:
-        name = self.entity.username or self.entity.common_name
-        return None if name is None or name in _NA else name
+        """Who the finding names: the user name, else the certificate's common name."""
+        return self.username or self.common_name
 
     @property
     def source_ip(self) -> str | None:
-        ip = self.entity.device_ip
-        return None if ip is None or ip in _NA else ip
+        return _known(self.entity.device_ip)
+
+    @property
+    def period(self) -> str:
+        """From the first to the last attempt counted: ``<first> .. <last>``."""
+        return f"{self.first_seen or self.window.start} .. {self.last_seen or self.window.end}"
+
+    @property
+    def counts_text(self) -> str:
+        """The counts by name (``distinct_ips 1, failures 5``), or ``-`` when there are none."""
+        return ", ".join(f"{key} {value}" for key, value in sorted(self.counts.items())) or "-"
+
+
+def _known(value: str | None) -> str | None:
+    """``value``, or None for the log's "not applicable" ("NA", "-", empty)."""
+    return None if value is None or value in _NA else value
 
 
 class HandlerHealthAlert(BaseModel):
@@ -130,6 +157,8 @@ class Blocklist(Protocol):
 
 class SessionTerminator(Protocol):
     def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]: ...
+
+    def terminate_common_name(self, endpoint_id: str, common_name: str) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -179,13 +208,12 @@ def alert_text(finding: FindingAlert) -> tuple[str, str]:
     subject = (
         f"[{finding.severity}] Client VPN: {finding.title or finding.rule_id} ({who or finding.endpoint_id})"
     )
-    counts = ", ".join(f"{key} {value}" for key, value in sorted(finding.counts.items()))
     lines = [
         f"{finding.title or finding.rule_id} on {finding.endpoint_id}",
         f"severity: {finding.severity}  rule: {finding.rule_id}  finding: {finding.finding_id}",
         f"who: {who or 'unknown'}",
-        f"when: {finding.first_seen or finding.window.start} .. {finding.last_seen or finding.window.end}",
-        f"counts: {counts or '-'}",
+        f"when: {finding.period}",
+        f"counts: {finding.counts_text}",
     ]
     if finding.failure_reasons:
         lines.append(f"failure reasons: {json.dumps(finding.failure_reasons, sort_keys=True)}")
@@ -198,16 +226,10 @@ def alert_text(finding: FindingAlert) -> tuple[str, str]:
 
 
 def _webhook_document(finding: FindingAlert, style: Literal["slack", "teams"]) -> dict[str, Any]:
+    if style == "teams":
+        return teams_message(finding)
     subject, body = alert_text(finding)
     summary = "\n".join(body.split("\n\n", 1)[0].splitlines())
-    if style == "teams":
-        return {
-            "@type": "MessageCard",
-            "@context": "https://schema.org/extensions",
-            "summary": subject,
-            "title": subject,
-            "text": summary.replace("\n", "  \n"),
-        }
     return {"text": f"*{_slack_escaped(subject)}*\n{_slack_escaped(summary)}"}
 
 
@@ -215,6 +237,88 @@ def _slack_escaped(text: str) -> str:
     """``&``, ``<`` and ``>`` as Slack's entities, so that a user name an attacker typed cannot
     mention ``<!channel>`` or make a link (Slack's formatting reference, "Escaping text")."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+ADAPTIVE_CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+ADAPTIVE_CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+ADAPTIVE_CARD_VERSION = "1.4"
+
+
+def teams_message(finding: FindingAlert) -> dict[str, Any]:
+    """The finding as a message for a Microsoft Teams Workflows webhook: one Adaptive Card.
+
+    Office 365 connectors (the incoming webhooks that took a MessageCard) are retired; their
+    replacement is a Workflows webhook (the template "Send webhook alerts to a channel", trigger "When
+    a Teams webhook request is received"), which posts the Adaptive Cards it is sent. The envelope is
+    the one Microsoft documents under "Send Adaptive Cards using an Incoming Webhook" in
+    https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using
+    (the legacy incoming webhook took it too): ``type`` "message", ``attachments`` holding one
+    attachment whose ``contentType`` is application/vnd.microsoft.card.adaptive, ``contentUrl`` null
+    and ``content`` the card. Adaptive Cards are the format Workflows were built for: the same page's
+    "Known issues" said Workflows did not take the connectors' MessageCard format.
+
+    The card: the alert's subject as a bold title, the finding's facts, and the runbook as an
+    Action.OpenUrl when the finding has one. Every text is escaped (``_teams_escaped``): user names
+    and common names are whatever a failed login typed.
+    """
+    subject, _ = alert_text(finding)
+    body: list[dict[str, Any]] = [
+        {"type": "TextBlock", "text": _teams_escaped(subject), "weight": "Bolder", "wrap": True},
+        {
+            "type": "FactSet",
+            "facts": [
+                {"title": title, "value": _teams_escaped(value)} for title, value in _teams_facts(finding)
+            ],
+        },
+    ]
+    card: dict[str, Any] = {
+        "$schema": ADAPTIVE_CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": ADAPTIVE_CARD_VERSION,
+        "body": body,
+    }
+    if finding.runbook_url:
+        runbook = {"type": "Action.OpenUrl", "title": "Open the runbook", "url": finding.runbook_url}
+        card["actions"] = [runbook]
+    return {
+        "type": "message",
+        "attachments": [{"contentType": ADAPTIVE_CARD_CONTENT_TYPE, "contentUrl": None, "content": card}],
+    }
+
+
+def _teams_facts(finding: FindingAlert) -> list[tuple[str, str]]:
+    """(title, value) of what the card lists; who the finding names only as far as the log told."""
+    reasons = finding.failure_reasons
+    if isinstance(reasons, list):
+        reasons = ", ".join(map(str, reasons))
+    elif reasons:
+        reasons = json.dumps(reasons, sort_keys=True)
+    facts = [
+        ("Endpoint", finding.endpoint_id),
+        ("Severity", finding.severity),
+        ("Rule", finding.rule_id),
+        ("Finding", finding.finding_id),
+        ("Device IP", finding.source_ip),
+        ("User", finding.username),
+        ("Common name", finding.common_name),
+        ("When", finding.period),
+        ("Counts", finding.counts_text),
+        ("Failure reasons", reasons),
+    ]
+    return [(title, str(value)) for title, value in facts if value]
+
+
+# What Adaptive Card text renders as markdown in Teams (bold, italic, links, lists), and the
+# characters that would start HTML-like mentions (<at>) or headings: each is escaped with a
+# backslash (a backslash too). Line breaks become spaces: a fact stays one line.
+_TEAMS_MARKDOWN = re.compile(r"([\\`*_\[\]()<>#~])")
+_LINE_BREAKS = re.compile(r"[\r\n\t\v\f\u2028\u2029]+")
+
+
+def _teams_escaped(text: str) -> str:
+    """``text`` shown as typed on an Adaptive Card: an attacker's ``[click](https://evil.example)``
+    or ``**bold**`` (a failed login logs whatever name was typed) makes no link and no emphasis."""
+    return _TEAMS_MARKDOWN.sub(r"\\\1", _LINE_BREAKS.sub(" ", text))
 
 
 def blocks_for(finding: FindingAlert, policy: ResponsePolicy, now: datetime) -> list[BlockEntry]:
@@ -333,11 +437,22 @@ def _channel_steps(
             report.security_hub_imported = security_hub.import_findings([asff(finding)])
 
         steps.append(("security hub", import_into_security_hub))
-    user, endpoint_id = finding.user, finding.endpoint_id
-    if policy.terminate_sessions and sessions is not None and report.blocked and user and endpoint_id:
+    username, common_name, endpoint_id = finding.username, finding.common_name, finding.endpoint_id
+    if (
+        policy.terminate_sessions
+        and sessions is not None
+        and report.blocked
+        and (username or common_name)
+        and endpoint_id
+    ):
 
         def cut_sessions() -> None:
-            statuses = sessions.terminate_user(endpoint_id, user)
+            # TerminateClientVpnConnections' Username is an Active Directory or SAML user name; a
+            # certificate-only user has none, so their connections are found by common name.
+            if username:
+                statuses = sessions.terminate_user(endpoint_id, username)
+            else:
+                statuses = sessions.terminate_common_name(endpoint_id, str(common_name))
             report.terminated_connections = [str(status.get("ConnectionId")) for status in statuses]
 
         steps.append(("sessions", cut_sessions))
