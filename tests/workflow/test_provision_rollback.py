@@ -104,7 +104,8 @@ def test_failure_of_a_later_step_rolls_back(product: Provisioning, operation: st
 
 @pytest.fixture
 def requests_table_gone(product: Provisioning) -> Iterator[str]:
-    """The requests table deleted (an operator's mistake); recreated, empty, afterwards."""
+    """The requests table deleted (an operator's mistake); recreated, empty, afterwards (its index of
+    monitored log groups included)."""
     dynamodb = product.cloud.client("dynamodb")
     name = product.stack.outputs["RequestsTableName"]
     description = dynamodb.describe_table(TableName=name)["Table"]
@@ -114,6 +115,10 @@ def requests_table_gone(product: Provisioning) -> Iterator[str]:
         TableName=name,
         AttributeDefinitions=description["AttributeDefinitions"],
         KeySchema=description["KeySchema"],
+        GlobalSecondaryIndexes=[
+            {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+            for index in description.get("GlobalSecondaryIndexes", [])
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
 
