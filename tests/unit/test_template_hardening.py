@@ -41,6 +41,7 @@ STATE_MACHINES = sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::Se
 NO_RESOURCE_LEVEL_ACTIONS = {
     "ds:DescribeDirectories",
     "ec2:DescribeClientVpnEndpoints",
+    "ec2:DescribeClientVpnConnections",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
