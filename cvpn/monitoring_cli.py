@@ -116,6 +116,36 @@ def describe_connections(ec2: Any, endpoint_id: str) -> list[dict[str, Any]]:
         params["NextToken"] = page["NextToken"]
 
 
+def terminate_sessions(ec2: Any, endpoint_id: str, name: str) -> list[dict[str, Any]]:
+    """Cut every live session of ``name``: an Active Directory or SAML user name (one call with
+    ``Username``), else a certificate's common name (TerminateClientVpnConnections' ``Username``
+    never matches one: its active connections are cut one ConnectionId at a time)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        answer = ec2.terminate_client_vpn_connections(ClientVpnEndpointId=endpoint_id, Username=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "InvalidClientVpnConnection.UserNotFound":
+            raise
+        answer = {}
+    statuses: list[dict[str, Any]] = list(answer.get("ConnectionStatuses", []))
+    if statuses:
+        return statuses
+    for connection in describe_connections(ec2, endpoint_id):
+        if connection.get("CommonName") != name or connection.get("Status", {}).get("Code") != "active":
+            continue
+        try:
+            cut = ec2.terminate_client_vpn_connections(
+                ClientVpnEndpointId=endpoint_id, ConnectionId=connection["ConnectionId"]
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "InvalidClientVpnConnection.IdNotFound":
+                raise
+            continue  # it ended meanwhile
+        statuses.extend(cut.get("ConnectionStatuses", []))
+    return statuses
+
+
 def cmd_connections(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
@@ -124,11 +154,14 @@ def cmd_connections(args: argparse.Namespace) -> int:
     ec2 = aws_client(args, "ec2")
     try:
         if args.terminate:
-            answer = ec2.terminate_client_vpn_connections(
-                ClientVpnEndpointId=args.endpoint_id, Username=args.terminate
-            )
-            statuses = answer.get("ConnectionStatuses", [])
-            print(f"terminated {len(statuses)} connection(s) of {answer.get('Username', args.terminate)}")
+            statuses = terminate_sessions(ec2, args.endpoint_id, args.terminate)
+            if not statuses:
+                raise CliError(
+                    f"no live session of {args.terminate} on {args.endpoint_id} (neither a user name nor a "
+                    "certificate common name of an active connection); `cvpn connections "
+                    f"{args.endpoint_id}` lists them"
+                )
+            print(f"terminated {len(statuses)} connection(s) of {args.terminate}")
             for status in statuses:
                 print(
                     f"  {status['ConnectionId']}  {status.get('PreviousStatus', {}).get('Code', '?')} -> "
@@ -263,7 +296,11 @@ def register(subparsers: Any) -> None:
         "connections", help="live and recent connections of an endpoint; --terminate cuts a user's sessions"
     )
     connections.add_argument("endpoint_id", metavar="ENDPOINT_ID")
-    connections.add_argument("--terminate", metavar="USER", help="terminate every session of this user first")
+    connections.add_argument(
+        "--terminate",
+        metavar="USER",
+        help="terminate every session of this user first (a user name, or a certificate's common name)",
+    )
     _aws_options(connections)
     connections.set_defaults(func=cmd_connections)
 
