@@ -103,9 +103,24 @@ class MemoryBlocklist:
 class Recorder:
     calls: list[Any] = field(default_factory=list)
     terminations: list[tuple[str, str, str]] = field(default_factory=list)  # (endpoint, by, whom)
+    marks: dict[str, tuple[str, set[str]]] = field(default_factory=dict)  # finding: (revision, channels)
 
-    def put(self, detail: dict[str, Any], *, recorded_at: int, expires_at: int) -> None:
+    def record(
+        self, detail: dict[str, Any], *, revision: str, recorded_at: int, expires_at: int
+    ) -> frozenset[str]:
         self.calls.append(detail)
+        kept = self.marks.get(detail["finding_id"])
+        if kept and kept[0] == revision:
+            return frozenset(kept[1])
+        self.marks[detail["finding_id"]] = (revision, set())
+        return frozenset()
+
+    def mark_delivered(self, finding_id: str, revision: str, channel: str, *, delivered_at: int) -> bool:
+        kept = self.marks.get(finding_id)
+        if not kept or kept[0] != revision:
+            return False
+        kept[1].add(channel)
+        return True
 
     def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str:
         self.calls.append((subject, message, attributes))
@@ -221,9 +236,9 @@ class EveryChannel:
     blocklist: MemoryBlocklist = field(default_factory=MemoryBlocklist)
     configured: bool = True
 
-    def deliver_high_finding(self, *, webhook: Any = None) -> DeliveryReport:
-        """A HIGH finding delivered to every channel (each of them this object, the webhook unless
-        ``webhook`` is given), with session termination on."""
+    def deliver_high_finding(self, *, webhook: Any = None, **changes: Any) -> DeliveryReport:
+        """A HIGH finding (with ``changes`` to its detail) delivered to every channel (each of them
+        this object, the webhook unless ``webhook`` is given), with session termination on."""
         channels = AlertChannels(
             findings=self.archive,
             topic=self,
@@ -234,7 +249,7 @@ class EveryChannel:
         )
         policy = ResponsePolicy(terminate_sessions=True)
         return deliver_finding(
-            finding("HIGH"), channels, policy, now=NOW, asff=lambda alert: {"Id": alert.finding_id}
+            finding("HIGH", **changes), channels, policy, now=NOW, asff=lambda alert: {"Id": alert.finding_id}
         )
 
     def _use(self, channel: str) -> None:
@@ -284,6 +299,57 @@ def test_a_failing_channel_keeps_no_other_from_its_turn_and_then_fails_the_deliv
     report = failed.value.report
     assert (report.alert_message_id is None) == (broken == "alerts topic")
     assert (report.terminated_connections == []) == (broken == "sessions")
+
+
+def test_a_retried_delivery_skips_the_channels_it_already_reached() -> None:
+    """Given the webhook down, when a HIGH finding is delivered (and fails), then retried with the
+    webhook back, then delivered once more (EventBridge's second copy), then the e-mail alert, Security
+    Hub and the session cut happen once, the webhook gets the finding once it recovers, and the retries
+    report the channels they skipped."""
+    everything = EveryChannel(broken="webhook")
+    with pytest.raises(FindingDeliveryIncomplete):
+        everything.deliver_high_finding()
+
+    everything.broken = ""
+    retried = everything.deliver_high_finding()
+    again = everything.deliver_high_finding()
+
+    assert everything.done == ["alerts topic", "security hub", "sessions", "webhook"]
+    assert retried.already_delivered == ["alerts topic", "security hub", "sessions"]
+    assert retried.webhook_status == 200 and retried.alert_message_id is None
+    assert again.already_delivered == CHANNELS and again.webhook_status is None
+    assert set(retried.blocked) == set(again.blocked) == {"source#198.51.100.66", "user#mallory"}
+
+
+def test_a_refired_finding_reaches_every_channel_again() -> None:
+    """Given a finding delivered everywhere, when the detector re-publishes it (same finding id, new
+    counts and last attempt: a new revision), then every channel receives it again."""
+    everything = EveryChannel()
+    everything.deliver_high_finding()
+    refired = everything.deliver_high_finding(
+        counts={"failures": 20, "distinct_users": 9}, last_seen="2026-11-28T12:30:00Z"
+    )
+
+    assert everything.done == CHANNELS + CHANNELS
+    assert refired.already_delivered == [] and refired.alert_message_id == "message-1"
+
+
+def test_a_mark_that_cannot_be_written_does_not_fail_the_delivery(caplog: pytest.LogCaptureFixture) -> None:
+    """Given a findings table that refuses the delivery marks, when a finding is delivered, then every
+    channel has it and the delivery succeeds; the missing marks are logged (a retry might repeat)."""
+
+    class Unmarkable(Recorder):
+        def mark_delivered(self, finding_id: str, revision: str, channel: str, *, delivered_at: int) -> bool:
+            raise ConnectionError("DynamoDB unreachable")
+
+    everything = EveryChannel(archive=Unmarkable())
+    with caplog.at_level("WARNING", logger="cvpn_shared.monitoring.alerting"):
+        report = everything.deliver_high_finding()
+
+    assert everything.done == CHANNELS and report.webhook_status == 200
+    assert [record.getMessage() for record in caplog.records] == [
+        f"delivery to {channel} not marked for finding {'a' * 64}" for channel in CHANNELS
+    ]
 
 
 def request(**changes: str) -> ClientConnectRequest:

@@ -2,7 +2,8 @@
 
 For each finding event (``FindingAlert``, the spec's detail) ``deliver_finding``:
 
-1. records it in the findings table (``cvpn findings`` reads it);
+1. records it in the findings table (``cvpn findings`` reads it) under its revision (a digest of
+   the detail);
 2. for HIGH and CRITICAL findings that are not allow-listed, puts the source address and the user
    on the blocklist until the block expires (the client-connect handler refuses them);
 3. publishes a readable alert to the alerts topic (e-mail and other subscriptions) - except for
@@ -13,13 +14,21 @@ For each finding event (``FindingAlert``, the spec's detail) ``deliver_finding``
    Active Directory or SAML user, connection by connection for a certificate's common name.
 
 Each of steps 3-6 has its turn even when another failed; a failure fails the delivery afterwards
-(``FindingDeliveryIncomplete``), so Lambda retries it. EventBridge delivers at least once, and Lambda
-retries: every step is safe to repeat (same finding id, same block, no session left to cut).
+(``FindingDeliveryIncomplete``), so Lambda retries it. Each channel that took the finding is marked
+on its archive item, for that revision: a retry of the same event (or EventBridge's second copy of
+it) skips the channels already reached, so the e-mail alert is not sent again because the chat
+webhook was down; a re-fire of the finding (same id, new counts and last attempt: a new revision)
+starts without marks and reaches every channel again. Marks are a best effort (a mark that cannot be
+written is logged, and the channel may then receive the finding twice); the block, the Security Hub
+import and the session cut are safe to repeat anyway (same finding id, same block, no session left
+to cut).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +52,8 @@ __all__ = [
     "deliver_health_alert",
     "teams_message",
 ]
+
+logger = logging.getLogger(__name__)
 
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
 _NA = {"", "NA", "-"}
@@ -82,6 +93,13 @@ class FindingAlert(BaseModel):
     mitre: Any = None
     allowlisted: bool = False
     runbook_url: str | None = None
+
+    @property
+    def revision(self) -> str:
+        """A digest of the whole detail: the same for a retried event, new when the finding is
+        re-published with new counts or a later last attempt."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
     @property
     def username(self) -> str | None:
@@ -133,7 +151,11 @@ class HandlerHealthAlert(BaseModel):
 
 # ------------------------------------------------------------------------------------------ ports
 class FindingsStore(Protocol):
-    def put(self, detail: dict[str, Any], *, recorded_at: int, expires_at: int) -> None: ...
+    def record(
+        self, detail: dict[str, Any], *, revision: str, recorded_at: int, expires_at: int
+    ) -> frozenset[str]: ...
+
+    def mark_delivered(self, finding_id: str, revision: str, channel: str, *, delivered_at: int) -> bool: ...
 
 
 class AlertPublisher(Protocol):
@@ -192,6 +214,7 @@ class DeliveryReport:
     security_hub_imported: int = 0
     blocked: list[str] = field(default_factory=list)
     terminated_connections: list[str] = field(default_factory=list)
+    already_delivered: list[str] = field(default_factory=list)  # channels skipped: reached before
 
 
 # ------------------------------------------------------------------------------------------ logic
@@ -361,14 +384,16 @@ def deliver_finding(
 
     The archive and the blocks come first. Then each channel (alerts topic, webhook, Security Hub,
     session termination) has its turn even when one before it failed: a chat service's outage must
-    not cost the Security Hub finding or the cut sessions. If any failed, ``FindingDeliveryIncomplete``
-    names them after all had their turn, so the invocation fails and is retried (every step is safe
-    to repeat), then kept by the on-failure destination.
+    not cost the Security Hub finding or the cut sessions. A channel this revision of the finding
+    already reached (an earlier attempt of the same delivery) is skipped; one that succeeds is marked.
+    If any failed, ``FindingDeliveryIncomplete`` names them after all had their turn, so the invocation
+    fails and is retried, then kept by the on-failure destination.
     """
     report = DeliveryReport(finding_id=finding.finding_id, severity=finding.severity)
-    detail = finding.model_dump(mode="json")
-    channels.findings.put(
-        detail,
+    revision = finding.revision
+    delivered = channels.findings.record(
+        finding.model_dump(mode="json"),
+        revision=revision,
         recorded_at=int(now.timestamp()),
         expires_at=int((now + policy.findings_retention).timestamp()),
     )
@@ -377,13 +402,29 @@ def deliver_finding(
         report.blocked.append(entry.key)
     failures: dict[str, Exception] = {}
     for channel, step in _channel_steps(finding, channels, policy, report, asff):
+        if channel in delivered:
+            report.already_delivered.append(channel)
+            continue
         try:
             step()
         except Exception as error:  # each channel has its turn; the delivery fails after all of them
             failures[channel] = error
+            continue
+        _mark_delivered(channels.findings, finding.finding_id, revision, channel, now)
     if failures:
         raise FindingDeliveryIncomplete(report, failures) from next(iter(failures.values()))
     return report
+
+
+def _mark_delivered(
+    findings: FindingsStore, finding_id: str, revision: str, channel: str, now: datetime
+) -> None:
+    """Mark ``channel`` as reached; a mark that cannot be written costs at most a second copy on a
+    retry, never the delivery."""
+    try:
+        findings.mark_delivered(finding_id, revision, channel, delivered_at=int(now.timestamp()))
+    except Exception:
+        logger.warning("delivery to %s not marked for finding %s", channel, finding_id, exc_info=True)
 
 
 class FindingDeliveryIncomplete(Exception):
