@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import sys
@@ -103,3 +104,48 @@ def _cell(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
+
+
+def connection_log_line(
+    endpoint_id: str,
+    connection_id: str,
+    status: str,
+    device_ip: str,
+    user: str,
+    reason: str,
+    started_ms: int | None,
+    at_ms: int,
+) -> str:
+    """A connection-attempt record as Client VPN logs it (compact JSON, every value text, "NA" for
+    not applicable): a session's start time, tunnel address and counters only once it started."""
+    started = started_ms is not None
+    return json.dumps(
+        {
+            "connection-log-type": "connection-attempt",
+            "connection-attempt-status": status,
+            "connection-reset-status": "NA",
+            "connection-attempt-failure-reason": reason,
+            "connection-id": connection_id,
+            "client-vpn-endpoint-id": endpoint_id,
+            "transport-protocol": "udp",
+            "connection-start-time": _log_time(started_ms) if started_ms is not None else "NA",
+            "connection-last-update-time": _log_time(at_ms),
+            "client-ip": "10.0.1.2" if started else "NA",
+            "common-name": "client1",
+            "device-type": "mac",
+            "device-ip": device_ip,
+            "port": "50096",
+            "ingress-bytes": "1024" if started else "0",
+            "egress-bytes": "2048" if started else "0",
+            "ingress-packets": "10" if started else "0",
+            "egress-packets": "12" if started else "0",
+            "connection-end-time": "NA",
+            "username": user,
+        },
+        separators=(",", ":"),
+    )
+
+
+def _log_time(epoch_ms: int) -> str:
+    """The log's time format: UTC, to the second, no zone."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_ms / 1000))

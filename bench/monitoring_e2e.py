@@ -56,7 +56,7 @@ elif str(ROOT) not in sys.path:
 if str(ROOT / "layers" / "shared" / "python") not in sys.path:
     sys.path.append(str(ROOT / "layers" / "shared" / "python"))
 
-from bench.common import progress, render_table  # noqa: E402
+from bench.common import connection_log_line, progress, render_table  # noqa: E402
 from cvpn.monitoring_demo import LocalMonitoring  # noqa: E402
 from cvpn_shared.monitoring.ingest import IngestSettings  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
@@ -130,46 +130,6 @@ class ScenarioFigures:
 
 
 # ------------------------------------------------------------------------------------------ workload
-def _record(
-    endpoint_id: str,
-    connection_id: str,
-    status: str,
-    device_ip: str,
-    user: str,
-    reason: str,
-    started_ms: int | None,
-    at_ms: int,
-) -> str:
-    return json.dumps(
-        {
-            "connection-log-type": "connection-attempt",
-            "connection-attempt-status": status,
-            "connection-reset-status": "NA",
-            "connection-attempt-failure-reason": reason,
-            "connection-id": connection_id,
-            "client-vpn-endpoint-id": endpoint_id,
-            "transport-protocol": "udp",
-            "connection-start-time": _log_time(started_ms) if started_ms is not None else "NA",
-            "connection-last-update-time": _log_time(at_ms),
-            "client-ip": "10.0.1.2" if started_ms is not None else "NA",
-            "common-name": "client1",
-            "device-type": "mac",
-            "device-ip": device_ip,
-            "port": "50096",
-            "ingress-bytes": "1024" if started_ms is not None else "0",
-            "egress-bytes": "2048" if started_ms is not None else "0",
-            "ingress-packets": "10" if started_ms is not None else "0",
-            "egress-packets": "12" if started_ms is not None else "0",
-            "connection-end-time": "NA",
-            "username": user,
-        }
-    )
-
-
-def _log_time(epoch_ms: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch_ms / 1000))
-
-
 def _source(index: int) -> str:
     return f"10.{100 + index // 65025 % 100}.{index // 255 % 255}.{index % 255 + 1}"
 
@@ -192,14 +152,14 @@ def build_events(
         connection_id = f"cvpn-connection-{number:017x}"
         if roll < 0.01:  # an attacker tries one user after another
             ip, user = rng.choice(attackers), f"user{rng.randrange(workload.users)}"
-            message = _record(
+            message = connection_log_line(
                 endpoint_id, connection_id, "failed", ip, user, "Authentication failed", None, at
             )
             failed = (ip, user)
         elif roll < 0.03:  # a user mistypes, from the user's own address
             source = rng.randrange(workload.sources)
             ip, user = _source(source), f"user{source % workload.users}"
-            message = _record(
+            message = connection_log_line(
                 endpoint_id, connection_id, "failed", ip, user, "Authentication failed", None, at
             )
             failed = (ip, user)
@@ -207,16 +167,16 @@ def build_events(
             source = rng.randrange(workload.sources)
             ip, user = _source(source), f"user{source % workload.users}"
             live.append((connection_id, at, ip, user))
-            message = _record(endpoint_id, connection_id, "successful", ip, user, "NA", at, at)
+            message = connection_log_line(endpoint_id, connection_id, "successful", ip, user, "NA", at, at)
         elif roll < 0.43:  # a periodic re-log of a session that started in the window
             session_id, started, ip, user = rng.choice(live)
-            message = _record(endpoint_id, session_id, "successful", ip, user, "NA", started, at)
+            message = connection_log_line(endpoint_id, session_id, "successful", ip, user, "NA", started, at)
         else:  # a periodic re-log of a session that started hours ago
             source = rng.randrange(workload.sources)
             ip, user = _source(source), f"user{source % workload.users}"
             started = now_ms - 3_600_000 * (1 + source % 8)
             session_id = f"cvpn-connection-{0xF0000000000000000 + source:017x}"
-            message = _record(endpoint_id, session_id, "successful", ip, user, "NA", started, at)
+            message = connection_log_line(endpoint_id, session_id, "successful", ip, user, "NA", started, at)
         failing.append(failed)
         events.append((at, message))
     return events, failing

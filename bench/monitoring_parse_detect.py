@@ -43,6 +43,7 @@ for _path in (ROOT, ROOT / "layers" / "shared" / "python"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from bench.common import connection_log_line  # noqa: E402
 from cvpn_shared.monitoring.detection import (  # noqa: E402
     DetectionSettings,
     Detector,
@@ -111,32 +112,23 @@ RUN_SIZES = (1_400, 10_000, BATCH_EVENTS)
 
 
 def _record(
-    connection_id: str, status: str, device_ip: str, user: str, reason: str, started: datetime | None
+    connection_id: str,
+    status: str,
+    device_ip: str,
+    user: str,
+    reason: str,
+    started: datetime | None,
+    at: datetime,
 ) -> str:
-    return json.dumps(
-        {
-            "connection-log-type": "connection-attempt",
-            "connection-attempt-status": status,
-            "connection-reset-status": "NA",
-            "connection-attempt-failure-reason": reason,
-            "connection-id": connection_id,
-            "client-vpn-endpoint-id": ENDPOINT_ID,
-            "transport-protocol": "udp",
-            "connection-start-time": started.strftime("%Y-%m-%d %H:%M:%S") if started else "NA",
-            "connection-last-update-time": "2026-11-28 12:00:00",
-            "client-ip": "10.0.1.2" if started else "NA",
-            "common-name": "client1",
-            "device-type": "mac",
-            "device-ip": device_ip,
-            "port": "50096",
-            "ingress-bytes": "1024",
-            "egress-bytes": "2048",
-            "ingress-packets": "10",
-            "egress-packets": "12",
-            "connection-end-time": "NA",
-            "username": user,
-        },
-        separators=(",", ":"),
+    return connection_log_line(
+        endpoint_id=ENDPOINT_ID,
+        connection_id=connection_id,
+        status=status,
+        device_ip=device_ip,
+        user=user,
+        reason=reason,
+        started_ms=None if started is None else int(started.timestamp() * 1000),
+        at_ms=int(at.timestamp() * 1000),
     )
 
 
@@ -164,27 +156,27 @@ def build_workload(name: str, events: int, sources: int, seed: int = 7) -> list[
         if name == "attack":
             user = f"user{rng.randrange(200)}"
             message = _record(
-                f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None
+                f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None, at
             )
         elif index < attackers:  # brute force and spray from 1 % of the sources
             user = f"user{rng.randrange(50)}"
             message = _record(
-                f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None
+                f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None, at
             )
         else:
             roll = rng.random()
             user = f"user{index % 3000}"
             if roll < 0.08:  # a typo
                 message = _record(
-                    f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None
+                    f"cvpn-connection-{number:017d}", "failed", ip, user, "authentication-failed", None, at
                 )
             elif roll < 0.12:
                 message = _record(
-                    f"cvpn-connection-{number:017d}", "waiting-for-assertion", ip, user, "NA", None
+                    f"cvpn-connection-{number:017d}", "waiting-for-assertion", ip, user, "NA", None, at
                 )
             else:  # a session, logged again every few minutes with its connection id and start time
                 connection_id, started = _session(index, at)
-                message = _record(connection_id, "successful", ip, user, "NA", started)
+                message = _record(connection_id, "successful", ip, user, "NA", started, at)
         out.append((int(at.timestamp() * 1000), message))
     return [
         {"eventId": f"{number:056d}", "timestamp": timestamp, "message": message}
