@@ -334,32 +334,36 @@ class Detector:
             username = attempt[USERNAME]
             common_name = attempt[COMMON_NAME]
             user = username or common_name
-            moment = -1
-            if device_ip is not None:
-                key = (endpoint_id, device_ip)
-                if key in source_failures or key in armed_sources or key not in known_sources:
-                    moment = attempt[CONNECTION_START_MS]
-                    if moment is None:
-                        moment = attempt[TIMESTAMP_MS]
-                    success: SuccessEvent = (moment, attempt[CONNECTION_ID], user, username, common_name)
-                    found = source_successes.get(key)
-                    if found is None:
-                        source_successes[key] = [success]
-                    else:
-                        found.append(success)
-            if user is not None:
-                key = (endpoint_id, user)
-                if key in user_failures or key in armed_users or key not in known_users:
-                    if moment < 0:
-                        moment = attempt[CONNECTION_START_MS]
-                        if moment is None:
-                            moment = attempt[TIMESTAMP_MS]
-                    success = (moment, attempt[CONNECTION_ID], device_ip, username, common_name)
-                    found = user_successes.get(key)
-                    if found is None:
-                        user_successes[key] = [success]
-                    else:
-                        found.append(success)
+            source_key = (endpoint_id, device_ip)
+            user_key = (endpoint_id, user)
+            judge_source = device_ip is not None and (
+                source_key in source_failures
+                or source_key in armed_sources
+                or source_key not in known_sources
+            )
+            judge_user = user is not None and (
+                user_key in user_failures or user_key in armed_users or user_key not in known_users
+            )
+            if not (judge_source or judge_user):
+                continue
+            moment = attempt[CONNECTION_START_MS]
+            if moment is None:
+                moment = attempt[TIMESTAMP_MS]
+            connection_id = attempt[CONNECTION_ID]
+            if judge_source:
+                success: SuccessEvent = (moment, connection_id, user, username, common_name)
+                found = source_successes.get(source_key)
+                if found is None:
+                    source_successes[source_key] = [success]
+                else:
+                    found.append(success)
+            if judge_user:
+                success = (moment, connection_id, device_ip, username, common_name)
+                found = user_successes.get(user_key)
+                if found is None:
+                    user_successes[user_key] = [success]
+                else:
+                    found.append(success)
         return source_successes, user_successes
 
     def _is_allowlisted(self, device_ip: str | None) -> bool:
