@@ -223,8 +223,10 @@ class EntityRecord:
     def _quiet(self, fresh: list[FailureEvent], successes: Sequence[SuccessEvent]) -> bool:
         """Whether no rule can fire in this run: an entity with nothing on record (no failure in a
         window, no distinct value, no episode, not armed), fewer failures than any threshold of its
-        rules can be met with, none notable, no success. The common case (a typo) then skips the rules."""
-        if self.recent or self.distinct or self.episodes or self.armed is not None or successes:
+        rules can be met with, none notable. The common case (a typo) then skips the rules. Its
+        successes, if any, do not matter: R6 needs an attack rule to have fired (armed, or in this
+        run), and none has or can."""
+        if self.recent or self.distinct or self.episodes or self.armed is not None:
             return False
         if len(fresh) >= self.settings.quiet_below(self.kind):
             return False
