@@ -404,7 +404,7 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionA
     decode = _fast_loads
     fields = _MAIN_FIELDS
     all_text = "".join
-    not_extra = _NOT_EXTRA
+    only_known = _NOT_EXTRA.issuperset  # faster than ``record.keys() <= _NOT_EXTRA``
     start_times = _START_TIMES
     meaning = _NOT_APPLICABLE.get
     not_json = not_object = missing = 0
@@ -468,7 +468,7 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionA
                     meaning(username, username),
                     meaning(common_name, common_name),
                     start_ms,
-                    {} if record.keys() <= not_extra else _extra(record),
+                    {} if only_known(record) else _extra(record),
                     get("connection-reset-status"),
                     get("client-ip"),
                     get("client-ip-v6"),
