@@ -19,7 +19,12 @@ What the record keeps, each bounded (see ``DetectionSettings``):
 - ``episodes`` per rule and ``armed`` (when an attack rule last fired, for R6).
 
 Speed: the hot loop only decides where rules fire; counting the failures into open episodes is done
-per run in bulk (``Episode.count`` over slices). Times are integer epoch milliseconds throughout.
+per run in bulk (``Episode.count`` over slices). A rule that holds again inside its open episode (the
+usual case under attack) takes one call (``_again``); a distinct-value rule sorts the values only when
+one of them may be outside its window or an episode opens. ``_source_failures`` and
+``_user_failures`` are twins on purpose, with ``_remember`` inlined in both: they run once per failure
+and entity. ``tests/unit/monitoring/test_detection_golden.py`` holds what they decide to digests
+taken before they were last tuned. Times are integer epoch milliseconds throughout.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ SuccessEvent = tuple[int, str, str | None, str | None, str | None]
 RecentFailure = tuple[int, str, str | None, str | None, bool, bool]
 
 _row_time = itemgetter(0)
+_NEVER = 1 << 62  # a time after every event
 _DEFERRED_RULES: dict[EntityKind, tuple[str, ...]] = {"device_ip": ("R1", "R4", "R5"), "user": ("R2", "R3")}
 
 
@@ -291,15 +297,28 @@ class EntityRecord:
         distinct_needed = min(n4 if r4 else n5, n5 if r5 else n4)
         keep = max(n4, n5)
         smallest_gap = settings.smallest_episode_gap_ms
+        window_events = settings.max_window_events
         times = self.recent_times
+        recent = self.recent
         distinct = self.distinct
+        episodes = self.episodes
+        # No distinct value is older than ``floor`` (a lower bound, lowered as values come): while it
+        # is inside a rule's window, every value is, and the rule holds without sorting them.
+        floor = min(distinct.values(), default=_NEVER)
         previous = -1
         for index, event in enumerate(fresh):
             moment = event[0]
             if index == 0 or moment - previous > smallest_gap:
                 self._begin_run(fresh, index, moment)
             in_order = not times or moment >= times[-1]
-            self._remember(event, in_order)
+            if in_order:  # ``_remember``, inlined for the usual case
+                times.append(moment)
+                recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
+                if len(times) > 2 * window_events:
+                    del times[:-window_events]
+                    del recent[:-window_events]
+            else:
+                self._remember(event, in_order)
             if moment > previous:
                 previous = moment
             user = event[2]
@@ -307,6 +326,8 @@ class EntityRecord:
                 last = distinct.get(user)
                 if last is None or moment > last:
                     distinct[user] = moment
+                    if moment < floor:
+                        floor = moment
                     if len(distinct) > 2 * keep + 4:
                         self.distinct = distinct = _most_recent(distinct, keep)
             if r1:
@@ -316,13 +337,25 @@ class EntityRecord:
                 else:
                     start = self._count_fire(moment, w1, n1)
                 if start is not None:
-                    self._fire("R1", fresh, index, moment, start, counters, findings)
+                    episode = episodes.get("R1")
+                    if episode is not None and episode.open:
+                        self._again("R1", episode, moment, counters)
+                    else:
+                        self._fire("R1", fresh, index, moment, start, counters, findings)
             if (r4 or r5) and len(distinct) >= distinct_needed:
-                latest_first = sorted(distinct.values(), reverse=True)
-                if r4 and len(latest_first) >= n4 and latest_first[n4 - 1] > moment - w4:
-                    self._fire("R4", fresh, index, moment, latest_first[n4 - 1], counters, findings)
-                if r5 and len(latest_first) >= n5 and latest_first[n5 - 1] > moment - w5:
-                    self._fire("R5", fresh, index, moment, latest_first[n5 - 1], counters, findings)
+                values = len(distinct)
+                check4 = r4 and values >= n4
+                check5 = r5 and values >= n5
+                latest_first: list[int] | None = None  # None: every value is inside both windows
+                if (check4 and floor <= moment - w4) or (check5 and floor <= moment - w5):
+                    latest_first = sorted(distinct.values(), reverse=True)
+                    floor = latest_first[-1]
+                if check4 and (latest_first is None or latest_first[n4 - 1] > moment - w4):
+                    latest_first = self._distinct_held(
+                        "R4", n4, latest_first, fresh, index, counters, findings
+                    )
+                if check5 and (latest_first is None or latest_first[n5 - 1] > moment - w5):
+                    self._distinct_held("R5", n5, latest_first, fresh, index, counters, findings)
             if r7 and event[8]:
                 self._single(event, event[4], counters, findings)
 
@@ -332,15 +365,26 @@ class EntityRecord:
         settings = self.settings
         r2, r3, r7, n2, w2, n3, n3_ips, w3 = settings.user_rules
         smallest_gap = settings.smallest_episode_gap_ms
+        window_events = settings.max_window_events
         times = self.recent_times
+        recent = self.recent
         distinct = self.distinct
+        episodes = self.episodes
+        floor = min(distinct.values(), default=_NEVER)  # as in ``_source_failures``
         previous = -1
         for index, event in enumerate(fresh):
             moment = event[0]
             if index == 0 or moment - previous > smallest_gap:
                 self._begin_run(fresh, index, moment)
             in_order = not times or moment >= times[-1]
-            self._remember(event, in_order)
+            if in_order:  # ``_remember``, inlined for the usual case
+                times.append(moment)
+                recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
+                if len(times) > 2 * window_events:
+                    del times[:-window_events]
+                    del recent[:-window_events]
+            else:
+                self._remember(event, in_order)
             if moment > previous:
                 previous = moment
             source = event[2]
@@ -348,6 +392,8 @@ class EntityRecord:
                 last = distinct.get(source)
                 if last is None or moment > last:
                     distinct[source] = moment
+                    if moment < floor:
+                        floor = moment
                     if len(distinct) > 2 * n3_ips + 4:
                         self.distinct = distinct = _most_recent(distinct, n3_ips)
             count = len(times)
@@ -357,17 +403,56 @@ class EntityRecord:
                 else:
                     start = self._count_fire(moment, w2, n2)
                 if start is not None:
-                    self._fire("R2", fresh, index, moment, start, counters, findings)
+                    episode = episodes.get("R2")
+                    if episode is not None and episode.open:
+                        self._again("R2", episode, moment, counters)
+                    else:
+                        self._fire("R2", fresh, index, moment, start, counters, findings)
             if r3 and len(distinct) >= n3_ips:
-                by_count = self._count_fire(moment, w3, n3)
+                # In order, the window ending at this failure is the only one it can complete.
+                if in_order:
+                    by_count = times[count - n3] if count >= n3 and times[count - n3] > moment - w3 else None
+                else:
+                    by_count = self._count_fire(moment, w3, n3)
                 if by_count is not None:
-                    latest_first = sorted(distinct.values(), reverse=True)
-                    if latest_first[n3_ips - 1] > moment - w3:
-                        start = min(by_count, latest_first[n3_ips - 1])
-                        self._fire("R3", fresh, index, moment, start, counters, findings)
+                    latest_first: list[int] | None = None  # None: every source is inside the window
+                    if floor <= moment - w3:
+                        latest_first = sorted(distinct.values(), reverse=True)
+                        floor = latest_first[-1]
+                    if latest_first is None or latest_first[n3_ips - 1] > moment - w3:
+                        episode = episodes.get("R3")
+                        if episode is not None and episode.open:
+                            self._again("R3", episode, moment, counters)
+                        else:
+                            if latest_first is None:
+                                latest_first = sorted(distinct.values(), reverse=True)
+                            start = min(by_count, latest_first[n3_ips - 1])
+                            self._fire("R3", fresh, index, moment, start, counters, findings)
             if r7 and event[8] and source is None:
                 # R7 is the source's rule; the user carries it only for records without a device-ip.
                 self._single(event, event[4], counters, findings)
+
+    def _distinct_held(
+        self,
+        rule_id: str,
+        threshold: int,
+        latest_first: list[int] | None,
+        fresh: list[FailureEvent],
+        index: int,
+        counters: RunCounters,
+        findings: list[Finding],
+    ) -> list[int] | None:
+        """R4 or R5 held at ``fresh[index]`` (the distinct values' times, latest first, sorted only
+        when needed: to open an episode); the sorted times, if sorted."""
+        moment = fresh[index][0]
+        episode = self.episodes.get(rule_id)
+        if episode is not None and episode.open:
+            self._again(rule_id, episode, moment, counters)
+            return latest_first
+        if latest_first is None:
+            latest_first = sorted(self.distinct.values(), reverse=True)
+        self._fire(rule_id, fresh, index, moment, latest_first[threshold - 1], counters, findings)
+        return latest_first
 
     # ----- windows ---------------------------------------------------------------------------------
 
@@ -417,12 +502,12 @@ class EntityRecord:
         findings: list[Finding],
     ) -> None:
         """R1-R5 held at ``fresh[index]``: refresh the open episode, or open one (counting its window)."""
-        counters.fires += 1
-        self._arm(rule_id, moment)
         episode = self.episodes.get(rule_id)
         if episode is not None and episode.open:
-            self._refire(episode, moment, counters)
+            self._again(rule_id, episode, moment, counters)
             return
+        counters.fires += 1
+        self._arm(rule_id, moment)
         episode = self._open(rule_id, episode, start, moment, counters, findings)
         self._seed(rule_id, episode, start)
         episode.pending_from = index + 1
@@ -503,6 +588,21 @@ class EntityRecord:
             self._refire(episode, moment, counters)
             return episode, False
         return self._open(rule_id, episode, moment, moment, counters, findings), True
+
+    def _again(self, rule_id: str, episode: Episode, moment: int, counters: RunCounters) -> None:
+        """An attack rule (R1-R5, of the entity's kind) held again inside its open episode: what
+        ``_arm`` and ``_refire`` do, in one call (the hot path of a long attack)."""
+        counters.fires += 1
+        armed = self.armed
+        if armed is None or armed[0] != moment or armed[1] != rule_id:
+            if self._track_arms:
+                self._arms.append((moment, rule_id))
+            if armed is None or moment >= armed[0]:
+                self.armed = (moment, rule_id)
+        if episode.publish_fire(moment, self.settings.cooldown_ms):
+            counters.published += 1
+        else:
+            counters.suppressed += 1
 
     def _refire(self, episode: Episode, moment: int, counters: RunCounters) -> None:
         """The rule fired again within its open episode: published, unless inside the cooldown."""
