@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from cvpn_shared.monitoring.detection import DetectionSettings, Detector
+from cvpn_shared.monitoring.findings import Finding
 from cvpn_shared.monitoring.record_cache import RecordCache
 from cvpn_shared.monitoring.state import InMemoryDetectionState
 from tests.unit.monitoring.logs import ConnectionLog, mixed_runs
@@ -114,6 +115,8 @@ def _outcome(settings: DetectionSettings, runs: list[list[dict[str, Any]]], *, w
         # it holds as not armed (``entities`` counts the entities a run looked at).
         stats.pop("records_read")
         stats.pop("entities")
+        for finding in result.findings:  # built without validation: each must be valid
+            assert Finding.model_validate(finding.model_dump()) == finding
         decided.append(
             {
                 "findings": [finding.model_dump(mode="json") for finding in result.findings],
