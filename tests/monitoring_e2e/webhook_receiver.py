@@ -55,6 +55,7 @@ class WebhookReceiver:
         self._received: list[PostedMessage] = []
         self._status = 200
         self._delay = 0.0
+        self._location = ""
         self._release = threading.Event()
         receiver = self
 
@@ -62,7 +63,7 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
                 with receiver._lock:
-                    status, delay = receiver._status, receiver._delay
+                    status, delay, location = receiver._status, receiver._delay, receiver._location
                     receiver._received.append(
                         PostedMessage(
                             path=self.path,
@@ -77,6 +78,8 @@ class WebhookReceiver:
                 with contextlib.suppress(OSError):  # a client that gave up has closed the connection
                     self.send_response(status)
                     self.send_header("content-type", "text/plain")
+                    if location:
+                        self.send_header("location", location)
                     self.send_header("content-length", str(len(answer)))
                     self.end_headers()
                     self.wfile.write(answer)
@@ -101,10 +104,10 @@ class WebhookReceiver:
         """The webhook URL with ``path`` (e.g. ``/services/T0/B0/secret`` as Slack's look)."""
         return f"https://{LOOPBACK}:{self._server.server_address[1]}{path}"
 
-    def answer(self, status: int = 200, *, delay: float = 0.0) -> None:
-        """How the next POSTs are answered: ``status`` after ``delay`` seconds."""
+    def answer(self, status: int = 200, *, delay: float = 0.0, location: str = "") -> None:
+        """How the next POSTs are answered: ``status`` after ``delay`` s (a redirect to ``location``)."""
         with self._lock:
-            self._status, self._delay = status, delay
+            self._status, self._delay, self._location = status, delay, location
 
     def received(self) -> list[PostedMessage]:
         with self._lock:

@@ -9,6 +9,7 @@ import re
 import urllib.error
 from collections.abc import Iterator
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -24,6 +25,7 @@ from cvpn_shared.monitoring.alerting import (
     ResponsePolicy,
     deliver_finding,
 )
+from tests.monitoring_e2e.webhook_receiver import WebhookReceiver
 from tests.unit.ingest.test_delivery import NOW, EveryChannel, MemoryBlocklist, Recorder, finding
 
 
@@ -86,7 +88,7 @@ def post_finding(alert: FindingAlert, style: str, monkeypatch: pytest.MonkeyPatc
     """Deliver ``alert`` to a webhook of ``style`` at https://hooks.example.com/abc; (the delivery's
     report, the one request posted)."""
     posted = Posted()
-    monkeypatch.setattr(alert_channels.urllib.request, "urlopen", posted)
+    monkeypatch.setattr(alert_channels, "open_url", posted)
     channels = AlertChannels(
         findings=Recorder(),
         topic=Recorder(),
@@ -238,9 +240,57 @@ def test_an_unreachable_webhook_is_a_named_failure(monkeypatch: pytest.MonkeyPat
     def refuse(request: Any, timeout: float) -> Any:
         raise ConnectionRefusedError("refused")
 
-    monkeypatch.setattr(alert_channels.urllib.request, "urlopen", refuse)
+    monkeypatch.setattr(alert_channels, "open_url", refuse)
     with pytest.raises(WebhookDeliveryFailed, match="refused"):
         webhook_at("https://hooks.example.com/abc").post({"text": "x"})
+
+
+def test_a_webhook_answering_a_redirect_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a webhook (HTTPS on 127.0.0.1) that answers 302 to another URL, when a message is posted,
+    then nothing is posted to that URL and the failure names the redirect."""
+    with WebhookReceiver(tmp_path / "receiver") as receiver:
+        monkeypatch.setenv("SSL_CERT_FILE", str(receiver.ca_file))
+        receiver.answer(302, location=receiver.url("/elsewhere"))
+        with pytest.raises(WebhookDeliveryFailed, match=r"302 .*redirect.*not followed"):
+            webhook_at(receiver.url("/services/T0/B0/secret")).post({"text": "x"})
+        receiver.answer(200)
+        assert webhook_at(receiver.url("/services/T0/B0/secret")).post({"text": "y"}) == 200
+        assert [post.path for post in receiver.received()] == ["/services/T0/B0/secret"] * 2
+
+
+class CountingParameters(Parameters):
+    def __init__(self, value: str) -> None:
+        super().__init__(value)
+        self.reads = 0
+
+    def get_parameter(self, Name: str, WithDecryption: bool) -> dict[str, Any]:
+        self.reads += 1
+        return super().get_parameter(Name, WithDecryption)
+
+
+def test_the_url_is_read_once_and_again_after_a_failed_delivery(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rotated webhook URL is picked up by the retry of a failed delivery, not only by a new worker."""
+    parameters = CountingParameters("https://hooks.example.com/old")
+    webhook = ChatWebhook(WebhookUrl(None, parameters, secret_arn="", parameter="/alerts/webhook"))
+    posted = Posted()
+    monkeypatch.setattr(alert_channels, "open_url", posted)
+    webhook.post({"text": "a"})
+    webhook.post({"text": "b"})
+    assert parameters.reads == 1
+
+    def gone(request: Any, timeout: float) -> Any:
+        raise urllib.error.HTTPError(request.full_url, 404, "Not Found", Message(), None)
+
+    monkeypatch.setattr(alert_channels, "open_url", gone)
+    with pytest.raises(WebhookDeliveryFailed, match="404"):
+        webhook.post({"text": "c"})
+    parameters.value = "https://hooks.example.com/new"
+    monkeypatch.setattr(alert_channels, "open_url", posted)
+    webhook.post({"text": "c"})
+    assert parameters.reads == 2
+    assert [request.full_url for request in posted.requests][-1] == "https://hooks.example.com/new"
 
 
 def test_a_webhook_answering_500_costs_neither_security_hub_nor_the_session_cut(
@@ -253,7 +303,7 @@ def test_a_webhook_answering_500_costs_neither_security_hub_nor_the_session_cut(
     def answer_500(request: Any, timeout: float) -> Any:
         raise urllib.error.HTTPError(request.full_url, 500, "Internal Server Error", Message(), None)
 
-    monkeypatch.setattr(alert_channels.urllib.request, "urlopen", answer_500)
+    monkeypatch.setattr(alert_channels, "open_url", answer_500)
     everything = EveryChannel()
 
     with pytest.raises(FindingDeliveryIncomplete, match="webhook: WebhookDeliveryFailed: HTTP Error 500"):

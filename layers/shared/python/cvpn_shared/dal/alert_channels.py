@@ -1,19 +1,27 @@
 """Data access to where alerts go: the alerts SNS topic, a chat webhook, Security Hub.
 
 The webhook URL is a secret: it is read from a Secrets Manager secret (the secret string, or its
-``url`` key when the string is JSON) or from an SSM SecureString parameter, once per process.
+``url`` key when the string is JSON) or from an SSM SecureString parameter, once per process, and
+read again after a delivery fails (a rotated or revoked webhook is picked up by Lambda's retry, not
+only when the worker recycles). A webhook that answers a redirect is not followed: the finding
+would go to a URL nobody configured.
 """
 
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
+from cvpn_shared.dal.http import no_redirects_opener
+
 __all__ = ["AlertTopic", "ChatWebhook", "SecurityHubFindings", "WebhookDeliveryFailed", "WebhookUrl"]
 
 MAX_FINDINGS_PER_IMPORT = 100
+# ``urlopen`` without redirects (a module attribute: the tests put a fake in its place).
+open_url = no_redirects_opener().open
 
 
 class WebhookDeliveryFailed(Exception):
@@ -73,6 +81,10 @@ class WebhookUrl:
                 self._url = ""
         return self._url.strip()
 
+    def forget(self) -> None:
+        """Read the URL again on the next ``get`` (after a failed delivery: it may have been rotated)."""
+        self._url = None
+
 
 class ChatWebhook:
     """Posts a JSON document to a Slack or Microsoft Teams incoming webhook."""
@@ -96,9 +108,17 @@ class ChatWebhook:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+            with open_url(request, timeout=self._timeout) as response:
                 return int(response.status)
+        except urllib.error.HTTPError as error:
+            self._url.forget()
+            if 300 <= error.code < 400:
+                raise WebhookDeliveryFailed(
+                    f"the webhook answered {error.code} (a redirect): not followed, nothing delivered"
+                ) from error
+            raise WebhookDeliveryFailed(str(error)) from error
         except OSError as error:
+            self._url.forget()
             raise WebhookDeliveryFailed(str(error)) from error
 
 

@@ -6,6 +6,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from cvpn_shared.dal.http import no_redirects_opener
+
 __all__ = ["HttpAnswer", "UrllibPoster"]
 
 
@@ -18,19 +20,12 @@ class HttpAnswer:
     error: str | None = None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is answered as it is: following it would send the credentials to another URL."""
-
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
 class UrllibPoster:
     """POSTs with the standard library (no extra dependency in the layer); redirects are not followed."""
 
     def __init__(self, timeout_seconds: float = 10.0) -> None:
         self._timeout = timeout_seconds
-        self._opener = urllib.request.build_opener(_NoRedirects())
+        self._opener = no_redirects_opener()
 
     def post(self, url: str, headers: dict[str, str], body: bytes) -> HttpAnswer:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
