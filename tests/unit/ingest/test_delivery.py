@@ -588,3 +588,127 @@ def test_a_refused_termination_is_raised() -> None:
         stub.add_client_error("terminate_client_vpn_connections", service_error_code="UnauthorizedOperation")
         with pytest.raises(ClientError, match="UnauthorizedOperation"):
             ClientVpnConnections(ec2).terminate_common_name("cvpn-endpoint-0123456789abcdef0", CERTIFICATE)
+
+
+def _user_connection(connection_id: str, username: str, status: str = "active") -> dict[str, Any]:
+    return {"ConnectionId": connection_id, "Username": username, "Status": {"Code": status}}
+
+
+def _terminated_many(*connection_ids: str) -> dict[str, Any]:
+    return {
+        "ClientVpnEndpointId": "cvpn-endpoint-0123456789abcdef0",
+        "ConnectionStatuses": [
+            {
+                "ConnectionId": cid,
+                "PreviousStatus": {"Code": "active"},
+                "CurrentStatus": {"Code": "terminating"},
+            }
+            for cid in connection_ids
+        ],
+    }
+
+
+ENDPOINT = "cvpn-endpoint-0123456789abcdef0"
+
+
+def test_a_user_with_fewer_than_five_sessions_is_cut_in_one_call() -> None:
+    ec2 = offline_ec2()
+    with Stubber(ec2) as stub:
+        stub.add_response(
+            "terminate_client_vpn_connections",
+            _terminated_many("cvpn-connection-a", "cvpn-connection-b"),
+            {"ClientVpnEndpointId": ENDPOINT, "Username": "joe"},
+        )
+        statuses = ClientVpnConnections(ec2).terminate_user(ENDPOINT, "joe")
+        stub.assert_no_pending_responses()
+    assert [status["ConnectionId"] for status in statuses] == ["cvpn-connection-a", "cvpn-connection-b"]
+
+
+def test_a_user_with_more_than_five_sessions_has_the_rest_cut_one_by_one() -> None:
+    """Given a user with seven active connections, when their sessions are cut, then the call by
+    Username (AWS: for up to five connections) cuts five, and the two still active are then cut by
+    ConnectionId; another user's connection and the five already cut are left alone."""
+    first_five = [f"cvpn-connection-{letter}" for letter in "abcde"]
+    ec2 = offline_ec2()
+    with Stubber(ec2) as stub:
+        stub.add_response(
+            "terminate_client_vpn_connections",
+            _terminated_many(*first_five),
+            {"ClientVpnEndpointId": ENDPOINT, "Username": "joe"},
+        )
+        stub.add_response(
+            "describe_client_vpn_connections",
+            {
+                "Connections": [
+                    *(_user_connection(cid, "joe", status="terminating") for cid in first_five[:3]),
+                    *(_user_connection(cid, "joe") for cid in first_five[3:]),  # not yet updated
+                    _user_connection("cvpn-connection-f", "joe"),
+                    _user_connection("cvpn-connection-g", "joe"),
+                    _user_connection("cvpn-connection-h", "someone-else"),
+                ]
+            },
+            {"ClientVpnEndpointId": ENDPOINT},
+        )
+        for connection_id in ("cvpn-connection-f", "cvpn-connection-g"):
+            stub.add_response(
+                "terminate_client_vpn_connections",
+                _terminated(connection_id),
+                {"ClientVpnEndpointId": ENDPOINT, "ConnectionId": connection_id},
+            )
+        statuses = ClientVpnConnections(ec2).terminate_user(ENDPOINT, "joe")
+        stub.assert_no_pending_responses()
+    assert [status["ConnectionId"] for status in statuses] == [
+        *first_five,
+        "cvpn-connection-f",
+        "cvpn-connection-g",
+    ]
+
+
+def test_a_refused_by_user_form_falls_back_to_cutting_each_connection() -> None:
+    """Given TerminateClientVpnConnections refusing the by-Username form itself (as AWS may for a user
+    with more than five connections), when a user's sessions are cut, then each active connection of
+    the user is cut by ConnectionId."""
+    ec2 = offline_ec2()
+    with Stubber(ec2) as stub:
+        stub.add_client_error(
+            "terminate_client_vpn_connections",
+            service_error_code="InvalidParameterValue",
+            expected_params={"ClientVpnEndpointId": ENDPOINT, "Username": "joe"},
+        )
+        stub.add_response(
+            "describe_client_vpn_connections",
+            {
+                "Connections": [
+                    _user_connection("cvpn-connection-a", "joe"),
+                    _user_connection("cvpn-connection-b", "ann"),
+                ]
+            },
+            {"ClientVpnEndpointId": ENDPOINT},
+        )
+        stub.add_response(
+            "terminate_client_vpn_connections",
+            _terminated("cvpn-connection-a"),
+            {"ClientVpnEndpointId": ENDPOINT, "ConnectionId": "cvpn-connection-a"},
+        )
+        statuses = ClientVpnConnections(ec2).terminate_user(ENDPOINT, "joe")
+        stub.assert_no_pending_responses()
+    assert [status["ConnectionId"] for status in statuses] == ["cvpn-connection-a"]
+
+
+@pytest.mark.parametrize("code", ["UnauthorizedOperation", "RequestLimitExceeded"])
+def test_a_user_termination_refused_for_permission_or_throttling_is_raised(code: str) -> None:
+    ec2 = offline_ec2()
+    with Stubber(ec2) as stub:
+        stub.add_client_error("terminate_client_vpn_connections", service_error_code=code)
+        with pytest.raises(ClientError, match=code):
+            ClientVpnConnections(ec2).terminate_user(ENDPOINT, "joe")
+
+
+def test_a_user_without_sessions_is_not_an_error() -> None:
+    ec2 = offline_ec2()
+    with Stubber(ec2) as stub:
+        stub.add_client_error(
+            "terminate_client_vpn_connections", service_error_code="InvalidClientVpnConnection.UserNotFound"
+        )
+        assert ClientVpnConnections(ec2).terminate_user(ENDPOINT, "joe") == []
+        stub.assert_no_pending_responses()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -9,6 +10,21 @@ from botocore.exceptions import ClientError
 __all__ = ["ClientVpnConnections"]
 
 ACTIVE = "active"
+# TerminateClientVpnConnections by Username: "can only be used if the user has established up to five
+# connections" (EC2 API reference).
+MAX_CONNECTIONS_BY_USERNAME = 5
+# Refusals that say nothing about the by-user form: the caller must see them.
+_RAISED_AS_THEY_ARE = frozenset(
+    {
+        "UnauthorizedOperation",
+        "AccessDenied",
+        "AccessDeniedException",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "InvalidClientVpnEndpointId.NotFound",
+    }
+)
 
 
 class ClientVpnConnections:
@@ -38,24 +54,49 @@ class ClientVpnConnections:
 
     def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]:
         """Cut every live session of the Active Directory or SAML user ``username``; an unknown user
-        (no session) is not an error."""
+        (no session) is not an error.
+
+        One call by ``Username`` first. AWS documents that form for a user with up to five
+        connections, so when it cut five, or refused the form itself, the user's connections that
+        are still active are then cut one ConnectionId at a time. Errors of permission and
+        throttling are raised as they are.
+        """
+        statuses: list[dict[str, Any]] = []
         try:
             answer = self._ec2.terminate_client_vpn_connections(
                 ClientVpnEndpointId=endpoint_id, Username=username
             )
         except ClientError as error:
-            if _error_code(error) == "InvalidClientVpnConnection.UserNotFound":
+            code = _error_code(error)
+            if code == "InvalidClientVpnConnection.UserNotFound":
                 return []
-            raise
-        return list(answer.get("ConnectionStatuses", []))
+            if code in _RAISED_AS_THEY_ARE:
+                raise
+        else:
+            statuses = list(answer.get("ConnectionStatuses", []))
+            if len(statuses) < MAX_CONNECTIONS_BY_USERNAME:
+                return statuses
+        cut = {str(status.get("ConnectionId")) for status in statuses}
+        return statuses + self._terminate_each(
+            endpoint_id, lambda connection: connection.get("Username") == username, skip=cut
+        )
 
     def terminate_common_name(self, endpoint_id: str, common_name: str) -> list[dict[str, Any]]:
         """Cut every active connection whose client certificate's common name is ``common_name``
         (exactly, as the connection log gave it), one by one; a connection that ended meanwhile is
         not an error. The statuses of the connections cut."""
+        return self._terminate_each(
+            endpoint_id, lambda connection: connection.get("CommonName") == common_name, skip=set()
+        )
+
+    def _terminate_each(
+        self, endpoint_id: str, matches: Callable[[dict[str, Any]], bool], *, skip: set[str]
+    ) -> list[dict[str, Any]]:
+        """Cut the active connections ``matches`` accepts (not those in ``skip``), one ConnectionId at
+        a time; one that ended meanwhile is skipped."""
         statuses: list[dict[str, Any]] = []
         for connection in self.describe(endpoint_id):
-            if connection.get("CommonName") != common_name:
+            if not matches(connection) or connection.get("ConnectionId") in skip:
                 continue
             if connection.get("Status", {}).get("Code") != ACTIVE:
                 continue
