@@ -514,16 +514,7 @@ def _connection(connection_id: str, common_name: str, status: str = "active") ->
 
 
 def _terminated(connection_id: str) -> dict[str, Any]:
-    return {
-        "ClientVpnEndpointId": "cvpn-endpoint-0123456789abcdef0",
-        "ConnectionStatuses": [
-            {
-                "ConnectionId": connection_id,
-                "PreviousStatus": {"Code": "active"},
-                "CurrentStatus": {"Code": "terminated"},
-            }
-        ],
-    }
+    return _terminated_many(connection_id, current="terminated")
 
 
 def test_a_certificate_users_connections_are_found_by_common_name_and_cut_one_by_one() -> None:
@@ -594,15 +585,12 @@ def _user_connection(connection_id: str, username: str, status: str = "active") 
     return {"ConnectionId": connection_id, "Username": username, "Status": {"Code": status}}
 
 
-def _terminated_many(*connection_ids: str) -> dict[str, Any]:
+def _terminated_many(*connection_ids: str, current: str = "terminating") -> dict[str, Any]:
+    """TerminateClientVpnConnections' answer for these connections (previously active)."""
     return {
         "ClientVpnEndpointId": "cvpn-endpoint-0123456789abcdef0",
         "ConnectionStatuses": [
-            {
-                "ConnectionId": cid,
-                "PreviousStatus": {"Code": "active"},
-                "CurrentStatus": {"Code": "terminating"},
-            }
+            {"ConnectionId": cid, "PreviousStatus": {"Code": "active"}, "CurrentStatus": {"Code": current}}
             for cid in connection_ids
         ],
     }
