@@ -1,6 +1,12 @@
 """Connection-log parsing and detection: throughput against bare ``json.loads``, memory, state writes.
 
-Figures (nothing asserted; the aim is a ratio of at least 0.5):
+Figures (nothing asserted). The aim (issue 5): parse + detect at least half as fast as bare
+``json.loads`` (a ratio of at least 0.5) on the mixed workload, in warm runs of every size - the
+steady state of the scheduled ingest. The attack workload is the worst case, reported beside it: every
+event there is a failure that costs rule work for its source and its user, and a flood of tens of
+thousands of failures a minute costs one record write per attacking address or user per run, so it
+stays well below the aim (about 0.06 in 1,400-event runs to 0.25 in 50,000-event runs) while the
+ingest it feeds is bound by DynamoDB writes anyway.
 
 1. Throughput: events/s of ``parse_events`` + ``Detector.observe`` over the same lines as a loop of
    bare ``json.loads``, in the same process, best of ``--repeats``; the ratio of the two. Times are
@@ -316,8 +322,8 @@ def report_monitoring(figures: MonitoringFigures) -> str:
         )
     lines += [
         "",
-        "  ratio = (parse+detect events/s) / (json.loads events/s); aim >= 0.50. "
-        f"Runs of {figures.run_size:,} events, warm;",
+        "  ratio = (parse+detect events/s) / (json.loads events/s); aim >= 0.50 for mixed, warm, "
+        f"at every run size. Runs of {figures.run_size:,} events, warm;",
         "  parse/s = parse_events alone (all events at once; (ratio) against json.loads); detect/s =",
         "  Detector.observe alone (its share of the parse+detect runs).",
         "  writes/10k = entity records written (one conditional PutItem each) per 10,000 events;",
