@@ -5,6 +5,7 @@ made in the block are still collected."""
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 
 from cvpn_shared.monitoring.gcpause import cyclic_gc_paused
@@ -42,10 +43,11 @@ def test_nested_pauses_switch_it_back_on_once_at_the_outer_end() -> None:
 
 def test_the_blocks_survivors_are_promoted_without_a_collection_walking_them() -> None:
     threshold = gc.get_threshold()[0]
+    this_thread = threading.get_ident()
     started: list[int] = []
 
     def record(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
+        if phase == "start" and threading.get_ident() == this_thread:  # not another thread's allocations
             started.append(info["generation"])
 
     gc.callbacks.append(record)
@@ -57,8 +59,8 @@ def test_the_blocks_survivors_are_promoted_without_a_collection_walking_them() -
     finally:
         gc.callbacks.remove(record)
     assert collected_on_leaving == []  # the survivors were promoted, not walked
-    assert gc.get_count()[0] < threshold
-    assert gc.is_tracked(kept[0])  # still tracked: a full collection sees them
+    # In the oldest generation at once (a young collection would have put them in the middle one).
+    assert any(item is kept[0] for item in gc.get_objects(generation=2))
 
 
 def test_a_cycle_made_in_the_block_is_still_collected() -> None:
