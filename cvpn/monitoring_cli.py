@@ -105,51 +105,22 @@ def cmd_findings(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------- connections
-def describe_connections(ec2: Any, endpoint_id: str) -> list[dict[str, Any]]:
-    connections: list[dict[str, Any]] = []
-    params: dict[str, Any] = {"ClientVpnEndpointId": endpoint_id}
-    while True:
-        page = ec2.describe_client_vpn_connections(**params)
-        connections.extend(page.get("Connections", []))
-        if not page.get("NextToken"):
-            return connections
-        params["NextToken"] = page["NextToken"]
-
-
 def terminate_sessions(ec2: Any, endpoint_id: str, name: str) -> list[dict[str, Any]]:
-    """Cut every live session of ``name``: an Active Directory or SAML user name (one call with
-    ``Username``), else a certificate's common name (TerminateClientVpnConnections' ``Username``
-    never matches one: its active connections are cut one ConnectionId at a time)."""
-    from botocore.exceptions import ClientError
+    """Cut every live session of ``name``: an Active Directory or SAML user name, else a certificate's
+    common name. The alert path's own code (``cvpn_shared.dal.client_connections``): by ``Username``
+    first, the rest of a user with more than five sessions and a common name's connections one
+    ConnectionId at a time."""
+    from cvpn_shared.dal.client_connections import ClientVpnConnections
 
-    try:
-        answer = ec2.terminate_client_vpn_connections(ClientVpnEndpointId=endpoint_id, Username=name)
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "InvalidClientVpnConnection.UserNotFound":
-            raise
-        answer = {}
-    statuses: list[dict[str, Any]] = list(answer.get("ConnectionStatuses", []))
-    if statuses:
-        return statuses
-    for connection in describe_connections(ec2, endpoint_id):
-        if connection.get("CommonName") != name or connection.get("Status", {}).get("Code") != "active":
-            continue
-        try:
-            cut = ec2.terminate_client_vpn_connections(
-                ClientVpnEndpointId=endpoint_id, ConnectionId=connection["ConnectionId"]
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "InvalidClientVpnConnection.IdNotFound":
-                raise
-            continue  # it ended meanwhile
-        statuses.extend(cut.get("ConnectionStatuses", []))
-    return statuses
+    sessions = ClientVpnConnections(ec2)
+    return sessions.terminate_user(endpoint_id, name) or sessions.terminate_common_name(endpoint_id, name)
 
 
 def cmd_connections(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
     from cvpn.cli import CliError
+    from cvpn_shared.dal.client_connections import ClientVpnConnections
 
     ec2 = aws_client(args, "ec2")
     try:
@@ -167,7 +138,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
                     f"  {status['ConnectionId']}  {status.get('PreviousStatus', {}).get('Code', '?')} -> "
                     f"{status.get('CurrentStatus', {}).get('Code', '?')}"
                 )
-        connections = describe_connections(ec2, args.endpoint_id)
+        connections = ClientVpnConnections(ec2).describe(args.endpoint_id)
     except ClientError as error:
         detail = error.response.get("Error", {})
         raise CliError(f"{detail.get('Code')}: {detail.get('Message')}") from error

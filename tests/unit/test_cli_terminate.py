@@ -1,5 +1,6 @@
-"""`cvpn connections --terminate NAME`: a user name in one call, a certificate's common name
-connection by connection (TerminateClientVpnConnections' Username matches user names only)."""
+"""`cvpn connections --terminate NAME`: a user name by Username (beyond five sessions, the rest one
+by one), a certificate's common name connection by connection (TerminateClientVpnConnections'
+Username matches user names only). The CLI uses the alert path's code for it."""
 
 from __future__ import annotations
 
@@ -106,3 +107,36 @@ def test_other_errors_are_not_swallowed(ec2: tuple[Any, Stubber]) -> None:
 
     with pytest.raises(Exception, match="UnauthorizedOperation"):
         terminate_sessions(client, ENDPOINT, "nina")
+
+
+def test_a_user_with_more_than_five_sessions_has_them_all_cut(ec2: tuple[Any, Stubber]) -> None:
+    """By Username AWS cuts up to five; the sixth, still active, is cut by its id (the alert path's code)."""
+    client, stubber = ec2
+    first_five = [f"cvpn-connection-{number}" for number in range(1, 6)]
+    stubber.add_response(
+        "terminate_client_vpn_connections",
+        {"Username": "nina", "ConnectionStatuses": [_status(cid) for cid in first_five]},
+        {"ClientVpnEndpointId": ENDPOINT, "Username": "nina"},
+    )
+    stubber.add_response(
+        "describe_client_vpn_connections",
+        {
+            "Connections": [
+                *(
+                    {"ConnectionId": cid, "Username": "nina", "Status": {"Code": "terminating"}}
+                    for cid in first_five
+                ),
+                {"ConnectionId": "cvpn-connection-6", "Username": "nina", "Status": {"Code": "active"}},
+            ]
+        },
+        {"ClientVpnEndpointId": ENDPOINT},
+    )
+    stubber.add_response(
+        "terminate_client_vpn_connections",
+        {"ConnectionStatuses": [_status("cvpn-connection-6")]},
+        {"ClientVpnEndpointId": ENDPOINT, "ConnectionId": "cvpn-connection-6"},
+    )
+
+    cut = terminate_sessions(client, ENDPOINT, "nina")
+
+    assert [s["ConnectionId"] for s in cut] == [*first_five, "cvpn-connection-6"]
