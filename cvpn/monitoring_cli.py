@@ -24,8 +24,6 @@ __all__ = ["parse_duration", "register", "reindex_monitored_log_groups"]
 
 FINDINGS_OUTPUT = "FindingsTableName"
 REQUESTS_OUTPUT = "RequestsTableName"
-# The key of the requests table's sparse index (template.yaml; cvpn_shared.dal.records writes it).
-MONITORED_LOG_GROUP = "monitored_log_group"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -175,6 +173,9 @@ def reindex_monitored_log_groups(dynamodb: Any, table_name: str) -> dict[str, in
     """
     from botocore.exceptions import ClientError
 
+    from cvpn_shared.dal.client_errors import conditional_check_failed
+    from cvpn_shared.dal.records import MONITORED_LOG_GROUP  # the key of the table's sparse index
+
     counts = dict.fromkeys(("succeeded", "indexed", "already_indexed", "without_logging", "changed"), 0)
     names = {"#status": "status", "#request": "request", "#group": MONITORED_LOG_GROUP}
     params: dict[str, Any] = {
@@ -205,7 +206,7 @@ def reindex_monitored_log_groups(dynamodb: Any, table_name: str) -> dict[str, in
                     ExpressionAttributeValues={":group": {"S": group}, ":succeeded": {"S": "SUCCEEDED"}},
                 )
             except ClientError as error:
-                if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                if not conditional_check_failed(error):
                     raise
                 counts["changed"] += 1
                 continue

@@ -7,6 +7,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from cvpn_shared.dal.client_errors import error_code
+
 __all__ = ["ClientVpnConnections"]
 
 ACTIVE = "active"
@@ -67,7 +69,7 @@ class ClientVpnConnections:
                 ClientVpnEndpointId=endpoint_id, Username=username
             )
         except ClientError as error:
-            code = _error_code(error)
+            code = error_code(error)
             if code == "InvalidClientVpnConnection.UserNotFound":
                 return []
             if code in _RAISED_AS_THEY_ARE:
@@ -105,12 +107,8 @@ class ClientVpnConnections:
                     ClientVpnEndpointId=endpoint_id, ConnectionId=connection["ConnectionId"]
                 )
             except ClientError as error:
-                if _error_code(error) == "InvalidClientVpnConnection.IdNotFound":
+                if error_code(error) == "InvalidClientVpnConnection.IdNotFound":
                     continue
                 raise
             statuses.extend(answer.get("ConnectionStatuses", []))
         return statuses
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
