@@ -23,6 +23,7 @@ from typing import Any
 
 from cvpn.monitoring_demo import LocalMonitoring
 from cvpn_shared.monitoring.entities import entity_key
+from tests.unit.monitoring.logs import failed_record
 
 # FilterLogEvents answers at most 10,000 events a page (the ingest asks for no smaller page).
 PAGE_SIZE = 10_000
@@ -32,28 +33,17 @@ USERS = [f"counted-user-{n}" for n in range(10)]  # user n fails from SOURCES[n]
 
 def failure_record(endpoint_id: str, user: str, device_ip: str) -> str:
     return json.dumps(
-        {
-            "connection-log-type": "connection-attempt",
-            "connection-attempt-status": "failed",
-            "connection-reset-status": "NA",
-            "connection-attempt-failure-reason": "Authentication failed",
-            "connection-id": f"cvpn-connection-{uuid.uuid4().hex[:17]}",
-            "client-vpn-endpoint-id": endpoint_id,
-            "transport-protocol": "udp",
-            "connection-start-time": "NA",
-            "connection-last-update-time": "NA",
-            "client-ip": "NA",
-            "common-name": "NA",
-            "device-type": "mac",
-            "device-ip": device_ip,
-            "port": "50096",
-            "ingress-bytes": "0",
-            "egress-bytes": "0",
-            "ingress-packets": "0",
-            "egress-packets": "0",
-            "connection-end-time": "NA",
-            "username": user,
-        }
+        failed_record(
+            **{
+                "connection-attempt-failure-reason": "Authentication failed",
+                "connection-id": f"cvpn-connection-{uuid.uuid4().hex[:17]}",
+                "client-vpn-endpoint-id": endpoint_id,
+                "connection-last-update-time": "NA",
+                "common-name": "NA",
+                "device-ip": device_ip,
+                "username": user,
+            }
+        )
     )
 
 

@@ -13,32 +13,22 @@ import uuid
 from datetime import timedelta
 
 from cvpn.monitoring_demo import LocalMonitoring
+from tests.unit.monitoring.logs import successful_record
 
 
 def success_record(endpoint_id: str, user: str, device_ip: str, at: str) -> str:
     return json.dumps(
-        {
-            "connection-log-type": "connection-attempt",
-            "connection-attempt-status": "successful",
-            "connection-reset-status": "NA",
-            "connection-attempt-failure-reason": "NA",
-            "connection-id": f"cvpn-connection-{uuid.uuid4().hex[:17]}",
-            "client-vpn-endpoint-id": endpoint_id,
-            "transport-protocol": "udp",
-            "connection-start-time": at,
-            "connection-last-update-time": at,
-            "client-ip": "172.16.0.9",
-            "common-name": "client1",
-            "device-type": "mac",
-            "device-ip": device_ip,
-            "port": "50096",
-            "ingress-bytes": "0",
-            "egress-bytes": "0",
-            "ingress-packets": "0",
-            "egress-packets": "0",
-            "connection-end-time": "NA",
-            "username": user,
-        }
+        successful_record(
+            **{
+                "connection-id": f"cvpn-connection-{uuid.uuid4().hex[:17]}",
+                "client-vpn-endpoint-id": endpoint_id,
+                "connection-start-time": at,
+                "connection-last-update-time": at,
+                "client-ip": "172.16.0.9",
+                "device-ip": device_ip,
+                "username": user,
+            }
+        )
     )
 
 

@@ -29,20 +29,23 @@ AWS_SUCCESSFUL_RECORD = (
 )
 
 
-def failed_record(**overrides: str) -> dict[str, str]:
-    """A failed attempt as AWS logs it: a reason, NA for the start time, client-ip and duration."""
-    record = json.loads(AWS_SUCCESSFUL_RECORD)
-    record.update(
-        {
-            "connection-attempt-status": "failed",
-            "connection-attempt-failure-reason": "authentication-failed",
-            "connection-start-time": "NA",
-            "client-ip": "NA",
-            "connection-duration-seconds": "NA",
-        }
-    )
+def successful_record(**overrides: str) -> dict[str, str]:
+    """A successful attempt as AWS logs it (the sample record), with ``overrides`` (log field names)."""
+    record: dict[str, str] = json.loads(AWS_SUCCESSFUL_RECORD)
     record.update(overrides)
     return record
+
+
+def failed_record(**overrides: str) -> dict[str, str]:
+    """A failed attempt as AWS logs it: a reason, NA for the start time, client-ip and duration."""
+    failed = {
+        "connection-attempt-status": "failed",
+        "connection-attempt-failure-reason": "authentication-failed",
+        "connection-start-time": "NA",
+        "client-ip": "NA",
+        "connection-duration-seconds": "NA",
+    }
+    return successful_record(**{**failed, **overrides})
 
 
 class ConnectionLog:
@@ -97,9 +100,8 @@ class ConnectionLog:
         started: float | None = None,
     ) -> dict[str, Any]:
         """A successful attempt logged at ``seconds``, started at ``started`` (default: the same)."""
-        record = json.loads(AWS_SUCCESSFUL_RECORD)
-        record.update(
-            {
+        record = successful_record(
+            **{
                 "connection-id": connection_id or f"cvpn-connection-{next(self._ids):017d}",
                 "client-vpn-endpoint-id": self.endpoint_id,
                 "device-ip": ip,
