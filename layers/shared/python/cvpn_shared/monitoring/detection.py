@@ -386,13 +386,11 @@ class Detector:
     # ----- entities against the store ------------------------------------------------------------
 
     def _apply(self, runs: dict[str, _EntityRun], now: datetime, stats: DetectionStats) -> list[Finding]:
-        cache = self._cache
-        if cache is None:
-            return self._apply_entities(runs, now, stats)
         try:
             return self._apply_entities(runs, now, stats)
         except BaseException:
-            cache.clear()  # records changed in memory may not have been written
+            if self._cache is not None:
+                self._cache.clear()  # records changed in memory may not have been written
             raise
 
     def _apply_entities(
@@ -413,9 +411,7 @@ class Detector:
             for key in pending:
                 endpoint_id, kind, value, run_failures, run_successes = runs[key]
                 version, expires_at, armed_at, held = current[key]
-                if not run_failures and (
-                    armed_at is None or not _may_follow_an_attack(armed_at, run_successes, r6_window_ms)
-                ):
+                if not run_failures and not _may_follow_an_attack(armed_at, run_successes, r6_window_ms):
                     continue  # only successes, none soon after an attack on record: nothing to do
                 if version and expires_at <= now_epoch:  # expired in the cache: the table has none
                     version, armed_at, held = 0, None, None
