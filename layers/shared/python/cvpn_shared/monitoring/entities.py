@@ -22,7 +22,7 @@ Speed: the hot loop only decides where rules fire; counting the failures into op
 per run in bulk (``Episode.count`` over slices). A rule that holds again inside its open episode (the
 usual case under attack) takes one call (``_again``); a distinct-value rule sorts the values only when
 one of them may be outside its window or an episode opens. ``_source_failures`` and
-``_user_failures`` are twins on purpose, with ``_remember`` inlined in both: they run once per failure
+``_user_failures`` are twins on purpose, keeping in-order failures inline in both: they run once per failure
 and entity. ``tests/unit/monitoring/test_detection_golden.py`` holds what they decide to digests
 taken before they were last tuned. Times are integer epoch milliseconds throughout.
 """
@@ -245,7 +245,7 @@ class EntityRecord:
         failure in the window (in time order: the run's failures are) and the latest time of each
         other value."""
         settings = self.settings
-        # The same bounds as the rules' loop keeps on the way (``_remember``, the distinct values).
+        # The same bounds as the rules' loop keeps on the way (the failures kept, the distinct values).
         limit = settings.max_window_events
         keep = (
             max(settings.r4_distinct_users, settings.r5_distinct_users)
@@ -313,14 +313,14 @@ class EntityRecord:
             if index == 0 or moment - previous > smallest_gap:
                 self._begin_run(fresh, index, moment)
             in_order = not times or moment >= times[-1]
-            if in_order:  # ``_remember``, inlined for the usual case
+            if in_order:  # the usual case, inlined (``_remember_late`` takes the others)
                 times.append(moment)
                 recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
                 if len(times) > 2 * window_events:
                     del times[:-window_events]
                     del recent[:-window_events]
             else:
-                self._remember(event, in_order)
+                self._remember_late(event)
             if moment > previous:
                 previous = moment
             user = event[2]
@@ -379,14 +379,14 @@ class EntityRecord:
             if index == 0 or moment - previous > smallest_gap:
                 self._begin_run(fresh, index, moment)
             in_order = not times or moment >= times[-1]
-            if in_order:  # ``_remember``, inlined for the usual case
+            if in_order:  # the usual case, inlined (``_remember_late`` takes the others)
                 times.append(moment)
                 recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
                 if len(times) > 2 * window_events:
                     del times[:-window_events]
                     del recent[:-window_events]
             else:
-                self._remember(event, in_order)
+                self._remember_late(event)
             if moment > previous:
                 previous = moment
             source = event[2]
@@ -458,16 +458,13 @@ class EntityRecord:
 
     # ----- windows ---------------------------------------------------------------------------------
 
-    def _remember(self, event: FailureEvent, in_order: bool) -> None:
+    def _remember_late(self, event: FailureEvent) -> None:
+        """Keep a failure older than the newest one kept, in its place (the loops append the others)."""
         row: RecentFailure = (event[0], event[1], event[2], event[3], event[4], event[5])
         times = self.recent_times
-        if in_order:
-            times.append(event[0])
-            self.recent.append(row)
-        else:
-            position = bisect_right(times, event[0])
-            times.insert(position, event[0])
-            self.recent.insert(position, row)
+        position = bisect_right(times, event[0])
+        times.insert(position, event[0])
+        self.recent.insert(position, row)
         limit = self.settings.max_window_events
         if len(times) > 2 * limit:
             del times[:-limit]
