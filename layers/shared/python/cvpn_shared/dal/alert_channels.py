@@ -110,15 +110,12 @@ class ChatWebhook:
         try:
             with open_url(request, timeout=self._timeout) as response:
                 return int(response.status)
-        except urllib.error.HTTPError as error:
+        except OSError as error:  # HTTPError (an error status) included
             self._url.forget()
-            if 300 <= error.code < 400:
+            if isinstance(error, urllib.error.HTTPError) and 300 <= error.code < 400:
                 raise WebhookDeliveryFailed(
                     f"the webhook answered {error.code} (a redirect): not followed, nothing delivered"
                 ) from error
-            raise WebhookDeliveryFailed(str(error)) from error
-        except OSError as error:
-            self._url.forget()
             raise WebhookDeliveryFailed(str(error)) from error
 
 
