@@ -62,7 +62,7 @@ $(PY313_VENV)/.installed: tools/requirements-py313-check.txt
 lint-template: $(STAMP) ## cfn-lint with the serverless rules (cfn-lint-serverless) on template.yaml
 	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
 
-lint-statemachines: $(STAMP) ## statelint on every statemachines/*.asl.json (URI check skipped for ${...} only)
+lint-statemachines: $(STAMP) ## statelint on every statemachines/<area>/*.asl.json (URI check skipped for ${...} only)
 	$(BIN)/python tools/check_state_machines.py
 
 sam-validate: $(SAM_VENV)/.installed ## sam validate --lint (offline: needs no credentials, no network)

@@ -16,7 +16,7 @@ from pathlib import Path
 from bench.common import PRICES, render_table
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFINITION = ROOT / "statemachines" / "provision_endpoint.asl.json"
+DEFINITION = ROOT / "statemachines" / "provisioning" / "provision_endpoint.asl.json"
 LAMBDA_MAX_TIMEOUT_SECONDS = 900
 
 __all__ = ["PollCosts", "PollSchedule", "report_cost_model"]

@@ -34,11 +34,11 @@ for _path in (ROOT, ROOT / "layers" / "shared" / "python"):
         sys.path.insert(0, str(_path))
 
 from bench.common import progress, render_table  # noqa: E402
-from cvpn_shared.intake.mapping import map_request  # noqa: E402
-from cvpn_shared.intake.signatures import SignatureScheme, SigningSecrets, sign, verify_signature  # noqa: E402
-from cvpn_shared.intake.sources import parse_source_config  # noqa: E402
-from cvpn_shared.intake.start import StartResult, status_url_path  # noqa: E402
-from cvpn_shared.intake.webhooks import WebhookIntake  # noqa: E402
+from cvpn_shared.access.mapping import map_request  # noqa: E402
+from cvpn_shared.access.signatures import SignatureScheme, SigningSecrets, sign, verify_signature  # noqa: E402
+from cvpn_shared.access.sources import parse_source_config  # noqa: E402
+from cvpn_shared.access.start import StartResult, status_url_path  # noqa: E402
+from cvpn_shared.access.webhooks import WebhookIntake  # noqa: E402
 
 WEBHOOKS = ROOT / "events" / "webhooks"
 SECRET = "bench-secret"

@@ -50,14 +50,10 @@ for _path in (ROOT, ROOT / "layers" / "shared" / "python"):
         sys.path.insert(0, str(_path))
 
 from bench.common import connection_log_line  # noqa: E402
-from cvpn_shared.monitoring.detection import (  # noqa: E402
-    DetectionSettings,
-    Detector,
-    InMemoryDetectionState,
-)
+from cvpn_shared.monitoring.attempts import parse_events  # noqa: E402
+from cvpn_shared.monitoring.detection.detector import DetectionSettings, Detector, InMemoryDetectionState  # noqa: E402
+from cvpn_shared.monitoring.detection.record_cache import RecordCache  # noqa: E402
 from cvpn_shared.monitoring.ingest import IngestSettings  # noqa: E402
-from cvpn_shared.monitoring.record_cache import RecordCache  # noqa: E402
-from cvpn_shared.monitoring.records import parse_events  # noqa: E402
 
 __all__ = ["MonitoringFigures", "main", "measure_monitoring", "report_monitoring"]
 

@@ -105,10 +105,10 @@ def cmd_findings(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------- connections
 def terminate_sessions(ec2: Any, endpoint_id: str, name: str) -> list[dict[str, Any]]:
     """Cut every live session of ``name``: an Active Directory or SAML user name, else a certificate's
-    common name. The alert path's own code (``cvpn_shared.dal.client_connections``): by ``Username``
-    first, the rest of a user with more than five sessions and a common name's connections one
-    ConnectionId at a time."""
-    from cvpn_shared.dal.client_connections import ClientVpnConnections
+    common name. The alert path's own code (``cvpn_shared.monitoring.dal.client_connections``): by
+    ``Username`` first, the rest of a user with more than five sessions and a common name's
+    connections one ConnectionId at a time."""
+    from cvpn_shared.monitoring.dal.client_connections import ClientVpnConnections
 
     sessions = ClientVpnConnections(ec2)
     return sessions.terminate_user(endpoint_id, name) or sessions.terminate_common_name(endpoint_id, name)
@@ -118,7 +118,7 @@ def cmd_connections(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
     from cvpn.cli import CliError
-    from cvpn_shared.dal.client_connections import ClientVpnConnections
+    from cvpn_shared.monitoring.dal.client_connections import ClientVpnConnections
 
     ec2 = aws_client(args, "ec2")
     try:
@@ -173,8 +173,8 @@ def reindex_monitored_log_groups(dynamodb: Any, table_name: str) -> dict[str, in
     """
     from botocore.exceptions import ClientError
 
-    from cvpn_shared.dal.client_errors import conditional_check_failed
-    from cvpn_shared.dal.records import MONITORED_LOG_GROUP  # the key of the table's sparse index
+    from cvpn_shared.core.aws_errors import conditional_check_failed
+    from cvpn_shared.provisioning.monitored_log_groups import MONITORED_LOG_GROUP
 
     counts = dict.fromkeys(("succeeded", "indexed", "already_indexed", "without_logging", "changed"), 0)
     names = {"#status": "status", "#request": "request", "#group": MONITORED_LOG_GROUP}

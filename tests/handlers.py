@@ -1,4 +1,4 @@
-"""Calling a function's real handler in process: its app module loaded from functions/<name>/, and a
+"""Calling a function's real handler in process: its app module loaded from functions/<area>/<name>/, and a
 Lambda context with the fields Powertools reads."""
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_handler_module(function: str) -> ModuleType:
-    """functions/<function>/app.py as a module (every function's module is called app)."""
-    spec = importlib.util.spec_from_file_location(f"{function}_app", ROOT / "functions" / function / "app.py")
+    """functions/<area>/<name>/app.py as a module, ``function`` being "<area>/<name>" (every
+    function's module is called app)."""
+    name = function.replace("/", "_")
+    spec = importlib.util.spec_from_file_location(f"{name}_app", ROOT / "functions" / function / "app.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -1,6 +1,6 @@
 """statelint on every state machine definition, ignoring only the URI check of ${...} substitutions.
 
-    python tools/check_state_machines.py [statemachines/*.asl.json ...]
+    python tools/check_state_machines.py [statemachines/<area>/*.asl.json ...]
 
 statelint (PyPI `statelint`, a Python port of awslabs' reference Ruby statelint, which has the same
 checks and messages) wants a URI in each Task's Resource. Our definitions carry ${Name} there, which
@@ -26,7 +26,7 @@ def problems_of(path: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    paths = [Path(a) for a in argv] or sorted((ROOT / "statemachines").glob("*.asl.json"))
+    paths = [Path(a) for a in argv] or sorted((ROOT / "statemachines").rglob("*.asl.json"))
     failed = 0
     for path in paths:
         problems = problems_of(path)

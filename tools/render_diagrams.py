@@ -6,7 +6,7 @@
 docs/architecture.mmd: the HTTP API's routes, schedules and bus rules -> functions; state machines ->
 the functions they invoke (DefinitionSubstitutions) and the state machines they start; functions ->
 the tables, bucket, topics, bus, queue and state machines they reference (environment and policies).
-docs/statemachine-<name>.mmd: one flowchart per statemachines/<name>.asl.json: every state, its
+docs/statemachine-<name>.mmd: one flowchart per statemachines/<area>/<name>.asl.json: every state, its
 Next/Default/Choices edges, Catch edges (dotted, labelled with the errors) and Map/Parallel bodies.
 tests/unit/test_docs_current.py fails when the committed files differ from what this prints.
 """
@@ -192,7 +192,7 @@ def render_state_machine(path: Path) -> str:
 
 def expected_files() -> dict[Path, str]:
     files = {DOCS / "architecture.mmd": render_architecture(load_template())}
-    for path in sorted((ROOT / "statemachines").glob("*.asl.json")):
+    for path in sorted((ROOT / "statemachines").rglob("*.asl.json")):
         name = path.name.removesuffix(".asl.json").replace("_", "-")
         files[DOCS / f"statemachine-{name}.mmd"] = render_state_machine(path)
     return files

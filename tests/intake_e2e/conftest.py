@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from cvpn.provision import describe_progress
-from cvpn_shared.intake.signatures import SignatureScheme, sign
+from cvpn_shared.access.signatures import SignatureScheme, sign
 from localcloud.cloud import LocalCloud
 from localcloud.deploy import DeployedStack
 from localcloud.sample_network import SampleNetwork, build_sample_network

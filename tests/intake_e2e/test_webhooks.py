@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from cvpn_shared.intake.signatures import SignatureScheme, SigningSecrets, sign, verify_signature
+from cvpn_shared.access.signatures import SignatureScheme, SigningSecrets, sign, verify_signature
 from tests.intake_e2e.conftest import CALLBACK_SIGNING_SECRET, PREVIOUS_SECRETS, SECRETS, WEBHOOKS, Intake
 
 

@@ -22,7 +22,7 @@ import uuid
 from typing import Any
 
 from cvpn.monitoring_demo import LocalMonitoring
-from cvpn_shared.monitoring.entities import entity_key
+from cvpn_shared.monitoring.detection.entities import entity_key
 from tests.unit.monitoring.logs import failed_record
 
 # FilterLogEvents answers at most 10,000 events a page (the ingest asks for no smaller page).

@@ -32,7 +32,7 @@ def test_diagram_is_current(path: Path) -> None:
 
 
 def test_every_state_machine_has_a_diagram() -> None:
-    definitions = sorted((ROOT / "statemachines").glob("*.asl.json"))
+    definitions = sorted((ROOT / "statemachines").rglob("*.asl.json"))
     drawn = [p for p in EXPECTED if p.name.startswith("statemachine-")]
     assert len(drawn) == len(definitions) >= 3
 
@@ -49,7 +49,7 @@ def test_every_state_appears_in_its_diagram() -> None:
                 found |= names(body.get("States", {}))
         return found
 
-    for path in sorted((ROOT / "statemachines").glob("*.asl.json")):
+    for path in sorted((ROOT / "statemachines").rglob("*.asl.json")):
         text = RENDERER.render_state_machine(path)
         for name in names(json.loads(path.read_text())["States"]):
             assert f'"{name}' in text, f"{name} of {path.name} not drawn"

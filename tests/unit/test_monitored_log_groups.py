@@ -16,10 +16,12 @@ from moto import mock_aws
 
 from cvpn.cli import main as cvpn_main
 from cvpn.monitoring_cli import reindex_monitored_log_groups
-from cvpn_shared.dal.connection_logs import ManagedLogGroups
-from cvpn_shared.dal.records import MONITORED_LOG_GROUPS_INDEX, Notifier, RequestRecords
-from cvpn_shared.models.request import ProvisionRequest
-from cvpn_shared.outcome import (
+from cvpn_shared.core.notifications import Notifier
+from cvpn_shared.monitoring.dal.connection_logs import ManagedLogGroups
+from cvpn_shared.provisioning.dal.requests_table import RequestRecords
+from cvpn_shared.provisioning.models.request import ProvisionRequest
+from cvpn_shared.provisioning.monitored_log_groups import MONITORED_LOG_GROUPS_INDEX
+from cvpn_shared.provisioning.outcome import (
     record_decommission,
     record_decommission_failure,
     record_failure,

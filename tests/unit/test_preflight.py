@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.dal.inventory import SubnetInfo, VpcInfo
-from cvpn_shared.errors import PreflightFailed, RequestInvalid
-from cvpn_shared.models.request import ProvisionRequest
-from cvpn_shared.preflight import REQUEST_ID_TAG, run_preflight
-from cvpn_shared.validation import validate_request
+from cvpn_shared.provisioning.dal.inventory import SubnetInfo, VpcInfo
+from cvpn_shared.provisioning.errors import PreflightFailed, RequestInvalid
+from cvpn_shared.provisioning.models.request import ProvisionRequest
+from cvpn_shared.provisioning.preflight import run_preflight
+from cvpn_shared.provisioning.tags import REQUEST_ID_TAG
+from cvpn_shared.provisioning.validation import validate_request
 
 SEED = Path(__file__).resolve().parents[2] / "events" / "requests" / "seed-active-directory.json"
 VPC = "vpc-0a1b2c3d4e5f60718"

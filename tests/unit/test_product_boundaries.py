@@ -16,7 +16,7 @@ PRODUCT_FILES = sorted(
     [
         *ROOT.joinpath("functions").rglob("*.py"),
         *ROOT.joinpath("layers").rglob("*.py"),
-        *ROOT.joinpath("statemachines").glob("*.json"),
+        *ROOT.joinpath("statemachines").rglob("*.json"),
         ROOT / "template.yaml",
     ]
 )

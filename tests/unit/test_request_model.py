@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from cvpn_shared.models.request import ProvisionRequest
+from cvpn_shared.provisioning.models.request import ProvisionRequest
 
 SEED = Path(__file__).resolve().parents[2] / "events" / "requests" / "seed-active-directory.json"
 
@@ -112,7 +112,7 @@ def test_every_example_request_is_valid(path: Path) -> None:
 @pytest.mark.parametrize("path", sorted((SEED.parents[1] / "profiles").glob("*.json")), ids=lambda p: p.name)
 def test_every_example_network_profile_is_valid(path: Path) -> None:
     """The example profiles under events/profiles/ are what the README tells administrators to copy."""
-    from cvpn_shared.intake.profiles import parse_profile
+    from cvpn_shared.access.profiles import parse_profile
 
     profile = parse_profile(path.stem, json.loads(path.read_text()))
     assert profile.access_groups

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cvpn_shared.dal.records import MONITORED_LOG_GROUPS_INDEX
+from cvpn_shared.provisioning.monitored_log_groups import MONITORED_LOG_GROUPS_INDEX
 from localcloud.faults import get_fault_injector
 from tests.workflow.harness import MANAGED_BY_TAG, Provisioning, failure_message
 

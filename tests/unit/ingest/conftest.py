@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cvpn_shared.dal.checkpoints import DynamoDbCheckpoints
-from cvpn_shared.dal.connection_logs import InvalidPageToken, LogEventPage
-from cvpn_shared.dal.findings_bus import BusEntry
+from cvpn_shared.monitoring.dal.checkpoints import DynamoDbCheckpoints
+from cvpn_shared.monitoring.dal.connection_logs import InvalidPageToken, LogEventPage
+from cvpn_shared.monitoring.dal.findings_bus import BusEntry
 from cvpn_shared.monitoring.ingest import ConnectionLogIngest, EndpointArns, IngestSettings
 
 LOG_GROUP = "/clientvpn/corp"

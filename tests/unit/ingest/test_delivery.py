@@ -13,13 +13,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from cvpn_shared.dal.blocklist import BlockEntry, blocklist_key
-from cvpn_shared.dal.client_connections import ClientVpnConnections
-from cvpn_shared.dal.findings_bus import BusEntry, FindingsBus, FindingsNotPublished
 from cvpn_shared.monitoring.alerting import (
     AlertChannels,
     DeliveryReport,
-    FindingAlert,
     FindingDeliveryIncomplete,
     ResponsePolicy,
     deliver_finding,
@@ -29,6 +25,10 @@ from cvpn_shared.monitoring.client_connect import (
     ClientConnectRequest,
     authorize_connection,
 )
+from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key
+from cvpn_shared.monitoring.dal.client_connections import ClientVpnConnections
+from cvpn_shared.monitoring.dal.findings_bus import BusEntry, FindingsBus, FindingsNotPublished
+from cvpn_shared.monitoring.findings import Finding
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -135,18 +135,26 @@ class Recorder:
         return [{"ConnectionId": "cvpn-connection-2"}, {"ConnectionId": "cvpn-connection-3"}]
 
 
-def finding(severity: str, **changes: Any) -> FindingAlert:
+def finding(severity: str, **changes: Any) -> Finding:
     detail = {
         "finding_id": "a" * 64,
         "rule_id": "R4",
         "title": "Password spray from one source",
         "severity": severity,
         "endpoint_id": "cvpn-endpoint-0123456789abcdef0",
+        "mitre": ["T1110.003"],
         "entity": {"device_ip": "198.51.100.66", "username": "Mallory", "common_name": "NA"},
-        "counts": {"failures": 12, "distinct_users": 6},
+        "window": {"start": "2026-11-28T11:50:00.000Z", "end": "2026-11-28T11:58:00.000Z"},
+        "first_seen": "2026-11-28T11:50:00.000Z",
+        "last_seen": "2026-11-28T11:58:00.000Z",
+        "counts": {"failures": 12, "distinct_users": 6, "distinct_ips": 1},
+        "failure_reasons": ["authentication-failed"],
+        "sample_connection_ids": ["cvpn-connection-0a1b2c3d4e5f60718"],
+        "allowlisted": False,
+        "runbook_url": None,
         **changes,
     }
-    return FindingAlert.model_validate(detail)
+    return Finding.model_validate(detail)
 
 
 def channels(blocklist: MemoryBlocklist, recorder: Recorder) -> AlertChannels:
@@ -327,7 +335,7 @@ def test_a_refired_finding_reaches_every_channel_again() -> None:
     everything = EveryChannel()
     everything.deliver_high_finding()
     refired = everything.deliver_high_finding(
-        counts={"failures": 20, "distinct_users": 9}, last_seen="2026-11-28T12:30:00Z"
+        counts={"failures": 20, "distinct_users": 9, "distinct_ips": 1}, last_seen="2026-11-28T12:30:00Z"
     )
 
     assert everything.done == CHANNELS + CHANNELS
@@ -413,10 +421,10 @@ def test_the_real_parser_and_detector_feed_the_bus_blocklist_and_security_hub(
     """Given a password spray in the log (real records), when the ingest runs with the real parser and
     detector, then a HIGH R4 finding is published whose detail blocks the source, and which Security Hub
     receives as ASFF under the same id."""
-    from cvpn_shared.monitoring.detection import DetectionSettings, Detector, InMemoryDetectionState
-    from cvpn_shared.monitoring.records import parse_events
-    from cvpn_shared.settings import get_settings
-    from cvpn_shared.wiring import asff_for
+    from cvpn_shared.monitoring.attempts import parse_events
+    from cvpn_shared.monitoring.detection.detector import DetectionSettings, Detector, InMemoryDetectionState
+    from cvpn_shared.monitoring.settings import get_settings
+    from cvpn_shared.monitoring.wiring import asff_for
     from tests.unit.ingest.conftest import LOG_GROUP, FakeLogGroup, RecordingBus, RemainingTime, record
 
     logs = FakeLogGroup()
@@ -426,7 +434,7 @@ def test_the_real_parser_and_detector_feed_the_bus_blocklist_and_security_hub(
 
     class Checkpoints:  # in memory; the DynamoDB behaviour is covered in test_ingest
         def claim(self, name: str, *, owner: str, now_ms: int, lease_until_ms: int) -> Any:
-            from cvpn_shared.dal.checkpoints import Checkpoint
+            from cvpn_shared.monitoring.dal.checkpoints import Checkpoint
 
             return Checkpoint(name, version=1, lease_owner="me")
 
@@ -453,7 +461,7 @@ def test_the_real_parser_and_detector_feed_the_bus_blocklist_and_security_hub(
 
     spray = [entry for entry in bus.published if entry.detail["rule_id"] == "R4"]
     assert spray and spray[0].detail["severity"] == "HIGH"
-    alert = FindingAlert.model_validate(spray[0].detail)
+    alert = Finding.model_validate(spray[0].detail)
     blocklist = MemoryBlocklist()
     deliver_finding(alert, channels(blocklist, Recorder()), ResponsePolicy(), now=NOW)
     assert "source#198.51.100.66" in blocklist.entries
@@ -474,7 +482,8 @@ def test_the_real_parser_and_detector_feed_the_bus_blocklist_and_security_hub(
 def test_a_handler_health_event_reaches_operations() -> None:
     """Given a health event (handler timed out 3 times), when delivered, then operations get one
     notification naming the endpoint, the reason and the count."""
-    from cvpn_shared.monitoring.alerting import HandlerHealthAlert, deliver_health_alert
+    from cvpn_shared.monitoring.alerting import deliver_health_alert
+    from cvpn_shared.monitoring.findings import HealthIssue
 
     sent: list[tuple[str, dict[str, Any], dict[str, str]]] = []
 
@@ -483,7 +492,7 @@ def test_a_handler_health_event_reaches_operations() -> None:
             sent.append((subject, message, attributes))
             return "ops-1"
 
-    issue = HandlerHealthAlert.model_validate(
+    issue = HealthIssue.model_validate(
         {
             "schema_version": "1",
             "kind": "client-connect-handler",

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cvpn_shared.dal.findings_archive import FindingsArchive
+from cvpn_shared.monitoring.dal.findings_archive import FindingsArchive
 
 TABLE = "findings"
 RECORDED = 1_800_000_000

@@ -16,8 +16,8 @@ from datetime import datetime
 
 import pytest
 
-from cvpn_shared.dal.checkpoints import Checkpoint, CheckpointConflict, DynamoDbCheckpoints
-from cvpn_shared.dal.connection_logs import LogEventPage
+from cvpn_shared.monitoring.dal.checkpoints import Checkpoint, CheckpointConflict, DynamoDbCheckpoints
+from cvpn_shared.monitoring.dal.connection_logs import LogEventPage
 from cvpn_shared.monitoring.ingest import DETAIL_TYPE, SeenEvents, failure_reason_dimension
 from tests.unit.ingest.conftest import (
     ENDPOINT_ID,

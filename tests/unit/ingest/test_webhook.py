@@ -16,15 +16,15 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cvpn_shared.dal import alert_channels
-from cvpn_shared.dal.alert_channels import ChatWebhook, WebhookDeliveryFailed, WebhookUrl
 from cvpn_shared.monitoring.alerting import (
     AlertChannels,
-    FindingAlert,
     FindingDeliveryIncomplete,
     ResponsePolicy,
     deliver_finding,
 )
+from cvpn_shared.monitoring.dal import alert_channels
+from cvpn_shared.monitoring.dal.alert_channels import ChatWebhook, WebhookDeliveryFailed, WebhookUrl
+from cvpn_shared.monitoring.findings import Finding
 from tests.monitoring_e2e.webhook_receiver import WebhookReceiver
 from tests.unit.ingest.test_delivery import NOW, EveryChannel, MemoryBlocklist, Recorder, finding
 
@@ -84,7 +84,7 @@ class Posted:
         return Answer()
 
 
-def post_finding(alert: FindingAlert, style: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+def post_finding(alert: Finding, style: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     """Deliver ``alert`` to a webhook of ``style`` at https://hooks.example.com/abc; (the delivery's
     report, the one request posted)."""
     posted = Posted()
@@ -156,8 +156,8 @@ def test_a_finding_is_posted_to_a_teams_workflow_as_an_adaptive_card(monkeypatch
         ("Finding", "a" * 64),
         ("Device IP", "198.51.100.66"),
         ("User", "Mallory"),
-        ("When", "2026-11-28T11:50:00Z .. 2026-11-28T11:55:00Z"),
-        ("Counts", "distinct\\_users 6, failures 12"),
+        ("When", "2026-11-28T11:50:00.000Z .. 2026-11-28T11:55:00.000Z"),
+        ("Counts", "distinct\\_ips 1, distinct\\_users 6, failures 12"),
         ("Failure reasons", "Authentication failed"),
     ]
     assert json.loads(request.data) == adaptive_card_message(
@@ -192,8 +192,12 @@ def test_a_user_name_an_attacker_typed_makes_no_link_and_no_emphasis_in_teams(
     runbook)."""
     name = "[click](https://evil.example) **bold** <at>all</at>\n\n# big"
     common_name = "_x_ `code` \\ ~y~"
-    alert = finding("HIGH", rule_id="R3", title=f"Distributed attack on one user: {name}")
-    alert.entity.device_ip, alert.entity.username, alert.entity.common_name = None, name, common_name
+    alert = finding(
+        "HIGH",
+        rule_id="R3",
+        title=f"Distributed attack on one user: {name}",
+        entity={"device_ip": None, "username": name, "common_name": common_name},
+    )
 
     _, request = post_finding(alert, "teams", monkeypatch)
 
@@ -217,8 +221,12 @@ def test_a_user_name_an_attacker_typed_cannot_mention_the_channel_in_slack(
     logins carry whatever name was typed), when posted to Slack, then ``&``, ``<`` and ``>`` arrive as
     Slack's entities: no @channel mention, no link; the subject is still bold."""
     name = "<!channel> & <https://evil.example|login>"
-    alert = finding("HIGH", rule_id="R3", title=f"Distributed attack on one user: {name}")
-    alert.entity.device_ip, alert.entity.username = None, name
+    alert = finding(
+        "HIGH",
+        rule_id="R3",
+        title=f"Distributed attack on one user: {name}",
+        entity={"device_ip": None, "username": name, "common_name": "NA"},
+    )
 
     _, request = post_finding(alert, "slack", monkeypatch)
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.intake.naming import execution_name
-from cvpn_shared.intake.signatures import SignatureScheme, sign
-from cvpn_shared.intake.start import ExecutionNameConflict, StartResult, execution_arn_for, status_url_path
-from cvpn_shared.intake.webhooks import WebhookIntake
+from cvpn_shared.access.naming import execution_name
+from cvpn_shared.access.signatures import SignatureScheme, sign
+from cvpn_shared.access.start import ExecutionNameConflict, StartResult, execution_arn_for, status_url_path
+from cvpn_shared.access.webhooks import WebhookIntake
 
 ROOT = Path(__file__).resolve().parents[3]
 WEBHOOKS = ROOT / "events" / "webhooks"

@@ -10,10 +10,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from cvpn_shared.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound
-from cvpn_shared.dal.intake_workflow import TaskNoLongerWaiting
-from cvpn_shared.intake.approval import ApprovalTask, decide, request_approval
-from cvpn_shared.intake.signatures import SigningSecrets
+from cvpn_shared.access.approval import ApprovalTask, decide, request_approval
+from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound
+from cvpn_shared.access.dal.intake_workflow import TaskNoLongerWaiting
+from cvpn_shared.access.signatures import SigningSecrets
 
 from .conftest import NOW, example_payload
 
@@ -244,7 +244,7 @@ def test_bad_links_are_refused_naming_the_parameter(
 
 
 def test_the_page_escapes_what_it_shows() -> None:
-    from cvpn_shared.intake.approval import DecisionPage
+    from cvpn_shared.access.approval import DecisionPage
 
     html = DecisionPage(200, "Approved", "Request <script>alert(1)</script> is approved").html()
     assert "<script>alert" not in html and "&lt;script&gt;" in html

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.dal.tickets import HttpAnswer
-from cvpn_shared.intake.callback import (
+from cvpn_shared.access.callback import (
     TicketCallbackRejected,
     TicketCallbackTask,
     TicketUnreachable,
     compose_message,
     post_result,
 )
-from cvpn_shared.intake.signatures import SignatureScheme, SigningSecrets, verify_signature
+from cvpn_shared.access.dal.ticket_poster import HttpAnswer
+from cvpn_shared.access.signatures import SignatureScheme, SigningSecrets, verify_signature
 
 from .conftest import NOW, MemorySecrets
 
@@ -161,7 +161,7 @@ def test_the_poster_does_not_follow_redirects() -> None:
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from cvpn_shared.dal.tickets import UrllibPoster
+    from cvpn_shared.access.dal.ticket_poster import UrllibPoster
 
     paths: list[str] = []
 

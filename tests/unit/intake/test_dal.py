@@ -11,9 +11,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cvpn_shared.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRecords
-from cvpn_shared.dal.deliveries import WebhookDeliveries
-from cvpn_shared.dal.intake_config import SecretsManagerSecrets, SourceParameters
+from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRecords
+from cvpn_shared.access.dal.deliveries import WebhookDeliveries
+from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceParameters
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cvpn_shared.intake.approval import approval_links
-from cvpn_shared.intake.signatures import SigningSecrets
+from cvpn_shared.access.approval import approval_links
+from cvpn_shared.access.signatures import SigningSecrets
 from tests.handlers import LambdaContext, load_handler_module
 
 from .conftest import NOW, Harness
@@ -78,7 +78,7 @@ def powertools_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def webhook_app(harness: Harness, powertools_env: None, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    module = load_handler_module("webhook_intake")
+    module = load_handler_module("access/webhook_intake")
     monkeypatch.setattr(module, "webhook_intake", lambda: harness.intake)
     return module
 
@@ -136,7 +136,7 @@ def test_webhook_handler_never_answers_5xx(
 
 @pytest.fixture
 def approval_app(powertools_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, MemoryApprovals]:
-    module = load_handler_module("approval_decision")
+    module = load_handler_module("access/approval_decision")
     records = MemoryApprovals()
     records.create({"approval_id": "a" * 32, "status": "PENDING", "task_token": "tok", "request_id": "NET-9"})
     monkeypatch.setattr(module, "approval_records", lambda: records)

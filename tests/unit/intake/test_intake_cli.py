@@ -14,7 +14,7 @@ import pytest
 
 from cvpn.cli import main as cvpn_main
 from cvpn.intake_cli import SCHEMES, signed_headers
-from cvpn_shared.intake.signatures import SignatureScheme, SigningSecrets, verify_signature
+from cvpn_shared.access.signatures import SignatureScheme, SigningSecrets, verify_signature
 
 from .conftest import WEBHOOKS
 

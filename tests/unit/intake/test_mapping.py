@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.intake.mapping import MappingFailed, accepts, callback_target, map_request
-from cvpn_shared.intake.sources import SourceConfigInvalid, parse_source_config
+from cvpn_shared.access.mapping import MappingFailed, accepts, callback_target, map_request
+from cvpn_shared.access.sources import SourceConfigInvalid, parse_source_config
 
 from .conftest import example_payload, source_config
 

@@ -8,8 +8,8 @@ import hmac
 
 import pytest
 
-from cvpn_shared.intake import signatures
-from cvpn_shared.intake.signatures import (
+from cvpn_shared.access import signatures
+from cvpn_shared.access.signatures import (
     SIGNATURE_TOLERANCE_SECONDS,
     SignatureRejected,
     SignatureScheme,

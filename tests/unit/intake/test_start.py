@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from cvpn.provision import execution_name as cli_execution_name
-from cvpn_shared.intake.naming import MAX_EXECUTION_NAME_LENGTH, execution_name
-from cvpn_shared.intake.start import ExecutionNameConflict, IntakeStarter, start_request
+from cvpn_shared.access.naming import MAX_EXECUTION_NAME_LENGTH, execution_name
+from cvpn_shared.access.start import ExecutionNameConflict, IntakeStarter, start_request
 
 DEFINITION = {"StartAt": "Hold", "States": {"Hold": {"Type": "Pass", "End": True}}}
 

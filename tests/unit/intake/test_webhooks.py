@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from cvpn_shared.dal.request_form import FormSubmissions
-from cvpn_shared.intake.form import request_status
-from cvpn_shared.intake.signatures import SignatureScheme, sign
+from cvpn_shared.access.dal.form_store import FormSubmissions
+from cvpn_shared.access.form import request_status
+from cvpn_shared.access.signatures import SignatureScheme, sign
 
 from .conftest import NOW, SECRETS, Harness, example_payload, source_config
 
@@ -267,7 +267,7 @@ def test_a_started_request_that_cannot_be_recorded_is_still_202_and_logged(
     delivery that is now a duplicate. The failure is logged with the request."""
     harness.submissions.fail_with = ConnectionError("DynamoDB unreachable")
     body, headers = harness.signed("jira")
-    with caplog.at_level(logging.ERROR, logger="cvpn_shared.intake.webhooks"):
+    with caplog.at_level(logging.ERROR, logger="cvpn_shared.access.webhooks"):
         answer = _receive(harness, "jira", body, headers)
     assert answer.status == 202
     assert len(harness.starter.started) == 1

@@ -9,8 +9,8 @@ from typing import Any
 import boto3
 import pytest
 
-from cvpn_shared.dal.request_form import ClientCidrAllocations, EndedRequests
-from cvpn_shared.intake.cidr_pool import CidrPool, CidrPoolExhausted, allocate_client_cidr, networks_in_use
+from cvpn_shared.access.cidr_pool import CidrPool, CidrPoolExhausted, allocate_client_cidr, networks_in_use
+from cvpn_shared.access.dal.form_store import ClientCidrAllocations, EndedRequests
 
 net = ipaddress.IPv4Network
 

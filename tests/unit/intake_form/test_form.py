@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.intake.cidr_pool import CidrPool
-from cvpn_shared.intake.form import (
+from cvpn_shared.access.cidr_pool import CidrPool
+from cvpn_shared.access.form import (
     FormInvalid,
     FormServices,
     RequesterUnknown,
@@ -20,7 +20,7 @@ from cvpn_shared.intake.form import (
     requester_from_claims,
     submit_form,
 )
-from cvpn_shared.intake.profiles import NetworkProfile, parse_profile
+from cvpn_shared.access.profiles import NetworkProfile, parse_profile
 
 from .conftest import GROUP_ENGINEERING, GROUP_FINANCE
 from .test_cidr_pool import MemoryAllocations

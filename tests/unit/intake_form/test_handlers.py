@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.intake.cidr_pool import CidrPool
-from cvpn_shared.intake.form import FormServices
-from cvpn_shared.intake.profiles import parse_profile
-from cvpn_shared.settings import get_settings
+from cvpn_shared.access.cidr_pool import CidrPool
+from cvpn_shared.access.form import FormServices
+from cvpn_shared.access.profiles import parse_profile
+from cvpn_shared.access.settings import get_settings
 from tests.handlers import LambdaContext, load_handler_module
 
 from .conftest import GROUP_ENGINEERING, PROFILE_DOCUMENT
@@ -62,7 +62,7 @@ def _event(
 def api(monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, FormServices]:
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
-    module = load_handler_module("request_api")
+    module = load_handler_module("access/request_api")
     services = FormServices(
         profiles=Catalog(parse_profile("engineering", dict(PROFILE_DOCUMENT))),
         allocations=MemoryAllocations(),
@@ -137,7 +137,7 @@ def test_the_page_carries_public_configuration_only_under_a_nonce_policy(
     monkeypatch.setenv("OIDC_CLIENT_ID", "form-client")
     get_settings.cache_clear()
     try:
-        module = load_handler_module("request_form")
+        module = load_handler_module("access/request_form")
         answer = module.lambda_handler({"rawPath": "/"}, LambdaContext("request-form"))
     finally:
         get_settings.cache_clear()

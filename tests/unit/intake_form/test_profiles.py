@@ -8,8 +8,8 @@ from typing import Any
 import boto3
 import pytest
 
-from cvpn_shared.dal.profiles import ParameterStoreProfiles
-from cvpn_shared.intake.profiles import ProfileInvalid, parse_profile
+from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
+from cvpn_shared.access.profiles import ProfileInvalid, parse_profile
 
 from .conftest import GROUP_ENGINEERING
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-from cvpn_shared.monitoring.records import ConnectionAttempt, parse_events
+from cvpn_shared.monitoring.attempts import ConnectionAttempt, parse_events
 
 ENDPOINT_ID = "cvpn-endpoint-aaa111bbb222ccc33"
 START = datetime(2026, 3, 26, 20, 0, 0, tzinfo=UTC)

@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.monitoring.detection import DetectionSettings, Detector
+from cvpn_shared.monitoring.detection.detector import DetectionSettings, Detector
+from cvpn_shared.monitoring.detection.entity_store import InMemoryDetectionState
+from cvpn_shared.monitoring.detection.record_cache import RecordCache
 from cvpn_shared.monitoring.findings import Finding
-from cvpn_shared.monitoring.record_cache import RecordCache
-from cvpn_shared.monitoring.state import InMemoryDetectionState
 from tests.unit.monitoring.logs import ConnectionLog, mixed_runs
 
 GOLDEN = Path(__file__).with_name("golden_detection.json")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from cvpn_shared.monitoring.detection_settings import DetectionSettings
+from cvpn_shared.monitoring.detection.config import DetectionSettings
 
 
 def test_defaults_are_the_specs() -> None:

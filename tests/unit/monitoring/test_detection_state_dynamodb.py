@@ -10,10 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from cvpn_shared.dal.detection_state import DynamoDbDetectionState, UnprocessedKeysError
-from cvpn_shared.monitoring.detection import DetectionSettings, Detector
-from cvpn_shared.monitoring.record_cache import RecordCache
-from cvpn_shared.monitoring.state import StateWrite
+from cvpn_shared.monitoring.dal.detection_table import DynamoDbDetectionState, UnprocessedKeysError
+from cvpn_shared.monitoring.detection.detector import DetectionSettings, Detector
+from cvpn_shared.monitoring.detection.entity_store import StateWrite
+from cvpn_shared.monitoring.detection.record_cache import RecordCache
 from tests.unit.monitoring.logs import ConnectionLog
 
 TABLE = "detection-state"

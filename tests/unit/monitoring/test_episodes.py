@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.monitoring.detection import (
+from cvpn_shared.monitoring.detection.detector import (
     DetectionResult,
     DetectionSettings,
     Detector,
@@ -203,8 +203,8 @@ def test_same_events_in_one_run_or_three_give_the_same_id() -> None:
 _OTHER_PROCESS = """
 import json, sys
 from datetime import timedelta
-from cvpn_shared.monitoring.detection import DetectionSettings, Detector, InMemoryDetectionState
-from cvpn_shared.monitoring.records import parse_events
+from cvpn_shared.monitoring.detection.detector import DetectionSettings, Detector, InMemoryDetectionState
+from cvpn_shared.monitoring.attempts import parse_events
 attempts, _ = parse_events(json.load(sys.stdin))
 result = Detector(DetectionSettings(), InMemoryDetectionState()).observe(
     attempts, now=max(a.timestamp for a in attempts) + timedelta(minutes=1))

@@ -6,7 +6,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
-from cvpn_shared.monitoring.detection import DetectionSettings, Detector, InMemoryDetectionState
+from cvpn_shared.monitoring.detection.detector import DetectionSettings, Detector, InMemoryDetectionState
 from cvpn_shared.monitoring.findings import (
     HEALTH_REASONS,
     Finding,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.monitoring.detection import DetectionResult, DetectionSettings, Detector
-from cvpn_shared.monitoring.entities import EntityRecord
-from cvpn_shared.monitoring.state import InMemoryDetectionState
+from cvpn_shared.monitoring.detection.detector import DetectionResult, DetectionSettings, Detector
+from cvpn_shared.monitoring.detection.entities import EntityRecord
+from cvpn_shared.monitoring.detection.entity_store import InMemoryDetectionState
 from tests.unit.monitoring.logs import ConnectionLog, mixed_runs
 
 SETTINGS = [

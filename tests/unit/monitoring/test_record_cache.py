@@ -1,5 +1,5 @@
 """The detector's warm record cache: same findings and records as without it, fewer reads, and never
-believed after another process wrote (``cvpn_shared.monitoring.record_cache``)."""
+believed after another process wrote (``cvpn_shared.monitoring.detection.record_cache``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.monitoring.detection import DetectionResult, DetectionSettings, Detector
-from cvpn_shared.monitoring.record_cache import RecordCache
-from cvpn_shared.monitoring.state import InMemoryDetectionState
+from cvpn_shared.monitoring.detection.detector import DetectionResult, DetectionSettings, Detector
+from cvpn_shared.monitoring.detection.entity_store import InMemoryDetectionState
+from cvpn_shared.monitoring.detection.record_cache import RecordCache
 from tests.unit.monitoring.logs import ConnectionLog, mixed_runs
 
 SOURCE = "203.0.113.7"

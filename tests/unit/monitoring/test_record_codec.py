@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.monitoring.state import decode_record, encode_record
+from cvpn_shared.monitoring.detection.entity_store import decode_record, encode_record
 
 RECORD: dict[str, Any] = {
     "format": 2,

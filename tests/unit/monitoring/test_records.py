@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cvpn_shared.monitoring.records import ConnectionAttempt, ParseStats, parse_event, parse_events
+from cvpn_shared.monitoring.attempts import ConnectionAttempt, ParseStats, parse_event, parse_events
 from tests.unit.monitoring.logs import AWS_SUCCESSFUL_RECORD, failed_record
 
 TIMESTAMP_MS = 1585255035123  # 2020-03-26 20:37:15.123 UTC

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.monitoring.detection import (
+from cvpn_shared.monitoring.detection.detector import (
     DetectionResult,
     DetectionSettings,
     Detector,

@@ -1,6 +1,6 @@
 """Delivering a finding from the bus: archive, alert, block, and optionally cut sessions.
 
-For each finding event (``FindingAlert``, the spec's detail) ``deliver_finding``:
+For each finding event (a ``Finding``, parsed from the spec's detail) ``deliver_finding``:
 
 1. records it in the findings table (``cvpn findings`` reads it) under its revision (a digest of
    the detail);
@@ -26,7 +26,6 @@ to cut).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -35,16 +34,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from cvpn_shared.dal.blocklist import BlockEntry
+from cvpn_shared.monitoring.dal.blocklist import BlockEntry
+from cvpn_shared.monitoring.findings import Finding, HealthIssue, format_time
 
 __all__ = [
     "AlertChannels",
     "DeliveryReport",
-    "FindingAlert",
     "FindingDeliveryIncomplete",
-    "HandlerHealthAlert",
     "ResponsePolicy",
     "alert_text",
     "blocks_for",
@@ -56,97 +52,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 BLOCKING_SEVERITIES = frozenset({"HIGH", "CRITICAL"})
-_NA = {"", "NA", "-"}
-
-
-class FindingEntity(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    device_ip: str | None = None
-    username: str | None = None
-    common_name: str | None = None
-
-
-class FindingWindow(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    start: str | None = None
-    end: str | None = None
-
-
-class FindingAlert(BaseModel):
-    """The detail of a "Client VPN Suspicious Connection Attempts" event (extra fields kept)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    finding_id: str = Field(min_length=1)
-    rule_id: str = ""
-    title: str = ""
-    severity: Literal["INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"] = "MEDIUM"
-    endpoint_id: str = ""
-    entity: FindingEntity = Field(default_factory=FindingEntity)
-    window: FindingWindow = Field(default_factory=FindingWindow)
-    first_seen: str | None = None
-    last_seen: str | None = None
-    counts: dict[str, Any] = Field(default_factory=dict)
-    failure_reasons: Any = None
-    mitre: Any = None
-    allowlisted: bool = False
-    runbook_url: str | None = None
-
-    @property
-    def revision(self) -> str:
-        """A digest of the whole detail: the same for a retried event, new when the finding is
-        re-published with new counts or a later last attempt."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
-
-    @property
-    def username(self) -> str | None:
-        """The Active Directory or SAML user name, when the log gave one."""
-        return _known(self.entity.username)
-
-    @property
-    def common_name(self) -> str | None:
-        """The client certificate's common name, when the log gave one."""
-        return _known(self.entity.common_name)
-
-    @property
-    def user(self) -> str | None:
-        """Who the finding names: the user name, else the certificate's common name."""
-        return self.username or self.common_name
-
-    @property
-    def source_ip(self) -> str | None:
-        return _known(self.entity.device_ip)
-
-    @property
-    def period(self) -> str:
-        """From the first to the last attempt counted: ``<first> .. <last>``."""
-        return f"{self.first_seen or self.window.start} .. {self.last_seen or self.window.end}"
-
-    @property
-    def counts_text(self) -> str:
-        """The counts by name (``distinct_ips 1, failures 5``), or ``-`` when there are none."""
-        return ", ".join(f"{key} {value}" for key, value in sorted(self.counts.items())) or "-"
-
-
-def _known(value: str | None) -> str | None:
-    """``value``, or None for the log's "not applicable" ("NA", "-", empty)."""
-    return None if value is None or value in _NA else value
-
-
-class HandlerHealthAlert(BaseModel):
-    """The detail of a "Client VPN Connection Handler Health" event: handler malfunctions."""
-
-    model_config = ConfigDict(extra="allow")
-
-    endpoint_id: str
-    reason: str
-    count: int = 1
-    first_seen: str | None = None
-    last_seen: str | None = None
-    sample_connection_ids: list[str] = Field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -218,7 +123,7 @@ class DeliveryReport:
 
 
 # ------------------------------------------------------------------------------------------ logic
-def alert_text(finding: FindingAlert) -> tuple[str, str]:
+def alert_text(finding: Finding) -> tuple[str, str]:
     """(subject, body) of the alert a person reads."""
     who = ", ".join(
         part
@@ -244,11 +149,11 @@ def alert_text(finding: FindingAlert) -> tuple[str, str]:
         lines.append("allow-listed: recorded only, no block")
     if finding.runbook_url:
         lines.append(f"runbook: {finding.runbook_url}")
-    lines += ["", json.dumps(finding.model_dump(mode="json"), indent=2, sort_keys=True)]
+    lines += ["", json.dumps(finding.event_detail(), indent=2, sort_keys=True)]
     return subject, "\n".join(lines)
 
 
-def _webhook_document(finding: FindingAlert, style: Literal["slack", "teams"]) -> dict[str, Any]:
+def _webhook_document(finding: Finding, style: Literal["slack", "teams"]) -> dict[str, Any]:
     if style == "teams":
         return teams_message(finding)
     subject, body = alert_text(finding)
@@ -267,7 +172,7 @@ ADAPTIVE_CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 ADAPTIVE_CARD_VERSION = "1.4"
 
 
-def teams_message(finding: FindingAlert) -> dict[str, Any]:
+def teams_message(finding: Finding) -> dict[str, Any]:
     """The finding as a message for a Microsoft Teams Workflows webhook: one Adaptive Card.
 
     Office 365 connectors (the incoming webhooks that took a MessageCard) are retired; their
@@ -309,13 +214,9 @@ def teams_message(finding: FindingAlert) -> dict[str, Any]:
     }
 
 
-def _teams_facts(finding: FindingAlert) -> list[tuple[str, str]]:
+def _teams_facts(finding: Finding) -> list[tuple[str, str]]:
     """(title, value) of what the card lists; who the finding names only as far as the log told."""
-    reasons = finding.failure_reasons
-    if isinstance(reasons, list):
-        reasons = ", ".join(map(str, reasons))
-    elif reasons:
-        reasons = json.dumps(reasons, sort_keys=True)
+    reasons = ", ".join(finding.failure_reasons)
     facts = [
         ("Endpoint", finding.endpoint_id),
         ("Severity", finding.severity),
@@ -344,7 +245,7 @@ def _teams_escaped(text: str) -> str:
     return _TEAMS_MARKDOWN.sub(r"\\\1", _LINE_BREAKS.sub(" ", text))
 
 
-def blocks_for(finding: FindingAlert, policy: ResponsePolicy, now: datetime) -> list[BlockEntry]:
+def blocks_for(finding: Finding, policy: ResponsePolicy, now: datetime) -> list[BlockEntry]:
     """The blocks a finding calls for: its source and its user, for HIGH and CRITICAL findings."""
     if finding.severity not in BLOCKING_SEVERITIES or finding.allowlisted:
         return []
@@ -373,12 +274,12 @@ def blocks_for(finding: FindingAlert, policy: ResponsePolicy, now: datetime) -> 
 
 
 def deliver_finding(
-    finding: FindingAlert,
+    finding: Finding,
     channels: AlertChannels,
     policy: ResponsePolicy,
     *,
     now: datetime,
-    asff: Callable[[FindingAlert], dict[str, Any]] | None = None,
+    asff: Callable[[Finding], dict[str, Any]] | None = None,
 ) -> DeliveryReport:
     """Archive, alert, block and respond for one finding (see the module docstring).
 
@@ -392,7 +293,7 @@ def deliver_finding(
     report = DeliveryReport(finding_id=finding.finding_id, severity=finding.severity)
     revision = finding.revision
     delivered = channels.findings.record(
-        finding.model_dump(mode="json"),
+        finding.event_detail(),
         revision=revision,
         recorded_at=int(now.timestamp()),
         expires_at=int((now + policy.findings_retention).timestamp()),
@@ -440,11 +341,11 @@ class FindingDeliveryIncomplete(Exception):
 
 
 def _channel_steps(
-    finding: FindingAlert,
+    finding: Finding,
     channels: AlertChannels,
     policy: ResponsePolicy,
     report: DeliveryReport,
-    asff: Callable[[FindingAlert], dict[str, Any]] | None,
+    asff: Callable[[Finding], dict[str, Any]] | None,
 ) -> list[tuple[str, Callable[[], None]]]:
     """The channels ``finding`` goes to, in order, as (name, step); a step writes its outcome into
     ``report``. Allow-listed findings go to Security Hub only (as INFORMATIONAL): nobody is paged."""
@@ -504,20 +405,20 @@ class OperationsNotifier(Protocol):
     def publish(self, subject: str, message: dict[str, Any], attributes: dict[str, str]) -> str: ...
 
 
-def deliver_health_alert(issue: HandlerHealthAlert, operations: OperationsNotifier) -> str:
+def deliver_health_alert(issue: HealthIssue, operations: OperationsNotifier) -> str:
     """Tell operations the client-connect handler misbehaves (every such attempt was refused)."""
     subject = f"[OPERATIONS] Client VPN client-connect handler: {issue.reason} on {issue.endpoint_id}"
     body = "\n".join(
         [
             f"{issue.count} connection attempt(s) on {issue.endpoint_id} were refused because the "
             f"client-connect handler failed: {issue.reason}.",
-            f"between {issue.first_seen} and {issue.last_seen}",
+            f"between {format_time(issue.first_seen)} and {format_time(issue.last_seen)}",
             f"sample connections: {', '.join(issue.sample_connection_ids) or '-'}",
             "Check the handler's errors, throttles and duration (it must answer within 30 seconds).",
         ]
     )
     return operations.publish(
         subject[:100],
-        {"summary": body, **issue.model_dump(mode="json")},
+        {"summary": body, **issue.event_detail()},
         {"kind": "client-connect-handler-health", "endpoint_id": issue.endpoint_id},
     )

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cvpn_shared.dal.blocklist import BlockEntry, blocklist_key
+from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key
 
 __all__ = [
     "MAX_DENIAL_MESSAGE_CHARS",

@@ -1,4 +1,5 @@
-"""Findings (security, for the EventBridge bus and Security Hub) and health issues (operations).
+"""Findings (security) and health issues (operations): the one schema that detection emits, the bus
+carries, alerting delivers and Security Hub imports (``to_asff``).
 
 Identity: ``finding_id`` is the sha256 of ``rule | endpoint | entity | window start`` (detection spec).
 The window start is the start of the *episode*: the time of the earliest failure of the set that
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cvpn_shared.monitoring.rules import RULES, RuleId, Severity
+from cvpn_shared.monitoring.detection.rules import RULES, RuleId, Severity
 
 __all__ = [
     "DETAIL_TYPE",
@@ -65,6 +67,14 @@ def is_health_reason(reason: str | None) -> bool:
         reason in HEALTH_REASONS
         or (reason.startswith(HANDLER_REASON_PREFIX) and reason != CLIENT_CONNECT_FAILED)
     )
+
+
+_NOT_APPLICABLE = frozenset({"", "NA", "-"})
+
+
+def _known(value: str | None) -> str | None:
+    """``value``, or None for the log's "not applicable" ("NA", "-", empty)."""
+    return None if value is None or value in _NOT_APPLICABLE else value
 
 
 def format_time(moment: datetime) -> str:
@@ -135,27 +145,70 @@ class Finding(_Part):
         default=1, ge=1, description="Episodes of this rule and entity in a row, recurrences"
     )
 
+    @model_validator(mode="before")
     @classmethod
-    def from_event_detail(cls, detail: dict[str, Any]) -> Finding:
-        """The finding back from its event detail (as delivered by EventBridge).
-
-        ``schema_version`` is dropped; ``entity_key`` (not part of the detail) is derived from the
-        rule's entity; a missing ``runbook_url`` becomes empty.
-        """
-        values = {key: value for key, value in detail.items() if key != "schema_version"}
+    def _from_event_detail(cls, data: Any) -> Any:
+        """A finding read back from its event detail (as the bus delivers it) is the same finding:
+        ``schema_version`` is dropped, ``entity_key`` (not part of the detail) is derived from the
+        rule's entity, and a missing ``runbook_url`` becomes empty."""
+        if not isinstance(data, dict):
+            return data
+        values = {key: value for key, value in data.items() if key != "schema_version"}
         if values.get("runbook_url") is None:
             values["runbook_url"] = ""
         if not values.get("entity_key"):
             entity = values.get("entity") or {}
             rule = RULES.get(str(values.get("rule_id")))
-            user = entity.get("username") or entity.get("common_name")
+            user = _known(entity.get("username")) or _known(entity.get("common_name"))
             if rule is not None and rule.entity == "user" and user:
                 values["entity_key"] = f"user:{user}"
-            elif entity.get("device_ip"):
+            elif _known(entity.get("device_ip")):
                 values["entity_key"] = f"device_ip:{entity['device_ip']}"
             elif user:
                 values["entity_key"] = f"user:{user}"
-        return cls.model_validate(values)
+        return values
+
+    @classmethod
+    def from_event_detail(cls, detail: dict[str, Any]) -> Finding:
+        """The finding back from its event detail (as delivered by EventBridge)."""
+        return cls.model_validate(detail)
+
+    @property
+    def revision(self) -> str:
+        """A digest of the whole detail: the same for a retried event, new when the finding is
+        re-published with new counts or a later last attempt."""
+        canonical = json.dumps(self.event_detail(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def username(self) -> str | None:
+        """The Active Directory or SAML user name, when the log gave one."""
+        return _known(self.entity.username)
+
+    @property
+    def common_name(self) -> str | None:
+        """The client certificate's common name, when the log gave one."""
+        return _known(self.entity.common_name)
+
+    @property
+    def user(self) -> str | None:
+        """Who the finding names: the user name, else the certificate's common name."""
+        return self.username or self.common_name
+
+    @property
+    def source_ip(self) -> str | None:
+        """The source address, when the log gave one."""
+        return _known(self.entity.device_ip)
+
+    @property
+    def period(self) -> str:
+        """From the first to the last attempt counted: ``<first> .. <last>``."""
+        return f"{format_time(self.first_seen)} .. {format_time(self.last_seen)}"
+
+    @property
+    def counts_text(self) -> str:
+        """The counts by name: ``distinct_ips 1, distinct_users 6, failures 12``."""
+        return ", ".join(f"{key} {value}" for key, value in sorted(self.counts.model_dump().items()))
 
     def event_detail(self) -> dict[str, Any]:
         """The EventBridge ``Detail`` of the detection spec, exactly, JSON-serialisable."""
@@ -280,6 +333,14 @@ class HealthIssue(_Part):
     last_seen: datetime
     sample_connection_ids: list[str] = Field(max_length=MAX_SAMPLE_CONNECTION_IDS)
     kind: Literal["client-connect-handler"] = "client-connect-handler"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_event_detail(cls, data: Any) -> Any:
+        """A health issue read back from its event detail: ``schema_version`` is dropped."""
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if key != "schema_version"}
+        return data
 
     def event_detail(self) -> dict[str, Any]:
         """JSON-serialisable detail for an operations event."""

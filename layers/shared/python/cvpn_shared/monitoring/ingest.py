@@ -37,10 +37,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from cvpn_shared.dal.checkpoints import Checkpoint, CheckpointConflict, LeaseHeld
-from cvpn_shared.dal.connection_logs import InvalidPageToken, LogEventPage, LogGroupMissing
-from cvpn_shared.dal.findings_bus import BusEntry
-from cvpn_shared.monitoring.findings import DETAIL_TYPE, HEALTH_DETAIL_TYPE, HEALTH_REASONS
+from cvpn_shared.monitoring.dal.checkpoints import Checkpoint, CheckpointConflict, LeaseHeld
+from cvpn_shared.monitoring.dal.connection_logs import InvalidPageToken, LogEventPage, LogGroupMissing
+from cvpn_shared.monitoring.dal.findings_bus import BusEntry
+from cvpn_shared.monitoring.findings import (
+    DETAIL_TYPE,
+    HEALTH_DETAIL_TYPE,
+    HEALTH_REASONS,
+    Finding,
+    HealthIssue,
+)
 
 __all__ = [
     "DETAIL_TYPE",
@@ -108,18 +114,14 @@ class FindingPublisher(Protocol):
     def publish(self, entries: Sequence[BusEntry]) -> int: ...
 
 
-class Finding(Protocol):
-    def event_detail(self) -> dict[str, Any]: ...
-
-
 class DetectionOutcome(Protocol):
-    """What the detector returns for a run (``cvpn_shared.monitoring.detection.DetectionResult``)."""
+    """What the detector returns for a run (``cvpn_shared.monitoring.detection.detector.DetectionResult``)."""
 
     @property
     def findings(self) -> Sequence[Finding]: ...
 
     @property
-    def health(self) -> Sequence[Finding]: ...
+    def health(self) -> Sequence[HealthIssue]: ...
 
 
 class Detector(Protocol):
@@ -295,12 +297,14 @@ def finding_entry(finding: Finding, *, source: str, arns: EndpointArns) -> BusEn
     return _bus_entry(finding, DETAIL_TYPE, source=source, arns=arns)
 
 
-def health_entry(issue: Finding, *, source: str, arns: EndpointArns) -> BusEntry:
+def health_entry(issue: HealthIssue, *, source: str, arns: EndpointArns) -> BusEntry:
     """The bus event of a client-connect handler malfunction (for operations, not security)."""
     return _bus_entry(issue, HEALTH_DETAIL_TYPE, source=source, arns=arns)
 
 
-def _bus_entry(finding: Finding, detail_type: str, *, source: str, arns: EndpointArns) -> BusEntry:
+def _bus_entry(
+    finding: Finding | HealthIssue, detail_type: str, *, source: str, arns: EndpointArns
+) -> BusEntry:
     """The bus event carrying ``finding``'s detail, its resource the finding's endpoint (if any)."""
     detail = finding.event_detail()
     endpoint_id = str(detail.get("endpoint_id") or "")

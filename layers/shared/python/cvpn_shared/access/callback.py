@@ -1,0 +1,210 @@
+"""The result of a request, posted back to its ticket (the source's configured callback).
+
+Kinds: ``jira-comment`` (Jira Cloud REST v3 comment in Atlassian Document Format, Basic auth with the
+credentials secret's ``email`` and ``api_token``), ``github-comment`` (issue comment, Bearer ``token``)
+and ``generic`` (the result as JSON; signed ``X-Signature: t=..,v1=..`` when the credentials secret has
+a ``current`` value, so the receiver verifies it as the intake verifies webhooks).
+
+Errors are named for the state machine's Retry/Catch: ``TicketUnreachable`` (no answer, 429 or 5xx:
+retried) and ``TicketCallbackRejected`` (another 4xx, or missing credentials: not retried).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from cvpn_shared.access.dal.ticket_poster import HttpAnswer
+from cvpn_shared.access.signatures import SignatureScheme, sign
+from cvpn_shared.access.sources import CallbackKind
+
+__all__ = [
+    "CallbackTarget",
+    "TicketCallbackRejected",
+    "TicketCallbackTask",
+    "TicketOutcome",
+    "TicketUnreachable",
+    "compose_message",
+    "post_result",
+]
+
+USER_AGENT = "client-vpn-autopilot"
+
+
+class TicketUnreachable(Exception):
+    """The ticket system did not take the result (no answer, 429 or 5xx): retry later."""
+
+
+class TicketCallbackRejected(Exception):
+    """The ticket system refused the result (4xx) or credentials are missing: retrying will not help."""
+
+
+class CallbackTarget(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    kind: CallbackKind
+    url: str
+    credentials_secret_id: str | None = None
+
+
+class TicketOutcome(BaseModel):
+    """How the request ended: the provisioning execution's result, or the error."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    status: Literal["SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"]
+    provisioning: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class TicketCallbackTask(BaseModel):
+    """What the intake workflow hands the PostResultToTicket task."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    callback: CallbackTarget
+    source: str
+    request_id: str
+    execution_arn: str = ""
+    outcome: TicketOutcome
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status
+
+
+class Poster(Protocol):
+    def post(self, url: str, headers: dict[str, str], body: bytes) -> HttpAnswer: ...
+
+
+class CredentialReader(Protocol):
+    def get_json(self, secret_id: str, *, refresh: bool = False) -> dict[str, Any] | None: ...
+
+
+def _result(task: TicketCallbackTask) -> dict[str, Any]:
+    output = (task.outcome.provisioning or {}).get("output") or {}
+    result = output.get("result") if isinstance(output, dict) else None
+    return result if isinstance(result, dict) else {}
+
+
+def _failure(error: dict[str, Any] | None) -> tuple[str, str]:
+    """The error and cause of a failed provisioning (unwrapping the child execution's description)."""
+    if not error:
+        return "Unknown", ""
+    name, cause = str(error.get("Error", "Unknown")), str(error.get("Cause") or "")
+    try:
+        described = json.loads(cause)
+    except ValueError:
+        return name, cause
+    if isinstance(described, dict) and "Status" in described:  # startExecution.sync:2 failure
+        name, cause = str(described.get("Error", name)), str(described.get("Cause") or "")
+        try:
+            described = json.loads(cause)
+        except ValueError:
+            return name, cause
+    if isinstance(described, dict) and "errorMessage" in described:
+        return str(described.get("errorType", name)), str(described["errorMessage"])
+    return name, cause
+
+
+def compose_message(task: TicketCallbackTask) -> str:
+    """One paragraph a person reads in the ticket."""
+    if task.status == "SUCCEEDED":
+        result = _result(task)
+        parts = [f"Client VPN endpoint {result.get('endpoint_id', '?')} is ready for {task.request_id}."]
+        if result.get("dns_name"):
+            parts.append(f"DNS name: {result['dns_name']}.")
+        associations = result.get("associations") or []
+        if associations:
+            parts.append(f"Associated with {len(associations)} subnet(s).")
+        cost = (result.get("cost") or {}).get("hourly_usd")
+        if cost is not None:
+            parts.append(f"Estimated cost: {cost} USD per hour plus connections.")
+        parts.append(
+            "The client configuration is shared with the requester by the product, not in this ticket."
+        )
+        return " ".join(parts)
+    if task.status == "REJECTED":
+        return f"Request {task.request_id} was rejected by an approver; nothing was created."
+    if task.status == "EXPIRED":
+        return f"No approver decided on request {task.request_id} in time; nothing was created."
+    name, cause = _failure(task.outcome.error)
+    return (
+        f"Provisioning for {task.request_id} failed: {name}: {cause[:1000]}. "
+        "Anything it had created was rolled back."
+    )
+
+
+def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
+    result = _result(task)
+    body: dict[str, Any] = {
+        "request_id": task.request_id,
+        "source": task.source,
+        "status": task.status,
+        "message": message,
+        "execution_arn": task.execution_arn,
+    }
+    if task.status == "SUCCEEDED":
+        body.update(endpoint_id=result.get("endpoint_id"), dns_name=result.get("dns_name"))
+    elif task.status == "FAILED":
+        name, cause = _failure(task.outcome.error)
+        body["error"] = {"error": name, "cause": cause[:4000]}
+    return body
+
+
+def _credentials(task: TicketCallbackTask, secrets: CredentialReader, *keys: str) -> dict[str, Any]:
+    secret_id = task.callback.credentials_secret_id
+    value = secrets.get_json(secret_id) if secret_id else None
+    if not value or any(not isinstance(value.get(key), str) or not value[key] for key in keys):
+        raise TicketCallbackRejected(
+            f"callback.credentials_secret_id: {secret_id or '(not set)'} must hold {', '.join(keys)} "
+            f"for a {task.callback.kind.value} callback"
+        )
+    return value
+
+
+def post_result(
+    task: TicketCallbackTask, *, secrets: CredentialReader, http: Poster, clock: Callable[[], float]
+) -> dict[str, Any]:
+    """Post the result to the ticket; what was sent and the answer's status."""
+    message = compose_message(task)
+    headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
+    kind = task.callback.kind
+    if kind is CallbackKind.JIRA_COMMENT:
+        credentials = _credentials(task, secrets, "email", "api_token")
+        basic = base64.b64encode(f"{credentials['email']}:{credentials['api_token']}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+        document = {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": message}]}],
+        }
+        body = json.dumps({"body": document}).encode()
+    elif kind is CallbackKind.GITHUB_COMMENT:
+        credentials = _credentials(task, secrets, "token")
+        headers.update(
+            Authorization=f"Bearer {credentials['token']}",
+            Accept="application/vnd.github+json",
+        )
+        headers["X-GitHub-Api-Version"] = "2022-11-28"
+        body = json.dumps({"body": message}).encode()
+    else:
+        body = json.dumps(_generic_body(task, message), sort_keys=True).encode()
+        if task.callback.credentials_secret_id:
+            credentials = _credentials(task, secrets, "current")
+            headers.update(
+                sign(SignatureScheme.GENERIC, body, credentials["current"], timestamp=int(clock()))
+            )
+    answer = http.post(task.callback.url, headers, body)
+    if 200 <= answer.status < 300:
+        return {"delivered": True, "status_code": answer.status, "kind": kind.value, "message": message}
+    if answer.status == 0 or answer.status == 429 or answer.status >= 500:
+        reason = answer.error or f"HTTP {answer.status}: {answer.body[:300]}"
+        raise TicketUnreachable(f"{kind.value} callback to {task.callback.url}: {reason}")
+    raise TicketCallbackRejected(
+        f"{kind.value} callback to {task.callback.url}: HTTP {answer.status}: {answer.body[:300]}"
+    )

@@ -1,0 +1,1 @@
+"""Data access of access requests: the only place they call boto3."""

@@ -1,0 +1,479 @@
+"""The request form's logic: a person's submission becomes a full request, and its status is followed.
+
+A submission names a network profile, the access groups wanted and a justification. The requester is
+who the API's JWT authorizer says signed in (``requester_from_claims``), never a field of the form.
+``submit_form`` builds the ``ProvisionRequest`` from the profile, holds a client CIDR from the pool,
+and starts the intake state machine with approval required. ``request_status`` follows the request
+through its executions (the intake execution and any execution it started) to the download link of
+the client configuration; it follows requests a ticket webhook started for the person in the same way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from cvpn_shared.access.cidr_pool import (
+    AllocationStore,
+    CidrPool,
+    CidrPoolExhausted,
+    allocate_client_cidr,
+    networks_in_use,
+)
+from cvpn_shared.access.profiles import (
+    PROFILE_NAME,
+    NetworkProfile,
+    ProfileCatalog,
+    ProfileInvalid,
+    named_field_errors,
+)
+from cvpn_shared.core.field_errors import describe_field_errors
+from cvpn_shared.provisioning.models.request import ProvisionRequest
+
+__all__ = [
+    "REQUESTER_CLAIMS",
+    "CidrPoolExhausted",
+    "ExecutionReader",
+    "FormAccepted",
+    "FormInvalid",
+    "FormServices",
+    "FormSubmission",
+    "NetworkLookup",
+    "RequesterUnknown",
+    "StartedExecution",
+    "SubmissionStore",
+    "build_request",
+    "parse_submission",
+    "request_status",
+    "requester_from_claims",
+    "submit_form",
+]
+
+logger = logging.getLogger(__name__)
+
+# Claims that name the person, in order of preference (an ID or access token of Cognito or any OIDC issuer).
+REQUESTER_CLAIMS = ("email", "preferred_username", "username", "cognito:username")
+SOURCE = "request-form"
+_FAILED = {"FAILED", "TIMED_OUT", "ABORTED"}
+
+
+class FormInvalid(Exception):
+    """The submission cannot become a request: ``errors`` lists each field and why (answered 422)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__(describe_field_errors(errors))
+
+
+class RequesterUnknown(Exception):
+    """The token names nobody (no email or username claim): answered 403."""
+
+
+class FormSubmission(BaseModel):
+    """What a person fills in: a profile, the access groups wanted and why."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    profile: Annotated[str, StringConstraints(pattern=PROFILE_NAME.pattern)] = Field(
+        description="the name of a network profile (GET /profiles)"
+    )
+    access_groups: Annotated[
+        list[Annotated[str, StringConstraints(min_length=1, max_length=255)]],
+        Field(min_length=1, max_length=20),
+    ]
+    justification: Annotated[str, StringConstraints(min_length=10, max_length=500)]
+
+
+@dataclass(frozen=True)
+class StartedExecution:
+    """What starting a request gave (the fields of the intake's StartResult the form needs)."""
+
+    request_id: str
+    execution_arn: str
+    status_url_path: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class FormAccepted:
+    """A submission that became a started request."""
+
+    request_id: str
+    status_url_path: str
+    client_cidr_block: str
+    profile: str
+
+    def as_response(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "status": "awaiting-approval",
+            "status_url": self.status_url_path,
+            "client_cidr_block": self.client_cidr_block,
+            "profile": self.profile,
+        }
+
+
+class NetworkLookup(Protocol):
+    """What the allocation needs to know about the account."""
+
+    def vpc_cidrs(self, vpc_id: str) -> list[str]:
+        """The VPC's CIDR blocks (none when the VPC does not exist)."""
+        ...
+
+    def client_vpn_endpoints(self) -> list[dict[str, Any]]:
+        """Every Client VPN endpoint in the region, as DescribeClientVpnEndpoints returns them."""
+        ...
+
+
+class SubmissionStore(Protocol):
+    """Submissions of the form, and requests ticket webhooks started: who asked, which execution follows it.
+
+    A form submission has a profile, access groups and a client CIDR block held in the pool; a webhook's
+    (``source`` is the ticket system) has none of them: its client CIDR came from the ticket.
+    """
+
+    def put(self, submission: dict[str, Any]) -> None: ...
+
+    def get(self, request_id: str) -> dict[str, Any] | None: ...
+
+
+class ExecutionReader(Protocol):
+    """Reads Step Functions executions (DescribeExecution, GetExecutionHistory)."""
+
+    def describe(self, execution_arn: str) -> dict[str, Any]: ...
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class FormServices:
+    """The data access the form's logic works through (tests hand in other implementations)."""
+
+    profiles: ProfileCatalog
+    allocations: AllocationStore
+    submissions: SubmissionStore
+    network: NetworkLookup
+    start: Callable[[dict[str, Any]], StartedExecution]
+    ended_requests: Callable[[set[str]], set[str]] | None = None  # requests whose blocks may be reclaimed
+
+
+def requester_from_claims(claims: dict[str, Any]) -> str:
+    """The person the token was issued to: the first of REQUESTER_CLAIMS present in ``claims``."""
+    for name in REQUESTER_CLAIMS:
+        value = str(claims.get(name) or "").strip()
+        if value:
+            return value
+    raise RequesterUnknown(
+        f"the token names no person: it carries none of the claims {', '.join(REQUESTER_CLAIMS)}"
+    )
+
+
+def parse_submission(body: str | None) -> FormSubmission:
+    """The submission from the request body (JSON); raises FormInvalid naming each field."""
+    if not body:
+        raise FormInvalid([{"field": "body", "message": "missing: send the form as a JSON object"}])
+    try:
+        raw = json.loads(body)
+    except ValueError as error:
+        raise FormInvalid([{"field": "body", "message": f"not valid JSON ({error})"}]) from None
+    if not isinstance(raw, dict):
+        raise FormInvalid([{"field": "body", "message": "must be a JSON object"}])
+    try:
+        return FormSubmission.model_validate(raw)
+    except ValidationError as error:
+        return _raise_with_hints(error)
+
+
+def _raise_with_hints(error: ValidationError) -> FormSubmission:
+    errors = named_field_errors(error)
+    for item in errors:
+        if item["field"] == "requester":
+            item["message"] = "is not a form field: the requester is who signed in"
+        elif item["field"] == "profile" and "pattern" in item["message"]:
+            item["message"] = "must be the name of a network profile (lower-case letters, digits, hyphens)"
+    raise FormInvalid(errors)
+
+
+def build_request(
+    submission: FormSubmission,
+    profile: NetworkProfile,
+    *,
+    request_id: str,
+    requester: str,
+    client_cidr_block: ipaddress.IPv4Network,
+) -> ProvisionRequest:
+    """The full request from the profile and the person's choices; raises FormInvalid when it is not valid."""
+    problems = []
+    for index, group_id in enumerate(submission.access_groups):
+        if profile.access_group(group_id) is None:
+            offered = ", ".join(group.name for group in profile.access_groups)
+            problems.append(
+                {
+                    "field": f"access_groups[{index}]",
+                    "message": f"{group_id!r} is not an access group of profile {profile.name!r} "
+                    f"(it offers: {offered})",
+                }
+            )
+    duplicates = sorted({g for g in submission.access_groups if submission.access_groups.count(g) > 1})
+    if duplicates:
+        problems.append(
+            {"field": "access_groups", "message": f"listed more than once: {', '.join(duplicates)}"}
+        )
+    if problems:
+        raise FormInvalid(problems)
+    groups = [profile.access_group(group_id) for group_id in submission.access_groups]
+    raw = {
+        "request_id": request_id,
+        "requester": requester,
+        "name": f"{profile.name}-{request_id}".lower(),
+        "description": submission.justification[:255],
+        "vpc_id": profile.vpc_id,
+        "subnet_ids": list(profile.subnet_ids),
+        "client_cidr_block": str(client_cidr_block),
+        "server_certificate_arn": profile.server_certificate_arn,
+        "authentication": [
+            method.model_dump(mode="json", exclude_none=True) for method in profile.authentication
+        ],
+        "authorization_rules": [
+            {
+                "target_network_cidr": str(group.target_network_cidr),
+                "access_group_id": group.id,
+                "description": group.name,
+            }
+            for group in groups
+            if group is not None
+        ],
+        "routes": [route.model_dump(mode="json") for route in profile.routes],
+        "security_group_ids": list(profile.security_group_ids),
+        "dns_servers": [str(server) for server in profile.dns_servers],
+        "transport_protocol": profile.transport_protocol,
+        "vpn_port": profile.vpn_port,
+        "split_tunnel": profile.split_tunnel,
+        "session_timeout_hours": profile.session_timeout_hours,
+        "login_banner": profile.login_banner,
+        "connection_log": profile.connection_log.model_dump(mode="json", exclude_none=True),
+        "tags": {**profile.tags, "cvpn-autopilot:profile": profile.name, "cvpn-autopilot:source": SOURCE},
+    }
+    try:
+        return ProvisionRequest.model_validate(raw)
+    except ValidationError as error:
+        raise FormInvalid(named_field_errors(error)) from None
+
+
+def _profile(services: FormServices, name: str) -> NetworkProfile:
+    try:
+        profile = services.profiles.get_profile(name)
+    except ProfileInvalid as error:
+        logger.error("network profile %s is invalid: %s", name, error)
+        raise FormInvalid(
+            [{"field": "profile", "message": f"profile {name!r} is misconfigured; ask an administrator"}]
+        ) from None
+    if profile is None:
+        raise FormInvalid([{"field": "profile", "message": f"no network profile is called {name!r}"}])
+    return profile
+
+
+def submit_form(
+    body: str | None,
+    *,
+    requester: str,
+    services: FormServices,
+    pool: CidrPool,
+    new_request_id: Callable[[], str],
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> FormAccepted:
+    """Turn a form submission into a started request waiting for approval.
+
+    Raises FormInvalid (nothing held, nothing started) or CidrPoolExhausted. A block held for a request
+    that then fails to start is released.
+    """
+    submission = parse_submission(body)
+    profile = _profile(services, submission.profile)
+    request_id = new_request_id()
+    # Validate everything but the CIDR before holding a block, so a bad request holds nothing.
+    build_request(
+        submission,
+        profile,
+        request_id=request_id,
+        requester=requester,
+        client_cidr_block=next(pool.blocks()),
+    )
+    in_use = networks_in_use(
+        vpc_cidrs=services.network.vpc_cidrs(profile.vpc_id),
+        route_cidrs=[str(route.destination_cidr) for route in profile.routes],
+        endpoints=services.network.client_vpn_endpoints(),
+    )
+    block = allocate_client_cidr(
+        pool,
+        services.allocations,
+        in_use=in_use,
+        request_id=request_id,
+        details={"requester": requester, "profile": profile.name, "allocated_at": now().isoformat()},
+        ended_requests=services.ended_requests,
+    )
+    try:
+        request = build_request(
+            submission, profile, request_id=request_id, requester=requester, client_cidr_block=block
+        )
+        started = services.start(request.model_dump(mode="json"))
+        services.submissions.put(
+            {
+                "request_id": request_id,
+                "requester": requester,
+                "source": SOURCE,
+                "profile": profile.name,
+                "access_groups": list(submission.access_groups),
+                "justification": submission.justification,
+                "client_cidr_block": str(block),
+                "execution_arn": started.execution_arn,
+                "status_url_path": started.status_url_path,
+                "submitted_at": now().isoformat(),
+            }
+        )
+    except BaseException:
+        services.allocations.release(block, request_id=request_id)
+        raise
+    return FormAccepted(
+        request_id=request_id,
+        status_url_path=f"/requests/{request_id}",
+        client_cidr_block=str(block),
+        profile=profile.name,
+    )
+
+
+# ------------------------------------------------------------------------------------------- status
+
+
+def _started_execution(event: dict[str, Any]) -> str | None:
+    """The execution a ``states:startExecution`` task started, from its submitted/succeeded event."""
+    for key in ("taskSubmittedEventDetails", "taskSucceededEventDetails"):
+        details = event.get(key) or {}
+        if details.get("resourceType") != "states" or not str(details.get("resource", "")).startswith(
+            "startExecution"
+        ):
+            continue
+        try:
+            output = json.loads(details.get("output") or "{}")
+        except ValueError:
+            continue
+        arn = output.get("ExecutionArn") if isinstance(output, dict) else None
+        if arn:
+            return str(arn)
+    return None
+
+
+def _follow(
+    execution_arn: str, executions: ExecutionReader, steps: list[str], described: list[dict[str, Any]]
+) -> None:
+    """Append the states ``execution_arn`` entered to ``steps``, with those of each execution it started
+    spliced in where it started them; ``described`` collects every DescribeExecution answer."""
+    described.append(executions.describe(execution_arn))
+    seen_children: set[str] = set()
+    for event in executions.history(execution_arn):
+        name = (event.get("stateEnteredEventDetails") or {}).get("name")
+        if name:
+            steps.append(str(name))
+        child = _started_execution(event)
+        if child and child not in seen_children:
+            seen_children.add(child)
+            _follow(child, executions, steps, described)
+
+
+def _find_result(value: Any) -> dict[str, Any] | None:
+    """The provisioning result (the dict carrying ``client_configuration``) anywhere in an output."""
+    if isinstance(value, str) and value[:1] == "{":
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    if isinstance(value, dict):
+        if isinstance(value.get("client_configuration"), dict) and value["client_configuration"].get("key"):
+            return value
+        for item in value.values():
+            found = _find_result(item)
+            if found:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = _find_result(item)
+            if found:
+                return found
+    return None
+
+
+def _pool_block(submission: dict[str, Any]) -> ipaddress.IPv4Network | None:
+    """The client CIDR block the form held in the pool for this submission (none for a ticket's request)."""
+    if submission.get("source", SOURCE) != SOURCE or not submission.get("client_cidr_block"):
+        return None
+    return ipaddress.IPv4Network(submission["client_cidr_block"])
+
+
+def request_status(
+    request_id: str,
+    *,
+    requester: str,
+    submissions: SubmissionStore,
+    executions: ExecutionReader,
+    allocations: AllocationStore,
+    presign: Callable[[str, str], str],
+) -> dict[str, Any] | None:
+    """Where the request is: status, the steps entered so far and, once available, the download link.
+
+    None when there is no such request for this requester (someone else's request is not revealed).
+    ``presign(key, filename)`` makes a fresh link to the stored configuration. A form request that ended
+    in failure gives its client CIDR back to the pool (a ticket's request holds none).
+    """
+    submission = submissions.get(request_id)
+    if submission is None or submission.get("requester") != requester:
+        return None
+    steps: list[str] = []
+    described: list[dict[str, Any]] = []
+    _follow(str(submission["execution_arn"]), executions, steps, described)
+    intake = described[0]
+    status = str(intake.get("status", "RUNNING"))
+    failed = next((item for item in described if item.get("status") in _FAILED), {})
+    error, cause = failed.get("error"), failed.get("cause")
+    output: Any = next((item.get("output") for item in described if item.get("output")), None)
+    current = steps[-1] if steps else None
+    steps = list(dict.fromkeys(steps))  # each step once, in the order first entered (loops repeat states)
+    answer: dict[str, Any] = {
+        "request_id": request_id,
+        "source": submission.get("source", SOURCE),
+        "ticket_key": submission.get("ticket_key"),
+        "profile": submission.get("profile"),
+        "access_groups": submission.get("access_groups", []),
+        "client_cidr_block": submission.get("client_cidr_block"),
+        "submitted_at": submission.get("submitted_at"),
+        "execution_status": status,
+        "steps": steps,
+        "current_step": current,
+    }
+    if status == "RUNNING":
+        waiting = current is not None and "approv" in current.lower()
+        answer["status"] = "awaiting-approval" if waiting else "in-progress"
+    elif status in _FAILED:
+        outcome = f"{error} {current or ''}".lower()
+        answer["status"] = (
+            "rejected" if "reject" in outcome else "expired" if "expired" in outcome else "failed"
+        )
+        answer["error"] = {"error": error, "cause": str(cause or "")[:1000]}
+        block = _pool_block(submission)
+        if block is not None:
+            allocations.release(block, request_id=request_id)
+    else:
+        result = _find_result(output)
+        if result is None:
+            answer["status"] = "completed"
+        else:
+            answer["status"] = "available"
+            answer["endpoint_id"] = result.get("endpoint_id")
+            answer["dns_name"] = result.get("dns_name")
+            answer["config_url"] = presign(str(result["client_configuration"]["key"]), f"{request_id}.ovpn")
+    return answer

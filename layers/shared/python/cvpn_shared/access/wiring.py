@@ -1,0 +1,166 @@
+"""Builds the access functions' data access from their settings, once per process (warm reuse)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from typing import Any
+
+from cvpn_shared.access.cidr_pool import CidrPool
+from cvpn_shared.access.dal.approvals import ApprovalRecords, ApproversTopic
+from cvpn_shared.access.dal.deliveries import WebhookDeliveries
+from cvpn_shared.access.dal.executions import StepFunctionsExecutions
+from cvpn_shared.access.dal.form_store import (
+    AccountNetworks,
+    ClientCidrAllocations,
+    EndedRequests,
+    FormSubmissions,
+)
+from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceParameters
+from cvpn_shared.access.dal.intake_workflow import TaskCallbacks
+from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
+from cvpn_shared.access.dal.ticket_poster import UrllibPoster
+from cvpn_shared.access.form import FormServices, StartedExecution
+from cvpn_shared.access.settings import get_settings
+from cvpn_shared.access.signatures import SigningSecrets
+from cvpn_shared.access.start import IntakeStarter, start_request
+from cvpn_shared.access.webhooks import WebhookIntake
+from cvpn_shared.core.aws_clients import client
+from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
+from cvpn_shared.provisioning.dal.inventory import AwsInventory
+
+__all__ = [
+    "approval_link_secret",
+    "approval_records",
+    "approvers_topic",
+    "client_cidr_allocations",
+    "client_cidr_pool",
+    "configuration_store",
+    "form_services",
+    "form_submissions",
+    "intake_secrets",
+    "step_functions_executions",
+    "task_callbacks",
+    "ticket_poster",
+    "webhook_intake",
+]
+
+
+@lru_cache(maxsize=1)
+def step_functions_executions() -> StepFunctionsExecutions:
+    return StepFunctionsExecutions(client("stepfunctions"))
+
+
+@lru_cache(maxsize=1)
+def client_cidr_allocations() -> ClientCidrAllocations:
+    return ClientCidrAllocations(client("dynamodb"), get_settings().request_form_table_name)
+
+
+@lru_cache(maxsize=1)
+def form_submissions() -> FormSubmissions:
+    return FormSubmissions(client("dynamodb"), get_settings().request_form_table_name)
+
+
+def client_cidr_pool() -> CidrPool:
+    """The configured pool (ValueError naming the setting when it is malformed)."""
+    settings = get_settings()
+    return CidrPool.parse(settings.client_cidr_pool, settings.client_cidr_block_prefix_length)
+
+
+def _start_form_request(request: dict[str, Any]) -> StartedExecution:
+    """Start a form request through the intake (approval required) and keep what the form needs."""
+    result = start_request(
+        step_functions_executions().client,
+        get_settings().intake_state_machine_arn,
+        source="request-form",
+        request=request,
+        approval_required=True,
+    )
+    return StartedExecution(
+        request_id=result.request_id,
+        execution_arn=result.execution_arn,
+        status_url_path=result.status_url_path,
+        duplicate=result.duplicate,
+    )
+
+
+@lru_cache(maxsize=1)
+def form_services() -> FormServices:
+    return FormServices(
+        profiles=ParameterStoreProfiles(client("ssm"), get_settings().profiles_parameter_path),
+        allocations=client_cidr_allocations(),
+        submissions=form_submissions(),
+        network=AccountNetworks(AwsInventory(client)),
+        start=_start_form_request,
+        ended_requests=EndedRequests(client("dynamodb"), get_settings().requests_table_name),
+    )
+
+
+@lru_cache(maxsize=1)
+def configuration_store() -> ConfigurationStore:
+    """Where provisioning exported the client configuration: the form hands out links to it."""
+    return ConfigurationStore(client("s3"), get_settings().config_bucket_name)
+
+
+@lru_cache(maxsize=1)
+def intake_secrets() -> SecretsManagerSecrets:
+    """Signing secrets, callback credentials and the approval link secret (short-lived cache)."""
+    return SecretsManagerSecrets(
+        client("secretsmanager"), cache_seconds=get_settings().intake_config_cache_seconds
+    )
+
+
+@lru_cache(maxsize=1)
+def webhook_intake() -> WebhookIntake:
+    settings = get_settings()
+    return WebhookIntake(
+        sources=SourceParameters(
+            client("ssm"),
+            settings.intake_sources_parameter_path,
+            cache_seconds=settings.intake_config_cache_seconds,
+        ),
+        secrets=intake_secrets(),
+        deliveries=WebhookDeliveries(client("dynamodb"), settings.webhook_deliveries_table_name),
+        starter=IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn),
+        submissions=form_submissions(),  # where GET /requests/{id} finds the request
+        delivery_ttl_days=settings.webhook_delivery_ttl_days,
+        max_body_bytes=settings.webhook_max_body_bytes,
+    )
+
+
+@lru_cache(maxsize=1)
+def approval_records() -> ApprovalRecords:
+    return ApprovalRecords(client("dynamodb"), get_settings().approvals_table_name)
+
+
+@lru_cache(maxsize=1)
+def approvers_topic() -> ApproversTopic:
+    return ApproversTopic(client("sns"), get_settings().approvals_topic_arn)
+
+
+@lru_cache(maxsize=1)
+def task_callbacks() -> TaskCallbacks:
+    return TaskCallbacks(client("stepfunctions"))
+
+
+def approval_link_secret(*, create: bool = False) -> SigningSecrets | None:
+    """The approval link secret ({"current", "previous"}), None when missing.
+
+    ``create=True`` (the function that issues links) creates it with a random value on first use.
+    """
+    name = get_settings().approval_link_secret_name
+    if create:
+        value: dict[str, Any] | None = intake_secrets().get_or_create_json(
+            name, lambda: {"current": secrets.token_urlsafe(48), "previous": ""}
+        )
+    else:
+        value = intake_secrets().get_json(name)
+    if not value or not isinstance(value.get("current"), str) or not value["current"]:
+        return None
+    previous = value.get("previous")
+    return SigningSecrets(value["current"], previous if isinstance(previous, str) and previous else None)
+
+
+@lru_cache(maxsize=1)
+def ticket_poster() -> UrllibPoster:
+    return UrllibPoster(timeout_seconds=10.0)

@@ -1,1 +1,0 @@
-"""Data access: the only place the product calls boto3."""

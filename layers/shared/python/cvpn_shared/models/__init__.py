@@ -1,1 +1,0 @@
-"""Models of the product: requests, results and events."""

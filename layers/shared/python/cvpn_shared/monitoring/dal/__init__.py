@@ -1,0 +1,1 @@
+"""Data access of monitoring: the only place it calls boto3."""

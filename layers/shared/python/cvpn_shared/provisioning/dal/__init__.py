@@ -1,0 +1,1 @@
+"""Data access of provisioning: the only place it calls boto3."""

@@ -1,0 +1,1 @@
+"""Models of provisioning: the request document, the workflow's state and each task's input."""

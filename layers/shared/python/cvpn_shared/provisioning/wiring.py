@@ -1,0 +1,53 @@
+"""Builds the provisioning functions' data access from their settings, once per process."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from cvpn_shared.core.aws_clients import client
+from cvpn_shared.core.notifications import Notifier
+from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
+from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
+from cvpn_shared.provisioning.dal.inventory import AwsInventory
+from cvpn_shared.provisioning.dal.log_groups import ConnectionLogGroups
+from cvpn_shared.provisioning.dal.requests_table import RequestRecords
+from cvpn_shared.provisioning.settings import get_settings
+
+__all__ = [
+    "clientvpn_api",
+    "configuration_store",
+    "connection_log_groups",
+    "inventory",
+    "notifier",
+    "request_records",
+]
+
+
+@lru_cache(maxsize=1)
+def clientvpn_api() -> ClientVpnApi:
+    return ClientVpnApi(client("ec2"))
+
+
+@lru_cache(maxsize=1)
+def inventory() -> AwsInventory:
+    return AwsInventory(client)
+
+
+@lru_cache(maxsize=1)
+def configuration_store() -> ConfigurationStore:
+    return ConfigurationStore(client("s3"), get_settings().config_bucket_name)
+
+
+@lru_cache(maxsize=1)
+def request_records() -> RequestRecords:
+    return RequestRecords(client("dynamodb"), get_settings().requests_table_name)
+
+
+@lru_cache(maxsize=1)
+def notifier() -> Notifier:
+    return Notifier(client("sns"), get_settings().notifications_topic_arn)
+
+
+@lru_cache(maxsize=1)
+def connection_log_groups() -> ConnectionLogGroups:
+    return ConnectionLogGroups(client("logs"))
