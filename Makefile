@@ -32,7 +32,7 @@ lint: $(STAMP) lint-template lint-statemachines sam-validate sam-build checkov #
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --explicit-package-bases localcloud cvpn layers/shared/python functions
 
-# ---- deploy checks (issue 6): each tool is installed here, from PyPI, on first use
+# ---- deploy checks: each tool is installed here, from PyPI, on first use
 SAM_VENV := .venv-sam
 CHECKOV_VENV := .venv-checkov
 PY313_VENV := .venv-py313

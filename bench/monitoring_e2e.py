@@ -60,7 +60,7 @@ from bench.common import connection_log_line, progress, render_table  # noqa: E4
 from cvpn.monitoring_demo import LocalMonitoring  # noqa: E402
 from cvpn_shared.monitoring.ingest import IngestSettings  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
-from localcloud.deploy import DeployedStack  # noqa: E402
+from localcloud.stack import DeployedStack  # noqa: E402
 
 __all__ = ["ScenarioFigures", "Workload", "build_events", "main", "report"]
 

@@ -1,6 +1,6 @@
 """Connection-log parsing and detection: throughput against bare ``json.loads``, memory, state writes.
 
-Figures (nothing asserted). The aim (issue 5): parse + detect at least half as fast as bare
+Figures (nothing asserted). The aim: parse + detect at least half as fast as bare
 ``json.loads`` (a ratio of at least 0.5) on the mixed workload, in warm runs of every size - the
 steady state of the scheduled ingest. The attack workload is the worst case, reported beside it: every
 event there is a failure that costs rule work for its source and its user, and a flood of tens of

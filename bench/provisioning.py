@@ -160,7 +160,7 @@ class ProductBench:
     def __enter__(self) -> ProductBench:
         from localcloud.cloud import LocalCloud
         from localcloud.sample_network import build_sample_network
-        from tests.workflow.harness import Provisioning
+        from tests.provisioning.workflow.harness import Provisioning
 
         self._cloud = LocalCloud(time_scale=self.time_scale, fault_seed=11).start()
         started = time.perf_counter()

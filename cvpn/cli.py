@@ -21,13 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from cvpn import intake_cli, monitoring_cli
-from cvpn.aws import DEFAULT_LOCAL_URL, aws_client
+from cvpn.common import DEFAULT_LOCAL_URL, CliError, aws_client
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-
-class CliError(Exception):
-    """A user-facing error: printed without a traceback, exit status 2."""
 
 
 def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:

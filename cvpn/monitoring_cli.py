@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from cvpn.aws import aws_client
+from cvpn.common import CliError, aws_client
 
 __all__ = ["parse_duration", "register", "reindex_monitored_log_groups"]
 
@@ -37,7 +37,6 @@ def parse_duration(text: str) -> int:
 
 
 def _stack_output(args: argparse.Namespace, key: str) -> str:
-    from cvpn.cli import CliError
     from cvpn.provision import StackNotFound, stack_outputs
 
     try:
@@ -117,7 +116,6 @@ def terminate_sessions(ec2: Any, endpoint_id: str, name: str) -> list[dict[str, 
 def cmd_connections(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
-    from cvpn.cli import CliError
     from cvpn_shared.monitoring.dal.client_connections import ClientVpnConnections
 
     ec2 = aws_client(args, "ec2")

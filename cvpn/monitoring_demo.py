@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from localcloud.cloud import DEFAULT_ACCOUNT_ID, LocalCloud
-from localcloud.deploy import DeployedStack
+from localcloud.stack import DeployedStack
 
 if TYPE_CHECKING:
     from localcloud.scheduler import Scheduler

@@ -37,11 +37,11 @@ from localcloud.clock import Clock, get_clock, set_clock
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
-    from localcloud.deploy import DeployedStack
     from localcloud.gateway import HttpGateway
     from localcloud.lambdaruntime import LambdaRuntime
     from localcloud.oidc import LocalOidcIssuer
     from localcloud.scheduler import Scheduler
+    from localcloud.stack import DeployedStack
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",

@@ -28,16 +28,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from localcloud.gateway import HttpApi, parse_http_apis
+from localcloud.gateway import parse_http_apis
 from localcloud.sam import SamError, load_template, package_sam_template, transform_sam_template
-from localcloud.scheduler import ScheduleSpec, parse_schedules
+from localcloud.scheduler import parse_schedules
+from localcloud.stack import DeployedStack, FunctionInfo
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -248,37 +249,6 @@ def _naming_failures(function: Callable[..., Any], action: str) -> Callable[...,
         return failure
 
     return wrapper
-
-
-@dataclass(frozen=True)
-class FunctionInfo:
-    """A deployed Lambda function."""
-
-    logical_id: str
-    name: str
-    arn: str
-
-
-@dataclass
-class DeployedStack:
-    """What ``deploy_stack`` brought up; everything is read from the template and the stack."""
-
-    stack_name: str
-    region: str
-    account_id: str
-    endpoint_url: str
-    outputs: dict[str, str]
-    physical_ids: dict[str, str]
-    functions: dict[str, FunctionInfo]
-    state_machines: dict[str, str]
-    http_apis: list[HttpApi]
-    schedules: list[ScheduleSpec]
-    template: dict[str, Any]
-    ignored_resources: dict[str, str] = field(default_factory=dict)
-
-    def function_name(self, logical_id: str) -> str:
-        """The physical name of the function with ``logical_id``."""
-        return self.functions[logical_id].name
 
 
 def _local_api_id(stack_name: str, logical_id: str) -> str:

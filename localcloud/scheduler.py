@@ -36,16 +36,14 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import boto3
 
 from localcloud.clock import Clock, get_clock
 from localcloud.eventbridge import target_payload
-
-if TYPE_CHECKING:
-    from localcloud.deploy import DeployedStack
+from localcloud.stack import DeployedStack, ScheduleSpec, ScheduleTarget
 
 __all__ = [
     "CronExpression",
@@ -233,31 +231,6 @@ def next_fire_time(
 
 # ---------------------------------------------------------------------------------------------------
 # Reading schedules from the transformed template
-
-
-@dataclass(frozen=True)
-class ScheduleTarget:
-    """Where a schedule delivers, and how its payload is shaped."""
-
-    arn: str
-    target_id: str = ""
-    input: str | None = None
-    input_path: str | None = None
-    input_transformer: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """One schedule of the deployed stack."""
-
-    logical_id: str
-    name: str
-    kind: str  # "events-rule" or "scheduler"
-    expression: str
-    enabled: bool
-    arn: str
-    targets: tuple[ScheduleTarget, ...]
-    timezone: str = "UTC"
 
 
 def parse_schedules(

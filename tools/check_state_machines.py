@@ -4,9 +4,10 @@
 
 statelint (PyPI `statelint`, a Python port of awslabs' reference Ruby statelint, which has the same
 checks and messages) wants a URI in each Task's Resource. Our definitions carry ${Name} there, which
-DefinitionSubstitutions replaces with an ARN at deploy time (tests/unit/test_state_machine_wiring.py
-checks that each one is supplied). Only those URI problems are dropped: a Resource that is neither a
-URI nor a substitution, and every other problem, fails the check.
+DefinitionSubstitutions replaces with an ARN at deploy time
+(tests/provisioning/unit/test_state_machine_wiring.py checks that each one is supplied). Only
+those URI problems are dropped: a Resource that is neither a URI nor a substitution, and every
+other problem, fails the check.
 """
 
 from __future__ import annotations

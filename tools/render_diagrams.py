@@ -8,7 +8,7 @@ the functions they invoke (DefinitionSubstitutions) and the state machines they 
 the tables, bucket, topics, bus, queue and state machines they reference (environment and policies).
 docs/statemachine-<name>.mmd: one flowchart per statemachines/<area>/<name>.asl.json: every state, its
 Next/Default/Choices edges, Catch edges (dotted, labelled with the errors) and Map/Parallel bodies.
-tests/unit/test_docs_current.py fails when the committed files differ from what this prints.
+tests/product/test_docs_current.py fails when the committed files differ from what this prints.
 """
 
 from __future__ import annotations

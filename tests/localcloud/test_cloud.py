@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,7 @@ from botocore.exceptions import ClientError
 from cvpn.cli import main as cvpn_main
 from localcloud.cloud import LocalCloud
 from localcloud.sample_network import SampleNetwork, build_sample_network
-
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+from tests.fixtures import FIXTURES
 
 
 @pytest.fixture(scope="module")

@@ -5,17 +5,18 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 
 from localcloud import eventbridge
-from localcloud.deploy import DeployedStack, deploy_stack
+from localcloud.deploy import deploy_stack
 from localcloud.lambdaruntime import LambdaRuntime, install, select_simple_lambda_backend, uninstall
+from localcloud.stack import DeployedStack
+from tests.fixtures import FIXTURES
 
-SAM_APP = Path(__file__).resolve().parents[2] / "fixtures" / "sam_app"
+SAM_APP = FIXTURES / "sam_app"
 REGION = "us-east-1"
 STACK_NAME = "fixture-app"
 

@@ -17,9 +17,10 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from localcloud.clock import Clock
-from localcloud.deploy import DeployedStack, deploy_stack
+from localcloud.deploy import deploy_stack
 from localcloud.gateway import MAX_REQUEST_BYTES, DefaultJwtVerifier, HttpGateway
 from localcloud.scheduler import Scheduler
+from localcloud.stack import DeployedStack
 
 from .conftest import REGION, SAM_APP, STACK_NAME, LocalAws
 

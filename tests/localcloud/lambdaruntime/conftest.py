@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from localcloud.lambdaruntime import FunctionSpec, LambdaRuntime
+from tests.fixtures import FIXTURES as SHARED_FIXTURES
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = SHARED_FIXTURES / "lambdaruntime"
 ACCOUNT_ID = "123456789012"
 REGION = "eu-west-1"
 BASE_ENVIRONMENT = {

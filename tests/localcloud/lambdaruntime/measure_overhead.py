@@ -14,9 +14,10 @@ import statistics
 import time
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 
-FIXTURES = Path(__file__).parent / "fixtures"
+from tests.fixtures import FIXTURES as SHARED_FIXTURES
+
+FIXTURES = SHARED_FIXTURES / "lambdaruntime"
 ROUNDS = 200
 
 

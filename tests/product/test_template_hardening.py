@@ -1,0 +1,303 @@
+"""template.yaml keeps the operational settings issue 6 asks for: least-privilege policies, a log
+group with retention per function, an on-failure destination for asynchronous triggers, encryption
+and TLS for the stored data, and the outputs operators need. The local cloud enforces no IAM, so
+these static checks are what stands between a policy slip and a deploy."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fixtures import REPO_ROOT
+
+ROOT = REPO_ROOT
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...) as plain data."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+TEMPLATE: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function")
+STATE_MACHINES = sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::StateMachine")
+
+# Actions the Service Authorization Reference lists with no resource type (list/describe calls,
+# task tokens, log delivery): the only ones a statement may grant on Resource "*".
+NO_RESOURCE_LEVEL_ACTIONS = {
+    "ds:DescribeDirectories",
+    "ec2:DescribeClientVpnEndpoints",
+    "ec2:DescribeClientVpnConnections",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSubnets",
+    "ec2:DescribeVpcs",
+    "logs:DescribeLogGroups",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+}
+# Client VPN actions that change an endpoint: only on endpoints the product tagged as its own.
+ENDPOINT_MUTATIONS = {
+    "ec2:AssociateClientVpnTargetNetwork",
+    "ec2:AuthorizeClientVpnIngress",
+    "ec2:CreateClientVpnRoute",
+    "ec2:ApplySecurityGroupsToClientVpnTargetNetwork",
+    "ec2:ExportClientVpnClientConfiguration",
+    "ec2:DeleteClientVpnEndpoint",
+    "ec2:DeleteClientVpnRoute",
+    "ec2:DisassociateClientVpnTargetNetwork",
+    "ec2:RevokeClientVpnIngress",
+}
+ENDPOINT_ARN = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:client-vpn-endpoint/*"
+
+
+def _statements(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for policy in properties.get("Policies", []):
+        if isinstance(policy, dict) and "Statement" in policy:
+            for statement in policy["Statement"]:
+                if isinstance(statement, dict) and "If" in statement:  # !If [condition, statement, NoValue]
+                    statement = statement["If"][1]
+                found.append(statement)
+    return found
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _resource_texts(statement: dict[str, Any]) -> list[str]:
+    return [
+        r["Sub"] if isinstance(r, dict) and "Sub" in r else str(r) for r in _as_list(statement["Resource"])
+    ]
+
+
+@pytest.mark.parametrize("name", FUNCTIONS + STATE_MACHINES)
+def test_wildcard_resources_only_for_actions_without_resource_level_permissions(name: str) -> None:
+    for statement in _statements(RESOURCES[name]["Properties"]):
+        if statement.get("Resource") == "*":
+            broad = set(_as_list(statement["Action"])) - NO_RESOURCE_LEVEL_ACTIONS
+            assert not broad, f"{name} {statement.get('Sid')}: {sorted(broad)} on Resource '*'"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_endpoint_changes_only_on_the_products_endpoints(name: str) -> None:
+    for statement in _statements(RESOURCES[name]["Properties"]):
+        mutations = set(_as_list(statement["Action"])) & ENDPOINT_MUTATIONS
+        if mutations and ENDPOINT_ARN in _resource_texts(statement):
+            condition = statement.get("Condition", {}).get("StringEquals", {})
+            assert condition.get("aws:ResourceTag/cvpn-autopilot:managed-by") == "client-vpn-autopilot", (
+                f"{name} {statement.get('Sid')}: {sorted(mutations)} without the product's tag condition"
+            )
+
+
+def test_endpoints_are_created_only_with_the_products_tag() -> None:
+    statements = _statements(RESOURCES["CreateEndpointFunction"]["Properties"])
+    on_endpoints = [
+        s
+        for s in statements
+        if "ec2:CreateClientVpnEndpoint" in _as_list(s["Action"]) and ENDPOINT_ARN in _resource_texts(s)
+    ]
+    assert on_endpoints
+    for statement in on_endpoints:
+        tags = statement["Condition"]["StringEquals"]
+        assert tags["aws:RequestTag/cvpn-autopilot:managed-by"] == "client-vpn-autopilot"
+
+
+def test_no_managed_policies_beyond_sam_policy_templates() -> None:
+    """Named AWS managed policies (CloudWatchLogsFullAccess and the like) grant far more than needed."""
+    for name in FUNCTIONS + STATE_MACHINES:
+        for policy in RESOURCES[name]["Properties"].get("Policies", []):
+            assert not isinstance(policy, str), f"{name} uses the managed policy {policy}"
+
+
+@pytest.mark.parametrize("name", STATE_MACHINES)
+def test_state_machines_invoke_only_their_functions(name: str) -> None:
+    properties = RESOURCES[name]["Properties"]
+    substituted = {
+        value["GetAtt"].split(".")[0]
+        for value in properties["DefinitionSubstitutions"].values()
+        if isinstance(value, dict) and "GetAtt" in value
+    }
+    invocable = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in properties["Policies"]
+        if isinstance(policy, dict) and "LambdaInvokePolicy" in policy
+    }
+    assert invocable <= substituted, f"{name} may invoke {sorted(invocable - substituted)} it never calls"
+    assert properties["Logging"]["Level"] in ("ERROR", "ALL")
+    assert properties["Logging"]["IncludeExecutionData"] is False
+    assert properties["Tracing"]["Enabled"] is True
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_function_has_a_log_group_with_retention(name: str) -> None:
+    groups = [
+        r["Properties"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::Logs::LogGroup"
+        and r["Properties"].get("LogGroupName") == {"Sub": f"/aws/lambda/${{{name}}}"}
+    ]
+    assert len(groups) == 1, f"{name}: no log group /aws/lambda/${{{name}}}"
+    assert groups[0]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_functions_are_traced() -> None:
+    assert TEMPLATE["Globals"]["Function"]["Tracing"] == "Active"
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_asynchronous_triggers_have_an_on_failure_destination(name: str) -> None:
+    properties = RESOURCES[name]["Properties"]
+    asynchronous = [
+        e for e in properties.get("Events", {}).values() if e["Type"] in ("Schedule", "EventBridgeRule")
+    ]
+    if asynchronous:
+        on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
+        assert on_failure["Destination"] == {"GetAtt": "MonitoringDeadLetterQueue.Arn"}
+        for event in asynchronous:
+            assert event["Properties"]["DeadLetterConfig"]["Type"] == "SQS"
+
+
+def test_no_fixed_physical_names_but_the_client_connect_handler() -> None:
+    """Names derive from the stack name (or are generated), so two stages fit one account."""
+    name_keys = ("FunctionName", "TableName", "BucketName", "TopicName", "QueueName", "Name", "LogGroupName")
+    for logical_id, resource in RESOURCES.items():
+        for key in name_keys:
+            value = resource.get("Properties", {}).get(key)
+            if value is None or resource["Type"] == "AWS::SSM::Parameter":
+                continue
+            text = value["Sub"] if isinstance(value, dict) and "Sub" in value else value
+            assert isinstance(text, str) and re.search(r"\$\{[A-Za-z:]+\}", text), (
+                f"{logical_id}.{key} is a fixed name: {value!r}"
+            )
+
+
+def test_stored_data_is_encrypted_and_the_bucket_is_private_tls_only_and_expiring() -> None:
+    for name, resource in RESOURCES.items():
+        properties = resource.get("Properties", {})
+        if resource["Type"] == "AWS::DynamoDB::Table":
+            assert properties["SSESpecification"]["SSEEnabled"] is True, name
+        if resource["Type"] == "AWS::SNS::Topic":
+            assert properties.get("KmsMasterKeyId"), name
+        if resource["Type"] == "AWS::SQS::Queue":
+            assert properties.get("SqsManagedSseEnabled") or properties.get("KmsMasterKeyId"), name
+    bucket = RESOURCES["ClientConfigBucket"]["Properties"]
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] >= 1
+    policies = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": "ClientConfigBucket"}
+    ]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+        for statements in policies
+        for s in statements
+    )
+
+
+def test_the_api_is_throttled_and_logged() -> None:
+    api = RESOURCES["IntakeApi"]["Properties"]
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    assert api["AccessLogSettings"]["DestinationArn"] == {"GetAtt": "IntakeApiAccessLogGroup.Arn"}
+
+
+def test_alarms_and_dashboard() -> None:
+    alarms = {n for n, r in RESOURCES.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {
+        "WorkflowExecutionsFailedAlarm",
+        "IngestErrorsAlarm",
+        "DeadLetterQueueDepthAlarm",
+        "AuthenticationFailuresAlarm",
+    } <= alarms
+    assert any(r["Type"] == "AWS::CloudWatch::Dashboard" for r in RESOURCES.values())
+
+
+def test_parameters_have_descriptions_and_defaults() -> None:
+    for name, parameter in TEMPLATE["Parameters"].items():
+        assert parameter.get("Description"), name
+        assert "Default" in parameter, name
+
+
+def test_outputs_for_operators() -> None:
+    outputs = set(TEMPLATE["Outputs"])
+    assert {
+        "IntakeApiUrl",
+        "ProvisionEndpointStateMachineArn",
+        "DecommissionEndpointStateMachineArn",
+        "IntakeStateMachineArn",
+        "NotificationsTopicArn",
+        "AlertsTopicArn",
+        "FindingsBusName",
+    } <= outputs
+
+
+def _evaluate(value: Any, parameters: dict[str, str]) -> Any:
+    """The few intrinsics the SSM parameter statements use, evaluated as CloudFormation does."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return value
+    ((name, argument),) = value.items()
+    if name == "Ref":
+        return parameters[argument]
+    if name == "Sub":
+        return re.sub(r"\$\{([^}]+)\}", lambda match: parameters[match.group(1)], argument)
+    if name == "Split":
+        return _evaluate(argument[1], parameters).split(argument[0])
+    if name == "Select":
+        return _evaluate(argument[1], parameters)[int(argument[0])]
+    if name == "Equals":
+        return _evaluate(argument[0], parameters) == _evaluate(argument[1], parameters)
+    if name == "If":
+        condition = _evaluate(TEMPLATE["Conditions"][argument[0]], parameters)
+        return _evaluate(argument[1] if condition else argument[2], parameters)
+    raise AssertionError(f"intrinsic {name} not evaluated here")
+
+
+@pytest.mark.parametrize(
+    ("function", "parameter"),
+    [
+        ("DeliverAlertsFunction", "AlertWebhookParameter"),
+        ("IngestConnectionLogsFunction", "ConnectionLogGroupsParameter"),
+    ],
+)
+@pytest.mark.parametrize("name", ["cvpn-alert-webhook", "/cvpn/alerts/webhook"])
+def test_a_named_ssm_parameter_is_granted_by_its_exact_arn(function: str, parameter: str, name: str) -> None:
+    """SSM's ARN of a flat name is parameter/<name>, of a hierarchical one (it starts with "/")
+    parameter<name>: a "//" would grant nothing."""
+    statement = next(
+        s for s in _statements(RESOURCES[function]["Properties"]) if s.get("Action") == "ssm:GetParameter"
+    )
+    context = {
+        "AWS::Partition": "aws",
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "123456789012",
+        parameter: name,
+    }
+
+    arn = _evaluate(statement["Resource"], context)
+
+    assert arn == f"arn:aws:ssm:eu-west-1:123456789012:parameter/{name.lstrip('/')}"

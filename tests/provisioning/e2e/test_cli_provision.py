@@ -1,0 +1,127 @@
+"""The product as a user drives it from a shell: `cvpn local up`, then `cvpn provision --wait`,
+`cvpn status` and `cvpn decommission` against it, each a separate process."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from localcloud.cloud import free_port
+from localcloud.sample_network import build_sample_network
+from tests.fixtures import REPO_ROOT
+
+ROOT = REPO_ROOT
+CVPN = [sys.executable, "-m", "cvpn.cli"]
+
+
+@pytest.fixture(scope="module")
+def local_cloud_process() -> Iterator[str]:
+    """`cvpn local up` in its own process, serving template.yaml until it is interrupted."""
+    port, api_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [*CVPN, "local", "up", "--port", str(port), "--api-port", str(api_port), "--time-scale", "1200"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    banner: list[str] = []
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        banner.append(line)
+        if "Ctrl-C to stop" in line:
+            break
+    text = "".join(banner)
+    assert f"AWS endpoint   http://127.0.0.1:{port}" in text, text
+    assert "ProvisionEndpointStateMachineArn" in text, text
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
+        assert process.returncode == 0
+
+
+def _cvpn(*args: str, endpoint: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CVPN, *args, "--endpoint-url", endpoint, "--region", "us-east-1", "--poll", "0.2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    )
+
+
+def test_provision_status_and_decommission_from_the_shell(local_cloud_process: str, tmp_path: Path) -> None:
+    """Given a local cloud serving the product and a network, when a user runs `cvpn provision
+    request.json --wait`, the live progress names each step and ends SUCCEEDED with the endpoint;
+    `cvpn status` shows the same, and `cvpn decommission --wait` removes the endpoint."""
+    endpoint = local_cloud_process
+
+    def client(service: str) -> object:
+        return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1")  # type: ignore[call-overload]
+
+    network = build_sample_network(client)
+    request = json.loads((ROOT / "events" / "requests" / "seed-active-directory.json").read_text())
+    request.update(
+        request_id="NET-E2E-1",
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids[:2],
+        server_certificate_arn=network.server_certificate_arn,
+        security_group_ids=[network.security_group_id],
+    )
+    request["authentication"][0]["directory_id"] = network.directory_id
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps(request))
+
+    provisioned = _cvpn("provision", str(request_file), "--wait", endpoint=endpoint)
+    assert provisioned.returncode == 0, provisioned.stderr + provisioned.stdout
+    for step in (
+        "-> ValidateRequest",
+        "-> CreateEndpoint",
+        "-> WaitForAssociations",
+        "-> ExportConfiguration",
+    ):
+        assert step in provisioned.stdout
+    assert "SUCCEEDED" in provisioned.stdout
+    output = json.loads(provisioned.stdout[provisioned.stdout.index("{") :])
+    endpoint_id = output["result"]["endpoint_id"]
+
+    status = _cvpn("status", "NET-E2E-1", endpoint=endpoint)
+    assert status.returncode == 0, status.stderr
+    assert endpoint_id in status.stdout
+
+    decommissioned = _cvpn("decommission", "--request-id", "NET-E2E-1", "--wait", endpoint=endpoint)
+    assert decommissioned.returncode == 0, decommissioned.stderr + decommissioned.stdout
+    assert "-> TeardownStep" in decommissioned.stdout
+    listed = client("ec2").describe_client_vpn_endpoints()["ClientVpnEndpoints"]  # type: ignore[attr-defined]
+    assert all(e["Status"]["Code"] == "deleted" or e["ClientVpnEndpointId"] != endpoint_id for e in listed)
+
+
+def test_bad_request_file_names_the_problem(local_cloud_process: str, tmp_path: Path) -> None:
+    missing = _cvpn("provision", str(tmp_path / "nope.json"), endpoint=local_cloud_process)
+    assert missing.returncode == 2
+    assert "REQUEST: cannot read" in missing.stderr
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    answer = _cvpn("provision", str(broken), endpoint=local_cloud_process)
+    assert answer.returncode == 2
+    assert "is not JSON" in answer.stderr

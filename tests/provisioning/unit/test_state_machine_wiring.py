@@ -1,0 +1,96 @@
+"""Every state machine file and template.yaml agree: each ${Name} a definition uses is supplied by
+its DefinitionSubstitutions, each substitution is used, and every Lambda task names a function of
+the template. Nothing account-specific is written into a definition."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.fixtures import REPO_ROOT
+
+ROOT = REPO_ROOT
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads CloudFormation's short-form intrinsics (!Ref, !GetAtt, !Sub ...) as plain data."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node)
+    else:
+        value = loader.construct_mapping(node)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def _template() -> dict[str, Any]:
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+
+
+def _state_machines() -> list[tuple[str, dict[str, Any]]]:
+    resources = _template()["Resources"]
+    return [
+        (name, resource["Properties"])
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+    ]
+
+
+def test_template_has_the_provisioning_state_machines() -> None:
+    names = {name for name, _ in _state_machines()}
+    assert {"ProvisionEndpointStateMachine", "DecommissionEndpointStateMachine"} <= names
+
+
+@pytest.mark.parametrize("name,properties", _state_machines(), ids=lambda v: v if isinstance(v, str) else "")
+def test_substitutions_match_the_definition(name: str, properties: dict[str, Any]) -> None:
+    text = (ROOT / properties["DefinitionUri"]).read_text()
+    used = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
+    supplied = set(properties.get("DefinitionSubstitutions", {}))
+    assert used - supplied == set(), f"{name}: used but not supplied"
+    assert supplied - used == set(), f"{name}: supplied but never used"
+    assert not re.search(r"\d{12}", text), f"{name}: an account id is written into the definition"
+
+
+@pytest.mark.parametrize("name,properties", _state_machines(), ids=lambda v: v if isinstance(v, str) else "")
+def test_each_substituted_function_exists_and_may_be_invoked(name: str, properties: dict[str, Any]) -> None:
+    resources = _template()["Resources"]
+    invocable = {
+        policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
+        for policy in properties.get("Policies", [])
+        if isinstance(policy, dict) and "LambdaInvokePolicy" in policy
+    }
+    for key, value in properties.get("DefinitionSubstitutions", {}).items():
+        if isinstance(value, dict) and "GetAtt" in value and str(value["GetAtt"]).endswith(".Arn"):
+            function = str(value["GetAtt"]).split(".")[0]
+            assert resources[function]["Type"] == "AWS::Serverless::Function", key
+            assert function in invocable, f"{name} may not invoke {function}"
+
+
+@pytest.mark.parametrize("name,properties", _state_machines(), ids=lambda v: v if isinstance(v, str) else "")
+def test_definition_is_valid_json_with_reachable_states(name: str, properties: dict[str, Any]) -> None:
+    definition = json.loads((ROOT / properties["DefinitionUri"]).read_text())
+
+    def check(machine: dict[str, Any]) -> None:
+        states = machine["States"]
+        assert machine["StartAt"] in states
+        for state_name, state in states.items():
+            for target in [state.get("Next"), state.get("Default")] + [
+                c.get("Next") for c in state.get("Choices", []) + state.get("Catch", [])
+            ]:
+                if target is not None:
+                    assert target in states, f"{name}.{state_name} -> {target}"
+            for nested in [state.get("ItemProcessor"), state.get("Iterator"), *state.get("Branches", [])]:
+                if nested:
+                    check(nested)
+
+    check(definition)
