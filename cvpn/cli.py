@@ -265,7 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument(
         "--not-found-after-create-seconds", type=float, help="NotFound for this long after a create"
     )
-    faults.add_argument("--fail-with", metavar="CODE", help="answer the next calls with this error code")
+    faults.add_argument(
+        "--fail-with",
+        metavar="CODE",
+        help="answer the next calls with this EC2 error code and AWS's HTTP status for it (server errors "
+        "such as InternalError 500 or ServiceUnavailable 503, which the SDKs retry; client errors 400)",
+    )
     faults.add_argument("--fail-count", type=int, help="how many calls --fail-with fails (default 1)")
     faults.add_argument("--clear", action="store_true")
     faults.add_argument("--url", default=DEFAULT_LOCAL_URL)

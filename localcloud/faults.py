@@ -9,7 +9,7 @@ Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API
 ``"AssociateClientVpnTargetNetwork"``, or ``"*"`` for every operation without its own setting):
 
 ``throttle_rate``
-    Probability that a call answers ``RequestLimitExceeded``.
+    Probability that a call answers ``RequestLimitExceeded`` (HTTP 503, as EC2 throttles).
 ``concurrent_mutation_rate``
     Probability that a call answers ``ConcurrentMutationLimitExceeded``.
 ``create_window_seconds`` (CreateClientVpnEndpoint)
@@ -24,7 +24,10 @@ Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API
 ``association_failure_message`` (AssociateClientVpnTargetNetwork)
     The status message of a failed association.
 ``fail_with`` / ``fail_count``
-    The next ``fail_count`` calls (default 1) answer the EC2 error code ``fail_with``.
+    The next ``fail_count`` calls (default 1) answer the EC2 error code ``fail_with``, with the HTTP
+    status AWS answers that code with: a server error (``InternalError``, ``InternalFailure`` 500;
+    ``ServiceUnavailable``, ``Unavailable`` 503; see ``localcloud.clientvpn.exceptions``) is a 5xx,
+    which the SDKs retry as they do against AWS; any other code is a 400.
 ``not_found_after_create_seconds``
     A call naming an endpoint created less than this many emulated seconds ago answers
     ``InvalidClientVpnEndpointId.NotFound``, and DescribeClientVpnEndpoints without ids leaves it
@@ -241,6 +244,11 @@ _KNOWN_MESSAGES = {
     "ConcurrentMutationLimitExceeded": "Too many concurrent mutations on this Client VPN endpoint.",
     "OperationNotPermitted": "Another Client VPN endpoint is being created in this account.",
     "InternalError": "An internal error has occurred.",
+    "InternalFailure": (
+        "The request processing has failed because of an unknown error, exception, or failure."
+    ),
+    "ServiceUnavailable": "The request has failed due to a temporary failure of the server.",
+    "Unavailable": "The server is overloaded and can't handle the request.",
 }
 
 

@@ -1,21 +1,41 @@
-"""Client VPN error responses, with the codes the real EC2 API returns.
+"""Client VPN error responses, with the codes and HTTP statuses the real EC2 API returns.
 
 Every class subclasses moto's ``EC2ClientError`` so moto renders it as an EC2 XML error that boto3
-parses into a ``ClientError`` carrying the same ``Code``.
+parses into a ``ClientError`` carrying the same ``Code``. The status is what AWS answers that code
+with: the server error codes of the EC2 API reference ("Error codes for the Amazon EC2 API") come
+with a 5xx status, which the SDKs retry, and every other code with 400.
 """
 
 from __future__ import annotations
 
 from moto.ec2.exceptions import EC2ClientError
 
+# The EC2 API's server error codes and their statuses: "500-series" per the EC2 API reference;
+# 503 for the overload and throttling codes (botocore's legacy retry rules, data/_retry.json, match
+# RequestLimitExceeded only with 503), 500 for the others.
+SERVER_ERROR_STATUS: dict[str, int] = {
+    "InternalError": 500,
+    "InternalFailure": 500,
+    "InsufficientAddressCapacity": 500,
+    "InsufficientCapacity": 500,
+    "InsufficientHostCapacity": 500,
+    "InsufficientInstanceCapacity": 500,
+    "InsufficientReservedInstanceCapacity": 500,
+    "InsufficientVolumeCapacity": 500,
+    "ServiceUnavailable": 503,
+    "Unavailable": 503,
+    "RequestLimitExceeded": 503,
+}
+
 
 class ClientVpnError(EC2ClientError):
-    """An EC2 client error with an explicit code and message."""
+    """An EC2 error with an explicit code and message, answered with the code's HTTP status."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(code, message)
         self.error_code = code
         self.error_message = message
+        self.http_status = SERVER_ERROR_STATUS.get(code, 400)
 
 
 class ClientVpnEndpointNotFound(ClientVpnError):

@@ -17,13 +17,15 @@ from moto.core.responses import ActionResult
 from moto.ec2.responses import EC2Response
 
 from localcloud.clientvpn import references
-from localcloud.clientvpn.exceptions import UnsupportedOperation
+from localcloud.clientvpn.exceptions import ClientVpnError, UnsupportedOperation
 from localcloud.clientvpn.models import BACKEND_LOCK, ClientVpnBackend, clientvpn_backends
 from localcloud.clientvpn.paging import paginate
 from localcloud.clientvpn.profile import build_client_configuration
 from localcloud.faults import get_fault_injector, record_api_call
 
-ResponseMethod = Callable[[Any], ActionResult]
+# What moto's call_action sends as it is: the body and the headers, the status among them.
+Answer = tuple[str, dict[str, Any]]
+ResponseMethod = Callable[[Any], ActionResult | Answer]
 
 # Client VPN operations in botocore's EC2 model that the local cloud answers with UnsupportedOperation.
 UNSUPPORTED_OPERATIONS = (
@@ -294,14 +296,31 @@ def _snake_case(operation: str) -> str:
 
 
 def _serialized(method: ResponseMethod) -> ResponseMethod:
-    """Run ``method`` under the backend lock (the HTTP server is multi-threaded)."""
+    """Run ``method`` under the backend lock (the HTTP server is multi-threaded), and answer its
+    error with the HTTP status AWS uses for that code."""
 
     @functools.wraps(method)
-    def locked(self: Any) -> ActionResult:
+    def locked(self: Any) -> ActionResult | Answer:
         with BACKEND_LOCK:
-            return method(self)
+            try:
+                return method(self)
+            except ClientVpnError as error:
+                if error.http_status == 400:
+                    raise
+                return _error_answer(self, error)
 
     return locked
+
+
+def _error_answer(response: Any, error: ClientVpnError) -> Answer:
+    """``error`` as moto's EC2 serializer writes it, with the error's own status.
+
+    moto takes an error's status from the service model's error shapes, and the EC2 model has none,
+    so every EC2 error it raises is a 400. A (body, headers) answer whose headers carry ``status`` is
+    sent as it is, the way moto itself answers a raised error.
+    """
+    _status, headers, body = response.serialized(ActionResult(error))
+    return body, {**headers, "status": error.http_status}
 
 
 _HANDLERS: dict[str, ResponseMethod] = {

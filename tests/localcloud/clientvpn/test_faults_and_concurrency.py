@@ -193,10 +193,12 @@ def test_api_call_counts(ec2: Any, network: Network, create_endpoint: Callable[.
 def test_fail_with_answers_the_next_calls(
     ec2_no_retry: Any, network: Network, fault_injector: FaultInjector
 ) -> None:
+    """The next fail_count calls answer the code, with AWS's status for it (InternalError: 500)."""
     fault_injector.configure("DescribeClientVpnEndpoints", fail_with="InternalError", fail_count=2)
     for _ in range(2):
         with pytest.raises(ClientError) as excinfo:
             ec2_no_retry.describe_client_vpn_endpoints()
         assert error_code(excinfo) == "InternalError"
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
     assert ec2_no_retry.describe_client_vpn_endpoints()["ClientVpnEndpoints"] == []
     assert fault_injector.injected_counts() == {"DescribeClientVpnEndpoints": {"InternalError": 2}}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from xml.etree import ElementTree
 
 import boto3
 import pytest
@@ -15,7 +18,7 @@ from moto.server import ThreadedMotoServer
 from localcloud.clientvpn import install
 from localcloud.clientvpn.models import DEFAULT_TIMINGS
 from localcloud.clock import Clock
-from localcloud.faults import FaultInjector
+from localcloud.faults import FaultInjector, api_call_counts, reset_api_call_counts
 from tests.localcloud.clientvpn.support import REGION, CertificateMaterial, error_code
 
 
@@ -128,3 +131,104 @@ def test_throttling_over_http(
     with pytest.raises(ClientError) as excinfo:
         http_clients["ec2"].describe_client_vpn_endpoints()
     assert error_code(excinfo) == "RequestLimitExceeded"
+
+
+def _raw_call(server_url: str, action: str) -> tuple[int, str]:
+    """POST one EC2 query action without an SDK: the status and body exactly as the server sent them."""
+    body = urllib.parse.urlencode({"Action": action, "Version": "2016-11-15"}).encode()
+    request = urllib.request.Request(
+        server_url,
+        data=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+            "Authorization": (
+                f"AWS4-HMAC-SHA256 Credential=testing/20240101/{REGION}/ec2/aws4_request, "
+                "SignedHeaders=host, Signature=0"
+            ),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+# EC2 API reference, "Error codes for the Amazon EC2 API": server errors come with a 5xx status.
+AWS_STATUS = {
+    "InternalError": 500,
+    "InternalFailure": 500,
+    "ServiceUnavailable": 503,
+    "Unavailable": 503,
+    "RequestLimitExceeded": 503,
+    "UnauthorizedOperation": 400,
+    "InvalidParameterValue": 400,
+}
+
+
+@pytest.mark.parametrize("code", list(AWS_STATUS))
+def test_an_injected_error_is_answered_with_the_status_aws_uses(
+    server_url: str, http_clients: dict[str, Any], fault_injector: FaultInjector, code: str
+) -> None:
+    """Given the next two DescribeClientVpnEndpoints calls fail with an EC2 error code,
+    when one is sent as a raw query request and one through botocore,
+    then both get AWS's status for the code (5xx for a server error, 400 for a client error) and
+    the EC2 query error body naming the code."""
+    fault_injector.configure("DescribeClientVpnEndpoints", fail_with=code, fail_count=2)
+
+    status, body = _raw_call(server_url, "DescribeClientVpnEndpoints")
+    with pytest.raises(ClientError) as excinfo:
+        http_clients["ec2"].describe_client_vpn_endpoints()
+
+    assert status == AWS_STATUS[code]
+    error = ElementTree.fromstring(body).find("{*}Errors/{*}Error")
+    assert error is not None
+    assert error.findtext("{*}Code") == code
+    assert error.findtext("{*}Message")
+    assert error_code(excinfo) == code
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == AWS_STATUS[code]
+
+
+@pytest.fixture
+def standard_ec2(server_url: str, http_clients: dict[str, Any]) -> Any:
+    """An EC2 client retrying as the product's clients do (standard mode, 3 attempts)."""
+    config = Config(retries={"total_max_attempts": 3, "mode": "standard"})
+    return boto3.client("ec2", region_name=REGION, endpoint_url=server_url, config=config)
+
+
+@pytest.mark.parametrize("code", ["InternalError", "ServiceUnavailable"])
+def test_the_sdk_retries_a_transient_server_error(
+    standard_ec2: Any, fault_injector: FaultInjector, code: str
+) -> None:
+    """Given the next two DescribeClientVpnEndpoints calls answer a server error,
+    when a client with standard retries (3 attempts) calls it once,
+    then the SDK retried twice by itself and the call succeeded on the third request."""
+    fault_injector.configure("DescribeClientVpnEndpoints", fail_with=code, fail_count=2)
+
+    answer = standard_ec2.describe_client_vpn_endpoints()
+
+    assert answer["ClientVpnEndpoints"] == []
+    assert answer["ResponseMetadata"]["RetryAttempts"] == 2
+    assert api_call_counts() == {"DescribeClientVpnEndpoints": 3}
+    assert fault_injector.injected_counts() == {"DescribeClientVpnEndpoints": {code: 2}}
+
+
+def test_a_server_error_outlasting_the_sdk_attempts_reaches_the_caller(
+    standard_ec2: Any, fault_injector: FaultInjector
+) -> None:
+    """Given four calls in a row answer InternalError, a 3-attempt client gives up after three
+    requests and raises InternalError (status 500); a client error is never retried."""
+    fault_injector.configure("DescribeClientVpnEndpoints", fail_with="InternalError", fail_count=4)
+    with pytest.raises(ClientError) as excinfo:
+        standard_ec2.describe_client_vpn_endpoints()
+    assert error_code(excinfo) == "InternalError"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert api_call_counts() == {"DescribeClientVpnEndpoints": 3}
+
+    fault_injector.clear()
+    reset_api_call_counts()
+    fault_injector.configure("DescribeClientVpnEndpoints", fail_with="UnauthorizedOperation")
+    with pytest.raises(ClientError) as excinfo:
+        standard_ec2.describe_client_vpn_endpoints()
+    assert error_code(excinfo) == "UnauthorizedOperation"
+    assert api_call_counts() == {"DescribeClientVpnEndpoints": 1}
