@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -94,3 +95,34 @@ def test_definition_is_valid_json_with_reachable_states(name: str, properties: d
                     check(nested)
 
     check(definition)
+
+
+def _states(machine: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state of ``machine``, those of its Map and Parallel bodies included."""
+    for state_name, state in machine["States"].items():
+        yield state_name, state
+        for nested in [state.get("ItemProcessor"), state.get("Iterator"), *state.get("Branches", [])]:
+            if nested:
+                yield from _states(nested)
+
+
+@pytest.mark.parametrize("name,properties", _state_machines(), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_task_that_retries_throttling_retries_every_transient_error(
+    name: str, properties: dict[str, Any]
+) -> None:
+    """A task that retries throttling also retries every other named, retryable error a task raises
+    (server errors, concurrency limits, not yet visible): one that it did not would fail the whole
+    workflow on a transient error."""
+    from cvpn_shared.provisioning.errors import RETRYABLE_ERROR_CODES
+
+    retryable = {error.__name__ for error in RETRYABLE_ERROR_CODES.values()}
+    assert "ServerError" in retryable
+    definition = json.loads((ROOT / properties["DefinitionUri"]).read_text())
+    checked = 0
+    for state_name, state in _states(definition):
+        retried = {error for retry in state.get("Retry", []) for error in retry["ErrorEquals"]}
+        if "RequestLimitExceeded" in retried:
+            checked += 1
+            assert retryable <= retried, f"{name}.{state_name} does not retry {sorted(retryable - retried)}"
+    if "provisioning" in properties["DefinitionUri"]:
+        assert checked, f"{name}: no task retries throttling"

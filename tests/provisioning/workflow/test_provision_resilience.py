@@ -104,6 +104,54 @@ def test_throttling_that_outlasts_the_sdk_retries_is_retried_by_the_workflow(
     _assert_available(product, progress, request)
 
 
+def test_one_off_server_errors_are_retried_by_the_sdk(product: Provisioning) -> None:
+    """Given the first CreateClientVpnEndpoint answers InternalError (HTTP 500) and the first
+    AssociateClientVpnTargetNetwork answers ServiceUnavailable (HTTP 503), as AWS sometimes does,
+    when a 2-AZ request is provisioned,
+    then the SDK retries each call itself and the execution SUCCEEDS with one available endpoint."""
+    injector = get_fault_injector()
+    injector.configure("CreateClientVpnEndpoint", fail_with="InternalError", fail_count=1)
+    injector.configure("AssociateClientVpnTargetNetwork", fail_with="ServiceUnavailable", fail_count=1)
+    request = product.request()
+
+    progress = product.provision(request)
+
+    injected = injector.injected_counts()
+    injector.clear()
+    assert injected == {
+        "CreateClientVpnEndpoint": {"InternalError": 1},
+        "AssociateClientVpnTargetNetwork": {"ServiceUnavailable": 1},
+    }
+    _assert_available(product, progress, request)
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        ("DescribeClientVpnEndpoints", "Unavailable"),  # first used by ValidateRequest
+        ("CreateClientVpnEndpoint", "InternalError"),
+        ("AssociateClientVpnTargetNetwork", "ServiceUnavailable"),
+        ("CreateClientVpnRoute", "InternalFailure"),
+    ],
+)
+def test_server_errors_that_outlast_the_sdk_retries_are_retried_by_the_workflow(
+    product: Provisioning, operation: str, code: str
+) -> None:
+    """Given the first 5 calls of one operation answer a server error (5xx), more than the SDK's own
+    3 attempts,
+    when a request is provisioned,
+    then the step that made the calls fails with ServerError, the workflow retries it by that name,
+    and the execution SUCCEEDS with one available endpoint."""
+    injector = get_fault_injector()
+    injector.configure(operation, fail_with=code, fail_count=SDK_ATTEMPTS + 2)
+    request = product.request()
+
+    progress = product.provision(request)
+
+    assert injector.injected_counts()[operation] == {code: SDK_ATTEMPTS + 2}
+    _assert_available(product, progress, request)
+
+
 def test_endpoint_not_yet_visible_after_create_is_retried(product: Provisioning) -> None:
     """Given a new endpoint stays invisible to every Client VPN call naming it (NotFound, absent from
     listings) until the first call has been refused, as with eventual consistency after a create,

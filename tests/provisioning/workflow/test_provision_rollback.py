@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
 from localcloud.clientvpn.models import ClientVpnTimings
 from localcloud.faults import get_fault_injector
-from tests.provisioning.workflow.harness import Provisioning, failure_message
+from tests.provisioning.workflow.harness import ROOT, Provisioning, failure_message
 
 TWO_WEEKS = 14 * 24 * 3600
 
@@ -98,6 +99,42 @@ def test_failure_of_a_later_step_rolls_back(product: Provisioning, operation: st
     assert progress.error == "ClientVpnApiError"
     assert f"{operation}: {code}" in failure_message(progress)
     assert step in progress.steps
+    assert "RecordSuccess" not in progress.steps
+    _assert_rolled_back(product, request["request_id"], before)
+
+
+# The product's boto3 clients make 3 attempts per call.
+SDK_ATTEMPTS = 3
+
+
+def test_a_server_error_that_outlasts_every_retry_rolls_back(product: Provisioning) -> None:
+    """Given ExportClientVpnClientConfiguration answers InternalError (HTTP 500) to every call,
+    when a request is provisioned,
+    then the SDK and then the workflow retry it (3 attempts per task, the task as often as its Retry
+    allows), the execution then fails with ServerError naming the operation and code, and every rule,
+    route, association and the endpoint are gone and the record says ROLLED_BACK."""
+    definition = json.loads((ROOT / "statemachines/provisioning/provision_endpoint.asl.json").read_text())
+    retry = next(
+        retry
+        for retry in definition["States"]["ExportConfiguration"]["Retry"]
+        if "ServerError" in retry["ErrorEquals"]
+    )
+    get_fault_injector().configure(
+        "ExportClientVpnClientConfiguration", fail_with="InternalError", fail_count=1_000_000
+    )
+    request = product.request()
+    before = product.inventory().endpoint_ids
+
+    progress = product.provision(request)
+
+    injected = get_fault_injector().injected_counts()
+    get_fault_injector().clear()
+    assert progress.status == "FAILED", progress.output
+    assert progress.error == "ServerError"
+    assert "ExportClientVpnClientConfiguration: InternalError" in failure_message(progress)
+    assert injected == {
+        "ExportClientVpnClientConfiguration": {"InternalError": SDK_ATTEMPTS * (1 + retry["MaxAttempts"])}
+    }
     assert "RecordSuccess" not in progress.steps
     _assert_rolled_back(product, request["request_id"], before)
 

@@ -1,9 +1,10 @@
 """boto3 clients for the product, created once per process with standard retries (3 attempts).
 
-The SDK makes at most 3 attempts per call (at most 1 + 2 s of backoff): a call that is still
-throttled after them raises, and the Step Functions Retry of the task takes over by error name
-(backoff up to a minute, with jitter). Longer SDK retries would sleep inside the Lambda: 5 retries
-back off up to 1 + 2 + 4 + 8 + 16 = 31 s per call, past the functions' 30 s timeout.
+The SDK makes at most 3 attempts per call (at most 1 + 2 s of backoff) when a call is throttled or
+answered with a server error (HTTP 500, 502, 503, 504): a call still failing after them raises, and
+the Step Functions Retry of the task takes over by error name (backoff up to a minute, with jitter).
+Longer SDK retries would sleep inside the Lambda: 5 retries back off up to 1 + 2 + 4 + 8 + 16 = 31 s
+per call, past the functions' 30 s timeout.
 
 The endpoint comes from the standard settings (``AWS_ENDPOINT_URL`` and friends), so the same code
 talks to AWS or to any AWS-compatible endpoint it is pointed at.

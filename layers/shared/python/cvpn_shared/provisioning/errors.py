@@ -5,7 +5,7 @@ exception class name. So every failure a task can report has its own class here,
 machine definitions name them.
 
 - Retryable (Retry with backoff and jitter): ``RequestLimitExceeded``, ``ConcurrentMutationLimitExceeded``,
-  ``OperationNotPermitted``, ``EndpointNotYetVisible``.
+  ``OperationNotPermitted``, ``EndpointNotYetVisible``, ``ServerError``.
 - Terminal (Catch -> rollback): ``RequestInvalid``, ``PreflightFailed``, ``AssociationFailed``,
   ``ProvisioningTimedOut``, ``ClientVpnApiError``.
 """
@@ -21,6 +21,7 @@ from cvpn_shared.core.field_errors import describe_field_errors
 
 __all__ = [
     "RETRYABLE_ERROR_CODES",
+    "TRANSIENT_SERVER_STATUSES",
     "AssociationFailed",
     "ClientVpnApiError",
     "ConcurrentMutationLimitExceeded",
@@ -32,6 +33,7 @@ __all__ = [
     "RequestInvalid",
     "RequestLimitExceeded",
     "RuleOrRouteFailed",
+    "ServerError",
     "raise_if_retryable",
 ]
 
@@ -72,6 +74,11 @@ class EndpointNotYetVisible(ProvisioningError):
     """The endpoint was just created and Describe does not see it yet (eventual consistency)."""
 
 
+class ServerError(ProvisioningError):
+    """AWS answered with a server error (HTTP 5xx: InternalError, ServiceUnavailable ...) on every
+    attempt the SDK made; transient on AWS's side (retry with backoff)."""
+
+
 class AssociationFailed(ProvisioningError):
     """A subnet association ended in association-failed."""
 
@@ -93,6 +100,9 @@ class ClientVpnApiError(ProvisioningError):
         super().__init__(f"{operation}: {code}: {message}")
 
 
+# The HTTP statuses the SDKs treat as a transient server error (botocore's standard retry mode).
+TRANSIENT_SERVER_STATUSES = frozenset({500, 502, 503, 504})
+
 RETRYABLE_ERROR_CODES: dict[str, type[ProvisioningError]] = {
     "RequestLimitExceeded": RequestLimitExceeded,
     "Throttling": RequestLimitExceeded,
@@ -100,14 +110,26 @@ RETRYABLE_ERROR_CODES: dict[str, type[ProvisioningError]] = {
     "ConcurrentMutationLimitExceeded": ConcurrentMutationLimitExceeded,
     "OperationNotPermitted": OperationNotPermitted,
     "InvalidClientVpnEndpointId.NotFound": EndpointNotYetVisible,
+    # The EC2 API's server errors that say nothing about the request (EC2 API reference, "Error codes").
+    "InternalError": ServerError,
+    "InternalFailure": ServerError,
+    "ServiceUnavailable": ServerError,
+    "Unavailable": ServerError,
 }
 
 
 def raise_if_retryable(error: ClientError, operation: str) -> None:
-    """Raise the named, retryable error for a code that has one (throttling, concurrency limits),
-    so Step Functions retries the task by that name."""
+    """Raise the named, retryable error for a code that has one (throttling, concurrency limits,
+    server errors), so Step Functions retries the task by that name. Any other code answered with a
+    transient server status is a server error too."""
     code = error_code(error)
     retryable = RETRYABLE_ERROR_CODES.get(code)
+    if retryable is None and _http_status(error) in TRANSIENT_SERVER_STATUSES:
+        retryable = ServerError
     if retryable is not None:
         message = error.response.get("Error", {}).get("Message", "")
         raise retryable(f"{operation}: {code}: {message}") from error
+
+
+def _http_status(error: ClientError) -> int:
+    return int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)

@@ -4,8 +4,8 @@ One ``teardown_step`` does what can be done now and says whether the endpoint is
 machine repeats it after short waits. In order, as the API requires: revoke authorization rules,
 delete the routes added by hand (automatic ones go with their association), disassociate every
 subnet, and once no association remains, delete the endpoint. Every action is idempotent: an
-already-revoked rule, deleted route or finished disassociation is skipped, and throttling or the
-per-endpoint concurrency limit only postpones an action to the next step.
+already-revoked rule, deleted route or finished disassociation is skipped, and throttling, the
+per-endpoint concurrency limit or a server error only postpones an action to the next step.
 
 "Not found" right after a create can be eventual consistency, so the endpoint counts as gone only
 after two consecutive checks, a wait apart, do not find it.
@@ -22,13 +22,14 @@ from cvpn_shared.provisioning.errors import (
     EndpointNotYetVisible,
     OperationNotPermitted,
     RequestLimitExceeded,
+    ServerError,
 )
 from cvpn_shared.provisioning.models.workflow_state import PollState
 from cvpn_shared.provisioning.steps import next_poll
 
 __all__ = ["TeardownReport", "teardown_step"]
 
-_POSTPONE = (RequestLimitExceeded, ConcurrentMutationLimitExceeded, OperationNotPermitted)
+_POSTPONE = (RequestLimitExceeded, ConcurrentMutationLimitExceeded, OperationNotPermitted, ServerError)
 _GONE_CODES = {
     "InvalidClientVpnEndpointId.NotFound",
     "InvalidClientVpnEndpointAuthorizationRuleNotFound",

@@ -1,8 +1,8 @@
 """Data access to the AWS Client VPN API (EC2). boto3 lives here, not in the logic.
 
-Every call goes through ``_call``, which turns the API's throttling and concurrency errors into the
-named, retryable errors of ``cvpn_shared.provisioning.errors`` (Step Functions retries them by name) and any
-other error into ``ClientVpnApiError`` with its code. Idempotency: create-style calls take a
+Every call goes through ``_call``, which turns the API's throttling, concurrency and server errors into
+the named, retryable errors of ``cvpn_shared.provisioning.errors`` (Step Functions retries them by name)
+and any other error into ``ClientVpnApiError`` with its code. Idempotency: create-style calls take a
 ``ClientToken`` derived from the request, so a retried task returns the first result.
 """
 

@@ -2,9 +2,9 @@
 
 Each lookup answers ``None`` (or leaves an id out) when the thing does not exist, so the pre-flight
 logic can name every missing reference at once instead of stopping at the first error. Throttling
-that outlasts the SDK's own retries is raised as the named, retryable error of
-``cvpn_shared.provisioning.errors`` (``RequestLimitExceeded``), so Step Functions retries the
-validation instead of rejecting the request.
+or a server error that outlasts the SDK's own retries is raised as the named, retryable error of
+``cvpn_shared.provisioning.errors`` (``RequestLimitExceeded``, ``ServerError``), so Step Functions
+retries the validation instead of rejecting the request.
 """
 
 from __future__ import annotations
@@ -54,8 +54,8 @@ def _missing(error: ClientError) -> bool:
 
 
 def _unless_missing(lookup: Callable[[], T]) -> T | None:
-    """What ``lookup`` answers; None when the thing it asks for does not exist. Throttling is raised
-    as the named, retryable error."""
+    """What ``lookup`` answers; None when the thing it asks for does not exist. Throttling and server
+    errors are raised as the named, retryable errors."""
     try:
         return lookup()
     except ClientError as error:
