@@ -226,7 +226,7 @@ class LocalCloud:
             },
             work_dir=self.work_dir / "lambda",
         )
-        lambdaruntime.install(self.runtime)
+        lambdaruntime.install(self.runtime, cloudwatch_logs=True)
 
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,

@@ -38,8 +38,12 @@ clientvpn-api.md, the AWS Client VPN administrator guide, botocore's EC2 model):
   per endpoint.
 * Client-connect handler request: AWS documents the keys with placeholders, not types; we send every
   value as a string: ``groups`` joined with commas, ``username`` empty when the endpoint authenticates
-  no users, ``platform`` the device type unless given. A handler answer
-  that arrives after 30 emulated seconds counts as a timeout, like ``errorType`` Sandbox.Timedout.
+  no users, ``platform`` the device type unless given.
+* Client VPN waits 30 seconds for the handler's answer, then refuses the connection with
+  ``client-connect-handler-timed-out`` (the handler may still be running; its late answer is ignored).
+  The wait is measured in real seconds, like Lambda's own timeouts: it bounds how long code runs, and
+  in emulated seconds a fast time scale would turn an ordinary cold start into a timeout. A
+  ``Sandbox.Timedout`` answer from Lambda is a timeout too.
 * Terminating answers CurrentStatus ``terminated`` at once (AWS may first answer ``terminating``; the
   local cloud has nothing to wait for), after writing the periodic updates due before the termination.
 * DescribeClientVpnConnections lists connections terminated in the last 60 minutes;
@@ -54,6 +58,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import random
 import secrets
 import string
@@ -123,7 +128,7 @@ PERIODIC_UPDATE_INTERVAL_SECONDS = 300.0
 """Emulated seconds between two records of the same open connection (our assumption; see module doc)."""
 
 CLIENT_CONNECT_HANDLER_TIMEOUT_SECONDS = 30.0
-"""Client VPN waits this long for the client-connect handler, whatever the function's own timeout."""
+"""Real seconds Client VPN waits for the client-connect handler, whatever the function's own timeout."""
 
 TERMINATED_CONNECTION_RETENTION_SECONDS = 3600.0
 """DescribeClientVpnConnections lists connections terminated within the last 60 minutes."""
@@ -663,22 +668,54 @@ def _judge_handler_answer(function_error: str | None, body: bytes) -> _HandlerVe
     return _HandlerVerdict(None, posture_compliance_statuses=posture, detail="handler allowed")
 
 
+class _PendingHandlerAnswer:
+    """One invocation of the handler, run on its own thread so that the caller can stop waiting."""
+
+    def __init__(self, invoke_handler: InvokeHandler, function_arn: str, request: dict[str, Any]) -> None:
+        self._done = threading.Event()
+        self._answer: tuple[str | None, bytes] | None = None
+        self._error: Exception | None = None
+        threading.Thread(
+            target=self._run,
+            args=(invoke_handler, function_arn, request),
+            name=f"client-connect-{request.get('connection-id', '')}",
+            daemon=True,
+        ).start()
+
+    def _run(self, invoke_handler: InvokeHandler, function_arn: str, request: dict[str, Any]) -> None:
+        try:
+            self._answer = invoke_handler(function_arn, request)
+        except Exception as exc:  # handed to the waiting caller, which raises it there
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def wait(self, timeout_seconds: float) -> tuple[str | None, bytes] | None:
+        """The handler's answer, or None when it has not come within ``timeout_seconds`` real seconds."""
+        if not self._done.wait(timeout_seconds):
+            return None
+        if self._error is not None:
+            raise self._error
+        assert self._answer is not None
+        return self._answer
+
+
 def _run_client_connect_handler(
-    function_arn: str, request: dict[str, Any], invoke_handler: InvokeHandler
+    function_arn: str, request: dict[str, Any], invoke_handler: InvokeHandler, timeout_seconds: float
 ) -> _HandlerVerdict:
-    clock = get_clock()
-    started = clock.timestamp()
+    pending = _PendingHandlerAnswer(invoke_handler, function_arn, request)
     try:
-        function_error, body = invoke_handler(function_arn, request)
+        answer = pending.wait(timeout_seconds)
     except ClientConnectHandlerThrottled as exc:
         return _HandlerVerdict(CLIENT_CONNECT_HANDLER_THROTTLED, detail=f"handler throttled: {exc}")
     except ClientConnectHandlerServiceError as exc:
         return _HandlerVerdict(CLIENT_CONNECT_HANDLER_SERVICE_ERROR, detail=f"Lambda failed: {exc}")
-    if clock.timestamp() - started > CLIENT_CONNECT_HANDLER_TIMEOUT_SECONDS:
+    if answer is None:
         return _HandlerVerdict(
             CLIENT_CONNECT_HANDLER_TIMED_OUT,
-            detail=f"handler answered after more than {CLIENT_CONNECT_HANDLER_TIMEOUT_SECONDS:g} s",
+            detail=f"handler did not answer within {timeout_seconds:g} s",
         )
+    function_error, body = answer
     return _judge_handler_answer(function_error, body)
 
 
@@ -797,6 +834,7 @@ def simulate_connect(
     port: int | None = None,
     groups: Sequence[str] | None = None,
     invoke_handler: InvokeHandler | None = None,
+    handler_timeout_seconds: float = CLIENT_CONNECT_HANDLER_TIMEOUT_SECONDS,
 ) -> ConnectionAttemptResult:
     """Play one client's connection attempt against ``endpoint`` at the emulated clock's now.
 
@@ -807,7 +845,8 @@ def simulate_connect(
     ``failure_reason`` as opaque text (``"NA"`` when None), or any documented reason given explicitly.
 
     ``outcome="success"`` authenticates, then asks the client-connect handler when the endpoint has one
-    (``invoke_handler``, default ``invoke_with_moto_lambda``), then opens the connection.
+    (``invoke_handler``, default ``invoke_with_moto_lambda``), then opens the connection. The handler
+    has ``handler_timeout_seconds`` real seconds to answer (Client VPN's limit unless a test shortens it).
     ``duration_seconds`` makes the client disconnect by itself that long after connecting (applied by
     ``advance_connections``); without it the connection lasts until terminated or the session timeout.
     ``username`` is required on endpoints with user-based authentication and not logged otherwise.
@@ -825,6 +864,14 @@ def simulate_connect(
         )
     if outcome not in ("success", "failure"):
         raise ValueError(f"outcome must be 'success' or 'failure', got {outcome!r}")
+    if (
+        isinstance(handler_timeout_seconds, bool)
+        or not isinstance(handler_timeout_seconds, int | float)
+        or not 0 < handler_timeout_seconds < math.inf
+    ):
+        raise ValueError(
+            f"handler_timeout_seconds must be a finite number of seconds > 0, got {handler_timeout_seconds!r}"
+        )
 
     mutual_tls = _uses_mutual_tls(endpoint)
     user_authentication = _uses_user_authentication(endpoint)
@@ -874,7 +921,10 @@ def simulate_connect(
             "schema-version": HANDLER_SCHEMA_VERSION,
         }
         verdict = _run_client_connect_handler(
-            str(connect_options["LambdaFunctionArn"]), request, invoke_handler or invoke_with_moto_lambda
+            str(connect_options["LambdaFunctionArn"]),
+            request,
+            invoke_handler or invoke_with_moto_lambda,
+            float(handler_timeout_seconds),
         )
         if verdict.failure_reason is not None:
             return _failed_attempt(

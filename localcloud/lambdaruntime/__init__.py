@@ -8,15 +8,23 @@ Invoke (non-Docker backend) into it.
 Typical wiring::
 
     runtime = LambdaRuntime(base_environment={"AWS_ENDPOINT_URL": moto_url, ...})
-    install(runtime)  # plus mock_aws(config={"lambda": {"use_docker": False}}) or
-                      # select_simple_lambda_backend() for an in-process moto server
+    install(runtime, cloudwatch_logs=True)  # function logs into /aws/lambda/<name>
+    # plus mock_aws(config={"lambda": {"use_docker": False}}) or select_simple_lambda_backend()
+    # for an in-process moto server
     ...
     uninstall(); runtime.shutdown()
 """
 
+from .cloudwatch_logs import CloudWatchLogsWriter
 from .code import extract_cached, extract_zip, spec_from_moto_function
 from .manager import InvocationType, LambdaRuntime
-from .moto_hook import install, installed_runtime, select_simple_lambda_backend, uninstall
+from .moto_hook import (
+    install,
+    installed_log_writer,
+    installed_runtime,
+    select_simple_lambda_backend,
+    uninstall,
+)
 from .pool import PoolSettings
 from .spec import (
     FunctionNotRegistered,
@@ -24,10 +32,12 @@ from .spec import (
     InvocationThrottled,
     InvokeResult,
     LambdaRuntimeError,
+    LogEvent,
     build_process_environment,
 )
 
 __all__ = [
+    "CloudWatchLogsWriter",
     "FunctionNotRegistered",
     "FunctionSpec",
     "InvocationThrottled",
@@ -35,11 +45,13 @@ __all__ = [
     "InvokeResult",
     "LambdaRuntime",
     "LambdaRuntimeError",
+    "LogEvent",
     "PoolSettings",
     "build_process_environment",
     "extract_cached",
     "extract_zip",
     "install",
+    "installed_log_writer",
     "installed_runtime",
     "select_simple_lambda_backend",
     "spec_from_moto_function",

@@ -19,6 +19,7 @@ from .spec import (
     FunctionSpec,
     InvocationThrottled,
     InvokeResult,
+    LogEvent,
     function_name_from,
 )
 
@@ -189,9 +190,9 @@ class LambdaRuntime:
                 result.payload.decode(errors="replace"),
             )
 
-    def _forward_logs(self, spec: FunctionSpec, stream: str, lines: list[str]) -> None:
+    def _forward_logs(self, spec: FunctionSpec, stream: str, events: list[LogEvent]) -> None:
         if self.log_sink is not None:
-            self.log_sink(spec, stream, lines)
+            self.log_sink(spec, stream, events)
 
     # -- operations -------------------------------------------------------------------------------------
 

@@ -25,14 +25,22 @@ from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 
+from .cloudwatch_logs import CloudWatchLogsWriter
 from .code import spec_from_moto_function
 from .manager import InvocationType, LambdaRuntime
 from .spec import FunctionSpec, InvocationThrottled, InvokeResult, function_name_from
 
-__all__ = ["install", "installed_runtime", "select_simple_lambda_backend", "uninstall"]
+__all__ = [
+    "install",
+    "installed_log_writer",
+    "installed_runtime",
+    "select_simple_lambda_backend",
+    "uninstall",
+]
 
 _lock = threading.Lock()
 _runtime: LambdaRuntime | None = None
+_log_writer: CloudWatchLogsWriter | None = None
 _code_root: Path | None = None
 _fingerprints: dict[str, tuple[Any, ...]] = {}
 _originals: dict[str, Callable[..., Any]] = {}
@@ -60,19 +68,24 @@ def installed_runtime() -> LambdaRuntime | None:
     return _runtime
 
 
+def installed_log_writer() -> CloudWatchLogsWriter | None:
+    """What writes function logs to CloudWatch Logs, if :func:`install` was asked to."""
+    return _log_writer
+
+
 def install(
     runtime: LambdaRuntime, *, code_root: Path | str | None = None, cloudwatch_logs: bool = False
 ) -> None:
     """Send moto's Lambda invocations to ``runtime``.
 
     ``code_root`` is where code and layer zips are extracted (default: ``<runtime.work_dir>/code``).
-    With ``cloudwatch_logs`` every invocation's log lines also go to moto's CloudWatch Logs, group
-    ``/aws/lambda/<name>``, one stream per worker as on AWS.
+    With ``cloudwatch_logs`` the functions' log lines also go to moto's CloudWatch Logs, group
+    ``/aws/lambda/<name>``, one stream per worker as on AWS (see :class:`CloudWatchLogsWriter`).
     """
     from moto.awslambda.models import LambdaFunction
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    global _runtime, _code_root
+    global _runtime, _code_root, _log_writer
     with _lock:
         if not _originals:
             _originals["simple_invoke"] = LambdaSimpleBackend.invoke
@@ -86,8 +99,14 @@ def install(
         _runtime = runtime
         _code_root = Path(code_root) if code_root is not None else runtime.work_dir / "code"
         _fingerprints.clear()
+        previous_writer, _log_writer = _log_writer, None
+        if previous_writer is not None and runtime.log_sink is previous_writer:
+            runtime.log_sink = None
         if cloudwatch_logs:
-            runtime.log_sink = _write_to_cloudwatch_logs
+            _log_writer = CloudWatchLogsWriter()
+            runtime.log_sink = _log_writer
+    if previous_writer is not None:
+        previous_writer.close()
 
 
 def uninstall() -> None:
@@ -95,7 +114,7 @@ def uninstall() -> None:
     from moto.awslambda.models import LambdaFunction
     from moto.awslambda_simple.models import LambdaSimpleBackend
 
-    global _runtime
+    global _runtime, _log_writer
     with _lock:
         if _originals:
             LambdaSimpleBackend.invoke = _originals.pop("simple_invoke")  # type: ignore[method-assign]
@@ -104,8 +123,13 @@ def uninstall() -> None:
                 LambdaSimpleBackend.delete_function = _originals.pop("simple_delete")  # type: ignore[method-assign]
             else:
                 del LambdaSimpleBackend.delete_function  # back to the inherited LambdaBackend method
-        _runtime = None
+        runtime, writer = _runtime, _log_writer
+        _runtime = _log_writer = None
         _fingerprints.clear()
+    if writer is not None:
+        if runtime is not None and runtime.log_sink is writer:
+            runtime.log_sink = None
+        writer.close()
 
 
 # -- the patched methods -----------------------------------------------------------------------------
@@ -229,22 +253,3 @@ def _client_context(headers: Any) -> str | None:
         return base64.b64decode(encoded).decode()
     except (binascii.Error, UnicodeDecodeError):
         return None
-
-
-def _write_to_cloudwatch_logs(spec: FunctionSpec, stream: str, lines: list[str]) -> None:
-    """Log sink writing into moto's CloudWatch Logs backend of the function's account and region."""
-    from moto.logs.models import logs_backends
-
-    from localcloud.clock import get_clock
-
-    parts = spec.function_arn.split(":")
-    account_id, region = parts[4], parts[3]
-    backend = logs_backends[account_id][region]
-    backend.ensure_log_group(spec.log_group_name)
-    group = backend.groups[spec.log_group_name]
-    if stream not in group.streams:
-        backend.create_log_stream(spec.log_group_name, stream)
-    now = get_clock().millis()
-    events = [{"timestamp": now, "message": line} for line in lines if line]
-    if events:
-        backend.put_log_events(spec.log_group_name, stream, events)

@@ -3,14 +3,20 @@
 A worker is a real ``python -m awslambdaric <handler>`` process with its own Runtime API listener.
 An invocation goes to an idle worker if there is one, otherwise to a new worker (up to the function's
 concurrency limit), otherwise it waits in the function's queue until a worker asks for the next one.
+
+Each worker's log is what Lambda writes to its log stream: the function's output line by line, and
+``START``, ``END`` and ``REPORT`` around each invocation, every line timestamped on the emulated clock
+and handed to the pool's log sink as it comes.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import json
 import logging
+import math
 import os
 import queue
 import secrets
@@ -27,16 +33,19 @@ from pathlib import Path
 from localcloud.clock import get_clock
 
 from .runtime_api import NextInvocation, RuntimeApiServer
-from .spec import FunctionSpec, InvokeResult, build_process_environment
+from .spec import FunctionSpec, InvokeResult, LogEvent, build_process_environment
+from .worker_output import WorkerOutput
 
 __all__ = ["FunctionPool", "LogSink", "PoolSettings"]
 
 _log = logging.getLogger(__name__)
 
 LOG_TAIL_BYTES = 4096
-LOG_FILE_ROTATE_BYTES = 8 * 1024 * 1024
-LogSink = Callable[[FunctionSpec, str, list[str]], None]
-"""Receives (function, log stream name, lines) after each invocation, e.g. to fill CloudWatch Logs."""
+LogSink = Callable[[FunctionSpec, str, list[LogEvent]], None]
+"""Receives (function, log stream name, events) as a worker logs them, e.g. to fill CloudWatch Logs.
+
+Called on the runtime's own threads while an invocation waits: it must return at once.
+"""
 
 
 @dataclass(frozen=True)
@@ -62,17 +71,40 @@ class _Invocation:
     dispatched_at: float | None = None
     deadline: float | None = None
     cold_start_init_ms: float | None = None
+    start_logged: bool = False
     result: InvokeResult | None = None
+
+
+class _LogTail:
+    """The last lines of a worker's current invocation (the Invoke API's ``LogResult``), bounded."""
+
+    def __init__(self, limit_chars: int = 2 * LOG_TAIL_BYTES) -> None:
+        self._limit = limit_chars
+        self._parts: collections.deque[str] = collections.deque()
+        self._size = 0
+
+    def clear(self) -> None:
+        self._parts.clear()
+        self._size = 0
+
+    def add(self, text: str) -> None:
+        self._parts.append(text)
+        self._size += len(text)
+        while self._size - len(self._parts[0]) >= self._limit:
+            self._size -= len(self._parts.popleft())
+
+    def text(self) -> str:
+        return "".join(self._parts)
 
 
 @dataclass(eq=False)
 class _Worker:
     worker_id: int
-    log_path: Path
     log_stream_name: str
     spawned_at: float
     server: RuntimeApiServer | None = None
     process: subprocess.Popen[bytes] | None = None
+    output: WorkerOutput | None = None
     inbox: queue.SimpleQueue[_Invocation | None] = field(default_factory=queue.SimpleQueue)
     reserved: _Invocation | None = None
     current: _Invocation | None = None
@@ -80,7 +112,8 @@ class _Worker:
     idle_since: float | None = None
     init_error: tuple[bytes, str | None] | None = None
     stopping: bool = False
-    log_offset: int = 0
+    peak_memory_mb: int | None = None
+    invocation_log: _LogTail = field(default_factory=_LogTail)
 
 
 def _new_trace_id() -> str:
@@ -115,9 +148,8 @@ class FunctionPool:
         self._retired = False
         self._successor: FunctionPool | None = None
         self._tmp_dir = work_dir / "tmp"
-        self._log_dir = work_dir / "logs"
         self._tmp_dir.mkdir(parents=True, exist_ok=True)
-        self._log_dir.mkdir(parents=True, exist_ok=True)
+        self._log_ring_lock = threading.Lock()
         self._log_ring: collections.deque[str] = collections.deque()
         self._log_ring_size = 0
         self.invocations = 0
@@ -205,12 +237,14 @@ class FunctionPool:
         with self._lock:
             worker = invocation.worker
             if worker is not None:
+                _sample_peak_memory(worker)  # while the process still exists
                 self._stop_worker(worker)
         result = self._finish(
             invocation,
             _error_payload("Sandbox.Timedout", message),
             function_error=True,
-            extra_log=f"{_utc_stamp()} {invocation.request_id} Task timed out after {timeout:.2f} seconds\n",
+            extra_log=[f"{_utc_stamp()} {invocation.request_id} Task timed out after {timeout:.2f} seconds"],
+            report_status="Status: timeout",
         )
         if result is not None:
             with self._lock:
@@ -233,7 +267,6 @@ class FunctionPool:
         now = get_clock().now()  # log stream names and log timestamps follow emulated time
         worker = _Worker(
             worker_id=worker_id,
-            log_path=self._log_dir / f"worker-{worker_id}.log",
             log_stream_name=f"{now:%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}",
             spawned_at=time.monotonic(),
         )
@@ -245,16 +278,28 @@ class FunctionPool:
             tmp_dir=self._tmp_dir,
             log_stream_name=worker.log_stream_name,
         )
-        with open(worker.log_path, "ab") as log_file:
+        read_fd, write_fd = os.pipe()
+        try:
             worker.process = subprocess.Popen(
                 [sys.executable, "-m", "awslambdaric", self.spec.handler],
                 cwd=str(self.spec.code_dir),
                 env=environment,
                 stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
+                stdout=write_fd,
+                stderr=write_fd,
                 start_new_session=True,
             )
+        except BaseException:
+            os.close(read_fd)
+            worker.server.close()
+            raise
+        finally:
+            os.close(write_fd)  # the worker holds the only write end: its exit ends the output
+        worker.output = WorkerOutput(
+            read_fd,
+            functools.partial(self._worker_logged, worker),
+            name=f"lambda-output-{self.spec.function_name}-{worker_id}",
+        )
         self._workers[worker_id] = worker
         self.cold_starts += 1
         self._assign(worker, first)
@@ -312,7 +357,8 @@ class FunctionPool:
                     orphan,
                     _error_payload("Runtime.ExitError", message),
                     function_error=True,
-                    extra_log=f"{message}\n",
+                    extra_log=[message],
+                    report_status="Status: error\tError Type: Runtime.ExitError",
                 )
 
     def reap_idle(self, now: float | None = None) -> int:
@@ -378,7 +424,7 @@ class FunctionPool:
 
     def recent_logs(self) -> str:
         """The function's recent log output (a ring of the last ``log_ring_bytes``)."""
-        with self._lock:
+        with self._log_ring_lock:
             return "".join(self._log_ring)
 
     # -- RuntimeApiBackend ----------------------------------------------------------------------------
@@ -413,6 +459,13 @@ class FunctionPool:
             invocation.dispatched_at = time.monotonic()
             invocation.deadline = invocation.dispatched_at + timeout
             invocation.cond.notify_all()
+        if worker.output is not None:
+            # What the worker wrote before (its init) stays out of this invocation's LogResult.
+            worker.output.write_platform_lines(
+                [f"START RequestId: {invocation.request_id} Version: $LATEST"],
+                before=worker.invocation_log.clear,
+            )
+            invocation.start_logged = True
         return NextInvocation(
             request_id=invocation.request_id,
             payload=invocation.payload,
@@ -462,9 +515,15 @@ class FunctionPool:
     # -- results and logs ------------------------------------------------------------------------------
 
     def _finish(
-        self, invocation: _Invocation, payload: bytes, *, function_error: bool, extra_log: str = ""
+        self,
+        invocation: _Invocation,
+        payload: bytes,
+        *,
+        function_error: bool,
+        extra_log: list[str] | None = None,
+        report_status: str | None = None,
     ) -> InvokeResult | None:
-        """Record the invocation's result once; returns None if it already had one."""
+        """Record the invocation's result once, after its END and REPORT lines; None if it had one."""
         with invocation.cond:
             if invocation.result is not None:
                 return None
@@ -472,8 +531,24 @@ class FunctionPool:
             started = invocation.dispatched_at or now
             duration_ms = (now - started) * 1000
             worker = invocation.worker
-            output = self._read_new_output(worker) if worker is not None else ""
-            log_text = self._platform_log(invocation, output + extra_log, duration_ms)
+            if worker is not None:
+                _sample_peak_memory(worker)
+            lines = (
+                []
+                if invocation.start_logged
+                else [f"START RequestId: {invocation.request_id} Version: $LATEST"]
+            )
+            lines += extra_log or []
+            lines += [
+                f"END RequestId: {invocation.request_id}",
+                self._report_line(invocation, duration_ms, worker, report_status),
+            ]
+            if worker is not None and worker.output is not None:
+                worker.output.write_platform_lines(lines)
+                log_text = worker.invocation_log.text()
+            else:
+                log_text = "".join(f"{line}\n" for line in lines)
+                self._append_log_ring(log_text)
             invocation.result = InvokeResult(
                 payload=payload,
                 function_error="Unhandled" if function_error else None,
@@ -484,52 +559,65 @@ class FunctionPool:
                 request_id=invocation.request_id,
             )
             invocation.cond.notify_all()
-        with self._lock:
-            if function_error:
+        if function_error:
+            with self._lock:
                 self.errors += 1
-            self._append_log_ring(log_text)
-        if self._log_sink is not None and worker is not None:
-            try:
-                self._log_sink(self.spec, worker.log_stream_name, log_text.splitlines())
-            except Exception:
-                _log.exception("could not forward the logs of %s", self.spec.function_name)
         return invocation.result
 
-    def _read_new_output(self, worker: _Worker) -> str:
-        """What the worker wrote since the previous invocation finished (its stdout and stderr)."""
-        try:
-            with open(worker.log_path, "rb") as log_file:
-                log_file.seek(worker.log_offset)
-                data = log_file.read()
-        except OSError:
-            return ""
-        worker.log_offset += len(data)
-        if worker.log_offset > LOG_FILE_ROTATE_BYTES:
-            # Between invocations the worker writes nothing, so starting the file over loses nothing;
-            # the child opened it with O_APPEND and keeps writing at the new end.
-            with contextlib.suppress(OSError):
-                os.truncate(worker.log_path, 0)
-            worker.log_offset = 0
-        return data.decode(errors="replace").replace("\r", "\n")
+    def _report_line(
+        self, invocation: _Invocation, duration_ms: float, worker: _Worker | None, status: str | None
+    ) -> str:
+        """Lambda's REPORT line. Billed Duration covers the init phase too, as Lambda bills it."""
+        init_ms = invocation.cold_start_init_ms
+        billed_ms = max(1, math.ceil(duration_ms + (init_ms or 0.0)))
+        fields = [
+            f"REPORT RequestId: {invocation.request_id}",
+            f"Duration: {duration_ms:.2f} ms",
+            f"Billed Duration: {billed_ms} ms",
+            f"Memory Size: {self.spec.memory_mb} MB",
+        ]
+        if worker is not None and worker.peak_memory_mb is not None:
+            fields.append(f"Max Memory Used: {worker.peak_memory_mb} MB")
+        if init_ms is not None:
+            fields.append(f"Init Duration: {init_ms:.2f} ms")
+        if status:
+            fields.append(status)
+        return "\t".join(fields)
 
-    def _platform_log(self, invocation: _Invocation, output: str, duration_ms: float) -> str:
-        lines = [f"START RequestId: {invocation.request_id} Version: $LATEST\n", output]
-        if output and not output.endswith("\n"):
-            lines.append("\n")
-        report = (
-            f"REPORT RequestId: {invocation.request_id}\tDuration: {duration_ms:.2f} ms\t"
-            f"Billed Duration: {max(1, int(duration_ms + 0.999))} ms\tMemory Size: {self.spec.memory_mb} MB"
-        )
-        if invocation.cold_start_init_ms is not None:
-            report += f"\tInit Duration: {invocation.cold_start_init_ms:.2f} ms"
-        lines += [f"END RequestId: {invocation.request_id}\n", report + "\n"]
-        return "".join(lines)
+    def _worker_logged(self, worker: _Worker, events: list[LogEvent]) -> None:
+        """Every line of a worker's log, in order (under the lock of the worker's output)."""
+        text = "".join(f"{event.message}\n" for event in events)
+        worker.invocation_log.add(text)
+        self._append_log_ring(text)
+        if self._log_sink is not None:
+            try:
+                self._log_sink(self.spec, worker.log_stream_name, events)
+            except Exception:
+                _log.exception("could not forward the logs of %s", self.spec.function_name)
 
     def _append_log_ring(self, text: str) -> None:
-        self._log_ring.append(text)
-        self._log_ring_size += len(text)
-        while self._log_ring_size > self._settings.log_ring_bytes and len(self._log_ring) > 1:
-            self._log_ring_size -= len(self._log_ring.popleft())
+        with self._log_ring_lock:
+            self._log_ring.append(text)
+            self._log_ring_size += len(text)
+            while self._log_ring_size > self._settings.log_ring_bytes and len(self._log_ring) > 1:
+                self._log_ring_size -= len(self._log_ring.popleft())
+
+
+def _sample_peak_memory(worker: _Worker) -> None:
+    """Remember the worker's peak resident memory (Lambda's Max Memory Used covers every invocation
+    an execution environment served); kept as it was once the process is gone."""
+    process = worker.process
+    if process is None or process.returncode is not None:
+        return  # once reaped, its process id may belong to another process
+    try:
+        with open(f"/proc/{process.pid}/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"VmHWM:"):
+                    peak = math.ceil(int(line.split()[1]) / 1024)
+                    worker.peak_memory_mb = max(peak, worker.peak_memory_mb or 0)
+                    return
+    except (OSError, ValueError, IndexError):
+        return
 
 
 def _utc_stamp() -> str:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_REGION",
@@ -17,6 +18,7 @@ __all__ = [
     "InvocationThrottled",
     "InvokeResult",
     "LambdaRuntimeError",
+    "LogEvent",
     "build_process_environment",
     "function_name_from",
     "runtime_python_path",
@@ -111,6 +113,13 @@ class InvokeResult:
         except ValueError:
             return None
         return body.get("errorType") if isinstance(body, dict) else None
+
+
+class LogEvent(NamedTuple):
+    """One line of a function's log: emulated POSIX milliseconds and the text, without its newline."""
+
+    timestamp: int
+    message: str
 
 
 def function_name_from(name_or_arn: str) -> str:

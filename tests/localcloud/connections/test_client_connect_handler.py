@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +15,7 @@ from localcloud.clientvpn.connections import (
     ClientConnectHandlerThrottled,
     simulate_connect,
 )
-from localcloud.clock import Clock
+from localcloud.clock import Clock, get_clock, set_clock
 from tests.localcloud.connections.support import DIRECTORY, HANDLER_ARN, FakeEndpoint, read_records
 
 Answer = tuple[str | None, bytes]
@@ -170,15 +172,77 @@ def test_lambda_refusals_deny_with_their_reason(
     assert read_records()[0]["connection-attempt-failure-reason"] == reason
 
 
-def test_slow_handler_times_out(handler_endpoint: FakeEndpoint, clock: Clock) -> None:
-    """An allow that arrives after Client VPN's 30 s wait counts as a timeout."""
+def test_cold_start_at_a_fast_time_scale_is_answered(handler_endpoint: FakeEndpoint) -> None:
+    """Given the local cloud at time scale 120, a handler that takes a cold start's few hundred real
+    milliseconds (a minute of emulated time) is still within Client VPN's 30 s: the client connects."""
+    previous = get_clock()
+    fast = set_clock(Clock(time_scale=120))
+    try:
 
-    def slow(function_arn: str, request: dict[str, Any]) -> Answer:
-        clock.advance(31)
+        def cold_start(function_arn: str, request: dict[str, Any]) -> Answer:
+            time.sleep(0.5)
+            return None, b'{"allow": true}'
+
+        started = fast.timestamp()
+        result = simulate_connect(handler_endpoint, username="joe", invoke_handler=cold_start)
+        emulated_wait = fast.timestamp() - started
+    finally:
+        set_clock(previous)
+
+    assert emulated_wait > 30
+    assert result.connected and result.failure_reason is None
+    assert read_records()[0]["connection-attempt-status"] == "successful"
+
+
+def test_emulated_time_passing_does_not_time_the_handler_out(
+    handler_endpoint: FakeEndpoint, clock: Clock
+) -> None:
+    """The clock advanced by minutes while the handler runs (``cvpn local clock --advance``) leaves its
+    prompt answer in time: the limit counts real seconds."""
+
+    def prompt(function_arn: str, request: dict[str, Any]) -> Answer:
+        clock.advance(300)
         return None, b'{"allow": true}'
 
-    result = simulate_connect(handler_endpoint, username="joe", invoke_handler=slow)
+    result = simulate_connect(handler_endpoint, username="joe", invoke_handler=prompt)
+    assert result.connected
+
+
+def test_handler_slower_than_the_limit_in_real_seconds_is_refused(handler_endpoint: FakeEndpoint) -> None:
+    """A handler still running when the limit has passed in real seconds (the emulated clock stands
+    still here) refuses the client with client-connect-handler-timed-out, without waiting for it."""
+    release = threading.Event()
+
+    def hanging(function_arn: str, request: dict[str, Any]) -> Answer:
+        release.wait(10)
+        return None, b'{"allow": true}'
+
+    started = time.monotonic()
+    try:
+        result = simulate_connect(
+            handler_endpoint, username="joe", invoke_handler=hanging, handler_timeout_seconds=0.3
+        )
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+
+    assert not result.connected
     assert result.failure_reason == "client-connect-handler-timed-out"
+    assert read_records()[0]["connection-attempt-failure-reason"] == "client-connect-handler-timed-out"
+    assert 0.3 <= waited < 5
+    assert handler_endpoint.connections == {}
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("nan"), float("inf"), "30", True])
+def test_handler_timeout_must_be_a_positive_number(handler_endpoint: FakeEndpoint, bad: Any) -> None:
+    """A limit that is not a finite number of seconds above zero is refused by name."""
+    with pytest.raises(ValueError, match="handler_timeout_seconds"):
+        simulate_connect(
+            handler_endpoint,
+            username="joe",
+            invoke_handler=answering((None, b'{"allow": true}')),
+            handler_timeout_seconds=bad,
+        )
 
 
 def test_handler_is_not_asked_when_authentication_fails(handler_endpoint: FakeEndpoint) -> None:

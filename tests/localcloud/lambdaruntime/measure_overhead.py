@@ -2,7 +2,8 @@
 
 Run: ``.venv/bin/python -m tests.localcloud.lambdaruntime.measure_overhead``. Prints median and p95
 of warm round trips with a no-op handler (direct, through boto3 + moto in-process, and through a moto
-server on loopback) and the init duration of a handler that imports boto3.
+server on loopback; directly also with its logs written to CloudWatch Logs) and the init duration of a
+handler that imports boto3.
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ def main() -> None:
     from moto import mock_aws
     from moto.server import ThreadedMotoServer
 
-    from localcloud.lambdaruntime import FunctionSpec, LambdaRuntime, install, select_simple_lambda_backend
+    from localcloud.lambdaruntime import (
+        CloudWatchLogsWriter,
+        FunctionSpec,
+        LambdaRuntime,
+        install,
+        select_simple_lambda_backend,
+    )
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ.update(
@@ -59,6 +66,11 @@ def main() -> None:
         _summary(
             "direct LambdaRuntime.invoke (tiny handler)", _time(lambda: runtime.invoke("describe", b"{}"))
         )
+        writer = CloudWatchLogsWriter()
+        runtime.log_sink = writer
+        _summary("  the same, logging to CloudWatch Logs", _time(lambda: runtime.invoke("describe", b"{}")))
+        writer.close()
+        runtime.log_sink = None
 
         cold = []
         for index in range(5):

@@ -14,7 +14,13 @@ import pytest
 from botocore.config import Config
 from moto import mock_aws
 
-from localcloud.lambdaruntime import LambdaRuntime, install, installed_runtime, uninstall
+from localcloud.lambdaruntime import (
+    LambdaRuntime,
+    install,
+    installed_log_writer,
+    installed_runtime,
+    uninstall,
+)
 
 from .conftest import ACCOUNT_ID, FIXTURES, REGION
 
@@ -156,6 +162,8 @@ def test_invocation_logs_reach_cloudwatch_logs(aws: dict[str, Any]) -> None:
 
     aws["lambda"].invoke(FunctionName="logged-function", Payload=b"{}")
 
+    writer = installed_log_writer()
+    assert writer is not None and writer.flush()
     events = aws["logs"].filter_log_events(logGroupName="/aws/lambda/logged-function")["events"]
     messages = [event["message"] for event in events]
     assert any(message.startswith("describing worker") for message in messages)
