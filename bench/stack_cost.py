@@ -687,7 +687,7 @@ class IdleStack:
 
         self.cloud = LocalCloud(time_scale=1.0)
         self.stack: Any = None
-        self._endpoints = 0
+        self.endpoints = 0
 
     def __enter__(self) -> IdleStack:
         self.cloud.start()
@@ -709,7 +709,7 @@ class IdleStack:
 
         logs = self.cloud.client("logs")
         records = RequestRecords(self.cloud.client("dynamodb"), self.stack.physical_ids["RequestsTable"])
-        for number in range(self._endpoints, self._endpoints + count):
+        for number in range(self.endpoints, self.endpoints + count):
             group = f"/aws/clientvpn/idle-endpoint-{number}"
             logs.create_log_group(logGroupName=group)
             records.put_outcome(
@@ -721,7 +721,7 @@ class IdleStack:
                     "monitored_log_group": group,
                 }
             )
-        self._endpoints += count
+        self.endpoints += count
 
     def measure(self, runs: int) -> dict[str, ScheduledRun]:
         """Fire every schedule ``runs`` times; the last run of each (the ones before settle the state:
@@ -927,7 +927,7 @@ def main(argv: list[str] | None = None) -> int:
     progress("stack cost: deploying template.yaml (defaults) on the local cloud")
     with IdleStack() as stack:
         for endpoints in (0, args.endpoints):
-            stack.add_endpoints(endpoints - stack._endpoints)
+            stack.add_endpoints(endpoints - stack.endpoints)
             progress(f"stack cost: {args.runs} scheduled runs with {endpoints} endpoints")
             by_case[endpoints] = stack.measure(args.runs)
     idle = monthly_costs(inventory, by_case[0], endpoints=0)
