@@ -91,6 +91,8 @@ bench: $(STAMP) ## Print the benchmark figures (nothing asserted)
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/monitoring_parse_detect.py
 	$(BIN)/python bench/monitoring_e2e.py
+	$(BIN)/python bench/attack_to_alert.py
+	$(BIN)/python bench/stack_cost.py
 	$(BIN)/python bench/intake.py
 
 local: $(STAMP) ## Serve the local cloud with template.yaml deployed (Ctrl-C to stop)

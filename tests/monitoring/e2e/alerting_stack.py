@@ -245,18 +245,21 @@ def deploy_alerting_stack(product: Provisioning, work_dir: Path) -> Iterator[Ale
             "AlertWebhookParameter": "",
             "TerminateBlockedSessions": "true",
         }
-        stack = cloud.deploy(ROOT / "template.yaml", stack_name=STACK_NAME, parameter_overrides=parameters)
-        deployed = cloud.client("lambda").get_function_configuration(
-            FunctionName=stack.physical_ids[DELIVER_ALERTS]
-        )["Environment"]["Variables"]
-        assert {name: deployed[name] for name in TURNED_ON} == {
-            "ALERT_WEBHOOK_SECRET_ARN": slack_secret_arn,
-            "SECURITY_HUB_ENABLED": "true",
-            "TERMINATE_BLOCKED_SESSIONS": "true",
-        }, "the template passes the channels' parameters to the alert function"
         time_scale = cloud.clock.time_scale
-        provisioning = Provisioning(cloud=cloud, stack=stack, network=product.network)
+        cloud.clock.time_scale = 1.0  # deployed at real speed, as the shared stack is (conftest)
         try:
+            stack = cloud.deploy(
+                ROOT / "template.yaml", stack_name=STACK_NAME, parameter_overrides=parameters
+            )
+            deployed = cloud.client("lambda").get_function_configuration(
+                FunctionName=stack.physical_ids[DELIVER_ALERTS]
+            )["Environment"]["Variables"]
+            assert {name: deployed[name] for name in TURNED_ON} == {
+                "ALERT_WEBHOOK_SECRET_ARN": slack_secret_arn,
+                "SECURITY_HUB_ENABLED": "true",
+                "TERMINATE_BLOCKED_SESSIONS": "true",
+            }, "the template passes the channels' parameters to the alert function"
+            provisioning = Provisioning(cloud=cloud, stack=stack, network=product.network)
             directory, certificates = _provision_endpoints(provisioning)
             monitoring = LocalMonitoring(cloud, stack, directory, LOG_GROUP)
             alerting = AlertingStack(provisioning, monitoring, receiver, slack_secret_arn, certificates)

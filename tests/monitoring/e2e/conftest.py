@@ -31,7 +31,9 @@ WATCHED_LOG_GROUPS_PARAMETER = "/cvpn-monitoring-e2e/watched-log-groups"
 
 @pytest.fixture(scope="package")
 def product() -> Iterator[Provisioning]:
-    with LocalCloud(time_scale=PROVISIONING_TIME_SCALE, fault_seed=7) as cloud:
+    # Deployed at real speed: at the provisioning scale, the deploy's real seconds would put emulated
+    # time hours ahead of the wall clock, past what CloudWatch Logs accepts from PutLogEvents.
+    with LocalCloud(time_scale=1.0, fault_seed=7) as cloud:
         stack = cloud.deploy(
             ROOT / "template.yaml",
             stack_name="cvpn-monitoring",
@@ -43,6 +45,7 @@ def product() -> Iterator[Provisioning]:
             },
         )
         network = build_sample_network(cloud.client, region=cloud.region)
+        cloud.clock.time_scale = PROVISIONING_TIME_SCALE
         yield Provisioning(cloud=cloud, stack=stack, network=network)
 
 
