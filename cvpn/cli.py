@@ -23,9 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from cvpn import intake_cli, monitoring_cli
-from cvpn.common import DEFAULT_LOCAL_URL, CliError, aws_client
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from cvpn.common import DEFAULT_LOCAL_URL, CliError, aws_client, project_dir, require_local_cloud
 
 
 def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -82,9 +80,14 @@ def local_deploy(args: argparse.Namespace) -> LocalDeploy:
         read_samconfig_environment,
     )
 
-    template = Path(args.template)
+    template = Path(args.template) if args.template else project_dir() / "template.yaml"
     if not template.is_file():
-        raise CliError(f"--template: {template} does not exist")
+        if args.template:
+            raise CliError(f"--template: {template} does not exist")
+        raise CliError(
+            "--template: no template.yaml in the working directory; run from the project's folder "
+            "or give --template PATH"
+        )
     environment = None
     if args.config_env is not None or args.config_file is not None:
         # As in SAM CLI: the file is looked for next to the template, the environment is "default".
@@ -129,6 +132,7 @@ def local_deploy(args: argparse.Namespace) -> LocalDeploy:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
+    require_local_cloud("cvpn local up")
     if args.no_deploy:
         given = [flag for flag in ("parameter_overrides", "config_env", "config_file") if getattr(args, flag)]
         if given:
@@ -312,6 +316,9 @@ def cmd_decommission(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    require_local_cloud("cvpn demo")
+    if not (project_dir() / "events").is_dir():
+        raise CliError("cvpn demo runs the project's template.yaml and events/: run it from its folder")
     from cvpn.demo import run_demo
 
     return run_demo(time_scale=args.time_scale, out_dir=Path(args.out))
@@ -331,7 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--time-scale", type=_positive_float, default=60.0, help="emulated seconds per real second"
     )
-    up.add_argument("--template", default=str(PROJECT_ROOT / "template.yaml"), help="SAM template to deploy")
+    up.add_argument(
+        "--template",
+        help="SAM template to deploy (default: template.yaml of the working directory, else of the checkout)",
+    )
     up.add_argument(
         "--stack-name", help=f"stack name (default: the samconfig environment's, else {DEFAULT_STACK_NAME})"
     )
