@@ -1,6 +1,7 @@
 """`cvpn`: the command line of Client VPN Autopilot.
 
 cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud (and a sign-in issuer)
+              [--parameter-overrides K=V ...] [--config-env NAME]   with these template parameters
 cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
 cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
@@ -17,13 +18,12 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cvpn import intake_cli, monitoring_cli
-from cvpn.common import DEFAULT_LOCAL_URL, CliError, aws_client
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from cvpn.common import DEFAULT_LOCAL_URL, CliError, aws_client, project_dir, require_local_cloud
 
 
 def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -52,8 +52,95 @@ def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None)
 
 
 # ---------------------------------------------------------------------------------------- local up
+DEFAULT_STACK_NAME = "cvpn-autopilot"
+
+
+@dataclass(frozen=True)
+class LocalDeploy:
+    """What `cvpn local up` deploys: the template, the stack name and the parameter values, from the
+    command line over a samconfig environment, as `sam deploy` takes them."""
+
+    template: Path
+    stack_name: str
+    parameter_overrides: dict[str, str]
+    source: str  # where the parameter values come from, for the banner
+    hidden: frozenset[str] = frozenset()  # NoEcho parameters: never printed
+    notes: tuple[str, ...] = ()
+
+
+def local_deploy(args: argparse.Namespace) -> LocalDeploy:
+    """Read and check the template, samconfig and parameter flags of `cvpn local up`, before anything
+    starts. Raises ``CliError`` naming the flag, the parameter and the reason."""
+    from localcloud.deploy import DeployError, template_parameter_values
+    from localcloud.sam import SamError, load_template
+    from localcloud.samcli import (
+        SamCliError,
+        default_samconfig,
+        parse_parameter_overrides,
+        read_samconfig_environment,
+    )
+
+    template = Path(args.template) if args.template else project_dir() / "template.yaml"
+    if not template.is_file():
+        if args.template:
+            raise CliError(f"--template: {template} does not exist")
+        raise CliError(
+            "--template: no template.yaml in the working directory; run from the project's folder "
+            "or give --template PATH"
+        )
+    environment = None
+    if args.config_env is not None or args.config_file is not None:
+        # As in SAM CLI: the file is looked for next to the template, the environment is "default".
+        folder = template.resolve().parent
+        path = default_samconfig(folder) if args.config_file is None else folder / args.config_file
+        flag = f"--config-env {args.config_env}" if args.config_env else f"--config-file {args.config_file}"
+        try:
+            environment = read_samconfig_environment(path, args.config_env or "default")
+        except SamCliError as error:
+            raise CliError(f"{flag}: {error}") from error
+    notes: list[str] = []
+    overrides: dict[str, str] = {}
+    source = ""
+    if args.parameter_overrides is not None:
+        try:
+            overrides = parse_parameter_overrides(args.parameter_overrides)
+        except SamCliError as error:
+            raise CliError(str(error)) from error
+        source = "--parameter-overrides"
+        from_samconfig = environment.parameter_overrides if environment is not None else None
+        replaced = sorted(set(from_samconfig or {}) - set(overrides))
+        if environment is not None and replaced:
+            notes.append(
+                f"--parameter-overrides replaces the parameter_overrides of {environment.label} as sam "
+                f"deploy does; not applied: {', '.join(replaced)}"
+            )
+    elif environment is not None and environment.parameter_overrides is not None:
+        overrides = environment.parameter_overrides
+        source = environment.label
+    stack_name = args.stack_name or (environment.stack_name if environment else None) or DEFAULT_STACK_NAME
+    try:
+        declared = load_template(template).get("Parameters") or {}
+        template_parameter_values({"Parameters": declared}, overrides)
+    except (SamError, DeployError) as error:
+        raise CliError(f"cannot deploy {template}: {error}") from error
+    hidden = frozenset(
+        name
+        for name, definition in declared.items()
+        if isinstance(definition, dict) and str(definition.get("NoEcho", "")).lower() == "true"
+    )
+    return LocalDeploy(template, stack_name, overrides, source, hidden, tuple(notes))
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
+    require_local_cloud("cvpn local up")
+    if args.no_deploy:
+        given = [flag for flag in ("parameter_overrides", "config_env", "config_file") if getattr(args, flag)]
+        if given:
+            raise CliError(f"--{given[0].replace('_', '-')}: nothing is deployed with --no-deploy")
+    plan = None if args.no_deploy else local_deploy(args)
+
     from localcloud.cloud import LocalCloud
+    from localcloud.deploy import DeployError
 
     cloud = LocalCloud(
         port=args.port, api_port=args.api_port, time_scale=args.time_scale, oidc_port=args.oidc_port
@@ -68,12 +155,23 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         print(f"AWS endpoint   {cloud.endpoint_url}   (time scale {cloud.clock.time_scale:g}x)")
-        if not args.no_deploy:
-            template = Path(args.template)
-            if not template.is_file():
-                raise CliError(f"--template: {template} does not exist")
-            stack = cloud.deploy(template, stack_name=args.stack_name)
-            print(f"stack          {stack.stack_name} deployed from {template}")
+        if plan is not None:
+            try:
+                stack = cloud.deploy(
+                    plan.template, stack_name=plan.stack_name, parameter_overrides=plan.parameter_overrides
+                )
+            except DeployError as error:
+                raise CliError(f"cannot deploy {plan.template}: {error}") from error
+            print(f"stack          {stack.stack_name} deployed from {plan.template}")
+            if stack.stack_name != DEFAULT_STACK_NAME:
+                print(f"               (other commands: --local --stack-name {stack.stack_name})")
+            if plan.parameter_overrides:
+                print(f"parameters     from {plan.source}")
+                for key, value in sorted(plan.parameter_overrides.items()):
+                    print(f"  {key:<28} {'*****' if key in plan.hidden else value}")
+            for note in plan.notes:
+                print(f"note           {note}")
+            print("outputs")
             for key, value in sorted(stack.outputs.items()):
                 print(f"  {key:<28} {value}")
         if cloud.api_url:
@@ -218,6 +316,9 @@ def cmd_decommission(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    require_local_cloud("cvpn demo")
+    if not (project_dir() / "events").is_dir():
+        raise CliError("cvpn demo runs the project's template.yaml and events/: run it from its folder")
     from cvpn.demo import run_demo
 
     return run_demo(time_scale=args.time_scale, out_dir=Path(args.out))
@@ -237,8 +338,33 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--time-scale", type=_positive_float, default=60.0, help="emulated seconds per real second"
     )
-    up.add_argument("--template", default=str(PROJECT_ROOT / "template.yaml"), help="SAM template to deploy")
-    up.add_argument("--stack-name", default="cvpn-autopilot")
+    up.add_argument(
+        "--template",
+        help="SAM template to deploy (default: template.yaml of the working directory, else of the checkout)",
+    )
+    up.add_argument(
+        "--stack-name", help=f"stack name (default: the samconfig environment's, else {DEFAULT_STACK_NAME})"
+    )
+    up.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="template parameters as sam deploy takes them: Key=Value pairs (quote a value with spaces: "
+        "Key='a b'), ParameterKey=Key,ParameterValue=Value pairs, or file://params.yaml|.toml; "
+        "replaces the samconfig environment's parameter_overrides",
+    )
+    up.add_argument(
+        "--config-env",
+        metavar="NAME",
+        help="read stack_name and parameter_overrides of this samconfig environment "
+        "([NAME.deploy.parameters] over [NAME.global.parameters])",
+    )
+    up.add_argument(
+        "--config-file",
+        metavar="PATH",
+        help="the samconfig file, relative to the template's folder as in SAM CLI "
+        "(default samconfig.toml; environment default unless --config-env)",
+    )
     up.add_argument("--no-deploy", action="store_true", help="serve the embedded AWS only")
     up.add_argument(
         "--oidc-port",

@@ -24,9 +24,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from cvpn.common import project_dir
 from localcloud.clock import get_clock
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = project_dir()
 WEBHOOKS = PROJECT_ROOT / "events" / "webhooks"
 SEED_REQUEST = PROJECT_ROOT / "events" / "requests" / "seed-active-directory.json"
 DEMO_JIRA_SECRET = "demo-jira-signing-secret"

@@ -51,6 +51,7 @@ __all__ = [
     "deploy_stack",
     "install_cloudformation_hooks",
     "moto_supported_resource_types",
+    "template_parameter_values",
 ]
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
@@ -669,20 +670,82 @@ def _error_message(error: Exception) -> str:
     return str(error)
 
 
-def _template_parameters(template: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
-    """Parameter values for the stack: overrides, else defaults; a parameter without either fails."""
+def template_parameter_values(template: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, str]:
+    """The value of every parameter of ``template``: its override, else its ``Default``.
+
+    Refused as CloudFormation refuses them, naming the parameter and the reason: an override for a
+    parameter the template does not declare, a parameter with neither, and a value (given or
+    default) outside the parameter's ``AllowedValues``, ``AllowedPattern``, ``MinLength``/``MaxLength``
+    or ``MinValue``/``MaxValue``, or not a number for ``Number`` and ``List<Number>``.
+    """
+    declared = template.get("Parameters") or {}
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise DeployError("; ".join(_unknown_parameter(name, declared) for name in unknown))
     values: dict[str, str] = {}
-    for name, definition in (template.get("Parameters") or {}).items():
+    for name, definition in declared.items():
+        definition = definition if isinstance(definition, dict) else {}
         if name in overrides:
             values[name] = str(overrides[name])
-        elif isinstance(definition, dict) and "Default" in definition:
+        elif "Default" in definition:
             values[name] = str(definition["Default"])
         else:
-            raise DeployError(f"parameter {name} has no default; pass it in parameter_overrides")
-    unknown = sorted(set(overrides) - set(values))
-    if unknown:
-        raise DeployError(f"parameter_overrides names parameters the template does not declare: {unknown}")
+            raise DeployError(f"parameter {name} has no Default; give it a value in the parameter overrides")
+        _check_parameter_value(name, definition, values[name], given=name in overrides)
     return values
+
+
+def _unknown_parameter(name: str, declared: Mapping[str, Any]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(declared), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"parameter {name}: the template declares no such parameter{hint}"
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?\Z")
+
+
+def _check_parameter_value(name: str, definition: Mapping[str, Any], value: str, *, given: bool) -> None:
+    """CloudFormation's checks of one parameter value. Types CloudFormation checks against the
+    account (``AWS::EC2::VPC::Id``, SSM parameter types, ...) are not looked up locally."""
+    kind = str(definition.get("Type", "String"))
+    if kind in ("CommaDelimitedList", "List<Number>"):
+        items = [item.strip() for item in value.split(",")]
+    elif kind in ("String", "Number"):
+        items = [value]
+    else:
+        return
+    shown = "****" if str(definition.get("NoEcho", "")).lower() == "true" else None
+    origin = "" if given else " (its Default)"
+    constraint = definition.get("ConstraintDescription")
+
+    def refuse(item: str, reason: str) -> DeployError:
+        described = f" ({constraint})" if constraint else ""
+        return DeployError(f"parameter {name}: {shown or repr(item)}{origin} {reason}{described}")
+
+    for item in items:
+        if kind in ("Number", "List<Number>"):
+            if not _NUMBER.match(item):
+                raise refuse(item, "is not a number")
+            number = float(item)
+            if "MinValue" in definition and number < float(definition["MinValue"]):
+                raise refuse(item, f"is less than MinValue {definition['MinValue']}")
+            if "MaxValue" in definition and number > float(definition["MaxValue"]):
+                raise refuse(item, f"is greater than MaxValue {definition['MaxValue']}")
+        else:
+            pattern = definition.get("AllowedPattern")
+            if pattern is not None and not re.fullmatch(str(pattern), item):
+                raise refuse(item, f"does not match AllowedPattern {pattern}")
+        if kind == "String":
+            if "MinLength" in definition and len(item) < int(definition["MinLength"]):
+                raise refuse(item, f"is shorter than MinLength {definition['MinLength']}")
+            if "MaxLength" in definition and len(item) > int(definition["MaxLength"]):
+                raise refuse(item, f"is longer than MaxLength {definition['MaxLength']}")
+        allowed = definition.get("AllowedValues")
+        if allowed is not None and item not in [str(choice) for choice in allowed]:
+            choices = ", ".join(str(choice) for choice in allowed)
+            raise refuse(item, f"is not one of the AllowedValues ({choices})")
 
 
 def deploy_stack(
@@ -714,7 +777,7 @@ def deploy_stack(
             prefix=stack_name,
             build_dir=build_dir,
         )
-        parameters = _template_parameters(packaged, parameter_overrides or {})
+        parameters = template_parameter_values(packaged, parameter_overrides or {})
         transformed = transform_sam_template(
             packaged, region=region, account_id=account_id, stack_name=stack_name, parameter_values=parameters
         )
