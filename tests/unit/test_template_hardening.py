@@ -83,6 +83,14 @@ def _resource_texts(statement: dict[str, Any]) -> list[str]:
     ]
 
 
+def _value(value: Any) -> Any:
+    """A literal, or the value an Fn::FindInMap of the template's Mappings names."""
+    if isinstance(value, dict) and set(value) == {"Fn::FindInMap"}:
+        mapping, key, name = value["Fn::FindInMap"]
+        return TEMPLATE["Mappings"][mapping][key][name]
+    return value
+
+
 def _name_text(value: Any) -> Any:
     """A name as Fn::Sub text: an Fn::Sub string as it is, an Fn::Join of strings and Refs with each
     {"Ref": X} written ${X}; anything else unchanged."""
@@ -109,9 +117,9 @@ def test_endpoint_changes_only_on_the_products_endpoints(name: str) -> None:
         mutations = set(_as_list(statement["Action"])) & ENDPOINT_MUTATIONS
         if mutations and ENDPOINT_ARN in _resource_texts(statement):
             condition = statement.get("Condition", {}).get("StringEquals", {})
-            assert condition.get("aws:ResourceTag/cvpn-autopilot:managed-by") == "client-vpn-autopilot", (
-                f"{name} {statement.get('Sid')}: {sorted(mutations)} without the product's tag condition"
-            )
+            assert (
+                _value(condition.get("aws:ResourceTag/cvpn-autopilot:managed-by")) == "client-vpn-autopilot"
+            ), f"{name} {statement.get('Sid')}: {sorted(mutations)} without the product's tag condition"
 
 
 def test_endpoints_are_created_only_with_the_products_tag() -> None:
@@ -124,7 +132,7 @@ def test_endpoints_are_created_only_with_the_products_tag() -> None:
     assert on_endpoints
     for statement in on_endpoints:
         tags = statement["Condition"]["StringEquals"]
-        assert tags["aws:RequestTag/cvpn-autopilot:managed-by"] == "client-vpn-autopilot"
+        assert _value(tags["aws:RequestTag/cvpn-autopilot:managed-by"]) == "client-vpn-autopilot"
 
 
 def test_no_managed_policies_beyond_sam_policy_templates() -> None:
