@@ -74,7 +74,10 @@ sam-build: $(SAM_VENV)/.installed ## sam build with python3.13, then import ever
 	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL PATH="$(dir $(PY313)):$$PATH" $(SAM) build && \
 	$(PY313_VENV)/bin/python tools/check_built_artifacts.py .aws-sam/build
 
-checkov: $(CHECKOV_VENV)/.installed ## checkov on template.yaml (each skip has its reason: tools/checkov.yaml or the resource Metadata)
+# checkov reads no Fn::ForEach (it skips the loop's resources and, on the loop entry, Globals too): it
+# scans template.yaml with its loops expanded, as CloudFormation expands them.
+checkov: $(STAMP) $(CHECKOV_VENV)/.installed ## checkov on template.yaml, loops expanded (each skip has its reason: tools/checkov.yaml or the resource Metadata)
+	$(BIN)/python -m localcloud.language_extensions template.yaml .aws-sam/checkov/template.json
 	$(CHECKOV_VENV)/bin/checkov --config-file tools/checkov.yaml
 
 docs: $(STAMP) ## Redraw docs/*.mmd (architecture, state machines) from template.yaml and statemachines/

@@ -2,7 +2,9 @@
 
 ``deploy_stack`` is ``sam package`` + ``sam deploy`` against the embedded AWS:
 
-1. package local code into the embedded S3 and inline local definitions (``localcloud.sam``);
+1. expand ``AWS::LanguageExtensions`` (``Fn::ForEach``), which CloudFormation runs before the SAM
+   transform (``localcloud.language_extensions``); package local code into the embedded S3 and
+   inline local definitions (``localcloud.sam``);
 2. transform SAM to CloudFormation offline (``localcloud.sam``);
 3. apply ``DefinitionSubstitutions`` of state machines (moto ignores them) by turning each
    definition into an ``Fn::Join`` whose parts are the substitution values, so moto resolves the
@@ -36,7 +38,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud.gateway import parse_http_apis
-from localcloud.sam import SamError, load_template, package_sam_template, transform_sam_template
+from localcloud.language_extensions import load_expanded_template
+from localcloud.sam import SamError, package_sam_template, transform_sam_template
 from localcloud.scheduler import parse_schedules
 from localcloud.stack import DeployedStack, FunctionInfo
 
@@ -768,7 +771,7 @@ def deploy_stack(
     s3 = session.client("s3", endpoint_url=endpoint_url)
     cloudformation = session.client("cloudformation", endpoint_url=endpoint_url)
     try:
-        sam_template = load_template(template_path)
+        sam_template = load_expanded_template(template_path)
         packaged, _artifacts = package_sam_template(
             sam_template,
             template_dir=template_path.parent,

@@ -260,7 +260,10 @@ def transform_sam_template(
         return copy.deepcopy(template)
     other = [name for name in transforms if name not in (None, "AWS::Serverless-2016-10-31")]
     if other:
-        raise SamError(f"transforms other than AWS::Serverless-2016-10-31 are not supported: {other}")
+        raise SamError(
+            f"transforms other than AWS::Serverless-2016-10-31 are not supported: {other}"
+            " (AWS::LanguageExtensions: expand it first with localcloud.language_extensions)"
+        )
     policy_map = dict(AWS_MANAGED_POLICY_ARNS if managed_policy_arns is None else managed_policy_arns)
     get_policy_map: Callable[[], dict[str, str]] = lambda: policy_map  # noqa: E731
     values: dict[str, Any] = {

@@ -49,10 +49,38 @@ def _fail(message: str) -> NoReturn:
     raise SystemExit(1)
 
 
+_BUILT_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function", "AWS::Serverless::LayerVersion")
+
+
+def _looped_types(fragment: dict[str, Any]) -> set[str]:
+    """Resource types an Fn::ForEach fragment declares, its nested loops included."""
+    types: set[str] = set()
+    for key, value in fragment.items():
+        if key.startswith("Fn::ForEach::"):
+            types |= _looped_types(value[2])
+        elif isinstance(value, dict):
+            types.add(str(value.get("Type")))
+    return types
+
+
+def _resources(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The template's resources. sam build keeps Fn::ForEach loops as written (CloudFormation expands
+    them); a loop may declare other resources, but code in a loop would escape this check."""
+    found = {}
+    for name, resource in template["Resources"].items():
+        if name.startswith("Fn::ForEach::"):
+            built = _looped_types(resource[2]) & set(_BUILT_TYPES)
+            if built:
+                _fail(f"{name} declares {sorted(built)}: this check does not follow Fn::ForEach")
+            continue
+        found[name] = resource
+    return found
+
+
 def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     globals_ = template.get("Globals", {}).get("Function", {})
     found = {}
-    for name, resource in template["Resources"].items():
+    for name, resource in _resources(template).items():
         if resource["Type"] in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             found[name] = {**globals_, **resource["Properties"]}
     return found
@@ -88,7 +116,7 @@ def main(build_dir: str) -> int:
     functions = _functions(template)
     layers = {
         name: build / resource["Properties"]["ContentUri"]
-        for name, resource in template["Resources"].items()
+        for name, resource in _resources(template).items()
         if resource["Type"] == "AWS::Serverless::LayerVersion"
     }
     if set(layers) != {"SharedLayer"}:

@@ -3,6 +3,7 @@ and building cached and in parallel, and prod deploys the prod stage."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import pytest
@@ -32,3 +33,11 @@ def test_dev_and_prod_are_separate_stacks_and_stages() -> None:
     # The client-connect handler is named AWSClientVPN-<stack>: 64 characters at most.
     for environment in ("default", "prod"):
         assert len(CONFIG[environment]["global"]["parameters"]["stack_name"]) <= 51
+
+
+@pytest.mark.parametrize("environment", ["default", "prod"])
+def test_sam_cli_expands_the_templates_loops(environment: str) -> None:
+    """template.yaml's Fn::ForEach needs SAM CLI's language extensions to build and validate."""
+    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    assert re.search(r"^Transform:.*AWS::LanguageExtensions", template, re.MULTILINE)
+    assert CONFIG[environment]["global"]["parameters"]["language_extensions"] is True

@@ -1,7 +1,11 @@
 """template.yaml keeps the operational settings issue 6 asks for: least-privilege policies, a log
 group with retention per function, an on-failure destination for asynchronous triggers, encryption
 and TLS for the stored data, and the outputs operators need. The local cloud enforces no IAM, so
-these static checks are what stands between a policy slip and a deploy."""
+these static checks are what stands between a policy slip and a deploy.
+
+They read the template as CloudFormation deploys it: its Fn::ForEach loops expanded
+(localcloud.language_extensions), intrinsics in their long form ({"Fn::Sub": ...}, {"Fn::GetAtt":
+[logical id, attribute]})."""
 
 from __future__ import annotations
 
@@ -9,30 +13,14 @@ import re
 from typing import Any
 
 import pytest
-import yaml
+
+from localcloud.language_extensions import load_expanded_template
 
 from tests.fixtures import REPO_ROOT
 
 ROOT = REPO_ROOT
 
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form intrinsics (!Ref, !GetAtt, !Sub ...) as plain data."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {suffix: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-TEMPLATE: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+TEMPLATE: dict[str, Any] = load_expanded_template(ROOT / "template.yaml")
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
 FUNCTIONS = sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::Function")
 STATE_MACHINES = sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::Serverless::StateMachine")
@@ -77,8 +65,10 @@ def _statements(properties: dict[str, Any]) -> list[dict[str, Any]]:
     for policy in properties.get("Policies", []):
         if isinstance(policy, dict) and "Statement" in policy:
             for statement in policy["Statement"]:
-                if isinstance(statement, dict) and "If" in statement:  # !If [condition, statement, NoValue]
-                    statement = statement["If"][1]
+                if (
+                    isinstance(statement, dict) and "Fn::If" in statement
+                ):  # !If [condition, statement, NoValue]
+                    statement = statement["Fn::If"][1]
                 found.append(statement)
     return found
 
@@ -89,8 +79,29 @@ def _as_list(value: Any) -> list[Any]:
 
 def _resource_texts(statement: dict[str, Any]) -> list[str]:
     return [
-        r["Sub"] if isinstance(r, dict) and "Sub" in r else str(r) for r in _as_list(statement["Resource"])
+        r["Fn::Sub"] if isinstance(r, dict) and "Fn::Sub" in r else str(r)
+        for r in _as_list(statement["Resource"])
     ]
+
+
+def _value(value: Any) -> Any:
+    """A literal, or the value an Fn::FindInMap of the template's Mappings names."""
+    if isinstance(value, dict) and set(value) == {"Fn::FindInMap"}:
+        mapping, key, name = value["Fn::FindInMap"]
+        return TEMPLATE["Mappings"][mapping][key][name]
+    return value
+
+
+def _name_text(value: Any) -> Any:
+    """A name as Fn::Sub text: an Fn::Sub string as it is, an Fn::Join of strings and Refs with each
+    {"Ref": X} written ${X}; anything else unchanged."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        return value["Fn::Sub"]
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        if all(isinstance(p, str) or (isinstance(p, dict) and set(p) == {"Ref"}) for p in parts):
+            return separator.join(p if isinstance(p, str) else f"${{{p['Ref']}}}" for p in parts)
+    return value
 
 
 @pytest.mark.parametrize("name", FUNCTIONS + STATE_MACHINES)
@@ -107,9 +118,9 @@ def test_endpoint_changes_only_on_the_products_endpoints(name: str) -> None:
         mutations = set(_as_list(statement["Action"])) & ENDPOINT_MUTATIONS
         if mutations and ENDPOINT_ARN in _resource_texts(statement):
             condition = statement.get("Condition", {}).get("StringEquals", {})
-            assert condition.get("aws:ResourceTag/cvpn-autopilot:managed-by") == "client-vpn-autopilot", (
-                f"{name} {statement.get('Sid')}: {sorted(mutations)} without the product's tag condition"
-            )
+            assert (
+                _value(condition.get("aws:ResourceTag/cvpn-autopilot:managed-by")) == "client-vpn-autopilot"
+            ), f"{name} {statement.get('Sid')}: {sorted(mutations)} without the product's tag condition"
 
 
 def test_endpoints_are_created_only_with_the_products_tag() -> None:
@@ -122,7 +133,7 @@ def test_endpoints_are_created_only_with_the_products_tag() -> None:
     assert on_endpoints
     for statement in on_endpoints:
         tags = statement["Condition"]["StringEquals"]
-        assert tags["aws:RequestTag/cvpn-autopilot:managed-by"] == "client-vpn-autopilot"
+        assert _value(tags["aws:RequestTag/cvpn-autopilot:managed-by"]) == "client-vpn-autopilot"
 
 
 def test_no_managed_policies_beyond_sam_policy_templates() -> None:
@@ -136,9 +147,9 @@ def test_no_managed_policies_beyond_sam_policy_templates() -> None:
 def test_state_machines_invoke_only_their_functions(name: str) -> None:
     properties = RESOURCES[name]["Properties"]
     substituted = {
-        value["GetAtt"].split(".")[0]
+        value["Fn::GetAtt"][0]
         for value in properties["DefinitionSubstitutions"].values()
-        if isinstance(value, dict) and "GetAtt" in value
+        if isinstance(value, dict) and "Fn::GetAtt" in value
     }
     invocable = {
         policy["LambdaInvokePolicy"]["FunctionName"]["Ref"]
@@ -151,16 +162,28 @@ def test_state_machines_invoke_only_their_functions(name: str) -> None:
     assert properties["Tracing"]["Enabled"] is True
 
 
+FUNCTION_LOG_GROUPS = {
+    logical_id: _name_text(r["Properties"].get("LogGroupName"))
+    for logical_id, r in RESOURCES.items()
+    if r["Type"] == "AWS::Logs::LogGroup"
+    and str(_name_text(r["Properties"].get("LogGroupName"))).startswith("/aws/lambda/")
+}
+
+
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_every_function_has_a_log_group_with_retention(name: str) -> None:
     groups = [
-        r["Properties"]
-        for r in RESOURCES.values()
-        if r["Type"] == "AWS::Logs::LogGroup"
-        and r["Properties"].get("LogGroupName") == {"Sub": f"/aws/lambda/${{{name}}}"}
+        RESOURCES[logical_id]["Properties"]
+        for logical_id, text in FUNCTION_LOG_GROUPS.items()
+        if text == f"/aws/lambda/${{{name}}}"
     ]
     assert len(groups) == 1, f"{name}: no log group /aws/lambda/${{{name}}}"
     assert groups[0]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_every_function_log_group_belongs_to_a_function() -> None:
+    """A name left in the log groups' loop after its function went would leave a group for nothing."""
+    assert sorted(FUNCTION_LOG_GROUPS.values()) == sorted(f"/aws/lambda/${{{name}}}" for name in FUNCTIONS)
 
 
 def test_functions_are_traced() -> None:
@@ -175,7 +198,7 @@ def test_asynchronous_triggers_have_an_on_failure_destination(name: str) -> None
     ]
     if asynchronous:
         on_failure = properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]
-        assert on_failure["Destination"] == {"GetAtt": "MonitoringDeadLetterQueue.Arn"}
+        assert on_failure["Destination"] == {"Fn::GetAtt": ["MonitoringDeadLetterQueue", "Arn"]}
         for event in asynchronous:
             assert event["Properties"]["DeadLetterConfig"]["Type"] == "SQS"
 
@@ -188,7 +211,7 @@ def test_no_fixed_physical_names_but_the_client_connect_handler() -> None:
             value = resource.get("Properties", {}).get(key)
             if value is None or resource["Type"] == "AWS::SSM::Parameter":
                 continue
-            text = value["Sub"] if isinstance(value, dict) and "Sub" in value else value
+            text = _name_text(value)
             assert isinstance(text, str) and re.search(r"\$\{[A-Za-z:]+\}", text), (
                 f"{logical_id}.{key} is a fixed name: {value!r}"
             )
@@ -223,7 +246,7 @@ def test_the_api_is_throttled_and_logged() -> None:
     api = RESOURCES["IntakeApi"]["Properties"]
     assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
     assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
-    assert api["AccessLogSettings"]["DestinationArn"] == {"GetAtt": "IntakeApiAccessLogGroup.Arn"}
+    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": ["IntakeApiAccessLogGroup", "Arn"]}
 
 
 def test_alarms_and_dashboard() -> None:
@@ -263,15 +286,15 @@ def _evaluate(value: Any, parameters: dict[str, str]) -> Any:
     ((name, argument),) = value.items()
     if name == "Ref":
         return parameters[argument]
-    if name == "Sub":
+    if name == "Fn::Sub":
         return re.sub(r"\$\{([^}]+)\}", lambda match: parameters[match.group(1)], argument)
-    if name == "Split":
+    if name == "Fn::Split":
         return _evaluate(argument[1], parameters).split(argument[0])
-    if name == "Select":
+    if name == "Fn::Select":
         return _evaluate(argument[1], parameters)[int(argument[0])]
-    if name == "Equals":
+    if name == "Fn::Equals":
         return _evaluate(argument[0], parameters) == _evaluate(argument[1], parameters)
-    if name == "If":
+    if name == "Fn::If":
         condition = _evaluate(TEMPLATE["Conditions"][argument[0]], parameters)
         return _evaluate(argument[1] if condition else argument[2], parameters)
     raise AssertionError(f"intrinsic {name} not evaluated here")

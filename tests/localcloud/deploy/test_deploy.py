@@ -116,6 +116,22 @@ def test_deploy_reads_everything_back_from_the_template(deployed: DeployedStack)
     assert deployed.outputs["GreetingFunctionArn"] == function_arn
 
 
+def test_the_log_group_loop_gives_the_function_its_log_group(
+    deployed: DeployedStack, local_aws: LocalAws
+) -> None:
+    """Given the fixture's Fn::ForEach of function log groups, when deployed, then the function has
+    its /aws/lambda/<function name> group with the loop's retention, as CloudFormation would make."""
+    function_name = deployed.physical_ids["GreetingFunction"]
+    logs = _client(local_aws, "logs")
+
+    groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{function_name}")["logGroups"]
+
+    assert [(g["logGroupName"], g.get("retentionInDays")) for g in groups] == [
+        (f"/aws/lambda/{function_name}", 7)
+    ]
+    assert deployed.physical_ids["GreetingFunctionLogGroup"] == f"/aws/lambda/{function_name}"
+
+
 def test_table_accepts_put_and_get(deployed: DeployedStack, local_aws: LocalAws) -> None:
     dynamodb = _client(local_aws, "dynamodb")
     table_name = deployed.physical_ids["VisitsTable"]

@@ -10,32 +10,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
+
+from localcloud.language_extensions import load_expanded_template
 
 from tests.fixtures import REPO_ROOT
 
 ROOT = REPO_ROOT
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation's short-form intrinsics (!Ref, !GetAtt, !Sub ...) as plain data."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node)
-    else:
-        value = loader.construct_mapping(node)  # type: ignore[arg-type]
-    return {suffix: value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 def _template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    """template.yaml as CloudFormation deploys it: Fn::ForEach loops expanded, long-form intrinsics."""
+    return load_expanded_template(ROOT / "template.yaml")
 
 
 def _state_machines() -> list[tuple[str, dict[str, Any]]]:
@@ -71,8 +56,8 @@ def test_each_substituted_function_exists_and_may_be_invoked(name: str, properti
         if isinstance(policy, dict) and "LambdaInvokePolicy" in policy
     }
     for key, value in properties.get("DefinitionSubstitutions", {}).items():
-        if isinstance(value, dict) and "GetAtt" in value and str(value["GetAtt"]).endswith(".Arn"):
-            function = str(value["GetAtt"]).split(".")[0]
+        if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn":
+            function = value["Fn::GetAtt"][0]
             assert resources[function]["Type"] == "AWS::Serverless::Function", key
             assert function in invocable, f"{name} may not invoke {function}"
 
