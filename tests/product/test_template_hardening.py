@@ -1,4 +1,4 @@
-"""template.yaml keeps the operational settings issue 6 asks for: least-privilege policies, a log
+"""template.yaml keeps its operational settings: least-privilege policies, a log
 group with retention per function, an on-failure destination for asynchronous triggers, encryption
 and TLS for the stored data, and the outputs operators need. The local cloud enforces no IAM, so
 these static checks are what stands between a policy slip and a deploy.
