@@ -1,0 +1,189 @@
+"""Every time rule of the local cloud follows its one emulated clock, hours and days ahead of the wall.
+
+Each test moves the clock (``advance``) as ``cvpn local clock --advance`` does and shows that a
+service judges its rule at the new emulated time, not at the machine's time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from localcloud.cloud import LocalCloud
+
+HOUR = 3600
+DAY = 86400
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[LocalCloud]:
+    with LocalCloud(time_scale=1.0) as running:
+        yield running
+
+
+def _now_ms(cloud: LocalCloud) -> int:
+    return cloud.clock.millis()
+
+
+def _next_second() -> None:
+    """Wait for the machine's clock to enter a new second: signers stamp whole seconds."""
+    time.sleep(1.05 - time.time() % 1)
+
+
+def _log_group(cloud: LocalCloud, name: str, retention_days: int | None = None) -> Any:
+    logs = cloud.client("logs")
+    logs.create_log_group(logGroupName=name)
+    if retention_days is not None:
+        logs.put_retention_policy(logGroupName=name, retentionInDays=retention_days)
+    logs.create_log_stream(logGroupName=name, logStreamName="s")
+    return logs
+
+
+def _messages(logs: Any, group: str) -> list[str]:
+    return [event["message"] for event in logs.filter_log_events(logGroupName=group)["events"]]
+
+
+# ------------------------------------------------------------------------------------ SQS
+def test_sqs_visibility_timeout_and_retention_follow_the_clock(cloud: LocalCloud) -> None:
+    """A message hidden for 2 hours is received again 3 emulated hours later; with a 1-day retention it
+    is gone 2 emulated days after it was sent."""
+    sqs = cloud.client("sqs")
+    queue = sqs.create_queue(QueueName="one-clock", Attributes={"MessageRetentionPeriod": str(DAY)})
+    queue_url = queue["QueueUrl"]
+    sqs.send_message(QueueUrl=queue_url, MessageBody="hello")
+    first = sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=2 * HOUR)["Messages"]
+    assert [m["Body"] for m in first] == ["hello"]
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
+    cloud.clock.advance(3 * HOUR)
+    again = sqs.receive_message(QueueUrl=queue_url, VisibilityTimeout=60)["Messages"]
+    assert [m["Body"] for m in again] == ["hello"]
+    cloud.clock.advance(2 * DAY)
+    assert "Messages" not in sqs.receive_message(QueueUrl=queue_url)
+
+
+# ------------------------------------------------------------------------------------ ACM
+def _certificate(not_before: dt.datetime, lifetime: dt.timedelta) -> tuple[bytes, bytes]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "one-clock.example")])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_before + lifetime)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_acm_judges_certificate_validity_at_emulated_time(cloud: LocalCloud) -> None:
+    """A certificate that starts days after the wall clock imports once the clock is there, and is
+    EXPIRED once the clock passes its end."""
+    acm = cloud.client("acm")
+    cloud.clock.advance(10 * DAY)
+    certificate, key = _certificate(cloud.clock.now() - dt.timedelta(hours=1), dt.timedelta(days=2))
+    arn = acm.import_certificate(Certificate=certificate, PrivateKey=key)["CertificateArn"]
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "ISSUED"
+    cloud.clock.advance(12 * HOUR)
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "ISSUED"
+    cloud.clock.advance(3 * DAY)
+    assert acm.describe_certificate(CertificateArn=arn)["Certificate"]["Status"] == "EXPIRED"
+    with pytest.raises(ClientError, match="expired"):
+        acm.import_certificate(Certificate=certificate, PrivateKey=key)
+
+
+# ------------------------------------------------------------------------------------ Secrets Manager, SSM
+def test_secrets_manager_dates_follow_the_clock(cloud: LocalCloud) -> None:
+    """Creation, change and scheduled deletion dates are emulated times, days after the wall."""
+    secrets = cloud.client("secretsmanager")
+    cloud.clock.advance(5 * DAY)
+    created = cloud.clock.now()
+    secrets.create_secret(Name="one-clock", SecretString="s")
+    described = secrets.describe_secret(SecretId="one-clock")
+    assert abs((described["CreatedDate"] - created).total_seconds()) < 5
+    deleted = secrets.delete_secret(SecretId="one-clock", RecoveryWindowInDays=7)
+    assert abs((deleted["DeletionDate"] - (created + dt.timedelta(days=7))).total_seconds()) < 5
+
+
+def test_ssm_parameter_dates_follow_the_clock(cloud: LocalCloud) -> None:
+    ssm = cloud.client("ssm")
+    cloud.clock.advance(4 * DAY)
+    written = cloud.clock.now()
+    ssm.put_parameter(Name="/one-clock/p", Value="v", Type="String")
+    modified = ssm.get_parameter(Name="/one-clock/p")["Parameter"]["LastModifiedDate"]
+    assert abs((modified - written).total_seconds()) < 5
+
+
+# ------------------------------------------------------------------------------------ Step Functions
+def _start(cloud: LocalCloud, name: str, definition: dict[str, Any]) -> str:
+    sfn = cloud.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=name,
+        roleArn="arn:aws:iam::123456789012:role/one-clock",
+        definition=json.dumps(definition),
+    )["stateMachineArn"]
+    execution: str = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    return execution
+
+
+def _described(cloud: LocalCloud, execution: str, *, settle: float = 20.0) -> dict[str, Any]:
+    """The execution once it has stopped, or as it is after ``settle`` real seconds."""
+    sfn = cloud.client("stepfunctions")
+    deadline = time.monotonic() + settle
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
+
+
+def test_wait_until_a_timestamp_ends_when_the_emulated_clock_reaches_it(cloud: LocalCloud) -> None:
+    """Days ahead of the wall, a Wait until emulated now + 2 hours is still waiting after 30 emulated
+    minutes and ends once the clock passes it."""
+    cloud.clock.advance(3 * DAY)
+    started = cloud.clock.now()
+    until = (started + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    definition = {"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": until, "End": True}}}
+    execution = _start(cloud, "one-clock-wait", definition)
+    cloud.clock.advance(30 * 60)
+    assert _described(cloud, execution, settle=1.0)["status"] == "RUNNING"
+    cloud.clock.advance(2 * HOUR)
+    finished = _described(cloud, execution)
+    assert finished["status"] == "SUCCEEDED"
+    assert abs((finished["startDate"] - started).total_seconds()) < 30
+
+
+def test_jsonata_now_and_the_context_times_are_emulated(cloud: LocalCloud) -> None:
+    """``$now()`` and the execution's start time read the emulated clock, days after the wall."""
+    cloud.clock.advance(2 * DAY)
+    before = cloud.clock.now()
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "P",
+        "States": {
+            "P": {
+                "Type": "Pass",
+                "Output": {"now": "{% $now() %}", "started": "{% $states.context.Execution.StartTime %}"},
+                "End": True,
+            }
+        },
+    }
+    output = json.loads(_described(cloud, _start(cloud, "one-clock-jsonata", definition))["output"])
+    for moment in (output["now"], output["started"]):
+        seen = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
+        assert abs((seen - before).total_seconds()) < 30, moment
