@@ -189,7 +189,7 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from werkzeug.serving import make_server
 
-        from localcloud import clientvpn, eventbridge, lambdaruntime, moto_clock, stepfunctions
+        from localcloud import clientvpn, eventbridge, lambdaruntime, logs, moto_clock, stepfunctions
         from localcloud.faults import FaultInjector, set_fault_injector
 
         if self._server is not None:
@@ -217,6 +217,7 @@ class LocalCloud:
         self._set_env({"MOTO_PORT": str(self.port), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region})
 
         moto_clock.install()
+        logs.install()
         clientvpn.install()
         stepfunctions.install()
         eventbridge.install()

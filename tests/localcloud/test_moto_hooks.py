@@ -169,7 +169,7 @@ def test_backend_dicts_the_emulator_reads_exist(module: str) -> None:
     assert hasattr(importlib.import_module(module), names[module])
 
 
-# -- the emulated clock (localcloud.moto_clock, localcloud.stepfunctions) ----------------
+# -- the emulated clock (localcloud.moto_clock, localcloud.logs, localcloud.stepfunctions) ----------------
 
 # The moto services the local cloud serves to the product and its users.
 _SERVED_SERVICES = (
@@ -238,6 +238,28 @@ def test_moto_clock_install_puts_moto_on_the_current_clock_and_uninstall_restore
         set_clock(previous)
         if was_installed:
             moto_clock.install()
+
+
+def test_logs_backend_methods_the_time_rules_wrap() -> None:
+    from moto.logs.models import LogsBackend, LogStream
+
+    from localcloud import logs
+
+    was_installed = logs.installed()
+    logs.uninstall()
+    try:
+        assert list(inspect.signature(LogsBackend.put_log_events).parameters) == [
+            "self",
+            "log_group_name",
+            "log_stream_name",
+            "log_events",
+        ]
+        assert all(callable(getattr(LogsBackend, name)) for name in logs._READERS)
+        stream_attributes = inspect.getsource(LogStream.__init__)
+        assert "self.events" in stream_attributes and "self.stored_bytes" in stream_attributes
+    finally:
+        if was_installed:
+            logs.install()
 
 
 def test_stepfunctions_timestamp_wait_and_jsonata_now_hook_points() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,6 +53,96 @@ def _log_group(cloud: LocalCloud, name: str, retention_days: int | None = None) 
 
 def _messages(logs: Any, group: str) -> list[str]:
     return [event["message"] for event in logs.filter_log_events(logGroupName=group)["events"]]
+
+
+# ------------------------------------------------------------------------------------ CloudWatch Logs
+@pytest.mark.parametrize("ahead", [3 * HOUR, 20 * DAY], ids=["hours", "days"])
+def test_put_log_events_at_emulated_now_is_kept_and_found(cloud: LocalCloud, ahead: int) -> None:
+    """Given the clock advanced hours or days past the wall, when an event stamped with emulated now
+    is put, then nothing is rejected and FilterLogEvents finds it."""
+    logs = _log_group(cloud, f"/one-clock/now-{ahead}")
+    cloud.clock.advance(ahead)
+    answer = logs.put_log_events(
+        logGroupName=f"/one-clock/now-{ahead}",
+        logStreamName="s",
+        logEvents=[{"timestamp": _now_ms(cloud), "message": "written at emulated now"}],
+    )
+    assert "rejectedLogEventsInfo" not in answer
+    assert _messages(logs, f"/one-clock/now-{ahead}") == ["written at emulated now"]
+
+
+def test_put_log_events_judges_age_and_future_at_emulated_now(cloud: LocalCloud) -> None:
+    """Too old (over 14 days), expired (over the retention) and too new (over 2 hours ahead) are judged
+    against emulated now; the rest are kept."""
+    logs = _log_group(cloud, "/one-clock/window", retention_days=7)
+    cloud.clock.advance(30 * DAY)
+    now = _now_ms(cloud)
+    events = [
+        {"timestamp": now - 15 * DAY * 1000, "message": "older than 14 days"},
+        {"timestamp": now - 8 * DAY * 1000, "message": "older than the retention"},
+        {"timestamp": now - 3 * HOUR * 1000, "message": "three hours ago"},
+        {"timestamp": now + 1 * HOUR * 1000, "message": "in an hour"},
+        {"timestamp": now + 3 * HOUR * 1000, "message": "in three hours"},
+    ]
+    answer = logs.put_log_events(logGroupName="/one-clock/window", logStreamName="s", logEvents=events)
+    assert answer["rejectedLogEventsInfo"] == {
+        "tooOldLogEventEndIndex": 1,
+        "expiredLogEventEndIndex": 2,
+        "tooNewLogEventStartIndex": 4,
+    }
+    assert _messages(logs, "/one-clock/window") == ["three hours ago", "in an hour"]
+
+
+def test_events_past_the_retention_at_emulated_time_are_gone(cloud: LocalCloud) -> None:
+    """Given a 1-day retention: after 3 hours the event is still read; after 2 days it is gone from
+    FilterLogEvents, GetLogEvents and storedBytes."""
+    logs = _log_group(cloud, "/one-clock/retention", retention_days=1)
+    logs.put_log_events(
+        logGroupName="/one-clock/retention",
+        logStreamName="s",
+        logEvents=[{"timestamp": _now_ms(cloud), "message": "short-lived"}],
+    )
+    cloud.clock.advance(3 * HOUR)
+    assert _messages(logs, "/one-clock/retention") == ["short-lived"]
+    cloud.clock.advance(2 * DAY)
+    assert _messages(logs, "/one-clock/retention") == []
+    assert logs.get_log_events(logGroupName="/one-clock/retention", logStreamName="s")["events"] == []
+    groups = logs.describe_log_groups(logGroupNamePrefix="/one-clock/retention")["logGroups"]
+    assert groups[0]["storedBytes"] == 0
+
+
+def test_connection_logs_written_after_an_advance_are_read_back(cloud: LocalCloud) -> None:
+    """The Client VPN's connection-log writer goes through the same rules: records of a connection made
+    after advancing the clock a week are in the log group."""
+    from localcloud.sample_network import build_sample_network
+
+    network = build_sample_network(cloud.client, region=cloud.region)
+    ec2 = cloud.client("ec2")
+    endpoint_id = ec2.create_client_vpn_endpoint(
+        ClientCidrBlock="172.22.0.0/22",
+        ServerCertificateArn=network.server_certificate_arn,
+        AuthenticationOptions=[
+            {
+                "Type": "directory-service-authentication",
+                "ActiveDirectory": {"DirectoryId": network.directory_id},
+            }
+        ],
+        ConnectionLogOptions={"Enabled": True, "CloudwatchLogGroup": network.log_group_name},
+    )["ClientVpnEndpointId"]
+    ec2.associate_client_vpn_target_network(ClientVpnEndpointId=endpoint_id, SubnetId=network.subnet_ids[0])
+    cloud.clock.advance(7 * DAY)
+    started = _now_ms(cloud)
+    request = urllib.request.Request(
+        f"{cloud.endpoint_url}/_localcloud/connect",
+        data=json.dumps({"endpoint_id": endpoint_id, "username": "alice"}).encode(),
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    logs = cloud.client("logs")
+    events = logs.filter_log_events(logGroupName=network.log_group_name, startTime=started)["events"]
+    assert events, "the connection's records were dropped"
+    assert all(event["timestamp"] >= started for event in events)
 
 
 # ------------------------------------------------------------------------------------ SQS
