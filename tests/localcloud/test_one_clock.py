@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from localcloud.clock import Clock
 from localcloud.cloud import LocalCloud
 
 HOUR = 3600
@@ -143,6 +145,90 @@ def test_connection_logs_written_after_an_advance_are_read_back(cloud: LocalClou
     events = logs.filter_log_events(logGroupName=network.log_group_name, startTime=started)["events"]
     assert events, "the connection's records were dropped"
     assert all(event["timestamp"] >= started for event in events)
+
+
+# ------------------------------------------------------------------------------------ S3
+@pytest.fixture(scope="module")
+def s3(cloud: LocalCloud) -> Any:
+    client = cloud.client("s3", config=Config(signature_version="s3v4"))
+    client.create_bucket(Bucket="one-clock")
+    client.put_object(Bucket="one-clock", Key="profile.ovpn", Body=b"client\n")
+    return client
+
+
+def _fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def _presign(s3: Any, expires_in: int) -> str:
+    url: str = s3.generate_presigned_url(
+        "get_object", Params={"Bucket": "one-clock", "Key": "profile.ovpn"}, ExpiresIn=expires_in
+    )
+    return url
+
+
+def test_presigned_url_lasts_its_lifetime_in_emulated_time(cloud: LocalCloud, s3: Any) -> None:
+    """A 1-hour URL still works 30 emulated minutes later and is refused as S3 refuses it once the
+    clock has moved 2 hours past its signing."""
+    url = _presign(s3, 3600)
+    _next_second()
+    assert _fetch(url) == (200, b"client\n")
+    cloud.clock.advance(30 * 60)
+    assert _fetch(url) == (200, b"client\n")
+    cloud.clock.advance(90 * 60)
+    status, body = _fetch(url)
+    assert status == 403
+    assert b"<Code>AccessDenied</Code><Message>Request has expired</Message>" in body
+    assert b"<X-Amz-Expires>3600</X-Amz-Expires>" in body and b"<ServerTime>" in body
+
+
+def test_presigned_url_signed_days_after_the_wall_works(cloud: LocalCloud, s3: Any) -> None:
+    """Signed after the clock ran days ahead, a URL counts its lifetime from then."""
+    cloud.clock.advance(3 * DAY)
+    _next_second()
+    url = _presign(s3, 900)
+    assert _fetch(url) == (200, b"client\n")
+    _next_second()
+    cloud.clock.advance(DAY)
+    assert _fetch(url)[0] == 403
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        ("soon", b"X-Amz-Expires should be a number"),
+        ("-5", b"X-Amz-Expires must be non-negative"),
+        ("604801", b"X-Amz-Expires must be less than a week (in seconds) that is; 604800"),
+    ],
+)
+def test_a_malformed_presigned_url_is_refused_naming_the_parameter(
+    s3: Any, expires: str, message: bytes
+) -> None:
+    url = _presign(s3, 60).replace("X-Amz-Expires=60", f"X-Amz-Expires={expires}")
+    status, body = _fetch(url)
+    assert status == 400
+    assert b"<Code>AuthorizationQueryParametersError</Code>" in body and message in body
+
+
+def test_signature_version_2_expires_is_judged_at_emulated_time(
+    cloud: LocalCloud, emulated_clock: Clock
+) -> None:
+    """A SigV2 URL only says when it ends (on the signer's clock): that end is compared with emulated
+    now, so a 1-hour URL is refused once the clock is 2 hours ahead. (A clock still at the wall's time:
+    the module's has run days ahead.)"""
+    client = cloud.client("s3", config=Config(signature_version="s3"))
+    client.create_bucket(Bucket="one-clock-v2")
+    client.put_object(Bucket="one-clock-v2", Key="k", Body=b"v2")
+    url = client.generate_presigned_url("get_object", Params={"Bucket": "one-clock-v2", "Key": "k"})
+    assert "Expires=" in url and "X-Amz-Date" not in url
+    assert _fetch(url) == (200, b"v2")
+    emulated_clock.advance(2 * HOUR)
+    status, body = _fetch(url)
+    assert status == 403 and b"Request has expired" in body
 
 
 # ------------------------------------------------------------------------------------ SQS

@@ -105,7 +105,9 @@ def form_stack() -> Iterator[FormStack]:
         stack = cloud.deploy(
             ROOT / "template.yaml",
             stack_name="cvpn-autopilot",
-            parameter_overrides={"ClientVpnEndpointQuota": "100"},
+            # Presigned links last their lifetime in emulated seconds: the longest one allowed still
+            # lasts long enough in real time at this scale for the page to download it.
+            parameter_overrides={"ClientVpnEndpointQuota": "100", "ConfigUrlTtlSeconds": "43200"},
         )
         from localcloud.clientvpn.models import clientvpn_backends
 

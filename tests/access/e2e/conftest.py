@@ -278,7 +278,9 @@ def intake() -> Iterator[Intake]:
                 ROOT / "template.yaml",
                 stack_name=STACK_NAME,
                 # OidcIssuerUrl/OidcAudience default to the local cloud's issuer (no Cognito user pool).
-                parameter_overrides={"ClientVpnEndpointQuota": "100"},
+                # Presigned links last their lifetime in emulated seconds: the longest one allowed still
+                # lasts long enough in real time at this scale for the tests to download it.
+                parameter_overrides={"ClientVpnEndpointQuota": "100", "ConfigUrlTtlSeconds": "43200"},
             )
             cloud_backend_quota(cloud, 100)
             network = build_sample_network(cloud.client, region=cloud.region)
