@@ -7,15 +7,27 @@ that takes minutes on AWS takes seconds here.
 
 Emulated time starts at the real wall time when the clock is created and then runs N times faster.
 ``advance`` jumps it forward (tests use it to skip waits without sleeping).
+
+``at_wall_time`` answers what the emulated clock read when the machine's own clock read a given time:
+SDKs and Lambda functions stamp what they sign (a presigned URL's ``X-Amz-Date``) with the machine's
+clock, and the local cloud counts the lifetime of such a credential on the emulated clock from there.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
+from collections import deque
 from datetime import UTC, datetime
 
 __all__ = ["Clock", "get_clock", "set_clock"]
+
+
+# How many changes of scale and advances ``at_wall_time`` remembers, so that a long run that advances
+# the clock often keeps a bounded history. A moment older than the oldest kept is read as if the clock
+# had run from then on at that oldest scale.
+_HISTORY = 4096
 
 
 class Clock:
@@ -29,6 +41,9 @@ class Clock:
         self._base_emulated = time.time() if start is None else float(start)
         self._base_real = time.monotonic()
         self._advanced = threading.Condition(self._lock)
+        # (real monotonic moment, emulated time then, scale from then on), oldest first: one per change.
+        self._segments: deque[tuple[float, float, float]] = deque(maxlen=_HISTORY)
+        self._segments.append((self._base_real, self._base_emulated, self._time_scale))
 
     @property
     def time_scale(self) -> float:
@@ -41,6 +56,7 @@ class Clock:
         with self._lock:
             self._rebase()
             self._time_scale = float(value)
+            self._segments.append((self._base_real, self._base_emulated, self._time_scale))
             self._advanced.notify_all()
 
     def _rebase(self) -> None:
@@ -70,8 +86,23 @@ class Clock:
         if emulated_seconds < 0:
             raise ValueError("the clock only moves forward")
         with self._lock:
+            self._rebase()
             self._base_emulated += float(emulated_seconds)
+            self._segments.append((self._base_real, self._base_emulated, self._time_scale))
             self._advanced.notify_all()
+
+    def at_wall_time(self, wall_seconds: float) -> float:
+        """The emulated time (POSIX seconds) at the real moment the machine's clock read ``wall_seconds``.
+
+        Advances and changes of scale between then and now count; a moment still to come is projected
+        at the current scale.
+        """
+        real = float(wall_seconds) - (time.time() - time.monotonic())
+        with self._lock:
+            segments = list(self._segments)
+        index = bisect.bisect_right([start for start, _, _ in segments], real) - 1
+        start, emulated, scale = segments[max(index, 0)]
+        return emulated + (real - start) * scale
 
     def sleep(self, emulated_seconds: float, stop: threading.Event | None = None) -> bool:
         """Sleep until ``emulated_seconds`` of emulated time have passed.

@@ -1,9 +1,10 @@
 """The local cloud as one object: embedded AWS on loopback, Lambda runtimes, gateway and scheduler.
 
 ``LocalCloud`` starts moto's server application in a thread on 127.0.0.1, extended with the Client VPN
-API, real Lambda runtime processes, emulated time for Step Functions, and an admin API under
-``/_localcloud/`` (clock, faults, simulated client connections). ``deploy()`` brings up a SAM template
-on it, then serves the template's HTTP API and schedules.
+API, real Lambda runtime processes, and an admin API under ``/_localcloud/`` (clock, faults, simulated
+client connections). Every service keeps the one emulated clock (:mod:`localcloud.moto_clock`,
+:mod:`localcloud.logs`, :mod:`localcloud.presigned`, :mod:`localcloud.stepfunctions`). ``deploy()``
+brings up a SAM template on it, then serves the template's HTTP API and schedules.
 
 Every AWS API call the embedded AWS serves is counted by service and operation
 (``LocalCloud.api_calls()``, ``GET /_localcloud/api-calls``; see ``ApiCallCounter``).
@@ -189,8 +190,9 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from werkzeug.serving import make_server
 
-        from localcloud import clientvpn, eventbridge, lambdaruntime, stepfunctions
+        from localcloud import clientvpn, eventbridge, lambdaruntime, logs, moto_clock, stepfunctions
         from localcloud.faults import FaultInjector, set_fault_injector
+        from localcloud.presigned import expiring_presigned_urls
 
         if self._server is not None:
             return self
@@ -216,6 +218,8 @@ class LocalCloud:
         # The ASL interpreter's own SDK clients call localhost:$MOTO_PORT in server mode.
         self._set_env({"MOTO_PORT": str(self.port), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region})
 
+        moto_clock.install()
+        logs.install()
         clientvpn.install()
         stepfunctions.install()
         eventbridge.install()
@@ -234,7 +238,7 @@ class LocalCloud:
             create_backend_app,
         )
 
-        moto_app = DomainDispatcherApplication(create_backend_app)
+        moto_app = expiring_presigned_urls(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(
             "127.0.0.1",
             self.port,

@@ -27,7 +27,6 @@ import json
 import logging
 import re
 import threading
-import time
 import urllib.request
 import uuid
 from collections import deque
@@ -235,8 +234,10 @@ class DefaultJwtVerifier:
 
     Keys come from ``jwks`` (a JWKS dict), else ``jwks_url``, else the issuer's OpenID discovery
     document (``{issuer}/.well-known/openid-configuration``), as API Gateway does. ``exp`` and ``nbf``
-    are checked against real (wall-clock) time, not the emulated clock: issuers stamp tokens with real
-    time, so at a time scale of 60 an hour-long token would otherwise expire after a real minute.
+    are checked against ``now()``, by default the local cloud's emulated clock, which the local OIDC
+    issuer stamps its tokens with. A token from an issuer outside the local cloud carries the machine's
+    time, so it is refused once the emulated clock has run past its ``exp`` (run the local cloud at time
+    scale 1, without advancing it, to use one).
     """
 
     def __init__(
@@ -250,7 +251,7 @@ class DefaultJwtVerifier:
         self._jwks = dict(jwks) if jwks is not None else None
         self._jwks_url = jwks_url
         self._leeway = leeway_seconds
-        self._now = now or time.time
+        self._now = now or (lambda: get_clock().timestamp())
         self._fetched: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 

@@ -7,11 +7,16 @@
 - ``GET /jwks.json``: the public key;
 - ``GET /authorize``: the authorization-code flow with PKCE (S256 only). There is no login page: the
   issuer signs in its current user (``sign_in_as``) at once and redirects back with a code;
-- ``POST /token``: exchanges the code (single use, 60 s, PKCE verified) for an access and an ID token.
+- ``POST /token``: exchanges the code (single use, ``code_ttl_seconds``, PKCE verified) for an access
+  and an ID token.
 
 Discovery, keys and the token endpoint answer CORS requests from any origin (the page runs on the
-gateway's origin). ``mint_token`` signs a token directly, for tests and scripts. Token times are real
-(wall-clock) seconds, as every issuer's are, whatever the local cloud's time scale.
+gateway's origin). ``mint_token`` signs a token directly, for tests and scripts.
+
+The issuer is part of the local cloud and keeps its clock (:func:`localcloud.clock.get_clock`): a
+token's ``iat`` and ``exp`` are emulated times, and its lifetime and the code's are emulated seconds, as
+the gateway judges them. At time scale 60 an hour-long token lasts a real minute; advancing the clock
+past ``exp`` expires it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import json
 import logging
 import secrets
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -31,12 +35,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from localcloud.clock import get_clock
+
 __all__ = ["DEFAULT_AUDIENCE", "LocalOidcIssuer", "SignedInUser"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_AUDIENCE = "cvpn-request-form"
-CODE_TTL_SECONDS = 60
+# RFC 6749's recommended longest: at the local cloud's default time scale a code still lasts the real
+# seconds a page needs to load and exchange it.
+CODE_TTL_SECONDS = 600
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 
 
@@ -67,6 +75,7 @@ class LocalOidcIssuer:
     audience: str = DEFAULT_AUDIENCE
     user: SignedInUser = field(default_factory=SignedInUser)
     token_ttl_seconds: int = 3600
+    code_ttl_seconds: int = CODE_TTL_SECONDS
 
     def __post_init__(self) -> None:
         self._key = RSAKey.generate_key(
@@ -147,7 +156,7 @@ class LocalOidcIssuer:
         **claims: Any,
     ) -> str:
         """A signed token for ``subject`` (``email`` left out when None); extra ``claims`` override."""
-        now = int(time.time())
+        now = int(get_clock().timestamp())
         payload: dict[str, Any] = {
             "iss": self.issuer_url,
             "sub": subject,
@@ -201,7 +210,7 @@ class LocalOidcIssuer:
                 code_challenge=query["code_challenge"],
                 scope=query.get("scope", "openid"),
                 user=self.user,
-                expires_at=time.time() + CODE_TTL_SECONDS,
+                expires_at=get_clock().timestamp() + self.code_ttl_seconds,
             )
         return redirect({"code": code, "state": state})
 
@@ -211,7 +220,7 @@ class LocalOidcIssuer:
             return 400, {"error": "unsupported_grant_type"}
         with self._lock:
             grant = self._grants.pop(form.get("code", ""), None)
-        if grant is None or grant.expires_at < time.time():
+        if grant is None or grant.expires_at < get_clock().timestamp():
             return 400, {"error": "invalid_grant", "error_description": "unknown, used or expired code"}
         if form.get("client_id") != grant.client_id or form.get("redirect_uri") != grant.redirect_uri:
             return 400, {"error": "invalid_grant", "error_description": "client_id or redirect_uri differ"}

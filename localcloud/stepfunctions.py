@@ -6,9 +6,11 @@ Out of the box it waits in wall time (Wait states, Retry intervals) and has no J
 
 - Wait states and Retry intervals last their duration in *emulated* seconds of the current
   :mod:`localcloud.clock`, so a 240 s Wait takes 4 real seconds at time scale 60. A stopped execution
-  still interrupts a Wait at once.
+  still interrupts a Wait at once. A Wait until a ``Timestamp`` (or ``TimestampPath``) waits until the
+  emulated clock reaches that UTC time (moto's own compares it with the machine's local time).
 - JSONata expressions (``QueryLanguage: JSONata``) evaluate with jsonata-python, the same language
-  the service runs, without the JVM bridge moto ships for LocalStack.
+  the service runs, without the JVM bridge moto ships for LocalStack; ``$now()`` and ``$millis()``
+  read the emulated clock.
 
 - StartExecution without a name gets a generated one (a UUID), as on AWS; moto's interpreter
   backend would otherwise name every such execution "None" and refuse the second one.
@@ -37,6 +39,14 @@ __all__ = ["install", "installed"]
 
 _lock = threading.Lock()
 _installed = False
+_jsonata: type | None = None
+
+
+def _jsonata_class() -> type:
+    global _jsonata
+    if _jsonata is None:
+        _jsonata = _emulated_now_jsonata()
+    return _jsonata
 
 
 class _EmulatedTime:
@@ -64,12 +74,42 @@ def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
         env.program_state_event.wait(min(clock.to_real_seconds(remaining), 0.05))
 
 
-def _eval_jsonata(expression: str) -> Any:
+def _seconds_until_timestamp(self: Any, env: Any) -> int:
+    """A Wait state's ``Timestamp``/``TimestampPath``: seconds from emulated now to that UTC time."""
+    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+        FailureEventException,
+    )
+
+    self.string.eval(env=env)
+    timestamp_str: str = env.stack.pop()
+    timestamp = self._from_timestamp_string(timestamp=timestamp_str)
+    if timestamp is None:
+        raise FailureEventException(self._create_failure_event(env, timestamp_str))
+    return int(timestamp.replace(tzinfo=datetime.UTC).timestamp() - get_clock().timestamp())
+
+
+def _emulated_now_jsonata() -> type:
+    """jsonata-python's evaluator, with the time ``$now()`` and ``$millis()`` answer (captured once per
+    evaluation, as JSONata does) taken from the emulated clock."""
     import jsonata
+
+    class EmulatedNowJsonata(jsonata.Jsonata):  # type: ignore[misc]
+        @property  # type: ignore[misc]
+        def timestamp(self) -> int:
+            return self._emulated_timestamp
+
+        @timestamp.setter
+        def timestamp(self, _wall_clock_millis: int) -> None:
+            self._emulated_timestamp = get_clock().millis()
+
+    return EmulatedNowJsonata
+
+
+def _eval_jsonata(expression: str) -> Any:
     from moto.stepfunctions.parser.asl.jsonata.jsonata import JSONataException
 
     try:
-        return jsonata.Jsonata(expression).evaluate(None)
+        return _jsonata_class()(expression).evaluate(None)
     except Exception as error:  # jsonata raises its own JException and plain errors alike
         raise JSONataException("States.QueryEvaluationError", str(error)) from error
 
@@ -144,12 +184,16 @@ def install() -> None:
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
             state_task_service_sfn,
         )
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
+            timestamp as wait_timestamp,
+        )
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
         from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
         from moto.stepfunctions.responses import StepFunctionResponse
 
         wait_function.WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
+        wait_timestamp.Timestamp._get_wait_seconds = _seconds_until_timestamp  # type: ignore[method-assign]
         retrier_decl.time = _EmulatedTime(retrier_decl.time)  # type: ignore[assignment]
         moto_jsonata._eval_jsonata = _eval_jsonata
         StepFunctionsParserBackend.start_execution = _named_start_execution(  # type: ignore[method-assign]

@@ -285,9 +285,10 @@ def _write_connection_log(endpoint: Any, records: Sequence[tuple[datetime, dict[
         return False
     group, stream = destination
 
-    from moto.core.utils import unix_time_millis, utcnow
     from moto.logs.exceptions import ResourceNotFoundException
     from moto.logs.models import logs_backends
+
+    from localcloud.logs import put_log_events
 
     logs = logs_backends[endpoint.account_id][endpoint.region]
     ordered = sorted(records, key=lambda item: item[0])
@@ -300,17 +301,9 @@ def _write_connection_log(endpoint: Any, records: Sequence[tuple[datetime, dict[
     except ResourceNotFoundException:
         logger.warning("connection log group %s of %s does not exist: records dropped", group, endpoint.id)
         return False
-    # moto's PutLogEvents keeps only events within [real now - 14 days, real now + 2 hours]; the local
-    # cloud's "now" is the emulated clock, so events outside that window go to the stream directly.
-    real_now = utcnow()
-    oldest = int(unix_time_millis(real_now - timedelta(days=14)))
-    newest = int(unix_time_millis(real_now + timedelta(hours=2)))
-    in_window = [event for event in events if oldest <= event["timestamp"] <= newest]
-    outside = [event for event in events if not oldest <= event["timestamp"] <= newest]
-    if in_window:
-        logs.put_log_events(group, stream, in_window)
-    if outside:
-        logs.groups[group].put_log_events(stream, outside)
+    _, rejected = put_log_events(logs, group, stream, events)
+    if rejected:
+        logger.warning("connection log records of %s refused by CloudWatch Logs: %s", endpoint.id, rejected)
     return True
 
 

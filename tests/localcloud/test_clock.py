@@ -69,3 +69,19 @@ def test_change_of_scale_keeps_time_continuous() -> None:
         clock.time_scale = 0
     with pytest.raises(ValueError):
         Clock(time_scale=-1)
+
+
+def test_at_wall_time_reads_the_emulated_clock_of_that_moment() -> None:
+    """A moment before an advance maps to before it; one after maps after it; scale changes count."""
+    clock = Clock(time_scale=1)
+    before = time.time()
+    emulated_before = clock.timestamp()
+    time.sleep(0.02)
+    clock.advance(3 * 3600)
+    after = time.time()
+    assert abs(clock.at_wall_time(before) - emulated_before) < 0.5
+    assert abs(clock.at_wall_time(after) - clock.timestamp()) < 0.5
+    clock.time_scale = 1000
+    time.sleep(0.05)
+    assert clock.at_wall_time(after) < clock.timestamp() - 40
+    assert abs(clock.at_wall_time(time.time()) - clock.timestamp()) < 5

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -165,3 +167,112 @@ def test_backend_dicts_the_emulator_reads_exist(module: str) -> None:
         "moto.logs.models": "logs_backends",
     }
     assert hasattr(importlib.import_module(module), names[module])
+
+
+# -- the emulated clock (localcloud.moto_clock, localcloud.logs, localcloud.stepfunctions) ----------------
+
+# The moto services the local cloud serves to the product and its users.
+_SERVED_SERVICES = (
+    "acm", "awslambda", "awslambda_simple", "cloudformation", "cloudwatch", "core", "dynamodb", "ds",
+    "ec2", "events", "iam", "kms", "logs", "s3", "secretsmanager", "sns", "sqs", "ssm", "stepfunctions",
+    "sts",
+)  # fmt: skip
+_NOT_HOOKED = {
+    # Not imported by moto's server (it needs LocalStack), so never run by the local cloud.
+    "moto.stepfunctions.parser.provider",
+    # Its one wall-clock read is in WaitFunction._wait_interval, which localcloud.stepfunctions replaces.
+    "moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function",
+}
+_WALL_CLOCK_CALL = re.compile(
+    r"\b(?:time\.time|time\.time_ns|datetime\.now|datetime\.utcnow|datetime\.today|date\.today)\("
+)
+
+
+def test_every_direct_wall_clock_read_in_the_served_services_is_hooked() -> None:
+    """moto modules that read the wall clock without moto's utcnow are in WALL_CLOCK_MODULES."""
+    import moto
+
+    from localcloud.moto_clock import WALL_CLOCK_MODULES
+
+    root = Path(moto.__file__).parent
+    reading: set[str] = set()
+    for service in _SERVED_SERVICES:
+        for path in (root / service).rglob("*.py"):
+            code = "\n".join(line.split("#", 1)[0] for line in path.read_text().splitlines())
+            if _WALL_CLOCK_CALL.search(code):
+                reading.add("moto." + ".".join(path.relative_to(root).with_suffix("").parts))
+    reading -= {"moto.core.utils"} | _NOT_HOOKED  # core.utils: utcnow itself, replaced by name
+    assert reading == set(WALL_CLOCK_MODULES)
+
+
+def test_moto_takes_now_from_core_utils_utcnow() -> None:
+    from moto.core import utils
+
+    assert "utcnow()" in inspect.getsource(utils.unix_time)
+    assert utils.iso_8601_datetime_with_milliseconds.__module__ == "moto.core.utils"
+
+
+def test_moto_clock_install_puts_moto_on_the_current_clock_and_uninstall_restores() -> None:
+    from moto.core import utils
+    from moto.logs import models as logs_models
+    from moto.s3 import models as s3_models
+
+    from localcloud import moto_clock
+    from localcloud.clock import Clock, get_clock, set_clock
+
+    was_installed = moto_clock.installed()
+    moto_clock.uninstall()
+    previous = get_clock()
+    set_clock(Clock(time_scale=1, start=86400.0))
+    try:
+        assert utils.utcnow().year > 2000
+        moto_clock.install()
+        assert utils.unix_time() < 2 * 86400
+        assert logs_models.utcnow().year == 1970
+        assert s3_models.datetime.datetime.now().year == 1970
+        assert isinstance(s3_models.datetime.datetime.now(), s3_models.datetime.datetime)
+        moto_clock.uninstall()
+        assert logs_models.utcnow().year > 2000
+        assert s3_models.datetime is __import__("datetime")
+    finally:
+        set_clock(previous)
+        if was_installed:
+            moto_clock.install()
+
+
+def test_logs_backend_methods_the_time_rules_wrap() -> None:
+    from moto.logs.models import LogsBackend, LogStream
+
+    from localcloud import logs
+
+    was_installed = logs.installed()
+    logs.uninstall()
+    try:
+        assert list(inspect.signature(LogsBackend.put_log_events).parameters) == [
+            "self",
+            "log_group_name",
+            "log_stream_name",
+            "log_events",
+        ]
+        assert all(callable(getattr(LogsBackend, name)) for name in logs._READERS)
+        stream_attributes = inspect.getsource(LogStream.__init__)
+        assert "self.events" in stream_attributes and "self.stored_bytes" in stream_attributes
+    finally:
+        if was_installed:
+            logs.install()
+
+
+def test_stepfunctions_timestamp_wait_and_jsonata_now_hook_points() -> None:
+    """The Wait state's Timestamp and JSONata's evaluation time that localcloud.stepfunctions replaces
+    (read from the module sources: the methods themselves may already be replaced)."""
+    import jsonata
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function import timestamp
+
+    source = inspect.getsource(timestamp)
+    assert "def _get_wait_seconds(self, env: Environment) -> int:" in source
+    assert "delta = timestamp - datetime.datetime.now()" in source
+    assert hasattr(timestamp.Timestamp, "_from_timestamp_string")
+    assert hasattr(timestamp.Timestamp, "_create_failure_event")
+    assert "self.timestamp = timebox.Timebox.current_milli_time()" in inspect.getsource(
+        jsonata.Jsonata.evaluate
+    )

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from localcloud.clock import Clock, get_clock, set_clock
+from localcloud.clock import Clock
 from localcloud.gateway import DefaultJwtVerifier, JwtAuthorizerConfig, JwtVerificationError
 from localcloud.oidc import LocalOidcIssuer
 
@@ -149,16 +149,47 @@ def test_redirects_only_to_https_or_loopback(issuer: LocalOidcIssuer) -> None:
     assert status == 400 and b"redirect_uri" in body
 
 
-def test_token_expiry_is_real_time_whatever_the_time_scale(issuer: LocalOidcIssuer) -> None:
-    """At time scale 3600 an emulated hour passes each real second: a 60 s token must still be valid."""
-    previous = get_clock()
-    set_clock(Clock(time_scale=3600))
-    try:
-        token = issuer.mint_token("ada", "ada@example.com", ttl=60)
-        time.sleep(0.1)
-        assert _verifier().verify(token, _config(issuer))["sub"] == "ada"
-        expired = issuer.mint_token("ada", "ada@example.com", ttl=-1)
-        with pytest.raises(JwtVerificationError, match="expired"):
-            _verifier().verify(expired, _config(issuer))
-    finally:
-        set_clock(previous)
+@pytest.mark.parametrize("ahead", [2 * 3600, 3 * 86400], ids=["hours", "days"])
+def test_tokens_expire_on_the_emulated_clock(
+    issuer: LocalOidcIssuer, emulated_clock: Clock, ahead: int
+) -> None:
+    """Given an hour-long token, when the clock moves hours or days on, the gateway refuses it; a token
+    minted after the move carries emulated times and is accepted."""
+    token = issuer.mint_token("ada", "ada@example.com", ttl=3600)
+    assert _verifier().verify(token, _config(issuer))["sub"] == "ada"
+    emulated_clock.advance(ahead)
+    with pytest.raises(JwtVerificationError, match="expired"):
+        _verifier().verify(token, _config(issuer))
+    fresh = issuer.mint_token("ada", "ada@example.com", ttl=3600)
+    claims = _verifier().verify(fresh, _config(issuer))
+    assert abs(claims["iat"] - emulated_clock.timestamp()) < 5
+    assert claims["exp"] - claims["iat"] == 3600
+
+
+def test_an_hour_long_token_lasts_a_real_second_at_time_scale_3600(
+    issuer: LocalOidcIssuer, emulated_clock: Clock
+) -> None:
+    emulated_clock.time_scale = 3600
+    token = issuer.mint_token("ada", "ada@example.com", ttl=3600)
+    assert _verifier().verify(token, _config(issuer))["sub"] == "ada"
+    time.sleep(1.1)
+    with pytest.raises(JwtVerificationError, match="expired"):
+        _verifier().verify(token, _config(issuer))
+
+
+def test_an_authorization_code_expires_on_the_emulated_clock(
+    issuer: LocalOidcIssuer, emulated_clock: Clock
+) -> None:
+    code = _authorize(issuer, "v" * 43)["code"][0]
+    emulated_clock.advance(issuer.code_ttl_seconds + 1)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": REDIRECT,
+        "client_id": issuer.audience,
+        "code_verifier": "v" * 43,
+    }
+    assert _token_request(issuer, form) == (
+        400,
+        {"error": "invalid_grant", "error_description": "unknown, used or expired code"},
+    )

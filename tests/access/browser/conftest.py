@@ -105,8 +105,13 @@ def form_stack() -> Iterator[FormStack]:
         stack = cloud.deploy(
             ROOT / "template.yaml",
             stack_name="cvpn-autopilot",
-            parameter_overrides={"ClientVpnEndpointQuota": "100"},
+            # Presigned links last their lifetime in emulated seconds: the longest one allowed still
+            # lasts long enough in real time at this scale for the page to download it.
+            parameter_overrides={"ClientVpnEndpointQuota": "100", "ConfigUrlTtlSeconds": "43200"},
         )
+        # Sign-in codes and tokens too: a day (Cognito's longest token) outlasts a signed-in test at
+        # this scale.
+        cloud.oidc.code_ttl_seconds = cloud.oidc.token_ttl_seconds = 86400
         from localcloud.clientvpn.models import clientvpn_backends
 
         clientvpn_backends[DEFAULT_ACCOUNT_ID][cloud.region].quotas.endpoints_per_region = 100

@@ -278,8 +278,14 @@ def intake() -> Iterator[Intake]:
                 ROOT / "template.yaml",
                 stack_name=STACK_NAME,
                 # OidcIssuerUrl/OidcAudience default to the local cloud's issuer (no Cognito user pool).
-                parameter_overrides={"ClientVpnEndpointQuota": "100"},
+                # Presigned links last their lifetime in emulated seconds: the longest one allowed still
+                # lasts long enough in real time at this scale for the tests to download it.
+                parameter_overrides={"ClientVpnEndpointQuota": "100", "ConfigUrlTtlSeconds": "43200"},
             )
+            # Tokens last their lifetime in emulated seconds too: a day (Cognito's longest) outlasts a
+            # test that polls with one token at this scale.
+            assert cloud.oidc is not None
+            cloud.oidc.token_ttl_seconds = 86400
             cloud_backend_quota(cloud, 100)
             network = build_sample_network(cloud.client, region=cloud.region)
             _configure_sources(cloud, stack, network, tickets)

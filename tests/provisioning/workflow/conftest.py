@@ -26,6 +26,9 @@ def product() -> Iterator[Provisioning]:
             stack_name="cvpn-autopilot",
             parameter_overrides={
                 "ClientVpnEndpointQuota": "100",
+                # Presigned links last their lifetime in emulated seconds: the longest one allowed
+                # still lasts long enough in real time at this scale for the tests to download it.
+                "ConfigUrlTtlSeconds": "43200",
                 # The workflows need no sign-in; an external issuer keeps the Cognito user pool out.
                 "OidcIssuerUrl": "https://login.example.com/oauth2/default",
                 "OidcAudience": "cvpn-request-form",

@@ -21,9 +21,13 @@ from botocore.config import Config
 __all__ = ["client"]
 
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30)
+# botocore presigns S3 URLs with Signature Version 2 unless told otherwise, and S3 refuses SigV2 for
+# objects encrypted with KMS, as the client configurations are.
+_S3_CONFIG = _CONFIG.merge(Config(signature_version="s3v4"))
 
 
 @cache
 def client(service_name: str) -> Any:
     """A cached boto3 client for ``service_name``."""
-    return boto3.client(service_name, config=_CONFIG)  # type: ignore[call-overload]
+    config = _S3_CONFIG if service_name == "s3" else _CONFIG
+    return boto3.client(service_name, config=config)  # type: ignore[call-overload]
