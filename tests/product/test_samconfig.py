@@ -38,6 +38,6 @@ def test_dev_and_prod_are_separate_stacks_and_stages() -> None:
 @pytest.mark.parametrize("environment", ["default", "prod"])
 def test_sam_cli_expands_the_templates_loops(environment: str) -> None:
     """template.yaml's Fn::ForEach needs SAM CLI's language extensions to build and validate."""
-    template = (Path(__file__).resolve().parents[2] / "template.yaml").read_text()
+    template = (REPO_ROOT / "template.yaml").read_text()
     assert re.search(r"^Transform:.*AWS::LanguageExtensions", template, re.MULTILINE)
     assert CONFIG[environment]["global"]["parameters"]["language_extensions"] is True

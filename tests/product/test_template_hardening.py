@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from localcloud.language_extensions import load_expanded_template
-
 from tests.fixtures import REPO_ROOT
 
 ROOT = REPO_ROOT
