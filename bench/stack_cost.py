@@ -259,8 +259,9 @@ class StackInventory:
 
     @classmethod
     def from_template(cls, template: dict[str, Any]) -> StackInventory:
-        """The inventory of a SAM template (as ``localcloud.sam.load_template`` reads it); parameters
-        take their defaults. Raises ModelError for anything the model cannot price."""
+        """The inventory of a SAM template, its loops expanded (as
+        ``localcloud.language_extensions.load_expanded_template`` reads it); parameters take their
+        defaults. Raises ModelError for anything the model cannot price."""
         parameters = {name: spec.get("Default") for name, spec in (template.get("Parameters") or {}).items()}
         globals_function = (template.get("Globals") or {}).get("Function") or {}
         inventory = cls()
@@ -390,9 +391,9 @@ def _alarm(logical_id: str, properties: dict[str, Any]) -> Alarm:
 
 
 def load_inventory(path: Path = TEMPLATE) -> StackInventory:
-    from localcloud.sam import load_template
+    from localcloud.language_extensions import load_expanded_template
 
-    return StackInventory.from_template(load_template(path))
+    return StackInventory.from_template(load_expanded_template(path))
 
 
 # ------------------------------------------------------------------------------------ measured runs

@@ -22,7 +22,7 @@ from bench.stack_cost import (
     monthly_costs,
     runs_per_month,
 )
-from localcloud.sam import load_template
+from localcloud.language_extensions import load_expanded_template
 from tests.fixtures import REPO_ROOT
 
 MINUTE_RUNS = 730 * 60  # a month of 730 hours, one run a minute
@@ -30,7 +30,8 @@ MINUTE_RUNS = 730 * 60  # a month of 730 hours, one run a minute
 
 def test_every_resource_type_of_the_template_is_priced_or_listed_as_free_or_idle() -> None:
     types = {
-        resource["Type"] for resource in load_template(REPO_ROOT / "template.yaml")["Resources"].values()
+        resource["Type"]
+        for resource in load_expanded_template(REPO_ROOT / "template.yaml")["Resources"].values()
     }
     assert types - set(RESOURCE_TYPES) == set()
     load_inventory()  # and each resource of those types is one the model can read
