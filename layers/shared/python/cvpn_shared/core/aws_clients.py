@@ -1,4 +1,4 @@
-"""boto3 clients for the product, created once per process with standard retries (3 attempts).
+"""AWS SDK clients for the product, created once per process with standard retries (3 attempts).
 
 The SDK makes at most 3 attempts per call (at most 1 + 2 s of backoff): a call that is still
 throttled after them raises, and the Step Functions Retry of the task takes over by error name
@@ -7,6 +7,10 @@ back off up to 1 + 2 + 4 + 8 + 16 = 31 s per call, past the functions' 30 s time
 
 The endpoint comes from the standard settings (``AWS_ENDPOINT_URL`` and friends), so the same code
 talks to AWS or to any AWS-compatible endpoint it is pointed at.
+
+Clients come from one botocore session, as ``boto3.client`` makes them, without importing boto3:
+boto3 adds resources and S3 transfers (s3transfer, multiprocessing) that the product never uses and
+that every function would otherwise load on its cold start.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from botocore.config import Config
+from botocore.session import Session, get_session
 
 __all__ = ["client"]
 
@@ -23,6 +27,11 @@ _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_
 
 
 @cache
+def _session() -> Session:
+    return get_session()
+
+
+@cache
 def client(service_name: str) -> Any:
-    """A cached boto3 client for ``service_name``."""
-    return boto3.client(service_name, config=_CONFIG)  # type: ignore[call-overload]
+    """A cached client for ``service_name`` (what ``boto3.client(service_name)`` returns)."""
+    return _session().create_client(service_name, config=_CONFIG)
