@@ -20,6 +20,10 @@ Per handler, the best of ``--runs`` runs (lowest total):
 Aims: every handler under 150 ms, the client-connect handler (run while a person waits to connect)
 under 100 ms. Figures on a shared machine are noisy; compare runs made minutes apart.
 
+A second table imports, the same way, the libraries every handler uses whatever its code (botocore
+for the clients, Powertools' logger and metrics, pydantic with one model), alone and together: the
+floor under the handlers' figures, which no change to the product's code can go below.
+
 Run: ``.venv/bin/python bench/handler_imports.py [--runs 3] [--only client_connect] [--detail 8]``.
 """
 
@@ -53,20 +57,28 @@ CLIENT_CONNECT = "monitoring/client_connect"
 CLIENT_CONNECT_AIM_MS = 100.0
 MARKER = "handler-import-starts"
 
-# Runs in the fresh interpreter: the path as Lambda sets it, then the handler's import alone (the
-# marker on stderr separates it from the interpreter's own start-up in -X importtime's report).
+# Runs in the fresh interpreter: the path as Lambda sets it, then the statement alone (the marker
+# on stderr separates it from the interpreter's own start-up in -X importtime's report).
 PROBE = f"""
 import sys, time
-folder, layer = sys.argv[1], sys.argv[2]
+folder, layer, statement = sys.argv[1:4]
 sys.path[0:1] = [folder, layer]
 sys.stderr.write("{MARKER}\\n")
 sys.stderr.flush()
 started = time.process_time()
-import app
+exec(statement)
 print((time.process_time() - started) * 1000)
-print(app.__file__)
-print(sys.modules["cvpn_shared"].__file__)
+for name in ("app", "cvpn_shared"):
+    print(getattr(sys.modules.get(name), "__file__", "-"))
 """
+
+# What every handler loads whatever its code: the floor under the handlers' figures.
+REFERENCES = {
+    "botocore (the clients)": "import botocore.config, botocore.session",
+    "Powertools (logger, metrics)": "from aws_lambda_powertools import Logger, Metrics",
+    "pydantic (and one model)": "from pydantic import BaseModel\nclass Probe(BaseModel):\n    value: str",
+}
+REFERENCES["the three together"] = "\n".join(REFERENCES.values())
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -88,11 +100,13 @@ _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 @dataclass(frozen=True)
 class Handler:
-    """One handler: its folder under functions/ and the environment Lambda would give it."""
+    """One handler: its folder under functions/ and the environment Lambda would give it (or a
+    reference: a statement run with the layer's folder as the function's)."""
 
     name: str  # <area>/<function>
     folder: Path
     environment: dict[str, str]
+    statement: str = "import app"
 
 
 @dataclass
@@ -164,11 +178,17 @@ def _lambda_environment(logical_id: str, folder: Path, properties: dict[str, Any
     return environment
 
 
+def references() -> list[Handler]:
+    """The libraries every handler loads, each on its own, in a function's environment."""
+    environment = _lambda_environment("Reference", LAYER, {"Tracing": "Active"})
+    return [Handler(name, LAYER, environment, statement) for name, statement in REFERENCES.items()]
+
+
 def import_once(handler: Handler) -> ImportRun:
     """Import the handler in a fresh interpreter under -X importtime and read its report."""
     base = {name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ}
     answer = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", PROBE, str(handler.folder), str(LAYER)],
+        [sys.executable, "-X", "importtime", "-c", PROBE, str(handler.folder), str(LAYER), handler.statement],
         capture_output=True,
         text=True,
         cwd=handler.folder,
@@ -178,10 +198,11 @@ def import_once(handler: Handler) -> ImportRun:
     if answer.returncode != 0:
         raise RuntimeError(f"{handler.name} does not import:\n{answer.stderr[-3000:]}")
     cpu_ms, app_file, layer_file = answer.stdout.split()[:3]
-    if not Path(layer_file).resolve().is_relative_to(LAYER):
-        raise RuntimeError(f"{handler.name} imported cvpn_shared from {layer_file}, not from {LAYER}")
-    if Path(app_file).resolve().parent != handler.folder:
-        raise RuntimeError(f"{handler.name} imported app from {app_file}")
+    if handler.statement == "import app":
+        if not Path(layer_file).resolve().is_relative_to(LAYER):
+            raise RuntimeError(f"{handler.name} imported cvpn_shared from {layer_file}, not from {LAYER}")
+        if Path(app_file).resolve().parent != handler.folder:
+            raise RuntimeError(f"{handler.name} imported app from {app_file}")
     run = parse_importtime(answer.stderr)
     run.cpu_ms = float(cpu_ms)
     return run
@@ -269,12 +290,21 @@ def main(argv: list[str] | None = None) -> int:
             entries = [f"    {ms:8.1f}  {module}" for ms, module in run.cumulative[: args.detail]]
             details.append(f"  {handler.name}\n" + "\n".join(entries))
 
+    reference_rows = []
+    for reference in references():
+        progress(f"importing {reference.name} ({args.runs} runs)")
+        run = best_of(reference, args.runs)
+        top = [f"{package} {ms:.0f}" for package, ms in run.top_packages(3)]
+        reference_rows.append([reference.name, round(run.total_ms), round(run.cpu_ms), run.modules, *top])
+
     print(f"Handler imports: best of {args.runs} fresh processes each, python -X importtime")
     print("(top three: self time summed by top-level package, ms)\n")
     headers = ["handler", "ms", "cpu ms", "modules", "aim", "meets", "top 1", "top 2", "top 3"]
     print(render_table(headers, rows))
     if details:
         print("\nLargest cumulative entries (ms, module):\n" + "\n\n".join(details))
+    print("\nWhat every handler loads, each on its own (the floor under the figures above):\n")
+    print(render_table(["libraries", "ms", "cpu ms", "modules", "top 1", "top 2", "top 3"], reference_rows))
     print()
     if missed:
         print(f"Aims missed by {len(missed)} of {len(rows)}: {', '.join(missed)}")
