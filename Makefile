@@ -91,6 +91,7 @@ demo: $(STAMP) ## Run the demo on the local cloud
 	$(BIN)/cvpn demo
 
 bench: $(STAMP) ## Print the benchmark figures (nothing asserted)
+	$(BIN)/python bench/handler_imports.py
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/monitoring_parse_detect.py
 	$(BIN)/python bench/monitoring_e2e.py

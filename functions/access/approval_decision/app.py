@@ -12,13 +12,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cvpn_shared.access.approval import decide
 from cvpn_shared.access.wiring import approval_link_secret, approval_records, task_callbacks
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 
 app = APIGatewayHttpResolver()
 
 
 @app.get("/approvals/<approval_id>")
-@tracer.capture_method
 def follow_approval_link(approval_id: str) -> Response:
     event = app.current_event
     http = event.request_context.http
@@ -47,7 +46,6 @@ def follow_approval_link(approval_id: str) -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

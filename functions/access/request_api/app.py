@@ -29,7 +29,7 @@ from cvpn_shared.access.wiring import (
     form_submissions,
     step_functions_executions,
 )
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 
 app = APIGatewayHttpResolver()
 
@@ -52,7 +52,6 @@ def _new_request_id() -> str:
 
 
 @app.get("/profiles")
-@tracer.capture_method
 def list_profiles() -> Response:
     _requester()
     profiles = form_services().profiles.list_profiles()
@@ -60,7 +59,6 @@ def list_profiles() -> Response:
 
 
 @app.post("/requests")
-@tracer.capture_method
 def submit_request() -> Response:
     accepted = submit_form(
         app.current_event.decoded_body,
@@ -75,7 +73,6 @@ def submit_request() -> Response:
 
 
 @app.get("/requests/<request_id>")
-@tracer.capture_method
 def get_request_status(request_id: str) -> Response:
     ttl = get_settings().config_url_ttl_seconds
     status = request_status(
@@ -108,7 +105,6 @@ def pool_exhausted(error: CidrPoolExhausted) -> Response:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -9,11 +9,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cvpn_shared.access.approval import ApprovalTask, request_approval
 from cvpn_shared.access.settings import get_settings
 from cvpn_shared.access.wiring import approval_link_secret, approval_records, approvers_topic
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=ApprovalTask)
 def lambda_handler(event: ApprovalTask, context: LambdaContext) -> dict[str, Any]:

@@ -8,11 +8,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cvpn_shared.access.callback import TicketCallbackTask, post_result
 from cvpn_shared.access.wiring import intake_secrets, ticket_poster
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=TicketCallbackTask)
 def lambda_handler(event: TicketCallbackTask, context: LambdaContext) -> dict[str, Any]:

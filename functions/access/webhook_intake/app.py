@@ -12,13 +12,12 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cvpn_shared.access.wiring import webhook_intake
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 
 app = APIGatewayHttpResolver()
 
 
 @app.post("/webhooks/<source>")
-@tracer.capture_method
 def receive_webhook(source: str) -> Response:
     event = app.current_event
     answer = webhook_intake().receive(
@@ -38,7 +37,6 @@ def receive_webhook(source: str) -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -6,13 +6,12 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 from cvpn_shared.monitoring.client_connect import ClientConnectRequest, authorize_connection
 from cvpn_shared.monitoring.wiring import blocklist
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 @event_parser(model=ClientConnectRequest)
 def lambda_handler(event: ClientConnectRequest, context: LambdaContext) -> dict[str, Any]:

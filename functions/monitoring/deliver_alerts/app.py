@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import Field, TypeAdapter
 
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 from cvpn_shared.monitoring.alerting import FindingDeliveryIncomplete, deliver_finding, deliver_health_alert
 from cvpn_shared.monitoring.findings import Finding, HealthIssue
 from cvpn_shared.monitoring.wiring import alert_channels, asff_for, notifier, response_policy
@@ -34,7 +34,6 @@ _EVENT: TypeAdapter[Any] = TypeAdapter(
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed = _EVENT.validate_python(event)

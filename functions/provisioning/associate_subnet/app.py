@@ -5,14 +5,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cvpn_shared.core.observability import logger, tracer
+from cvpn_shared.core.observability import logger
 from cvpn_shared.provisioning.models.tasks import AssociateSubnetTask
 from cvpn_shared.provisioning.steps import associate_subnet
 from cvpn_shared.provisioning.wiring import clientvpn_api
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_parser(model=AssociateSubnetTask)
 def lambda_handler(event: AssociateSubnetTask, context: LambdaContext) -> dict[str, Any]:
     return associate_subnet(clientvpn_api(), event.request, event.endpoint_id, event.subnet_id).model_dump()

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cvpn_shared.core.observability import logger, tracer
+from cvpn_shared.core.observability import logger
 from cvpn_shared.provisioning.models.tasks import CreateEndpointTask
 from cvpn_shared.provisioning.settings import get_settings
 from cvpn_shared.provisioning.steps import create_endpoint
@@ -13,7 +13,6 @@ from cvpn_shared.provisioning.wiring import clientvpn_api, connection_log_groups
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_parser(model=CreateEndpointTask)
 def lambda_handler(event: CreateEndpointTask, context: LambdaContext) -> dict[str, Any]:
     return create_endpoint(

@@ -5,14 +5,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cvpn_shared.core.observability import logger, tracer
+from cvpn_shared.core.observability import logger
 from cvpn_shared.provisioning.models.tasks import CreateRouteTask
 from cvpn_shared.provisioning.steps import create_route
 from cvpn_shared.provisioning.wiring import clientvpn_api
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_parser(model=CreateRouteTask)
 def lambda_handler(event: CreateRouteTask, context: LambdaContext) -> dict[str, Any]:
     return create_route(

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cvpn_shared.core.observability import logger, tracer
+from cvpn_shared.core.observability import logger
 from cvpn_shared.provisioning.models.tasks import EndpointTask
 from cvpn_shared.provisioning.outcome import export_configuration
 from cvpn_shared.provisioning.settings import get_settings
@@ -13,7 +13,6 @@ from cvpn_shared.provisioning.wiring import clientvpn_api, configuration_store
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_parser(model=EndpointTask)
 def lambda_handler(event: EndpointTask, context: LambdaContext) -> dict[str, Any]:
     return export_configuration(

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import TypeAdapter
 
-from cvpn_shared.core.observability import logger, metrics, tracer
+from cvpn_shared.core.observability import logger, metrics
 from cvpn_shared.provisioning.models.tasks import (
     RecordDecommissionFailureTask,
     RecordDecommissionTask,
@@ -24,7 +24,6 @@ _TASK: TypeAdapter[Any] = TypeAdapter(RecordOutcomeTask)
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = _TASK.validate_python(event)

@@ -5,7 +5,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from cvpn_shared.core.observability import logger, tracer
+from cvpn_shared.core.observability import logger
 from cvpn_shared.provisioning.models.tasks import ValidateTask
 from cvpn_shared.provisioning.settings import get_settings
 from cvpn_shared.provisioning.validation import validate_request
@@ -13,7 +13,6 @@ from cvpn_shared.provisioning.wiring import inventory
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_parser(model=ValidateTask)
 def lambda_handler(event: ValidateTask, context: LambdaContext) -> dict[str, Any]:
     settings = get_settings()

@@ -60,7 +60,6 @@ def _event(
 
 @pytest.fixture
 def api(monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, FormServices]:
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
     module = load_handler_module("access/request_api")
     services = FormServices(

@@ -1,33 +1,30 @@
-"""Builds the access functions' data access from their settings, once per process (warm reuse)."""
+"""Builds the access functions' data access from their settings, once per process (warm reuse).
+
+Each builder imports what it builds: a function loads only its own part of access (the webhook
+handler loads neither the form, the network profiles nor the approvals).
+"""
 
 from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cvpn_shared.access.cidr_pool import CidrPool
-from cvpn_shared.access.dal.approvals import ApprovalRecords, ApproversTopic
-from cvpn_shared.access.dal.deliveries import WebhookDeliveries
-from cvpn_shared.access.dal.executions import StepFunctionsExecutions
-from cvpn_shared.access.dal.form_store import (
-    AccountNetworks,
-    ClientCidrAllocations,
-    EndedRequests,
-    FormSubmissions,
-)
-from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceParameters
-from cvpn_shared.access.dal.intake_workflow import TaskCallbacks
-from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
-from cvpn_shared.access.dal.ticket_poster import UrllibPoster
-from cvpn_shared.access.form import FormServices, StartedExecution
 from cvpn_shared.access.settings import get_settings
-from cvpn_shared.access.signatures import SigningSecrets
-from cvpn_shared.access.start import IntakeStarter, start_request
-from cvpn_shared.access.webhooks import WebhookIntake
 from cvpn_shared.core.aws_clients import client
-from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
-from cvpn_shared.provisioning.dal.inventory import AwsInventory
+
+if TYPE_CHECKING:
+    from cvpn_shared.access.cidr_pool import CidrPool
+    from cvpn_shared.access.dal.approvals import ApprovalRecords, ApproversTopic
+    from cvpn_shared.access.dal.executions import StepFunctionsExecutions
+    from cvpn_shared.access.dal.form_store import ClientCidrAllocations, FormSubmissions
+    from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets
+    from cvpn_shared.access.dal.intake_workflow import TaskCallbacks
+    from cvpn_shared.access.dal.ticket_poster import UrllibPoster
+    from cvpn_shared.access.form import FormServices, StartedExecution
+    from cvpn_shared.access.signatures import SigningSecrets
+    from cvpn_shared.access.webhooks import WebhookIntake
+    from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
 
 __all__ = [
     "approval_link_secret",
@@ -48,27 +45,38 @@ __all__ = [
 
 @lru_cache(maxsize=1)
 def step_functions_executions() -> StepFunctionsExecutions:
+    from cvpn_shared.access.dal.executions import StepFunctionsExecutions
+
     return StepFunctionsExecutions(client("stepfunctions"))
 
 
 @lru_cache(maxsize=1)
 def client_cidr_allocations() -> ClientCidrAllocations:
+    from cvpn_shared.access.dal.form_store import ClientCidrAllocations
+
     return ClientCidrAllocations(client("dynamodb"), get_settings().request_form_table_name)
 
 
 @lru_cache(maxsize=1)
 def form_submissions() -> FormSubmissions:
+    from cvpn_shared.access.dal.form_store import FormSubmissions
+
     return FormSubmissions(client("dynamodb"), get_settings().request_form_table_name)
 
 
 def client_cidr_pool() -> CidrPool:
     """The configured pool (ValueError naming the setting when it is malformed)."""
+    from cvpn_shared.access.cidr_pool import CidrPool
+
     settings = get_settings()
     return CidrPool.parse(settings.client_cidr_pool, settings.client_cidr_block_prefix_length)
 
 
 def _start_form_request(request: dict[str, Any]) -> StartedExecution:
     """Start a form request through the intake (approval required) and keep what the form needs."""
+    from cvpn_shared.access.form import StartedExecution
+    from cvpn_shared.access.start import start_request
+
     result = start_request(
         step_functions_executions().client,
         get_settings().intake_state_machine_arn,
@@ -86,6 +94,11 @@ def _start_form_request(request: dict[str, Any]) -> StartedExecution:
 
 @lru_cache(maxsize=1)
 def form_services() -> FormServices:
+    from cvpn_shared.access.dal.form_store import AccountNetworks, EndedRequests
+    from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
+    from cvpn_shared.access.form import FormServices
+    from cvpn_shared.provisioning.dal.inventory import AwsInventory
+
     return FormServices(
         profiles=ParameterStoreProfiles(client("ssm"), get_settings().profiles_parameter_path),
         allocations=client_cidr_allocations(),
@@ -99,12 +112,16 @@ def form_services() -> FormServices:
 @lru_cache(maxsize=1)
 def configuration_store() -> ConfigurationStore:
     """Where provisioning exported the client configuration: the form hands out links to it."""
+    from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
+
     return ConfigurationStore(client("s3"), get_settings().config_bucket_name)
 
 
 @lru_cache(maxsize=1)
 def intake_secrets() -> SecretsManagerSecrets:
     """Signing secrets, callback credentials and the approval link secret (short-lived cache)."""
+    from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets
+
     return SecretsManagerSecrets(
         client("secretsmanager"), cache_seconds=get_settings().intake_config_cache_seconds
     )
@@ -112,6 +129,11 @@ def intake_secrets() -> SecretsManagerSecrets:
 
 @lru_cache(maxsize=1)
 def webhook_intake() -> WebhookIntake:
+    from cvpn_shared.access.dal.deliveries import WebhookDeliveries
+    from cvpn_shared.access.dal.intake_config import SourceParameters
+    from cvpn_shared.access.start import IntakeStarter
+    from cvpn_shared.access.webhooks import WebhookIntake
+
     settings = get_settings()
     return WebhookIntake(
         sources=SourceParameters(
@@ -130,16 +152,22 @@ def webhook_intake() -> WebhookIntake:
 
 @lru_cache(maxsize=1)
 def approval_records() -> ApprovalRecords:
+    from cvpn_shared.access.dal.approvals import ApprovalRecords
+
     return ApprovalRecords(client("dynamodb"), get_settings().approvals_table_name)
 
 
 @lru_cache(maxsize=1)
 def approvers_topic() -> ApproversTopic:
+    from cvpn_shared.access.dal.approvals import ApproversTopic
+
     return ApproversTopic(client("sns"), get_settings().approvals_topic_arn)
 
 
 @lru_cache(maxsize=1)
 def task_callbacks() -> TaskCallbacks:
+    from cvpn_shared.access.dal.intake_workflow import TaskCallbacks
+
     return TaskCallbacks(client("stepfunctions"))
 
 
@@ -148,6 +176,8 @@ def approval_link_secret(*, create: bool = False) -> SigningSecrets | None:
 
     ``create=True`` (the function that issues links) creates it with a random value on first use.
     """
+    from cvpn_shared.access.signatures import SigningSecrets
+
     name = get_settings().approval_link_secret_name
     if create:
         value: dict[str, Any] | None = intake_secrets().get_or_create_json(
@@ -163,4 +193,6 @@ def approval_link_secret(*, create: bool = False) -> SigningSecrets | None:
 
 @lru_cache(maxsize=1)
 def ticket_poster() -> UrllibPoster:
+    from cvpn_shared.access.dal.ticket_poster import UrllibPoster
+
     return UrllibPoster(timeout_seconds=10.0)
