@@ -126,6 +126,7 @@ _START_TIMES_LIMIT = 8192
 # Positions in the tuple (``ConnectionAttempt._fields``); the detector unpacks the tuple by them.
 EVENT_ID, TIMESTAMP_MS, ENDPOINT_ID, CONNECTION_ID, LOG_TYPE, STATUS, FAILURE_REASON = range(7)
 DEVICE_IP, USERNAME, COMMON_NAME, CONNECTION_START_MS, EXTRA = range(7, 12)
+RESET_STATUS, CLIENT_IP, CLIENT_IPV6, DEVICE_TYPE, TRANSPORT_PROTOCOL = range(12, 17)
 
 
 def _time(moment_ms: int) -> datetime:
@@ -201,11 +202,11 @@ class ConnectionAttempt(tuple[Any, ...]):
         common_name = property(itemgetter(COMMON_NAME))
         connection_start_ms = property(itemgetter(CONNECTION_START_MS))
         extra = property(itemgetter(EXTRA))
-        reset_status = _lazy_meaning(12)
-        client_ip = _lazy_meaning(13)
-        client_ipv6 = _lazy_meaning(14)
-        device_type = _lazy_meaning(15)
-        transport_protocol = _lazy_meaning(16)
+        reset_status = _lazy_meaning(RESET_STATUS)
+        client_ip = _lazy_meaning(CLIENT_IP)
+        client_ipv6 = _lazy_meaning(CLIENT_IPV6)
+        device_type = _lazy_meaning(DEVICE_TYPE)
+        transport_protocol = _lazy_meaning(TRANSPORT_PROTOCOL)
 
     def __new__(cls, **values: Any) -> ConnectionAttempt:
         return ConnectionAttemptModel.model_validate(values).to_attempt()
@@ -510,8 +511,10 @@ def _extra(record: dict[str, Any]) -> dict[str, Any]:
 
 def _parse_unusual(event_id: str, timestamp_ms: int, record: dict[str, Any]) -> ConnectionAttempt:
     """The slow path for records with values that are not text: each becomes its JSON text."""
-    values: list[Any] = [event_id, timestamp_ms, None, None, None, None, None, None, None, None, None, {}]
-    values += [None] * 5
+    values: list[Any] = [None] * len(ConnectionAttempt._fields)
+    values[EVENT_ID] = event_id
+    values[TIMESTAMP_MS] = timestamp_ms
+    values[EXTRA] = {}
     positions = {name: index for index, name in enumerate(ConnectionAttempt._fields)}
     for name, value in record.items():
         field = _FIELD_OF.get(name)

@@ -224,8 +224,8 @@ class SeenEvents:
         return cls(entries)
 
     def to_bytes(self) -> bytes:
-        ordered = sorted(self._entries.items(), key=lambda item: (item[1], item[0]))
-        return b"".join(timestamp.to_bytes(_TIMESTAMP_BYTES, "big") + digest for digest, timestamp in ordered)
+        ordered = sorted((timestamp, digest) for digest, timestamp in self._entries.items())
+        return b"".join(timestamp.to_bytes(_TIMESTAMP_BYTES, "big") + digest for timestamp, digest in ordered)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -30,12 +30,12 @@ Decisions (documented for operators):
 - Failures of client-connect handler malfunctions are neither counted by R1-R7 nor R6's attacks.
 
 Speed (``bench/monitoring_parse_detect.py``): the pass over the attempts reads each
-``ConnectionAttempt`` tuple by position and groups plain tuples into one list per (endpoint, value)
-and kind; successes an earlier run judged are dropped there, before any grouping; records are read
-and written once per entity and run, and written only when they changed. ``observe`` runs with the
-cyclic garbage collector paused (``gcpause``). What remains is mostly per entity: decoding,
-applying and encoding its record (JSON), and one read per entity with a success (R6 needs its
-``armed_at``).
+``ConnectionAttempt`` by its named positions (``STATUS``, ``DEVICE_IP``, ...: most attempts need only
+a few of its seventeen fields) and groups plain tuples into one list per (endpoint, value) and kind;
+successes an earlier run judged are dropped there, before any grouping; records are read and written
+once per entity and run, and written only when they changed. ``observe`` runs with the cyclic garbage
+collector paused (``gcpause``). What remains is mostly per entity: decoding, applying and encoding its
+record (JSON), and one read per entity with a success (R6 needs its ``armed_at``).
 """
 
 from __future__ import annotations
@@ -202,7 +202,7 @@ class Detector:
     def _group(
         self, attempts: Iterable[ConnectionAttempt], result: DetectionResult
     ) -> tuple[dict[str, _EntityRun], dict[tuple[str, str], _HealthTally]]:
-        """One pass: each attempt once, by entity. Reads the tuples by position (the hot loop).
+        """One pass: each attempt once, by entity. Reads the tuples by named position (the hot loop).
 
         A success whose connection started more than R6's window before the run's earliest event was
         first logged (and judged) in an earlier run: a periodic re-log, left out here already.
@@ -431,8 +431,7 @@ class Detector:
                 outcome[key] = (record.apply(run_failures, run_successes, counters), counters)
                 if record.changed:
                     expires = max(now_epoch, record.latest // 1000) + ttl
-                    armed = record.armed[0] if record.armed else None
-                    writes.append(StateWrite(key, record.to_record(), version, expires, armed))
+                    writes.append(StateWrite(key, record.to_record(), version, expires, record.armed_at))
                     records[key] = record
             lost = self._state.save(writes, now_epoch=now_epoch) if writes else []
             stats.records_written += len(writes) - len(lost)
@@ -460,15 +459,15 @@ class Detector:
             raise DetectionStateConflict(
                 f"{len(pending)} entity records kept changing: {sorted(pending)[:5]}"
             )
-        with_findings: list[str] = []
+        with_findings: dict[str, list[Finding]] = {}
         for key, (found, counters) in outcome.items():
             stats.fires += counters.fires
             stats.suppressed += counters.suppressed
             stats.duplicates_across_runs += counters.duplicates_skipped
             if found:
-                with_findings.append(key)
+                with_findings[key] = found
         # In entity-key order (deterministic); only the few entities with findings are sorted.
-        findings = [finding for key in sorted(with_findings) for finding in outcome[key][0]]
+        findings = [finding for key in sorted(with_findings) for finding in with_findings[key]]
         return _one_success_after_attack_per_connection(findings)
 
     def _current(
@@ -507,7 +506,7 @@ def _may_follow_an_attack(armed_at: int | None, successes: list[SuccessEvent], w
     """Whether a success of the run may come within R6's window after the entity's last attack."""
     if armed_at is None or not successes or window_ms < 0:
         return False
-    return any(0 <= success[0] - armed_at <= window_ms for success in successes)
+    return any(0 <= moment - armed_at <= window_ms for moment, _, _, _, _ in successes)
 
 
 _moment = itemgetter(0)

@@ -22,9 +22,10 @@ Speed: the hot loop only decides where rules fire; counting the failures into op
 per run in bulk (``Episode.count`` over slices). A rule that holds again inside its open episode (the
 usual case under attack) takes one call (``_again``); a distinct-value rule sorts the values only when
 one of them may be outside its window or an episode opens. ``_source_failures`` and
-``_user_failures`` are twins on purpose, keeping in-order failures inline in both: they run once per failure
-and entity. ``tests/unit/monitoring/test_detection_golden.py`` holds what they decide to digests
-taken before they were last tuned. Times are integer epoch milliseconds throughout.
+``_user_failures`` are twins on purpose, each keeping in-order failures inline: they run once per
+failure and entity. ``tests/monitoring/unit/detection/test_detection_golden.py`` digests what they decide over
+random workloads, so a change to them must leave the digests as they are. Times are integer epoch
+milliseconds throughout.
 """
 
 from __future__ import annotations
@@ -46,18 +47,33 @@ __all__ = ["EntityRecord", "FailureEvent", "RunCounters", "SuccessEvent", "entit
 
 RECORD_FORMAT = 2
 
-# A failure as the entity sees it (plain tuples: the hot path builds one per failure and entity):
-# (time ms, connection id, other, reason, source allow-listed, user exempt, username, common name, notable)
-# where ``other`` is the user for a source and the source for a user.
+# The events are plain tuples (the detector builds one per failure and entity, a named tuple would
+# cost its construction there); the loops unpack them into these names, in this order.
+#
+# A failure as one entity sees it:
+#   moment          int         the log event's time (epoch ms)
+#   connection_id   str
+#   other           str | None  the user, for a source; the source, for a user
+#   reason          str | None  connection-attempt-failure-reason
+#   source_allowed  bool        the source is in an allow-listed CIDR (every rule)
+#   user_exempt     bool        the user is allow-listed (R1 and R2 only)
+#   username        str | None
+#   common_name     str | None
+#   notable         bool        the reason is one of R7's
 FailureEvent = tuple[int, str, str | None, str | None, bool, bool, str | None, str | None, bool]
-# A success: (connection start time ms, connection id, other, username, common name)
+# A success: moment (the connection's start time, epoch ms), connection_id, other, username,
+# common_name, as in a failure.
 SuccessEvent = tuple[int, str, str | None, str | None, str | None]
-# A retained failure: (time ms, connection id, other, reason, source allow-listed, user exempt)
+# A failure the record keeps (``recent``, stored as a JSON array): the first six fields of its
+# ``FailureEvent``: moment, connection_id, other, reason, source_allowed, user_exempt.
 RecentFailure = tuple[int, str, str | None, str | None, bool, bool]
+# When an attack rule last fired for the entity (``armed``, R6): (moment, rule_id).
+Armed = tuple[int, str]
 
-_row_time = itemgetter(0)
+_row_time = itemgetter(0)  # a RecentFailure's moment
 _item_time = itemgetter(1)  # (key, time) pairs
 _NEVER = 1 << 62  # a time after every event
+_UNARMED: Armed = (-_NEVER, "")  # as if armed before every event, by no rule
 _DEFERRED_RULES: dict[EntityKind, tuple[str, ...]] = {"device_ip": ("R1", "R4", "R5"), "user": ("R2", "R3")}
 
 
@@ -116,12 +132,12 @@ class EntityRecord:
         self.recent_times: list[int] = []  # the times of ``recent``, position by position
         self.distinct: dict[str, int] = {}
         self.episodes: dict[str, Episode] = {}
-        self.armed: tuple[int, str] | None = None
+        self.armed: Armed | None = None
         self.username: str | None = None
         self.common_name: str | None = None
         self.latest = 0
         self.changed = False
-        self._arms: list[tuple[int, str]] = []
+        self._arms: list[Armed] = []
         self._track_arms = False
 
     # ----- stored form ---------------------------------------------------------------------------
@@ -140,22 +156,33 @@ class EntityRecord:
         if not data or data.get("format") != RECORD_FORMAT:
             return record
         record.seen = data["seen"]
-        # Rows as written (in time order; flags as JSON booleans, or 0/1 before: the same to the rules).
+        # Rows as written (in time order; flags as JSON booleans, or 0/1 in older records: the same
+        # to the rules).
         recent: list[RecentFailure] = list(map(tuple, data["recent"]))  # type: ignore[arg-type]
-        times = [row[0] for row in recent]
+        times = list(map(_row_time, recent))
         if times != sorted(times):  # written in time order; anything else is put back in order
             recent.sort(key=_row_time)
-            times = [row[0] for row in recent]
+            times = list(map(_row_time, recent))
         record.recent = recent
         record.recent_times = times
         record.distinct = data["distinct"]
         record.episodes = {rule: Episode.from_record(item) for rule, item in data["episodes"].items()}
         armed = data.get("armed")
-        record.armed = (int(armed[0]), str(armed[1])) if armed else None
+        if armed:
+            armed_moment, armed_rule = armed
+            record.armed = (int(armed_moment), str(armed_rule))
         record.username = data.get("username")
         record.common_name = data.get("common_name")
         record.latest = int(data.get("latest", 0))
         return record
+
+    @property
+    def armed_at(self) -> int | None:
+        """When an attack rule last fired for the entity (epoch ms), or None."""
+        if self.armed is None:
+            return None
+        armed_moment, _ = self.armed
+        return armed_moment
 
     def to_record(self) -> dict[str, Any]:
         """The JSON-friendly stored form (pruned first)."""
@@ -189,22 +216,24 @@ class EntityRecord:
         self._track_arms = bool(successes)
         seen = self.seen
         fresh: list[FailureEvent] = []
+        newest = 0  # the run's failures come in time order: the last one counted is the newest
         for event in failures:
-            if event[1] in seen:
+            moment, connection_id, _, _, _, _, _, _, _ = event
+            if connection_id in seen:
                 counters.duplicates_skipped += 1
                 continue
-            seen[event[1]] = event[0]
+            seen[connection_id] = moment
             fresh.append(event)
+            newest = moment
         if fresh:
             self.changed = True
             counters.failures_counted += len(fresh)
-            newest = fresh[-1][0]  # the run's failures come in time order
             if newest > self.latest:
                 self.latest = newest
             if self.kind == "user":
-                for event in reversed(fresh):
-                    if event[6] or event[7]:
-                        self.username, self.common_name = event[6], event[7]
+                for _, _, _, _, _, _, username, common_name, _ in reversed(fresh):
+                    if username or common_name:
+                        self.username, self.common_name = username, common_name
                         break
             if self._quiet(fresh, successes):
                 self._remember_quietly(fresh)
@@ -238,7 +267,7 @@ class EntityRecord:
             return False
         if len(fresh) >= self.settings.quiet_below(self.kind):
             return False
-        return not (self.settings.enabled("R7") and any(event[8] for event in fresh))
+        return not (self.settings.enabled("R7") and any(notable for _, _, _, _, _, _, _, _, notable in fresh))
 
     def _remember_quietly(self, fresh: list[FailureEvent]) -> None:
         """What the rules' loop records of failures that cannot make a rule fire (``_quiet``): each
@@ -255,14 +284,12 @@ class EntityRecord:
         times = self.recent_times
         recent = self.recent
         distinct = self.distinct
-        for event in fresh:
-            moment = event[0]
+        for moment, connection_id, other, reason, source_allowed, user_exempt, _, _, _ in fresh:
             times.append(moment)
-            recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
+            recent.append((moment, connection_id, other, reason, source_allowed, user_exempt))
             if len(times) > 2 * limit:
                 del times[:-limit]
                 del recent[:-limit]
-            other = event[2]
             if other is not None:
                 last = distinct.get(other)
                 if last is None or moment > last:
@@ -284,12 +311,12 @@ class EntityRecord:
                     episode.open = False
                 else:
                     episode.pending_from = 0
-            elif episode.pending_from is not None and moment - fresh[index - 1][0] > settings.episode_gap_ms(
-                rule_id
-            ):
-                self._count_run(rule_id, episode, fresh[episode.pending_from : index])
-                episode.pending_from = None
-                episode.open = False
+            elif episode.pending_from is not None:
+                previous_moment, *_ = fresh[index - 1]
+                if moment - previous_moment > settings.episode_gap_ms(rule_id):
+                    self._count_run(rule_id, episode, fresh[episode.pending_from : index])
+                    episode.pending_from = None
+                    episode.open = False
 
     def _source_failures(
         self, fresh: list[FailureEvent], counters: RunCounters, findings: list[Finding]
@@ -309,21 +336,21 @@ class EntityRecord:
         floor = min(distinct.values(), default=_NEVER)
         previous = -1
         for index, event in enumerate(fresh):
-            moment = event[0]
+            moment, connection_id, user, reason, source_allowed, user_exempt, _, _, notable = event
             if index == 0 or moment - previous > smallest_gap:
                 self._begin_run(fresh, index, moment)
+            row = (moment, connection_id, user, reason, source_allowed, user_exempt)
             in_order = not times or moment >= times[-1]
-            if in_order:  # the usual case, inlined (``_remember_late`` takes the others)
+            if in_order:  # the usual case, inline (``_remember_late`` takes the others)
                 times.append(moment)
-                recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
+                recent.append(row)
                 if len(times) > 2 * window_events:
                     del times[:-window_events]
                     del recent[:-window_events]
             else:
-                self._remember_late(event)
+                self._remember_late(row)
             if moment > previous:
                 previous = moment
-            user = event[2]
             if user is not None:
                 last = distinct.get(user)
                 if last is None or moment > last:
@@ -354,12 +381,12 @@ class EntityRecord:
                     floor = latest_first[-1]
                 if check4 and (latest_first is None or latest_first[n4 - 1] > moment - w4):
                     latest_first = self._distinct_held(
-                        "R4", n4, latest_first, fresh, index, counters, findings
+                        "R4", n4, latest_first, fresh, index, moment, counters, findings
                     )
                 if check5 and (latest_first is None or latest_first[n5 - 1] > moment - w5):
-                    self._distinct_held("R5", n5, latest_first, fresh, index, counters, findings)
-            if r7 and event[8]:
-                self._single(event, event[4], counters, findings)
+                    self._distinct_held("R5", n5, latest_first, fresh, index, moment, counters, findings)
+            if r7 and notable:
+                self._single(row, source_allowed, counters, findings)
 
     def _user_failures(
         self, fresh: list[FailureEvent], counters: RunCounters, findings: list[Finding]
@@ -375,21 +402,21 @@ class EntityRecord:
         floor = min(distinct.values(), default=_NEVER)  # as in ``_source_failures``
         previous = -1
         for index, event in enumerate(fresh):
-            moment = event[0]
+            moment, connection_id, source, reason, source_allowed, user_exempt, _, _, notable = event
             if index == 0 or moment - previous > smallest_gap:
                 self._begin_run(fresh, index, moment)
+            row = (moment, connection_id, source, reason, source_allowed, user_exempt)
             in_order = not times or moment >= times[-1]
-            if in_order:  # the usual case, inlined (``_remember_late`` takes the others)
+            if in_order:  # the usual case, inline (``_remember_late`` takes the others)
                 times.append(moment)
-                recent.append((moment, event[1], event[2], event[3], event[4], event[5]))
+                recent.append(row)
                 if len(times) > 2 * window_events:
                     del times[:-window_events]
                     del recent[:-window_events]
             else:
-                self._remember_late(event)
+                self._remember_late(row)
             if moment > previous:
                 previous = moment
-            source = event[2]
             if source is not None:
                 last = distinct.get(source)
                 if last is None or moment > last:
@@ -430,9 +457,9 @@ class EntityRecord:
                                 latest_first = sorted(distinct.values(), reverse=True)
                             start = min(by_count, latest_first[n3_ips - 1])
                             self._fire("R3", fresh, index, moment, start, counters, findings)
-            if r7 and event[8] and source is None:
+            if r7 and notable and source is None:
                 # R7 is the source's rule; the user carries it only for records without a device-ip.
-                self._single(event, event[4], counters, findings)
+                self._single(row, source_allowed, counters, findings)
 
     def _distinct_held(
         self,
@@ -441,12 +468,12 @@ class EntityRecord:
         latest_first: list[int] | None,
         fresh: list[FailureEvent],
         index: int,
+        moment: int,
         counters: RunCounters,
         findings: list[Finding],
     ) -> list[int] | None:
-        """R4 or R5 held at ``fresh[index]`` (the distinct values' times, latest first, sorted only
-        when needed: to open an episode); the sorted times, if sorted."""
-        moment = fresh[index][0]
+        """R4 or R5 held at ``fresh[index]``, whose time is ``moment`` (the distinct values' times,
+        latest first, sorted only when needed: to open an episode); the sorted times, if sorted."""
         episode = self.episodes.get(rule_id)
         if episode is not None and episode.open:
             self._again(rule_id, episode, moment, counters)
@@ -458,12 +485,12 @@ class EntityRecord:
 
     # ----- windows ---------------------------------------------------------------------------------
 
-    def _remember_late(self, event: FailureEvent) -> None:
+    def _remember_late(self, row: RecentFailure) -> None:
         """Keep a failure older than the newest one kept, in its place (the loops append the others)."""
-        row: RecentFailure = (event[0], event[1], event[2], event[3], event[4], event[5])
+        moment, *_ = row
         times = self.recent_times
-        position = bisect_right(times, event[0])
-        times.insert(position, event[0])
+        position = bisect_right(times, moment)
+        times.insert(position, moment)
         self.recent.insert(position, row)
         limit = self.settings.max_window_events
         if len(times) > 2 * limit:
@@ -512,11 +539,12 @@ class EntityRecord:
         episode.pending_from = index + 1
 
     def _single(
-        self, event: FailureEvent, allowed: bool, counters: RunCounters, findings: list[Finding]
+        self, row: RecentFailure, allowed: bool, counters: RunCounters, findings: list[Finding]
     ) -> None:
         """R7 fires on each notable failure; its episode counts the notable failures only."""
-        episode, _ = self._fire_each("R7", event[0], counters, findings)
-        self._count_one(episode, event[0], event[1], event[2], event[3], allowed, failure=True)
+        moment, connection_id, other, reason, _, _ = row
+        episode, _ = self._fire_each("R7", moment, counters, findings)
+        self._count_one(episode, moment, connection_id, other, reason, allowed, failure=True)
 
     def _successes(
         self, successes: Sequence[SuccessEvent], counters: RunCounters, findings: list[Finding]
@@ -525,7 +553,7 @@ class EntityRecord:
         arms = sorted(([self.armed] if self.armed else []) + self._arms)
         if not arms:
             return
-        arm_times = [arm[0] for arm in arms]
+        arm_times = [armed_moment for armed_moment, _ in arms]
         window = self.settings.r6_window_seconds * 1000
         for moment, connection_id, other, username, common_name in successes:
             position = bisect_right(arm_times, moment)
@@ -539,7 +567,8 @@ class EntityRecord:
             self.changed = True
             if moment > self.latest:
                 self.latest = moment
-            attack = self.episodes.get(arms[position - 1][1])
+            _, attack_rule = arms[position - 1]
+            attack = self.episodes.get(attack_rule)
             allowed = attack.allowlisted if attack is not None else False
             episode, opened = self._fire_each("R6", moment, counters, findings)
             self._count_one(episode, moment, connection_id, other, None, allowed, failure=False)
@@ -592,11 +621,11 @@ class EntityRecord:
         """An attack rule (R1-R5, of the entity's kind) held again inside its open episode: what
         ``_arm`` and ``_refire`` do, in one call (the hot path of a long attack)."""
         counters.fires += 1
-        armed = self.armed
-        if armed is None or armed[0] != moment or armed[1] != rule_id:
+        armed_moment, armed_rule = self.armed or _UNARMED
+        if armed_moment != moment or armed_rule != rule_id:
             if self._track_arms:
                 self._arms.append((moment, rule_id))
-            if armed is None or moment >= armed[0]:
+            if moment >= armed_moment:
                 self.armed = (moment, rule_id)
         if episode.publish_fire(moment, self.settings.cooldown_ms):
             counters.published += 1
@@ -643,25 +672,27 @@ class EntityRecord:
     ) -> None:
         if not rows:
             return
-        if rule_id in ("R1", "R2"):
-            not_allowed = sum(1 for row in rows if not (row[4] or row[5]))
+        # The rows by field (a FailureEvent's fields past those of a RecentFailure are not needed).
+        moments, connection_ids, others, reasons, sources_allowed, users_exempt, *_ = zip(*rows, strict=False)
+        if rule_id in ("R1", "R2"):  # the only rules a user exemption applies to
+            flags = zip(sources_allowed, users_exempt, strict=True)
+            not_allowed = sum(1 for allowed, exempt in flags if not (allowed or exempt))
         else:
-            not_allowed = sum(1 for row in rows if not row[4])
-        others = [row[2] for row in rows]
+            not_allowed = sum(1 for allowed in sources_allowed if not allowed)
         mine = (self.value,)
         users, ips = (others, mine) if self.kind == "device_ip" else (mine, others)
         episode.count(
-            max(row[0] for row in rows),
-            (row[1] for row in rows[:MAX_SAMPLES]),
+            max(moments),
+            connection_ids[:MAX_SAMPLES],
             users,
             ips,
-            (row[3] for row in rows),
+            reasons,
             failures=len(rows),
             not_allowed=not_allowed,
             max_values=self._max_values,
         )
-        if rows[0][0] < episode.first:
-            episode.first = min(row[0] for row in rows)
+        if moments[0] < episode.first:
+            episode.first = min(moments)
 
     def _count_one(
         self,
@@ -692,13 +723,13 @@ class EntityRecord:
         return self.settings.max_tracked_values
 
     def _arm(self, rule_id: str, moment: int) -> None:
-        armed = self.armed
-        if armed is not None and armed[0] == moment and armed[1] == rule_id:
+        armed_moment, armed_rule = self.armed or _UNARMED
+        if armed_moment == moment and armed_rule == rule_id:
             return
         if rule_id in ATTACK_RULES[self.kind]:
             if self._track_arms:
                 self._arms.append((moment, rule_id))
-            if armed is None or moment >= armed[0]:
+            if moment >= armed_moment:
                 self.armed = (moment, rule_id)
 
     # ----- findings ----------------------------------------------------------------------------
@@ -793,14 +824,16 @@ class EntityRecord:
                     for rule, episode in episodes.items()
                     if latest - episode.last <= memory_ms + settings.episode_gap_ms(rule)
                 }
-        if self.armed is not None and latest - self.armed[0] > settings.r6_window_seconds * 1000:
-            self.armed = None
+        if self.armed is not None:
+            armed_moment, _ = self.armed
+            if latest - armed_moment > settings.r6_window_seconds * 1000:
+                self.armed = None
 
 
 def _most_recent(values: dict[str, int], keep: int) -> dict[str, int]:
     if len(values) <= keep:
         return values
-    return dict(sorted(values.items(), key=lambda item: item[1], reverse=True)[:keep])
+    return dict(sorted(values.items(), key=_item_time, reverse=True)[:keep])
 
 
 def _report_attack(episode: Episode, attack: Episode) -> None:

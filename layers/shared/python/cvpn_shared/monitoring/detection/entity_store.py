@@ -160,6 +160,7 @@ class InMemoryDetectionState:
     objects with the store.
     """
 
+    # key -> (the record's JSON text, version, expires_at (epoch s), armed_at (epoch ms or None))
     records: dict[str, tuple[str, int, int, int | None]] = field(default_factory=dict)
     reads: int = 0
     writes: int = 0
@@ -173,9 +174,11 @@ class InMemoryDetectionState:
             for key in keys:
                 self.reads += 1
                 record = self.records.get(key)
-                if record is None or record[2] <= now_epoch:
+                if record is None:
                     continue
                 text, version, expires_at, armed_at = record
+                if expires_at <= now_epoch:
+                    continue
                 found[key] = StoredState(text=text, version=version, expires_at=expires_at, armed_at=armed_at)
         return found
 
@@ -184,8 +187,11 @@ class InMemoryDetectionState:
         with self._lock:
             for write in writes:
                 current = self.records.get(write.key)
-                live = current is not None and current[2] > now_epoch
-                current_version = current[1] if current and live else 0
+                current_version = 0
+                if current is not None:
+                    _, version, expires_at, _ = current
+                    if expires_at > now_epoch:  # an expired record is as good as absent
+                        current_version = version
                 if current_version != write.expected_version:
                     self.conflicts += 1
                     lost.append(write.key)
@@ -208,4 +214,7 @@ class InMemoryDetectionState:
     def snapshot(self, key: str) -> dict[str, Any] | None:
         """A copy of a record's data (tests), expired or not."""
         record = self.records.get(key)
-        return copy.deepcopy(json.loads(record[0])) if record else None
+        if record is None:
+            return None
+        text, _, _, _ = record
+        return copy.deepcopy(json.loads(text))

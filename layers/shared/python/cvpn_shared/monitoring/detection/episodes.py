@@ -160,7 +160,9 @@ class Episode:
         episode.not_allowed = int(record.get("not_allowed", 0))
         episode.open = bool(record.get("open", True))
         identity = record.get("identity")
-        episode.identity = (identity[0], identity[1], identity[2]) if identity else None
+        if identity:
+            device_ip, username, common_name = identity
+            episode.identity = (device_ip, username, common_name)
         return episode
 
 

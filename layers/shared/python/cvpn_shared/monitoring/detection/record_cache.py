@@ -1,9 +1,9 @@
 """Entity records kept in memory between ingestion runs of a warm Lambda (the detector's read cache).
 
-The scheduled ingest runs every minute in the same warm execution environment most of the time; each
-run used to read every entity its events touch (one BatchGetItem key per entity, most of them for
-successes of entities that never failed) and decode the records it had itself written a minute
-before. The cache keeps, per entity key, what this process last read or wrote: the version, the
+The scheduled ingest runs every minute in the same warm execution environment most of the time;
+without a cache, each run reads every entity its events touch (one BatchGetItem key per entity, most
+of them for successes of entities that never failed) and decodes the records it had itself written a
+minute before. The cache keeps, per entity key, what this process last read or wrote: the version, the
 expiry, ``armed_at`` and the record itself (the ``EntityRecord`` after a write, the undecoded
 ``StoredState`` after a read), or that the entity has no record.
 
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 
 __all__ = ["CachedEntry", "GenerationStore", "RecordCache"]
 
-# version (0: no record), expires_at (epoch s), armed_at (epoch ms or None), the record or None.
+# An entry's fields, in order: version (0: no record), expires_at (epoch s), armed_at (epoch ms or
+# None), held (the record, or None when there is none).
 CachedEntry = tuple[int, int, int | None, "EntityRecord | StoredState | None"]
 
 DEFAULT_CAPACITY_BYTES = 128 * 1024 * 1024
@@ -53,7 +54,7 @@ _EPISODE_BYTES = 3000
 
 
 def _estimated_bytes(entry: CachedEntry) -> int:
-    held = entry[3]
+    _, _, _, held = entry
     if held is None:
         return _ABSENT_BYTES
     seen = getattr(held, "seen", None)
@@ -147,7 +148,8 @@ class RecordCache:
             kind, endpoint_id, value = parts
         entity = (endpoint_id, value)
         self._known[kind].add(entity)
-        if entry[2] is None:
+        _, _, armed_at, _ = entry
+        if armed_at is None:
             self._armed[kind].discard(entity)
         else:
             self._armed[kind].add(entity)
