@@ -39,8 +39,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, Python puts bench/ first on sys.path; the repository root is what we import from.
 if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
@@ -82,23 +80,6 @@ REFERENCES = {
 REFERENCES["the three together"] = "\n".join(REFERENCES.values())
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form intrinsics (!Ref, !Sub ...) as {"Ref": ...} etc."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    return {"Ref" if suffix == "Ref" else f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
-
-
 @dataclass(frozen=True)
 class Handler:
     """One handler: its folder under functions/ and the environment Lambda would give it (or a
@@ -127,7 +108,9 @@ class ImportRun:
 
 def handlers(template_path: Path = TEMPLATE) -> list[Handler]:
     """Every functions/*/*/app.py with the environment the template gives its function."""
-    template = yaml.load(template_path.read_text(), Loader=_CfnLoader)
+    from localcloud.language_extensions import load_expanded_template
+
+    template = load_expanded_template(template_path)
     parameters = template.get("Parameters", {})
     globals_ = template.get("Globals", {}).get("Function", {})
     by_folder: dict[Path, tuple[str, dict[str, Any]]] = {}
