@@ -107,7 +107,7 @@ def test_the_template_is_read_as_it_is() -> None:
     assert (ingest.logical_id, ingest.memory_mb, ingest.tracing) == (
         "IngestConnectionLogsFunction",
         1024,
-        True,
+        False,  # not traced: a scheduled trace would only repeat the REPORT line
     )
     assert ingest.schedules == ("rate(1 minute)",)  # the IngestSchedule parameter's default
     kinds = {alarm.logical_id: (alarm.kind, alarm.metrics) for alarm in inventory.alarms}

@@ -9,6 +9,7 @@ writes are real; the log group, parser, detector and bus are small fakes.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ import pytest
 
 from cvpn_shared.monitoring.dal.checkpoints import Checkpoint, CheckpointConflict, DynamoDbCheckpoints
 from cvpn_shared.monitoring.dal.connection_logs import LogEventPage
-from cvpn_shared.monitoring.ingest import DETAIL_TYPE, SeenEvents, failure_reason_dimension
+from cvpn_shared.monitoring.ingest import DETAIL_TYPE, IngestReport, SeenEvents, failure_reason_dimension
 from tests.monitoring.unit.ingest.conftest import (
     ENDPOINT_ID,
     LOG_GROUP,
@@ -540,11 +541,59 @@ def test_failed_attempts_become_metrics_by_endpoint_and_reason(capsys: pytest.Ca
         "NA": [1.0],
     }
     assert all(blob["Endpoint"] == ENDPOINT_ID for blob in blobs if "FailedConnectionAttempts" in blob)
-    assert any("ConnectionLogEventsProcessed" in blob for blob in blobs)
     assert (
         f"{ENDPOINT_ID}/Authentication failed for user alice@example.com"
         in report.summary()["failed_attempts"]
     )
+
+
+def _published_metrics(capsys: pytest.CaptureFixture[str], report: IngestReport) -> dict[str, list[float]]:
+    """Every metric value the run's EMF blobs carry, by metric name."""
+    import json
+
+    from aws_lambda_powertools import Metrics
+
+    from cvpn_shared.monitoring.ingest import record_ingest_metrics
+
+    metrics = Metrics(namespace="ClientVpnAutopilotTest", service="test")
+    record_ingest_metrics(metrics, report)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # an empty flush warns "No application metrics to publish"
+        metrics.flush_metrics()
+    published: dict[str, list[float]] = {}
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{"):
+            blob = json.loads(line)
+            for definition in blob["_aws"]["CloudWatchMetrics"]:
+                for metric in definition["Metrics"]:
+                    published.setdefault(metric["Name"], []).extend(blob[metric["Name"]])
+    return published
+
+
+def test_an_idle_run_publishes_no_metric(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a run that read nothing (no endpoint, or nobody connecting), when its metrics are recorded,
+    then no metric is published: CloudWatch bills each custom metric for every hour it receives a value,
+    and the schedule runs every minute of the month."""
+    from cvpn_shared.monitoring.ingest import IngestReport, LogGroupReport
+
+    report = IngestReport(log_groups=[LogGroupReport(LOG_GROUP, complete=True)])
+    assert _published_metrics(capsys, report) == {}
+
+
+def test_a_run_publishes_only_its_non_zero_totals(capsys: pytest.CaptureFixture[str]) -> None:
+    """Given a run that processed events, dropped duplicates and published a finding but saw no bad line,
+    when its metrics are recorded, then exactly those three totals are published with their values."""
+    from cvpn_shared.monitoring.ingest import IngestReport, LogGroupReport
+
+    report = IngestReport(
+        log_groups=[LogGroupReport(LOG_GROUP, events_processed=7, duplicates=2, complete=True)],
+        findings=[{"rule": "R1"}],
+    )
+    assert _published_metrics(capsys, report) == {
+        "ConnectionLogEventsProcessed": [7.0],
+        "ConnectionLogDuplicatesDropped": [2.0],
+        "FindingsPublished": [1.0],
+    }
 
 
 @pytest.mark.parametrize(

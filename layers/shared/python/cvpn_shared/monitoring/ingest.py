@@ -500,18 +500,24 @@ def failure_reason_dimension(reason: str) -> str:
 def record_ingest_metrics(metrics: Any, report: IngestReport) -> None:
     """CloudWatch metrics of a run: totals on the function's metrics, and one metric per failed-attempt
     (endpoint, reason) pair with those two dimensions (the reason as ``failure_reason_dimension``
-    names it; the run's report and log keep the reason as logged)."""
+    names it; the run's report and log keep the reason as logged).
+
+    A total is published only when it is not zero: CloudWatch bills a custom metric for every hour
+    it receives a value, and an idle stack runs the ingest every minute of the month. A graph or
+    alarm reads a missing value as zero (``FILL(m, 0)``, ``TreatMissingData: notBreaching``); the
+    run's log line keeps every total, zeros included."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     summary = report.summary()
-    metrics.add_metric(
-        name="ConnectionLogEventsProcessed", unit=MetricUnit.Count, value=summary["events_processed"]
-    )
-    metrics.add_metric(
-        name="ConnectionLogDuplicatesDropped", unit=MetricUnit.Count, value=summary["duplicates"]
-    )
-    metrics.add_metric(name="ConnectionLogBadLines", unit=MetricUnit.Count, value=summary["bad_lines"])
-    metrics.add_metric(name="FindingsPublished", unit=MetricUnit.Count, value=summary["findings_published"])
+    totals = {
+        "ConnectionLogEventsProcessed": summary["events_processed"],
+        "ConnectionLogDuplicatesDropped": summary["duplicates"],
+        "ConnectionLogBadLines": summary["bad_lines"],
+        "FindingsPublished": summary["findings_published"],
+    }
+    for name, value in totals.items():
+        if value:
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     failures: Counter[tuple[str, str]] = Counter()
     for (endpoint_id, reason), count in report.failed_attempts.items():
         failures[(endpoint_id, failure_reason_dimension(reason))] += count
