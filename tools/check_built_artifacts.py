@@ -7,6 +7,7 @@ provides (boto3) and nothing of the product:
 
 It proves that
 - the built layer is laid out as Lambda expects (``python/cvpn_shared`` at /opt/python),
+- every module of the layer carries its bytecode for the runtime (unchecked-hash),
 - the layer carries the product's runtime dependencies (Powertools, pydantic, ...) built for the
   functions' architecture and runtime (file tags of the compiled modules),
 - each function's ``app`` module imports with only its own code, the built layer and the runtime's
@@ -110,6 +111,25 @@ def _dist_version(layer_python: Path, package: str) -> tuple[str, str]:
     raise AssertionError  # unreachable
 
 
+def _check_bytecode(layer_python: Path) -> None:
+    """Every module of the layer has bytecode for this interpreter (the functions' runtime) that
+    does not depend on file times: Lambda mounts the layer read-only, so a module without it is
+    compiled on every cold start."""
+    tag = sys.implementation.cache_tag
+    missing = []
+    for source in sorted(layer_python.rglob("*.py")):
+        cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if not cached.exists():
+            missing.append(source)
+            continue
+        flags = int.from_bytes(cached.read_bytes()[4:8], "little")
+        if flags != 0b01:  # hash-based (bit 0), not checked against the source (bit 1 clear)
+            _fail(f"{cached.relative_to(layer_python)} is not unchecked-hash bytecode (flags {flags:#b})")
+    if missing:
+        shown = ", ".join(str(path.relative_to(layer_python)) for path in missing[:5])
+        _fail(f"{len(missing)} layer modules have no {tag} bytecode (layers/shared/Makefile), e.g. {shown}")
+
+
 def main(build_dir: str) -> int:
     build = Path(build_dir)
     template = yaml.load((build / "template.yaml").read_text(), Loader=_CfnLoader)
@@ -127,6 +147,8 @@ def main(build_dir: str) -> int:
     for required in ("aws_lambda_powertools", "pydantic", "pydantic_core"):
         if not (layer_python / required).is_dir():
             _fail(f"the layer lacks {required} (layers/shared/requirements.txt)")
+
+    _check_bytecode(layer_python)
 
     architectures = {tuple(props.get("Architectures", ["x86_64"])) for props in functions.values()}
     if len(architectures) != 1:
