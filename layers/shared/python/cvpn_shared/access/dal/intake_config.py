@@ -130,6 +130,10 @@ class SourceCatalog:
         self._loaded_at = 0.0
         self._lock = threading.Lock()
 
+    def __len__(self) -> int:
+        """How many sources the catalog holds (what is configured: nothing a caller asks adds one)."""
+        return len(self._catalog or {})
+
     def parameter_name(self, source: str) -> str:
         return f"{self._path}/{source}"
 
@@ -199,6 +203,10 @@ class SecretsManagerSecrets:
         self._secrets = secrets_client
         self._min_refresh = min_refresh_seconds
         self._cache = _BoundedTtlCache(cache_seconds, clock, max_entries=max_entries)
+
+    def __len__(self) -> int:
+        """How many secrets are cached (at most ``max_entries``)."""
+        return len(self._cache)
 
     def get_json(self, secret_id: str, *, refresh: bool = False) -> dict[str, Any] | None:
         """The secret's JSON object; ``refresh`` reads it again unless it was read within
