@@ -169,7 +169,8 @@ def test_two_deliveries_racing_for_one_ticket_start_it_once(harness: Harness) ->
 def test_a_marker_that_is_not_a_string_or_number_is_no_reopen(harness: Harness) -> None:
     body, headers = harness.signed("servicenow")
     _receive(harness, "servicenow", body, headers)
-    for count in (True, None, [], {"n": 1}, ""):
+    counts: list[Any] = [True, None, [], {"n": 1}, ""]
+    for count in counts:
         payload = example_payload("servicenow")
         payload["ticket"]["reopen_count"] = count
         body, headers = harness.signed("servicenow", payload)
