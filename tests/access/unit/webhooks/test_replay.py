@@ -224,3 +224,30 @@ def test_the_ticket_record_is_claimed_per_run_and_undone_exactly() -> None:
         assert tickets.get("jira#NET-1") == stored
         tickets.release("jira#NET-1", 1, None)
         assert tickets.get("jira#NET-1") is None
+
+
+def test_an_administrators_grant_lets_the_next_delivery_start_once(harness: Harness) -> None:
+    """``cvpn request reopen`` records a grant on the ticket: the next delivery, even the original one
+    replayed, starts one more run and uses the grant up; the one after is refused again."""
+    body, headers = harness.signed("jira")
+    assert _receive(harness, "jira", body, headers).status == 202
+    harness.tickets.items["jira#NET-2001"]["reopen_granted"] = "admin:7f1c"
+    retried = {**headers, "X-Atlassian-Webhook-Identifier": "delivery-after-grant"}
+    answer = _receive(harness, "jira", body, retried)
+    assert answer.status == 202 and answer.body["execution_arn"].endswith(":jira-NET-2001_run2")
+    assert harness.tickets.items["jira#NET-2001"]["markers"] == ["admin:7f1c"]
+    again = {**headers, "X-Atlassian-Webhook-Identifier": "delivery-3"}
+    assert _receive(harness, "jira", body, again).outcome == "already-started"
+    assert len(harness.starter.started) == 2
+
+
+def test_a_grant_and_a_reopen_in_one_delivery_start_one_run_and_use_both(harness: Harness) -> None:
+    body, headers = harness.signed("jira")
+    _receive(harness, "jira", body, headers)
+    harness.tickets.items["jira#NET-2001"]["reopen_granted"] = "admin:7f1c"
+    body, headers = harness.signed("jira", _jira_reopened("10500"))
+    headers["X-Atlassian-Webhook-Identifier"] = "delivery-r"
+    assert _receive(harness, "jira", body, headers).status == 202
+    assert harness.tickets.items["jira#NET-2001"]["markers"] == ["10500", "admin:7f1c"]
+    headers["X-Atlassian-Webhook-Identifier"] = "delivery-r2"
+    assert _receive(harness, "jira", body, headers).outcome == "already-started"

@@ -175,7 +175,7 @@ class _Plan:
     run: int
     previous: dict[str, Any] | None
     resume: bool  # the run was claimed before and may not have started: start it (idempotent by name)
-    marker: str | None
+    new_markers: tuple[str, ...]  # recorded with the run: never a re-open again
 
 
 @dataclass
@@ -322,16 +322,24 @@ class WebhookIntake:
         ticket_key = f"{source}#{request_id}"
         ticket = self.tickets.get(ticket_key)
         if ticket is None:
-            return _Plan(ticket_key, 1, None, resume=False, marker=marker)
+            return _Plan(ticket_key, 1, None, resume=False, new_markers=(marker,) if marker else ())
         run = int(ticket.get("run") or 1)
         claimed_at = int(ticket.get("claimed_at") or 0)
         if ticket.get("state") != "started" and now - claimed_at < RESUME_STARTING_SECONDS:
-            return _Plan(ticket_key, run, ticket, resume=True, marker=None)
-        if marker is not None and marker not in (ticket.get("markers") or []):
+            return _Plan(ticket_key, run, ticket, resume=True, new_markers=())
+        used = set(ticket.get("markers") or [])
+        # An administrator's grant (``cvpn request reopen``) is a marker too, used by the next start.
+        granted = str(ticket.get("reopen_granted") or "")
+        new_markers = tuple(m for m in dict.fromkeys((marker or "", granted)) if m and m not in used)
+        if new_markers:
             logger.info(
-                "webhook source %s: ticket %s re-opened (%s): run %d", source, request_id, marker, run + 1
+                "webhook source %s: ticket %s re-opened (%s): run %d",
+                source,
+                request_id,
+                ", ".join(new_markers),
+                run + 1,
             )
-            return _Plan(ticket_key, run + 1, ticket, resume=False, marker=marker)
+            return _Plan(ticket_key, run + 1, ticket, resume=False, new_markers=new_markers)
         logger.info(
             "webhook source %s: ticket %s was started before and is not re-opened", source, request_id
         )
@@ -391,9 +399,7 @@ class WebhookIntake:
         return _started(result, duplicate=result.duplicate)
 
     def _claim_ticket(self, source: str, request_id: str, plan: _Plan, execution_arn: str, now: int) -> bool:
-        markers = list((plan.previous or {}).get("markers") or [])
-        if plan.marker is not None:
-            markers.append(plan.marker)
+        markers = [*((plan.previous or {}).get("markers") or []), *plan.new_markers]
         record = {
             "ticket_key": plan.ticket_key,
             "source": source,
