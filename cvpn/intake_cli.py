@@ -1,4 +1,5 @@
-"""`cvpn request submit`: sign a webhook payload as a ticket system would and send it to the intake.
+"""`cvpn request submit`: sign a webhook payload as a ticket system would and send it to the intake;
+`cvpn request reopen`: let a ticket a webhook started start once more.
 
     cvpn request submit events/webhooks/jira-issue-updated.json --source jira --secret "$SECRET" \\
         [--base-url https://abc123.execute-api.eu-west-1.amazonaws.com] [--scheme jira] [--delivery-id ID]
@@ -6,6 +7,12 @@
 The file's bytes are sent exactly as they are (the signature covers the raw body). The scheme follows
 the source name (jira, github, slack; anything else is the generic ``X-Signature: t=..,v1=..``) unless
 ``--scheme`` says otherwise. The secret may come from ``CVPN_WEBHOOK_SECRET`` instead of ``--secret``.
+
+    cvpn request reopen NET-2001 --source jira [--stack-name S] [--local | --endpoint-url URL] [--region R]
+
+A ticket starts once; a delivery for it starts it again only when the ticket system re-opened it (the
+source's ``reopen_marker``) or an administrator granted one more start with ``reopen``: the grant is
+recorded on the ticket (``IntakeTicketsTable``) and used by the ticket's next delivery.
 The command line ships without the product's layer, so the schemes are written out here too; a unit
 test checks that the layer's verifier accepts what this signs.
 """
@@ -25,7 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SCHEMES", "register", "signed_headers", "submit_webhook"]
+__all__ = ["SCHEMES", "grant_reopen", "register", "signed_headers", "submit_webhook"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:3000"  # `cvpn local up` serves the HTTP API here
 SECRET_ENVIRONMENT = "CVPN_WEBHOOK_SECRET"
@@ -111,16 +118,74 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0 if 200 <= status < 300 else 1
 
 
+def grant_reopen(dynamodb: Any, table_name: str, source: str, ticket: str) -> dict[str, Any]:
+    """Grant the ticket one more start; the ticket's record after it. SubmitError when no webhook ever
+    started the ticket (nothing to re-open)."""
+    from botocore.exceptions import ClientError
+
+    grant = f"admin:{uuid.uuid4()}"
+    try:
+        answer = dynamodb.update_item(
+            TableName=table_name,
+            Key={"ticket_key": {"S": f"{source}#{ticket}"}},
+            UpdateExpression="SET reopen_granted = :grant",
+            ConditionExpression="attribute_exists(ticket_key)",
+            ExpressionAttributeValues={":grant": {"S": grant}},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            raise SubmitError(
+                f"TICKET: no webhook from source {source!r} started ticket {ticket!r}; nothing to re-open"
+            ) from None
+        raise SubmitError(f"{table_name}: {error.response.get('Error', {}).get('Message', error)}") from None
+    item = answer.get("Attributes", {})
+    return {
+        "source": source,
+        "ticket": ticket,
+        "run": int(item.get("run", {}).get("N", "1")),
+        "execution_arn": item.get("execution_arn", {}).get("S", ""),
+        "reopen_granted": grant,
+    }
+
+
+def cmd_reopen(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cvpn.common import aws_client
+
+    if not args.ticket.strip():
+        raise SubmitError("TICKET: empty; give the ticket key the webhook started, e.g. NET-2001")
+    try:
+        stacks = aws_client(args, "cloudformation").describe_stacks(StackName=args.stack_name)["Stacks"]
+        outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+        table = outputs.get("IntakeTicketsTableName")
+        if not table:
+            raise SubmitError(f"--stack-name: {args.stack_name} has no IntakeTicketsTableName output")
+        granted = grant_reopen(aws_client(args, "dynamodb"), table, args.source, args.ticket)
+    except ClientError as error:
+        raise SubmitError(
+            f"--stack-name {args.stack_name}: {error.response.get('Error', {}).get('Message', error)}"
+        ) from None
+    except BotoCoreError as error:
+        raise SubmitError(f"AWS: {error}") from None
+    print(
+        f"ticket {args.ticket} of {args.source} may start once more: its next signed delivery starts run "
+        f"{granted['run'] + 1} (run {granted['run']} was {granted['execution_arn'] or 'not recorded'})"
+    )
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        return cmd_submit(args)
+        return int(args.run(args))
     except SubmitError as error:
         print(f"cvpn: error: {error}", file=sys.stderr)
         return 2
 
 
 def register(subparsers: Any) -> None:
-    """Add `cvpn request submit` to the command line's subparsers."""
+    """Add `cvpn request submit` and `cvpn request reopen` to the command line's subparsers."""
     request = subparsers.add_parser("request", help="requests arriving from ticket systems")
     request_sub = request.add_subparsers(dest="request_command", required=True)
     submit = request_sub.add_parser(
@@ -136,4 +201,17 @@ def register(subparsers: Any) -> None:
     )
     submit.add_argument("--scheme", choices=SCHEMES, help="signature scheme (default: from the source name)")
     submit.add_argument("--delivery-id", help="delivery id header value (default: a new UUID)")
-    submit.set_defaults(func=_run)
+    submit.set_defaults(func=_run, run=cmd_submit)
+
+    reopen = request_sub.add_parser(
+        "reopen", help="let a ticket a webhook started start once more (its next delivery starts it)"
+    )
+    reopen.add_argument("ticket", metavar="TICKET", help="the ticket key, e.g. NET-2001")
+    reopen.add_argument("--source", required=True, help="the source that started it, e.g. jira")
+    reopen.add_argument(
+        "--stack-name", default="cvpn-autopilot", help="the deployed stack (default cvpn-autopilot)"
+    )
+    reopen.add_argument("--local", action="store_true", help="use the local cloud")
+    reopen.add_argument("--endpoint-url", help="any AWS-compatible endpoint")
+    reopen.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    reopen.set_defaults(func=_run, run=cmd_reopen)

@@ -1,8 +1,8 @@
 """POST /webhooks/{source}: a signed ticket-system delivery starts the intake workflow (202), once.
 
-401 bad signature, 400 not JSON, 422 fields that do not make a request, 413 too large, 404 unknown
-source; a duplicate delivery gets 200 with the original. The checks live in
-``cvpn_shared.access.webhooks``.
+404 unknown source (checked first), 413 too large, 401 bad signature, 400 not JSON, 422 fields that
+do not make a request; a duplicate delivery, or a ticket started before and not re-opened, gets 200.
+The checks live in ``cvpn_shared.access.webhooks``.
 """
 
 import json
@@ -23,10 +23,12 @@ def receive_webhook(source: str) -> Response:
     answer = webhook_intake().receive(
         source, dict(event.headers or {}), event.body, is_base64_encoded=bool(event.is_base64_encoded)
     )
-    metrics.add_dimension(name="Source", value=source if answer.status != 404 else "unknown")
+    # answer.source is a configured source's name or "unknown": a dimension never comes from the path
+    metrics.add_dimension(name="Source", value=answer.source)
     metrics.add_metric(name=f"Webhook-{answer.outcome}", unit="Count", value=1)
     logger.info(
-        "webhook answered", extra={"source": source, "status": answer.status, "outcome": answer.outcome}
+        "webhook answered",
+        extra={"source": answer.source, "status": answer.status, "outcome": answer.outcome},
     )
     return Response(
         status_code=answer.status,

@@ -236,13 +236,14 @@ def _configure_sources(
             Name=f"{prefix}{source}",
             SecretString=json.dumps({"current": current, "previous": PREVIOUS_SECRETS.get(source, "")}),
         )
+    callbacks = stack.outputs["IntakeCallbackSecretsPrefix"]
     secrets.create_secret(
-        Name=f"{prefix}jira-callback",
+        Name=f"{callbacks}jira",
         SecretString=json.dumps({"email": "bot@example.com", "api_token": "t0k3n"}),
     )
-    secrets.create_secret(Name=f"{prefix}github-callback", SecretString=json.dumps({"token": "ghp_example"}))
+    secrets.create_secret(Name=f"{callbacks}github", SecretString=json.dumps({"token": "ghp_example"}))
     secrets.create_secret(
-        Name=f"{prefix}servicenow-callback", SecretString=json.dumps({"current": CALLBACK_SIGNING_SECRET})
+        Name=f"{callbacks}servicenow", SecretString=json.dumps({"current": CALLBACK_SIGNING_SECRET})
     )
     ssm = cloud.client("ssm")
     path = stack.outputs["IntakeSourcesParameterPath"]
@@ -255,7 +256,7 @@ def _configure_sources(
         config["secret_id"] = f"{prefix}{source}"
         config["defaults"].update(_defaults(network))
         config["callback"]["url_template"] = tickets.base_url + callback_path
-        config["callback"]["credentials_secret_id"] = f"{prefix}{source}-callback"
+        config["callback"]["credentials_secret_id"] = f"{callbacks}{source}"
         ssm.put_parameter(Name=f"{path}/{source}", Type="String", Value=json.dumps(config))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.access.naming import execution_name
+from cvpn_shared.access.naming import run_execution_name
 from cvpn_shared.access.signatures import SignatureScheme, sign
 from cvpn_shared.access.start import ExecutionNameConflict, StartResult, execution_arn_for, status_url_path
 from cvpn_shared.access.webhooks import WebhookIntake
@@ -98,12 +98,49 @@ class MemorySubmissions:
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_with: Exception | None = None
 
-    def put(self, submission: dict[str, Any]) -> None:
+    def put(self, submission: dict[str, Any], *, replace: bool = False) -> None:
         if self.fail_with is not None:
             raise self.fail_with
-        if submission["request_id"] in self.items:
+        existing = self.items.get(submission["request_id"])
+        if existing is not None and not (replace and existing.get("source") == submission.get("source")):
             raise RuntimeError(f"ConditionalCheckFailed: {submission['request_id']} is recorded")
         self.items[submission["request_id"]] = copy.deepcopy(submission)
+
+
+@dataclass
+class MemoryTickets:
+    """The permanent ticket record: every change is conditional on the run, as the DynamoDB one."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=dict)
+    writes: int = 0
+
+    def get(self, ticket_key: str) -> dict[str, Any] | None:
+        item = self.items.get(ticket_key)
+        return copy.deepcopy(item) if item is not None else None
+
+    def claim(self, record: dict[str, Any], *, previous_run: int) -> bool:
+        existing = self.items.get(record["ticket_key"])
+        if (existing["run"] if existing else 0) != previous_run:
+            return False
+        self.writes += 1
+        self.items[record["ticket_key"]] = copy.deepcopy(record)
+        return True
+
+    def mark_started(self, ticket_key: str, run: int) -> None:
+        item = self.items.get(ticket_key)
+        if item is not None and item["run"] == run:
+            self.writes += 1
+            item["state"] = "started"
+
+    def release(self, ticket_key: str, run: int, previous: dict[str, Any] | None) -> None:
+        item = self.items.get(ticket_key)
+        if item is None or item["run"] != run:
+            return
+        self.writes += 1
+        if previous is None:
+            del self.items[ticket_key]
+        else:
+            self.items[ticket_key] = copy.deepcopy(previous)
 
 
 @dataclass
@@ -113,17 +150,22 @@ class MemoryStarter:
     started: dict[str, dict[str, Any]] = field(default_factory=dict)
     fail_with: Exception | None = None
 
-    def execution_arn(self, source: str, request_id: str) -> str:
-        return execution_arn_for(STATE_MACHINE_ARN, execution_name(request_id, source))
+    def execution_arn(self, source: str, request_id: str, run: int = 1) -> str:
+        return execution_arn_for(STATE_MACHINE_ARN, run_execution_name(request_id, source, run))
 
     def start(
-        self, source: str, request: dict[str, Any], approval_required: bool, callback: dict[str, Any] | None
+        self,
+        source: str,
+        request: dict[str, Any],
+        approval_required: bool,
+        callback: dict[str, Any] | None,
+        run: int = 1,
     ) -> StartResult:
         if self.fail_with is not None:
             raise self.fail_with
         request_id = request["request_id"]
-        name = execution_name(request_id, source)
-        arn = self.execution_arn(source, request_id)
+        name = run_execution_name(request_id, source, run)
+        arn = self.execution_arn(source, request_id, run)
         existing = self.started.get(name)
         if existing is not None:
             if existing["request"]["request_id"] != request_id:
@@ -146,6 +188,7 @@ class Harness:
     deliveries: MemoryDeliveries
     starter: MemoryStarter
     submissions: MemorySubmissions
+    tickets: MemoryTickets
 
     def signed(
         self, source: str, payload: Any = None, *, secret: str | None = None, timestamp: float = NOW
@@ -170,14 +213,16 @@ def harness() -> Harness:
     deliveries = MemoryDeliveries()
     starter = MemoryStarter()
     submissions = MemorySubmissions()
+    tickets = MemoryTickets()
     intake = WebhookIntake(
         sources=sources,
         secrets=secrets,
         deliveries=deliveries,
         starter=starter,
         submissions=submissions,
+        tickets=tickets,
         delivery_ttl_days=7,
         max_body_bytes=64 * 1024,
         clock=lambda: NOW,
     )
-    return Harness(intake, sources, secrets, deliveries, starter, submissions)
+    return Harness(intake, sources, secrets, deliveries, starter, submissions, tickets)

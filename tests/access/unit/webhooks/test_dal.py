@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRecords
 from cvpn_shared.access.dal.deliveries import WebhookDeliveries
-from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceParameters
+from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
 
 
 @pytest.fixture
@@ -56,13 +56,13 @@ def test_an_approval_is_decided_once(aws: None) -> None:
         records.decide("nope", status="APPROVED", decided_at=6, decided_via="link")
 
 
-def test_source_parameters_are_cached_and_missing_is_none(aws: None) -> None:
+def test_the_source_catalog_is_cached_and_missing_is_none(aws: None) -> None:
     ssm = boto3.client("ssm", region_name="us-east-1")
     ssm.put_parameter(
         Name="/stack/intake/sources/jira", Type="String", Value=json.dumps({"approval": "required"})
     )
     now = [0.0]
-    sources = SourceParameters(ssm, "/stack/intake/sources/", cache_seconds=60, clock=lambda: now[0])
+    sources = SourceCatalog(ssm, "/stack/intake/sources/", cache_seconds=60, clock=lambda: now[0])
     assert sources.get("jira") == {"approval": "required"}
     assert sources.get("github") is None
     ssm.put_parameter(Name="/stack/intake/sources/jira", Type="String", Value="not json", Overwrite=True)
@@ -89,8 +89,8 @@ def test_secrets_missing_or_not_json_objects_are_none(aws: None) -> None:
 def test_get_or_create_creates_once(aws: None) -> None:
     client = boto3.client("secretsmanager", region_name="us-east-1")
     secrets = SecretsManagerSecrets(client, cache_seconds=0)
-    first = secrets.get_or_create_json("stack/intake/approval-links", lambda: {"current": "one"})
+    first = secrets.get_or_create_json("stack/approvals/link-signing-key", lambda: {"current": "one"})
     second = SecretsManagerSecrets(client).get_or_create_json(
-        "stack/intake/approval-links", lambda: {"current": "two"}
+        "stack/approvals/link-signing-key", lambda: {"current": "two"}
     )
     assert first == second == {"current": "one"}

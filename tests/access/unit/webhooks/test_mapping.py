@@ -146,7 +146,7 @@ def test_callback_url_is_filled_from_the_payload_and_quoted() -> None:
     assert target == {
         "kind": "github-comment",
         "url": "https://api.github.com/repos/example/infra-requests/issues/42/comments",
-        "credentials_secret_id": "cvpn-autopilot/intake/github-callback",
+        "credentials_secret_id": "cvpn-autopilot/intake-callback/github",
     }
     hostile = copy.deepcopy(payload)
     hostile["issue"]["number"] = "../../../../evil.example/x?"

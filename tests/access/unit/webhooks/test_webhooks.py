@@ -56,8 +56,9 @@ def test_a_retried_delivery_gets_the_original_and_starts_nothing(harness: Harnes
     body, headers = harness.signed("jira")
     first = _receive(harness, "jira", body, headers)
     again = _receive(harness, "jira", body, {**headers, "X-Atlassian-Webhook-Retry": "1"})
-    assert (again.status, again.outcome) == (200, "duplicate")
-    assert again.body == {**first.body, "duplicate": True}
+    assert (again.status, again.outcome) == (200, "already-started")
+    assert again.body == {**first.body, "duplicate": True, "message": again.body["message"]}
+    assert "re-opened" in again.body["message"]
     assert len(harness.starter.started) == 1
 
 
@@ -69,14 +70,17 @@ def test_a_new_delivery_for_a_started_ticket_is_a_duplicate(harness: Harness) ->
     assert len(harness.starter.started) == 1
 
 
-def test_a_delivery_seen_after_its_ttl_is_processed_again(harness: Harness) -> None:
-    """Expired claims count as absent (DynamoDB deletes expired items lazily)."""
+def test_a_delivery_seen_after_its_ttl_still_starts_nothing(harness: Harness) -> None:
+    """Expired delivery claims count as absent (DynamoDB deletes them lazily), and the execution name
+    is free again 90 days after it closed: the permanent ticket record still refuses the replay."""
     body, headers = harness.signed("servicenow")
     _receive(harness, "servicenow", body, {**headers, "X-Request-Id": "r-1"})
     [key] = harness.deliveries.items
     harness.deliveries.items[key]["expires_at"] = int(NOW) - 1
-    harness.starter.started.clear()
-    assert _receive(harness, "servicenow", body, {**headers, "X-Request-Id": "r-1"}).status == 202
+    harness.starter.started.clear()  # the execution name is free again
+    answer = _receive(harness, "servicenow", body, {**headers, "X-Request-Id": "r-1"})
+    assert (answer.status, answer.outcome) == (200, "already-started")
+    assert harness.starter.started == {}
 
 
 def test_the_delivery_is_remembered_for_the_configured_days(harness: Harness) -> None:

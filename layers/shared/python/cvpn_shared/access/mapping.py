@@ -23,7 +23,14 @@ from cvpn_shared.access.sources import SourceConfig, compiled_expression
 from cvpn_shared.core.field_errors import describe_field_errors, field_errors
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 
-__all__ = ["MappingFailed", "accepts", "callback_target", "map_request"]
+__all__ = [
+    "MAX_REOPEN_MARKER_LENGTH",
+    "MappingFailed",
+    "accepts",
+    "callback_target",
+    "map_request",
+    "reopen_marker",
+]
 
 
 class MappingFailed(Exception):
@@ -57,6 +64,40 @@ def accepts(config: SourceConfig, payload: Any) -> bool:
         return bool(_search(config.accept_when, payload))
     except JMESPathError:
         return False
+
+
+MAX_REOPEN_MARKER_LENGTH = 200
+
+
+def reopen_marker(config: SourceConfig, payload: Any) -> str | None:
+    """What names this delivery as a re-open of its ticket (``reopen_marker``), None when nothing does.
+
+    Only a non-empty string or a number counts (``false``, ``null``, ``[]`` mean "not a re-open");
+    a marker longer than ``MAX_REOPEN_MARKER_LENGTH`` is refused rather than cut (cut markers could
+    collide).
+    """
+    if config.reopen_marker is None:
+        return None
+    try:
+        value = _search(config.reopen_marker, payload)
+    except JMESPathError:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    if len(text) > MAX_REOPEN_MARKER_LENGTH:
+        raise MappingFailed(
+            [
+                {
+                    "field": "reopen_marker",
+                    "message": f"longer than {MAX_REOPEN_MARKER_LENGTH} characters",
+                    "mapped_from": config.reopen_marker,
+                }
+            ]
+        )
+    return text
 
 
 def _place(target: dict[str, Any], path: str, value: Any) -> None:

@@ -31,6 +31,7 @@ class AccessSettings(EnvironmentSettings):
     # Ticket webhooks, approvals and the answer back to the ticket.
     intake_sources_parameter_path: str = Field(default="", description="INTAKE_SOURCES_PARAMETER_PATH")
     webhook_deliveries_table_name: str = Field(default="", description="WEBHOOK_DELIVERIES_TABLE_NAME")
+    intake_tickets_table_name: str = Field(default="", description="INTAKE_TICKETS_TABLE_NAME")
     webhook_delivery_ttl_days: int = Field(default=7, ge=1, le=365, description="WEBHOOK_DELIVERY_TTL_DAYS")
     webhook_max_body_bytes: int = Field(
         default=262144, ge=1024, le=6 * 1024 * 1024, description="WEBHOOK_MAX_BODY_BYTES"

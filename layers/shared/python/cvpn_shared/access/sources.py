@@ -10,6 +10,7 @@ Each source has one JSON parameter in SSM Parameter Store (``<INTAKE_SOURCES_PAR
       "defaults": {"vpc_id": "vpc-...", "subnet_ids": ["subnet-..."], "server_certificate_arn": "..."},
       "accept_when": "issue.fields.status.name == 'Approved'",   # optional: other deliveries are ignored
       "delivery_id_header": "X-Request-Id",     # optional: overrides the scheme's own
+      "reopen_marker": "ticket.reopen_count",   # optional: what tells a re-open of the ticket apart
       "callback": {"kind": "jira-comment",      # optional: the result goes back to the ticket
                    "url_template": "https://acme.atlassian.net/rest/api/3/issue/{request_id}/comment",
                    "url_fields": {},                  # more placeholders: {name: JMESPath on the payload}
@@ -19,6 +20,11 @@ Each source has one JSON parameter in SSM Parameter Store (``<INTAKE_SOURCES_PAR
 ``fields`` maps a request field (a dotted path such as ``connection_log.log_group_name`` reaches inside)
 to a JMESPath expression evaluated on the webhook payload; ``defaults`` are constants (a network
 profile's VPC, subnets and certificate) that mapped values override.
+
+A ticket starts once. ``reopen_marker`` (JMESPath on the signed payload) names a re-open of the ticket:
+a delivery for a ticket already started starts it again only when the marker gives a string or a number
+that no earlier start of that ticket carried (a replayed delivery carries a used one). Without it, a
+ticket never starts twice.
 """
 
 from __future__ import annotations
@@ -152,6 +158,7 @@ class SourceConfig(BaseModel):
     defaults: dict[str, Any] = {}
     accept_when: str | None = None
     delivery_id_header: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")] | None = None
+    reopen_marker: str | None = None
     callback: CallbackConfig | None = None
 
     @property
@@ -179,9 +186,9 @@ class SourceConfig(BaseModel):
             raise ValueError(f"not fields of the request: {', '.join(unknown)}")
         return value
 
-    @field_validator("accept_when")
+    @field_validator("accept_when", "reopen_marker")
     @classmethod
-    def _accept_when(cls, value: str | None) -> str | None:
+    def _optional_expression(cls, value: str | None) -> str | None:
         return None if value is None else _expression(value)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import quote
 
 from cvpn_shared.access.dal.intake_workflow import ExecutionAlreadyExists, IntakeExecutions
-from cvpn_shared.access.naming import execution_name
+from cvpn_shared.access.naming import run_execution_name
 
 __all__ = [
     "ExecutionNameConflict",
@@ -75,6 +75,7 @@ def start_request(
     request: dict[str, Any],
     approval_required: bool,
     callback: dict[str, Any] | None = None,
+    run: int = 1,
 ) -> StartResult:
     """Start the intake workflow for ``request`` (already validated) unless it was started before.
 
@@ -86,7 +87,7 @@ def start_request(
         raise ValueError("request.request_id: required (the ticket key names the execution)")
     if not intake_state_machine_arn:
         raise ValueError("intake_state_machine_arn: not configured (INTAKE_STATE_MACHINE_ARN)")
-    name = execution_name(request_id, source)
+    name = run_execution_name(request_id, source, run)
     arn = execution_arn_for(intake_state_machine_arn, name)
     executions = IntakeExecutions(sfn_client)
     payload = {
@@ -116,11 +117,16 @@ class IntakeStarter:
     sfn_client: Any
     intake_state_machine_arn: str
 
-    def execution_arn(self, source: str, request_id: str) -> str:
-        return execution_arn_for(self.intake_state_machine_arn, execution_name(request_id, source))
+    def execution_arn(self, source: str, request_id: str, run: int = 1) -> str:
+        return execution_arn_for(self.intake_state_machine_arn, run_execution_name(request_id, source, run))
 
     def start(
-        self, source: str, request: dict[str, Any], approval_required: bool, callback: dict[str, Any] | None
+        self,
+        source: str,
+        request: dict[str, Any],
+        approval_required: bool,
+        callback: dict[str, Any] | None,
+        run: int = 1,
     ) -> StartResult:
         return start_request(
             self.sfn_client,
@@ -129,4 +135,5 @@ class IntakeStarter:
             request=request,
             approval_required=approval_required,
             callback=callback,
+            run=run,
         )

@@ -1,15 +1,23 @@
 """``POST /webhooks/{source}``: a ticket system's signed delivery becomes one intake execution.
 
-In order, each failure answering at once and starting nothing:
+Every caller is unauthenticated until its signature is checked, so the checks that come before cost
+no AWS call a caller can multiply. In order, each failure answering at once and starting nothing:
 
-1. the raw body (``isBase64Encoded`` bodies decoded) is at most ``max_body_bytes``: else 413;
-2. the source is configured: else 404 (a broken configuration is 500, and logged);
+1. the source is a name of the fixed pattern that is configured: else 404 (a broken configuration is
+   500, and logged); the configuration is read as one bounded catalog, never per name asked for;
+2. the raw body (``isBase64Encoded`` bodies decoded) is at most ``max_body_bytes``: else 413;
 3. the signature matches the raw body with the source's current or previous secret: else 401
-   (fail closed without a secret);
+   (fail closed without a secret); a mismatch reads the secret again at most once a minute;
 4. the body is JSON: else 400; a delivery the source's ``accept_when`` leaves out: 200, ignored;
 5. the mapped request is valid: else 422 with every field and why;
-6. the delivery was not received before (conditional write, TTL of days): else 200 with the original;
-7. the execution named after source + ticket key starts: 202 (already there: 200 with the original).
+6. the ticket was never started, or this delivery re-opens it (``reopen_marker`` gives a marker no
+   earlier start carried): else 200, ``already-started``, with the latest execution, nothing written;
+7. the delivery was not received before (conditional write, TTL of days): else 200 with the original;
+8. the ticket's run is claimed in the permanent ticket record (conditional write) and its execution,
+   named after source + ticket key (+ run), starts: 202.
+
+The ticket record, not the execution name, is what keeps a replayed delivery from starting again: an
+execution name is free again 90 days after it closed, and Jira and GitHub sign no timestamp.
 
 A request it starts is recorded in the same submission store as the request form's, so its requester
 follows it at the ``status_url`` (``GET /requests/{id}``, signed in) as a form request is followed.
@@ -19,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import logging
 import time
@@ -27,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cvpn_shared.access.mapping import MappingFailed, accepts, callback_target, map_request
+from cvpn_shared.access.mapping import MappingFailed, accepts, callback_target, map_request, reopen_marker
 from cvpn_shared.access.signatures import (
     SignatureRejected,
     SigningSecretMissing,
@@ -40,11 +49,14 @@ from cvpn_shared.access.start import ExecutionNameConflict, StartResult, status_
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "RESUME_STARTING_SECONDS",
+    "UNKNOWN_SOURCE",
     "DeliveryLedger",
     "RequestStarter",
     "SecretReader",
     "SourceReader",
     "SubmissionRecorder",
+    "TicketLedger",
     "WebhookAnswer",
     "WebhookIntake",
 ]
@@ -52,6 +64,10 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+UNKNOWN_SOURCE = "unknown"  # the metric dimension of every name that is not a configured source
+# A ticket claimed but not known to have started (the function stopped in between) is started again
+# by the sender's retry within this time; after it, only a re-open starts the ticket.
+RESUME_STARTING_SECONDS = 86400
 
 
 class SourceReader(Protocol):
@@ -68,28 +84,47 @@ class DeliveryLedger(Protocol):
     def release(self, delivery_key: str) -> None: ...
 
 
+class TicketLedger(Protocol):
+    """The permanent record of the tickets started (see dal/tickets.py)."""
+
+    def get(self, ticket_key: str) -> dict[str, Any] | None: ...
+
+    def claim(self, record: dict[str, Any], *, previous_run: int) -> bool: ...
+
+    def mark_started(self, ticket_key: str, run: int) -> None: ...
+
+    def release(self, ticket_key: str, run: int, previous: dict[str, Any] | None) -> None: ...
+
+
 class SubmissionRecorder(Protocol):
     """Where requests are recorded for ``GET /requests/{id}`` (the request form's SubmissionStore)."""
 
-    def put(self, submission: dict[str, Any]) -> None: ...
+    def put(self, submission: dict[str, Any], *, replace: bool = False) -> None: ...
 
 
 class RequestStarter(Protocol):
-    def execution_arn(self, source: str, request_id: str) -> str: ...
+    def execution_arn(self, source: str, request_id: str, run: int = 1) -> str: ...
 
     def start(
-        self, source: str, request: dict[str, Any], approval_required: bool, callback: dict[str, Any] | None
+        self,
+        source: str,
+        request: dict[str, Any],
+        approval_required: bool,
+        callback: dict[str, Any] | None,
+        run: int = 1,
     ) -> StartResult: ...
 
 
 @dataclass(frozen=True)
 class WebhookAnswer:
-    """The HTTP answer: status, JSON body, extra headers, and an outcome name for metrics."""
+    """The HTTP answer: status, JSON body, extra headers, an outcome name for metrics, and the source
+    as a metric dimension (a configured source's name, else ``UNKNOWN_SOURCE``: never what was sent)."""
 
     status: int
     body: dict[str, Any]
     outcome: str
     headers: dict[str, str] = field(default_factory=dict)
+    source: str = UNKNOWN_SOURCE
 
 
 def _error(status: int, outcome: str, message: str, **extra: Any) -> WebhookAnswer:
@@ -107,11 +142,40 @@ def _started(result: StartResult, *, duplicate: bool) -> WebhookAnswer:
     return WebhookAnswer(202, body, "started", {"Location": result.status_url_path})
 
 
+def _already_started(source: str, ticket: dict[str, Any]) -> WebhookAnswer:
+    request_id = str(ticket.get("request_id") or "")
+    return WebhookAnswer(
+        200,
+        {
+            "request_id": request_id,
+            "execution_arn": str(ticket.get("execution_arn") or ""),
+            "status_url": status_url_path(request_id),
+            "duplicate": True,
+            "message": (
+                f"ticket {request_id!r} of {source} was started before; a delivery starts it again "
+                "only when the ticket is re-opened"
+            ),
+        },
+        "already-started",
+    )
+
+
 def _signing_secrets(value: dict[str, Any] | None) -> SigningSecrets | None:
     if not value or not isinstance(value.get("current"), str) or not value["current"]:
         return None
     previous = value.get("previous")
     return SigningSecrets(value["current"], previous if isinstance(previous, str) and previous else None)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Which run of a ticket a delivery starts, and what the ticket record was before."""
+
+    ticket_key: str
+    run: int
+    previous: dict[str, Any] | None
+    resume: bool  # the run was claimed before and may not have started: start it (idempotent by name)
+    new_markers: tuple[str, ...]  # recorded with the run: never a re-open again
 
 
 @dataclass
@@ -123,6 +187,7 @@ class WebhookIntake:
     deliveries: DeliveryLedger
     starter: RequestStarter
     submissions: SubmissionRecorder
+    tickets: TicketLedger
     delivery_ttl_days: int = 7
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     clock: Callable[[], float] = time.time
@@ -131,12 +196,25 @@ class WebhookIntake:
         self, source: str, headers: Mapping[str, str], body: str | bytes | None, *, is_base64_encoded: bool
     ) -> WebhookAnswer:
         """Answer one delivery (see the module docstring for the order of checks)."""
-        raw = self._raw_body(body, is_base64_encoded)
-        if isinstance(raw, WebhookAnswer):
-            return raw
         config = self._source(source)
         if isinstance(config, WebhookAnswer):
             return config
+        answer = self._receive(source, config, headers, body, is_base64_encoded)
+        return dataclasses.replace(answer, source=source)
+
+    def _receive(
+        self,
+        source: str,
+        config: SourceConfig | None,
+        headers: Mapping[str, str],
+        body: str | bytes | None,
+        is_base64_encoded: bool,
+    ) -> WebhookAnswer:
+        if config is None:
+            return _error(500, "bad-configuration", f"the configuration of source {source!r} is invalid")
+        raw = self._raw_body(body, is_base64_encoded)
+        if isinstance(raw, WebhookAnswer):
+            return raw
         delivery = self._verify(source, config, headers, raw)
         if isinstance(delivery, WebhookAnswer):
             return delivery
@@ -153,13 +231,14 @@ class WebhookIntake:
                 )
             request = map_request(config, payload)
             callback = callback_target(config, payload, str(request["request_id"]))
+            marker = reopen_marker(config, payload)
         except MappingFailed as error:
             return _error(
                 422, "invalid-request", "the payload does not make a valid request", errors=error.errors
             )
         except RecursionError:
             return _error(400, "not-json", "body: nested too deeply")
-        return self._deduplicate_and_start(source, config, delivery, request, callback)
+        return self._deduplicate_and_start(source, config, delivery, request, callback, marker)
 
     # ------------------------------------------------------------------ steps
     def _raw_body(self, body: str | bytes | None, is_base64_encoded: bool) -> bytes | WebhookAnswer:
@@ -175,26 +254,33 @@ class WebhookIntake:
             except (binascii.Error, ValueError):
                 return _error(400, "bad-encoding", "body: isBase64Encoded is true but the body is not base64")
         else:
+            if len(body) > self.max_body_bytes:  # each character is at least one byte
+                return self._too_large()
             raw = body.encode("utf-8", "surrogatepass")
         return self._too_large() if len(raw) > self.max_body_bytes else raw
 
     def _too_large(self) -> WebhookAnswer:
         return _error(413, "too-large", f"body: larger than {self.max_body_bytes} bytes")
 
-    def _source(self, source: str) -> SourceConfig | WebhookAnswer:
-        unknown = _error(
-            404, "unknown-source", f"source: no webhook source named {source[:64]!r} is configured"
-        )
-        if not SOURCE_NAME.fullmatch(source):
-            return unknown
+    def _source(self, source: str) -> SourceConfig | WebhookAnswer | None:
+        """The source's configuration; None when it is configured but invalid (logged); an answer
+        (404) when the name is not a configured source. Names off the pattern are never looked up."""
+        if not isinstance(source, str) or not SOURCE_NAME.fullmatch(source):
+            shown = source[:64] if isinstance(source, str) else ""
+            return _error(
+                404,
+                "unknown-source",
+                f"source: no webhook source named {shown!r} is configured "
+                "(a name is 1 to 32 of a-z, 0-9 and -, starting with a letter or digit)",
+            )
         raw_config = self.sources.get(source)
         if raw_config is None:
-            return unknown
+            return _error(404, "unknown-source", f"source: no webhook source named {source!r} is configured")
         try:
             return parse_source_config(source, raw_config)
         except SourceConfigInvalid as error:
             logger.error("webhook source %s: %s", source, error)
-            return _error(500, "bad-configuration", f"the configuration of source {source!r} is invalid")
+            return None
 
     def _verify(
         self, source: str, config: SourceConfig, headers: Mapping[str, str], raw: bytes
@@ -209,8 +295,9 @@ class WebhookIntake:
             return _error(401, "no-secret", missing.reason)
         except SignatureRejected as rejected:
             reason = rejected.reason
+        # Rotated since it was cached? The reader reads it again at most once a minute per secret.
         refreshed = _signing_secrets(self.secrets.get_json(config.secret_id, refresh=True))
-        if refreshed is not None and refreshed != secrets:  # rotated since it was cached
+        if refreshed is not None and refreshed != secrets:
             try:
                 return self._check(config, headers, raw, refreshed)
             except SignatureRejected as retried:
@@ -230,6 +317,34 @@ class WebhookIntake:
             delivery_id_header=config.delivery_id_header,
         )
 
+    def _plan(self, source: str, request_id: str, marker: str | None, now: int) -> _Plan | WebhookAnswer:
+        """The run this delivery starts, or the answer to a ticket already started (nothing written)."""
+        ticket_key = f"{source}#{request_id}"
+        ticket = self.tickets.get(ticket_key)
+        if ticket is None:
+            return _Plan(ticket_key, 1, None, resume=False, new_markers=(marker,) if marker else ())
+        run = int(ticket.get("run") or 1)
+        claimed_at = int(ticket.get("claimed_at") or 0)
+        if ticket.get("state") != "started" and now - claimed_at < RESUME_STARTING_SECONDS:
+            return _Plan(ticket_key, run, ticket, resume=True, new_markers=())
+        used = set(ticket.get("markers") or [])
+        # An administrator's grant (``cvpn request reopen``) is a marker too, used by the next start.
+        granted = str(ticket.get("reopen_granted") or "")
+        new_markers = tuple(m for m in dict.fromkeys((marker or "", granted)) if m and m not in used)
+        if new_markers:
+            logger.info(
+                "webhook source %s: ticket %s re-opened (%s): run %d",
+                source,
+                request_id,
+                ", ".join(new_markers),
+                run + 1,
+            )
+            return _Plan(ticket_key, run + 1, ticket, resume=False, new_markers=new_markers)
+        logger.info(
+            "webhook source %s: ticket %s was started before and is not re-opened", source, request_id
+        )
+        return _already_started(source, ticket)
+
     def _deduplicate_and_start(
         self,
         source: str,
@@ -237,15 +352,20 @@ class WebhookIntake:
         delivery: VerifiedDelivery,
         request: dict[str, Any],
         callback: dict[str, Any] | None,
+        marker: str | None,
     ) -> WebhookAnswer:
         request_id = str(request["request_id"])
         now = int(self.clock())
+        plan = self._plan(source, request_id, marker, now)
+        if isinstance(plan, WebhookAnswer):
+            return plan
+        execution_arn = self.starter.execution_arn(source, request_id, plan.run)
         delivery_key = f"{source}#{delivery.delivery_id}"
         claim = {
             "delivery_key": delivery_key,
             "source": source,
             "request_id": request_id,
-            "execution_arn": self.starter.execution_arn(source, request_id),
+            "execution_arn": execution_arn,
             "received_at": now,
             "expires_at": now + self.delivery_ttl_days * 86400,
         }
@@ -256,30 +376,56 @@ class WebhookIntake:
             return _started(
                 StartResult(
                     original_id,
-                    str(original.get("execution_arn") or claim["execution_arn"]),
+                    str(original.get("execution_arn") or execution_arn),
                     status_url_path(original_id),
                     duplicate=True,
                 ),
                 duplicate=True,
             )
+        if not plan.resume and not self._claim_ticket(source, request_id, plan, execution_arn, now):
+            ticket = self.tickets.get(plan.ticket_key) or {"request_id": request_id, "execution_arn": ""}
+            return _already_started(source, ticket)  # another delivery claimed it a moment ago
         try:
-            result = self.starter.start(source, request, config.approval_required, callback)
+            result = self.starter.start(source, request, config.approval_required, callback, plan.run)
         except ExecutionNameConflict as error:
-            self.deliveries.release(delivery_key)
+            self._release(delivery_key, plan)
             return _error(409, "name-conflict", str(error))
         except Exception:
-            self.deliveries.release(delivery_key)  # let the sender's retry start it
+            self._release(delivery_key, plan)  # let the sender's retry start it
             raise
+        self.tickets.mark_started(plan.ticket_key, plan.run)
         if not result.duplicate:
-            self._record(source, request, result, now)
+            self._record(source, request, result, now, replace=plan.run > 1)
         return _started(result, duplicate=result.duplicate)
 
-    def _record(self, source: str, request: dict[str, Any], result: StartResult, now: int) -> None:
+    def _claim_ticket(self, source: str, request_id: str, plan: _Plan, execution_arn: str, now: int) -> bool:
+        markers = [*((plan.previous or {}).get("markers") or []), *plan.new_markers]
+        record = {
+            "ticket_key": plan.ticket_key,
+            "source": source,
+            "request_id": request_id,
+            "run": plan.run,
+            "markers": markers,
+            "execution_arn": execution_arn,
+            "state": "starting",
+            "claimed_at": now,
+        }
+        return self.tickets.claim(record, previous_run=plan.run - 1)
+
+    def _release(self, delivery_key: str, plan: _Plan) -> None:
+        self.deliveries.release(delivery_key)
+        if not plan.resume:
+            self.tickets.release(plan.ticket_key, plan.run, plan.previous)
+
+    def _record(
+        self, source: str, request: dict[str, Any], result: StartResult, now: int, *, replace: bool
+    ) -> None:
         """Record a started request for its requester to follow at the status URL.
 
         Its client CIDR came from the ticket, not from the form's pool: the record holds no pool block.
-        The execution has started, so a failure here is logged and the sender still gets 202 (a 5xx
-        would make it retry a delivery that can only be a duplicate now).
+        A re-opened ticket's record is replaced by its new run's. The execution has started, so a
+        failure here is logged and the sender still gets 202 (a 5xx would make it retry a delivery that
+        can only be a duplicate now).
         """
         submission = {
             "request_id": result.request_id,
@@ -291,7 +437,10 @@ class WebhookIntake:
             "submitted_at": datetime.fromtimestamp(now, UTC).isoformat(),
         }
         try:
-            self.submissions.put(submission)
+            if replace:
+                self.submissions.put(submission, replace=True)
+            else:
+                self.submissions.put(submission)
         except Exception:
             logger.exception(
                 "webhook source %s: request %s started but not recorded; its status URL answers 404",

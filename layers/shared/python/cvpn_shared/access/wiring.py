@@ -119,7 +119,8 @@ def configuration_store() -> ConfigurationStore:
 
 @lru_cache(maxsize=1)
 def intake_secrets() -> SecretsManagerSecrets:
-    """Signing secrets, callback credentials and the approval link secret (short-lived cache)."""
+    """Callback credentials or the approval link secret, whichever the function may read (short-lived
+    cache); the webhook function builds its own reader of signing secrets (``webhook_intake``)."""
     from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets
 
     return SecretsManagerSecrets(
@@ -127,24 +128,34 @@ def intake_secrets() -> SecretsManagerSecrets:
     )
 
 
+# A signature mismatch may mean the secret was just rotated: it is read again, at most this often.
+SIGNING_SECRET_MIN_REFRESH_SECONDS = 60.0
+
+
 @lru_cache(maxsize=1)
 def webhook_intake() -> WebhookIntake:
     from cvpn_shared.access.dal.deliveries import WebhookDeliveries
-    from cvpn_shared.access.dal.intake_config import SourceParameters
+    from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
+    from cvpn_shared.access.dal.tickets import StartedTickets
     from cvpn_shared.access.start import IntakeStarter
     from cvpn_shared.access.webhooks import WebhookIntake
 
     settings = get_settings()
     return WebhookIntake(
-        sources=SourceParameters(
+        sources=SourceCatalog(
             client("ssm"),
             settings.intake_sources_parameter_path,
             cache_seconds=settings.intake_config_cache_seconds,
         ),
-        secrets=intake_secrets(),
+        secrets=SecretsManagerSecrets(
+            client("secretsmanager"),
+            cache_seconds=settings.intake_config_cache_seconds,
+            min_refresh_seconds=SIGNING_SECRET_MIN_REFRESH_SECONDS,
+        ),
         deliveries=WebhookDeliveries(client("dynamodb"), settings.webhook_deliveries_table_name),
         starter=IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn),
         submissions=form_submissions(),  # where GET /requests/{id} finds the request
+        tickets=StartedTickets(client("dynamodb"), settings.intake_tickets_table_name),
         delivery_ttl_days=settings.webhook_delivery_ttl_days,
         max_body_bytes=settings.webhook_max_body_bytes,
     )

@@ -89,16 +89,28 @@ class FormSubmissions:
         self._dynamodb = dynamodb_client
         self._table = table_name
 
-    def put(self, submission: dict[str, Any]) -> None:
+    def put(self, submission: dict[str, Any], *, replace: bool = False) -> None:
+        """Record a request once; ``replace`` overwrites a record of the same source (a re-opened
+        ticket's new run), never another source's or a form's request of the same id."""
+        item = {
+            "pk": {"S": f"{_REQUEST_PREFIX}{submission['request_id']}"},
+            "request_id": {"S": str(submission["request_id"])},
+            "requester": {"S": str(submission["requester"])},
+            "document": {"S": json.dumps(submission, sort_keys=True, default=str)},
+        }
+        if submission.get("source"):
+            item["source"] = {"S": str(submission["source"])}
+        if replace and submission.get("source"):
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression="attribute_not_exists(pk) OR #source = :source",
+                ExpressionAttributeNames={"#source": "source"},
+                ExpressionAttributeValues={":source": item["source"]},
+            )
+            return
         self._dynamodb.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": f"{_REQUEST_PREFIX}{submission['request_id']}"},
-                "request_id": {"S": str(submission["request_id"])},
-                "requester": {"S": str(submission["requester"])},
-                "document": {"S": json.dumps(submission, sort_keys=True, default=str)},
-            },
-            ConditionExpression="attribute_not_exists(pk)",
+            TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)"
         )
 
     def get(self, request_id: str) -> dict[str, Any] | None:
