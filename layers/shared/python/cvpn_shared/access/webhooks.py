@@ -12,7 +12,8 @@ In order, each failure answering at once and starting nothing:
 7. the execution named after source + ticket key starts: 202 (already there: 200 with the original).
 
 A request it starts is recorded in the same submission store as the request form's, so its requester
-follows it at the ``status_url`` (``GET /requests/{id}``, signed in) as a form request is followed.
+follows it at ``GET /requests/{id}`` (signed in) as a form request is followed. The answer gives the
+ticket system no status URL: it could not sign in to read it; the ticket gets the result as a comment.
 """
 
 from __future__ import annotations
@@ -97,14 +98,16 @@ def _error(status: int, outcome: str, message: str, **extra: Any) -> WebhookAnsw
 
 
 def _started(result: StartResult, *, duplicate: bool) -> WebhookAnswer:
+    # No status URL: the ticket system holds no sign-in for the request API, and a bearer link to the
+    # status would travel in its delivery logs. The result is posted to the ticket when the request ends.
     body = {
         "request_id": result.request_id,
         "execution_arn": result.execution_arn,
-        "status_url": result.status_url_path,
+        "result": "posted to the ticket when the request ends",
     }
     if duplicate:
         return WebhookAnswer(200, {**body, "duplicate": True}, "duplicate")
-    return WebhookAnswer(202, body, "started", {"Location": result.status_url_path})
+    return WebhookAnswer(202, body, "started")
 
 
 def _signing_secrets(value: dict[str, Any] | None) -> SigningSecrets | None:
