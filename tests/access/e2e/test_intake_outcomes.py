@@ -193,9 +193,10 @@ def test_the_status_api_links_the_configuration_that_no_history_holds(intake: In
     [comment] = intake.tickets.callbacks_for(f"/rest/api/3/issue/{key}/comment")
     assert not SIGNED_LINK.search(comment["body"].decode())
 
+    reporter = intake.token_for("grace.hopper@example.com")  # issue.fields.reporter.emailAddress
     deadline = time.monotonic() + 30
     while True:
-        status, progress = _api(intake, "GET", f"/requests/{key}", intake.token_for("grace.hopper@example.com"))
+        status, progress = _api(intake, "GET", f"/requests/{key}", reporter)
         if progress.get("status") == "available" or time.monotonic() > deadline:
             break
         time.sleep(0.2)

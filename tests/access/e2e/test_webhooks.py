@@ -20,8 +20,9 @@ def _ticket_key() -> str:
 
 def test_signed_jira_webhook_provisions_an_endpoint_and_comments_on_the_ticket(intake: Intake) -> None:
     """Given a pre-approved Jira source, when Jira delivers a signed issue-updated webhook, the API answers
-    202 with the request id and execution, and no status URL Jira could not read; the endpoint is provisioned from the mapped custom
-    fields; and the ticket gets a comment (Basic auth, Atlassian Document Format) naming the endpoint."""
+    202 with the request id and execution, and no status URL Jira could not read; the endpoint is
+    provisioned from the mapped custom fields; and the ticket gets a comment (Basic auth, Atlassian
+    Document Format) naming the endpoint."""
     key = _ticket_key()
     body, headers = intake.jira_delivery(key)
     status, answer = intake.post_webhook("jira", body, headers)
