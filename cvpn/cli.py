@@ -245,15 +245,37 @@ def _print_step(step: str) -> None:
     print(f"  -> {step}", flush=True)
 
 
-def _report(progress: Any) -> int:
+def _report(progress: Any, args: argparse.Namespace | None = None) -> int:
     print(f"execution {progress.execution_arn}: {progress.status} after {progress.state_transitions} steps")
     if progress.status == "SUCCEEDED":
         print(json.dumps(progress.output, indent=2))
+        if args is not None:
+            _print_configuration_link(args, progress.output)
         return 0
     if progress.status == "RUNNING":
         return 0
     print(f"error: {progress.error}\ncause: {progress.cause}", file=sys.stderr)
     return 1
+
+
+def _print_configuration_link(args: argparse.Namespace, output: Any) -> None:
+    """A fresh link to the stored client configuration, signed with the caller's credentials: the
+    workflow keeps only where the configuration is, never a link anyone reading it could use."""
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from cvpn.provision import CONFIGURATION_LINK_SECONDS, configuration_link
+
+    s3 = aws_client(args, "s3", config=Config(signature_version="s3v4"))
+    try:
+        link = configuration_link(s3, output)
+    except (BotoCoreError, ClientError) as error:
+        print(f"client configuration: no link could be made ({error})", file=sys.stderr)
+        return
+    if link is not None:
+        url, key = link
+        minutes = CONFIGURATION_LINK_SECONDS // 60
+        print(f"client configuration ({key}), link valid {minutes} minutes:\n{url}")
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
@@ -284,7 +306,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
     if not args.wait:
         print(f"follow it with: cvpn status {execution}")
         return 0
-    return _report(follow_execution(sfn, execution, on_step=_print_step, poll_seconds=args.poll))
+    return _report(follow_execution(sfn, execution, on_step=_print_step, poll_seconds=args.poll), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -299,7 +321,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     progress = describe_progress(sfn, execution)
     for step in progress.steps:
         _print_step(step)
-    return _report(progress)
+    return _report(progress, args)
 
 
 def cmd_decommission(args: argparse.Namespace) -> int:

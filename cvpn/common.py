@@ -43,12 +43,15 @@ class CliError(Exception):
     """A user-facing error: printed without a traceback, exit status 2."""
 
 
-def aws_client(args: argparse.Namespace, service: str) -> Any:
-    """A boto3 client for ``service`` as the command's --local / --endpoint-url / --region ask."""
+def aws_client(args: argparse.Namespace, service: str, *, config: Any = None) -> Any:
+    """A boto3 client for ``service`` as the command's --local / --endpoint-url / --region ask
+    (``config``: a botocore ``Config`` for this client)."""
     import boto3
 
     endpoint_url = args.endpoint_url or (DEFAULT_LOCAL_URL if args.local else None)
     kwargs: dict[str, Any] = {"region_name": args.region} if args.region else {}
+    if config is not None:
+        kwargs["config"] = config
     if endpoint_url:
         kwargs["endpoint_url"] = endpoint_url
         if args.local:

@@ -10,7 +10,7 @@
    on AWS). Each provisioning step is printed as it happens. The seed scenario: an AD group SID
    authorised for 0.0.0.0/0, a default route and an on-premises 10.200.0.0/24 route through every
    associated subnet, a /22 client CIDR, UDP 443, two AZs, the client-connect handler on.
-5. Downloads the client configuration through its presigned link into out/<endpoint>.ovpn.
+5. Downloads the client configuration through a presigned link made then into out/<endpoint>.ovpn.
 6. Monitoring: users connect, an attacker sprays passwords from one address, the scheduled ingest
    flags it, the alert is delivered, and the attacker's next attempt is refused.
 """
@@ -102,9 +102,11 @@ def _child_execution(sfn: Any, provision_arn: str, request_id: str, timeout: flo
 
 
 def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
+    from botocore.config import Config
+
     from cvpn.intake_cli import signed_headers, submit_webhook
     from cvpn.monitoring_demo import run_attack_scenario
-    from cvpn.provision import follow_execution
+    from cvpn.provision import configuration_link, follow_execution
     from localcloud.cloud import LocalCloud
     from localcloud.sample_network import build_sample_network
 
@@ -163,12 +165,15 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
             print(f"    route       {cidr:<16} via {subnet_id}  ({route['origin']})")
         print(f"    cost        {result['cost']['hourly_usd']} USD/hour ({result['cost']['basis']})")
 
-        with urllib.request.urlopen(result["client_configuration"]["url"], timeout=30) as response:
+        # The workflow names where the configuration is stored; the link is made now, as `cvpn status` does.
+        link = configuration_link(cloud.client("s3", config=Config(signature_version="s3v4")), result)
+        assert link is not None, "the provisioning stored no client configuration"
+        with urllib.request.urlopen(link[0], timeout=30) as response:
             profile = response.read().decode()
         out_dir.mkdir(parents=True, exist_ok=True)
         profile_path = out_dir / f"{endpoint_id}.ovpn"
         profile_path.write_text(profile)
-        _say("client configuration", f"downloaded through the presigned link into {profile_path}")
+        _say("client configuration", f"downloaded through a fresh presigned link into {profile_path}")
 
         summary = run_attack_scenario(cloud, stack, endpoint_id, log_group_name=network.log_group_name)
         if not summary.attacker_refused:

@@ -14,14 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CONFIGURATION_LINK_SECONDS",
     "ExecutionProgress",
+    "configuration_link",
     "execution_name",
+    "find_configuration",
     "follow_execution",
     "stack_outputs",
     "start_provisioning",
 ]
 
 PROVISION_OUTPUT = "ProvisionEndpointStateMachineArn"
+# How long a link `cvpn status` makes to a client configuration lasts (the stack's default lifetime).
+CONFIGURATION_LINK_SECONDS = 900
 DECOMMISSION_OUTPUT = "DecommissionEndpointStateMachineArn"
 
 
@@ -133,3 +138,47 @@ def follow_execution(
         if time.monotonic() > deadline:
             raise TimeoutError(f"{execution_arn} still running after {timeout_seconds:g} s")
         time.sleep(poll_seconds)
+
+
+def find_configuration(output: Any) -> dict[str, str] | None:
+    """Where a finished provisioning stored the client configuration (``{"bucket", "key"}``), found
+    anywhere in an execution's output: the provisioning's own, or an intake's that holds it."""
+    if isinstance(output, dict):
+        stored = output.get("client_configuration")
+        if isinstance(stored, dict) and isinstance(stored.get("bucket"), str) and stored.get("key"):
+            return {"bucket": stored["bucket"], "key": str(stored["key"])}
+        values: list[Any] = list(output.values())
+    elif isinstance(output, list):
+        values = output
+    else:
+        return None
+    for value in values:
+        found = find_configuration(value)
+        if found:
+            return found
+    return None
+
+
+def configuration_link(
+    s3: Any, output: Any, *, ttl_seconds: int = CONFIGURATION_LINK_SECONDS
+) -> tuple[str, str] | None:
+    """A fresh presigned link to the client configuration a provisioning stored, and the key it reads.
+
+    The link is signed with the caller's own credentials (``s3`` must sign with Signature Version 4:
+    S3 refuses others for objects encrypted with KMS), so only someone allowed to read the object can
+    make one. None when the output names no stored configuration.
+    """
+    stored = find_configuration(output)
+    if stored is None:
+        return None
+    filename = stored["key"].rsplit("/", 1)[-1]
+    url = s3.generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": stored["bucket"],
+            "Key": stored["key"],
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        },
+        ExpiresIn=ttl_seconds,
+    )
+    return str(url), stored["key"]

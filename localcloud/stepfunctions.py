@@ -20,6 +20,9 @@ Out of the box it waits in wall time (Wait states, Retry intervals) and has no J
   start) and the answer kept boto's ``executionArn`` where the ``.sync`` poller reads ``ExecutionArn``.
   The SDK's service model now maps both ways, as the service does; dates become epoch milliseconds.
 - SendTaskFailure keeps its ``cause`` (moto's response handler dropped it).
+- A task's ``TimeoutSeconds``/``TimeoutSecondsPath`` (a ``waitForTaskToken`` task waiting for its
+  callback included) counts emulated seconds, so a task timing out after a day does so after a day
+  of the emulated clock (or at once after ``clock.advance``), not after a real day.
 
 Measured quirk kept in mind by the product's definitions: a JSONPath such as ``$.X[0].Y`` applied to
 an SDK-integration response can come back as a one-element list; prefer a Lambda task or
@@ -72,6 +75,45 @@ def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
             return
         # Short real slices so a change of time scale or clock.advance() is noticed promptly.
         env.program_state_event.wait(min(clock.to_real_seconds(remaining), 0.05))
+
+
+def _wait_emulated(event: threading.Event, wait: Any, timeout: float | None) -> bool:
+    """``event.wait(timeout)`` (``wait`` being the unpatched method) with ``timeout`` in emulated
+    seconds; True when the event was set in time."""
+    if timeout is None:
+        return bool(wait(event))
+    clock = get_clock()
+    deadline = clock.timestamp() + max(0.0, float(timeout))
+    while True:
+        remaining = deadline - clock.timestamp()
+        if remaining <= 0:
+            return event.is_set()
+        # Short real slices so a change of time scale or clock.advance() is noticed promptly.
+        if wait(event, min(clock.to_real_seconds(remaining), 0.1)):
+            return True
+
+
+class _EmulatedTimeoutEvent(threading.Event):
+    """The event a task state's timeout waits on: ``wait`` counts emulated seconds."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return _wait_emulated(self, threading.Event.wait, timeout)
+
+
+class _ThreadingWithEmulatedTimeouts:
+    """Stands in for the ``threading`` module inside ``execute_state``: its events time out in
+    emulated seconds."""
+
+    Event = _EmulatedTimeoutEvent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+def _callback_wait(self: Any, timeout: float | None = None) -> Any:
+    """``CallbackEndpoint.wait``: the task token's outcome, waiting ``timeout`` emulated seconds."""
+    _wait_emulated(self._notify_event, threading.Event.wait, timeout)
+    return self._outcome
 
 
 def _seconds_until_timestamp(self: Any, env: Any) -> int:
@@ -181,6 +223,7 @@ def install() -> None:
         if _installed:
             return
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.exec import execute_state
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
             state_task_service_sfn,
         )
@@ -188,6 +231,7 @@ def install() -> None:
             timestamp as wait_timestamp,
         )
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+        from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackEndpoint
         from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
         from moto.stepfunctions.parser.models import StepFunctionsParserBackend
         from moto.stepfunctions.responses import StepFunctionResponse
@@ -195,6 +239,8 @@ def install() -> None:
         wait_function.WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
         wait_timestamp.Timestamp._get_wait_seconds = _seconds_until_timestamp  # type: ignore[method-assign]
         retrier_decl.time = _EmulatedTime(retrier_decl.time)  # type: ignore[assignment]
+        execute_state.threading = _ThreadingWithEmulatedTimeouts()  # type: ignore[assignment]
+        CallbackEndpoint.wait = _callback_wait  # type: ignore[method-assign]
         moto_jsonata._eval_jsonata = _eval_jsonata
         StepFunctionsParserBackend.start_execution = _named_start_execution(  # type: ignore[method-assign]
             StepFunctionsParserBackend.start_execution

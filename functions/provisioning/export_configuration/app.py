@@ -1,4 +1,4 @@
-"""Task: export the client configuration, store it encrypted, return the summary with a short-lived link."""
+"""Task: export the client configuration, store it encrypted, return the summary naming where it is."""
 
 from typing import Any
 
@@ -8,7 +8,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from cvpn_shared.core.observability import logger
 from cvpn_shared.provisioning.models.tasks import EndpointTask
 from cvpn_shared.provisioning.outcome import export_configuration
-from cvpn_shared.provisioning.settings import get_settings
 from cvpn_shared.provisioning.wiring import clientvpn_api, configuration_store
 
 
@@ -20,5 +19,4 @@ def lambda_handler(event: EndpointTask, context: LambdaContext) -> dict[str, Any
         configuration_store(),
         event.request,
         event.endpoint_id,
-        ttl_seconds=get_settings().config_url_ttl_seconds,
     )

@@ -20,14 +20,15 @@ def _ticket_key() -> str:
 
 def test_signed_jira_webhook_provisions_an_endpoint_and_comments_on_the_ticket(intake: Intake) -> None:
     """Given a pre-approved Jira source, when Jira delivers a signed issue-updated webhook, the API answers
-    202 with the request id, execution and status URL; the endpoint is provisioned from the mapped custom
-    fields; and the ticket gets a comment (Basic auth, Atlassian Document Format) naming the endpoint."""
+    202 with the request id and execution, and no status URL Jira could not read; the endpoint is
+    provisioned from the mapped custom fields; and the ticket gets a comment (Basic auth, Atlassian
+    Document Format) naming the endpoint."""
     key = _ticket_key()
     body, headers = intake.jira_delivery(key)
     status, answer = intake.post_webhook("jira", body, headers)
     assert status == 202, answer
     assert answer["request_id"] == key
-    assert answer["status_url"] == f"/requests/{key}"
+    assert "status_url" not in answer
     assert answer["execution_arn"].endswith(f":execution:{intake.intake_arn.split(':')[-1]}:jira-{key}")
 
     assert intake.wait_status(answer["execution_arn"], {"SUCCEEDED", "FAILED"}) == "SUCCEEDED"
@@ -52,19 +53,20 @@ def test_signed_jira_webhook_provisions_an_endpoint_and_comments_on_the_ticket(i
 
 
 def test_the_tickets_reporter_follows_the_request_at_its_status_url(intake: Intake) -> None:
-    """Given a signed Jira delivery that started a request (202 with its status URL), when the ticket's
-    reporter signs in to the request API (a token from the local cloud's issuer) and follows
-    GET <status_url>, the request goes on to ``available`` with a link to the configuration; to another
+    """Given a signed Jira delivery that started a request (202), when the ticket's reporter signs in
+    to the request API (a token from the local cloud's issuer) and follows GET /requests/<ticket key>,
+    the request goes on to ``available`` with a link to the configuration; to another
     signed-in person (here the delivery's author) the same URL answers 404."""
     key = _ticket_key()
     body, headers = intake.jira_delivery(key)
     status, answer = intake.post_webhook("jira", body, headers)
     assert status == 202, answer
+    status_url = f"/requests/{key}"
     reporter = intake.token_for("grace.hopper@example.com")  # issue.fields.reporter.emailAddress
 
     deadline = time.monotonic() + 90
     while True:
-        status, progress = intake.get_status(answer["status_url"], reporter)
+        status, progress = intake.get_status(status_url, reporter)
         assert status == 200, progress
         if progress["status"] not in ("awaiting-approval", "in-progress") or time.monotonic() > deadline:
             break
@@ -79,7 +81,7 @@ def test_the_tickets_reporter_follows_the_request_at_its_status_url(intake: Inta
     assert "remote " in configuration and "client" in configuration
 
     other = intake.token_for("ada.lovelace@example.com")
-    status, hidden = intake.get_status(answer["status_url"], other)
+    status, hidden = intake.get_status(status_url, other)
     assert (status, hidden) == (404, {"message": f"no request {key} of yours"})
 
 

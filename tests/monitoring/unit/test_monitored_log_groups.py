@@ -90,7 +90,7 @@ def succeed(records: RequestRecords, notifier: Notifier, provision: ProvisionReq
         "associations": [{"association_id": "cvpn-assoc-1"}],
         "authorization_rules": [{}],
         "routes": [],
-        "client_configuration": {"url": "https://example.com/x.ovpn", "expires_at": STARTED},
+        "client_configuration": {"bucket": "configs", "key": "client-configurations/x/e.ovpn"},
         "cost": {"hourly_usd": 0.1},
     }
     record_success(records, notifier, provision, result, execution_id="x-1", started_at=STARTED)

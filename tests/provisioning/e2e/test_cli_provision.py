@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,8 +103,13 @@ def test_provision_status_and_decommission_from_the_shell(local_cloud_process: s
     ):
         assert step in provisioned.stdout
     assert "SUCCEEDED" in provisioned.stdout
-    output = json.loads(provisioned.stdout[provisioned.stdout.index("{") :])
+    output, end = json.JSONDecoder().raw_decode(provisioned.stdout, provisioned.stdout.index("{"))
     endpoint_id = output["result"]["endpoint_id"]
+    # then a fresh link to the stored configuration, made by the command with the caller's credentials
+    link = provisioned.stdout[end:].split()[-1]
+    assert "X-Amz-Signature=" in link and "X-Amz-Signature" not in json.dumps(output)
+    with urllib.request.urlopen(link, timeout=30) as download:
+        assert f"remote {endpoint_id}." in download.read().decode()
 
     status = _cvpn("status", "NET-E2E-1", endpoint=endpoint)
     assert status.returncode == 0, status.stderr

@@ -110,3 +110,38 @@ def test_every_task_that_retries_throttling_retries_every_transient_error(
             assert retryable <= retried, f"{name}.{state_name} does not retry {sorted(retryable - retried)}"
     if "provisioning" in properties["DefinitionUri"]:
         assert checked, f"{name}: no task retries throttling"
+
+
+def _all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, state in states.items():
+        yield name, state
+        for branch in state.get("Branches", []):
+            yield from _all_states(branch["States"])
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from _all_states(processor["States"])
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "statemachines").rglob("*.asl.json")), ids=lambda p: p.name)
+def test_fail_states_take_their_error_from_a_task_that_chose_it(path: Any) -> None:
+    """A Fail state refuses an error name that begins with States. (the execution ends States.Runtime
+    instead), and a caught error is often one (States.TaskFailed, States.Timeout): a Fail state's
+    ErrorPath reads what a task returned after choosing the name, never the caught error itself."""
+    for name, state in _all_states(json.loads(path.read_text())["States"]):
+        if state["Type"] != "Fail":
+            continue
+        if "Error" in state:
+            assert not state["Error"].startswith("States."), name
+        if "ErrorPath" in state:
+            assert state["ErrorPath"] in ("$.record.error", "$.outcome.error.Error"), name
+
+
+def test_every_ending_of_the_intake_passes_through_end_intake() -> None:
+    """Whatever the outcome, EndIntake runs (it gives back the client CIDR) before the ticket hears."""
+    states = json.loads((ROOT / "statemachines" / "access" / "intake_request.asl.json").read_text())["States"]
+    outcomes = [name for name in states if name.startswith("Outcome") and name != "OutcomeUnexplained"]
+    assert sorted(outcomes) == ["OutcomeExpired", "OutcomeFailed", "OutcomeRejected", "OutcomeSucceeded"]
+    assert {states[name]["Next"] for name in outcomes} == {"EndIntake"}
+    assert states["EndIntake"]["Next"] == "HasCallback?"
+    assert [c["Next"] for c in states["EndIntake"]["Catch"]] == ["OutcomeUnexplained"]
+    assert states["OutcomeUnexplained"]["Next"] == "HasCallback?"

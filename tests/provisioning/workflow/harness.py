@@ -157,6 +157,16 @@ class Provisioning:
         item = self.record(request_id)
         return None if item is None else str(item["status"]["S"])
 
+    def configuration_link(self, result: dict[str, Any]) -> str:
+        """A fresh link to the configuration a provisioning stored, made as `cvpn status` makes it."""
+        from botocore.config import Config
+
+        from cvpn.provision import configuration_link
+
+        link = configuration_link(self.cloud.client("s3", config=Config(signature_version="s3v4")), result)
+        assert link is not None, f"no stored client configuration in {result}"
+        return link[0]
+
     def backend(self) -> Any:
         from localcloud.clientvpn.models import clientvpn_backends
 

@@ -9,14 +9,15 @@ from localcloud.faults import get_fault_injector
 from tests.provisioning.workflow.harness import NotificationInbox, Provisioning
 
 
-def test_success_notification_carries_the_endpoint_and_a_working_link(
+def test_success_notification_carries_the_endpoint_and_where_its_configuration_is(
     product: Provisioning, inbox: NotificationInbox
 ) -> None:
     """Given an SQS queue subscribed to the stack's NotificationsTopic,
     when a request is provisioned successfully,
     then exactly one notification about it arrives, with status SUCCEEDED, the endpoint id and DNS
-    name Describe reports, the hourly cost of two associated subnets, and a link that downloads the
-    endpoint's client configuration."""
+    name Describe reports, the hourly cost of two associated subnets, and where the client
+    configuration is stored (no link: readers of the topic are not all the requester), from which
+    a link made on demand downloads it."""
     request = product.request()
 
     progress = product.provision(request)
@@ -39,7 +40,8 @@ def test_success_notification_carries_the_endpoint_and_a_working_link(
     assert message["requester"] == request["requester"]
     assert message["dns_name"] == endpoint["DnsName"]
     assert message["hourly_cost_usd"] == 0.2
-    with urllib.request.urlopen(message["client_configuration_url"], timeout=10) as response:
+    assert "client_configuration_url" not in message
+    with urllib.request.urlopen(product.configuration_link(message), timeout=10) as response:
         assert f"remote {message['endpoint_id']}.prod.clientvpn" in response.read().decode()
 
 

@@ -99,7 +99,7 @@ def test_each_authentication_type_provisions_an_available_endpoint(product: Prov
         for cidr in ("0.0.0.0/0", "10.200.0.0/24")
         for subnet_id in product.network.subnet_ids[:2]
     )
-    with urllib.request.urlopen(result["client_configuration"]["url"], timeout=10) as response:
+    with urllib.request.urlopen(product.configuration_link(result), timeout=10) as response:
         profile = response.read().decode()
     assert f"remote {endpoint_id}.prod.clientvpn.us-east-1.amazonaws.com 443" in profile
     for line in profile_lines:

@@ -24,7 +24,7 @@ def _assert_ready(product: Provisioning, output: dict, subnet_ids: list[str]) ->
     manual = sorted((r["DestinationCidr"], r["TargetSubnet"]) for r in routes if r["Origin"] == "add-route")
     assert manual == sorted((cidr, s) for cidr in ("0.0.0.0/0", "10.200.0.0/24") for s in subnet_ids)
     assert {r["Status"]["Code"] for r in routes} == {"active"}
-    with urllib.request.urlopen(result["client_configuration"]["url"], timeout=10) as response:
+    with urllib.request.urlopen(product.configuration_link(result), timeout=10) as response:
         profile = response.read().decode()
     assert (
         f"remote {endpoint_id}.prod.clientvpn.us-east-1.amazonaws.com 443" in profile

@@ -9,6 +9,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+from pydantic import ValidationError
 
 from cvpn_shared.access.approval import ApprovalTask, decide, request_approval
 from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound
@@ -253,7 +254,8 @@ def test_the_page_escapes_what_it_shows() -> None:
 def test_summary_tolerates_a_sparse_request() -> None:
     """The approvers' message is written even when the request has few fields (form or ticket)."""
     approvers = MemoryApprovers()
-    task = ApprovalTask(task_token="t", execution_arn="arn", source="jira", request=example_payload("github"))
+    request = {"request_id": "GH-7", **example_payload("github")}
+    task = ApprovalTask(task_token="t", execution_arn="arn", source="jira", request=request)
     request_approval(
         task,
         records=MemoryApprovals(),
@@ -265,3 +267,32 @@ def test_summary_tolerates_a_sparse_request() -> None:
         new_id=lambda: APPROVAL_ID,
     )
     assert "Approve: https://x/approvals/" in approvers.messages[0][1]
+
+
+def test_an_approval_task_without_a_request_id_is_refused_before_anything_is_stored() -> None:
+    with pytest.raises(ValidationError, match=r"request\.request_id"):
+        ApprovalTask(task_token="t", execution_arn="arn", source="jira", request={"requester": "x"})
+
+
+def test_the_subject_is_one_sns_accepts_whatever_the_request_id() -> None:
+    """SNS refuses subjects with control or non-ASCII characters, or of 100 characters or more."""
+    approvers = MemoryApprovers()
+    task = ApprovalTask(
+        task_token="t",
+        execution_arn="arn",
+        source="jira",
+        request={"request_id": "NET-1\n\u00e9" + "x" * 200},
+    )
+    request_approval(
+        task,
+        records=MemoryApprovals(),
+        approvers=approvers,
+        link_secret=LINK_SECRET,
+        base_url="https://x",
+        ttl_seconds=300,
+        now=0,
+        new_id=lambda: APPROVAL_ID,
+    )
+    subject = approvers.messages[0][0]
+    assert subject.startswith("Approval needed: Client VPN for NET-1??x") and len(subject) < 100
+    assert subject.isascii() and subject.isprintable()

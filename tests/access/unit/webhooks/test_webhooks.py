@@ -37,9 +37,9 @@ def test_a_signed_delivery_starts_the_intake(harness: Harness) -> None:
     assert answer.body == {
         "request_id": "NET-2001",
         "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:cvpn-intake-request:jira-NET-2001",
-        "status_url": "/requests/NET-2001",
+        "result": "posted to the ticket when the request ends",
     }
-    assert answer.headers == {"Location": "/requests/NET-2001"}
+    assert answer.headers == {}
     started = harness.starter.started["jira-NET-2001"]
     assert started["approval_required"] is False
     assert started["callback"]["url"] == "https://example.atlassian.net/rest/api/3/issue/NET-2001/comment"

@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound
 from cvpn_shared.access.dal.intake_workflow import TaskNoLongerWaiting
@@ -46,6 +46,9 @@ DECISIONS = {"approve": "APPROVED", "reject": "REJECTED"}
 _APPROVAL_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 _HEX = re.compile(r"[0-9a-fA-F]{64}")
 _EXPIRES = re.compile(r"[0-9]{1,12}")
+_LINE_BREAKS = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_MAX_FIELD_CHARS = 300
+_MAX_SUBJECT = 100  # SNS: a subject must be shorter than this
 
 
 class ApprovalTask(BaseModel):
@@ -57,6 +60,14 @@ class ApprovalTask(BaseModel):
     execution_arn: str = Field(min_length=1)
     source: str = Field(min_length=1)
     request: dict[str, Any]
+
+    @field_validator("request")
+    @classmethod
+    def _names_its_request(cls, request: dict[str, Any]) -> dict[str, Any]:
+        request_id = request.get("request_id")
+        if not isinstance(request_id, str) or not request_id.strip():
+            raise ValueError("request.request_id: required, a non-empty string naming the request")
+        return request
 
 
 class ApprovalStore(Protocol):
@@ -98,26 +109,52 @@ def approval_links(base_url: str, approval_id: str, expires: int, secret: str) -
     return links
 
 
+def _text(value: Any) -> str:
+    """A value of the request as one line of the message, whatever its shape."""
+    return _LINE_BREAKS.sub(" ", str(value))[:_MAX_FIELD_CHARS]
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, Mapping) else item
+
+
+def _rule(rule: Any) -> str:
+    if not isinstance(rule, Mapping):
+        return _text(rule)
+    who = "all users" if rule.get("authorize_all_groups") else _text(rule.get("access_group_id"))
+    return f"{_text(rule.get('target_network_cidr'))} -> {who}"
+
+
 def _summary(request: Mapping[str, Any], source: str) -> str:
-    authentication = ", ".join(str(item.get("type")) for item in request.get("authentication") or [])
-    rules = "; ".join(
-        f"{rule.get('target_network_cidr')} -> "
-        f"{'all users' if rule.get('authorize_all_groups') else rule.get('access_group_id')}"
-        for rule in request.get("authorization_rules") or []
-    )
-    routes = ", ".join(str(route.get("destination_cidr")) for route in request.get("routes") or []) or "none"
+    """What the approvers read about the request; any shape of request gives a summary (the intake
+    hands over what it was started with)."""
+    authentication = ", ".join(_text(_field(item, "type")) for item in _items(request.get("authentication")))
+    rules = "; ".join(_rule(rule) for rule in _items(request.get("authorization_rules")))
+    routes = ", ".join(_text(_field(route, "destination_cidr")) for route in _items(request.get("routes")))
     lines = [
-        f"Request:        {request.get('request_id')} (from {source})",
-        f"Requested by:   {request.get('requester')}",
-        f"Endpoint name:  {request.get('name')}",
-        f"Description:    {request.get('description') or '-'}",
-        f"VPC / subnets:  {request.get('vpc_id')} / {', '.join(request.get('subnet_ids') or [])}",
-        f"Client CIDR:    {request.get('client_cidr_block')}",
+        f"Request:        {_text(request.get('request_id'))} (from {_text(source)})",
+        f"Requested by:   {_text(request.get('requester'))}",
+        f"Endpoint name:  {_text(request.get('name'))}",
+        f"Description:    {_text(request.get('description') or '-')}",
+        f"VPC / subnets:  {_text(request.get('vpc_id'))} / "
+        f"{', '.join(_text(s) for s in _items(request.get('subnet_ids')))}",
+        f"Client CIDR:    {_text(request.get('client_cidr_block'))}",
         f"Authentication: {authentication}",
         f"Access:         {rules}",
-        f"Routes:         {routes}",
+        f"Routes:         {routes or 'none'}",
     ]
     return "\n".join(lines)
+
+
+def _subject(request_id: str) -> str:
+    """The message subject as SNS accepts it: printable ASCII, no line breaks, under 100 characters."""
+    cleaned = "".join(c if " " <= c <= "~" else "?" for c in request_id)
+    subject = f"Approval needed: Client VPN for {cleaned}"
+    return subject if len(subject) < _MAX_SUBJECT else subject[: _MAX_SUBJECT - 4] + "..."
 
 
 def request_approval(
@@ -138,7 +175,17 @@ def request_approval(
         raise ValueError("the intake API URL is not configured (INTAKE_API_URL)")
     approval_id = new_id()
     expires = now + ttl_seconds
-    request_id = str(task.request.get("request_id", ""))
+    request_id = str(task.request["request_id"])
+    # Everything the message needs is built before anything is stored: a request the summary could
+    # not describe must not leave a pending approval nobody was told about.
+    links = approval_links(base_url, approval_id, expires, link_secret.current)
+    until = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = (
+        "A Client VPN endpoint was requested and needs your approval.\n\n"
+        f"{_summary(task.request, task.source)}\n\n"
+        f"Approve: {links['approve']}\n\nReject:  {links['reject']}\n\n"
+        f"The links work once and expire {until}.\n"
+    )
     records.create(
         {
             "approval_id": approval_id,
@@ -153,16 +200,8 @@ def request_approval(
             "ttl": expires + 30 * 86400,  # kept a month after expiry as the audit trail of the decision
         }
     )
-    links = approval_links(base_url, approval_id, expires, link_secret.current)
-    until = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = (
-        "A Client VPN endpoint was requested and needs your approval.\n\n"
-        f"{_summary(task.request, task.source)}\n\n"
-        f"Approve: {links['approve']}\n\nReject:  {links['reject']}\n\n"
-        f"The links work once and expire {until}.\n"
-    )
     approvers.publish(
-        f"Approval needed: Client VPN for {request_id}",
+        _subject(request_id),
         text,
         {"request_id": request_id, "source": task.source, "kind": "approval-request"},
     )

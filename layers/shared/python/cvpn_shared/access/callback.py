@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from cvpn_shared.access.dal.ticket_poster import HttpAnswer
+from cvpn_shared.access.intake_end import failure_of
 from cvpn_shared.access.signatures import SignatureScheme, sign
 from cvpn_shared.access.sources import CallbackKind
 
@@ -91,26 +92,6 @@ def _result(task: TicketCallbackTask) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
-def _failure(error: dict[str, Any] | None) -> tuple[str, str]:
-    """The error and cause of a failed provisioning (unwrapping the child execution's description)."""
-    if not error:
-        return "Unknown", ""
-    name, cause = str(error.get("Error", "Unknown")), str(error.get("Cause") or "")
-    try:
-        described = json.loads(cause)
-    except ValueError:
-        return name, cause
-    if isinstance(described, dict) and "Status" in described:  # startExecution.sync:2 failure
-        name, cause = str(described.get("Error", name)), str(described.get("Cause") or "")
-        try:
-            described = json.loads(cause)
-        except ValueError:
-            return name, cause
-    if isinstance(described, dict) and "errorMessage" in described:
-        return str(described.get("errorType", name)), str(described["errorMessage"])
-    return name, cause
-
-
 def compose_message(task: TicketCallbackTask) -> str:
     """One paragraph a person reads in the ticket."""
     if task.status == "SUCCEEDED":
@@ -132,7 +113,7 @@ def compose_message(task: TicketCallbackTask) -> str:
         return f"Request {task.request_id} was rejected by an approver; nothing was created."
     if task.status == "EXPIRED":
         return f"No approver decided on request {task.request_id} in time; nothing was created."
-    name, cause = _failure(task.outcome.error)
+    name, cause = failure_of(task.outcome.error)
     return (
         f"Provisioning for {task.request_id} failed: {name}: {cause[:1000]}. "
         "Anything it had created was rolled back."
@@ -151,7 +132,7 @@ def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
     if task.status == "SUCCEEDED":
         body.update(endpoint_id=result.get("endpoint_id"), dns_name=result.get("dns_name"))
     elif task.status == "FAILED":
-        name, cause = _failure(task.outcome.error)
+        name, cause = failure_of(task.outcome.error)
         body["error"] = {"error": name, "cause": cause[:4000]}
     return body
 

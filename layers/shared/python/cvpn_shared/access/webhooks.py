@@ -20,7 +20,8 @@ The ticket record, not the execution name, is what keeps a replayed delivery fro
 execution name is free again 90 days after it closed, and Jira and GitHub sign no timestamp.
 
 A request it starts is recorded in the same submission store as the request form's, so its requester
-follows it at the ``status_url`` (``GET /requests/{id}``, signed in) as a form request is followed.
+follows it at ``GET /requests/{id}`` (signed in) as a form request is followed. The answer gives the
+ticket system no status URL: it could not sign in to read it; the ticket gets the result as a comment.
 """
 
 from __future__ import annotations
@@ -132,14 +133,16 @@ def _error(status: int, outcome: str, message: str, **extra: Any) -> WebhookAnsw
 
 
 def _started(result: StartResult, *, duplicate: bool) -> WebhookAnswer:
+    # No status URL: the ticket system holds no sign-in for the request API, and a bearer link to the
+    # status would travel in its delivery logs. The result is posted to the ticket when the request ends.
     body = {
         "request_id": result.request_id,
         "execution_arn": result.execution_arn,
-        "status_url": result.status_url_path,
+        "result": "posted to the ticket when the request ends",
     }
     if duplicate:
         return WebhookAnswer(200, {**body, "duplicate": True}, "duplicate")
-    return WebhookAnswer(202, body, "started", {"Location": result.status_url_path})
+    return WebhookAnswer(202, body, "started")
 
 
 def _already_started(source: str, ticket: dict[str, Any]) -> WebhookAnswer:
@@ -149,7 +152,7 @@ def _already_started(source: str, ticket: dict[str, Any]) -> WebhookAnswer:
         {
             "request_id": request_id,
             "execution_arn": str(ticket.get("execution_arn") or ""),
-            "status_url": status_url_path(request_id),
+            "result": "posted to the ticket when the request ends",
             "duplicate": True,
             "message": (
                 f"ticket {request_id!r} of {source} was started before; a delivery starts it again "

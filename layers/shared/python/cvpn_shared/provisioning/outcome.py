@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from cvpn_shared.core.notifications import Notifier
@@ -14,13 +14,29 @@ from cvpn_shared.provisioning.models.request import ProvisionRequest
 __all__ = [
     "CONNECTION_HOURLY_USD",
     "SUBNET_ASSOCIATION_HOURLY_USD",
+    "configuration_key",
     "export_configuration",
+    "fail_state_error",
     "hourly_cost_usd",
     "record_decommission",
     "record_decommission_failure",
     "record_failure",
     "record_success",
 ]
+
+# Step Functions refuses a Fail state whose error name begins with this (a Lambda timeout is
+# ``States.Timeout``): the workflow would end with ``States.Runtime`` instead of the failure.
+_RESERVED_ERROR_PREFIX = "States."
+_MAX_FAIL_CAUSE = 32768  # what a Fail state's cause may hold
+
+
+def fail_state_error(error: str, cause: str) -> dict[str, str]:
+    """The ``error`` and ``cause`` the workflow's Fail state ends with: the failure's own, except a
+    reserved ``States.*`` name, which becomes ``ProvisioningFailed`` with the name leading the cause."""
+    if error.startswith(_RESERVED_ERROR_PREFIX) or not error:
+        return {"error": "ProvisioningFailed", "cause": f"{error or 'Unknown'}: {cause}"[:_MAX_FAIL_CAUSE]}
+    return {"error": error, "cause": cause[:_MAX_FAIL_CAUSE]}
+
 
 # Public pricing (us-east-1), for estimates only.
 SUBNET_ASSOCIATION_HOURLY_USD = 0.10
@@ -35,21 +51,27 @@ def hourly_cost_usd(associated_subnets: int, active_connections: int = 0) -> flo
     )
 
 
+def configuration_key(request_id: str, endpoint_id: str) -> str:
+    """Where the client configuration of ``endpoint_id`` is stored in the configuration bucket."""
+    return f"client-configurations/{request_id}/{endpoint_id}.ovpn"
+
+
 def export_configuration(
     api: ClientVpnApi,
     store: ConfigurationStore,
     request: ProvisionRequest,
     endpoint_id: str,
-    *,
-    ttl_seconds: int,
-    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Export the OpenVPN profile, store it encrypted, and summarise the endpoint with a short-lived link."""
+    """Export the OpenVPN profile, store it encrypted, and summarise the endpoint with where it is stored.
+
+    The summary names the object (bucket and key), never a link to it: it travels through the
+    workflow's history and output, the notification topic and the ticket, where a presigned link would
+    let anyone who reads them download the configuration. A link is made when a person asks for it
+    (the request API's status, ``cvpn status``), with that person's rights.
+    """
     profile = api.export_client_configuration(endpoint_id)
-    key = f"client-configurations/{request.request_id}/{endpoint_id}.ovpn"
+    key = configuration_key(request.request_id, endpoint_id)
     store.put(key, profile, {"request-id": request.request_id, "endpoint-id": endpoint_id})
-    moment = now or datetime.now(UTC)
-    url = store.presigned_url(key, ttl_seconds, filename=f"{request.name}.ovpn")
 
     endpoint = api.describe_endpoint(endpoint_id)
     associations = [
@@ -90,8 +112,6 @@ def export_configuration(
         "client_configuration": {
             "bucket": store.bucket,
             "key": key,
-            "url": url,
-            "expires_at": (moment + timedelta(seconds=ttl_seconds)).isoformat(),
         },
         "cost": {
             "hourly_usd": hourly,
@@ -142,8 +162,13 @@ def record_success(
             "status": "SUCCEEDED",
             "endpoint_id": result["endpoint_id"],
             "dns_name": result["dns_name"],
-            "client_configuration_url": result["client_configuration"]["url"],
-            "expires_at": result["client_configuration"]["expires_at"],
+            # where the configuration is, not a link to it: readers of the topic are not all the requester
+            "client_configuration": {
+                "bucket": result["client_configuration"]["bucket"],
+                "key": result["client_configuration"]["key"],
+            },
+            "download": f"cvpn status {request.request_id} (or GET /requests/{request.request_id} for a "
+            "request made through the form or a ticket) gives a fresh link",
             "hourly_cost_usd": result["cost"]["hourly_usd"],
         },
         {"status": "SUCCEEDED", "request_id": request.request_id},
@@ -193,7 +218,12 @@ def record_failure(
         },
         {"status": status, "request_id": request_id},
     )
-    return {"status": status, "notification_id": message_id, "recorded_at": moment}
+    return {
+        "status": status,
+        "notification_id": message_id,
+        "recorded_at": moment,
+        **fail_state_error(error, cause),
+    }
 
 
 def record_decommission(
@@ -276,4 +306,9 @@ def record_decommission_failure(
         },
         {"status": "DECOMMISSION_FAILED", "request_id": key},
     )
-    return {"status": "DECOMMISSION_FAILED", "notification_id": message_id, "recorded_at": moment}
+    return {
+        "status": "DECOMMISSION_FAILED",
+        "notification_id": message_id,
+        "recorded_at": moment,
+        **fail_state_error(error, cause),
+    }

@@ -17,7 +17,6 @@ class ProvisioningSettings(EnvironmentSettings):
     requests_table_name: str = Field(default="", description="REQUESTS_TABLE_NAME")
     config_bucket_name: str = Field(default="", description="CONFIG_BUCKET_NAME")
     notifications_topic_arn: str = Field(default="", description="NOTIFICATIONS_TOPIC_ARN")
-    config_url_ttl_seconds: int = Field(default=900, ge=60, le=43200, description="CONFIG_URL_TTL_SECONDS")
     endpoint_quota: int = Field(default=5, ge=1, le=1000, description="CLIENT_VPN_ENDPOINT_QUOTA")
     client_connect_function_arn: str = Field(default="", description="CLIENT_CONNECT_FUNCTION_ARN")
 
