@@ -190,7 +190,15 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from werkzeug.serving import make_server
 
-        from localcloud import clientvpn, eventbridge, lambdaruntime, logs, moto_clock, stepfunctions
+        from localcloud import (
+            clientvpn,
+            dynamodb_atomic,
+            eventbridge,
+            lambdaruntime,
+            logs,
+            moto_clock,
+            stepfunctions,
+        )
         from localcloud.faults import FaultInjector, set_fault_injector
         from localcloud.presigned import expiring_presigned_urls
 
@@ -219,6 +227,7 @@ class LocalCloud:
         self._set_env({"MOTO_PORT": str(self.port), **FAKE_CREDENTIALS, "AWS_DEFAULT_REGION": self.region})
 
         moto_clock.install()
+        dynamodb_atomic.install()
         logs.install()
         clientvpn.install()
         stepfunctions.install()

@@ -29,3 +29,13 @@ def emulated_clock():
     clock = set_clock(Clock(time_scale=1.0))
     yield clock
     set_clock(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _atomic_dynamodb_writes():
+    """moto as DynamoDB is: a conditional write is atomic, also when tests race threads on it (the
+    local cloud installs the same, see localcloud.dynamodb_atomic)."""
+    from localcloud import dynamodb_atomic
+
+    dynamodb_atomic.install()
+    yield
