@@ -18,7 +18,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from cvpn.common import CliError, aws_client
+from cvpn.common import CliError, add_aws_options, aws_client
 
 __all__ = ["parse_duration", "register", "reindex_monitored_log_groups"]
 
@@ -244,12 +244,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- parser
 def _aws_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--stack-name", default="cvpn-autopilot", help="the deployed stack (default cvpn-autopilot)"
-    )
-    command.add_argument("--local", action="store_true", help="use the local cloud at http://127.0.0.1:4566")
-    command.add_argument("--endpoint-url", help="any AWS-compatible endpoint")
-    command.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    add_aws_options(command)
     command.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 

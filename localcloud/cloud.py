@@ -190,7 +190,15 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from werkzeug.serving import make_server
 
-        from localcloud import clientvpn, eventbridge, lambdaruntime, logs, moto_clock, stepfunctions
+        from localcloud import (
+            clientvpn,
+            custom_ids,
+            eventbridge,
+            lambdaruntime,
+            logs,
+            moto_clock,
+            stepfunctions,
+        )
         from localcloud.faults import FaultInjector, set_fault_injector
         from localcloud.presigned import expiring_presigned_urls
 
@@ -221,6 +229,7 @@ class LocalCloud:
         moto_clock.install()
         logs.install()
         clientvpn.install()
+        custom_ids.install()
         stepfunctions.install()
         eventbridge.install()
         self.runtime = lambdaruntime.LambdaRuntime(
@@ -437,13 +446,24 @@ class LocalCloud:
         return {"time_scale": self.clock.time_scale, "now": self.clock.now().isoformat()}
 
     def _admin_faults(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST faults``: ``{"operation", knobs...}``, and/or ``{"seed": N}`` to reseed."""
+        seed = body.pop("seed", None)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise AdminError(f"seed: a whole number, got {seed!r}")
         operation = body.pop("operation", None)
-        if not isinstance(operation, str) or not operation:
+        if operation is None and body:
+            raise AdminError(f"operation: required with {', '.join(sorted(body))}, e.g. CreateClientVpnRoute")
+        if operation is None and seed is None:
             raise AdminError("operation: required, the API operation name, e.g. CreateClientVpnRoute")
+        if operation is not None and (not isinstance(operation, str) or not operation):
+            raise AdminError("operation: the API operation name, e.g. CreateClientVpnRoute")
         try:
-            self._faults().configure(operation, **body)
+            if operation is not None:
+                self._faults().configure(operation, **body)
         except (TypeError, ValueError) as error:
             raise AdminError(str(error)) from error
+        if seed is not None:
+            self._faults().reseed(seed)
         return dict(self._faults().to_dict())
 
     def _admin_clear_faults(self, _body: dict[str, Any]) -> dict[str, Any]:
