@@ -227,7 +227,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             for key, value in sorted(stack.outputs.items()):
                 # The template's URL is API Gateway's; locally the API is served on loopback.
                 shown = cloud.api_url if key == "IntakeApiUrl" and cloud.api_url else value
-                print(f"  {key:<28} {shown}")
+                print(f"  {key:<36} {shown}")
         if not args.empty:
             secret = _prepare_examples(cloud, stack)
         if cloud.api_url:
@@ -773,6 +773,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cvpn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`cvpn status ... | head`): stop quietly, as other command lines do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as error:
         message = aws_error_message(error, args)
         if message is None:

@@ -84,7 +84,12 @@ def submit_webhook(
     except urllib.error.HTTPError as error:
         status, raw = int(error.code), error.read()
     except urllib.error.URLError as error:
-        raise SubmitError(f"--base-url: nothing answers at {base_url} ({error.reason})") from error
+        raise SubmitError(
+            f"--base-url: nothing answers at {base_url} ({error.reason}); is the local cloud running "
+            "(`cvpn local up`)? For a stack on AWS give its IntakeApiUrl output with --base-url"
+        ) from error
+    except OSError as error:  # a reset or a timeout after the connection was made
+        raise SubmitError(f"--base-url: {base_url} did not answer ({error}); try again") from error
     try:
         return status, json.loads(raw) if raw else None
     except ValueError:
@@ -100,8 +105,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from cvpn.common import read_local_state
 
     state = read_local_state() if args.local or not args.base_url else None
-    if args.local and state is None:
-        raise SubmitError("--local: no local cloud is running; start one with `cvpn local up`")
+    if args.local and (state is None or not state.api_url):
+        raise SubmitError(
+            "--local: no local cloud serving the intake API is running; start one with `cvpn local up`"
+        )
     base_url = args.base_url or (state.api_url if state and state.api_url else DEFAULT_BASE_URL)
     secret = args.secret or os.environ.get(SECRET_ENVIRONMENT, "")
     if not secret and args.local and state is not None:

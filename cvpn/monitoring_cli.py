@@ -2,7 +2,8 @@
 connected right now, and which endpoints the ingest watches.
 
 cvpn findings [--since 1h] [--json]                        findings recorded by the alert delivery
-cvpn connections ENDPOINT_ID [--terminate USER]           live and recent connections; cut a user's
+cvpn connections ENDPOINT_ID [--terminate USER]           live and recent connections, failed attempts
+                                                          of the last hour; cut a user's sessions
 cvpn monitoring reindex [--json]                           index requests recorded before the index
 
 All work against a deployed stack (found by ``--stack-name`` through its CloudFormation outputs) on
@@ -24,6 +25,8 @@ __all__ = ["parse_duration", "register", "reindex_monitored_log_groups"]
 
 FINDINGS_OUTPUT = "FindingsTableName"
 REQUESTS_OUTPUT = "RequestsTableName"
+FAILED_ATTEMPTS_WINDOW = 3600  # seconds of connection log `cvpn connections` reads failures from
+FAILED_ATTEMPTS_SHOWN = 20
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -113,6 +116,39 @@ def terminate_sessions(ec2: Any, endpoint_id: str, name: str) -> list[dict[str, 
     return sessions.terminate_user(endpoint_id, name) or sessions.terminate_common_name(endpoint_id, name)
 
 
+_MAX_LOG_EVENTS = 10_000  # connection-log events read for the failed attempts of one listing
+
+
+def recent_failed_attempts(ec2: Any, logs: Any, endpoint_id: str, since_epoch: int) -> list[Any]:
+    """The failed connection attempts the endpoint's connection log recorded since ``since_epoch``,
+    newest first, each once (a record is logged again while its connection lives). None when the
+    endpoint logs no connections. DescribeClientVpnConnections lists only connections that were
+    established: a refused attempt exists only in the log."""
+    from cvpn_shared.monitoring.attempts import parse_events
+
+    endpoints = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"]
+    options = (endpoints[0].get("ConnectionLogOptions") or {}) if endpoints else {}
+    group = options.get("CloudwatchLogGroup")
+    if not options.get("Enabled") or not group:
+        return []
+    params: dict[str, Any] = {"logGroupName": group, "startTime": since_epoch * 1000}
+    if options.get("CloudwatchLogStream"):
+        params["logStreamNames"] = [options["CloudwatchLogStream"]]
+    events: list[dict[str, Any]] = []
+    while len(events) < _MAX_LOG_EVENTS:
+        page = logs.filter_log_events(**params)
+        events.extend(page.get("events", []))
+        if not page.get("nextToken"):
+            break
+        params["nextToken"] = page["nextToken"]
+    attempts, _stats = parse_events(events)
+    seen: dict[tuple[str, str | None], Any] = {}
+    for attempt in attempts:
+        if attempt.is_failure and attempt.endpoint_id == endpoint_id:
+            seen.setdefault(attempt.attempt_key, attempt)
+    return sorted(seen.values(), key=lambda attempt: attempt.timestamp_ms, reverse=True)
+
+
 def cmd_connections(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
@@ -141,6 +177,14 @@ def cmd_connections(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(connections, indent=2, sort_keys=True, default=str))
         return 0
+    try:
+        failed = recent_failed_attempts(
+            ec2, aws_client(args, "logs"), args.endpoint_id, int(time.time()) - FAILED_ATTEMPTS_WINDOW
+        )
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        failed = None
+        unread = f"{detail.get('Code')}: {detail.get('Message')}"
     active = sum(1 for c in connections if c.get("Status", {}).get("Code") == "active")
     print(f"{args.endpoint_id}: {active} active, {len(connections) - active} ended in the last hour")
     print(
@@ -155,6 +199,20 @@ def cmd_connections(args: argparse.Namespace) -> int:
             f"{connection.get('Status', {}).get('Code', '?'):<11}  "
             f"{str(connection.get('ConnectionEstablishedTime', '-'))[:19]:<19}  "
             f"{connection.get('IngressBytes', '0'):>10}  {connection.get('EgressBytes', '0'):>10}"
+        )
+    if failed is None:
+        print(f"failed attempts: the connection log could not be read ({unread})")
+        return 0
+    print(f"{len(failed)} failed attempt(s) in the last hour (from the connection log)")
+    for attempt in failed[:FAILED_ATTEMPTS_SHOWN]:
+        moment = datetime.fromtimestamp(attempt.timestamp_ms / 1000, tz=UTC)
+        print(
+            f"  {moment:%Y-%m-%d %H:%M:%S}  {(attempt.user or '-')[:24]:<24}  "
+            f"{attempt.device_ip or '-':<15}  {attempt.failure_reason or '-'}"
+        )
+    if len(failed) > FAILED_ATTEMPTS_SHOWN:
+        print(
+            f"  ... and {len(failed) - FAILED_ATTEMPTS_SHOWN} more; `cvpn findings` lists what they add up to"
         )
     return 0
 
@@ -258,7 +316,9 @@ def register(subparsers: Any) -> None:
     findings.set_defaults(func=cmd_findings)
 
     connections = subparsers.add_parser(
-        "connections", help="live and recent connections of an endpoint; --terminate cuts a user's sessions"
+        "connections",
+        help="live and recent connections of an endpoint and its failed attempts of the last hour (from "
+        "the connection log); --terminate cuts a user's sessions",
     )
     connections.add_argument("endpoint_id", metavar="ENDPOINT_ID")
     connections.add_argument(
