@@ -108,12 +108,17 @@ def read_local_state() -> LocalState | None:
     path = local_state_path()
     try:
         data = json.loads(path.read_text())
-        state = LocalState(**{key: data.get(key) for key in LocalState.__dataclass_fields__})
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError):
         return None
+    if not isinstance(data, dict):
+        return None
+    state = LocalState(**{key: data.get(key) for key in LocalState.__dataclass_fields__})
     if not isinstance(state.endpoint_url, str) or not isinstance(state.region, str):
         return None
-    if state.pid is not None and not _process_alive(int(state.pid)):
+    optional_texts = (state.stack_name, state.api_url, state.webhook_secret)
+    if not isinstance(state.pid, int | None) or not all(isinstance(v, str | None) for v in optional_texts):
+        return None
+    if state.pid is not None and not _process_alive(state.pid):
         return None  # a local cloud killed without a clean shutdown left it behind
     return state
 
