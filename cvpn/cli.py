@@ -217,6 +217,9 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                 ) from error
             stack_name = stack.stack_name
             print(f"stack          {stack.stack_name} deployed from {plan.template}")
+            if stack.stack_name != DEFAULT_STACK_NAME:
+                also = f"(other commands: --local finds it; elsewhere --stack-name {stack.stack_name})"
+                print(f"               {also}")
             if plan.parameter_overrides:
                 print(f"parameters     from {plan.source}")
                 for key, value in sorted(plan.parameter_overrides.items()):

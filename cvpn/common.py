@@ -112,12 +112,15 @@ def read_local_state() -> LocalState | None:
         return None
     if not isinstance(data, dict):
         return None
-    state = LocalState(**{key: data.get(key) for key in LocalState.__dataclass_fields__})
-    if not isinstance(state.endpoint_url, str) or not isinstance(state.region, str):
+    endpoint_url, region, pid = data.get("endpoint_url"), data.get("region"), data.get("pid")
+    texts = {key: data.get(key) for key in ("stack_name", "api_url", "webhook_secret")}
+    if not isinstance(endpoint_url, str) or not isinstance(region, str):
         return None
-    optional_texts = (state.stack_name, state.api_url, state.webhook_secret)
-    if not isinstance(state.pid, int | None) or not all(isinstance(v, str | None) for v in optional_texts):
+    if isinstance(pid, bool) or not isinstance(pid, int | None):
         return None
+    if not all(isinstance(value, str | None) for value in texts.values()):
+        return None
+    state = LocalState(endpoint_url=endpoint_url, region=region, pid=pid, **texts)
     if state.pid is not None and not _process_alive(state.pid):
         return None  # a local cloud killed without a clean shutdown left it behind
     return state
