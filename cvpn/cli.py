@@ -2,10 +2,17 @@
 
 cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud (and a sign-in issuer)
               [--parameter-overrides K=V ...] [--config-env NAME]   with these template parameters
+              [--empty]                                             without the example network and sources
+cvpn local network --local                                        the example network's ids
 cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
-cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
+cvpn local faults OPERATION --throttle-rate 0.3 [--seed N]        inject API faults
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
+cvpn provision REQUEST.json [--wait] [--retry]                    provision an endpoint
+cvpn status ID | cvpn decommission --request-id ID                follow a request, tear its endpoint down
 cvpn demo                                                         the demo on the local cloud
+
+`cvpn local up` writes where it serves to a state file (``cvpn.common.local_state_path``); ``--local``
+on the other commands reads it.
 """
 
 from __future__ import annotations
@@ -277,6 +284,8 @@ def _prepare_examples(cloud: Any, stack: Any) -> str | None:
     sources = configure_example_sources(
         cloud.client, stack.outputs, project_dir() / "events" / "webhooks", secret
     )
+    if not sources:
+        return None
     names = ", ".join(f"{source.name} ({source.approval})" for source in sources)
     print(f"webhooks       example sources {names}, signed with the local secret {secret}")
     print("               cvpn request submit events/webhooks/jira-issue-updated.json --source jira --local")
@@ -454,34 +463,37 @@ def cmd_provision(args: argparse.Namespace) -> int:
     machine = _state_machine(args, PROVISION_OUTPUT)
     sfn = aws_client(args, "stepfunctions")
     runs = [e for e in request_executions(sfn, machine, request_id) if str(e["name"]).startswith("cli-")]
-    name = None
-    if runs and runs[0]["status"] != "RUNNING":
-        last = runs[0]
-        if not args.retry:
+    flags = _target_flags(args)
+    if runs and runs[0]["status"] == "RUNNING":
+        running = runs[0]["executionArn"]
+        if args.retry:
+            raise CliError(
+                f"--retry: request {request_id} is still running ({running}); follow it with "
+                f"`cvpn status {request_id}{flags}` and retry once it has ended"
+            )
+        if _input_of(sfn, running) != request:
+            raise CliError(
+                f"REQUEST: request {request_id} is running with another document ({running}); wait for it "
+                f"to end (`cvpn status {request_id}{flags}`), then run this one with --retry"
+            )
+        execution = running
+        print(f"following {execution} (already running)")
+    else:
+        if runs and not args.retry:
+            last = runs[0]
             changed = _input_of(sfn, last["executionArn"]) != request
             print(
                 f"request {request_id} already ran: {last['executionArn']} ended {last['status']}"
                 f"{_ended(last)}{' with another document' if changed else ''}; nothing started."
             )
-            print(f"  see how it went:  cvpn status {request_id}")
-            print(
-                f"  run it again:     cvpn provision {args.request} --retry{' --wait' if args.wait else ''}"
-            )
+            print(f"  see how it went:  cvpn status {request_id}{flags}")
+            wait = " --wait" if args.wait else ""
+            print(f"  run it again:     cvpn provision {args.request} --retry{wait}{flags}")
             return 0 if last["status"] == "SUCCEEDED" and not changed else 1
-        # Each run gets its own name; an earlier run's endpoint is found again, never created twice.
-        name = retry_name(request_id, len(runs) + 1)
-    elif runs and args.retry:
-        raise CliError(
-            f"--retry: request {request_id} is still running ({runs[0]['executionArn']}); follow it with "
-            f"`cvpn status {request_id}` and retry once it has ended"
-        )
-    elif runs and _input_of(sfn, runs[0]["executionArn"]) != request:
-        raise CliError(
-            f"REQUEST: request {request_id} is running with another document ({runs[0]['executionArn']}); "
-            f"wait for it to end (`cvpn status {request_id}`), then run this one with --retry"
-        )
-    execution = start_provisioning(sfn, machine, request, source="cli", name=name)
-    print(f"{'following' if runs and name is None else 'started'} {execution}")
+        # Each run has a name of its own; a later run finds the endpoint an earlier one left.
+        name = retry_name(request_id, len(runs) + 1) if runs else None
+        execution = start_provisioning(sfn, machine, request, source="cli", name=name)
+        print(f"started {execution}")
     if not args.wait:
         print(f"follow it with: cvpn status {request_id}{_target_flags(args)}")
         return 0
