@@ -16,6 +16,7 @@ import argparse
 import json
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -119,13 +120,27 @@ def terminate_sessions(ec2: Any, endpoint_id: str, name: str) -> list[dict[str, 
 _MAX_LOG_EVENTS = 10_000  # connection-log events read for the failed attempts of one listing
 
 
-def recent_failed_attempts(ec2: Any, logs: Any, endpoint_id: str, since_epoch: int) -> list[Any]:
-    """The failed connection attempts the endpoint's connection log recorded since ``since_epoch``,
-    newest first, each once (a record is logged again while its connection lives). None when the
-    endpoint logs no connections. DescribeClientVpnConnections lists only connections that were
-    established: a refused attempt exists only in the log."""
-    from cvpn_shared.monitoring.attempts import parse_events
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A refused connection attempt as the connection log recorded it."""
 
+    timestamp_ms: int
+    user: str | None  # the username (Active Directory, SAML), else the certificate's common name
+    device_ip: str | None
+    failure_reason: str | None
+
+
+def _meaning(record: dict[str, Any], field: str) -> str | None:
+    value = record.get(field)
+    return None if value in (None, "", "NA") else str(value)  # the log writes "NA" for not applicable
+
+
+def recent_failed_attempts(ec2: Any, logs: Any, endpoint_id: str, since_epoch: int) -> list[FailedAttempt]:
+    """The failed connection attempts the endpoint's connection log recorded since ``since_epoch``,
+    newest first, each once (a record is logged again while its connection lives). Empty when the
+    endpoint logs no connections. DescribeClientVpnConnections lists only connections that were
+    established: a refused attempt exists only in the log. (The command line ships without the
+    product's layer: the few fields read here are read here.)"""
     endpoints = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"]
     options = (endpoints[0].get("ConnectionLogOptions") or {}) if endpoints else {}
     group = options.get("CloudwatchLogGroup")
@@ -134,19 +149,36 @@ def recent_failed_attempts(ec2: Any, logs: Any, endpoint_id: str, since_epoch: i
     params: dict[str, Any] = {"logGroupName": group, "startTime": since_epoch * 1000}
     if options.get("CloudwatchLogStream"):
         params["logStreamNames"] = [options["CloudwatchLogStream"]]
-    events: list[dict[str, Any]] = []
-    while len(events) < _MAX_LOG_EVENTS:
+    failed: dict[str, FailedAttempt] = {}
+    read = 0
+    while read < _MAX_LOG_EVENTS:
         page = logs.filter_log_events(**params)
-        events.extend(page.get("events", []))
+        for event in page.get("events", []):
+            read += 1
+            try:
+                record = json.loads(event.get("message") or "")
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or record.get("client-vpn-endpoint-id") != endpoint_id:
+                continue
+            if record.get("connection-log-type") != "connection-attempt":
+                continue
+            if record.get("connection-attempt-status") != "failed":
+                continue
+            connection_id = str(record.get("connection-id") or event.get("eventId"))
+            failed.setdefault(
+                connection_id,
+                FailedAttempt(
+                    timestamp_ms=int(event.get("timestamp") or 0),
+                    user=_meaning(record, "username") or _meaning(record, "common-name"),
+                    device_ip=_meaning(record, "device-ip"),
+                    failure_reason=_meaning(record, "connection-attempt-failure-reason"),
+                ),
+            )
         if not page.get("nextToken"):
             break
         params["nextToken"] = page["nextToken"]
-    attempts, _stats = parse_events(events)
-    seen: dict[tuple[str, str | None], Any] = {}
-    for attempt in attempts:
-        if attempt.is_failure and attempt.endpoint_id == endpoint_id:
-            seen.setdefault(attempt.attempt_key, attempt)
-    return sorted(seen.values(), key=lambda attempt: attempt.timestamp_ms, reverse=True)
+    return sorted(failed.values(), key=lambda attempt: attempt.timestamp_ms, reverse=True)
 
 
 def cmd_connections(args: argparse.Namespace) -> int:

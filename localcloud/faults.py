@@ -55,6 +55,7 @@ from localcloud.clientvpn.exceptions import ClientVpnEndpointNotFound, ClientVpn
 from localcloud.clock import get_clock
 
 __all__ = [
+    "CLIENT_VPN_OPERATIONS",
     "FaultInjector",
     "OperationFaults",
     "api_call_counts",
@@ -95,6 +96,29 @@ class OperationFaults:
 _RATES = ("throttle_rate", "concurrent_mutation_rate", "association_failure_rate")
 _COUNTS = ("force_operation_not_permitted", "association_failures", "fail_count")
 _SECONDS = ("create_window_seconds", "not_found_after_create_seconds")
+# The Client VPN operations the local cloud serves, each of which consults the injector first
+# (localcloud.clientvpn.responses; a test keeps the two lists equal).
+CLIENT_VPN_OPERATIONS = (
+    "ApplySecurityGroupsToClientVpnTargetNetwork",
+    "AssociateClientVpnTargetNetwork",
+    "AuthorizeClientVpnIngress",
+    "CreateClientVpnEndpoint",
+    "CreateClientVpnRoute",
+    "DeleteClientVpnEndpoint",
+    "DeleteClientVpnRoute",
+    "DescribeClientVpnAuthorizationRules",
+    "DescribeClientVpnConnections",
+    "DescribeClientVpnEndpoints",
+    "DescribeClientVpnRoutes",
+    "DescribeClientVpnTargetNetworks",
+    "DisassociateClientVpnTargetNetwork",
+    "ExportClientVpnClientCertificateRevocationList",
+    "ExportClientVpnClientConfiguration",
+    "ImportClientVpnClientCertificateRevocationList",
+    "ModifyClientVpnEndpoint",
+    "RevokeClientVpnIngress",
+    "TerminateClientVpnConnections",
+)
 _extra_operations: set[str] = set()
 
 
@@ -105,10 +129,7 @@ def register_fault_operations(operations: Iterable[str]) -> None:
 
 def supported_operations() -> list[str]:
     """The operation names faults can be set for (besides ``"*"``), sorted."""
-    from localcloud.clientvpn.responses import RESPONSE_METHODS, UNSUPPORTED_OPERATIONS
-
-    client_vpn = set(RESPONSE_METHODS) - set(UNSUPPORTED_OPERATIONS)
-    return sorted(client_vpn | _extra_operations)
+    return sorted(set(CLIENT_VPN_OPERATIONS) | _extra_operations)
 
 
 def _check_knobs(operation: str, knobs: dict[str, Any]) -> None:

@@ -101,3 +101,10 @@ def test_the_command_line_refuses_a_rate_outside_0_to_1(
         main(["local", "faults", "CreateClientVpnRoute", "--throttle-rate", value])
     assert exit_.value.code == 2
     assert "--throttle-rate" in capsys.readouterr().err
+
+
+def test_faults_know_every_client_vpn_operation_the_local_cloud_serves() -> None:
+    from localcloud.clientvpn.responses import RESPONSE_METHODS, UNSUPPORTED_OPERATIONS
+    from localcloud.faults import CLIENT_VPN_OPERATIONS
+
+    assert set(CLIENT_VPN_OPERATIONS) == set(RESPONSE_METHODS) - set(UNSUPPORTED_OPERATIONS)
