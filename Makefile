@@ -9,8 +9,13 @@ STAMP := $(VENV)/.installed
 .PHONY: help install browser test lint format demo bench local clean
 .PHONY: lint-template lint-statemachines sam-validate sam-build checkov docs
 
+# Names padded to the longest target; colour only on a terminal (not when piped, nor with NO_COLOR).
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+	@if [ -t 1 ] && [ -z "$${NO_COLOR-}" ]; then on=$$'\033[36m'; off=$$'\033[0m'; else on=; off=; fi; \
+	grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "} \
+		{name[NR] = $$1; text[NR] = $$2; if (length($$1) > width) width = length($$1)} \
+		END {for (i = 1; i <= NR; i++) printf "  %s%-*s%s  %s\n", on, width, name[i], off, text[i]}'
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11+) on PATH, or run make PYTHON=python3.X"; exit 1; }

@@ -2,16 +2,24 @@
 
 cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud (and a sign-in issuer)
               [--parameter-overrides K=V ...] [--config-env NAME]   with these template parameters
+              [--empty]                                             without the example network and sources
+cvpn local network --local                                        the example network's ids
 cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
-cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
+cvpn local faults OPERATION --throttle-rate 0.3 [--seed N]        inject API faults
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
+cvpn provision REQUEST.json [--wait] [--retry]                    provision an endpoint
+cvpn status ID | cvpn decommission --request-id ID                follow a request, tear its endpoint down
 cvpn demo                                                         the demo on the local cloud
+
+`cvpn local up` writes where it serves to a state file (``cvpn.common.local_state_path``); ``--local``
+on the other commands reads it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -23,7 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from cvpn import intake_cli, monitoring_cli
-from cvpn.common import DEFAULT_LOCAL_URL, CliError, aws_client, project_dir, require_local_cloud
+from cvpn.common import (
+    DEFAULT_LOCAL_URL,
+    DEFAULT_STACK_NAME,
+    CliError,
+    LocalState,
+    add_aws_options,
+    aws_client,
+    aws_error_message,
+    project_dir,
+    read_local_state,
+    remove_local_state,
+    require_local_cloud,
+    resolve_target,
+    write_local_state,
+)
 
 
 def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -52,7 +74,6 @@ def _admin(url: str, method: str, path: str, body: dict[str, Any] | None = None)
 
 
 # ---------------------------------------------------------------------------------------- local up
-DEFAULT_STACK_NAME = "cvpn-autopilot"
 
 
 @dataclass(frozen=True)
@@ -131,6 +152,28 @@ def local_deploy(args: argparse.Namespace) -> LocalDeploy:
     return LocalDeploy(template, stack_name, overrides, source, hidden, tuple(notes))
 
 
+def _check_port_free(flag: str, port: int) -> None:
+    """Refuse a port something already listens on, before anything starts."""
+    import socket
+
+    if not port:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            running = read_local_state()
+            who = (
+                f"the local cloud of process {running.pid} serves {running.endpoint_url}"
+                if running is not None
+                else "another program uses it"
+            )
+            raise CliError(
+                f"{flag} {port}: already in use ({who}, {error.strerror}); stop it, or choose "
+                f"another port with {flag} N (other commands then find it with --local)"
+            ) from error
+
+
 def cmd_local_up(args: argparse.Namespace) -> int:
     require_local_cloud("cvpn local up")
     if args.no_deploy:
@@ -138,6 +181,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         if given:
             raise CliError(f"--{given[0].replace('_', '-')}: nothing is deployed with --no-deploy")
     plan = None if args.no_deploy else local_deploy(args)
+    for flag, port in (("--port", args.port), ("--api-port", args.api_port), ("--oidc-port", args.oidc_port)):
+        _check_port_free(flag, port)
 
     from localcloud.cloud import LocalCloud
     from localcloud.deploy import DeployError
@@ -145,7 +190,6 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     cloud = LocalCloud(
         port=args.port, api_port=args.api_port, time_scale=args.time_scale, oidc_port=args.oidc_port
     )
-    cloud.start()
     stopped = threading.Event()
 
     def _stop(*_: object) -> None:
@@ -154,7 +198,19 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        print(f"AWS endpoint   {cloud.endpoint_url}   (time scale {cloud.clock.time_scale:g}x)")
+        cloud.start()
+    except OSError as error:  # a port taken between the check and the start
+        cloud.stop()
+        raise CliError(
+            f"cannot serve the local cloud: {error.strerror or error}; choose other ports"
+        ) from error
+    state_written = False
+    try:
+        scale = cloud.clock.time_scale
+        print(f"AWS endpoint   {cloud.endpoint_url}   (region {cloud.region}, time scale {scale:g}x)")
+        stack_name = None
+        secret = None
+        stack = None
         if plan is not None:
             try:
                 stack = cloud.deploy(
@@ -162,9 +218,15 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                 )
             except DeployError as error:
                 raise CliError(f"cannot deploy {plan.template}: {error}") from error
+            except OSError as error:
+                raise CliError(
+                    f"cannot serve the HTTP API: {error.strerror or error}; --api-port N"
+                ) from error
+            stack_name = stack.stack_name
             print(f"stack          {stack.stack_name} deployed from {plan.template}")
             if stack.stack_name != DEFAULT_STACK_NAME:
-                print(f"               (other commands: --local --stack-name {stack.stack_name})")
+                also = f"(other commands: --local finds it; elsewhere --stack-name {stack.stack_name})"
+                print(f"               {also}")
             if plan.parameter_overrides:
                 print(f"parameters     from {plan.source}")
                 for key, value in sorted(plan.parameter_overrides.items()):
@@ -173,17 +235,61 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                 print(f"note           {note}")
             print("outputs")
             for key, value in sorted(stack.outputs.items()):
-                print(f"  {key:<28} {value}")
+                # The template's URL is API Gateway's; locally the API is served on loopback.
+                shown = cloud.api_url if key == "IntakeApiUrl" and cloud.api_url else value
+                print(f"  {key:<36} {shown}")
+        if not args.empty:
+            secret = _prepare_examples(cloud, stack)
         if cloud.api_url:
             print(f"API base URL   {cloud.api_url}   (request form: {cloud.api_url}/)")
         if cloud.oidc is not None:
             print(f"OIDC issuer    {cloud.oidc.issuer_url}   (signs in {cloud.oidc.user.email} at once)")
-        print(f"try: aws --endpoint-url {cloud.endpoint_url} ec2 describe-client-vpn-endpoints")
+        state_path = write_local_state(
+            LocalState(
+                endpoint_url=cloud.endpoint_url,
+                region=cloud.region,
+                stack_name=stack_name,
+                api_url=cloud.api_url,
+                webhook_secret=secret,
+                pid=os.getpid(),
+            )
+        )
+        state_written = True
+        print(f"state          {state_path}   (other commands find this cloud with --local)")
+        print(f"try: cvpn local network --local; aws --endpoint-url {cloud.endpoint_url} ec2 describe-vpcs")
         print("Ctrl-C to stop.", flush=True)
         stopped.wait()
     finally:
+        if state_written:
+            remove_local_state(os.getpid())
         cloud.stop()
     return 0
+
+
+def _prepare_examples(cloud: Any, stack: Any) -> str | None:
+    """Build the example network (the ids events/ names) and, with a stack, configure the example
+    webhook sources with a new secret; print both. Returns the secret."""
+    from cvpn.local_setup import configure_example_sources, new_webhook_secret
+    from localcloud.sample_network import EXAMPLE_IDS, build_sample_network
+
+    network = build_sample_network(cloud.client, region=cloud.region, ids=EXAMPLE_IDS)
+    print(
+        f"network        {network.vpc_id} ({network.vpc_cidr}): the ids events/ names; `cvpn local network`"
+    )
+    print(f"               subnets {', '.join(network.subnet_ids)}")
+    print(f"               security group {network.security_group_id}, directory {network.directory_id}")
+    if stack is None or "IntakeSecretsPrefix" not in stack.outputs:
+        return None
+    secret = new_webhook_secret()
+    sources = configure_example_sources(
+        cloud.client, stack.outputs, project_dir() / "events" / "webhooks", secret
+    )
+    if not sources:
+        return None
+    names = ", ".join(f"{source.name} ({source.approval})" for source in sources)
+    print(f"webhooks       example sources {names}, signed with the local secret {secret}")
+    print("               cvpn request submit events/webhooks/jira-issue-updated.json --source jira --local")
+    return secret
 
 
 # ----------------------------------------------------------------------------------- local connect
@@ -199,30 +305,51 @@ def cmd_local_connect(args: argparse.Namespace) -> int:
         body["common_name"] = args.common_name
     if args.fail:
         body["failure_reason"] = args.fail
-    result = _admin(args.url, "POST", "connect", body)
+    result = _admin(_local_url(args), "POST", "connect", body)
     print(json.dumps(result, indent=2))
     return 0
 
 
+_FAULT_KNOBS = (
+    "throttle_rate",
+    "concurrent_mutation_rate",
+    "association_failures",
+    "not_found_after_create_seconds",
+    "fail_with",
+    "fail_count",
+)
+
+
 def cmd_local_faults(args: argparse.Namespace) -> int:
+    url = _local_url(args)
+    knobs: dict[str, Any] = {
+        name: getattr(args, name) for name in _FAULT_KNOBS if getattr(args, name) is not None
+    }
     if args.clear:
-        result = _admin(args.url, "DELETE", "faults")
-    elif args.operation:
-        knobs: dict[str, Any] = {"operation": args.operation}
-        for name in (
-            "throttle_rate",
-            "concurrent_mutation_rate",
-            "association_failures",
-            "not_found_after_create_seconds",
-            "fail_with",
-            "fail_count",
-        ):
-            value = getattr(args, name)
-            if value is not None:
-                knobs[name] = value
-        result = _admin(args.url, "POST", "faults", knobs)
+        if knobs or args.operation:
+            raise CliError("--clear: removes every fault; give it alone")
+        result = _admin(url, "DELETE", "faults")
+    elif args.operation or args.seed is not None:
+        if knobs and not args.operation:
+            flags = ", ".join(f"--{name.replace('_', '-')}" for name in knobs)
+            raise CliError(
+                f"OPERATION: required with {flags} (e.g. AssociateClientVpnTargetNetwork, or * for all)"
+            )
+        if args.operation and not knobs:
+            raise CliError(f"{args.operation}: give at least one fault, e.g. --throttle-rate 0.3")
+        body: dict[str, Any] = {**knobs}
+        if args.operation:
+            body["operation"] = args.operation
+        if args.seed is not None:
+            body["seed"] = args.seed
+        result = _admin(url, "POST", "faults", body)
+    elif knobs:
+        flags = ", ".join(f"--{name.replace('_', '-')}" for name in knobs)
+        raise CliError(
+            f"OPERATION: required with {flags} (e.g. AssociateClientVpnTargetNetwork, or * for all)"
+        )
     else:
-        result = _admin(args.url, "GET", "faults")
+        result = _admin(url, "GET", "faults")
     print(json.dumps(result, indent=2))
     return 0
 
@@ -233,12 +360,43 @@ def cmd_local_clock(args: argparse.Namespace) -> int:
         body["time_scale"] = args.time_scale
     if args.advance is not None:
         body["advance_seconds"] = args.advance
-    print(json.dumps(_admin(args.url, "POST", "clock", body), indent=2))
+    print(json.dumps(_admin(_local_url(args), "POST", "clock", body), indent=2))
     return 0
 
 
-def _aws_clients(args: argparse.Namespace) -> tuple[Any, Any]:
-    return aws_client(args, "cloudformation"), aws_client(args, "stepfunctions")
+def _local_url(args: argparse.Namespace) -> str:
+    """The admin API of the local cloud: --url, else the running `cvpn local up`'s, else the default."""
+    if args.url:
+        return str(args.url)
+    state = read_local_state()
+    return state.endpoint_url if state is not None else DEFAULT_LOCAL_URL
+
+
+def cmd_local_network(args: argparse.Namespace) -> int:
+    from cvpn.local_setup import describe_network
+
+    network = describe_network(lambda service: aws_client(args, service))
+    if network is None:
+        raise CliError(
+            f"no example network at {args.endpoint_url or 'your AWS account'}: `cvpn local up` builds it "
+            "(unless --empty)"
+        )
+    if args.json:
+        print(json.dumps(network, indent=2))
+        return 0
+    print(f"{'vpc':<28} {network['vpc_id']}  ({network['vpc_cidr']})")
+    for subnet in network["subnets"]:
+        print(f"{'subnet':<28} {subnet['subnet_id']}  ({subnet['availability_zone']}, {subnet['cidr']})")
+    for key in (
+        "security_group_id",
+        "directory_id",
+        "server_certificate_arn",
+        "client_root_certificate_arn",
+        "saml_provider_arn",
+        "log_group_name",
+    ):
+        print(f"{key.removesuffix('_id').removesuffix('_arn').replace('_', ' '):<28} {network[key] or '-'}")
+    return 0
 
 
 def _print_step(step: str) -> None:
@@ -278,12 +436,33 @@ def _print_configuration_link(args: argparse.Namespace, output: Any) -> None:
         print(f"client configuration ({key}), link valid {minutes} minutes:\n{url}")
 
 
+def _state_machine(args: argparse.Namespace, output: str) -> str:
+    from cvpn.provision import StackNotFound, stack_outputs
+
+    try:
+        outputs = stack_outputs(aws_client(args, "cloudformation"), args.stack_name)
+    except StackNotFound as error:
+        raise CliError(f"--stack-name {args.stack_name}: {error}") from error
+    if output not in outputs:
+        raise CliError(
+            f"--stack-name {args.stack_name}: the stack has no output {output}; is it this product's?"
+        )
+    return outputs[output]
+
+
+def _ended(execution: dict[str, Any]) -> str:
+    from datetime import UTC
+
+    stopped = execution.get("stopDate")
+    return f" at {stopped.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC" if stopped is not None else ""
+
+
 def cmd_provision(args: argparse.Namespace) -> int:
     from cvpn.provision import (
         PROVISION_OUTPUT,
-        StackNotFound,
         follow_execution,
-        stack_outputs,
+        request_executions,
+        retry_name,
         start_provisioning,
     )
 
@@ -294,30 +473,105 @@ def cmd_provision(args: argparse.Namespace) -> int:
         raise CliError(f"REQUEST: cannot read {path}: {error.strerror}") from error
     except json.JSONDecodeError as error:
         raise CliError(f"REQUEST: {path} is not JSON (line {error.lineno}: {error.msg})") from error
-    if not isinstance(request, dict) or not request.get("request_id"):
-        raise CliError(f"REQUEST: {path} must be a JSON object with a request_id")
-    cloudformation, sfn = _aws_clients(args)
-    try:
-        machine = stack_outputs(cloudformation, args.stack_name)[PROVISION_OUTPUT]
-    except (StackNotFound, KeyError) as error:
-        raise CliError(f"--stack-name {args.stack_name}: {error}") from error
-    execution = start_provisioning(sfn, machine, request, source="cli")
-    print(f"started {execution}")
+    except UnicodeDecodeError as error:
+        raise CliError(f"REQUEST: {path} is not UTF-8 text ({error.reason})") from error
+    if (
+        not isinstance(request, dict)
+        or not isinstance(request.get("request_id"), str)
+        or not request["request_id"]
+    ):
+        raise CliError(f"REQUEST: {path} must be a JSON object with a request_id (text)")
+    request_id = request["request_id"]
+    machine = _state_machine(args, PROVISION_OUTPUT)
+    sfn = aws_client(args, "stepfunctions")
+    runs = [e for e in request_executions(sfn, machine, request_id) if str(e["name"]).startswith("cli-")]
+    flags = _target_flags(args)
+    if runs and runs[0]["status"] == "RUNNING":
+        running = runs[0]["executionArn"]
+        if args.retry:
+            raise CliError(
+                f"--retry: request {request_id} is still running ({running}); follow it with "
+                f"`cvpn status {request_id}{flags}` and retry once it has ended"
+            )
+        if _input_of(sfn, running) != request:
+            raise CliError(
+                f"REQUEST: request {request_id} is running with another document ({running}); wait for it "
+                f"to end (`cvpn status {request_id}{flags}`), then run this one with --retry"
+            )
+        execution = running
+        print(f"following {execution} (already running)")
+    else:
+        if runs and not args.retry:
+            last = runs[0]
+            changed = _input_of(sfn, last["executionArn"]) != request
+            print(
+                f"request {request_id} already ran: {last['executionArn']} ended {last['status']}"
+                f"{_ended(last)}{' with another document' if changed else ''}; nothing started."
+            )
+            print(f"  see how it went:  cvpn status {request_id}{flags}")
+            wait = " --wait" if args.wait else ""
+            print(f"  run it again:     cvpn provision {args.request} --retry{wait}{flags}")
+            return 0 if last["status"] == "SUCCEEDED" and not changed else 1
+        # Each run has a name of its own; a later run finds the endpoint an earlier one left.
+        name = retry_name(request_id, len(runs) + 1) if runs else None
+        execution = start_provisioning(sfn, machine, request, source="cli", name=name)
+        print(f"started {execution}")
     if not args.wait:
-        print(f"follow it with: cvpn status {execution}")
+        print(f"follow it with: cvpn status {request_id}{_target_flags(args)}")
         return 0
     return _report(follow_execution(sfn, execution, on_step=_print_step, poll_seconds=args.poll), args)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from cvpn.provision import PROVISION_OUTPUT, describe_progress, execution_name, stack_outputs
+def _input_of(sfn: Any, execution_arn: str) -> Any:
+    described = sfn.describe_execution(executionArn=execution_arn)
+    try:
+        return json.loads(described.get("input") or "{}").get("request")
+    except (ValueError, AttributeError):
+        return None
 
-    _cloudformation, sfn = _aws_clients(args)
+
+def _target_flags(args: argparse.Namespace) -> str:
+    """The flags that point a follow-up command at the same stack and endpoint as this one."""
+    flags = []
+    if args.local:
+        flags.append(" --local")
+    elif args.endpoint_url:
+        flags.append(f" --endpoint-url {args.endpoint_url}")
+    if args.stack_name != DEFAULT_STACK_NAME:
+        flags.append(f" --stack-name {args.stack_name}")
+    return "".join(flags)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from cvpn.provision import INTAKE_OUTPUT, PROVISION_OUTPUT, describe_progress, request_executions
+
+    sfn = aws_client(args, "stepfunctions")
     execution = args.id
     if not execution.startswith("arn:"):
-        machine = stack_outputs(_cloudformation, args.stack_name)[PROVISION_OUTPUT]
-        name = execution if execution.startswith("cli-") else execution_name(execution)
-        execution = machine.replace(":stateMachine:", ":execution:") + f":{name}"
+        from cvpn.provision import StackNotFound, stack_outputs
+
+        try:
+            outputs = stack_outputs(aws_client(args, "cloudformation"), args.stack_name)
+        except StackNotFound as error:
+            raise CliError(f"--stack-name {args.stack_name}: {error}") from error
+        found: list[dict[str, Any]] = []
+        waiting = ""
+        for output in (PROVISION_OUTPUT, INTAKE_OUTPUT):
+            if output in outputs:
+                found = request_executions(sfn, outputs[output], args.id)
+            if found:
+                waiting = " (the intake: no provisioning started yet)" if output == INTAKE_OUTPUT else ""
+                break
+        if not found:
+            raise CliError(
+                f"ID: no execution for request {args.id} in stack {args.stack_name}; check the request id "
+                f"(the request's request_id, or the ticket key of a webhook) or give the execution ARN"
+            )
+        execution = found[0]["executionArn"]
+        print(f"request {args.id}: {found[0]['name']}{waiting}")
+        if len(found) > 1:
+            earlier = ", ".join(f"{e['name']} {e['status']}" for e in found[1:])
+            print(f"  earlier runs: {earlier}")
     progress = describe_progress(sfn, execution)
     for step in progress.steps:
         _print_step(step)
@@ -325,14 +579,15 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_decommission(args: argparse.Namespace) -> int:
-    from cvpn.provision import DECOMMISSION_OUTPUT, follow_execution, stack_outputs
+    from cvpn.provision import DECOMMISSION_OUTPUT, follow_execution
 
-    cloudformation, sfn = _aws_clients(args)
-    machine = stack_outputs(cloudformation, args.stack_name)[DECOMMISSION_OUTPUT]
+    machine = _state_machine(args, DECOMMISSION_OUTPUT)
+    sfn = aws_client(args, "stepfunctions")
     target = {"request_id": args.request_id} if args.request_id else {"endpoint_id": args.endpoint_id}
     execution = sfn.start_execution(stateMachineArn=machine, input=json.dumps(target))["executionArn"]
     print(f"started {execution}")
     if not args.wait:
+        print(f"follow it with: cvpn status {execution}{_target_flags(args)}")
         return 0
     return _report(follow_execution(sfn, execution, on_step=_print_step, poll_seconds=args.poll))
 
@@ -347,6 +602,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------- parser
+LOCAL_URL_HELP = f"the local cloud (default: the one `cvpn local up` runs, else {DEFAULT_LOCAL_URL})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cvpn", description="Client VPN Autopilot")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -389,6 +647,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--no-deploy", action="store_true", help="serve the embedded AWS only")
     up.add_argument(
+        "--empty",
+        action="store_true",
+        help="build no example network and configure no example webhook source",
+    )
+    up.add_argument(
         "--oidc-port",
         type=int,
         default=0,
@@ -402,16 +665,28 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--common-name", help="certificate common name (mutual TLS)")
     connect.add_argument("--device-ip", default="203.0.113.10", help="the client's public address")
     connect.add_argument("--fail", metavar="REASON", help="make the attempt fail with this reason")
-    connect.add_argument("--url", default=DEFAULT_LOCAL_URL)
+    connect.add_argument("--url", help=LOCAL_URL_HELP)
     connect.set_defaults(func=cmd_local_connect)
 
     faults = local_sub.add_parser("faults", help="show, set or clear injected API faults")
-    faults.add_argument("operation", nargs="?", help="API operation, e.g. AssociateClientVpnTargetNetwork")
-    faults.add_argument("--throttle-rate", type=float, help="share of calls answered RequestLimitExceeded")
-    faults.add_argument("--concurrent-mutation-rate", type=float)
-    faults.add_argument("--association-failures", type=int, help="next N associations end association-failed")
     faults.add_argument(
-        "--not-found-after-create-seconds", type=float, help="NotFound for this long after a create"
+        "operation",
+        nargs="?",
+        help="a Client VPN API operation, e.g. AssociateClientVpnTargetNetwork, or * for every one",
+    )
+    faults.add_argument(
+        "--throttle-rate", type=_rate, help="share of calls answered RequestLimitExceeded, 0 to 1"
+    )
+    faults.add_argument(
+        "--concurrent-mutation-rate",
+        type=_rate,
+        help="share answered ConcurrentMutationLimitExceeded, 0 to 1",
+    )
+    faults.add_argument(
+        "--association-failures", type=_count, help="next N associations end association-failed"
+    )
+    faults.add_argument(
+        "--not-found-after-create-seconds", type=_seconds, help="NotFound for this long after a create"
     )
     faults.add_argument(
         "--fail-with",
@@ -419,33 +694,43 @@ def build_parser() -> argparse.ArgumentParser:
         help="answer the next calls with this EC2 error code and AWS's HTTP status for it (server errors "
         "such as InternalError 500 or ServiceUnavailable 503, which the SDKs retry; client errors 400)",
     )
-    faults.add_argument("--fail-count", type=int, help="how many calls --fail-with fails (default 1)")
+    faults.add_argument("--fail-count", type=_count, help="how many calls --fail-with fails (default 1)")
     faults.add_argument("--clear", action="store_true")
-    faults.add_argument("--url", default=DEFAULT_LOCAL_URL)
+    faults.add_argument(
+        "--seed",
+        type=int,
+        help="draw the random faults (rates) from this seed from now on: same seed, same faults",
+    )
+    faults.add_argument("--url", help=LOCAL_URL_HELP)
     faults.set_defaults(func=cmd_local_faults)
 
     clock = local_sub.add_parser("clock", help="read or steer the emulated clock")
     clock.add_argument("--time-scale", type=_positive_float)
     clock.add_argument("--advance", type=float, metavar="SECONDS")
-    clock.add_argument("--url", default=DEFAULT_LOCAL_URL)
+    clock.add_argument("--url", help=LOCAL_URL_HELP)
     clock.set_defaults(func=cmd_local_clock)
 
     def aws_options(command: argparse.ArgumentParser) -> None:
-        command.add_argument(
-            "--stack-name", default="cvpn-autopilot", help="the deployed stack (default cvpn-autopilot)"
-        )
-        command.add_argument(
-            "--local", action="store_true", help=f"use the local cloud at {DEFAULT_LOCAL_URL}"
-        )
-        command.add_argument("--endpoint-url", help="any AWS-compatible endpoint")
-        command.add_argument("--region", help="AWS region (default: your AWS configuration)")
+        add_aws_options(command)
         command.add_argument(
             "--poll", type=_positive_float, default=1.0, help="seconds between progress checks"
         )
 
+    network = local_sub.add_parser(
+        "network", help="print the ids of the example network `cvpn local up` built"
+    )
+    add_aws_options(network)
+    network.add_argument("--json", action="store_true", help="print JSON")
+    network.set_defaults(func=cmd_local_network)
+
     provision = sub.add_parser("provision", help="start provisioning an endpoint from a request file")
     provision.add_argument("request", metavar="REQUEST.json")
     provision.add_argument("--wait", action="store_true", help="follow the execution until it ends")
+    provision.add_argument(
+        "--retry",
+        action="store_true",
+        help="run a request that already ran again, as a new execution (with this document)",
+    )
     aws_options(provision)
     provision.set_defaults(func=cmd_provision)
 
@@ -458,7 +743,7 @@ def build_parser() -> argparse.ArgumentParser:
     target = decommission.add_mutually_exclusive_group(required=True)
     target.add_argument("--request-id")
     target.add_argument("--endpoint-id")
-    decommission.add_argument("--wait", action="store_true")
+    decommission.add_argument("--wait", action="store_true", help="follow the execution until it ends")
     aws_options(decommission)
     decommission.set_defaults(func=cmd_decommission)
 
@@ -471,10 +756,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share of calls from 0 to 1, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seconds >= 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"a whole number >= 0, got {text}")
     return value
 
 
@@ -482,10 +801,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if hasattr(args, "endpoint_url"):
+            resolve_target(args)
         return int(args.func(args))
     except CliError as error:
         print(f"cvpn: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cvpn: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`cvpn status ... | head`): stop quietly, as other command lines do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as error:
+        message = aws_error_message(error, args)
+        if message is None:
+            raise
+        print(f"cvpn: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -3,10 +3,13 @@
 
     cvpn request submit events/webhooks/jira-issue-updated.json --source jira --secret "$SECRET" \\
         [--base-url https://abc123.execute-api.eu-west-1.amazonaws.com] [--scheme jira] [--delivery-id ID]
+    cvpn request submit events/webhooks/jira-issue-updated.json --source jira --local
 
 The file's bytes are sent exactly as they are (the signature covers the raw body). The scheme follows
 the source name (jira, github, slack; anything else is the generic ``X-Signature: t=..,v1=..``) unless
 ``--scheme`` says otherwise. The secret may come from ``CVPN_WEBHOOK_SECRET`` instead of ``--secret``.
+``--local`` sends to the API of the local cloud `cvpn local up` runs, signed with the secret it gave
+the example sources.
 
     cvpn request reopen NET-2001 --source jira [--stack-name S] [--local | --endpoint-url URL] [--region R]
 
@@ -88,7 +91,12 @@ def submit_webhook(
     except urllib.error.HTTPError as error:
         status, raw = int(error.code), error.read()
     except urllib.error.URLError as error:
-        raise SubmitError(f"--base-url: nothing answers at {base_url} ({error.reason})") from error
+        raise SubmitError(
+            f"--base-url: nothing answers at {base_url} ({error.reason}); is the local cloud running "
+            "(`cvpn local up`)? For a stack on AWS give its IntakeApiUrl output with --base-url"
+        ) from error
+    except OSError as error:  # a reset or a timeout after the connection was made
+        raise SubmitError(f"--base-url: {base_url} did not answer ({error}); try again") from error
     try:
         return status, json.loads(raw) if raw else None
     except ValueError:
@@ -101,9 +109,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
         body = path.read_bytes()
     except OSError as error:
         raise SubmitError(f"FILE: cannot read {path}: {error.strerror}") from error
+    from cvpn.common import read_local_state
+
+    state = read_local_state() if args.local or not args.base_url else None
+    if args.local and (state is None or not state.api_url):
+        raise SubmitError(
+            "--local: no local cloud serving the intake API is running; start one with `cvpn local up`"
+        )
+    base_url = args.base_url or (state.api_url if state and state.api_url else DEFAULT_BASE_URL)
     secret = args.secret or os.environ.get(SECRET_ENVIRONMENT, "")
+    if not secret and args.local and state is not None:
+        secret = state.webhook_secret or ""
     if not secret:
-        raise SubmitError(f"--secret: required (or set {SECRET_ENVIRONMENT})")
+        local = "; with --local, a local cloud started without --empty" if args.local else ""
+        raise SubmitError(f"--secret: required (or set {SECRET_ENVIRONMENT}{local})")
     scheme = args.scheme or (args.source if args.source in SCHEMES else "generic")
     headers = signed_headers(
         scheme,
@@ -112,7 +131,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         timestamp=int(time.time()),
         delivery_id=args.delivery_id or str(uuid.uuid4()),
     )
-    status, answer = submit_webhook(args.base_url, args.source, body, headers)
+    status, answer = submit_webhook(base_url, args.source, body, headers)
     print(f"HTTP {status}")
     print(json.dumps(answer, indent=2) if not isinstance(answer, str) else answer)
     return 0 if 200 <= status < 300 else 1
@@ -197,7 +216,13 @@ def register(subparsers: Any) -> None:
     )
     submit.add_argument("--secret", help=f"the source's signing secret (default: ${SECRET_ENVIRONMENT})")
     submit.add_argument(
-        "--base-url", default=DEFAULT_BASE_URL, help=f"the intake API (default {DEFAULT_BASE_URL})"
+        "--base-url",
+        help=f"the intake API (default: the local cloud `cvpn local up` runs, else {DEFAULT_BASE_URL})",
+    )
+    submit.add_argument(
+        "--local",
+        action="store_true",
+        help="the local cloud `cvpn local up` runs: its API, and the secret it gave the example sources",
     )
     submit.add_argument("--scheme", choices=SCHEMES, help="signature scheme (default: from the source name)")
     submit.add_argument("--delivery-id", help="delivery id header value (default: a new UUID)")

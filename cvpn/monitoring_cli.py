@@ -2,7 +2,8 @@
 connected right now, and which endpoints the ingest watches.
 
 cvpn findings [--since 1h] [--json]                        findings recorded by the alert delivery
-cvpn connections ENDPOINT_ID [--terminate USER]           live and recent connections; cut a user's
+cvpn connections ENDPOINT_ID [--terminate USER]           live and recent connections, failed attempts
+                                                          of the last hour; cut a user's sessions
 cvpn monitoring reindex [--json]                           index requests recorded before the index
 
 All work against a deployed stack (found by ``--stack-name`` through its CloudFormation outputs) on
@@ -15,15 +16,18 @@ import argparse
 import json
 import re
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cvpn.common import CliError, aws_client
+from cvpn.common import CliError, add_aws_options, aws_client
 
 __all__ = ["parse_duration", "register", "reindex_monitored_log_groups"]
 
 FINDINGS_OUTPUT = "FindingsTableName"
 REQUESTS_OUTPUT = "RequestsTableName"
+FAILED_ATTEMPTS_WINDOW = 3600  # seconds of connection log `cvpn connections` reads failures from
+FAILED_ATTEMPTS_SHOWN = 20
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -113,6 +117,70 @@ def terminate_sessions(ec2: Any, endpoint_id: str, name: str) -> list[dict[str, 
     return sessions.terminate_user(endpoint_id, name) or sessions.terminate_common_name(endpoint_id, name)
 
 
+_MAX_LOG_EVENTS = 10_000  # connection-log events read for the failed attempts of one listing
+
+
+@dataclass(frozen=True)
+class FailedAttempt:
+    """A refused connection attempt as the connection log recorded it."""
+
+    timestamp_ms: int
+    user: str | None  # the username (Active Directory, SAML), else the certificate's common name
+    device_ip: str | None
+    failure_reason: str | None
+
+
+def _meaning(record: dict[str, Any], field: str) -> str | None:
+    value = record.get(field)
+    return None if value in (None, "", "NA") else str(value)  # the log writes "NA" for not applicable
+
+
+def recent_failed_attempts(ec2: Any, logs: Any, endpoint_id: str, since_epoch: int) -> list[FailedAttempt]:
+    """The failed connection attempts the endpoint's connection log recorded since ``since_epoch``,
+    newest first, each once (a record is logged again while its connection lives). Empty when the
+    endpoint logs no connections. DescribeClientVpnConnections lists only connections that were
+    established: a refused attempt exists only in the log. (The command line ships without the
+    product's layer: the few fields read here are read here.)"""
+    endpoints = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"]
+    options = (endpoints[0].get("ConnectionLogOptions") or {}) if endpoints else {}
+    group = options.get("CloudwatchLogGroup")
+    if not options.get("Enabled") or not group:
+        return []
+    params: dict[str, Any] = {"logGroupName": group, "startTime": since_epoch * 1000}
+    if options.get("CloudwatchLogStream"):
+        params["logStreamNames"] = [options["CloudwatchLogStream"]]
+    failed: dict[str, FailedAttempt] = {}
+    read = 0
+    while read < _MAX_LOG_EVENTS:
+        page = logs.filter_log_events(**params)
+        for event in page.get("events", []):
+            read += 1
+            try:
+                record = json.loads(event.get("message") or "")
+            except ValueError:
+                continue
+            if not isinstance(record, dict) or record.get("client-vpn-endpoint-id") != endpoint_id:
+                continue
+            if record.get("connection-log-type") != "connection-attempt":
+                continue
+            if record.get("connection-attempt-status") != "failed":
+                continue
+            connection_id = str(record.get("connection-id") or event.get("eventId"))
+            failed.setdefault(
+                connection_id,
+                FailedAttempt(
+                    timestamp_ms=int(event.get("timestamp") or 0),
+                    user=_meaning(record, "username") or _meaning(record, "common-name"),
+                    device_ip=_meaning(record, "device-ip"),
+                    failure_reason=_meaning(record, "connection-attempt-failure-reason"),
+                ),
+            )
+        if not page.get("nextToken"):
+            break
+        params["nextToken"] = page["nextToken"]
+    return sorted(failed.values(), key=lambda attempt: attempt.timestamp_ms, reverse=True)
+
+
 def cmd_connections(args: argparse.Namespace) -> int:
     from botocore.exceptions import ClientError
 
@@ -141,6 +209,14 @@ def cmd_connections(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(connections, indent=2, sort_keys=True, default=str))
         return 0
+    try:
+        failed = recent_failed_attempts(
+            ec2, aws_client(args, "logs"), args.endpoint_id, int(time.time()) - FAILED_ATTEMPTS_WINDOW
+        )
+    except ClientError as error:
+        detail = error.response.get("Error", {})
+        failed = None
+        unread = f"{detail.get('Code')}: {detail.get('Message')}"
     active = sum(1 for c in connections if c.get("Status", {}).get("Code") == "active")
     print(f"{args.endpoint_id}: {active} active, {len(connections) - active} ended in the last hour")
     print(
@@ -155,6 +231,20 @@ def cmd_connections(args: argparse.Namespace) -> int:
             f"{connection.get('Status', {}).get('Code', '?'):<11}  "
             f"{str(connection.get('ConnectionEstablishedTime', '-'))[:19]:<19}  "
             f"{connection.get('IngressBytes', '0'):>10}  {connection.get('EgressBytes', '0'):>10}"
+        )
+    if failed is None:
+        print(f"failed attempts: the connection log could not be read ({unread})")
+        return 0
+    print(f"{len(failed)} failed attempt(s) in the last hour (from the connection log)")
+    for attempt in failed[:FAILED_ATTEMPTS_SHOWN]:
+        moment = datetime.fromtimestamp(attempt.timestamp_ms / 1000, tz=UTC)
+        print(
+            f"  {moment:%Y-%m-%d %H:%M:%S}  {(attempt.user or '-')[:24]:<24}  "
+            f"{attempt.device_ip or '-':<15}  {attempt.failure_reason or '-'}"
+        )
+    if len(failed) > FAILED_ATTEMPTS_SHOWN:
+        print(
+            f"  ... and {len(failed) - FAILED_ATTEMPTS_SHOWN} more; `cvpn findings` lists what they add up to"
         )
     return 0
 
@@ -244,12 +334,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- parser
 def _aws_options(command: argparse.ArgumentParser) -> None:
-    command.add_argument(
-        "--stack-name", default="cvpn-autopilot", help="the deployed stack (default cvpn-autopilot)"
-    )
-    command.add_argument("--local", action="store_true", help="use the local cloud at http://127.0.0.1:4566")
-    command.add_argument("--endpoint-url", help="any AWS-compatible endpoint")
-    command.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    add_aws_options(command)
     command.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -263,7 +348,9 @@ def register(subparsers: Any) -> None:
     findings.set_defaults(func=cmd_findings)
 
     connections = subparsers.add_parser(
-        "connections", help="live and recent connections of an endpoint; --terminate cuts a user's sessions"
+        "connections",
+        help="live and recent connections of an endpoint and its failed attempts of the last hour (from "
+        "the connection log); --terminate cuts a user's sessions",
     )
     connections.add_argument("endpoint_id", metavar="ENDPOINT_ID")
     connections.add_argument(

@@ -20,6 +20,8 @@ __all__ = [
     "execution_name",
     "find_configuration",
     "follow_execution",
+    "request_executions",
+    "retry_name",
     "stack_outputs",
     "start_provisioning",
 ]
@@ -28,6 +30,8 @@ PROVISION_OUTPUT = "ProvisionEndpointStateMachineArn"
 # How long a link `cvpn status` makes to a client configuration lasts (the stack's default lifetime).
 CONFIGURATION_LINK_SECONDS = 900
 DECOMMISSION_OUTPUT = "DecommissionEndpointStateMachineArn"
+INTAKE_OUTPUT = "IntakeStateMachineArn"
+_MAX_LISTED_PAGES = 20  # executions listed per state machine when looking a request up: 20,000
 
 
 class StackNotFound(Exception):
@@ -40,8 +44,10 @@ def stack_outputs(cloudformation: Any, stack_name: str) -> dict[str, str]:
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except ClientError as error:
+        message = error.response["Error"].get("Message", "not found")
         raise StackNotFound(
-            f"stack {stack_name}: {error.response['Error'].get('Message', 'not found')}"
+            f"{message}; deploy it (docs/deploying.md), start the local cloud with `cvpn local up`, "
+            "or name yours with --stack-name"
         ) from error
     return {item["OutputKey"]: item["OutputValue"] for item in stacks[0].get("Outputs", [])}
 
@@ -55,15 +61,51 @@ def execution_name(request_id: str, source: str = "cli") -> str:
     return cleaned[:80]
 
 
+def retry_name(request_id: str, attempt: int) -> str:
+    """The execution name of the ``attempt``-th run (2, 3, ...) of a request started with --retry:
+    ``cli-retry<N>-<request id>``, so every run of a request ends with ``-<request id>``."""
+    return execution_name(request_id, f"cli-retry{attempt}")
+
+
+def request_executions(sfn: Any, state_machine_arn: str, request_id: str) -> list[dict[str, Any]]:
+    """Every execution of ``state_machine_arn`` for ``request_id``, newest first: named
+    ``<source>-<request id>`` by the command line (``cli``, ``cli-retry<N>``) or by the intake (the
+    ticket system's source name). A name that only looks alike (its input names another request) is
+    left out."""
+    suffix = "-" + execution_name(request_id, "x")[2:]
+    found: list[dict[str, Any]] = []
+    token: str | None = None
+    for _ in range(_MAX_LISTED_PAGES):
+        page = sfn.list_executions(
+            stateMachineArn=state_machine_arn, maxResults=1000, **({"nextToken": token} if token else {})
+        )
+        found.extend(e for e in page["executions"] if str(e["name"]).endswith(suffix))
+        token = page.get("nextToken")
+        if not token:
+            break
+    mine = [e for e in found if _input_request_id(sfn, e["executionArn"]) in (request_id, None)]
+    return sorted(mine, key=lambda e: e["startDate"], reverse=True)
+
+
+def _input_request_id(sfn: Any, execution_arn: str) -> str | None:
+    described = sfn.describe_execution(executionArn=execution_arn)
+    try:
+        request_id = json.loads(described.get("input") or "{}")["request"]["request_id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return str(request_id)
+
+
 def start_provisioning(
-    sfn: Any, state_machine_arn: str, request: dict[str, Any], *, source: str = "cli"
+    sfn: Any, state_machine_arn: str, request: dict[str, Any], *, source: str = "cli", name: str | None = None
 ) -> str:
-    """Start (or find) the execution for ``request``; returns its ARN.
+    """Start (or find) the execution for ``request`` (named ``name``, else after the source and
+    request id); returns its ARN.
 
     StartExecution is idempotent by name while the execution runs with the same input. A closed
     execution of the same name is returned as is (ExecutionAlreadyExists), so nothing provisions twice.
     """
-    name = execution_name(str(request.get("request_id", "")), source)
+    name = name or execution_name(str(request.get("request_id", "")), source)
     payload = json.dumps({"request": request}, sort_keys=True)
     try:
         return str(

@@ -192,6 +192,7 @@ class LocalCloud:
 
         from localcloud import (
             clientvpn,
+            custom_ids,
             dynamodb_atomic,
             eventbridge,
             lambdaruntime,
@@ -230,6 +231,7 @@ class LocalCloud:
         dynamodb_atomic.install()
         logs.install()
         clientvpn.install()
+        custom_ids.install()
         stepfunctions.install()
         eventbridge.install()
         self.runtime = lambdaruntime.LambdaRuntime(
@@ -446,13 +448,24 @@ class LocalCloud:
         return {"time_scale": self.clock.time_scale, "now": self.clock.now().isoformat()}
 
     def _admin_faults(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST faults``: ``{"operation", knobs...}``, and/or ``{"seed": N}`` to reseed."""
+        seed = body.pop("seed", None)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise AdminError(f"seed: a whole number, got {seed!r}")
         operation = body.pop("operation", None)
-        if not isinstance(operation, str) or not operation:
+        if operation is None and body:
+            raise AdminError(f"operation: required with {', '.join(sorted(body))}, e.g. CreateClientVpnRoute")
+        if operation is None and seed is None:
             raise AdminError("operation: required, the API operation name, e.g. CreateClientVpnRoute")
+        if operation is not None and (not isinstance(operation, str) or not operation):
+            raise AdminError("operation: the API operation name, e.g. CreateClientVpnRoute")
         try:
-            self._faults().configure(operation, **body)
+            if operation is not None:
+                self._faults().configure(operation, **body)
         except (TypeError, ValueError) as error:
             raise AdminError(str(error)) from error
+        if seed is not None:
+            self._faults().reseed(seed)
         return dict(self._faults().to_dict())
 
     def _admin_clear_faults(self, _body: dict[str, Any]) -> dict[str, Any]:

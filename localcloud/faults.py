@@ -33,6 +33,10 @@ Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API
     ``InvalidClientVpnEndpointId.NotFound``, and DescribeClientVpnEndpoints without ids leaves it
     out of the listing (eventual consistency after create).
 
+Faults are injected into the operations that consult the injector: the Client VPN API's, and any
+an extension adds with ``register_fault_operations``. ``configure`` refuses another operation name, a
+knob it does not know, and a value out of range (a rate outside [0, 1], a negative count or time).
+
 Besides faults, this module counts every Client VPN API call per operation name
 (``api_call_counts()`` / ``reset_api_call_counts()``) so tests and benchmarks can assert how many
 EC2 calls a workflow made.
@@ -51,13 +55,16 @@ from localcloud.clientvpn.exceptions import ClientVpnEndpointNotFound, ClientVpn
 from localcloud.clock import get_clock
 
 __all__ = [
+    "CLIENT_VPN_OPERATIONS",
     "FaultInjector",
     "OperationFaults",
     "api_call_counts",
     "get_fault_injector",
     "record_api_call",
+    "register_fault_operations",
     "reset_api_call_counts",
     "set_fault_injector",
+    "supported_operations",
 ]
 
 ANY_OPERATION = "*"
@@ -86,6 +93,75 @@ class OperationFaults:
         return {f.name for f in fields(cls)}
 
 
+_RATES = ("throttle_rate", "concurrent_mutation_rate", "association_failure_rate")
+_COUNTS = ("force_operation_not_permitted", "association_failures", "fail_count")
+_SECONDS = ("create_window_seconds", "not_found_after_create_seconds")
+# The Client VPN operations the local cloud serves, each of which consults the injector first
+# (localcloud.clientvpn.responses; a test keeps the two lists equal).
+CLIENT_VPN_OPERATIONS = (
+    "ApplySecurityGroupsToClientVpnTargetNetwork",
+    "AssociateClientVpnTargetNetwork",
+    "AuthorizeClientVpnIngress",
+    "CreateClientVpnEndpoint",
+    "CreateClientVpnRoute",
+    "DeleteClientVpnEndpoint",
+    "DeleteClientVpnRoute",
+    "DescribeClientVpnAuthorizationRules",
+    "DescribeClientVpnConnections",
+    "DescribeClientVpnEndpoints",
+    "DescribeClientVpnRoutes",
+    "DescribeClientVpnTargetNetworks",
+    "DisassociateClientVpnTargetNetwork",
+    "ExportClientVpnClientCertificateRevocationList",
+    "ExportClientVpnClientConfiguration",
+    "ImportClientVpnClientCertificateRevocationList",
+    "ModifyClientVpnEndpoint",
+    "RevokeClientVpnIngress",
+    "TerminateClientVpnConnections",
+)
+_extra_operations: set[str] = set()
+
+
+def register_fault_operations(operations: Iterable[str]) -> None:
+    """Let ``configure`` accept these operation names: their handlers call ``before_call``."""
+    _extra_operations.update(operations)
+
+
+def supported_operations() -> list[str]:
+    """The operation names faults can be set for (besides ``"*"``), sorted."""
+    return sorted(set(CLIENT_VPN_OPERATIONS) | _extra_operations)
+
+
+def _check_knobs(operation: str, knobs: dict[str, Any]) -> None:
+    """Raise ValueError naming the operation or knob a configuration cannot have, and why."""
+    supported = supported_operations()
+    if operation != ANY_OPERATION and operation not in supported:
+        raise ValueError(
+            f"operation: faults are injected only into {', '.join(supported)} (or * for all of them); "
+            f"got {operation!r}"
+        )
+    unknown = set(knobs) - OperationFaults.knob_names()
+    if unknown:
+        raise ValueError(f"unknown fault knobs for {operation}: {sorted(unknown)}")
+    for name, value in knobs.items():
+        if name in _RATES + _SECONDS and (
+            isinstance(value, bool) or not isinstance(value, int | float) or value != value
+        ):
+            raise ValueError(f"{name}: must be a number, got {value!r}")
+        if name in _RATES and not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name}: a probability in [0, 1], got {value!r}")
+        if name in _SECONDS and value < 0:
+            raise ValueError(f"{name}: seconds >= 0, got {value!r}")
+        if name in _COUNTS and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name}: a whole number >= 0, got {value!r}")
+        if (
+            name in ("fail_with", "association_failure_message")
+            and value is not None
+            and (not isinstance(value, str) or not value.strip())
+        ):
+            raise ValueError(f"{name}: a non-empty text, got {value!r}")
+
+
 @dataclass
 class _InjectorState:
     last_endpoint_created_at: float | None = None
@@ -105,15 +181,20 @@ class FaultInjector:
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self, operation: str, **knobs: Any) -> OperationFaults:
-        """Set knobs for ``operation`` (API name, or ``"*"``); unknown knob names raise ValueError."""
-        unknown = set(knobs) - OperationFaults.knob_names()
-        if unknown:
-            raise ValueError(f"unknown fault knobs for {operation}: {sorted(unknown)}")
+        """Set knobs for ``operation`` (API name, or ``"*"``); an operation no fault reaches, an unknown
+        knob or a value out of range raise ValueError."""
+        _check_knobs(operation, knobs)
         with self._lock:
             current = self._operations.get(operation, OperationFaults())
             updated = OperationFaults(**{**asdict(current), **knobs})
             self._operations[operation] = updated
             return updated
+
+    def reseed(self, seed: int) -> None:
+        """Draw every random decision from ``seed`` from now on (the knobs stay)."""
+        with self._lock:
+            self.seed = seed
+            self._random = random.Random(seed)
 
     def clear(self) -> None:
         """Forget every knob, the creation history and the injected-fault counters; reseed."""

@@ -4,6 +4,10 @@ Used by the demo and the tests: a VPC with subnets in three Availability Zones, 
 AWS Managed Microsoft AD directory, a server certificate (and a client root CA for mutual TLS)
 generated with ``cryptography`` and imported into ACM, a SAML provider and a connection log group.
 Everything goes through boto3, so the same code would build it on AWS.
+
+``EXAMPLE_IDS`` are the ids the documents in ``events/`` name. ``build_sample_network(ids=EXAMPLE_IDS)``
+asks for them with a ``_custom_id_`` tag on each create call, which the local cloud honours
+(:mod:`localcloud.custom_ids`); that is what `cvpn local up` builds, so the examples provision as written.
 """
 
 from __future__ import annotations
@@ -20,7 +24,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["CertificateBundle", "SampleNetwork", "build_sample_network", "issue_certificates"]
+__all__ = [
+    "EXAMPLE_IDS",
+    "CertificateBundle",
+    "NetworkIds",
+    "SampleNetwork",
+    "build_sample_network",
+    "issue_certificates",
+]
+
+CUSTOM_ID_TAG = "_custom_id_"  # localcloud.custom_ids honours it
 
 SAML_METADATA = """<?xml version="1.0"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example.com/saml">
@@ -50,6 +63,36 @@ class CertificateBundle:
     ca_pem: str
     certificate_pem: str
     private_key_pem: str
+
+
+@dataclass(frozen=True)
+class NetworkIds:
+    """Ids to create the network's resources with (certificates: the id after ``certificate/``)."""
+
+    vpc_id: str
+    subnet_ids: tuple[str, ...]
+    security_group_id: str
+    directory_id: str
+    server_certificate_id: str
+    client_root_certificate_id: str
+
+
+# The ids the example requests and webhook sources of events/ name.
+EXAMPLE_IDS = NetworkIds(
+    vpc_id="vpc-0a1b2c3d4e5f60718",
+    subnet_ids=("subnet-0a1b2c3d4e5f60001", "subnet-0a1b2c3d4e5f60002", "subnet-0a1b2c3d4e5f60003"),
+    security_group_id="sg-0a1b2c3d4e5f60718",
+    directory_id="d-0613d679c7",
+    server_certificate_id="0d36a9e8-e764-4cd4-886d-5aef5f4cd28f",
+    client_root_certificate_id="1dbe33e6-812c-4f15-8f1d-94ea1df4618e",
+)
+
+
+def _tags(name: str | None, custom_id: str | None) -> list[dict[str, str]]:
+    tags = [{"Key": "Name", "Value": name}] if name else []
+    if custom_id:
+        tags.append({"Key": CUSTOM_ID_TAG, "Value": custom_id})
+    return tags
 
 
 @dataclass
@@ -153,8 +196,12 @@ def build_sample_network(
     zones: int = 3,
     log_group_name: str = "/cvpn-autopilot/connections",
     name: str = "cvpn-demo",
+    ids: NetworkIds | None = None,
 ) -> SampleNetwork:
-    """Create the network through boto3 clients from ``client_factory(service)``."""
+    """Create the network through boto3 clients from ``client_factory(service)``, with ``ids`` when
+    given (one subnet id per zone)."""
+    if ids is not None and len(ids.subnet_ids) < zones:
+        raise ValueError(f"ids.subnet_ids: {zones} zones need {zones} subnet ids, got {len(ids.subnet_ids)}")
     ec2 = client_factory("ec2")
     azs = [
         zone["ZoneName"]
@@ -165,7 +212,7 @@ def build_sample_network(
         raise ValueError(f"zones: the region {region} has only {len(azs)} Availability Zones")
     vpc_id = ec2.create_vpc(
         CidrBlock=vpc_cidr,
-        TagSpecifications=[{"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": name}]}],
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": _tags(name, ids.vpc_id if ids else None)}],
     )["Vpc"]["VpcId"]
     base = vpc_cidr.split("/")[0].split(".")
     subnet_ids = []
@@ -176,12 +223,19 @@ def build_sample_network(
             CidrBlock=cidr,
             AvailabilityZone=zone,
             TagSpecifications=[
-                {"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": f"{name}-private-{zone}"}]}
+                {
+                    "ResourceType": "subnet",
+                    "Tags": _tags(f"{name}-private-{zone}", ids.subnet_ids[index] if ids else None),
+                }
             ],
         )
         subnet_ids.append(subnet["Subnet"]["SubnetId"])
+    group_tags = _tags(f"{name}-clientvpn", ids.security_group_id if ids else None)
     security_group_id = ec2.create_security_group(
-        GroupName=f"{name}-clientvpn", Description="Client VPN endpoint", VpcId=vpc_id
+        GroupName=f"{name}-clientvpn",
+        Description="Client VPN endpoint",
+        VpcId=vpc_id,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": group_tags}],
     )["GroupId"]
 
     ds = client_factory("ds")
@@ -192,6 +246,7 @@ def build_sample_network(
         Description="Corporate directory (local cloud)",
         VpcSettings={"VpcId": vpc_id, "SubnetIds": subnet_ids[:2]},
         Edition="Standard",
+        **({"Tags": _tags(None, ids.directory_id)} if ids else {}),
     )["DirectoryId"]
 
     bundle, _ca_key = issue_certificates()
@@ -200,13 +255,14 @@ def build_sample_network(
         Certificate=bundle.certificate_pem.encode(),
         PrivateKey=bundle.private_key_pem.encode(),
         CertificateChain=bundle.ca_pem.encode(),
-        Tags=[{"Key": "Name", "Value": f"{name}-server"}],
+        Tags=_tags(f"{name}-server", ids.server_certificate_id if ids else None),
     )["CertificateArn"]
     client_bundle, _ = issue_certificates(server_name="clients.vpn.example.internal")
     client_root_certificate_arn = acm.import_certificate(
         Certificate=client_bundle.certificate_pem.encode(),
         PrivateKey=client_bundle.private_key_pem.encode(),
         CertificateChain=client_bundle.ca_pem.encode(),
+        Tags=_tags(f"{name}-client-root", ids.client_root_certificate_id if ids else None),
     )["CertificateArn"]
 
     saml_provider_arn = client_factory("iam").create_saml_provider(

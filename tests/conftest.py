@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 
@@ -18,6 +19,9 @@ os.environ.update(
 )
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
     os.environ.pop(_name, None)
+# `cvpn local up` started by a test tells other commands where it is in a file of the test run's own,
+# never in the user's state folder (where a local cloud the user runs may be described).
+os.environ["CVPN_LOCAL_STATE"] = os.path.join(tempfile.mkdtemp(prefix="cvpn-test-state-"), "local.json")
 
 
 @pytest.fixture

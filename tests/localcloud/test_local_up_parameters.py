@@ -124,7 +124,7 @@ def test_config_env_deploys_the_environment_of_samconfig() -> None:
         groups = _client(endpoint, "logs").describe_log_groups(logGroupNamePrefix="/aws/lambda/")["logGroups"]
         assert {group["retentionInDays"] for group in groups if "retentionInDays" in group} == {365}
     assert "parameters     from samconfig.toml [prod]" in banner, banner
-    assert "(other commands: --local --stack-name cvpn-autopilot-prod)" in banner, banner
+    assert "(other commands: --local finds it; elsewhere --stack-name cvpn-autopilot-prod)" in banner, banner
 
 
 @pytest.mark.parametrize(

@@ -84,3 +84,17 @@ def test_terminating_an_unknown_user_says_nothing_matched(
 ) -> None:
     assert main(["connections", monitoring.endpoint_id, "--terminate", "nobody", *aws(monitoring)]) == 2
     assert "no live session of nobody" in capsys.readouterr().err
+
+
+def test_connections_lists_the_failed_attempts_of_the_last_hour(
+    monitoring: LocalMonitoring, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given a refused attempt (it never becomes a connection), when `cvpn connections ENDPOINT` runs,
+    then the attempt is listed from the connection log with its address and reason."""
+    monitoring.connect("olga", "198.51.100.91", fail="Authentication failed")
+
+    assert main(["connections", monitoring.endpoint_id, *aws(monitoring)]) == 0
+    listing = capsys.readouterr().out
+    assert "failed attempt(s) in the last hour (from the connection log)" in listing
+    line = next(line for line in listing.splitlines() if " olga " in line)
+    assert "198.51.100.91" in line and "Authentication failed" in line
