@@ -205,6 +205,8 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> None:
     """Add `cvpn request submit` and `cvpn request reopen` to the command line's subparsers."""
+    from cvpn.common import add_aws_options
+
     request = subparsers.add_parser("request", help="requests arriving from ticket systems")
     request_sub = request.add_subparsers(dest="request_command", required=True)
     submit = request_sub.add_parser(
@@ -233,10 +235,5 @@ def register(subparsers: Any) -> None:
     )
     reopen.add_argument("ticket", metavar="TICKET", help="the ticket key, e.g. NET-2001")
     reopen.add_argument("--source", required=True, help="the source that started it, e.g. jira")
-    reopen.add_argument(
-        "--stack-name", default="cvpn-autopilot", help="the deployed stack (default cvpn-autopilot)"
-    )
-    reopen.add_argument("--local", action="store_true", help="use the local cloud")
-    reopen.add_argument("--endpoint-url", help="any AWS-compatible endpoint")
-    reopen.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    add_aws_options(reopen)
     reopen.set_defaults(func=_run, run=cmd_reopen)

@@ -42,6 +42,7 @@ BAD_POSITIONALS = {
     "ENDPOINT_ID": "cvpn-endpoint-0123456789abcdef0",
     "endpoint_id": "cvpn-endpoint-0123456789abcdef0",
     "operation": "NoSuchOperation",
+    "TICKET": "NET-0000-UNKNOWN",
 }
 GOOD_DOCUMENTS = {
     ("provision",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
@@ -51,6 +52,7 @@ GOOD_DOCUMENTS = {
 EXTRA = {
     ("decommission",): ["--request-id", "NET-0000-UNKNOWN"],
     ("request", "submit"): ["--source", "jira", "--secret", "s"],
+    ("request", "reopen"): ["--source", "jira"],
     ("local", "faults"): ["--throttle-rate", "0.5"],
 }
 
