@@ -190,7 +190,7 @@ class LocalCloud:
         from moto.core.config import default_user_config
         from werkzeug.serving import make_server
 
-        from localcloud import clientvpn, eventbridge, lambdaruntime, logs, moto_clock, stepfunctions
+        from localcloud import clientvpn, eventbridge, lambdaruntime, logs, moto_clock, sns, stepfunctions
         from localcloud.faults import FaultInjector, set_fault_injector
         from localcloud.presigned import expiring_presigned_urls
 
@@ -220,6 +220,7 @@ class LocalCloud:
 
         moto_clock.install()
         logs.install()
+        sns.install()
         clientvpn.install()
         stepfunctions.install()
         eventbridge.install()
