@@ -177,12 +177,13 @@ def test_a_record_claiming_another_endpoint_is_judged_by_the_groups_owner(watche
 
 
 def test_an_alert_about_a_hostile_user_name_reaches_the_alerts_topic(watched: Watched) -> None:
-    """Given five failed logins from one address for a 300-character user name holding line breaks,
-    control characters and a right-to-left override, when the schedule fires, then the e-mail alerts
-    reach the alerts topic (SNS takes their subject): one printable line under 100 characters."""
+    """Given five failed logins from one address for a 300-character user name that starts with a line
+    break and holds control characters and a right-to-left override, when the schedule fires, then the
+    e-mail alerts reach the alerts topic (SNS takes their subject): one printable line under 100
+    characters, the name escaped in the body."""
     source = fresh_source()
     marker = uuid.uuid4().hex[:8]
-    evil = f"m{marker}\r\nBcc: everyone\x07\x1b[31m\u202e" + "x" * 300
+    evil = f"\r\nBcc: everyone\x07\x1b[31m\u202em{marker}" + "x" * 300
     watched.put(watched.second, failures(watched.monitoring.endpoint_id, source, [evil] * 5))
 
     watched.monitoring.run_ingest()
@@ -195,4 +196,4 @@ def test_an_alert_about_a_hostile_user_name_reaches_the_alerts_topic(watched: Wa
     for envelope in envelopes:
         subject = envelope["Subject"]
         assert subject.isascii() and subject.isprintable() and len(subject) < 100
-        assert f"user m{marker}\\x0d\\x0aBcc: everyone\\x07\\x1b[31m\\u202ex" in envelope["Message"]
+        assert f"user \\x0d\\x0aBcc: everyone\\x07\\x1b[31m\\u202em{marker}x" in envelope["Message"]
