@@ -117,7 +117,8 @@ def test_a_failing_group_is_still_reported_when_the_bus_is_down(checkpoints: Dyn
 def test_the_failed_groups_metric_has_fixed_dimensions(capsys: pytest.CaptureFixture[str]) -> None:
     """Given a run with two failed groups and three foreign records, when its metrics are recorded,
     then ConnectionLogGroupsFailed is 2 and ConnectionLogForeignRecords 3, on the function's metrics
-    (no dimension naming a group: group names would make a billed metric each)."""
+    (no dimension naming a group: group names would make a billed metric each); a quiet run sends
+    neither."""
     from aws_lambda_powertools import Metrics
 
     report = IngestReport(
@@ -136,6 +137,14 @@ def test_the_failed_groups_metric_has_fixed_dimensions(capsys: pytest.CaptureFix
     assert blob["ConnectionLogGroupsFailed"] == [2.0] and blob["ConnectionLogForeignRecords"] == [3.0]
     (directive,) = blob["_aws"]["CloudWatchMetrics"]
     assert directive["Dimensions"] == [["service"]]
+
+    # A run without failures or foreign records sends neither: a metric is billed for hours with data.
+    record_ingest_metrics(metrics, IngestReport(log_groups=[LogGroupReport("/x")]))
+    metrics.flush_metrics()
+    quiet = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert quiet and not [
+        b for b in quiet if "ConnectionLogGroupsFailed" in b or "ConnectionLogForeignRecords" in b
+    ]
 
 
 def test_a_record_naming_another_endpoint_is_judged_by_the_groups_owner(

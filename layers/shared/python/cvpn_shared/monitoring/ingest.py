@@ -648,12 +648,16 @@ def record_ingest_metrics(metrics: Any, report: IngestReport) -> None:
     metrics.add_metric(name="ConnectionLogBadLines", unit=MetricUnit.Count, value=summary["bad_lines"])
     metrics.add_metric(name="FindingsPublished", unit=MetricUnit.Count, value=summary["findings_published"])
     # Fixed dimensions (the function's own): a log group's name would make one billed metric per group.
-    metrics.add_metric(
-        name="ConnectionLogGroupsFailed", unit=MetricUnit.Count, value=summary["log_groups_failed"]
-    )
-    metrics.add_metric(
-        name="ConnectionLogForeignRecords", unit=MetricUnit.Count, value=summary["foreign_records"]
-    )
+    # Sent only when not zero: a custom metric is billed for the hours it gets data, and the alarm on
+    # failed groups treats no data as no failure.
+    if summary["log_groups_failed"]:
+        metrics.add_metric(
+            name="ConnectionLogGroupsFailed", unit=MetricUnit.Count, value=summary["log_groups_failed"]
+        )
+    if summary["foreign_records"]:
+        metrics.add_metric(
+            name="ConnectionLogForeignRecords", unit=MetricUnit.Count, value=summary["foreign_records"]
+        )
     failures: Counter[tuple[str, str]] = Counter()
     for (endpoint_id, reason), count in report.failed_attempts.items():
         failures[(endpoint_id, failure_reason_dimension(reason))] += count
