@@ -47,7 +47,7 @@ elif str(ROOT) not in sys.path:
 if str(ROOT / "layers" / "shared" / "python") not in sys.path:
     sys.path.append(str(ROOT / "layers" / "shared" / "python"))
 
-from bench.common import connection_log_line, progress, render_table  # noqa: E402
+from bench.common import connection_log_line, logging_endpoint, progress, render_table  # noqa: E402
 from cvpn.monitoring_demo import INGEST_SCHEDULE, LocalMonitoring, Mailbox  # noqa: E402
 from cvpn_shared.provisioning.dal.requests_table import RequestRecords  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
@@ -65,7 +65,7 @@ __all__ = [
 
 AIM_SECONDS = 90.0
 STACK_NAME = "cvpn-attack-to-alert"
-ENDPOINT_ID = "cvpn-endpoint-0a77ac4a1e47e0001"
+LOG_STREAM = "attack-to-alert"
 LOG_GROUP = "/aws/clientvpn/attack-to-alert"
 FAILURE_REASON = "Authentication failed"  # Active Directory credential failures carry free text
 POLL_REAL_SECONDS = 0.02
@@ -79,6 +79,11 @@ class WatchedStack:
     cloud: LocalCloud
     stack: DeployedStack
     monitoring: LocalMonitoring
+
+    @property
+    def endpoint_id(self) -> str:
+        """The endpoint whose connection logging writes to the watched log group."""
+        return self.monitoring.endpoint_id
 
     @property
     def inbox(self) -> Mailbox:
@@ -100,12 +105,12 @@ class WatchedStack:
         name = self.schedule_name
         return [f.fired_at.timestamp() for f in list(self.cloud.scheduler.fired) if f.schedule == name]
 
-    def write(self, messages: list[tuple[int, str]], stream: str) -> None:
+    def write(self, messages: list[tuple[int, str]]) -> None:
         """PutLogEvents into the watched log group (timestamps in emulated ms)."""
         logs = self.cloud.client("logs")
         answer = logs.put_log_events(
             logGroupName=LOG_GROUP,
-            logStreamName=stream,
+            logStreamName=LOG_STREAM,
             logEvents=[{"timestamp": at, "message": message} for at, message in messages],
         )
         if answer.get("rejectedLogEventsInfo"):
@@ -115,28 +120,30 @@ class WatchedStack:
 
 
 def deploy_watched_stack(cloud: LocalCloud, stack_name: str = STACK_NAME) -> WatchedStack:
-    """Deploy template.yaml with its defaults and register the endpoint whose log group the ingest reads."""
+    """Deploy template.yaml with its defaults and an endpoint logging to the log group the ingest reads
+    (the ingest reads only groups an endpoint logs to)."""
     stack = cloud.deploy(ROOT / "template.yaml", stack_name=stack_name)
     logs = cloud.client("logs")
     logs.create_log_group(logGroupName=LOG_GROUP)
-    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=ENDPOINT_ID)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=LOG_STREAM)
+    endpoint_id = logging_endpoint(cloud, LOG_GROUP, stream=LOG_STREAM)
     # A provisioned endpoint as the ingest sees one: its request SUCCEEDED with connection logging on.
     RequestRecords(cloud.client("dynamodb"), stack.physical_ids["RequestsTable"]).put_outcome(
         {
             "request_id": f"{stack_name}-endpoint",
             "status": "SUCCEEDED",
-            "endpoint_id": ENDPOINT_ID,
+            "endpoint_id": endpoint_id,
             "updated_at": datetime.now(UTC).isoformat(),
             "monitored_log_group": LOG_GROUP,
         }
     )
-    return WatchedStack(cloud, stack, LocalMonitoring(cloud, stack, ENDPOINT_ID, LOG_GROUP))
+    return WatchedStack(cloud, stack, LocalMonitoring(cloud, stack, endpoint_id, LOG_GROUP))
 
 
-def spray_attempt(attacker_ip: str, user: str, connection_id: str, at_ms: int) -> str:
+def spray_attempt(endpoint_id: str, attacker_ip: str, user: str, connection_id: str, at_ms: int) -> str:
     """One failed login of the spray, as Client VPN logs it."""
     return connection_log_line(
-        ENDPOINT_ID, connection_id, "failed", attacker_ip, user, FAILURE_REASON, None, at_ms
+        endpoint_id, connection_id, "failed", attacker_ip, user, FAILURE_REASON, None, at_ms
     )
 
 
@@ -276,12 +283,13 @@ class AttackToAlertBench:
         number = len(attack.attempts)
         at_ms = int(now * 1000)
         line = spray_attempt(
+            self.watched.endpoint_id,
             attack.attacker_ip,
             f"spray{index}-user{number}",
             f"cvpn-connection-{index:02d}{number:015x}",
             at_ms,
         )
-        self.watched.write([(at_ms, line)], ENDPOINT_ID)
+        self.watched.write([(at_ms, line)])
         attack.attempts.append(at_ms / 1000)
         if len(attack.attempts) == THRESHOLD_USERS:
             attack.crossed_at = at_ms / 1000

@@ -9,11 +9,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
     "PRICES",
     "Prices",
     "Summary",
+    "logging_endpoint",
     "progress",
     "render_table",
     "summarize",
@@ -74,6 +76,45 @@ def time_calls(call: Callable[[], object], rounds: int, warmup: int = 3) -> list
         call()
         samples.append((time.perf_counter() - started) * 1000)
     return samples
+
+
+def logging_endpoint(cloud: Any, log_group_name: str, *, stream: str | None = None) -> str:
+    """A Client VPN endpoint on the local cloud whose connection logging writes to ``log_group_name``
+    (which must exist): the ingest reads only groups an endpoint logs to. Its id.
+
+    The local cloud's endpoint quota is raised as far as the benchmarks need (AWS raises it on request).
+    """
+    import dataclasses
+
+    from localcloud.clientvpn.models import clientvpn_backends
+    from localcloud.cloud import DEFAULT_ACCOUNT_ID
+    from localcloud.sample_network import issue_certificates
+
+    backend = clientvpn_backends[DEFAULT_ACCOUNT_ID][cloud.region]
+    backend.quotas = dataclasses.replace(
+        backend.quotas, endpoints_per_region=max(backend.quotas.endpoints_per_region, 200)
+    )
+    bundle, _ = issue_certificates()
+    certificate_arn = cloud.client("acm").import_certificate(
+        Certificate=bundle.certificate_pem.encode(),
+        PrivateKey=bundle.private_key_pem.encode(),
+        CertificateChain=bundle.ca_pem.encode(),
+    )["CertificateArn"]
+    options: dict[str, Any] = {"Enabled": True, "CloudwatchLogGroup": log_group_name}
+    if stream:
+        options["CloudwatchLogStream"] = stream
+    answer = cloud.client("ec2").create_client_vpn_endpoint(
+        ClientCidrBlock="10.200.0.0/22",
+        ServerCertificateArn=certificate_arn,
+        AuthenticationOptions=[
+            {
+                "Type": "certificate-authentication",
+                "MutualAuthentication": {"ClientRootCertificateChainArn": certificate_arn},
+            }
+        ],
+        ConnectionLogOptions=options,
+    )
+    return str(answer["ClientVpnEndpointId"])
 
 
 def progress(message: str) -> None:

@@ -56,7 +56,7 @@ elif str(ROOT) not in sys.path:
 if str(ROOT / "layers" / "shared" / "python") not in sys.path:
     sys.path.append(str(ROOT / "layers" / "shared" / "python"))
 
-from bench.common import connection_log_line, progress, render_table  # noqa: E402
+from bench.common import connection_log_line, logging_endpoint, progress, render_table  # noqa: E402
 from cvpn.monitoring_demo import LocalMonitoring  # noqa: E402
 from cvpn_shared.monitoring.ingest import IngestSettings  # noqa: E402
 from localcloud.cloud import LocalCloud  # noqa: E402
@@ -239,8 +239,11 @@ class MonitoringBench:
     def run(self, workload: Workload, index: int) -> ScenarioFigures:
         assert self.stack is not None and self.watch is not None
         cloud, watch = self.cloud, self.watch
-        endpoint_id = f"cvpn-endpoint-{0xBE0000000000000 + index:017x}"
         log_group = f"/aws/clientvpn/bench-{index}-{workload.name}-{workload.events}"
+        logs = cloud.client("logs")
+        logs.create_log_group(logGroupName=log_group)
+        # An endpoint of its own per scenario: its detection state starts empty.
+        endpoint_id = logging_endpoint(cloud, log_group)
         figures = ScenarioFigures(workload, log_group)
         events, failing = build_events(workload, endpoint_id, cloud.clock.millis(), seed=index)
         figures.failing_entities = len({entity for entities in failing for entity in entities})
@@ -248,8 +251,6 @@ class MonitoringBench:
             len({entity for entities in failing[batch : batch + BATCH_EVENTS] for entity in entities})
             for batch in range(0, len(failing), BATCH_EVENTS)
         )
-        logs = cloud.client("logs")
-        logs.create_log_group(logGroupName=log_group)
         logs.create_log_stream(logGroupName=log_group, logStreamName=endpoint_id)
         cloud.client("ssm").put_parameter(
             Name=LOG_GROUPS_PARAMETER, Value=log_group, Type="StringList", Overwrite=True

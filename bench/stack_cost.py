@@ -43,7 +43,7 @@ elif str(ROOT) not in sys.path:
 if str(ROOT / "layers" / "shared" / "python") not in sys.path:
     sys.path.append(str(ROOT / "layers" / "shared" / "python"))
 
-from bench.common import progress, render_table  # noqa: E402
+from bench.common import logging_endpoint, progress, render_table  # noqa: E402
 from cvpn_shared.provisioning.outcome import HOURS_PER_MONTH, SUBNET_ASSOCIATION_HOURLY_USD  # noqa: E402
 
 __all__ = [
@@ -717,7 +717,7 @@ class IdleStack:
                 {
                     "request_id": f"IDLE-{number}",
                     "status": "SUCCEEDED",
-                    "endpoint_id": f"cvpn-endpoint-{number:017x}",
+                    "endpoint_id": logging_endpoint(self.cloud, group),
                     "updated_at": datetime.now(UTC).isoformat(),
                     "monitored_log_group": group,
                 }

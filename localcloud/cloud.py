@@ -197,6 +197,7 @@ class LocalCloud:
             eventbridge,
             lambdaruntime,
             logs,
+            sns,
             moto_clock,
             stepfunctions,
         )
@@ -230,6 +231,7 @@ class LocalCloud:
         moto_clock.install()
         dynamodb_atomic.install()
         logs.install()
+        sns.install()
         clientvpn.install()
         custom_ids.install()
         stepfunctions.install()

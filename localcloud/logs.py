@@ -17,6 +17,10 @@ local cloud deletes them at once, so what you read does not depend on that delay
 written at emulated time, and ages them as AWS would. :func:`put_log_events` applies the rules to a
 moto backend directly, for the local cloud's own writers (connection logs); :func:`install` makes
 moto's CloudWatch Logs API, and whatever calls its backend's ``put_log_events``, apply them.
+
+A fault for tests: :func:`refuse_reads` makes every FilterLogEvents and GetLogEvents on one log group
+answer an error (``AccessDeniedException`` by default, as AWS answers a caller whose policy, or the
+group's KMS key policy, does not let it read), until :func:`allow_reads`.
 """
 
 from __future__ import annotations
@@ -28,7 +32,16 @@ from typing import Any
 
 from localcloud.clock import get_clock
 
-__all__ = ["accept_log_events", "expire_events", "install", "installed", "put_log_events", "uninstall"]
+__all__ = [
+    "accept_log_events",
+    "allow_reads",
+    "expire_events",
+    "install",
+    "installed",
+    "put_log_events",
+    "refuse_reads",
+    "uninstall",
+]
 
 MAX_AGE_MS = 14 * 86_400_000
 MAX_AHEAD_MS = 2 * 3_600_000
@@ -43,8 +56,26 @@ _READERS = (
     "start_query",
 )
 
+# Reads of log groups refused on purpose: group name -> (error code, message).
+_EVENT_READERS = frozenset({"filter_log_events", "get_log_events"})
+_refused: dict[str, tuple[str, str]] = {}
+
 _lock = threading.Lock()
 _originals: dict[str, Callable[..., Any]] = {}
+
+
+def refuse_reads(
+    log_group_name: str,
+    code: str = "AccessDeniedException",
+    message: str = "User is not authorized to perform: logs:FilterLogEvents on this resource",
+) -> None:
+    """Every read of ``log_group_name``'s events answers ``code`` (HTTP 400) until ``allow_reads``."""
+    _refused[log_group_name] = (code, message)
+
+
+def allow_reads(log_group_name: str) -> None:
+    """Reads of ``log_group_name`` work again."""
+    _refused.pop(log_group_name, None)
 
 
 def accept_log_events(
@@ -125,6 +156,12 @@ def put_log_events(
 def _expiring_first(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def reader(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if name in _EVENT_READERS:
+            group = kwargs.get("log_group_name", args[0] if args else None)
+            if group in _refused:
+                from moto.logs.exceptions import LogsClientError
+
+                raise LogsClientError(*_refused[group])
         now_ms = get_clock().millis()
         for group in list(self.groups.values()):
             expire_events(group, now_ms)

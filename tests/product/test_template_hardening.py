@@ -55,6 +55,9 @@ ENDPOINT_MUTATIONS = {
     "ec2:DeleteClientVpnRoute",
     "ec2:DisassociateClientVpnTargetNetwork",
     "ec2:RevokeClientVpnIngress",
+    # Cutting sessions changes an endpoint's state as much: the alert function may do it on managed
+    # endpoints only, never on every endpoint of the account.
+    "ec2:TerminateClientVpnConnections",
 }
 ENDPOINT_ARN = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:client-vpn-endpoint/*"
 
@@ -120,6 +123,32 @@ def test_endpoint_changes_only_on_the_products_endpoints(name: str) -> None:
             assert (
                 _value(condition.get("aws:ResourceTag/cvpn-autopilot:managed-by")) == "client-vpn-autopilot"
             ), f"{name} {statement.get('Sid')}: {sorted(mutations)} without the product's tag condition"
+
+
+def test_the_alert_function_cuts_sessions_on_managed_endpoints_only() -> None:
+    """Whoever controls a finding (a log line) must not get sessions cut on any endpoint of the account."""
+    statements = [
+        s
+        for s in _statements(RESOURCES["DeliverAlertsFunction"]["Properties"])
+        if "ec2:TerminateClientVpnConnections" in _as_list(s["Action"])
+    ]
+    assert statements
+    for statement in statements:
+        assert _resource_texts(statement) == [ENDPOINT_ARN]
+        condition = statement["Condition"]["StringEquals"]
+        assert _value(condition["aws:ResourceTag/cvpn-autopilot:managed-by"]) == "client-vpn-autopilot"
+
+
+def test_the_ingest_reads_logs_and_learns_which_endpoint_owns_each_group_nothing_more() -> None:
+    """The ingest reads log events (FilterLogEvents only: no GetLogEvents, no Logs Insights, no
+    subscription) and describes endpoints to judge records by their group's owner."""
+    actions = {
+        action
+        for statement in _statements(RESOURCES["IngestConnectionLogsFunction"]["Properties"])
+        for action in _as_list(statement["Action"])
+        if action.startswith(("logs:", "ec2:"))
+    }
+    assert actions == {"logs:FilterLogEvents", "ec2:DescribeClientVpnEndpoints"}
 
 
 def test_endpoints_are_created_only_with_the_products_tag() -> None:
@@ -255,6 +284,7 @@ def test_alarms_and_dashboard() -> None:
         "IngestErrorsAlarm",
         "DeadLetterQueueDepthAlarm",
         "AuthenticationFailuresAlarm",
+        "IngestLogGroupFailuresAlarm",
     } <= alarms
     assert any(r["Type"] == "AWS::CloudWatch::Dashboard" for r in RESOURCES.values())
 

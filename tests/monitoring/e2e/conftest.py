@@ -67,14 +67,28 @@ def own_log_group(monitoring: LocalMonitoring, request: pytest.FixtureRequest) -
     """The operator's view of the endpoint's monitoring, on a new log group only this test writes to.
 
     The ingest reads it through the watched-log-groups parameter until the test ends (its records
-    still name the provisioned endpoint); then the parameter and the log group are deleted.
+    still name the provisioned endpoint, whose connection logging goes there meanwhile: the ingest
+    reads only groups an endpoint logs to); then logging goes back to the endpoint's own group, and
+    the parameter and the log group are deleted.
     """
     name = f"/cvpn-monitoring-e2e/{request.node.originalname}-{uuid.uuid4().hex[:8]}"
     logs, ssm = monitoring.cloud.client("logs"), monitoring.cloud.client("ssm")
     logs.create_log_group(logGroupName=name)
     ssm.put_parameter(Name=WATCHED_LOG_GROUPS_PARAMETER, Value=name, Type="StringList", Overwrite=True)
+    log_to(monitoring, name)
     own = copy.copy(monitoring)  # the same inboxes and scheduler; no second subscription
     own.log_group_name = name
-    yield own
-    ssm.delete_parameter(Name=WATCHED_LOG_GROUPS_PARAMETER)
-    logs.delete_log_group(logGroupName=name)
+    try:
+        yield own
+    finally:
+        log_to(monitoring, monitoring.log_group_name)
+        ssm.delete_parameter(Name=WATCHED_LOG_GROUPS_PARAMETER)
+        logs.delete_log_group(logGroupName=name)
+
+
+def log_to(monitoring: LocalMonitoring, log_group_name: str) -> None:
+    """Point the provisioned endpoint's connection logging at ``log_group_name``."""
+    monitoring.cloud.client("ec2").modify_client_vpn_endpoint(
+        ClientVpnEndpointId=monitoring.endpoint_id,
+        ConnectionLogOptions={"Enabled": True, "CloudwatchLogGroup": log_group_name},
+    )

@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from bench.attack_to_alert import (
-    ENDPOINT_ID,
     THRESHOLD_USERS,
     WatchedStack,
     alert_about,
@@ -68,8 +67,14 @@ def test_a_spray_is_alerted_within_one_period_plus_the_runs_steps(watched: Watch
     while clock.timestamp() + PACE_SECONDS < next_run - 1.0:
         at_ms = clock.millis()
         number = len(attempts)
-        line = spray_attempt(ATTACKER, f"e2e-spray-user{number}", f"cvpn-connection-e2e{number:012x}", at_ms)
-        watched.write([(at_ms, line)], ENDPOINT_ID)
+        line = spray_attempt(
+            watched.endpoint_id,
+            ATTACKER,
+            f"e2e-spray-user{number}",
+            f"cvpn-connection-e2e{number:012x}",
+            at_ms,
+        )
+        watched.write([(at_ms, line)])
         attempts.append(at_ms / 1000)
         clock.advance(PACE_SECONDS)
     assert len(attempts) >= THRESHOLD_USERS
@@ -83,7 +88,7 @@ def test_a_spray_is_alerted_within_one_period_plus_the_runs_steps(watched: Watch
     assert next_run <= alerted_at <= started_at + period + RUN_STEPS_SECONDS
     assert (finding["rule_id"], finding["severity"]) == ("R4", "HIGH")
     assert finding["entity"]["device_ip"] == ATTACKER
-    assert finding["endpoint_id"] == ENDPOINT_ID
+    assert finding["endpoint_id"] == watched.endpoint_id
     assert finding["counts"]["distinct_users"] == len(attempts)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +100,9 @@ class FakeAttempt:
     @property
     def is_failure(self) -> bool:
         return self.status == "failed"
+
+    def on_endpoint(self, endpoint_id: str) -> FakeAttempt:
+        return replace(self, endpoint_id=endpoint_id)
 
 
 @dataclass

@@ -188,8 +188,8 @@ def test_a_user_name_an_attacker_typed_makes_no_link_and_no_emphasis_in_teams(
     two line breaks and ``# big``, with the certificate common name ``_x_ `code` \\ ~y~`` (failed
     logins carry whatever was typed), when posted to Teams, then every character Adaptive Card
     markdown would act on arrives escaped with a backslash (so the card shows the name as typed: no
-    link, no bold, no mention), a line break arrives as a space, and the card has no action (no
-    runbook)."""
+    link, no bold, no mention), a line break arrives as its escape ``\\x0a`` (one line, and the card
+    shows that the name held one), and the card has no action (no runbook)."""
     name = "[click](https://evil.example) **bold** <at>all</at>\n\n# big"
     common_name = "_x_ `code` \\ ~y~"
     alert = finding(
@@ -204,7 +204,9 @@ def test_a_user_name_an_attacker_typed_makes_no_link_and_no_emphasis_in_teams(
     card = json.loads(request.data)["attachments"][0]["content"]
     title = card["body"][0]["text"]
     facts = {fact["title"]: fact["value"] for fact in card["body"][1]["facts"]}
-    escaped = "\\[click\\]\\(https://evil.example\\) \\*\\*bold\\*\\* \\<at\\>all\\</at\\> \\# big"
+    escaped = (
+        "\\[click\\]\\(https://evil.example\\) \\*\\*bold\\*\\* \\<at\\>all\\</at\\>\\\\x0a\\\\x0a\\# big"
+    )
     assert facts["User"] == escaped
     assert facts["Common name"] == "\\_x\\_ \\`code\\` \\\\ \\~y\\~"
     assert title == f"\\[HIGH\\] Client VPN: Distributed attack on one user: {escaped} \\(user {escaped}\\)"

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
+from cvpn_shared.core.notifications import sns_subject
+from cvpn_shared.monitoring.attempts import bounded_text
 from cvpn_shared.monitoring.dal.blocklist import BlockEntry
 from cvpn_shared.monitoring.findings import Finding, HealthIssue, format_time
 
@@ -46,6 +48,7 @@ __all__ = [
     "blocks_for",
     "deliver_finding",
     "deliver_health_alert",
+    "shown",
     "teams_message",
 ]
 
@@ -123,28 +126,40 @@ class DeliveryReport:
 
 
 # ------------------------------------------------------------------------------------------ logic
+def shown(text: str | None) -> str:
+    """Text from a log line (a user name, a common name, a reason: whatever a login typed) as one
+    printable line of bounded length: controls and line breaks escaped (``\\x0a``), so that it
+    cannot forge a line of the alert, cut with a digest past ``MAX_FIELD_CHARS``."""
+    return bounded_text(text) if text else ""
+
+
 def alert_text(finding: Finding) -> tuple[str, str]:
-    """(subject, body) of the alert a person reads."""
+    """(subject, body) of the alert a person reads.
+
+    Every text a log line carried is ``shown``; the subject is made an SNS subject (printable ASCII,
+    under 100 characters) where it is published (``AlertTopic``), the body keeps it whole.
+    """
     who = ", ".join(
         part
         for part in (
-            f"source {finding.source_ip}" if finding.source_ip else "",
-            f"user {finding.user}" if finding.user else "",
+            f"source {shown(finding.source_ip)}" if finding.source_ip else "",
+            f"user {shown(finding.user)}" if finding.user else "",
         )
         if part
     )
-    subject = (
-        f"[{finding.severity}] Client VPN: {finding.title or finding.rule_id} ({who or finding.endpoint_id})"
-    )
+    endpoint = shown(finding.endpoint_id)
+    title = shown(finding.title) or finding.rule_id
+    subject = f"[{finding.severity}] Client VPN: {title} ({who or endpoint})"
     lines = [
-        f"{finding.title or finding.rule_id} on {finding.endpoint_id}",
+        f"{title} on {endpoint}",
         f"severity: {finding.severity}  rule: {finding.rule_id}  finding: {finding.finding_id}",
         f"who: {who or 'unknown'}",
         f"when: {finding.period}",
         f"counts: {finding.counts_text}",
     ]
     if finding.failure_reasons:
-        lines.append(f"failure reasons: {json.dumps(finding.failure_reasons, sort_keys=True)}")
+        reasons = [shown(reason) for reason in finding.failure_reasons]
+        lines.append(f"failure reasons: {json.dumps(reasons, sort_keys=True)}")
     if finding.allowlisted:
         lines.append("allow-listed: recorded only, no block")
     if finding.runbook_url:
@@ -218,16 +233,16 @@ def _teams_facts(finding: Finding) -> list[tuple[str, str]]:
     """(title, value) of what the card lists; who the finding names only as far as the log told."""
     reasons = ", ".join(finding.failure_reasons)
     facts = [
-        ("Endpoint", finding.endpoint_id),
+        ("Endpoint", shown(finding.endpoint_id)),
         ("Severity", finding.severity),
         ("Rule", finding.rule_id),
         ("Finding", finding.finding_id),
-        ("Device IP", finding.source_ip),
-        ("User", finding.username),
-        ("Common name", finding.common_name),
+        ("Device IP", shown(finding.source_ip)),
+        ("User", shown(finding.username)),
+        ("Common name", shown(finding.common_name)),
         ("When", finding.period),
         ("Counts", finding.counts_text),
-        ("Failure reasons", reasons),
+        ("Failure reasons", shown(reasons)),
     ]
     return [(title, str(value)) for title, value in facts if value]
 
@@ -407,18 +422,19 @@ class OperationsNotifier(Protocol):
 
 def deliver_health_alert(issue: HealthIssue, operations: OperationsNotifier) -> str:
     """Tell operations the client-connect handler misbehaves (every such attempt was refused)."""
-    subject = f"[OPERATIONS] Client VPN client-connect handler: {issue.reason} on {issue.endpoint_id}"
+    reason, endpoint = shown(issue.reason), shown(issue.endpoint_id)
+    subject = f"[OPERATIONS] Client VPN client-connect handler: {reason} on {endpoint}"
     body = "\n".join(
         [
-            f"{issue.count} connection attempt(s) on {issue.endpoint_id} were refused because the "
-            f"client-connect handler failed: {issue.reason}.",
+            f"{issue.count} connection attempt(s) on {endpoint} were refused because the "
+            f"client-connect handler failed: {reason}.",
             f"between {format_time(issue.first_seen)} and {format_time(issue.last_seen)}",
             f"sample connections: {', '.join(issue.sample_connection_ids) or '-'}",
             "Check the handler's errors, throttles and duration (it must answer within 30 seconds).",
         ]
     )
     return operations.publish(
-        subject[:100],
+        sns_subject(subject),
         {"summary": body, **issue.event_detail()},
-        {"kind": "client-connect-handler-health", "endpoint_id": issue.endpoint_id},
+        {"kind": "client-connect-handler-health", "endpoint_id": endpoint},
     )

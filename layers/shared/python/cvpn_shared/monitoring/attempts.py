@@ -28,10 +28,20 @@ The fields detection does not use (``reset_status``, ``client_ip``, ``client_ipv
 ``transport_protocol``) are kept as logged and read as ``None`` for ``"NA"`` when asked for.
 Validation and JSON serialisation go through the pydantic ``ConnectionAttemptModel``
 (``ConnectionAttempt.model_validate``, ``model_dump``, ``to_model``).
+
+Bounded text: a user name or common name is whatever a failed login typed, and anything can write a
+line into a log group, yet these values become DynamoDB keys (``<endpoint>#user#<name>``, at most
+2,048 bytes), items (at most 400 KB) and alert subjects. So every text field detection reads is capped
+at parse time (``bounded_text``): a character that is not printable (controls, line breaks, format
+characters such as bidirectional overrides) is written as its escape (``\\x0a``, ``\\u202e``), and a
+value longer than ``MAX_FIELD_CHARS`` keeps its start and ends with ``~`` and a digest of the whole
+value, so two long names stay two entities. ``MAX_FIELD_CHARS`` keeps an entity key (two fields, at
+most four bytes a character, and the kind) under 2,048 bytes.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -51,11 +61,13 @@ from cvpn_shared.monitoring.gcpause import cyclic_gc_paused
 __all__ = [
     "LOG_TYPE_ATTEMPT",
     "LOG_TYPE_RESET",
+    "MAX_FIELD_CHARS",
     "STATUS_FAILED",
     "STATUS_SUCCESSFUL",
     "ConnectionAttempt",
     "ConnectionAttemptModel",
     "ParseStats",
+    "bounded_text",
     "parse_event",
     "parse_events",
 ]
@@ -66,6 +78,12 @@ STATUS_SUCCESSFUL = "successful"
 STATUS_FAILED = "failed"
 
 NOT_APPLICABLE = "NA"
+
+# The longest text kept of a field detection reads (see the module docstring): an entity key,
+# ``<endpoint>#device_ip#<value>``, stays under DynamoDB's 2,048-byte partition key at 4 bytes a
+# character.
+MAX_FIELD_CHARS = 240
+_DIGEST_CHARS = 16
 
 # Fields that change with every periodic re-log of a connection, and the port: dropped (see above).
 _DROPPED_FIELDS = frozenset(
@@ -270,6 +288,12 @@ class ConnectionAttempt(tuple[Any, ...]):
         start = self[CONNECTION_START_MS]
         return _time(self[TIMESTAMP_MS] if start is None else start)
 
+    def on_endpoint(self, endpoint_id: str) -> ConnectionAttempt:
+        """This attempt, attributed to ``endpoint_id`` (the endpoint that owns its log group)."""
+        return _new_tuple(  # type: ignore[no-any-return]
+            ConnectionAttempt, (*self[:ENDPOINT_ID], endpoint_id, *self[ENDPOINT_ID + 1 :])
+        )
+
     def as_dict(self) -> dict[str, Any]:
         """The attributes of ``ConnectionAttemptModel`` (datetimes included), by name."""
         return {name: getattr(self, name) for name in ConnectionAttemptModel.model_fields}
@@ -432,7 +456,7 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionA
         try:
             # The usual record: every field detection reads is present and text (one C call each).
             values = fields(record)
-            all_text(values)
+            text = all_text(values)
         except (KeyError, TypeError):
             attempt = _parse_irregular(event_id, timestamp_ms, record)
             if attempt is None:
@@ -440,6 +464,8 @@ def _parse_events(events: Iterable[Mapping[str, Any]]) -> tuple[list[ConnectionA
             else:
                 append(attempt)
             continue
+        if not text.isprintable() or max(map(len, values)) > MAX_FIELD_CHARS:
+            values = tuple(map(bounded_text, values))
         log_type, connection_id, endpoint_id, status, reason, device_ip, username, common_name, start_text = (
             values
         )
@@ -519,15 +545,34 @@ def _parse_unusual(event_id: str, timestamp_ms: int, record: dict[str, Any]) -> 
     for name, value in record.items():
         field = _FIELD_OF.get(name)
         if field in ("log_type", "connection_id", "endpoint_id"):
-            values[positions[field]] = value  # text, checked by the caller
+            values[positions[field]] = bounded_text(value)  # text, checked by the caller
         elif field is None:
             if name not in _DROPPED_FIELDS:
                 values[EXTRA][name] = value
         elif field == "connection_start_time":
-            values[CONNECTION_START_MS] = _start_ms(value) if value.__class__ is str else None
+            values[CONNECTION_START_MS] = _start_ms(bounded_text(value)) if value.__class__ is str else None
         else:
-            values[positions[field]] = _meaning(value)
+            meaning = _meaning(value)
+            values[positions[field]] = None if meaning is None else bounded_text(meaning)
     return _new_tuple(ConnectionAttempt, values)  # type: ignore[no-any-return]
+
+
+def bounded_text(value: str) -> str:
+    """``value`` with every character that is not printable escaped, cut to ``MAX_FIELD_CHARS`` with
+    a digest of the whole value at its end when longer (see the module docstring)."""
+    if not value.isprintable():
+        value = "".join(char if char.isprintable() else _escaped(char) for char in value)
+    if len(value) <= MAX_FIELD_CHARS:
+        return value
+    digest = hashlib.blake2b(value.encode(errors="surrogatepass"), digest_size=_DIGEST_CHARS // 2).hexdigest()
+    return f"{value[: MAX_FIELD_CHARS - _DIGEST_CHARS - 1]}~{digest}"
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _meaning(value: Any) -> str | None:

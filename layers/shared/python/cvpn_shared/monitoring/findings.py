@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cvpn_shared.monitoring.attempts import bounded_text
 from cvpn_shared.monitoring.detection.rules import RULES, RuleId, Severity
 
 __all__ = [
@@ -298,7 +299,10 @@ class Finding(_Part):
         return finding
 
     def _description(self) -> str:
-        who = self.entity_key.split(":", 1)[-1] or self.entity.device_ip or self.entity.username or "?"
+        # What a log line carried, escaped and bounded: Security Hub shows the description as text.
+        who = bounded_text(
+            self.entity_key.split(":", 1)[-1] or self.entity.device_ip or self.entity.username or "?"
+        )
         text = (
             f"{RULES[self.rule_id].description} Entity {who} on {self.endpoint_id}: "
             f"{self.counts.failures} failures, {self.counts.distinct_users} users, "

@@ -24,6 +24,20 @@ One run (``ConnectionLogIngest.run``) takes each connection log group in turn:
    flushed and the checkpoint keeps the scan's start and page token; the next run resumes there
    without a gap. ``stop_margin_ms`` must cover reading a page and flushing a full batch.
 
+Trust boundaries:
+
+- **One group's failure stays its own.** Whatever goes wrong with a log group (its read refused,
+  DynamoDB or the bus failing while it is processed) is recorded in the run's report
+  (``LogGroupReport.failed``), published as an ``IngestHealthIssue`` (detail type
+  ``INGEST_HEALTH_DETAIL_TYPE``) and counted in the ``ConnectionLogGroupsFailed`` metric; the run goes
+  on with the next group. The failed group's checkpoint stays where it was: the next run reads the
+  batch again.
+- **A record is judged by the endpoint that owns its log group.** ``run`` takes the owners of each
+  log group (the endpoints whose connection logging writes there, from DescribeClientVpnEndpoints).
+  A group no endpoint of the account and Region logs to is not read at all. A record naming an
+  endpoint that does not own its group is attributed to the group's owner when it has one, and dropped
+  when it has several (it cannot be told which); both are counted as foreign records.
+
 ``now`` (the detector's clock, the first-run look-back) comes from the caller: the schedule's time.
 """
 
@@ -31,11 +45,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict
 
 from cvpn_shared.monitoring.dal.checkpoints import Checkpoint, CheckpointConflict, LeaseHeld
 from cvpn_shared.monitoring.dal.connection_logs import InvalidPageToken, LogEventPage, LogGroupMissing
@@ -44,23 +61,29 @@ from cvpn_shared.monitoring.findings import (
     DETAIL_TYPE,
     HEALTH_DETAIL_TYPE,
     HEALTH_REASONS,
+    SCHEMA_VERSION,
     Finding,
     HealthIssue,
+    format_time,
 )
 
 __all__ = [
     "DETAIL_TYPE",
     "DOCUMENTED_FAILURE_REASONS",
     "HEALTH_DETAIL_TYPE",
+    "INGEST_HEALTH_DETAIL_TYPE",
     "OTHER_FAILURE_REASON",
     "CheckpointStore",
     "ConnectionLogIngest",
     "EndpointArns",
     "FindingPublisher",
+    "IngestHealthIssue",
     "IngestReport",
     "IngestSettings",
     "LogGroupReport",
     "SeenEvents",
+    "attributed",
+    "error_text",
     "failure_reason_dimension",
     "finding_entry",
     "health_entry",
@@ -88,6 +111,13 @@ DOCUMENTED_FAILURE_REASONS: frozenset[str] = HEALTH_REASONS | {
     "internal-error",
 }
 OTHER_FAILURE_REASON = "other"
+
+# The bus event of a log group the ingest could not read or process (for operations).
+INGEST_HEALTH_DETAIL_TYPE = "Client VPN Connection Log Ingest Health"
+# The longest error text an ``IngestHealthIssue`` carries (EventBridge entries are at most 256 KB).
+MAX_ERROR_CHARS = 1000
+
+logger = logging.getLogger(__name__)
 
 
 # ------------------------------------------------------------------------------------------ ports
@@ -179,8 +209,10 @@ class LogGroupReport:
     events_processed: int = 0
     bad_lines: int = 0
     findings_published: int = 0
+    foreign_records: int = 0
     complete: bool = False
     skipped: str | None = None
+    failed: str | None = None
 
 
 @dataclass
@@ -198,11 +230,40 @@ class IngestReport:
             "events_processed": sum(report.events_processed for report in self.log_groups),
             "duplicates": sum(report.duplicates for report in self.log_groups),
             "bad_lines": sum(report.bad_lines for report in self.log_groups),
+            "foreign_records": sum(report.foreign_records for report in self.log_groups),
+            "log_groups_failed": sum(1 for report in self.log_groups if report.failed),
             "findings_published": len(self.findings),
             "failed_attempts": {
                 f"{endpoint}/{reason}": n for (endpoint, reason), n in self.failed_attempts.items()
             },
         }
+
+
+class IngestHealthIssue(BaseModel):
+    """A connection log group one run could not read or process (operations, not security)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    log_group_name: str
+    error: str
+    failed_at: datetime
+    kind: Literal["connection-log-group"] = "connection-log-group"
+
+    def event_detail(self) -> dict[str, Any]:
+        """JSON-serialisable detail of the bus event."""
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "kind": self.kind,
+            "log_group_name": self.log_group_name,
+            "error": self.error,
+            "failed_at": format_time(self.failed_at),
+        }
+
+
+def error_text(error: BaseException) -> str:
+    """``Type: message`` of an error, on one line, at most ``MAX_ERROR_CHARS`` characters."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
 
 class SeenEvents:
@@ -283,6 +344,7 @@ class _Scan:
     seen: SeenEvents
     start_ms: int
     token: str | None
+    owners: frozenset[str] | None = None
     batch: _Batch = field(default_factory=_Batch)
 
 
@@ -345,26 +407,73 @@ class ConnectionLogIngest:
         self._wall_clock_ms = wall_clock_ms
 
     def run(
-        self, log_groups: Sequence[str], *, now: datetime, remaining_ms: Callable[[], int]
+        self,
+        log_groups: Sequence[str],
+        *,
+        now: datetime,
+        remaining_ms: Callable[[], int],
+        owners: Mapping[str, Collection[str]] | None = None,
     ) -> IngestReport:
-        """Read every log group in turn until done or until the time left runs short."""
+        """Read every log group in turn until done or until the time left runs short.
+
+        ``owners``: the endpoints that log to each group (see the module docstring); ``None`` trusts
+        the endpoint each record names (for callers that read one endpoint's own group).
+        A group that fails is reported, published as a health issue, and the next group is read.
+        """
         report = IngestReport()
         for name in log_groups:
+            group = LogGroupReport(name)
+            report.log_groups.append(group)
             if remaining_ms() < self._settings.stop_margin_ms:
-                report.log_groups.append(LogGroupReport(name, skipped="no time left in this invocation"))
+                group.skipped = "no time left in this invocation"
                 continue
-            report.log_groups.append(self._read_log_group(name, now, remaining_ms, report))
+            group_owners = None if owners is None else frozenset(owners.get(name, ()))
+            if group_owners is not None and not group_owners:
+                group.skipped = "no Client VPN endpoint of this account and Region logs to it: not read"
+                continue
+            try:
+                self._read_log_group(group, group_owners, now, remaining_ms, report)
+            except Exception as error:  # one group's failure must not cost the others their run
+                group.failed = error_text(error)
+                logger.exception("connection log group %s failed", name)
+                self._publish_failure(name, group.failed, report)
         return report
 
+    def _publish_failure(self, name: str, error: str, report: IngestReport) -> None:
+        """The failed group's health issue on the bus, best effort (the bus may be what failed)."""
+        issue = IngestHealthIssue(
+            log_group_name=name,
+            error=error,
+            failed_at=datetime.fromtimestamp(self._wall_clock_ms() / 1000, UTC),
+        )
+        entry = BusEntry(
+            source=self._source,
+            detail_type=INGEST_HEALTH_DETAIL_TYPE,
+            detail=issue.event_detail(),
+            resources=(),
+        )
+        try:
+            self._publisher.publish([entry])
+        except Exception:
+            logger.warning("health issue of log group %s not published", name, exc_info=True)
+            return
+        report.health.append(entry.detail)
+
     def _read_log_group(
-        self, name: str, now: datetime, remaining_ms: Callable[[], int], report: IngestReport
-    ) -> LogGroupReport:
-        group = LogGroupReport(name)
+        self,
+        group: LogGroupReport,
+        owners: frozenset[str] | None,
+        now: datetime,
+        remaining_ms: Callable[[], int],
+        report: IngestReport,
+    ) -> None:
+        name = group.log_group_name
         try:
             scan = self._claim(name, now, remaining_ms)
         except LeaseHeld:
             group.skipped = "another invocation holds this log group"
-            return group
+            return
+        scan.owners = owners
         try:
             self._scan(scan, now, remaining_ms, group, report)
         except LogGroupMissing:
@@ -378,7 +487,6 @@ class ConnectionLogIngest:
             with contextlib.suppress(Exception):
                 self._checkpoints.release(scan.checkpoint)
             raise
-        return group
 
     def _claim(self, name: str, now: datetime, remaining_ms: Callable[[], int]) -> _Scan:
         """The log group's checkpoint, leased until the invocation's deadline, and where to read from."""
@@ -444,17 +552,25 @@ class ConnectionLogIngest:
         if not scan.batch.pages:
             return  # nothing read since the last flush
         if scan.batch.events:
-            self._detect_and_publish(scan.batch.events, now, group, report)
+            self._detect_and_publish(scan.batch.events, scan.owners, now, group, report)
         scan.checkpoint = self._advance(scan)
         scan.batch = _Batch()
 
     def _detect_and_publish(
-        self, events: list[dict[str, Any]], now: datetime, group: LogGroupReport, report: IngestReport
+        self,
+        events: list[dict[str, Any]],
+        owners: frozenset[str] | None,
+        now: datetime,
+        group: LogGroupReport,
+        report: IngestReport,
     ) -> None:
         """One detection pass over ``events`` (in log order) and its findings on the bus."""
         events.sort(key=lambda event: (int(event["timestamp"]), str(event["eventId"])))
         attempts, stats = self._parse(events)
         group.bad_lines += _bad_lines(stats)
+        if owners is not None:
+            attempts, group_foreign = attributed(attempts, owners)
+            group.foreign_records += group_foreign
         outcome = self._detector.observe(attempts, now=now)
         findings = [finding_entry(f, source=self._source, arns=self._arns) for f in outcome.findings]
         health = [health_entry(issue, source=self._source, arns=self._arns) for issue in outcome.health]
@@ -491,6 +607,25 @@ class ConnectionLogIngest:
         return self._checkpoints.save(advanced, expected_version=checkpoint.version)
 
 
+def attributed(attempts: Sequence[Any], owners: frozenset[str]) -> tuple[list[Any], int]:
+    """``attempts`` judged by the endpoints that own their log group, and how many named another.
+
+    A record naming an owner stays as it is. One naming any other endpoint is attributed to the
+    owner when the group has one (``attempt.on_endpoint``), and dropped when it has several.
+    """
+    sole_owner = next(iter(owners)) if len(owners) == 1 else None
+    kept: list[Any] = []
+    foreign = 0
+    for attempt in attempts:
+        if attempt.endpoint_id in owners:
+            kept.append(attempt)
+            continue
+        foreign += 1
+        if sole_owner is not None:
+            kept.append(attempt.on_endpoint(sole_owner))
+    return kept, foreign
+
+
 def failure_reason_dimension(reason: str) -> str:
     """The ``FailureReason`` metric dimension of a failure reason: a documented reason as it is,
     anything else (credential failures' free text) ``"other"``, so the metrics stay a bounded set."""
@@ -509,11 +644,14 @@ def record_ingest_metrics(metrics: Any, report: IngestReport) -> None:
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     summary = report.summary()
+    # Fixed dimensions (the function's own): a log group's name would make one billed metric per group.
     totals = {
         "ConnectionLogEventsProcessed": summary["events_processed"],
         "ConnectionLogDuplicatesDropped": summary["duplicates"],
         "ConnectionLogBadLines": summary["bad_lines"],
         "FindingsPublished": summary["findings_published"],
+        "ConnectionLogGroupsFailed": summary["log_groups_failed"],
+        "ConnectionLogForeignRecords": summary["foreign_records"],
     }
     for name, value in totals.items():
         if value:

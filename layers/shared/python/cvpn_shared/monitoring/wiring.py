@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from cvpn_shared.monitoring.dal.connection_logs import (
         ConfiguredLogGroups,
         ConnectionLogReader,
+        LogGroupOwners,
         ManagedLogGroups,
     )
     from cvpn_shared.monitoring.dal.findings_archive import FindingsArchive
@@ -47,6 +48,7 @@ __all__ = [
     "findings_archive",
     "findings_bus",
     "ingest_checkpoints",
+    "log_group_owners",
     "managed_log_groups",
     "monitored_log_groups",
     "notifier",
@@ -86,6 +88,13 @@ def configured_log_groups() -> ConfiguredLogGroups:
     from cvpn_shared.monitoring.dal.connection_logs import ConfiguredLogGroups
 
     return ConfiguredLogGroups(client("ssm"), get_settings().connection_log_groups_parameter)
+
+
+@lru_cache(maxsize=1)
+def log_group_owners() -> LogGroupOwners:
+    from cvpn_shared.monitoring.dal.connection_logs import LogGroupOwners
+
+    return LogGroupOwners(client("ec2"))
 
 
 @lru_cache(maxsize=1)

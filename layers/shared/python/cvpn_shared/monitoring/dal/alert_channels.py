@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cvpn_shared.core.http import no_redirects_opener
+from cvpn_shared.core.notifications import sns_subject
 
 __all__ = ["AlertTopic", "ChatWebhook", "SecurityHubFindings", "WebhookDeliveryFailed", "WebhookUrl"]
 
@@ -38,7 +39,7 @@ class AlertTopic:
     def publish(self, subject: str, message: str, attributes: dict[str, str]) -> str:
         answer = self._sns.publish(
             TopicArn=self._topic_arn,
-            Subject=subject[:100],
+            Subject=sns_subject(subject),
             Message=message,
             MessageAttributes={
                 key: {"DataType": "String", "StringValue": value}

@@ -4,6 +4,7 @@
 - ``ManagedLogGroups`` lists the connection log groups of the endpoints the product provisioned
   (the requests table's sparse index of SUCCEEDED requests with connection logging on).
 - ``ConfiguredLogGroups`` reads the log groups of endpoints created elsewhere from an SSM parameter.
+- ``LogGroupOwners`` tells which endpoints of the account and Region log to which group.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidPageToken",
     "LogEventPage",
     "LogGroupMissing",
+    "LogGroupOwners",
     "ManagedLogGroups",
 ]
 
@@ -146,3 +148,31 @@ class ConfiguredLogGroups:
                 return []
             raise
         return sorted({part.strip() for part in value.replace("\n", ",").split(",") if part.strip()})
+
+
+class LogGroupOwners:
+    """The endpoints whose connection logging writes to each log group (DescribeClientVpnEndpoints).
+
+    What Client VPN itself says, for the product's endpoints and those created elsewhere alike: the
+    ingest judges a record by the endpoint that owns its group, never by the id written inside it.
+    """
+
+    def __init__(self, ec2_client: Any) -> None:
+        self._ec2 = ec2_client
+
+    def by_log_group(self) -> dict[str, frozenset[str]]:
+        """Log group name -> ids of the endpoints (not deleted) with connection logging on to it."""
+        owners: dict[str, set[str]] = {}
+        params: dict[str, Any] = {"MaxResults": 1000}
+        while True:
+            page = self._ec2.describe_client_vpn_endpoints(**params)
+            for endpoint in page.get("ClientVpnEndpoints", []):
+                options = endpoint.get("ConnectionLogOptions") or {}
+                group = options.get("CloudwatchLogGroup")
+                state = (endpoint.get("Status") or {}).get("Code")
+                if options.get("Enabled") and group and state not in ("deleting", "deleted"):
+                    owners.setdefault(str(group), set()).add(str(endpoint["ClientVpnEndpointId"]))
+            token = page.get("NextToken")
+            if not token:
+                return {group: frozenset(ids) for group, ids in owners.items()}
+            params["NextToken"] = token
