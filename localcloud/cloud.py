@@ -197,8 +197,8 @@ class LocalCloud:
             eventbridge,
             lambdaruntime,
             logs,
-            sns,
             moto_clock,
+            sns,
             stepfunctions,
         )
         from localcloud.faults import FaultInjector, set_fault_injector
