@@ -116,6 +116,7 @@ def test_the_template_is_read_as_it_is() -> None:
         "WorkflowExecutionsFailedAlarm": ("standard", 5),
         "IngestErrorsAlarm": ("standard", 1),
         "DeadLetterQueueDepthAlarm": ("standard", 1),
+        "BlocklistUnavailableAlarm": ("standard", 1),
     }
     assert inventory.dashboards == 1
     assert inventory.kms_keys == [("AlertsTopicKey", True)]

@@ -56,7 +56,7 @@ RECORD_FORMAT = 2
 #   other           str | None  the user, for a source; the source, for a user
 #   reason          str | None  connection-attempt-failure-reason
 #   source_allowed  bool        the source is in an allow-listed CIDR (every rule)
-#   user_exempt     bool        the user is allow-listed (R1 and R2 only)
+#   user_exempt     bool        the user is allow-listed (R1, R2 and R3)
 #   username        str | None
 #   common_name     str | None
 #   notable         bool        the reason is one of R7's
@@ -576,6 +576,13 @@ class EntityRecord:
                 _report_attack(episode, attack)
             source = self.value if self.kind == "device_ip" else other
             episode.identity = (source, username, common_name)
+            # Whom a response may hold responsible: a source's attack came from the source itself;
+            # a user's, from the addresses its failures came from (the success's address among them
+            # only when it failed too).
+            if self.kind == "device_ip":
+                episode.attack_sources = (self.value,)
+            else:
+                episode.attack_sources = tuple(sorted(attack.ips)) if attack is not None else ()
 
     def _open(
         self,
@@ -674,7 +681,7 @@ class EntityRecord:
             return
         # The rows by field (a FailureEvent's fields past those of a RecentFailure are not needed).
         moments, connection_ids, others, reasons, sources_allowed, users_exempt, *_ = zip(*rows, strict=False)
-        if rule_id in ("R1", "R2"):  # the only rules a user exemption applies to
+        if rule_id in ("R1", "R2", "R3"):  # a user exemption: the rules about one user's failures
             flags = zip(sources_allowed, users_exempt, strict=True)
             not_allowed = sum(1 for allowed, exempt in flags if not (allowed or exempt))
         else:
@@ -758,6 +765,14 @@ class EntityRecord:
                 username=self.username if named else self.value,
                 common_name=self.common_name,
             )
+        if rule_id == "R6":
+            attack_sources = list(
+                episode.attack_sources or ((self.value,) if self.kind == "device_ip" else ())
+            )
+        elif self.kind == "device_ip":
+            attack_sources = [self.value]
+        else:
+            attack_sources = sorted(episode.ips)
         start = _time(episode.start)
         return Finding.model_construct(
             finding_id=finding_id(rule_id, self.endpoint_id, key, start),
@@ -778,6 +793,7 @@ class EntityRecord:
             sample_connection_ids=list(episode.samples),
             allowlisted=episode.allowlisted,
             runbook_url=settings.runbook_url,
+            attack_sources=attack_sources,
             escalated=escalation > 0,
             occurrence=episode.occurrence,
         )
