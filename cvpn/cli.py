@@ -216,6 +216,8 @@ def cmd_local_faults(args: argparse.Namespace) -> int:
             "not_found_after_create_seconds",
             "fail_with",
             "fail_count",
+            "latency_seconds",
+            "unprocessed_keys_rate",
         ):
             value = getattr(args, name)
             if value is not None:
@@ -384,7 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     connect.set_defaults(func=cmd_local_connect)
 
     faults = local_sub.add_parser("faults", help="show, set or clear injected API faults")
-    faults.add_argument("operation", nargs="?", help="API operation, e.g. AssociateClientVpnTargetNetwork")
+    faults.add_argument(
+        "operation",
+        nargs="?",
+        help="API operation, e.g. AssociateClientVpnTargetNetwork, or service:Operation such as "
+        "dynamodb:BatchGetItem",
+    )
     faults.add_argument("--throttle-rate", type=float, help="share of calls answered RequestLimitExceeded")
     faults.add_argument("--concurrent-mutation-rate", type=float)
     faults.add_argument("--association-failures", type=int, help="next N associations end association-failed")
@@ -398,6 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
         "such as InternalError 500 or ServiceUnavailable 503, which the SDKs retry; client errors 400)",
     )
     faults.add_argument("--fail-count", type=int, help="how many calls --fail-with fails (default 1)")
+    faults.add_argument(
+        "--latency-seconds",
+        type=float,
+        help="real seconds to wait before answering (other services: name the operation as "
+        "service:Operation, e.g. dynamodb:BatchGetItem)",
+    )
+    faults.add_argument(
+        "--unprocessed-keys-rate",
+        type=float,
+        help="share of dynamodb:BatchGetItem calls left all unprocessed",
+    )
     faults.add_argument("--clear", action="store_true")
     faults.add_argument("--url", default=DEFAULT_LOCAL_URL)
     faults.set_defaults(func=cmd_local_faults)

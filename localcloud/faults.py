@@ -33,6 +33,22 @@ Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API
     ``InvalidClientVpnEndpointId.NotFound``, and DescribeClientVpnEndpoints without ids leaves it
     out of the listing (eventual consistency after create).
 
+Other services (JSON protocols: DynamoDB, Logs, Events, ...) are faulted by ``"service:Operation"``
+names as the local cloud counts them (``"dynamodb:BatchGetItem"``), never by ``"*"``. Their knobs:
+
+``throttle_rate``
+    Probability that a call answers the service's throttle (DynamoDB:
+    ``ProvisionedThroughputExceededException``, HTTP 400, which the SDKs retry as a throttle).
+``latency_seconds``
+    Real (wall-clock) seconds the local cloud waits before it answers the call: a slow service, as
+    an SDK's socket timeouts see it.
+``unprocessed_keys_rate`` (``dynamodb:BatchGetItem``)
+    Probability that a batch read answers with every key unprocessed (``UnprocessedKeys``), as
+    DynamoDB does when a table is throttled.
+``fail_with`` / ``fail_count``
+    As above, with the service's JSON error shape (a code ending in ``InternalServerError``,
+    ``ServiceUnavailable`` or ``InternalFailure`` answers 500/503).
+
 Besides faults, this module counts every Client VPN API call per operation name
 (``api_call_counts()`` / ``reset_api_call_counts()``) so tests and benchmarks can assert how many
 EC2 calls a workflow made.
@@ -53,6 +69,7 @@ from localcloud.clock import get_clock
 __all__ = [
     "FaultInjector",
     "OperationFaults",
+    "ServiceFault",
     "api_call_counts",
     "get_fault_injector",
     "record_api_call",
@@ -80,6 +97,8 @@ class OperationFaults:
     not_found_after_create_seconds: float = 0.0
     fail_with: str | None = None
     fail_count: int = 1
+    latency_seconds: float = 0.0
+    unprocessed_keys_rate: float = 0.0
 
     @classmethod
     def knob_names(cls) -> set[str]:
@@ -90,6 +109,22 @@ class OperationFaults:
 class _InjectorState:
     last_endpoint_created_at: float | None = None
     endpoint_created_at: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceFault:
+    """What to do to one call of a JSON-protocol service: wait, then answer an error or leave every
+    key of a batch read unprocessed (or neither: answer normally after the wait)."""
+
+    latency_seconds: float = 0.0
+    error_code: str | None = None
+    error_status: int = 400
+    error_message: str = ""
+    unprocessed_keys: bool = False
+
+
+_THROTTLE_CODES = {"dynamodb": "ProvisionedThroughputExceededException"}
+_SERVER_ERRORS = {"InternalServerError": 500, "InternalFailure": 500, "ServiceUnavailable": 503}
 
 
 class FaultInjector:
@@ -187,6 +222,40 @@ class FaultInjector:
                     created_at = self._state.endpoint_created_at.get(endpoint_id)
                     if created_at is not None and now - created_at < knobs.not_found_after_create_seconds:
                         raise self._inject(operation, ClientVpnEndpointNotFound(endpoint_id))
+
+    def service_fault(self, key: str) -> ServiceFault | None:
+        """The fault for one call of a JSON-protocol service, ``key`` as ``"service:Operation"``
+        (only that key's knobs: ``"*"`` is the Client VPN operations'), or None."""
+        with self._lock:
+            knobs = self._operations.get(key)
+            if knobs is None:
+                return None
+            service = key.split(":", 1)[0]
+            latency = max(knobs.latency_seconds, 0.0)
+            if knobs.fail_with and knobs.fail_count > 0:
+                self._operations[key] = OperationFaults(
+                    **{**asdict(knobs), "fail_count": knobs.fail_count - 1}
+                )
+                self._injected[(key, knobs.fail_with)] += 1
+                return ServiceFault(
+                    latency,
+                    knobs.fail_with,
+                    _SERVER_ERRORS.get(knobs.fail_with, 400),
+                    _message_for(knobs.fail_with),
+                )
+            if knobs.throttle_rate and self._random.random() < knobs.throttle_rate:
+                code = _THROTTLE_CODES.get(service, "ThrottlingException")
+                self._injected[(key, code)] += 1
+                return ServiceFault(
+                    latency, code, 400, "Throughput exceeds the current capacity of your table."
+                )
+            if knobs.unprocessed_keys_rate and self._random.random() < knobs.unprocessed_keys_rate:
+                self._injected[(key, "UnprocessedKeys")] += 1
+                return ServiceFault(latency, unprocessed_keys=True)
+            if latency:
+                self._injected[(key, "latency")] += 1
+                return ServiceFault(latency)
+            return None
 
     def _check_create_in_progress(self, operation: str, knobs: OperationFaults, now: float) -> None:
         error = ClientVpnError(
