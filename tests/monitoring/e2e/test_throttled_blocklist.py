@@ -26,7 +26,7 @@ def handler(monitoring: LocalMonitoring) -> Iterator[tuple[Any, str]]:
     """The Lambda client and the handler's name; its fail mode and the table's faults put back after."""
     lambda_client = monitoring.cloud.client("lambda")
     name = monitoring.stack.outputs["ClientConnectFunctionArn"]
-    variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    variables = environment(lambda_client, name)
     monitoring.warm_client_connect_handler()
     try:
         yield lambda_client, name
@@ -37,8 +37,13 @@ def handler(monitoring: LocalMonitoring) -> Iterator[tuple[Any, str]]:
         lambda_client.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
 
 
-def fail_mode(lambda_client: Any, name: str, mode: str) -> None:
+def environment(lambda_client: Any, name: str) -> dict[str, str]:
     variables = lambda_client.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+    return {key: str(value) for key, value in variables.items()}
+
+
+def fail_mode(lambda_client: Any, name: str, mode: str) -> None:
+    variables = environment(lambda_client, name)
     lambda_client.update_function_configuration(
         FunctionName=name, Environment={"Variables": {**variables, "CLIENT_CONNECT_FAIL_MODE": mode}}
     )
@@ -80,6 +85,7 @@ def test_a_throttled_table_is_answered_within_the_budget_with_the_chosen_fail_mo
 
     opened, open_seconds = ask(lambda_client, name, monitoring, "uma", "198.51.100.161")
     fail_mode(lambda_client, name, "closed")
+    ask(lambda_client, name, monitoring, "uma", "198.51.100.161")  # the new configuration's cold start
     closed, closed_seconds = ask(lambda_client, name, monitoring, "uma", "198.51.100.161")
 
     assert opened["allow"] is True

@@ -267,7 +267,11 @@ class EveryChannel:
         # An attack on a user, users blocked outright: every channel has work, sessions included.
         attacked = {"rule_id": "R3", "attack_sources": ["198.51.100.66"], **changes}
         return deliver_finding(
-            finding("HIGH", **attacked), channels, policy, now=NOW, asff=lambda alert: {"Id": alert.finding_id}
+            finding("HIGH", **attacked),
+            channels,
+            policy,
+            now=NOW,
+            asff=lambda alert: {"Id": alert.finding_id},
         )
 
     def _use(self, channel: str) -> None:
