@@ -412,3 +412,17 @@ def test_an_allow_listed_user_is_exempt_from_r3() -> None:
 
     (r3,) = result.findings
     assert r3.rule_id == "R3" and r3.allowlisted
+
+
+def test_an_address_the_handler_only_refused_is_not_an_attacking_address() -> None:
+    """Given an attack on dave, then dave refused by the client-connect handler at his office (he
+    was blocked outright), when R3 fires again, then the office is not among the attack's addresses:
+    a refusal by the handler is no evidence of an attack from there."""
+    log = ConnectionLog()
+    refused = log.failure(1700, ip="198.51.100.20", user="dave", reason="client-connect-failed")
+
+    result = observe(log, [*distributed(log, 10, 5), refused], settings=DetectionSettings(cooldown_seconds=0))
+
+    r3 = [finding for finding in result.findings if finding.rule_id == "R3"][-1]
+    assert r3.counts.distinct_ips == 6
+    assert r3.attack_sources == [f"192.0.2.{index}" for index in range(5)]

@@ -41,7 +41,14 @@ from typing import Any
 from cvpn_shared.monitoring.detection.config import DetectionSettings
 from cvpn_shared.monitoring.detection.episodes import MAX_SAMPLES, Episode
 from cvpn_shared.monitoring.detection.rules import ATTACK_RULES, RULES, EntityKind, escalate
-from cvpn_shared.monitoring.findings import Finding, FindingCounts, FindingEntity, FindingWindow, finding_id
+from cvpn_shared.monitoring.findings import (
+    CLIENT_CONNECT_FAILED,
+    Finding,
+    FindingCounts,
+    FindingEntity,
+    FindingWindow,
+    finding_id,
+)
 
 __all__ = ["EntityRecord", "FailureEvent", "RunCounters", "SuccessEvent", "entity_key"]
 
@@ -772,7 +779,7 @@ class EntityRecord:
         elif self.kind == "device_ip":
             attack_sources = [self.value]
         else:
-            attack_sources = sorted(episode.ips)
+            attack_sources = sorted(episode.ips - self._refused_only())
         start = _time(episode.start)
         return Finding.model_construct(
             finding_id=finding_id(rule_id, self.endpoint_id, key, start),
@@ -797,6 +804,18 @@ class EntityRecord:
             escalated=escalation > 0,
             occurrence=episode.occurrence,
         )
+
+    def _refused_only(self) -> set[str]:
+        """The sources whose failures the record keeps are all the client-connect handler's refusals
+        (the address, or the user, was already blocked; a certificate failed its posture check):
+        no evidence of an attack from there. Without this, a user blocked outright who tries again
+        from the office would make the office an attacking address."""
+        refused: set[str] = set()
+        failed: set[str] = set()
+        for _, _, source, reason, _, _ in self.recent:
+            if source is not None:
+                (refused if reason == CLIENT_CONNECT_FAILED else failed).add(source)
+        return refused - failed
 
     # ----- bounds ------------------------------------------------------------------------------
 
