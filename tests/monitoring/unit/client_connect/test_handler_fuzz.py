@@ -6,6 +6,7 @@ blocklist (which a malformed one never reaches)."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import ModuleType
@@ -50,16 +51,21 @@ class MemoryBlocklist:
 
 
 @pytest.fixture(scope="module")
-def handler() -> tuple[ModuleType, MemoryBlocklist]:
+def handler() -> Iterator[tuple[ModuleType, MemoryBlocklist]]:
+    """The handler module with a blocklist in memory that blocks ``BLOCKED_SOURCE``; the Powertools
+    settings the template sets, for as long as the module's tests run."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
         patch.setenv("POWERTOOLS_SERVICE_NAME", "cvpn-autopilot")
+        patch.delenv("CLIENT_CONNECT_FAIL_MODE", raising=False)
         module = load_handler_module("monitoring/client_connect")
-    blocklist = MemoryBlocklist()
-    entry = BlockEntry("source", BLOCKED_SOURCE, EXPIRES, 1, "R4", "f" * 64)
-    blocklist.entries[entry.key] = entry
-    module.blocklist = lambda: blocklist  # type: ignore[attr-defined]
-    return module, blocklist
+        if not module.metrics.namespace:  # observability imported earlier, without the setting
+            patch.setattr(module.metrics, "namespace", "Test")
+        blocklist = MemoryBlocklist()
+        entry = BlockEntry("source", BLOCKED_SOURCE, EXPIRES, 1, "R4", "f" * 64)
+        blocklist.entries[entry.key] = entry
+        patch.setattr(module, "blocklist", lambda: blocklist)
+        yield module, blocklist
 
 
 addresses = st.one_of(st.ip_addresses().map(str), st.just(BLOCKED_SOURCE), st.text(max_size=50), st.just(""))
