@@ -186,6 +186,11 @@ class ProductBench:
     def cloud(self) -> Any:
         return self._cloud
 
+    @property
+    def stack(self) -> Any:
+        """The deployed product stack."""
+        return self._product.stack
+
     def memory_mb(self, logical_id: str = CHECK_ASSOCIATIONS) -> int:
         """MemorySize of a function in the deployed (transformed) template."""
         return self._memory_mb.get(logical_id, 128)

@@ -4,6 +4,8 @@ A. Local cloud: bring-up with the fixture stack, warm invoke overhead, cold star
 B. Provisioning: the seed scenario in 2 and 3 AZs (transitions, invocations, API calls, overshoot,
    cost), and the polling overshoot for association durations of 240, 420 and 600 s.
 C. Waiting: Wait/check/Choice polling vs a Lambda that waits, for associations of 4 to 10 minutes.
+D. The client-connect handler's latency (median, p95, p99) when its blocklist table is throttled or
+   slow (the local cloud's DynamoDB fault injection), against its lookup budget.
 
 Progress goes to stderr, the report to stdout. Run: ``.venv/bin/python bench/run.py [--help]``.
 """
@@ -24,6 +26,8 @@ if sys.path and Path(sys.path[0]).resolve() == ROOT / "bench":
 elif str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.client_connect_throttled import measure as measure_client_connect  # noqa: E402
+from bench.client_connect_throttled import report as report_client_connect  # noqa: E402
 from bench.common import Summary, progress  # noqa: E402
 from bench.cost_model import PollCosts, PollSchedule, report_cost_model  # noqa: E402
 from bench.local_cloud import (  # noqa: E402
@@ -49,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2, help="runs per association duration in the sweep")
     parser.add_argument("--rounds", type=int, default=200, help="calls per warm round-trip figure")
     parser.add_argument("--skip-local-cloud", action="store_true", help="skip section A's own cloud")
+    parser.add_argument(
+        "--client-connect-rounds", type=int, default=60, help="handler calls per blocklist condition in D"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     started = time.perf_counter()
@@ -71,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         progress("A: DescribeClientVpnEndpoints against the product's cloud")
         endpoints, summary = measure_describe_endpoints(product.cloud, args.rounds)
         extra[f"boto3 ec2.describe_client_vpn_endpoints ({endpoints} endpoints)"] = summary
+        progress("D: the client-connect handler against a throttled blocklist table")
+        client_connect = measure_client_connect(
+            product.cloud, product.stack.outputs["ClientConnectFunctionArn"], args.client_connect_rounds
+        )
         deploy_seconds = product.deploy_seconds
         memory_mb = product.memory_mb(CHECK_ASSOCIATIONS)
 
@@ -94,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(report_cost_model(schedule, costs, MODEL_SECONDS))
+    print()
+    print(report_client_connect(client_connect))
     print()
     print(aims(local, sweep, args.time_scale, skip_local_cloud=args.skip_local_cloud))
     print()

@@ -317,6 +317,8 @@ _FAULT_KNOBS = (
     "not_found_after_create_seconds",
     "fail_with",
     "fail_count",
+    "latency_seconds",
+    "unprocessed_keys_rate",
 )
 
 
@@ -672,7 +674,8 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument(
         "operation",
         nargs="?",
-        help="a Client VPN API operation, e.g. AssociateClientVpnTargetNetwork, or * for every one",
+        help="a Client VPN API operation, e.g. AssociateClientVpnTargetNetwork, or * for every one; "
+        "another service's as service:Operation, e.g. dynamodb:BatchGetItem",
     )
     faults.add_argument(
         "--throttle-rate", type=_rate, help="share of calls answered RequestLimitExceeded, 0 to 1"
@@ -695,6 +698,17 @@ def build_parser() -> argparse.ArgumentParser:
         "such as InternalError 500 or ServiceUnavailable 503, which the SDKs retry; client errors 400)",
     )
     faults.add_argument("--fail-count", type=_count, help="how many calls --fail-with fails (default 1)")
+    faults.add_argument(
+        "--latency-seconds",
+        type=_seconds,
+        help="real seconds to wait before answering (other services: name the operation as "
+        "service:Operation, e.g. dynamodb:BatchGetItem)",
+    )
+    faults.add_argument(
+        "--unprocessed-keys-rate",
+        type=_rate,
+        help="share of dynamodb:BatchGetItem calls left all unprocessed, 0 to 1",
+    )
     faults.add_argument("--clear", action="store_true")
     faults.add_argument(
         "--seed",

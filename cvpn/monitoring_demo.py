@@ -165,7 +165,8 @@ class LocalMonitoring:
         return {name: _plain(value) for name, value in item.items() if name != "seen_event_digests"}
 
     def blocklist(self) -> list[dict[str, Any]]:
-        """Blocklist entries that have not expired (``pk`` is source#<ip> or user#<name>)."""
+        """Blocklist entries that have not expired (``pk``: source#<ip>, user#<name> or
+        user_source#<ip>#<name>)."""
         items = self.cloud.client("dynamodb").scan(TableName=self.stack.outputs["BlocklistTableName"])[
             "Items"
         ]

@@ -23,6 +23,8 @@ import shutil
 import socket
 import tempfile
 import threading
+import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -518,7 +520,12 @@ class LocalCloud:
         def middleware(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             path: str = environ.get("PATH_INFO", "")
             if not path.startswith(ADMIN_PREFIX):
-                counter.count(environ)
+                key = counter.count(environ)
+                fault = _service_fault(environ, key)
+                if fault is not None:
+                    faulted = _apply_service_fault(fault, environ, start_response)
+                    if faulted is not None:
+                        return faulted
                 return app(environ, start_response)
             method = environ.get("REQUEST_METHOD", "GET")
             route = routes.get((method, path[len(ADMIN_PREFIX) :].strip("/")))
@@ -540,6 +547,52 @@ class LocalCloud:
                 return _respond(start_response, status, {"code": code, "message": message})
 
         return middleware
+
+
+def _service_fault(environ: dict[str, Any], key: str) -> Any:
+    """The injected fault of a JSON-protocol call (``X-Amz-Target``), if any (``localcloud.faults``)."""
+    if not environ.get("HTTP_X_AMZ_TARGET"):
+        return None
+    from localcloud.faults import get_fault_injector
+
+    return get_fault_injector().service_fault(key)
+
+
+def _apply_service_fault(
+    fault: Any, environ: dict[str, Any], start_response: Callable[..., Any]
+) -> list[bytes] | None:
+    """Wait as ``fault`` says, then answer its error or its unprocessed keys; None: answer normally."""
+    if fault.latency_seconds:
+        time.sleep(fault.latency_seconds)  # real time: what an SDK's socket timeouts measure
+    content_type = str(environ.get("CONTENT_TYPE") or "application/x-amz-json-1.0")
+    if fault.error_code:
+        body = {"__type": f"com.amazonaws.localcloud#{fault.error_code}", "message": fault.error_message}
+        return _respond_as(start_response, fault.error_status, body, content_type)
+    if fault.unprocessed_keys:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b"{}"
+        request = json.loads(raw or b"{}")
+        return _respond_as(
+            start_response,
+            200,
+            {"Responses": {}, "UnprocessedKeys": request.get("RequestItems", {})},
+            content_type,
+        )
+    return None
+
+
+def _respond_as(start_response: Callable[..., Any], status: int, body: Any, content_type: str) -> list[bytes]:
+    payload = json.dumps(body).encode()
+    reason = {200: "OK", 400: "Bad Request", 500: "Internal Server Error"}.get(status, "Error")
+    start_response(
+        f"{status} {reason}",
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(payload))),
+            ("x-amzn-RequestId", uuid.uuid4().hex),
+        ],
+    )
+    return [payload]
 
 
 def _as_json(value: Any) -> Any:

@@ -37,6 +37,22 @@ Faults are injected into the operations that consult the injector: the Client VP
 an extension adds with ``register_fault_operations``. ``configure`` refuses another operation name, a
 knob it does not know, and a value out of range (a rate outside [0, 1], a negative count or time).
 
+Other services (JSON protocols: DynamoDB, Logs, Events, ...) are faulted by ``"service:Operation"``
+names as the local cloud counts them (``"dynamodb:BatchGetItem"``), never by ``"*"``. Their knobs:
+
+``throttle_rate``
+    Probability that a call answers the service's throttle (DynamoDB:
+    ``ProvisionedThroughputExceededException``, HTTP 400, which the SDKs retry as a throttle).
+``latency_seconds``
+    Real (wall-clock) seconds the local cloud waits before it answers the call: a slow service, as
+    an SDK's socket timeouts see it.
+``unprocessed_keys_rate`` (``dynamodb:BatchGetItem``)
+    Probability that a batch read answers with every key unprocessed (``UnprocessedKeys``), as
+    DynamoDB does when a table is throttled.
+``fail_with`` / ``fail_count``
+    As above, with the service's JSON error shape (a code ending in ``InternalServerError``,
+    ``ServiceUnavailable`` or ``InternalFailure`` answers 500/503).
+
 Besides faults, this module counts every Client VPN API call per operation name
 (``api_call_counts()`` / ``reset_api_call_counts()``) so tests and benchmarks can assert how many
 EC2 calls a workflow made.
@@ -45,6 +61,7 @@ EC2 calls a workflow made.
 from __future__ import annotations
 
 import random
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -58,6 +75,7 @@ __all__ = [
     "CLIENT_VPN_OPERATIONS",
     "FaultInjector",
     "OperationFaults",
+    "ServiceFault",
     "api_call_counts",
     "get_fault_injector",
     "record_api_call",
@@ -87,15 +105,21 @@ class OperationFaults:
     not_found_after_create_seconds: float = 0.0
     fail_with: str | None = None
     fail_count: int = 1
+    latency_seconds: float = 0.0
+    unprocessed_keys_rate: float = 0.0
 
     @classmethod
     def knob_names(cls) -> set[str]:
         return {f.name for f in fields(cls)}
 
 
-_RATES = ("throttle_rate", "concurrent_mutation_rate", "association_failure_rate")
+_RATES = ("throttle_rate", "concurrent_mutation_rate", "association_failure_rate", "unprocessed_keys_rate")
 _COUNTS = ("force_operation_not_permitted", "association_failures", "fail_count")
-_SECONDS = ("create_window_seconds", "not_found_after_create_seconds")
+_SECONDS = ("create_window_seconds", "not_found_after_create_seconds", "latency_seconds")
+# A JSON-protocol service's operation, as the local cloud counts it ("dynamodb:BatchGetItem"), and
+# the knobs ``service_fault`` reads for it.
+_SERVICE_OPERATION = re.compile(r"[a-z][a-z0-9-]*:[A-Z][A-Za-z0-9]*")
+_SERVICE_KNOBS = {"throttle_rate", "latency_seconds", "unprocessed_keys_rate", "fail_with", "fail_count"}
 # The Client VPN operations the local cloud serves, each of which consults the injector first
 # (localcloud.clientvpn.responses; a test keeps the two lists equal).
 CLIENT_VPN_OPERATIONS = (
@@ -135,9 +159,19 @@ def supported_operations() -> list[str]:
 def _check_knobs(operation: str, knobs: dict[str, Any]) -> None:
     """Raise ValueError naming the operation or knob a configuration cannot have, and why."""
     supported = supported_operations()
-    if operation != ANY_OPERATION and operation not in supported:
+    if _SERVICE_OPERATION.fullmatch(operation):
+        unsupported = set(knobs) - _SERVICE_KNOBS
+        if unsupported:
+            raise ValueError(
+                f"{operation}: another service's operation takes only {sorted(_SERVICE_KNOBS)}, "
+                f"got {sorted(unsupported)}"
+            )
+        if "unprocessed_keys_rate" in knobs and operation != "dynamodb:BatchGetItem":
+            raise ValueError(f"unprocessed_keys_rate: only for dynamodb:BatchGetItem, not {operation}")
+    elif operation != ANY_OPERATION and operation not in supported:
         raise ValueError(
-            f"operation: faults are injected only into {', '.join(supported)} (or * for all of them); "
+            f"operation: faults are injected only into {', '.join(supported)} (or * for all of them), "
+            "or another service's as service:Operation (dynamodb:BatchGetItem); "
             f"got {operation!r}"
         )
     unknown = set(knobs) - OperationFaults.knob_names()
@@ -166,6 +200,22 @@ def _check_knobs(operation: str, knobs: dict[str, Any]) -> None:
 class _InjectorState:
     last_endpoint_created_at: float | None = None
     endpoint_created_at: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ServiceFault:
+    """What to do to one call of a JSON-protocol service: wait, then answer an error or leave every
+    key of a batch read unprocessed (or neither: answer normally after the wait)."""
+
+    latency_seconds: float = 0.0
+    error_code: str | None = None
+    error_status: int = 400
+    error_message: str = ""
+    unprocessed_keys: bool = False
+
+
+_THROTTLE_CODES = {"dynamodb": "ProvisionedThroughputExceededException"}
+_SERVER_ERRORS = {"InternalServerError": 500, "InternalFailure": 500, "ServiceUnavailable": 503}
 
 
 class FaultInjector:
@@ -268,6 +318,40 @@ class FaultInjector:
                     created_at = self._state.endpoint_created_at.get(endpoint_id)
                     if created_at is not None and now - created_at < knobs.not_found_after_create_seconds:
                         raise self._inject(operation, ClientVpnEndpointNotFound(endpoint_id))
+
+    def service_fault(self, key: str) -> ServiceFault | None:
+        """The fault for one call of a JSON-protocol service, ``key`` as ``"service:Operation"``
+        (only that key's knobs: ``"*"`` is the Client VPN operations'), or None."""
+        with self._lock:
+            knobs = self._operations.get(key)
+            if knobs is None:
+                return None
+            service = key.split(":", 1)[0]
+            latency = max(knobs.latency_seconds, 0.0)
+            if knobs.fail_with and knobs.fail_count > 0:
+                self._operations[key] = OperationFaults(
+                    **{**asdict(knobs), "fail_count": knobs.fail_count - 1}
+                )
+                self._injected[(key, knobs.fail_with)] += 1
+                return ServiceFault(
+                    latency,
+                    knobs.fail_with,
+                    _SERVER_ERRORS.get(knobs.fail_with, 400),
+                    _message_for(knobs.fail_with),
+                )
+            if knobs.throttle_rate and self._random.random() < knobs.throttle_rate:
+                code = _THROTTLE_CODES.get(service, "ThrottlingException")
+                self._injected[(key, code)] += 1
+                return ServiceFault(
+                    latency, code, 400, "Throughput exceeds the current capacity of your table."
+                )
+            if knobs.unprocessed_keys_rate and self._random.random() < knobs.unprocessed_keys_rate:
+                self._injected[(key, "UnprocessedKeys")] += 1
+                return ServiceFault(latency, unprocessed_keys=True)
+            if latency:
+                self._injected[(key, "latency")] += 1
+                return ServiceFault(latency)
+            return None
 
     def _check_create_in_progress(self, operation: str, knobs: OperationFaults, now: float) -> None:
         error = ClientVpnError(

@@ -117,6 +117,7 @@ def test_the_template_is_read_as_it_is() -> None:
         "IngestErrorsAlarm": ("standard", 1),
         "DeadLetterQueueDepthAlarm": ("standard", 1),
         "IngestLogGroupFailuresAlarm": ("standard", 1),
+        "BlocklistUnavailableAlarm": ("standard", 1),
     }
     assert inventory.dashboards == 1
     assert inventory.kms_keys == [("AlertsTopicKey", True)]

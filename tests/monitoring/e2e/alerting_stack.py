@@ -1,10 +1,11 @@
 """The product deployed a second time on the monitoring tests' local cloud, as an operator who turns
 every alert channel on deploys it: the chat webhook's URL in a Secrets Manager secret (Slack) or an
-SSM SecureString parameter (Teams Workflows), Security Hub integration on, blocked users' sessions
-cut, and two endpoints of its own, provisioned by the stack's state machine with the client-connect
-handler on: one whose users sign in to Active Directory, and one whose clients authenticate with a
-certificate alone (mutual TLS: no user name, a user is the certificate's common name), both logging to
-the stack's connection log group.
+SSM SecureString parameter (Teams Workflows), Security Hub integration on, attacked users blocked
+outright (``BlockUsers``, the administrator's option) and their sessions cut, and two endpoints of
+its own, provisioned by the stack's state machine with the client-connect handler on: one whose
+users sign in to Active Directory, and one whose clients authenticate with a certificate alone
+(mutual TLS: no user name, a user is the certificate's common name), both logging to the stack's
+connection log group.
 
 A stack of its own keeps these tests apart from the shared monitoring stack: its own findings bus,
 blocklist, detection state and connection log group (which no other test fills). Its detection
@@ -49,7 +50,7 @@ RUNBOOK_URL = "https://wiki.example.com/runbooks/client-vpn-suspicious-connectio
 # What the client-connect handler answers for a refused certificate (a posture check, the blocklist):
 # failed certificate logins are never logged, so these are the failures a certificate user has.
 CLIENT_CONNECT_REFUSED = "client-connect-failed"
-TURNED_ON = ("ALERT_WEBHOOK_SECRET_ARN", "SECURITY_HUB_ENABLED", "TERMINATE_BLOCKED_SESSIONS")
+TURNED_ON = ("ALERT_WEBHOOK_SECRET_ARN", "SECURITY_HUB_ENABLED", "TERMINATE_BLOCKED_SESSIONS", "BLOCK_USERS")
 TEAMS_PARAMETER = "cvpn-alerts-teams-webhook"  # ALERT_WEBHOOK_PARAMETER's IAM resource wants no leading "/"
 
 
@@ -244,6 +245,7 @@ def deploy_alerting_stack(product: Provisioning, work_dir: Path) -> Iterator[Ale
             "AlertWebhookSecretArn": slack_secret_arn,
             "AlertWebhookParameter": "",
             "TerminateBlockedSessions": "true",
+            "BlockUsers": "true",
         }
         time_scale = cloud.clock.time_scale
         cloud.clock.time_scale = 1.0  # deployed at real speed, as the shared stack is (conftest)
@@ -258,6 +260,7 @@ def deploy_alerting_stack(product: Provisioning, work_dir: Path) -> Iterator[Ale
                 "ALERT_WEBHOOK_SECRET_ARN": slack_secret_arn,
                 "SECURITY_HUB_ENABLED": "true",
                 "TERMINATE_BLOCKED_SESSIONS": "true",
+                "BLOCK_USERS": "true",
             }, "the template passes the channels' parameters to the alert function"
             provisioning = Provisioning(cloud=cloud, stack=stack, network=product.network)
             directory, certificates = _provision_endpoints(provisioning)

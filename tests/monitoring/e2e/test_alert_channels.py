@@ -218,8 +218,10 @@ def test_security_hub_receives_the_finding_in_asff_and_a_refire_updates_it(alert
 def test_a_high_finding_about_a_connected_user_cuts_their_sessions_only_when_enabled(
     alerting: AlertingStack, certificates: bool, terminate: bool, user: str, third: int
 ) -> None:
-    """Given a user connected from the office, when their account is attacked from five addresses
-    (R3, HIGH) and the scheduled ingest runs, then the user is blocklisted either way; with
+    """Given a user connected from the office and users blocked outright (BlockUsers, on in this
+    stack), when their account is attacked from five addresses (R3, HIGH) and the scheduled ingest
+    runs, then the five addresses (on the certificate endpoint, where every failure is the handler's
+    own refusal, none) and the user are blocklisted either way; with
     TerminateBlockedSessions true their live session is cut (DescribeClientVpnConnections: terminated,
     the connection log: its end record) and they cannot come back; with false it stays up.
 
@@ -230,15 +232,17 @@ def test_a_high_finding_about_a_connected_user_cuts_their_sessions_only_when_ena
     endpoint = alerting.on_certificate_endpoint() if certificates else alerting
     session = endpoint.connect(user, "198.51.100.40")
     assert session.connected and session.connection_id
-    attack = distributed_attack(user, [f"192.0.2.{third + n}" for n in range(5)])
-    detail = endpoint.detect(attack, "R3", about=user)["detail"]
+    attackers = [f"192.0.2.{third + n}" for n in range(5)]
+    detail = endpoint.detect(distributed_attack(user, attackers), "R3", about=user)["detail"]
     (report,) = endpoint.delivery_reports(detail["finding_id"])
 
     assert detail["endpoint_id"] == endpoint.endpoint_id
     assert (detail["entity"]["username"], detail["entity"]["common_name"]) == (
         (None, user) if certificates else (user, "client1")
     )
-    assert report["blocked"] == [f"user#{user}"]
+    # The certificate endpoint's failures are the handler's own refusals: no address is shown to attack.
+    sources = [] if certificates else [f"source#{address}" for address in attackers]
+    assert report["blocked"] == [*sources, f"user#{user}"]
     if terminate:
         assert report["terminated_connections"] == [session.connection_id]
         assert endpoint.connection(session.connection_id)["Status"] == {"Code": "terminated"}
@@ -278,14 +282,14 @@ def test_a_failing_webhook_fails_the_delivery_for_a_retry_and_loses_nothing(
     session = alerting.connect(user, "198.51.100.41")
     assert session.connection_id
     alerting.receiver.answer(status, delay=delay)
-    event = alerting.detect(
-        distributed_attack(user, [f"192.0.2.{third + n}" for n in range(5)]), "R3", about=user
-    )
+    attackers = [f"192.0.2.{third + n}" for n in range(5)]
+    event = alerting.detect(distributed_attack(user, attackers), "R3", about=user)
     finding_id = event["detail"]["finding_id"]
 
     (partial,) = alerting.delivery_reports(finding_id, outcome="finding partly delivered")
     assert partial["webhook_status"] is None and partial["alert_message_id"]
-    assert partial["blocked"] == [f"user#{user}"] and partial["security_hub_imported"] == 1
+    assert partial["blocked"] == [*(f"source#{address}" for address in attackers), f"user#{user}"]
+    assert partial["security_hub_imported"] == 1
     assert partial["terminated_connections"] == [session.connection_id]
     assert f"webhook: WebhookDeliveryFailed: {reason}" in alerting.delivery_log()
     (attempt,) = alerting.receiver.posts_mentioning(finding_id)

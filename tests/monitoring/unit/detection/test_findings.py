@@ -40,6 +40,9 @@ SPEC_DETAIL_KEYS = {
     "allowlisted",
     "runbook_url",
 }
+# Beyond the spec's keys: the addresses that took part in the attack, which the response blocks
+# (the spec's "Whom to block") and which the alert function cannot work out from the counts.
+EXTENSION_DETAIL_KEYS = {"attack_sources"}
 
 
 def detected_r1() -> Finding:
@@ -54,7 +57,8 @@ def detected_r1() -> Finding:
 def test_event_detail_has_exactly_the_spec_shape() -> None:
     detail = detected_r1().event_detail()
 
-    assert set(detail) == SPEC_DETAIL_KEYS
+    assert set(detail) == SPEC_DETAIL_KEYS | EXTENSION_DETAIL_KEYS
+    assert detail["attack_sources"] == ["203.0.113.7"]
     assert set(detail["entity"]) == {"device_ip", "username", "common_name"}
     assert set(detail["window"]) == {"start", "end"}
     assert set(detail["counts"]) == {"failures", "distinct_users", "distinct_ips"}

@@ -376,3 +376,53 @@ def test_relogs_of_sessions_judged_in_earlier_runs_are_not_read_again() -> None:
 
     assert relog.findings == [] and relog.stats.entities == 0 and reads_for_relog == 0
     assert fresh.findings == [] and fresh.stats.entities == 2  # a new connection: source and user read
+
+
+# ------------------------------------------------------------------------------- whom an attack names
+def test_a_user_attack_names_the_addresses_it_came_from() -> None:
+    """R3 (and R2) report the addresses the failures came from: what the response blocks."""
+    log = ConnectionLog()
+
+    result = observe(log, distributed(log, 10, 5))
+
+    (r3,) = result.findings
+    assert r3.attack_sources == [f"192.0.2.{index}" for index in range(5)]
+
+
+@pytest.mark.parametrize(("success_ip", "took_part"), [("192.0.2.3", True), ("198.51.100.20", False)])
+def test_r6_of_a_user_says_whether_the_success_came_from_the_attack(success_ip: str, took_part: bool) -> None:
+    """R6 after an attack on a user carries the attack's addresses, not the success's own one unless
+    it took part: a success from an attacking address is evidence the attacker got in; one from
+    elsewhere is most likely the person attacked."""
+    log = ConnectionLog()
+    events = [*distributed(log, 10, 5), log.success(1900, ip=success_ip, user="dave")]
+
+    result = observe(log, events)
+
+    r6 = next(finding for finding in result.findings if finding.rule_id == "R6")
+    assert r6.entity_key == "user:dave" and r6.source_ip == success_ip
+    assert r6.attack_sources == [f"192.0.2.{index}" for index in range(5)]
+    assert r6.success_from_attack_source is took_part
+
+
+def test_an_allow_listed_user_is_exempt_from_r3() -> None:
+    log = ConnectionLog()
+
+    result = observe(log, distributed(log, 10, 5), settings=DetectionSettings(allowlist_users=("dave",)))
+
+    (r3,) = result.findings
+    assert r3.rule_id == "R3" and r3.allowlisted
+
+
+def test_an_address_the_handler_only_refused_is_not_an_attacking_address() -> None:
+    """Given an attack on dave, then dave refused by the client-connect handler at his office (he
+    was blocked outright), when R3 fires again, then the office is not among the attack's addresses:
+    a refusal by the handler is no evidence of an attack from there."""
+    log = ConnectionLog()
+    refused = log.failure(1700, ip="198.51.100.20", user="dave", reason="client-connect-failed")
+
+    result = observe(log, [*distributed(log, 10, 5), refused], settings=DetectionSettings(cooldown_seconds=0))
+
+    r3 = [finding for finding in result.findings if finding.rule_id == "R3"][-1]
+    assert r3.counts.distinct_ips == 6
+    assert r3.attack_sources == [f"192.0.2.{index}" for index in range(5)]

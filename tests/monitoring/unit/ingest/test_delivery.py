@@ -161,22 +161,26 @@ def channels(blocklist: MemoryBlocklist, recorder: Recorder) -> AlertChannels:
     return AlertChannels(findings=recorder, topic=recorder, blocklist=blocklist, sessions=recorder)
 
 
-def test_a_high_finding_blocks_source_and_user_and_can_cut_sessions() -> None:
-    """Given a HIGH finding, when delivered with session termination on, then the source and the user are
-    blocked for the block duration, the alert is published and the user's sessions are cut."""
+def test_a_high_spray_finding_blocks_its_source_never_the_user_it_names() -> None:
+    """Given a HIGH spray finding that names one user, when delivered with session termination on,
+    then only the source is blocked for the block duration, the alert is published, and nobody's
+    sessions are cut (a user name in failed attempts is whatever the attacker typed)."""
     blocklist, recorder = MemoryBlocklist(), Recorder()
     report = deliver_finding(
-        finding("HIGH"), channels(blocklist, recorder), ResponsePolicy(terminate_sessions=True), now=NOW
+        finding("HIGH"),
+        channels(blocklist, recorder),
+        ResponsePolicy(terminate_sessions=True, block_users=True),
+        now=NOW,
     )
 
-    assert report.blocked == ["source#198.51.100.66", "user#mallory"]
+    assert report.blocked == ["source#198.51.100.66"]
     assert {e.expires_at for e in blocklist.entries.values()} == {
         int((NOW + timedelta(hours=24)).timestamp())
     }
     subject = next(call for call in recorder.calls if isinstance(call, tuple) and len(call) == 3)[0]
     assert subject.startswith("[HIGH] Client VPN: Password spray from one source (source 198.51.100.66")
-    assert recorder.terminations == [("cvpn-endpoint-0123456789abcdef0", "user name", "Mallory")]
-    assert report.terminated_connections == ["cvpn-connection-1"]
+    assert recorder.terminations == []
+    assert report.terminated_connections == []
 
 
 CERTIFICATE = "laptop-17.contractors.example"
@@ -207,14 +211,18 @@ def test_sessions_are_cut_by_user_name_or_else_by_the_certificates_common_name(
     entity: dict[str, Any], termination: tuple[str, str], cut: list[str]
 ) -> None:
     """Given a HIGH finding about a user authenticated by certificate alone (no user name, or the
-    log's "NA"), when delivered with session termination on, then the user is blocked by common name
-    and the sessions are cut by that common name (TerminateClientVpnConnections' Username matches
-    Active Directory and SAML users only); given a user name as well, they are cut by user name."""
+    log's "NA"), when delivered with session termination on and users blocked outright (the
+    administrator's option), then the user is blocked by common name and the sessions are cut by that
+    common name (TerminateClientVpnConnections' Username matches Active Directory and SAML users
+    only); given a user name as well, they are cut by user name."""
     blocklist, recorder = MemoryBlocklist(), Recorder()
     alert = finding("HIGH", rule_id="R3", entity=entity)
 
     report = deliver_finding(
-        alert, channels(blocklist, recorder), ResponsePolicy(terminate_sessions=True), now=NOW
+        alert,
+        channels(blocklist, recorder),
+        ResponsePolicy(terminate_sessions=True, block_users=True),
+        now=NOW,
     )
 
     assert recorder.terminations == [("cvpn-endpoint-0123456789abcdef0", *termination)]
@@ -255,9 +263,15 @@ class EveryChannel:
             security_hub=self,
             sessions=self,
         )
-        policy = ResponsePolicy(terminate_sessions=True)
+        policy = ResponsePolicy(terminate_sessions=True, block_users=True)
+        # An attack on a user, users blocked outright: every channel has work, sessions included.
+        attacked = {"rule_id": "R3", "attack_sources": ["198.51.100.66"], **changes}
         return deliver_finding(
-            finding("HIGH", **changes), channels, policy, now=NOW, asff=lambda alert: {"Id": alert.finding_id}
+            finding("HIGH", **attacked),
+            channels,
+            policy,
+            now=NOW,
+            asff=lambda alert: {"Id": alert.finding_id},
         )
 
     def _use(self, channel: str) -> None:

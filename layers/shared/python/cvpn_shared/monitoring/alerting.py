@@ -4,14 +4,17 @@ For each finding event (a ``Finding``, parsed from the spec's detail) ``deliver_
 
 1. records it in the findings table (``cvpn findings`` reads it) under its revision (a digest of
    the detail);
-2. for HIGH and CRITICAL findings that are not allow-listed, puts the source address and the user
-   on the blocklist until the block expires (the client-connect handler refuses them);
+2. for HIGH and CRITICAL findings that are not allow-listed, puts what the finding holds responsible
+   on the blocklist until the block expires (the client-connect handler refuses them; see
+   ``blocks_for``: the attacking addresses, never the person attacked);
 3. publishes a readable alert to the alerts topic (e-mail and other subscriptions) - except for
    allow-listed findings, which are recorded (and imported into Security Hub) but page nobody;
 4. posts it to a Slack incoming webhook or a Microsoft Teams Workflows webhook, when one is configured;
 5. imports it into Security Hub (ASFF), when enabled;
-6. when enabled, terminates the blocked user's live sessions on the endpoint: by user name for an
-   Active Directory or SAML user, connection by connection for a certificate's common name.
+6. when enabled, cuts the sessions of a blocked user: for a user blocked from one address, the
+   user's live connections the finding saw from there; for a user blocked outright (an
+   administrator's choice), every session, by user name for an Active Directory or SAML user,
+   connection by connection for a certificate's common name.
 
 Each of steps 3-6 has its turn even when another failed; a failure fails the delivery afterwards
 (``FindingDeliveryIncomplete``), so Lambda retries it. Each channel that took the finding is marked
@@ -26,6 +29,7 @@ to cut).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
@@ -88,6 +92,10 @@ class Blocklist(Protocol):
 class SessionTerminator(Protocol):
     def terminate_user(self, endpoint_id: str, username: str) -> list[dict[str, Any]]: ...
 
+    def terminate_user_connections(
+        self, endpoint_id: str, user: str, connection_ids: frozenset[str]
+    ) -> list[dict[str, Any]]: ...
+
     def terminate_common_name(self, endpoint_id: str, common_name: str) -> list[dict[str, Any]]: ...
 
 
@@ -106,11 +114,30 @@ class AlertChannels:
 
 @dataclass(frozen=True)
 class ResponsePolicy:
-    """How long blocks last and what else a HIGH/CRITICAL finding triggers."""
+    """How long blocks last, what else a HIGH/CRITICAL finding triggers, and who is never blocked.
+
+    ``block_users``: also block the user named by an attack on a user (R2, R3) or a success after
+    one (R6) from everywhere, and cut all their sessions; off by default, since anyone who knows a
+    user name can make those findings fire (lockout on demand). ``exempt_users`` (lower-cased) and
+    ``exempt_networks`` are the detection allow-lists: no rule's response blocks them.
+    """
 
     block_duration: timedelta = timedelta(hours=24)
     terminate_sessions: bool = False
     findings_retention: timedelta = timedelta(days=90)
+    block_users: bool = False
+    exempt_users: frozenset[str] = frozenset()
+    exempt_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+
+    def exempt_user(self, user: str) -> bool:
+        return user.strip().lower() in self.exempt_users
+
+    def exempt_source(self, source: str) -> bool:
+        try:
+            address = ipaddress.ip_address(source)
+        except ValueError:
+            return False
+        return any(address in network for network in self.exempt_networks)
 
 
 @dataclass
@@ -261,14 +288,27 @@ def _teams_escaped(text: str) -> str:
 
 
 def blocks_for(finding: Finding, policy: ResponsePolicy, now: datetime) -> list[BlockEntry]:
-    """The blocks a finding calls for: its source and its user, for HIGH and CRITICAL findings."""
+    """The blocks a HIGH or CRITICAL finding calls for: whom the evidence holds responsible.
+
+    An attacker chooses the user names and their own addresses in failed attempts, so a failure-only
+    signal never blocks the user it names (that would lock the victim out on demand):
+
+    - R1, R4, R5 (failures from one address): that address;
+    - R2, R3 (failures against one user): the addresses the failures came from;
+    - R6 (a success after an attack): the user from the success's address, and only when that
+      address took part in the attack (evidence the attacker got in); a success from elsewhere (the
+      person attacked, from their own address) blocks nothing, the finding still alerts.
+
+    With ``policy.block_users`` a user-targeting finding (R2, R3, R6) also blocks the user outright.
+    Allow-listed addresses and users (the detection allow-lists) are never blocked, whatever the rule.
+    """
     if finding.severity not in BLOCKING_SEVERITIES or finding.allowlisted:
         return []
     blocked_at = int(now.timestamp())
     expires_at = int((now + policy.block_duration).timestamp())
     reason = f"{finding.rule_id} {finding.title}".strip()
 
-    def block(kind: Literal["source", "user"], value: str) -> BlockEntry:
+    def block(kind: Literal["source", "user", "user_source"], value: str, source: str = "") -> BlockEntry:
         return BlockEntry(
             kind=kind,
             value=value,
@@ -278,13 +318,31 @@ def blocks_for(finding: Finding, policy: ResponsePolicy, now: datetime) -> list[
             finding_id=finding.finding_id,
             endpoint_id=finding.endpoint_id,
             severity=finding.severity,
+            source=source,
         )
 
+    user = finding.user
+    user_blockable = user is not None and not policy.exempt_user(user)
     entries: list[BlockEntry] = []
-    if finding.source_ip:
+    if finding.rule_id == "R6":
+        source = finding.source_ip
+        if (
+            user_blockable
+            and source
+            and finding.success_from_attack_source
+            and not policy.exempt_source(source)
+        ):
+            entries.append(block("user_source", str(user), source))
+        if policy.block_users and user_blockable:
+            entries.append(block("user", str(user)))
+    elif finding.entity_key.startswith("user:"):
+        entries.extend(
+            block("source", source) for source in finding.attack_sources if not policy.exempt_source(source)
+        )
+        if policy.block_users and user_blockable:
+            entries.append(block("user", str(user)))
+    elif finding.source_ip and not policy.exempt_source(finding.source_ip):
         entries.append(block("source", finding.source_ip))
-    if finding.user:
-        entries.append(block("user", finding.user))
     return entries
 
 
@@ -395,21 +453,30 @@ def _channel_steps(
 
         steps.append(("security hub", import_into_security_hub))
     username, common_name, endpoint_id = finding.username, finding.common_name, finding.endpoint_id
+    user_blocked = any(key.startswith("user#") for key in report.blocked)
+    user_source_blocked = any(key.startswith("user_source#") for key in report.blocked)
     if (
         policy.terminate_sessions
         and sessions is not None
-        and report.blocked
+        and (user_blocked or user_source_blocked)
         and (username or common_name)
         and endpoint_id
     ):
 
         def cut_sessions() -> None:
-            # TerminateClientVpnConnections' Username is an Active Directory or SAML user name; a
-            # certificate-only user has none, so their connections are found by common name.
-            if username:
-                statuses = sessions.terminate_user(endpoint_id, username)
+            if user_blocked:
+                # TerminateClientVpnConnections' Username is an Active Directory or SAML user name; a
+                # certificate-only user has none, so their connections are found by common name.
+                if username:
+                    statuses = sessions.terminate_user(endpoint_id, username)
+                else:
+                    statuses = sessions.terminate_common_name(endpoint_id, str(common_name))
             else:
-                statuses = sessions.terminate_common_name(endpoint_id, str(common_name))
+                # The API does not say where a live connection comes from: the connections the
+                # finding saw from the attacking address are the ones cut (later ones are refused).
+                statuses = sessions.terminate_user_connections(
+                    endpoint_id, str(username or common_name), frozenset(finding.sample_connection_ids)
+                )
             report.terminated_connections = [str(status.get("ConnectionId")) for status in statuses]
 
         steps.append(("sessions", cut_sessions))

@@ -1,55 +1,105 @@
-"""The client-connect handler's decision: refuse blocklisted sources and users, allow the rest.
+"""The client-connect handler's decision: refuse blocked addresses and users, allow the rest.
 
 Client VPN invokes the handler synchronously after authentication and before authorization rules,
 waits at most 30 seconds and refuses the connection on any error, throttle or malformed answer. The
 answer always carries the four documented keys: ``allow``, ``error-msg-on-denied-connection`` (at
 most 255 characters), ``posture-compliance-statuses`` (at most 10) and ``schema-version`` (the version
-the request came with; v2 when it names none).
+the request came with; v2 when it names none or a malformed one).
 
-When the blocklist cannot be read the handler allows the connection (and says so in its logs):
-the endpoint's own authentication has already passed, and a blocklist outage must not lock every
-user out of the network.
+What is looked up: the source address (``source#``), the user name and the certificate's common name
+(``user#``: a user blocked from anywhere, an administrator's choice), and each name from this address
+(``user_source#``: the usual block of a user whose account an attacker got into from there).
+
+A request that is not the documented shape (not an object, a field that is not text, a public-ip
+that is not an address, a name too long to be a blocklist key) is refused with the reason, naming
+the field.
+
+When the blocklist cannot be read within the lookup's time budget (``dal.blocklist.LookupBudget``),
+the answer follows the ``fail_mode`` the operator chose: ``open`` (the default) allows the
+connection, since the endpoint's own authentication has already passed and a blocklist outage must
+not lock every user out; ``closed`` refuses it, since a blocked attacker must not get in while the
+table is throttled. Either way the caller records it (a metric, which an alarm watches).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key
+from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key, user_source_key
 
 __all__ = [
     "MAX_DENIAL_MESSAGE_CHARS",
+    "MAX_NAME_BYTES",
     "ClientConnectRequest",
     "ClientConnectResponse",
     "ConnectDecision",
+    "FailMode",
     "authorize_connection",
+    "decide",
     "denial_message",
+    "malformed_reason",
 ]
 
 MAX_DENIAL_MESSAGE_CHARS = 255
 DEFAULT_SCHEMA_VERSION = "v2"
+# A name longer than this could not be a blocklist key (DynamoDB: 2048 bytes with its prefix and
+# address), so it could never be blocked: such a request is refused as malformed.
+MAX_NAME_BYTES = 1024
+MAX_FIELD_CHARS = 4096
+FailMode = Literal["open", "closed"]
+_SCHEMA_VERSION = re.compile(r"v[0-9]{1,3}")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NOT_APPLICABLE = frozenset({"", "NA"})
 
 
 class ClientConnectRequest(BaseModel):
     """What Client VPN sends the handler (documented keys; unknown ones tolerated)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
-    connection_id: str = Field(default="", alias="connection-id")
-    endpoint_id: str = Field(default="", alias="endpoint-id")
-    common_name: str = Field(default="", alias="common-name")
-    username: str = Field(default="", alias="username")
-    platform: str = Field(default="", alias="platform")
-    platform_version: str = Field(default="", alias="platform-version")
-    public_ip: str = Field(default="", alias="public-ip")
-    client_openvpn_version: str = Field(default="", alias="client-openvpn-version")
+    connection_id: str = Field(default="", alias="connection-id", max_length=MAX_FIELD_CHARS)
+    endpoint_id: str = Field(default="", alias="endpoint-id", max_length=MAX_FIELD_CHARS)
+    common_name: str = Field(default="", alias="common-name", max_length=MAX_FIELD_CHARS)
+    username: str = Field(default="", alias="username", max_length=MAX_FIELD_CHARS)
+    platform: str = Field(default="", alias="platform", max_length=MAX_FIELD_CHARS)
+    platform_version: str = Field(default="", alias="platform-version", max_length=MAX_FIELD_CHARS)
+    public_ip: str = Field(default="", alias="public-ip", max_length=64)
+    client_openvpn_version: str = Field(
+        default="", alias="client-openvpn-version", max_length=MAX_FIELD_CHARS
+    )
     groups: Any = Field(default="", alias="groups")
-    schema_version: str = Field(default=DEFAULT_SCHEMA_VERSION, alias="schema-version")
+    schema_version: str = Field(default=DEFAULT_SCHEMA_VERSION, alias="schema-version", max_length=8)
+
+    @field_validator("public_ip")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError("not an IPv4 or IPv6 address") from None
+        return value
+
+    @field_validator("username", "common_name")
+    @classmethod
+    def _a_key_fits(cls, value: str) -> str:
+        if len(value.encode("utf-8", errors="surrogatepass")) > MAX_NAME_BYTES:
+            raise ValueError(f"longer than {MAX_NAME_BYTES} bytes")
+        return value
+
+    @field_validator("schema_version")
+    @classmethod
+    def _a_version(cls, value: str) -> str:
+        if value and not _SCHEMA_VERSION.fullmatch(value):
+            raise ValueError("not a schema version such as v2")
+        return value
 
 
 class ClientConnectResponse(BaseModel):
@@ -74,20 +124,28 @@ class Blocklist(Protocol):
 
 def _subject_keys(request: ClientConnectRequest) -> list[str]:
     keys = []
-    if request.public_ip:
-        keys.append(blocklist_key("source", request.public_ip))
+    address = request.public_ip
+    if address:
+        keys.append(blocklist_key("source", address))
     for name in (request.username, request.common_name):
-        if name and name != "NA":
+        if name not in _NOT_APPLICABLE and name.strip():
             keys.append(blocklist_key("user", name))
+            if address:
+                keys.append(user_source_key(name, address))
     return keys
+
+
+def _described(entry: BlockEntry) -> str:
+    if entry.kind == "source":
+        return f"your address {entry.value}"
+    if entry.kind == "user_source":
+        return f"the account {entry.value} from your address {entry.source}"
+    return f"the account {entry.value}"
 
 
 def denial_message(blocks: Sequence[BlockEntry]) -> str:
     """What the user is told (at most 255 characters): what is blocked, until when, what to do."""
-    what = " and ".join(
-        f"your address {entry.value}" if entry.kind == "source" else f"the account {entry.value}"
-        for entry in blocks
-    )
+    what = " and ".join(_printable(_described(entry)) for entry in blocks)
     until = max(entry.expires_at for entry in blocks)
     reference = blocks[0].finding_id[:12]
     message = (
@@ -100,32 +158,92 @@ def denial_message(blocks: Sequence[BlockEntry]) -> str:
     return message
 
 
+def _printable(text: str) -> str:
+    """``text`` without control characters (a name is whatever a client sent)."""
+    return _UNPRINTABLE.sub("?", text)
+
+
 @dataclass(frozen=True)
 class ConnectDecision:
-    """The answer for Client VPN, the blocks behind a refusal, and a blocklist error if any."""
+    """The answer for Client VPN, the blocks behind a refusal, and what went wrong if anything:
+    the blocklist's error (then ``fail_mode`` decided), or the reason a request was malformed."""
 
     response: ClientConnectResponse
     blocks: tuple[BlockEntry, ...] = ()
     blocklist_error: str | None = None
+    malformed: str | None = None
+    fail_mode: FailMode = "open"
+
+
+def _refusal(message: str, version: str) -> ClientConnectResponse:
+    if len(message) > MAX_DENIAL_MESSAGE_CHARS:
+        message = message[: MAX_DENIAL_MESSAGE_CHARS - 3] + "..."
+    return ClientConnectResponse(allow=False, error_msg_on_denied_connection=message, schema_version=version)
+
+
+def _answer_version(event: Any) -> str:
+    """The schema version to answer a request with: its own when well formed, else v2."""
+    version = event.get("schema-version") if isinstance(event, dict) else None
+    if isinstance(version, str) and _SCHEMA_VERSION.fullmatch(version):
+        return version
+    return DEFAULT_SCHEMA_VERSION
+
+
+def malformed_reason(error: ValidationError) -> str:
+    """What is wrong with a request, by field: ``public-ip: not an IPv4 or IPv6 address``."""
+    problems = []
+    for problem in error.errors(include_url=False, include_input=False)[:3]:
+        field = ".".join(str(part) for part in problem.get("loc", ())) or "request"
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{field}: {message}")
+    return _printable("; ".join(problems))
+
+
+def decide(
+    event: Any, blocklist: Blocklist, *, now: datetime, fail_mode: FailMode = "open"
+) -> ConnectDecision:
+    """The answer to any event the handler is given: a malformed one is refused with its reason;
+    a well-formed one is judged by ``authorize_connection``."""
+    if not isinstance(event, dict):
+        reason = f"request: an object was expected, not {type(event).__name__}"
+        return ConnectDecision(
+            _refusal(f"Access refused: malformed connection request ({reason}).", DEFAULT_SCHEMA_VERSION),
+            malformed=reason,
+            fail_mode=fail_mode,
+        )
+    try:
+        request = ClientConnectRequest.model_validate(event)
+    except ValidationError as error:
+        reason = malformed_reason(error)
+        return ConnectDecision(
+            _refusal(f"Access refused: malformed connection request ({reason}).", _answer_version(event)),
+            malformed=reason,
+            fail_mode=fail_mode,
+        )
+    return authorize_connection(request, blocklist, now=now, fail_mode=fail_mode)
 
 
 def authorize_connection(
-    request: ClientConnectRequest, blocklist: Blocklist, *, now: datetime
+    request: ClientConnectRequest, blocklist: Blocklist, *, now: datetime, fail_mode: FailMode = "open"
 ) -> ConnectDecision:
-    """Allow unless the source address or the user is on the blocklist now (allow if unreadable)."""
+    """Allow unless the address, the user, or the user from this address is blocked now; when the
+    blocklist cannot be read, allow (``fail_mode`` open) or refuse (closed)."""
     version = request.schema_version or DEFAULT_SCHEMA_VERSION
     try:
         blocks = blocklist.active_blocks(_subject_keys(request), int(now.timestamp()))
-    except Exception as error:  # fail open: see the module docstring
-        return ConnectDecision(
-            ClientConnectResponse(allow=True, schema_version=version),
-            blocklist_error=f"{type(error).__name__}: {error}",
-        )
+    except Exception as error:  # the operator's choice decides: see the module docstring
+        problem = f"{type(error).__name__}: {error}"
+        if fail_mode == "closed":
+            response = _refusal(
+                "Access refused: the access check is unavailable right now. Try again in a few minutes "
+                "or contact the service desk.",
+                version,
+            )
+        else:
+            response = ClientConnectResponse(allow=True, schema_version=version)
+        return ConnectDecision(response, blocklist_error=problem, fail_mode=fail_mode)
     if not blocks:
-        return ConnectDecision(ClientConnectResponse(allow=True, schema_version=version))
+        return ConnectDecision(ClientConnectResponse(allow=True, schema_version=version), fail_mode=fail_mode)
     return ConnectDecision(
-        ClientConnectResponse(
-            allow=False, error_msg_on_denied_connection=denial_message(blocks), schema_version=version
-        ),
-        blocks=tuple(blocks),
+        _refusal(denial_message(blocks), version), blocks=tuple(blocks), fail_mode=fail_mode
     )

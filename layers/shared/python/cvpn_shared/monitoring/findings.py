@@ -48,6 +48,7 @@ DETAIL_TYPE = "Client VPN Suspicious Connection Attempts"
 HEALTH_DETAIL_TYPE = "Client VPN Connection Handler Health"
 ASFF_SCHEMA_VERSION = "2018-10-08"
 MAX_SAMPLE_CONNECTION_IDS = 20
+MAX_ATTACK_SOURCES = 2000  # DetectionSettings.max_tracked_values at most
 
 CLIENT_CONNECT_FAILED = "client-connect-failed"
 HANDLER_REASON_PREFIX = "client-connect-handler-"
@@ -141,6 +142,15 @@ class Finding(_Part):
     sample_connection_ids: list[str] = Field(max_length=MAX_SAMPLE_CONNECTION_IDS)
     allowlisted: bool
     runbook_url: str
+    attack_sources: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_ATTACK_SOURCES,
+        description=(
+            "The source addresses that took part in the attack the finding reports (as far as they "
+            "were tracked): the watched address for R1, R4, R5 and R7; the failing addresses for R2 "
+            "and R3; for R6, those of the attack the success followed"
+        ),
+    )
     escalated: bool = False
     occurrence: int = Field(
         default=1, ge=1, description="Episodes of this rule and entity in a row, recurrences"
@@ -238,7 +248,14 @@ class Finding(_Part):
             "sample_connection_ids": list(self.sample_connection_ids),
             "allowlisted": self.allowlisted,
             "runbook_url": self.runbook_url,
+            "attack_sources": list(self.attack_sources),
         }
+
+    @property
+    def success_from_attack_source(self) -> bool:
+        """R6: the success came from an address that took part in the attack (evidence that the
+        attacker, not the person attacked, got in)."""
+        return self.rule_id == "R6" and self.source_ip is not None and self.source_ip in self.attack_sources
 
     def to_asff(
         self, *, account_id: str, region: str, product_arn: str, endpoint_arn: str, now: datetime

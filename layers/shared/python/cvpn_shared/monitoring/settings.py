@@ -40,6 +40,13 @@ class MonitoringSettings(EnvironmentSettings):
     )
     security_hub_enabled: bool = Field(default=False, description="SECURITY_HUB_ENABLED")
     detection_settings: str = Field(default="", description="DETECTION_SETTINGS")
+    block_users: bool = Field(default=False, description="BLOCK_USERS")
+    client_connect_fail_mode: Literal["open", "closed"] = Field(
+        default="open", description="CLIENT_CONNECT_FAIL_MODE"
+    )
+    blocklist_lookup_budget_seconds: float = Field(
+        default=2.0, ge=1.2, le=20.0, description="BLOCKLIST_LOOKUP_BUDGET_SECONDS"
+    )
 
     @property
     def configured_log_groups(self) -> list[str]:

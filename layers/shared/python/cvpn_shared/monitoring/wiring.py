@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cvpn_shared.core.aws_clients import client
+from cvpn_shared.core.aws_clients import client, client_with_config
 from cvpn_shared.core.notifications import Notifier
-from cvpn_shared.monitoring.dal.blocklist import DynamoDbBlocklist
+from cvpn_shared.monitoring.dal.blocklist import DynamoDbBlocklist, LookupBudget
 from cvpn_shared.monitoring.settings import get_settings
 
 if TYPE_CHECKING:
@@ -39,6 +39,7 @@ __all__ = [
     "alert_topic",
     "asff_for",
     "blocklist",
+    "blocklist_writer",
     "chat_webhook",
     "client_vpn_connections",
     "configured_log_groups",
@@ -59,6 +60,17 @@ __all__ = [
 
 @lru_cache(maxsize=1)
 def blocklist() -> DynamoDbBlocklist:
+    """The blocklist, read to a time budget (the client-connect handler) with a client of its own:
+    one attempt per call and short socket timeouts, so that the lookup, not the SDK, decides how
+    long to keep trying."""
+    budget = LookupBudget(total_seconds=get_settings().blocklist_lookup_budget_seconds)
+    dynamodb = client_with_config("dynamodb", budget.client_config())
+    return DynamoDbBlocklist(dynamodb, get_settings().blocklist_table_name, budget=budget)
+
+
+@lru_cache(maxsize=1)
+def blocklist_writer() -> DynamoDbBlocklist:
+    """The blocklist as the alert function writes it (the standard client and its retries)."""
     return DynamoDbBlocklist(client("dynamodb"), get_settings().blocklist_table_name)
 
 
@@ -214,7 +226,7 @@ def alert_channels() -> AlertChannels:
     return AlertChannels(
         findings=findings_archive(),
         topic=alert_topic(),
-        blocklist=blocklist(),
+        blocklist=blocklist_writer(),
         webhook=chat_webhook(),
         webhook_format=settings.alert_webhook_format,
         security_hub=security_hub_findings(),
@@ -222,13 +234,19 @@ def alert_channels() -> AlertChannels:
     )
 
 
+@lru_cache(maxsize=1)
 def response_policy() -> ResponsePolicy:
     from cvpn_shared.monitoring.alerting import ResponsePolicy
+    from cvpn_shared.monitoring.detection.config import DetectionSettings
 
     settings = get_settings()
+    detection = DetectionSettings.from_json(settings.detection_settings)
     return ResponsePolicy(
         block_duration=timedelta(hours=settings.block_duration_hours),
         terminate_sessions=settings.terminate_blocked_sessions,
+        block_users=settings.block_users,
+        exempt_users=frozenset(user.strip().lower() for user in detection.allowlist_users),
+        exempt_networks=detection.allowlist_networks,
     )
 
 

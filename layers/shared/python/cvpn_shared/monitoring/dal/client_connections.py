@@ -91,6 +91,22 @@ class ClientVpnConnections:
             endpoint_id, lambda connection: connection.get("CommonName") == common_name, skip=set()
         )
 
+    def terminate_user_connections(
+        self, endpoint_id: str, user: str, connection_ids: frozenset[str]
+    ) -> list[dict[str, Any]]:
+        """Cut the active connections among ``connection_ids`` whose user name or certificate common
+        name is ``user``, one by one; the statuses of the connections cut."""
+        if not connection_ids:
+            return []
+        return self._terminate_each(
+            endpoint_id,
+            lambda connection: (
+                connection.get("ConnectionId") in connection_ids
+                and user in (connection.get("Username"), connection.get("CommonName"))
+            ),
+            skip=set(),
+        )
+
     def _terminate_each(
         self, endpoint_id: str, matches: Callable[[dict[str, Any]], bool], *, skip: set[str]
     ) -> list[dict[str, Any]]:

@@ -131,7 +131,8 @@ class DetectionSettings(BaseModel):
 
     @cached_property
     def exempt_users(self) -> frozenset[str]:
-        """Users exempted from R1 and R2."""
+        """Users exempted from the rules about one user's failures (R1, R2, R3); an allow-listed
+        user is never blocked by any rule's response (``alerting.blocks_for``)."""
         return frozenset(self.allowlist_users)
 
     @cached_property

@@ -15,7 +15,9 @@ Decisions (documented for operators):
 - Time is the events' time: failures count at their log timestamp, successes at their connection
   start time (a periodic re-log of a session that began before an attack is not "after" it).
 - Allow-list: a failure from an allow-listed CIDR is allow-listed for every rule; a user exemption
-  applies to R1 and R2 only (never R3, R4, R5). A finding is allow-listed when every failure it
+  applies to R1, R2 and R3 (never to the sprays R4 and R5: a spray is judged by its source, whoever
+  it names; the response never blocks an allow-listed user whatever the rule, see
+  ``alerting.blocks_for``). A finding is allow-listed when every failure it
   counts is. Allow-listed findings are still produced and published (``allowlisted: true``,
   Security Hub label INFORMATIONAL) so they are recorded; paging rules filter them out
   (EventBridge pattern ``"allowlisted": [false]``). R6 after an allow-listed attack is allow-listed.

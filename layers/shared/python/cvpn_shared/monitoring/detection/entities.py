@@ -41,7 +41,14 @@ from typing import Any
 from cvpn_shared.monitoring.detection.config import DetectionSettings
 from cvpn_shared.monitoring.detection.episodes import MAX_SAMPLES, Episode
 from cvpn_shared.monitoring.detection.rules import ATTACK_RULES, RULES, EntityKind, escalate
-from cvpn_shared.monitoring.findings import Finding, FindingCounts, FindingEntity, FindingWindow, finding_id
+from cvpn_shared.monitoring.findings import (
+    CLIENT_CONNECT_FAILED,
+    Finding,
+    FindingCounts,
+    FindingEntity,
+    FindingWindow,
+    finding_id,
+)
 
 __all__ = ["EntityRecord", "FailureEvent", "RunCounters", "SuccessEvent", "entity_key"]
 
@@ -56,7 +63,7 @@ RECORD_FORMAT = 2
 #   other           str | None  the user, for a source; the source, for a user
 #   reason          str | None  connection-attempt-failure-reason
 #   source_allowed  bool        the source is in an allow-listed CIDR (every rule)
-#   user_exempt     bool        the user is allow-listed (R1 and R2 only)
+#   user_exempt     bool        the user is allow-listed (R1, R2 and R3)
 #   username        str | None
 #   common_name     str | None
 #   notable         bool        the reason is one of R7's
@@ -576,6 +583,13 @@ class EntityRecord:
                 _report_attack(episode, attack)
             source = self.value if self.kind == "device_ip" else other
             episode.identity = (source, username, common_name)
+            # Whom a response may hold responsible: a source's attack came from the source itself;
+            # a user's, from the addresses its failures came from (the success's address among them
+            # only when it failed too).
+            if self.kind == "device_ip":
+                episode.attack_sources = (self.value,)
+            else:
+                episode.attack_sources = tuple(sorted(attack.ips)) if attack is not None else ()
 
     def _open(
         self,
@@ -674,7 +688,7 @@ class EntityRecord:
             return
         # The rows by field (a FailureEvent's fields past those of a RecentFailure are not needed).
         moments, connection_ids, others, reasons, sources_allowed, users_exempt, *_ = zip(*rows, strict=False)
-        if rule_id in ("R1", "R2"):  # the only rules a user exemption applies to
+        if rule_id in ("R1", "R2", "R3"):  # a user exemption: the rules about one user's failures
             flags = zip(sources_allowed, users_exempt, strict=True)
             not_allowed = sum(1 for allowed, exempt in flags if not (allowed or exempt))
         else:
@@ -758,6 +772,14 @@ class EntityRecord:
                 username=self.username if named else self.value,
                 common_name=self.common_name,
             )
+        if rule_id == "R6":
+            attack_sources = list(
+                episode.attack_sources or ((self.value,) if self.kind == "device_ip" else ())
+            )
+        elif self.kind == "device_ip":
+            attack_sources = [self.value]
+        else:
+            attack_sources = sorted(episode.ips - self._refused_only())
         start = _time(episode.start)
         return Finding.model_construct(
             finding_id=finding_id(rule_id, self.endpoint_id, key, start),
@@ -778,9 +800,22 @@ class EntityRecord:
             sample_connection_ids=list(episode.samples),
             allowlisted=episode.allowlisted,
             runbook_url=settings.runbook_url,
+            attack_sources=attack_sources,
             escalated=escalation > 0,
             occurrence=episode.occurrence,
         )
+
+    def _refused_only(self) -> set[str]:
+        """The sources whose failures the record keeps are all the client-connect handler's refusals
+        (the address, or the user, was already blocked; a certificate failed its posture check):
+        no evidence of an attack from there. Without this, a user blocked outright who tries again
+        from the office would make the office an attacking address."""
+        refused: set[str] = set()
+        failed: set[str] = set()
+        for _, _, source, reason, _, _ in self.recent:
+            if source is not None:
+                (refused if reason == CLIENT_CONNECT_FAILED else failed).add(source)
+        return refused - failed
 
     # ----- bounds ------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ class Episode:
     __slots__ = (
         "alerted",
         "alerted_allowlisted",
+        "attack_sources",
         "failures",
         "fired",
         "first",
@@ -71,6 +72,9 @@ class Episode:
         self.pending_from: int | None = None
         # (device_ip, username, common_name) of the event that set it (R6: the successful connection).
         self.identity: tuple[str | None, str | None, str | None] | None = None
+        # R6: the source addresses of the attack the success followed (not the success's own
+        # address, unless it took part in the attack).
+        self.attack_sources: tuple[str, ...] | None = None
 
     @property
     def allowlisted(self) -> bool:
@@ -141,6 +145,7 @@ class Episode:
             "occurrence": self.occurrence,
             "open": self.open,
             "identity": list(self.identity) if self.identity else None,
+            **({"attack_sources": list(self.attack_sources)} if self.attack_sources is not None else {}),
         }
 
     @classmethod
@@ -163,6 +168,9 @@ class Episode:
         if identity:
             device_ip, username, common_name = identity
             episode.identity = (device_ip, username, common_name)
+        attack_sources = record.get("attack_sources")
+        if attack_sources is not None:
+            episode.attack_sources = tuple(str(source) for source in attack_sources)
         return episode
 
 

@@ -1,0 +1,75 @@
+"""Lockout on demand, played against the local cloud: someone who knows a user name fails ten logins
+as that user from five addresses, then the user signs in from their own address. The attack's
+findings (R2, R3, then R6 for the genuine login) must block the attacking addresses, never the
+person attacked: the client-connect handler keeps letting the victim in, and refuses the attackers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from cvpn.monitoring_demo import LocalMonitoring, wait_for
+
+ATTACKERS = [f"203.0.113.{index}" for index in range(120, 125)]
+VICTIM_HOME = "198.51.100.150"  # the victim's own address (an office NAT, say)
+
+
+def findings_about(monitoring: LocalMonitoring, seen: list[dict[str, Any]], user: str, rule: str) -> Any:
+    """The finding ``rule`` fired about ``user`` on the bus (every event drained is kept in ``seen``)."""
+    seen.extend(event["detail"] for event in monitoring.findings_on_bus())
+    return next(
+        (detail for detail in seen if detail["rule_id"] == rule and detail["entity"].get("username") == user),
+        None,
+    )
+
+
+def alert_delivered(monitoring: LocalMonitoring, delivered: set[str], finding_id: str) -> bool:
+    delivered.update(
+        envelope.get("MessageAttributes", {}).get("finding_id", {}).get("Value", "")
+        for envelope in monitoring.alert_envelopes()
+    )
+    return finding_id in delivered
+
+
+def test_an_attack_on_a_user_blocks_the_attackers_not_the_user(monitoring: LocalMonitoring) -> None:
+    """Given ten failed logins as a user from five addresses, when the ingest runs, then the HIGH R3
+    finding blocks the five addresses and not the user, who then connects from home; when the ingest
+    runs again, the CRITICAL R6 finding for that login is alerted and blocks nothing: the user is not
+    on the blocklist, neither is their address, and they still connect, while an attacking address is
+    refused even with a right password."""
+    victim = f"vera-{uuid.uuid4().hex[:6]}"
+    seen: list[dict[str, Any]] = []
+    delivered: set[str] = set()
+    monitoring.warm_client_connect_handler()
+    for attempt in range(10):
+        monitoring.connect(victim, ATTACKERS[attempt % 5], fail="Authentication failed")
+
+    monitoring.run_ingest()
+    r3 = wait_for("R3 about the victim", lambda: findings_about(monitoring, seen, victim, "R3"), timeout=60)
+    assert r3["severity"] == "HIGH" and r3["counts"]["distinct_ips"] == 5
+    wait_for("the R3 alert", lambda: alert_delivered(monitoring, delivered, r3["finding_id"]), timeout=60)
+
+    genuine = monitoring.connect(victim, VICTIM_HOME)
+    assert genuine.connected, genuine.error_msg_on_denied_connection
+    blocked = {str(entry["pk"]) for entry in monitoring.blocklist()}
+    assert {f"source#{address}" for address in ATTACKERS} <= blocked
+    assert f"user#{victim}" not in blocked
+    assert sorted(r3["attack_sources"]) == ATTACKERS
+
+    monitoring.run_ingest()
+    r6 = wait_for("R6 about the victim", lambda: findings_about(monitoring, seen, victim, "R6"), timeout=60)
+    assert r6["severity"] == "CRITICAL" and r6["entity"]["device_ip"] == VICTIM_HOME
+    wait_for("the R6 alert", lambda: alert_delivered(monitoring, delivered, r6["finding_id"]), timeout=60)
+    about_victim = [
+        str(entry["pk"])
+        for entry in monitoring.blocklist()
+        if victim in str(entry["pk"]) or VICTIM_HOME in str(entry["pk"])
+    ]
+    assert about_victim == []
+
+    again = monitoring.connect(victim, VICTIM_HOME)
+    assert again.connected, again.error_msg_on_denied_connection
+    attacker = monitoring.connect(victim, ATTACKERS[0])
+    assert not attacker.connected
+    assert ATTACKERS[0] in (attacker.error_msg_on_denied_connection or "")
