@@ -729,3 +729,43 @@ def test_a_user_without_sessions_is_not_an_error() -> None:
         )
         assert ClientVpnConnections(ec2).terminate_user(ENDPOINT, "joe") == []
         stub.assert_no_pending_responses()
+
+
+@pytest.mark.parametrize(
+    "typed",
+    ["mal\x01lory\u202e", "M" * 600, "eve\nR6: forged line"],
+    ids=["control-and-bidi", "very-long", "line-break"],
+)
+def test_a_block_of_a_name_as_logged_refuses_the_login_that_typed_it(typed: str) -> None:
+    """Given a user name the connection log carried with characters that are not printable or past
+    the length the parser keeps, and a block of that user as the parser kept the name (which is what
+    a finding and its block name), when the same person connects and Client VPN hands the handler
+    the name as typed, then the handler refuses them, from the attack's address and (user block)
+    from anywhere."""
+    from cvpn_shared.monitoring.attempts import parse_event
+    from tests.fixtures.connection_logs import failed_record
+
+    attempt = parse_event(
+        "e-1", 0, json.dumps(failed_record(username=typed, **{"device-ip": "198.51.100.7"}))
+    )
+    assert attempt is not None and attempt.user != typed  # the parser bounded it
+    blocklist = MemoryBlocklist()
+    expiry = int((NOW + timedelta(hours=24)).timestamp())
+    blocked_at = int(NOW.timestamp())
+    blocklist.block(
+        BlockEntry("user_source", attempt.user, expiry, blocked_at, "R6", "f" * 64, source="198.51.100.7")
+    )
+    from_attack = authorize_connection(
+        request(username=typed, **{"public-ip": "198.51.100.7"}), blocklist, now=NOW
+    )
+    from_elsewhere = authorize_connection(
+        request(username=typed, **{"public-ip": "203.0.113.10"}), blocklist, now=NOW
+    )
+    assert not from_attack.response.allow
+    assert from_elsewhere.response.allow  # a user@address block holds that address only
+
+    blocklist.block(BlockEntry("user", attempt.user, expiry, blocked_at, "R3", "f" * 64))
+    anywhere = authorize_connection(
+        request(username=typed, **{"public-ip": "203.0.113.10"}), blocklist, now=NOW
+    )
+    assert not anywhere.response.allow

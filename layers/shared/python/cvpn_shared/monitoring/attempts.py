@@ -41,7 +41,6 @@ most four bytes a character, and the kind) under 2,048 bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ except ImportError:  # pragma: no cover - the layer and the dev install carry it
     orjson = None  # type: ignore[assignment]
 
 from cvpn_shared.monitoring.gcpause import cyclic_gc_paused
+from cvpn_shared.monitoring.names import MAX_FIELD_CHARS, bounded_text
 
 __all__ = [
     "LOG_TYPE_ATTEMPT",
@@ -82,8 +82,6 @@ NOT_APPLICABLE = "NA"
 # The longest text kept of a field detection reads (see the module docstring): an entity key,
 # ``<endpoint>#device_ip#<value>``, stays under DynamoDB's 2,048-byte partition key at 4 bytes a
 # character.
-MAX_FIELD_CHARS = 240
-_DIGEST_CHARS = 16
 
 # Fields that change with every periodic re-log of a connection, and the port: dropped (see above).
 _DROPPED_FIELDS = frozenset(
@@ -555,24 +553,6 @@ def _parse_unusual(event_id: str, timestamp_ms: int, record: dict[str, Any]) -> 
             meaning = _meaning(value)
             values[positions[field]] = None if meaning is None else bounded_text(meaning)
     return _new_tuple(ConnectionAttempt, values)  # type: ignore[no-any-return]
-
-
-def bounded_text(value: str) -> str:
-    """``value`` with every character that is not printable escaped, cut to ``MAX_FIELD_CHARS`` with
-    a digest of the whole value at its end when longer (see the module docstring)."""
-    if not value.isprintable():
-        value = "".join(char if char.isprintable() else _escaped(char) for char in value)
-    if len(value) <= MAX_FIELD_CHARS:
-        return value
-    digest = hashlib.blake2b(value.encode(errors="surrogatepass"), digest_size=_DIGEST_CHARS // 2).hexdigest()
-    return f"{value[: MAX_FIELD_CHARS - _DIGEST_CHARS - 1]}~{digest}"
-
-
-def _escaped(char: str) -> str:
-    code = ord(char)
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def _meaning(value: Any) -> str | None:

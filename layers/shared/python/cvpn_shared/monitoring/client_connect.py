@@ -33,6 +33,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key, user_source_key
+from cvpn_shared.monitoring.names import bounded_text
 
 __all__ = [
     "MAX_DENIAL_MESSAGE_CHARS",
@@ -127,8 +128,9 @@ def _subject_keys(request: ClientConnectRequest) -> list[str]:
     address = request.public_ip
     if address:
         keys.append(blocklist_key("source", address))
-    for name in (request.username, request.common_name):
-        if name not in _NOT_APPLICABLE and name.strip():
+    for typed in (request.username, request.common_name):
+        if typed not in _NOT_APPLICABLE and typed.strip():
+            name = bounded_text(typed)  # as the parser kept it, so a block of this name matches
             keys.append(blocklist_key("user", name))
             if address:
                 keys.append(user_source_key(name, address))
