@@ -2,6 +2,7 @@
 
 cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the local cloud (and a sign-in issuer)
               [--parameter-overrides K=V ...] [--config-env NAME]   with these template parameters
+              [--iam off]                                           without IAM enforcement
 cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
 cvpn local faults OPERATION --throttle-rate 0.3                   inject API faults
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
@@ -143,7 +144,11 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from localcloud.deploy import DeployError
 
     cloud = LocalCloud(
-        port=args.port, api_port=args.api_port, time_scale=args.time_scale, oidc_port=args.oidc_port
+        port=args.port,
+        api_port=args.api_port,
+        time_scale=args.time_scale,
+        oidc_port=args.oidc_port,
+        iam=args.iam == "on",
     )
     cloud.start()
     stopped = threading.Event()
@@ -155,6 +160,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     try:
         print(f"AWS endpoint   {cloud.endpoint_url}   (time scale {cloud.clock.time_scale:g}x)")
+        if not cloud.iam:
+            print("IAM            off: functions use the fake credentials, no call is authorized")
         if plan is not None:
             try:
                 stack = cloud.deploy(
@@ -371,6 +378,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="port of the local OIDC issuer the form signs in with (any free one)",
+    )
+    up.add_argument(
+        "--iam",
+        choices=("on", "off"),
+        default="on",
+        help="on (default): each function, state machine and schedule calls with its template role and "
+        "the local cloud refuses what the role's policies do not allow; off: no IAM checks (debugging)",
     )
     up.set_defaults(func=cmd_local_up)
 

@@ -173,6 +173,7 @@ class ScheduleTarget:
     input: str | None = None
     input_path: str | None = None
     input_transformer: Mapping[str, Any] | None = None
+    role_arn: str | None = None  # the role the service assumes to deliver (RoleArn of the target)
 
 
 @dataclass(frozen=True)
