@@ -420,6 +420,7 @@ class LocalCloud:
                 self.gateway = HttpGateway(
                     endpoint_url=self.endpoint_url, region=self.region, port=self.api_port
                 )
+                self.gateway.role_credentials = self.role_credentials
                 self.gateway.start()
                 self.api_port = self.gateway.port
             self.gateway.add_stack(stack)

@@ -173,11 +173,10 @@ _EC2_ENDPOINT_OPERATIONS = (
     "DeleteClientVpnEndpoint",
     "ModifyClientVpnEndpoint",
     "TerminateClientVpnConnections",
-    "DescribeClientVpnTargetNetworks",
-    "DescribeClientVpnAuthorizationRules",
-    "DescribeClientVpnRoutes",
-    "DescribeClientVpnConnections",
 )
+# EC2's Describe* actions have no resource-level permissions, those of Client VPN included (the Client
+# VPN administrator guide's read-only policy grants them on "*"): they are authorized on "*" like
+# every other unmapped EC2 operation, so a grant on client-vpn-endpoint/* does not cover them.
 # Other resources an endpoint operation is also authorized on: (resource type, parameter, is a list).
 _EC2_ALSO: dict[str, list[tuple[str, str, bool]]] = {
     "AssociateClientVpnTargetNetwork": [("subnet", "SubnetId", False)],

@@ -104,6 +104,9 @@ class HttpRoute:
     payload_format_version: str = "2.0"
     authorizer: JwtAuthorizerConfig | None = None
     scopes: tuple[str, ...] = ()
+    # The integration's CredentialsArn: API Gateway invokes with this role instead of through the
+    # function's resource-based policy.
+    credentials_arn: str | None = None
 
     @property
     def route_key(self) -> str:
