@@ -167,7 +167,8 @@ class LocalCloud:
     verbose: bool = False
     oidc_port: int = 0
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
-    iam: bool = True
+    # IAM enforcement; default on, off when $LOCALCLOUD_IAM is "off" (debugging a test suite).
+    iam: bool = field(default_factory=lambda: os.environ.get("LOCALCLOUD_IAM", "on").lower() != "off")
     # Where the IAM observations of this run are merged at stop() (the IAM report reads it); default
     # $LOCALCLOUD_IAM_RECORDING, none when unset.
     iam_recording: Path | None = None

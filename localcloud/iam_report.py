@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from localcloud.iam_policy import RequestContext, evaluate
+from localcloud.iam_resources import describe_unmapped
 
 __all__ = ["format_report", "main", "unused_grants"]
 
@@ -65,7 +66,17 @@ def format_report(recording: Mapping[str, Any]) -> str:
         lines.append(f"  unused  ({len(unused)}): {', '.join(unused) or '-'}")
         blocks.append("\n".join(lines))
     header = f"IAM report: {len(recording)} roles, {total_unused} granted action patterns no run called"
-    return "\n\n".join([header, *blocks]) + "\n"
+    called_everywhere = [
+        tuple(action.split(":", 1))
+        for seen in recording.values()
+        for kind in ("allowed", "denied")
+        for action in (seen.get(kind) or {})
+    ]
+    star = describe_unmapped([(service, operation) for service, operation in called_everywhere])
+    footer = "checked on resource * for want of an ARN rule (localcloud/iam_resources.py): " + (
+        ", ".join(star) or "none"
+    )
+    return "\n\n".join([header, *blocks, footer]) + "\n"
 
 
 def _record_demo(path: Path) -> None:
