@@ -459,6 +459,16 @@ def _sqs(call: Call, lookups: Lookups) -> list[Authorization]:
     return [Authorization(_action(call), _arn(call, "sqs", str(name)))]
 
 
+def _securityhub(call: Call, lookups: Lookups) -> list[Authorization]:
+    if call.operation == "BatchImportFindings":
+        products = sorted(
+            {str(f.get("ProductArn")) for f in call.params.get("Findings") or [] if f.get("ProductArn")}
+        )
+        return [Authorization(_action(call), arn) for arn in products or ["*"]]
+    hub = _arn(call, "securityhub", "hub/default")
+    return [Authorization(_action(call), hub if call.operation != "EnableSecurityHub" else "*")]
+
+
 _BY_SERVICE: dict[str, _Builder] = {
     "logs": _logs,
     "s3": _s3,
@@ -474,6 +484,7 @@ _BY_SERVICE: dict[str, _Builder] = {
     "ds": _ds,
     "iam": _iam,
     "sqs": _sqs,
+    "securityhub": _securityhub,
 }
 
 _BY_OPERATION: dict[tuple[str, str], _Builder] = {
