@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -39,7 +40,32 @@ def unused_grants(granted: list[str], called: Mapping[str, int]) -> list[str]:
     return unused
 
 
+_GENERATED_NAME = re.compile(r"^.+?-([A-Za-z0-9]+)-[A-Z0-9]{8,13}$")
+
+
+def by_template_resource(recording: Mapping[str, Any]) -> dict[str, Any]:
+    """The recording with the roles of one template resource merged across stacks: CloudFormation
+    names a function ``<stack>-<LogicalId>-<suffix>``, so the runs of several stacks of the same
+    template add up under ``<LogicalId>``. Roles whose users do not follow that pattern stay apart."""
+    merged: dict[str, Any] = {}
+    for role, seen in recording.items():
+        names = {str(p).split(":", 1)[-1] for p in seen.get("principals") or []}
+        logical = {m.group(1) for name in names if (m := _GENERATED_NAME.match(name))}
+        key = next(iter(logical)) if len(logical) == 1 else role
+        into = merged.setdefault(key, {"principals": [], "granted": [], "allowed": {}, "denied": {}})
+        into["principals"] = sorted(set(into["principals"]) | {str(p) for p in seen.get("principals") or []})
+        into["granted"] = list(dict.fromkeys([*into["granted"], *(seen.get("granted") or [])]))
+        for kind in ("allowed", "denied"):
+            for action, count in (seen.get(kind) or {}).items():
+                into[kind][action] = into[kind].get(action, 0) + int(count)
+    return merged
+
+
 def _label(role: str, seen: Mapping[str, Any]) -> str:
+    if not role.startswith("arn:"):
+        kinds = sorted({str(p).split(":", 1)[0] for p in seen.get("principals") or []})
+        runs = len(seen.get("principals") or [])
+        return f"{'/'.join(kinds)} {role}\n  ({runs} deployed cop{'y' if runs == 1 else 'ies'} seen)"
     principals = [str(p) for p in seen.get("principals") or []]
     names = sorted({p.split(":", 1)[-1] for p in principals})
     kinds = sorted({p.split(":", 1)[0] for p in principals})
@@ -110,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         print(f"recording: {path} is not JSON ({error})")
         return 2
-    sys.stdout.write(format_report(recording))
+    sys.stdout.write(format_report(by_template_resource(recording)))
     return 0
 
 

@@ -155,3 +155,33 @@ def test_unused_grants_are_the_patterns_no_call_matched() -> None:
     granted = statement_actions([policy])
 
     assert unused_grants(granted, {"dynamodb:GetItem": 3, "kms:GenerateDataKey": 1}) == ["dynamodb:Query"]
+
+
+def test_the_report_adds_up_the_copies_of_one_function_deployed_by_several_stacks() -> None:
+    from localcloud.iam_report import by_template_resource, format_report
+
+    def seen(stack: str, called: dict[str, int]) -> dict[str, Any]:
+        name = f"lambda:{stack}-RecordOutcomeFunction-ABCDEFGH1234"
+        return {
+            "principals": [name],
+            "granted": ["dynamodb:GetItem", "dynamodb:PutItem"],
+            "allowed": called,
+            "denied": {},
+        }
+
+    recording = {
+        "arn:aws:iam::1:role/a-RecordOutcomeFunctionRole-X": seen("a", {"dynamodb:PutItem": 2}),
+        "arn:aws:iam::1:role/b-RecordOutcomeFunctionRole-Y": seen("b", {"dynamodb:PutItem": 1}),
+        "arn:aws:iam::1:role/handmade": {
+            "principals": ["sts:me"],
+            "granted": [],
+            "allowed": {},
+            "denied": {},
+        },
+    }
+
+    merged = by_template_resource(recording)
+
+    assert set(merged) == {"RecordOutcomeFunction", "arn:aws:iam::1:role/handmade"}
+    assert merged["RecordOutcomeFunction"]["allowed"] == {"dynamodb:PutItem": 3}
+    assert "unused  (1): dynamodb:GetItem" in format_report(merged)
