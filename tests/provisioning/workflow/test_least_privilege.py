@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import base64
 import json
 from collections.abc import Iterator
@@ -22,7 +23,8 @@ def _role_name(product: Provisioning, logical_id: str) -> str:
 @pytest.fixture
 def policy_without_statement(product: Provisioning, request: pytest.FixtureRequest) -> Iterator[str]:
     """Remove the statement ``request.param = (function logical id, Sid)`` from the function's role
-    (IAM PutRolePolicy on the deployed stack); the policy is put back afterwards."""
+    (IAM PutRolePolicy, or DeleteRolePolicy when it was the policy's only statement, on the deployed
+    stack); the policy is put back afterwards."""
     logical_id, sid = request.param
     iam = product.cloud.client("iam")
     role = _role_name(product, logical_id)
@@ -30,13 +32,19 @@ def policy_without_statement(product: Provisioning, request: pytest.FixtureReque
     saved: dict[str, Any] = {}
     for name in names:
         document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        if isinstance(document, str):  # moto answers a template role's policy as a Python literal
+            document = ast.literal_eval(document)
         statements = (
             document["Statement"] if isinstance(document["Statement"], list) else [document["Statement"]]
         )
         if any(statement.get("Sid") == sid for statement in statements):
             saved[name] = document
-            trimmed = dict(document, Statement=[s for s in statements if s.get("Sid") != sid])
-            iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(trimmed))
+            kept = [s for s in statements if s.get("Sid") != sid]
+            if kept:
+                trimmed = dict(document, Statement=kept)
+                iam.put_role_policy(RoleName=role, PolicyName=name, PolicyDocument=json.dumps(trimmed))
+            else:  # a policy needs a statement: the one left without any goes
+                iam.delete_role_policy(RoleName=role, PolicyName=name)
     assert saved, f"{logical_id} has no statement {sid}"
     yield role
     for name, document in saved.items():
