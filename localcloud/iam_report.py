@@ -13,6 +13,7 @@ no test or demo takes (an error branch, an optional feature) may still need it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -109,7 +110,8 @@ def _record_demo(path: Path) -> None:
     from cvpn.demo import run_demo
 
     os.environ["LOCALCLOUD_IAM_RECORDING"] = str(path)
-    with tempfile.TemporaryDirectory(prefix="cvpn-demo-") as out:
+    # The demo's narration goes to stderr, so stdout is the report alone.
+    with tempfile.TemporaryDirectory(prefix="cvpn-demo-") as out, contextlib.redirect_stdout(sys.stderr):
         status = run_demo(out_dir=Path(out))
     if status != 0:
         raise SystemExit(f"the demo failed (exit {status}); no report")
