@@ -24,6 +24,7 @@ evaluated.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import logging
@@ -317,11 +318,18 @@ def _body(environ: dict[str, Any]) -> bytes:
     return bytes(body)
 
 
+@functools.lru_cache(maxsize=64)
+def _router(service_name: str) -> Any:
+    """moto's operation router of a service, built once (it compiles the service's URL rules)."""
+    from moto.core.routing import get_service_router
+
+    return get_service_router(service_name)
+
+
 def parse_call(environ: dict[str, Any], service: str, region: str, account_id: str) -> Call | None:
     """The operation and parameters of a request, parsed as moto parses it (None if none matches)."""
     from moto.core.parse import PROTOCOL_PARSERS
     from moto.core.request import Request, determine_request_protocol
-    from moto.core.routing import get_service_router
     from moto.core.utils import get_service_model
 
     body = _body(environ)
@@ -340,7 +348,7 @@ def parse_call(environ: dict[str, Any], service: str, region: str, account_id: s
             return None
         operation = model.operation_model(str(action))
     else:
-        operation, url_params = get_service_router(model.service_name).match(request)
+        operation, url_params = _router(model.service_name).match(request)
     params: dict[str, Any] = dict(url_params)
     if service != "s3":  # S3 bodies are object data; its resources are all in the URL
         parser = PROTOCOL_PARSERS[protocol](operation)
