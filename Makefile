@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install browser test lint format demo bench local clean
+.PHONY: help install browser test lint format demo bench local clean iam-report
 .PHONY: lint-template lint-statemachines sam-validate sam-build checkov docs
 
 # Names padded to the longest target; colour only on a terminal (not when piped, nor with NO_COLOR).
@@ -94,6 +94,10 @@ format: $(STAMP) ## Format and auto-fix with ruff
 
 demo: $(STAMP) ## Run the demo on the local cloud
 	$(BIN)/cvpn demo
+
+# IAM_RECORDING=path reports a recording tests wrote (LOCALCLOUD_IAM_RECORDING=path pytest ...).
+iam-report: $(STAMP) ## Per function: actions granted, actions called (the demo's, or IAM_RECORDING's), unused grants
+	$(BIN)/python -m localcloud.iam_report $(IAM_RECORDING)
 
 bench: $(STAMP) ## Print the benchmark figures (nothing asserted)
 	$(BIN)/python bench/handler_imports.py

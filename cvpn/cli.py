@@ -4,6 +4,7 @@ cvpn local up [--port 4566] [--api-port 3000] [--time-scale 60]   serve the loca
               [--parameter-overrides K=V ...] [--config-env NAME]   with these template parameters
               [--empty]                                             without the example network and sources
 cvpn local network --local                                        the example network's ids
+              [--iam off]                                           without IAM enforcement
 cvpn local connect ENDPOINT_ID --user alice [--fail REASON]      simulate a client connection
 cvpn local faults OPERATION --throttle-rate 0.3 [--seed N]        inject API faults
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
@@ -188,7 +189,11 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from localcloud.deploy import DeployError
 
     cloud = LocalCloud(
-        port=args.port, api_port=args.api_port, time_scale=args.time_scale, oidc_port=args.oidc_port
+        port=args.port,
+        api_port=args.api_port,
+        time_scale=args.time_scale,
+        oidc_port=args.oidc_port,
+        iam=args.iam == "on",
     )
     stopped = threading.Event()
 
@@ -208,6 +213,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     try:
         scale = cloud.clock.time_scale
         print(f"AWS endpoint   {cloud.endpoint_url}   (region {cloud.region}, time scale {scale:g}x)")
+        if not cloud.iam:
+            print("IAM            off: functions use the fake credentials, no call is authorized")
         stack_name = None
         secret = None
         stack = None
@@ -658,6 +665,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="port of the local OIDC issuer the form signs in with (any free one)",
+    )
+    up.add_argument(
+        "--iam",
+        choices=("on", "off"),
+        default="on",
+        help="on (default): each function, state machine and schedule calls with its template role and "
+        "the local cloud refuses what the role's policies do not allow; off: no IAM checks (debugging)",
     )
     up.set_defaults(func=cmd_local_up)
 

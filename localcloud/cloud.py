@@ -9,8 +9,13 @@ brings up a SAM template on it, then serves the template's HTTP API and schedule
 Every AWS API call the embedded AWS serves is counted by service and operation
 (``LocalCloud.api_calls()``, ``GET /_localcloud/api-calls``; see ``ApiCallCounter``).
 
-Processes the local cloud runs (Lambda functions) reach it through ``AWS_ENDPOINT_URL`` and fake
-credentials, exactly as they would reach AWS through the default endpoints.
+Processes the local cloud runs (Lambda functions) reach it through ``AWS_ENDPOINT_URL``, exactly as
+they would reach AWS through the default endpoints. With ``iam`` on (the default) each function calls
+with credentials of an STS AssumeRole of its execution role, Step Functions tasks with their state
+machine's role, scheduler targets with their target's role, and every call made with such credentials
+is authorized against the role's policies (:mod:`localcloud.iam_enforcement`); calls signed with the
+fake credentials (tests, the CLI) stay unrestricted. ``iam=False`` gives every process the fake
+credentials and authorizes nothing.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
     from localcloud.gateway import HttpGateway
+    from localcloud.iam_enforcement import IamEnforcer
     from localcloud.lambdaruntime import LambdaRuntime
     from localcloud.oidc import LocalOidcIssuer
     from localcloud.scheduler import Scheduler
@@ -163,6 +169,11 @@ class LocalCloud:
     verbose: bool = False
     oidc_port: int = 0
     stacks: dict[str, DeployedStack] = field(default_factory=dict)
+    # IAM enforcement; default on, off when $LOCALCLOUD_IAM is "off" (debugging a test suite).
+    iam: bool = field(default_factory=lambda: os.environ.get("LOCALCLOUD_IAM", "on").lower() != "off")
+    # Where the IAM observations of this run are merged at stop() (the IAM report reads it); default
+    # $LOCALCLOUD_IAM_RECORDING, none when unset.
+    iam_recording: Path | None = None
 
     def __post_init__(self) -> None:
         self._server: BaseWSGIServer | None = None
@@ -174,6 +185,7 @@ class LocalCloud:
         self.oidc: LocalOidcIssuer | None = None
         self.gateway: HttpGateway | None = None
         self.scheduler: Scheduler | None = None
+        self.iam_enforcer: IamEnforcer | None = None
         self.clock = Clock(time_scale=self.time_scale)
         self._api_call_counter = ApiCallCounter()
         self._admin_routes = self._build_admin_routes()
@@ -246,6 +258,7 @@ class LocalCloud:
             work_dir=self.work_dir / "lambda",
         )
         lambdaruntime.install(self.runtime, cloudwatch_logs=True)
+        self._start_iam()
 
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
@@ -269,6 +282,28 @@ class LocalCloud:
         self.oidc = LocalOidcIssuer(port=self.oidc_port).start()
         return self
 
+    def _start_iam(self) -> None:
+        from localcloud.iam_enforcement import IamEnforcer, install_stepfunctions_roles
+
+        enforcer = IamEnforcer(region=self.region, account_id=DEFAULT_ACCOUNT_ID, enabled=self.iam)
+        self.iam_enforcer = enforcer
+        install_stepfunctions_roles(enforcer)
+        assert self.runtime is not None
+        if self.iam:
+            # As Lambda does: the function's name is the session name of its execution role.
+            self.runtime.credentials_provider = lambda name, role: enforcer.session_for(
+                role, name, f"lambda:{name}"
+            ).environment()
+        if self.iam_recording is None and os.environ.get("LOCALCLOUD_IAM_RECORDING"):
+            self.iam_recording = Path(os.environ["LOCALCLOUD_IAM_RECORDING"])
+
+    def role_credentials(self, role_arn: str, session_name: str, principal: str) -> dict[str, str] | None:
+        """Credentials of ``role_arn`` for a process the local cloud runs on a template's behalf
+        (None with IAM enforcement off: the caller keeps the fake credentials)."""
+        if self.iam_enforcer is None or not self.iam:
+            return None
+        return self.iam_enforcer.session_for(role_arn, session_name, principal).environment()
+
     def _stop_serving_stacks(self) -> None:
         if self.scheduler is not None:
             self.scheduler.stop()
@@ -282,6 +317,7 @@ class LocalCloud:
         from localcloud import lambdaruntime
 
         self._stop_serving_stacks()
+        self._stop_iam()
         if self.oidc is not None:
             self.oidc.stop()
             self.oidc = None
@@ -308,6 +344,19 @@ class LocalCloud:
         if self._owns_work_dir and self.work_dir is not None:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
+    def _stop_iam(self) -> None:
+        from localcloud.iam_enforcement import install_stepfunctions_roles
+
+        enforcer, self.iam_enforcer = self.iam_enforcer, None
+        if enforcer is None:
+            return
+        install_stepfunctions_roles(None)
+        if self.iam_recording is not None:
+            try:
+                enforcer.write_recording(self.iam_recording)
+            except OSError as error:
+                logging.getLogger(__name__).warning("could not write %s: %s", self.iam_recording, error)
+
     def reset(self) -> None:
         """Forget every resource (moto's state, Client VPN included) and every deployed stack."""
         from moto.core.base_backend import BackendDict
@@ -332,14 +381,16 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ clients
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A boto3 client for this local cloud (fake credentials, standard retries)."""
+        """A boto3 client for this local cloud (fake credentials unless given, standard retries)."""
         return boto3.client(
             service,  # type: ignore[call-overload]
             region_name=kwargs.pop("region_name", self.region),
             endpoint_url=self.endpoint_url,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+            aws_access_key_id=kwargs.pop("aws_access_key_id", FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"]),
+            aws_secret_access_key=kwargs.pop(
+                "aws_secret_access_key", FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+            ),
+            aws_session_token=kwargs.pop("aws_session_token", FAKE_CREDENTIALS["AWS_SESSION_TOKEN"]),
             config=kwargs.pop("config", Config(retries={"mode": "standard", "max_attempts": 3})),
             **kwargs,
         )
@@ -385,11 +436,13 @@ class LocalCloud:
                 self.gateway = HttpGateway(
                     endpoint_url=self.endpoint_url, region=self.region, port=self.api_port
                 )
+                self.gateway.role_credentials = self.role_credentials
                 self.gateway.start()
                 self.api_port = self.gateway.port
             self.gateway.add_stack(stack)
             if self.scheduler is None:
                 self.scheduler = Scheduler(endpoint_url=self.endpoint_url, region=self.region)
+                self.scheduler.role_credentials = self.role_credentials
                 self.scheduler.start()
             self.scheduler.add_stack(stack)
         return stack
@@ -418,7 +471,16 @@ class LocalCloud:
             _AdminRoute("POST", "connect", self._admin_connect),
             _AdminRoute("POST", "disconnect", self._admin_disconnect),
             _AdminRoute("GET", "api-calls", lambda _body: self._api_calls()),
+            _AdminRoute("GET", "iam", lambda _body: self.iam_observations()),
         ]
+
+    def iam_observations(self) -> dict[str, Any]:
+        """Per role: who ran with it, what its policies grant and which actions it was seen doing
+        (allowed and refused, with counts); empty with IAM enforcement off."""
+        if self.iam_enforcer is None:
+            return {}
+        self.iam_enforcer.record_granted()
+        return self.iam_enforcer.observations()
 
     def describe(self) -> dict[str, Any]:
         """What is running: endpoints, time scale, emulated now and deployed stacks."""
@@ -427,6 +489,7 @@ class LocalCloud:
             "api_url": self.api_url,
             "oidc_issuer_url": self.oidc.issuer_url if self.oidc is not None else None,
             "region": self.region,
+            "iam": "on" if self.iam else "off",
             "time_scale": self.clock.time_scale,
             "now": self.clock.now().isoformat(),
             "stacks": {name: stack.outputs for name, stack in self.stacks.items()},
@@ -514,6 +577,8 @@ class LocalCloud:
         return {**api_call_counts(), **self.api_calls()}
 
     def _admin_middleware(self, app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+        from localcloud.iam_enforcement import denial_response
+
         routes = {(route.method, route.path): route for route in self._admin_routes}
         counter = self._api_call_counter
 
@@ -521,6 +586,13 @@ class LocalCloud:
             path: str = environ.get("PATH_INFO", "")
             if not path.startswith(ADMIN_PREFIX):
                 key = counter.count(environ)
+                enforcer = self.iam_enforcer
+                denial = enforcer.authorize(environ) if enforcer is not None else None
+                if denial is not None:
+                    status, headers, payload = denial_response(denial, environ)
+                    reason = "Forbidden" if status == 403 else "Bad Request"
+                    start_response(f"{status} {reason}", [*headers, ("Content-Length", str(len(payload)))])
+                    return [payload]
                 fault = _service_fault(environ, key)
                 if fault is not None:
                     faulted = _apply_service_fault(fault, environ, start_response)

@@ -122,9 +122,14 @@ def _routes_from_body(body: Mapping[str, Any], resolve: Callable[[Any], Any]) ->
                     payload_format_version=str(integration.get("payloadFormatVersion", "2.0")),
                     authorizer=authorizer,
                     scopes=scopes,
+                    credentials_arn=_optional(resolve(integration.get("credentials"))),
                 )
             )
     return routes
+
+
+def _optional(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 def _route_from_key(route_key: str) -> tuple[str, str]:
@@ -210,6 +215,7 @@ def parse_http_apis(
                 payload_format_version=str(integration.get("PayloadFormatVersion", "2.0")),
                 authorizer=authorizer,
                 scopes=tuple(properties.get("AuthorizationScopes") or ()),
+                credentials_arn=_optional(resolve(integration.get("CredentialsArn"))),
             )
         )
     return list(apis.values())
@@ -359,6 +365,10 @@ class HttpGateway:
         self._lambda = boto3.session.Session(region_name=region).client(
             "lambda", endpoint_url=endpoint_url, config=Config(read_timeout=900, retries={"max_attempts": 0})
         )
+        self._endpoint_url = endpoint_url
+        # (role ARN, session name, principal) -> credentials of a route's CredentialsArn, or None;
+        # set by the local cloud when it enforces IAM.
+        self.role_credentials: Callable[[str, str, str], Mapping[str, str] | None] | None = None
         self._server = ThreadingHTTPServer((host, port), _make_handler(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -396,6 +406,25 @@ class HttpGateway:
     def api_urls(self) -> dict[str, str]:
         """Local base URL of every served API, by logical id."""
         return {api.logical_id: self.api_url(api) for api in self.http_apis}
+
+    def _lambda_for(self, route: HttpRoute) -> Any:
+        """The Lambda client a route invokes with: its integration's role when it has one."""
+        provider = self.role_credentials
+        credentials = (
+            provider(route.credentials_arn, "apigateway", f"apigateway:{route.route_key}")
+            if provider is not None and route.credentials_arn
+            else None
+        )
+        if not credentials:
+            return self._lambda
+        return boto3.session.Session(region_name=self.region).client(
+            "lambda",
+            endpoint_url=self._endpoint_url,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+            config=Config(read_timeout=900, retries={"max_attempts": 0}),
+        )
 
     def start(self) -> HttpGateway:
         """Serve in a background thread; returns self."""
@@ -555,7 +584,9 @@ class HttpGateway:
             authorizer_context,
         )
         try:
-            result = self._lambda.invoke(FunctionName=route.function_arn, Payload=json.dumps(event).encode())
+            result = self._lambda_for(route).invoke(
+                FunctionName=route.function_arn, Payload=json.dumps(event).encode()
+            )
         except Exception:
             logger.exception("invoking %s for %s failed", route.function_arn, route.route_key)
             return _json_response(500, "Internal Server Error")

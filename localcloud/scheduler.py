@@ -233,6 +233,10 @@ def next_fire_time(
 # Reading schedules from the transformed template
 
 
+def _role(value: Any) -> str | None:
+    return str(value) if value else None
+
+
 def parse_schedules(
     template: Mapping[str, Any],
     resolve: Callable[[Any], Any],
@@ -253,6 +257,7 @@ def parse_schedules(
                     input=resolve(target.get("Input")),
                     input_path=target.get("InputPath"),
                     input_transformer=resolve(target.get("InputTransformer")),
+                    role_arn=_role(resolve(target.get("RoleArn"))),
                 )
                 for target in properties.get("Targets") or []
             )
@@ -281,7 +286,9 @@ def parse_schedules(
                     arn=f"arn:aws:scheduler:{region}:{account_id}:schedule/{group}/{name}",
                     targets=(
                         ScheduleTarget(
-                            arn=str(resolve(target.get("Arn"))), input=resolve(target.get("Input"))
+                            arn=str(resolve(target.get("Arn"))),
+                            input=resolve(target.get("Input")),
+                            role_arn=_role(resolve(target.get("RoleArn"))),
                         ),
                     ),
                     timezone=str(properties.get("ScheduleExpressionTimezone") or "UTC"),
@@ -350,6 +357,9 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
+        # (role ARN, session name, principal) -> the role's credentials, or None to deliver with the
+        # session's own credentials; set by the local cloud when it enforces IAM.
+        self.role_credentials: Callable[[str, str, str], Mapping[str, str] | None] | None = None
 
     @property
     def clock(self) -> Clock:
@@ -496,24 +506,51 @@ class Scheduler:
             self.fired.append(fired)
             deliveries.append(fired)
             logger.info("schedule %s fires %s", schedule.name, target.arn)
-            self._executor.submit(self._deliver_logged, target.arn, body)
+            self._executor.submit(self._deliver_logged, target.arn, body, target.role_arn, schedule.name)
         return deliveries
 
-    def _deliver_logged(self, arn: str, body: bytes) -> None:
+    def _deliver_logged(self, arn: str, body: bytes, role_arn: str | None = None, name: str = "") -> None:
         try:
-            self._deliver(arn, body)
+            if role_arn and self._deliver == self._deliver_through_local_cloud:
+                self._deliver_through_local_cloud(arn, body, role_arn=role_arn, session_name=name)
+            else:
+                self._deliver(arn, body)
         except Exception:
             logger.exception("delivery to %s failed", arn)
 
-    def _deliver_through_local_cloud(self, arn: str, body: bytes) -> None:
+    def _role_client(self, service: str, role_arn: str | None, session_name: str) -> Any:
+        """A client signing with the target's role when the local cloud hands roles out (an
+        EventBridge rule's Lambda target has none: Lambda's resource policy lets the service in)."""
+        provider = self.role_credentials
+        credentials = (
+            provider(role_arn, session_name or "schedule", f"scheduler:{session_name}")
+            if (provider is not None and role_arn)
+            else None
+        )
+        if not credentials:
+            return self._client(service)
+        return self._session.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self._endpoint_url,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        )
+
+    def _deliver_through_local_cloud(
+        self, arn: str, body: bytes, role_arn: str | None = None, session_name: str = ""
+    ) -> None:
         service = arn.split(":")[2] if arn.count(":") >= 5 else ""
         if service == "lambda":
-            self._client("lambda").invoke(FunctionName=arn, InvocationType="Event", Payload=body)
+            client = self._role_client("lambda", role_arn, session_name)
+            client.invoke(FunctionName=arn, InvocationType="Event", Payload=body)
         elif service == "states":
-            self._client("stepfunctions").start_execution(stateMachineArn=arn, input=body.decode())
+            client = self._role_client("stepfunctions", role_arn, session_name)
+            client.start_execution(stateMachineArn=arn, input=body.decode())
         elif service == "sqs":
             queue_name = arn.rsplit(":", 1)[-1]
-            queue_url = self._client("sqs").get_queue_url(QueueName=queue_name)["QueueUrl"]
-            self._client("sqs").send_message(QueueUrl=queue_url, MessageBody=body.decode())
+            sqs = self._role_client("sqs", role_arn, session_name)
+            queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
+            sqs.send_message(QueueUrl=queue_url, MessageBody=body.decode())
         else:
             logger.warning("schedule target %s: service %r is not delivered locally", arn, service)

@@ -104,6 +104,9 @@ class HttpRoute:
     payload_format_version: str = "2.0"
     authorizer: JwtAuthorizerConfig | None = None
     scopes: tuple[str, ...] = ()
+    # The integration's CredentialsArn: API Gateway invokes with this role instead of through the
+    # function's resource-based policy.
+    credentials_arn: str | None = None
 
     @property
     def route_key(self) -> str:
@@ -173,6 +176,7 @@ class ScheduleTarget:
     input: str | None = None
     input_path: str | None = None
     input_transformer: Mapping[str, Any] | None = None
+    role_arn: str | None = None  # the role the service assumes to deliver (RoleArn of the target)
 
 
 @dataclass(frozen=True)

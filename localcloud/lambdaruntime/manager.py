@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
@@ -61,6 +61,9 @@ class LambdaRuntime:
             init_timeout_seconds=init_timeout_seconds,
         )
         self.log_sink = log_sink
+        # (function name, execution role ARN) -> the role's credentials for the function's workers;
+        # None keeps the base environment's credentials.
+        self.credentials_provider: Callable[[str, str], Mapping[str, str]] | None = None
         self._lock = threading.Lock()
         self._pools: dict[str, FunctionPool] = {}
         self._retired_pools: list[FunctionPool] = []

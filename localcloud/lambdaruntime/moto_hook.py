@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import json
 import threading
 from collections.abc import Callable, Mapping
@@ -203,6 +204,8 @@ def _ensure_registered(runtime: LambdaRuntime, fn: Any) -> FunctionSpec:
         tuple(layer["Arn"] for layer in fn.layers or []),
         fn.reserved_concurrency,
         json.dumps(runtime.base_environment, sort_keys=True),
+        getattr(fn, "role", None),
+        runtime.credentials_provider is not None,
     )
     with _lock:
         known = _fingerprints.get(fn.function_name) == fingerprint
@@ -211,6 +214,10 @@ def _ensure_registered(runtime: LambdaRuntime, fn: Any) -> FunctionSpec:
         return spec
     assert _code_root is not None
     spec = spec_from_moto_function(fn, _code_root)
+    provider = runtime.credentials_provider
+    role = str(getattr(fn, "role", "") or "")
+    if provider is not None and role:
+        spec = dataclasses.replace(spec, credentials=dict(provider(fn.function_name, role)))
     runtime.register(spec)
     with _lock:
         _fingerprints[fn.function_name] = fingerprint

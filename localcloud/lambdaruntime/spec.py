@@ -73,6 +73,9 @@ class FunctionSpec:
     memory_mb: int = 128
     runtime: str = "python3.13"
     reserved_concurrency: int | None = None
+    # The execution role's credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN),
+    # set by the service over the base environment and the function's own, as Lambda does.
+    credentials: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def region(self) -> str:
@@ -180,7 +183,8 @@ def build_process_environment(
     """The environment of one worker process, built from scratch (nothing leaks from the parent).
 
     Order of precedence, lowest first: the local cloud's base environment (endpoint URL, fake
-    credentials), the function's own environment, then the names the Lambda service reserves.
+    credentials), the function's own environment, then the names the Lambda service reserves (the
+    execution role's credentials among them, when the spec has them).
     """
     python_path: list[str] = [str(spec.code_dir)]
     for layer_root in spec.layer_dirs:
@@ -223,4 +227,5 @@ def build_process_environment(
             "PYTHONPATH": os.pathsep.join(python_path),
         }
     )
+    environment.update({key: str(value) for key, value in spec.credentials.items()})
     return environment

@@ -75,7 +75,25 @@ def _zipped(source: str) -> bytes:
 @pytest.fixture(scope="module")
 def machines() -> Iterator[Machines]:
     with LocalCloud(time_scale=60.0) as cloud:
-        role = cloud.client("iam").create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        iam = cloud.client("iam")
+        role = iam.create_role(RoleName="sfn", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        # What the machines and the function do with this role; the local cloud enforces it.
+        grants = {
+            "Effect": "Allow",
+            "Action": [
+                "lambda:InvokeFunction",
+                "sqs:SendMessage",
+                "states:StartExecution",
+                "states:DescribeExecution",
+                "states:StopExecution",
+            ],
+            "Resource": "*",
+        }
+        iam.put_role_policy(
+            RoleName="sfn",
+            PolicyName="integrations",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [grants]}),
+        )
         queue_url = cloud.client("sqs").create_queue(QueueName="task-tokens")["QueueUrl"]
         function_arn = cloud.client("lambda").create_function(
             FunctionName="keep-token",

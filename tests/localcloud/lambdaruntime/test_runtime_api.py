@@ -136,3 +136,29 @@ def test_python_path_puts_task_root_then_layers_in_order_then_the_runtime(tmp_pa
     assert environment["STAGE"] == "dev"
     assert environment["AWS_REGION"] == "ap-southeast-2"
     assert environment["AWS_LAMBDA_LOG_STREAM_NAME"] == "2026/01/01/[$LATEST]abc"
+
+
+def test_the_execution_roles_credentials_win_over_the_base_and_the_functions_environment(
+    tmp_path: Path,
+) -> None:
+    """Lambda sets the role's credentials itself: neither the local cloud's fake ones nor a function's
+    own variables replace them."""
+    role = {"AWS_ACCESS_KEY_ID": "ASIAROLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "token"}
+    spec = FunctionSpec(
+        function_name="f",
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+        handler="app.handler",
+        code_dir=tmp_path / "code",
+        environment={"AWS_ACCESS_KEY_ID": "from-the-function"},
+        credentials=role,
+    )
+
+    environment = build_process_environment(
+        spec,
+        base_environment={"AWS_ACCESS_KEY_ID": "testing", "AWS_SESSION_TOKEN": "testing"},
+        runtime_api_address="127.0.0.1:9001",
+        tmp_dir=tmp_path / "tmp",
+        log_stream_name="s",
+    )
+
+    assert {name: environment[name] for name in role} == role

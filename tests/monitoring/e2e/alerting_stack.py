@@ -243,7 +243,9 @@ def deploy_alerting_stack(product: Provisioning, work_dir: Path) -> Iterator[Ale
             "DetectionSettings": json.dumps({"cooldown_seconds": 0, "runbook_url": RUNBOOK_URL}),
             "AlertWebhookFormat": "slack",
             "AlertWebhookSecretArn": slack_secret_arn,
-            "AlertWebhookParameter": "",
+            # Both webhook sources, so the alert function's role may read either: configure() picks
+            # one through the function's environment, and the local cloud enforces the role.
+            "AlertWebhookParameter": TEAMS_PARAMETER,
             "TerminateBlockedSessions": "true",
             "BlockUsers": "true",
         }
