@@ -32,6 +32,20 @@ def alert_delivered(monitoring: LocalMonitoring, delivered: set[str], finding_id
     return finding_id in delivered
 
 
+def ingest_until(monitoring: LocalMonitoring, what: str, probe: Any, runs: int = 3) -> Any:
+    """Run the ingest until ``probe`` finds what it looks for. The stack's own schedule also runs
+    the ingest, and a run that finds a log group leased by that one skips it (the checkpoint's
+    lease), so one run on demand is not always the run that reads the newest lines."""
+    for _ in range(runs - 1):
+        monitoring.run_ingest()
+        try:
+            return wait_for(what, probe, timeout=20)
+        except TimeoutError:
+            continue
+    monitoring.run_ingest()
+    return wait_for(what, probe, timeout=60)
+
+
 def test_an_attack_on_a_user_blocks_the_attackers_not_the_user(monitoring: LocalMonitoring) -> None:
     """Given ten failed logins as a user from five addresses, when the ingest runs, then the HIGH R3
     finding blocks the five addresses and not the user, who then connects from home; when the ingest
@@ -45,8 +59,9 @@ def test_an_attack_on_a_user_blocks_the_attackers_not_the_user(monitoring: Local
     for attempt in range(10):
         monitoring.connect(victim, ATTACKERS[attempt % 5], fail="Authentication failed")
 
-    monitoring.run_ingest()
-    r3 = wait_for("R3 about the victim", lambda: findings_about(monitoring, seen, victim, "R3"), timeout=60)
+    r3 = ingest_until(
+        monitoring, "R3 about the victim", lambda: findings_about(monitoring, seen, victim, "R3")
+    )
     assert r3["severity"] == "HIGH" and r3["counts"]["distinct_ips"] == 5
     wait_for("the R3 alert", lambda: alert_delivered(monitoring, delivered, r3["finding_id"]), timeout=60)
 
@@ -57,8 +72,9 @@ def test_an_attack_on_a_user_blocks_the_attackers_not_the_user(monitoring: Local
     assert f"user#{victim}" not in blocked
     assert sorted(r3["attack_sources"]) == ATTACKERS
 
-    monitoring.run_ingest()
-    r6 = wait_for("R6 about the victim", lambda: findings_about(monitoring, seen, victim, "R6"), timeout=60)
+    r6 = ingest_until(
+        monitoring, "R6 about the victim", lambda: findings_about(monitoring, seen, victim, "R6")
+    )
     assert r6["severity"] == "CRITICAL" and r6["entity"]["device_ip"] == VICTIM_HOME
     wait_for("the R6 alert", lambda: alert_delivered(monitoring, delivered, r6["finding_id"]), timeout=60)
     about_victim = [
