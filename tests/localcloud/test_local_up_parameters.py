@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from cvpn.cli import main
 from localcloud.cloud import free_port
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.local_up import read_banner
 
 CVPN = [sys.executable, "-m", "cvpn.cli"]
 SPRAY_SETTINGS = {"r4_distinct_users": 3, "runbook_url": "https://wiki.example/vpn"}
@@ -37,17 +37,7 @@ def local_up(*flags: str) -> Iterator[tuple[str, str]]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if "Ctrl-C to stop" in line:
-            break
-    text = "".join(banner)
+    text = read_banner(process, timeout=120)
     try:
         assert "Ctrl-C to stop" in text, text
         yield f"http://127.0.0.1:{port}", text

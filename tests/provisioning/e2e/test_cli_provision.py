@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from localcloud.cloud import free_port
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.local_up import read_banner
 
 ROOT = REPO_ROOT
 CVPN = [sys.executable, "-m", "cvpn.cli"]
@@ -37,17 +37,7 @@ def local_cloud_process() -> Iterator[str]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if "Ctrl-C to stop" in line:
-            break
-    text = "".join(banner)
+    text = read_banner(process, timeout=90)
     assert f"AWS endpoint   http://127.0.0.1:{port}" in text, text
     assert "ProvisionEndpointStateMachineArn" in text, text
     try:

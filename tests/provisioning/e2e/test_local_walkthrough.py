@@ -22,6 +22,7 @@ import pytest
 
 from localcloud.cloud import free_port
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.local_up import read_banner
 
 CVPN = [sys.executable, "-m", "cvpn.cli"]
 REQUESTS = sorted((REPO_ROOT / "events" / "requests").glob("*.json"))
@@ -90,20 +91,11 @@ def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    assert process.stdout is not None
-    banner: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        banner.append(line)
-        if "Ctrl-C to stop" in line:
-            break
-    shell.transcript.append("$ cvpn local up ...\n" + "".join(banner))
+    banner = read_banner(process, timeout=120)
+    shell.transcript.append("$ cvpn local up ...\n" + banner)
     state = home / ".local" / "state" / "cvpn" / "local.json"
     try:
-        assert "Ctrl-C to stop" in "".join(banner), "".join(banner)
+        assert "Ctrl-C to stop" in banner, banner
         assert state.is_file()
         yield shell
     finally:

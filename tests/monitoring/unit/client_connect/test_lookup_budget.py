@@ -18,6 +18,7 @@ from cvpn_shared.monitoring.dal.blocklist import (
     LookupBudget,
     user_source_key,
 )
+from tests.fixtures.blocklist import MemoryBlocklist
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 TABLE = "blocklist"
@@ -166,22 +167,6 @@ def test_fail_open_allows_and_fail_closed_refuses_when_the_blocklist_is_unreadab
     assert not closed.response.allow and closed.blocklist_error
     assert "access check is unavailable" in closed.response.error_msg_on_denied_connection
     assert len(closed.response.error_msg_on_denied_connection) <= 255
-
-
-@dataclass
-class MemoryBlocklist:
-    entries: dict[str, BlockEntry] = field(default_factory=dict)
-
-    def block(self, entry: BlockEntry) -> bool:
-        self.entries[entry.key] = entry
-        return True
-
-    def active_blocks(self, keys: list[str], now: int) -> list[BlockEntry]:
-        return [
-            self.entries[k]
-            for k in sorted(set(keys))
-            if k in self.entries and self.entries[k].expires_at > now
-        ]
 
 
 def test_a_user_blocked_from_one_address_is_refused_there_only() -> None:

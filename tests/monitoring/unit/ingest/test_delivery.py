@@ -29,6 +29,7 @@ from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key
 from cvpn_shared.monitoring.dal.client_connections import ClientVpnConnections
 from cvpn_shared.monitoring.dal.findings_bus import BusEntry, FindingsBus, FindingsNotPublished
 from cvpn_shared.monitoring.findings import Finding
+from tests.fixtures.blocklist import MemoryBlocklist
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -81,22 +82,6 @@ def test_entries_refused_every_time_raise() -> None:
     with pytest.raises(FindingsNotPublished, match="ThrottlingException"):
         FindingsBus(events, "bus", attempts=3, sleep=lambda _: None).publish(entries(2))
     assert len(events.calls) == 3
-
-
-@dataclass
-class MemoryBlocklist:
-    entries: dict[str, BlockEntry] = field(default_factory=dict)
-
-    def block(self, entry: BlockEntry) -> bool:
-        self.entries[entry.key] = entry
-        return True
-
-    def active_blocks(self, keys: list[str], now: int) -> list[BlockEntry]:
-        return [
-            self.entries[k]
-            for k in sorted(set(keys))
-            if k in self.entries and self.entries[k].expires_at > now
-        ]
 
 
 @dataclass
