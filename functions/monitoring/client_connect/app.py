@@ -1,20 +1,26 @@
-"""Client VPN's client-connect handler: refuse blocked addresses and users, allow the rest."""
+"""Client VPN's client-connect handler: refuse blocked addresses and users, allow the rest.
+
+A person waits for this handler on every VPN login, so its cold start loads neither botocore,
+pydantic nor Powertools: logs and metrics are written as Powertools writes them
+(``core.lean_telemetry``), and the blocklist is read over DynamoDB's JSON API
+(``monitoring.dal.dynamodb_json``).
+"""
 
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.typing import LambdaContext
-
-from cvpn_shared.core.observability import logger, metrics
+from cvpn_shared.core.lean_telemetry import EmfMetrics, JsonLogger
 from cvpn_shared.monitoring.client_connect import decide
-from cvpn_shared.monitoring.settings import get_settings
-from cvpn_shared.monitoring.wiring import blocklist
+from cvpn_shared.monitoring.client_connect_wiring import blocklist, get_connect_settings
+
+logger = JsonLogger()
+metrics = EmfMetrics()
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
-def lambda_handler(event: Any, context: LambdaContext) -> dict[str, Any]:
-    fail_mode = get_settings().client_connect_fail_mode
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    fail_mode = get_connect_settings().fail_mode
     decision = decide(event, blocklist(), now=datetime.now(UTC), fail_mode=fail_mode)
     if decision.malformed:
         logger.warning("malformed request refused", extra={"reason": decision.malformed})

@@ -25,12 +25,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key, user_source_key
 from cvpn_shared.monitoring.names import bounded_text
@@ -42,10 +40,10 @@ __all__ = [
     "ClientConnectResponse",
     "ConnectDecision",
     "FailMode",
+    "MalformedRequest",
     "authorize_connection",
     "decide",
     "denial_message",
-    "malformed_reason",
 ]
 
 MAX_DENIAL_MESSAGE_CHARS = 255
@@ -54,69 +52,143 @@ DEFAULT_SCHEMA_VERSION = "v2"
 # address), so it could never be blocked: such a request is refused as malformed.
 MAX_NAME_BYTES = 1024
 MAX_FIELD_CHARS = 4096
+# How many of a request's problems its refusal names.
+MAX_PROBLEMS = 3
 FailMode = Literal["open", "closed"]
 _SCHEMA_VERSION = re.compile(r"v[0-9]{1,3}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NOT_APPLICABLE = frozenset({"", "NA"})
+_NOT_TEXT = "Input should be a valid string"
+_NOT_UNICODE = "Input should be a valid string, unable to parse raw data as a unicode string"
 
 
-class ClientConnectRequest(BaseModel):
-    """What Client VPN sends the handler (documented keys; unknown ones tolerated)."""
+class MalformedRequest(ValueError):
+    """A request that is not the documented shape; ``reason`` names each field and what is wrong
+    (``public-ip: not an IPv4 or IPv6 address``)."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
-    connection_id: str = Field(default="", alias="connection-id", max_length=MAX_FIELD_CHARS)
-    endpoint_id: str = Field(default="", alias="endpoint-id", max_length=MAX_FIELD_CHARS)
-    common_name: str = Field(default="", alias="common-name", max_length=MAX_FIELD_CHARS)
-    username: str = Field(default="", alias="username", max_length=MAX_FIELD_CHARS)
-    platform: str = Field(default="", alias="platform", max_length=MAX_FIELD_CHARS)
-    platform_version: str = Field(default="", alias="platform-version", max_length=MAX_FIELD_CHARS)
-    public_ip: str = Field(default="", alias="public-ip", max_length=64)
-    client_openvpn_version: str = Field(
-        default="", alias="client-openvpn-version", max_length=MAX_FIELD_CHARS
-    )
-    groups: Any = Field(default="", alias="groups")
-    schema_version: str = Field(default=DEFAULT_SCHEMA_VERSION, alias="schema-version", max_length=8)
 
-    @field_validator("public_ip")
+def _an_address(value: str) -> str | None:
+    if value:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return "not an IPv4 or IPv6 address"
+    return None
+
+
+def _a_key_fits(value: str) -> str | None:
+    if len(value.encode("utf-8", errors="surrogatepass")) > MAX_NAME_BYTES:
+        return f"longer than {MAX_NAME_BYTES} bytes"
+    return None
+
+
+def _a_version(value: str) -> str | None:
+    if value and not _SCHEMA_VERSION.fullmatch(value):
+        return "not a schema version such as v2"
+    return None
+
+
+# (attribute, key in the request, most characters, a check of the value): the documented fields in
+# the order their problems are named. A field may also be given under its attribute name.
+_FIELDS: tuple[tuple[str, str, int, Callable[[str], str | None] | None], ...] = (
+    ("connection_id", "connection-id", MAX_FIELD_CHARS, None),
+    ("endpoint_id", "endpoint-id", MAX_FIELD_CHARS, None),
+    ("common_name", "common-name", MAX_FIELD_CHARS, _a_key_fits),
+    ("username", "username", MAX_FIELD_CHARS, _a_key_fits),
+    ("platform", "platform", MAX_FIELD_CHARS, None),
+    ("platform_version", "platform-version", MAX_FIELD_CHARS, None),
+    ("public_ip", "public-ip", 64, _an_address),
+    ("client_openvpn_version", "client-openvpn-version", MAX_FIELD_CHARS, None),
+    ("schema_version", "schema-version", 8, _a_version),
+)
+
+
+def _text(value: Any) -> tuple[str, str | None]:
+    """``value`` as text, or the problem: not text, or text that is not Unicode (a lone surrogate)."""
+    if isinstance(value, (bytes, bytearray)):
+        try:
+            return bytes(value).decode("utf-8"), None
+        except UnicodeDecodeError:
+            return "", _NOT_UNICODE
+    if not isinstance(value, str):
+        return "", _NOT_TEXT
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "", _NOT_UNICODE
+    return str(value), None
+
+
+@dataclass(frozen=True)
+class ClientConnectRequest:
+    """What Client VPN sends the handler (documented keys; unknown ones ignored)."""
+
+    connection_id: str = ""
+    endpoint_id: str = ""
+    common_name: str = ""
+    username: str = ""
+    platform: str = ""
+    platform_version: str = ""
+    public_ip: str = ""
+    client_openvpn_version: str = ""
+    groups: Any = ""
+    schema_version: str = DEFAULT_SCHEMA_VERSION
+
     @classmethod
-    def _an_address(cls, value: str) -> str:
-        if value:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                raise ValueError("not an IPv4 or IPv6 address") from None
-        return value
+    def from_event(cls, event: Mapping[str, Any]) -> ClientConnectRequest:
+        """The request in ``event``; ``MalformedRequest`` naming the first few fields that are not
+        text, too long, or not what the field holds (an address, a version, a name that fits a key)."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for attribute, key, most, check in _FIELDS:
+            if key in event:
+                given, where = event[key], key
+            elif attribute in event:
+                given, where = event[attribute], attribute
+            else:
+                continue
+            text, problem = _text(given)
+            if problem is None and len(text) > most:
+                problem = f"String should have at most {most} characters"
+            if problem is None and check is not None:
+                problem = check(text)
+            if problem is None:
+                values[attribute] = text
+            else:
+                problems.append(f"{where}: {problem}")
+        if "groups" in event:
+            values["groups"] = event["groups"]
+        if problems:
+            raise MalformedRequest(_printable("; ".join(problems[:MAX_PROBLEMS])))
+        return cls(**values)
 
-    @field_validator("username", "common_name")
-    @classmethod
-    def _a_key_fits(cls, value: str) -> str:
-        if len(value.encode("utf-8", errors="surrogatepass")) > MAX_NAME_BYTES:
-            raise ValueError(f"longer than {MAX_NAME_BYTES} bytes")
-        return value
 
-    @field_validator("schema_version")
-    @classmethod
-    def _a_version(cls, value: str) -> str:
-        if value and not _SCHEMA_VERSION.fullmatch(value):
-            raise ValueError("not a schema version such as v2")
-        return value
-
-
-class ClientConnectResponse(BaseModel):
-    """The handler's answer, serialised with Client VPN's key names."""
+@dataclass(frozen=True)
+class ClientConnectResponse:
+    """The handler's answer, given to Client VPN with its key names (``to_answer``)."""
 
     allow: bool
-    error_msg_on_denied_connection: str = Field(
-        default="", max_length=MAX_DENIAL_MESSAGE_CHARS, serialization_alias="error-msg-on-denied-connection"
-    )
-    posture_compliance_statuses: list[str] = Field(
-        default_factory=list, max_length=10, serialization_alias="posture-compliance-statuses"
-    )
-    schema_version: str = Field(default=DEFAULT_SCHEMA_VERSION, serialization_alias="schema-version")
+    error_msg_on_denied_connection: str = ""
+    posture_compliance_statuses: list[str] = field(default_factory=list)
+    schema_version: str = DEFAULT_SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.error_msg_on_denied_connection) > MAX_DENIAL_MESSAGE_CHARS:
+            raise ValueError(f"error_msg_on_denied_connection: longer than {MAX_DENIAL_MESSAGE_CHARS} characters")
+        if len(self.posture_compliance_statuses) > 10:
+            raise ValueError("posture_compliance_statuses: more than 10")
 
     def to_answer(self) -> dict[str, Any]:
-        return self.model_dump(by_alias=True)
+        return {
+            "allow": self.allow,
+            "error-msg-on-denied-connection": self.error_msg_on_denied_connection,
+            "posture-compliance-statuses": list(self.posture_compliance_statuses),
+            "schema-version": self.schema_version,
+        }
 
 
 class Blocklist(Protocol):
@@ -191,16 +263,6 @@ def _answer_version(event: Any) -> str:
     return DEFAULT_SCHEMA_VERSION
 
 
-def malformed_reason(error: ValidationError) -> str:
-    """What is wrong with a request, by field: ``public-ip: not an IPv4 or IPv6 address``."""
-    problems = []
-    for problem in error.errors(include_url=False, include_input=False)[:3]:
-        field = ".".join(str(part) for part in problem.get("loc", ())) or "request"
-        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
-        problems.append(f"{field}: {message}")
-    return _printable("; ".join(problems))
-
-
 def decide(
     event: Any, blocklist: Blocklist, *, now: datetime, fail_mode: FailMode = "open"
 ) -> ConnectDecision:
@@ -214,9 +276,9 @@ def decide(
             fail_mode=fail_mode,
         )
     try:
-        request = ClientConnectRequest.model_validate(event)
-    except ValidationError as error:
-        reason = malformed_reason(error)
+        request = ClientConnectRequest.from_event(event)
+    except MalformedRequest as error:
+        reason = error.reason
         return ConnectDecision(
             _refusal(f"Access refused: malformed connection request ({reason}).", _answer_version(event)),
             malformed=reason,

@@ -1,7 +1,8 @@
 """Builds the monitoring functions' data access from their settings, once per process.
 
-Detection and alerting are imported where they are used: the client-connect handler, which runs on
-every VPN login, loads only the blocklist.
+Detection and alerting are imported where they are used. The client-connect handler, which runs on
+every VPN login, does not come here at all: ``client_connect_wiring`` builds its lookup without
+botocore, pydantic or Powertools.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cvpn_shared.core.aws_clients import client, client_with_config
+from cvpn_shared.core.aws_clients import client
 from cvpn_shared.core.notifications import Notifier
-from cvpn_shared.monitoring.dal.blocklist import DynamoDbBlocklist, LookupBudget
+from cvpn_shared.monitoring.dal.blocklist import DynamoDbBlocklist
 from cvpn_shared.monitoring.settings import get_settings
 
 if TYPE_CHECKING:
@@ -38,7 +39,6 @@ __all__ = [
     "alert_channels",
     "alert_topic",
     "asff_for",
-    "blocklist",
     "blocklist_writer",
     "chat_webhook",
     "client_vpn_connections",
@@ -56,16 +56,6 @@ __all__ = [
     "response_policy",
     "security_hub_findings",
 ]
-
-
-@lru_cache(maxsize=1)
-def blocklist() -> DynamoDbBlocklist:
-    """The blocklist, read to a time budget (the client-connect handler) with a client of its own:
-    one attempt per call and short socket timeouts, so that the lookup, not the SDK, decides how
-    long to keep trying."""
-    budget = LookupBudget(total_seconds=get_settings().blocklist_lookup_budget_seconds)
-    dynamodb = client_with_config("dynamodb", budget.client_config())
-    return DynamoDbBlocklist(dynamodb, get_settings().blocklist_table_name, budget=budget)
 
 
 @lru_cache(maxsize=1)

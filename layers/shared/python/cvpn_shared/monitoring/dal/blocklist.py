@@ -6,28 +6,26 @@ lower-cased: directory and SAML user names are case-insensitive. ``expires_at`` 
 the table's TTL attribute; since DynamoDB deletes expired items only eventually, readers also compare
 it with the time now.
 
-``active_blocks`` runs while a person waits to connect, so it works to a time budget
-(``LookupBudget``): the client it is given makes one attempt per call with short socket timeouts
-(``LookupBudget.client_config``), and it retries throttles, server errors and unprocessed keys itself
-with a short backoff, starting a call only while a whole call still fits in the budget. When the
-budget runs out it raises ``BlocklistUnavailable``; what to do then is the caller's choice.
+``BlocklistLookup.active_blocks`` runs while a person waits to connect, so it reads through
+``dynamodb_json.BatchGetWithinBudget`` (no botocore: its import alone would cost the handler's cold
+start more than everything else it loads) and raises ``BlocklistUnavailable`` when the budget runs
+out; what to do then is the caller's choice. Its ``keys_by_table`` and ``blocks_in`` let a caller read
+the blocklist together with keys of other tables in one ``BatchGetItem``. ``DynamoDbBlocklist``
+writes and lists blocks with a boto3 client (the alert function, the CLI).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
-
-from cvpn_shared.core.aws_errors import conditional_check_failed, error_code
+from cvpn_shared.monitoring.dal.dynamodb_json import BatchGetWithinBudget, LookupBudget, LookupUnavailable
 
 __all__ = [
     "MAX_KEY_BYTES",
     "BlockEntry",
+    "BlocklistLookup",
     "BlocklistUnavailable",
     "DynamoDbBlocklist",
     "LookupBudget",
@@ -38,22 +36,6 @@ __all__ = [
 SubjectKind = Literal["source", "user", "user_source"]
 # DynamoDB's limit on a partition key value (UTF-8 bytes).
 MAX_KEY_BYTES = 2048
-# Answers worth another attempt within the budget: throttles and server-side failures.
-_RETRYABLE_CODES = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "TransactionConflictException",
-    }
-)
-
-
 def blocklist_key(kind: SubjectKind, value: str, source: str = "") -> str:
     """The item key of a blocked address (``source``), user (``user``) or user from one address
     (``user_source``: ``value`` the user, ``source`` the address)."""
@@ -86,64 +68,52 @@ class BlockEntry:
         return blocklist_key(self.kind, self.value, self.source)
 
 
-class BlocklistUnavailable(Exception):
+class BlocklistUnavailable(LookupUnavailable):
     """The blocklist could not be read within the lookup's time budget."""
 
 
-@dataclass(frozen=True)
-class LookupBudget:
-    """How long a blocklist lookup may take in all, and the socket timeouts of each call.
+class BlocklistLookup:
+    """The blocklist as the client-connect handler reads it: the entries under a login's keys."""
 
-    A call is started only while ``connect_timeout + read_timeout`` still fits before the deadline,
-    so the lookup ends within ``total_seconds`` (plus the time to raise) whatever DynamoDB does.
-    """
+    def __init__(self, reader: BatchGetWithinBudget, table_name: str) -> None:
+        self._reader = reader
+        self.table_name = table_name
 
-    total_seconds: float = 2.0
-    connect_timeout: float = 0.5
-    read_timeout: float = 0.7
-    first_backoff: float = 0.02
-    max_backoff: float = 0.2
+    def keys_by_table(self, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The ``BatchGetItem`` keys of ``keys`` (item keys such as ``source#198.51.100.7``)."""
+        return {self.table_name: [{"pk": {"S": key}} for key in sorted(set(keys))]}
 
-    def __post_init__(self) -> None:
-        if self.total_seconds < self.call_seconds:
-            raise ValueError("total_seconds: must leave room for one call (connect + read timeouts)")
+    def blocks_in(self, items_by_table: Mapping[str, Sequence[Mapping[str, Any]]], now: int) -> list[BlockEntry]:
+        """The entries among a ``BatchGetItem``'s items that have not expired at ``now``."""
+        entries = [_from_item(item) for item in items_by_table.get(self.table_name, ())]
+        return sorted((e for e in entries if e.expires_at > now), key=lambda e: e.key)
 
-    @property
-    def call_seconds(self) -> float:
-        """The longest one call may take (connect, then read)."""
-        return self.connect_timeout + self.read_timeout
-
-    def client_config(self) -> Config:
-        """The SDK configuration of the lookup's client: one attempt per call (the lookup retries
-        within its budget), the budget's socket timeouts."""
-        return Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
-            connect_timeout=self.connect_timeout,
-            read_timeout=self.read_timeout,
-            tcp_keepalive=True,
-        )
+    def active_blocks(self, keys: list[str], now: int) -> list[BlockEntry]:
+        """The entries among ``keys`` that have not expired at ``now`` (epoch seconds), read within
+        the lookup budget; ``BlocklistUnavailable`` when they could not be."""
+        if not keys:
+            return []
+        try:
+            items = self._reader.get(self.keys_by_table(keys))
+        except LookupUnavailable as error:
+            raise BlocklistUnavailable(f"blocklist {error}") from error
+        return self.blocks_in(items, now)
 
 
 class DynamoDbBlocklist:
-    """The blocklist table."""
+    """The blocklist table as the alert function writes it and operators list it (boto3 client)."""
 
-    def __init__(
-        self,
-        dynamodb_client: Any,
-        table_name: str,
-        *,
-        budget: LookupBudget | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self._dynamodb = dynamodb_client
         self._table = table_name
-        self._budget = budget or LookupBudget()
-        self._clock = clock
-        self._sleep = sleep
 
     def block(self, entry: BlockEntry) -> bool:
         """Add or extend a block; an entry that already lasts longer is kept. True when written."""
+        # Imported here: this module is also the client-connect handler's, which loads no botocore.
+        from botocore.exceptions import ClientError
+
+        from cvpn_shared.core.aws_errors import conditional_check_failed
+
         try:
             self._dynamodb.put_item(
                 TableName=self._table,
@@ -156,50 +126,6 @@ class DynamoDbBlocklist:
                 return False
             raise
         return True
-
-    def active_blocks(self, keys: list[str], now: int) -> list[BlockEntry]:
-        """The entries among ``keys`` that have not expired at ``now`` (epoch seconds), read within
-        the lookup budget; ``BlocklistUnavailable`` when they could not be."""
-        unique = sorted(set(keys))
-        if not unique:
-            return []
-        budget = self._budget
-        deadline = self._clock() + budget.total_seconds
-        request: dict[str, Any] = {
-            self._table: {"Keys": [{"pk": {"S": key}} for key in unique], "ConsistentRead": True}
-        }
-        items: list[dict[str, Any]] = []
-        backoff = budget.first_backoff
-        attempts = 0
-        last_problem = ""
-        while request:
-            if attempts and self._clock() + backoff + budget.call_seconds > deadline:
-                raise BlocklistUnavailable(
-                    f"blocklist not read within {budget.total_seconds:g} s ({attempts} attempts; "
-                    f"last: {last_problem})"
-                )
-            if attempts:
-                self._sleep(backoff)
-                backoff = min(backoff * 2, budget.max_backoff)
-            attempts += 1
-            try:
-                answer = self._dynamodb.batch_get_item(RequestItems=request)
-            except ClientError as error:
-                code = error_code(error)
-                if code not in _RETRYABLE_CODES:
-                    raise BlocklistUnavailable(f"{code}: {error}") from error
-                last_problem = code
-                continue
-            except ParamValidationError as error:  # a request that can never succeed
-                raise BlocklistUnavailable(f"{type(error).__name__}: {error}") from error
-            except BotoCoreError as error:  # timeouts, connection errors: worth another try
-                last_problem = type(error).__name__
-                continue
-            items.extend(answer.get("Responses", {}).get(self._table, []))
-            request = answer.get("UnprocessedKeys") or {}
-            last_problem = "keys unprocessed"
-        entries = [_from_item(item) for item in items]
-        return sorted((e for e in entries if e.expires_at > now), key=lambda e: e.key)
 
     def all_active(self, now: int) -> list[BlockEntry]:
         """Every entry that has not expired (for operators)."""
@@ -230,7 +156,7 @@ def _to_item(entry: BlockEntry) -> dict[str, Any]:
     }
 
 
-def _from_item(item: dict[str, Any]) -> BlockEntry:
+def _from_item(item: Mapping[str, Any]) -> BlockEntry:
     def text(name: str) -> str:
         value = str(item.get(name, {}).get("S", ""))
         return "" if value == "-" else value

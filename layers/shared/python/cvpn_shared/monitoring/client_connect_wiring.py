@@ -1,0 +1,88 @@
+"""Builds the client-connect handler's settings and blocklist lookup, once per process.
+
+Apart from ``wiring`` (which loads botocore and pydantic through the other functions' clients and
+settings) so that a login's cold start loads neither: the three settings are read here from the
+environment, checked as ``settings.MonitoringSettings`` checks them, and the lookup calls DynamoDB
+through ``dal.dynamodb_json``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+from cvpn_shared.monitoring.client_connect import FailMode
+from cvpn_shared.monitoring.dal.blocklist import BlocklistLookup
+from cvpn_shared.monitoring.dal.dynamodb_json import (
+    BatchGetWithinBudget,
+    DynamoDbJsonClient,
+    LookupBudget,
+    dynamodb_endpoint,
+)
+
+__all__ = ["ConnectSettings", "blocklist", "get_connect_settings"]
+
+# BLOCKLIST_LOOKUP_BUDGET_SECONDS' bounds: room for one call, well inside the function's timeout.
+MIN_BUDGET_SECONDS = 1.2
+MAX_BUDGET_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class ConnectSettings:
+    """What the template passes the client-connect function."""
+
+    blocklist_table_name: str = ""
+    fail_mode: FailMode = "open"
+    lookup_budget_seconds: float = 2.0
+    region: str = ""
+
+    @classmethod
+    def from_environment(cls, environ: dict[str, str] | None = None) -> ConnectSettings:
+        """The settings in the environment; ``ValueError`` naming the variable when one is wrong."""
+        env = dict(os.environ if environ is None else environ)
+        mode = env.get("CLIENT_CONNECT_FAIL_MODE", "open")
+        fail_mode: FailMode
+        if mode == "open":
+            fail_mode = "open"
+        elif mode == "closed":
+            fail_mode = "closed"
+        else:
+            raise ValueError(f"CLIENT_CONNECT_FAIL_MODE: must be open or closed, not {mode!r}")
+        text = env.get("BLOCKLIST_LOOKUP_BUDGET_SECONDS", "2")
+        try:
+            budget = float(text.strip())
+        except ValueError:
+            raise ValueError(f"BLOCKLIST_LOOKUP_BUDGET_SECONDS: not a number: {text!r}") from None
+        if not (math.isfinite(budget) and MIN_BUDGET_SECONDS <= budget <= MAX_BUDGET_SECONDS):
+            raise ValueError(
+                f"BLOCKLIST_LOOKUP_BUDGET_SECONDS: must be {MIN_BUDGET_SECONDS:g} to {MAX_BUDGET_SECONDS:g} seconds"
+            )
+        return cls(
+            blocklist_table_name=env.get("BLOCKLIST_TABLE_NAME", ""),
+            fail_mode=fail_mode,
+            lookup_budget_seconds=budget,
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        )
+
+
+@lru_cache(maxsize=1)
+def get_connect_settings() -> ConnectSettings:
+    """The settings, read on first use."""
+    return ConnectSettings.from_environment()
+
+
+@lru_cache(maxsize=1)
+def blocklist() -> BlocklistLookup:
+    """The blocklist, read to a time budget: one attempt per call with the budget's socket timeouts,
+    so that the lookup, not a client's own retries, decides how long to keep trying."""
+    settings = get_connect_settings()
+    budget = LookupBudget(total_seconds=settings.lookup_budget_seconds)
+    client = DynamoDbJsonClient(
+        region=settings.region,
+        endpoint=dynamodb_endpoint(settings.region),
+        connect_timeout=budget.connect_timeout,
+        read_timeout=budget.read_timeout,
+    )
+    return BlocklistLookup(BatchGetWithinBudget(client, budget=budget), settings.blocklist_table_name)
