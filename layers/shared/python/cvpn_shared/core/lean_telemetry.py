@@ -148,7 +148,9 @@ class EmfMetrics:
                     {
                         "Namespace": namespace,
                         "Dimensions": [list(dimensions)],
-                        "Metrics": [{"Name": name, "Unit": unit} for name, (unit, _) in self._metrics.items()],
+                        "Metrics": [
+                            {"Name": name, "Unit": unit} for name, (unit, _) in self._metrics.items()
+                        ],
                     }
                 ],
             },

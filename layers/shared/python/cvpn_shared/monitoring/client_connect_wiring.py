@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from cvpn_shared.monitoring.client_connect import FailMode
 from cvpn_shared.monitoring.dal.blocklist import BlocklistLookup
@@ -29,8 +29,7 @@ MIN_BUDGET_SECONDS = 1.2
 MAX_BUDGET_SECONDS = 20.0
 
 
-@dataclass(frozen=True)
-class ConnectSettings:
+class ConnectSettings(NamedTuple):
     """What the template passes the client-connect function."""
 
     blocklist_table_name: str = ""

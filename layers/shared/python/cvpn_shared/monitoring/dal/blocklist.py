@@ -17,8 +17,7 @@ writes and lists blocks with a boto3 client (the alert function, the CLI).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from cvpn_shared.monitoring.dal.dynamodb_json import BatchGetWithinBudget, LookupBudget, LookupUnavailable
 
@@ -36,6 +35,8 @@ __all__ = [
 SubjectKind = Literal["source", "user", "user_source"]
 # DynamoDB's limit on a partition key value (UTF-8 bytes).
 MAX_KEY_BYTES = 2048
+
+
 def blocklist_key(kind: SubjectKind, value: str, source: str = "") -> str:
     """The item key of a blocked address (``source``), user (``user``) or user from one address
     (``user_source``: ``value`` the user, ``source`` the address)."""
@@ -49,8 +50,8 @@ def user_source_key(user: str, source: str) -> str:
     return f"user_source#{source.strip()}#{user.strip().lower()}"
 
 
-@dataclass(frozen=True)
-class BlockEntry:
+# A named tuple, not a dataclass: ``dataclasses`` loads ``inspect``, a cost on every login's cold start.
+class BlockEntry(NamedTuple):
     """One block: an address, a user, or a user from one address (``source``)."""
 
     kind: SubjectKind
@@ -83,7 +84,9 @@ class BlocklistLookup:
         """The ``BatchGetItem`` keys of ``keys`` (item keys such as ``source#198.51.100.7``)."""
         return {self.table_name: [{"pk": {"S": key}} for key in sorted(set(keys))]}
 
-    def blocks_in(self, items_by_table: Mapping[str, Sequence[Mapping[str, Any]]], now: int) -> list[BlockEntry]:
+    def blocks_in(
+        self, items_by_table: Mapping[str, Sequence[Mapping[str, Any]]], now: int
+    ) -> list[BlockEntry]:
         """The entries among a ``BatchGetItem``'s items that have not expired at ``now``."""
         entries = [_from_item(item) for item in items_by_table.get(self.table_name, ())]
         return sorted((e for e in entries if e.expires_at > now), key=lambda e: e.key)

@@ -1,10 +1,12 @@
-"""DynamoDB's JSON protocol over ``http.client``, signed with AWS Signature Version 4: the
+"""DynamoDB's JSON protocol over a socket, signed with AWS Signature Version 4: the
 client-connect handler's reads, without botocore.
 
 Why not botocore: the client-connect handler runs while a person waits to connect, and importing
 botocore (its loaders, endpoint rules and service models) costs more than the whole of the rest of
-the handler's cold start. This module needs only the standard library (``http.client``, ``hmac``,
-``hashlib``, ``json``) and does the one call the handler makes, ``BatchGetItem``, as the SDK would:
+the handler's cold start. So does ``http.client`` (through the e-mail parser it loads), so the one
+exchange DynamoDB needs, an HTTP/1.1 POST over a kept-alive connection whose answer has a
+``Content-Length`` or is chunked, is written here over ``socket`` and ``ssl``. With ``hmac``,
+``hashlib`` and ``json`` it does the one call the handler makes, ``BatchGetItem``, as the SDK would:
 
 - **where**: ``AWS_ENDPOINT_URL_DYNAMODB``, else ``AWS_ENDPOINT_URL`` (how the local cloud points
   the functions it runs at itself), else DynamoDB's regional endpoint for ``AWS_REGION``;
@@ -25,9 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
 import os
+import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -107,7 +110,9 @@ class Credentials:
         access_key = environ.get("AWS_ACCESS_KEY_ID", "")
         secret_key = environ.get("AWS_SECRET_ACCESS_KEY", "")
         if not access_key or not secret_key:
-            raise DynamoDbError("MissingCredentials", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: not set", 0)
+            raise DynamoDbError(
+                "MissingCredentials", "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY: not set", 0
+            )
         return cls(access_key, secret_key, environ.get("AWS_SESSION_TOKEN", ""))
 
 
@@ -157,7 +162,9 @@ def sign_v4(
     names = sorted(to_sign)
     canonical_headers = "".join(f"{name}:{' '.join(to_sign[name].split())}\n" for name in names)
     signed_headers = ";".join(names)
-    pairs = sorted((key, value) for key, _, value in (pair.partition("=") for pair in parts.query.split("&") if pair))
+    pairs = sorted(
+        (key, value) for key, _, value in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
     query = "&".join(f"{key}={value}" for key, value in pairs)
     canonical_request = "\n".join(
         [
@@ -215,7 +222,7 @@ class DynamoDbJsonClient:
         self._read_timeout = read_timeout
         self._credentials = credentials
         self._clock = clock
-        self._connection: http.client.HTTPConnection | None = None
+        self._connection: _Connection | None = None
 
     def batch_get_item(self, RequestItems: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N803 (the API's name)
         """``BatchGetItem``: DynamoDB's answer (``Responses``, ``UnprocessedKeys``) as a dict."""
@@ -247,30 +254,135 @@ class DynamoDbJsonClient:
         return answer
 
     def _send(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, str | None]:
-        connection = self._connection
+        head = f"POST {self._path} HTTP/1.1\r\n" + "".join(
+            f"{name}: {value}\r\n" for name, value in headers.items()
+        )
+        request = f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body
+        reused = self._connection is not None
         try:
-            if connection is None:
-                kind = http.client.HTTPSConnection if self._scheme == "https" else http.client.HTTPConnection
-                connection = kind(self._host, self._port, timeout=self._connect_timeout)
-                connection.connect()
-                if connection.sock is not None:
-                    connection.sock.settimeout(self._read_timeout)
-                self._connection = connection
-            connection.request("POST", self._path, body=body, headers=dict(headers))
-            response = connection.getresponse()
-            raw = response.read()
-            crc = response.getheader("x-amz-crc32")
-            if response.getheader("connection", "").lower() == "close":
+            try:
+                return self._exchange(request)
+            except (ConnectionError, _Closed):
+                if not reused:
+                    raise
+                # A kept-alive connection the server had closed meanwhile: once more on a new one.
                 self.close()
-            return response.status, raw, crc
-        except (OSError, http.client.HTTPException) as error:  # timeouts are OSErrors
+                return self._exchange(request)
+        except (OSError, ValueError, _Closed) as error:  # socket timeouts are OSErrors
             self.close()
             raise DynamoDbTransportError(f"{type(error).__name__}: {error}") from error
 
+    def _exchange(self, request: bytes) -> tuple[int, bytes, str | None]:
+        connection = self._connection
+        if connection is None:
+            raw = socket.create_connection(
+                (self._host, self._port or _DEFAULT_PORTS[self._scheme]), self._connect_timeout
+            )
+            try:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if self._scheme == "https":
+                    raw = _tls_context().wrap_socket(raw, server_hostname=self._host)
+                raw.settimeout(self._read_timeout)
+            except BaseException:
+                raw.close()
+                raise
+            connection = _Connection(raw)
+            self._connection = connection
+        connection.sock.sendall(request)
+        status, answer_headers = connection.read_head()
+        if answer_headers.get("transfer-encoding", "").lower() == "chunked":
+            payload = connection.read_chunked()
+        elif "content-length" in answer_headers:
+            payload = connection.read_exactly(int(answer_headers["content-length"]))
+        else:
+            payload = connection.read_to_close()
+            answer_headers["connection"] = "close"
+        if answer_headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, payload, answer_headers.get("x-amz-crc32")
+
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            self._connection.sock.close()
             self._connection = None
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_MAX_HEAD_BYTES = 65536
+
+
+class _Closed(Exception):
+    """The server closed the connection before a whole answer came."""
+
+
+_tls: ssl.SSLContext | None = None
+
+
+def _tls_context() -> ssl.SSLContext:
+    """The process's TLS context (certificates verified against the system's CAs), made once."""
+    global _tls
+    if _tls is None:
+        _tls = ssl.create_default_context()
+    return _tls
+
+
+class _Connection:
+    """An HTTP/1.1 connection's socket and what has been read from it past the last answer."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = b""
+
+    def _more(self) -> None:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise _Closed("connection closed by the server")
+        self._buffer += chunk
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self._buffer:
+            if len(self._buffer) > _MAX_HEAD_BYTES:
+                raise ValueError("an answer's line is too long")
+            self._more()
+        line, _, self._buffer = self._buffer.partition(b"\r\n")
+        return line
+
+    def read_head(self) -> tuple[int, dict[str, str]]:
+        """The status and headers (names lower-cased) of the next answer; 1xx answers skipped."""
+        while True:
+            parts = self._line().split(None, 2)
+            if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+                raise ValueError(f"not an HTTP/1.x status line: {b' '.join(parts)[:80]!r}")
+            status = int(parts[1])
+            headers: dict[str, str] = {}
+            while line := self._line():
+                name, _, value = line.decode("latin-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            if status >= 200:
+                return status, headers
+
+    def read_exactly(self, count: int) -> bytes:
+        while len(self._buffer) < count:
+            self._more()
+        payload, self._buffer = self._buffer[:count], self._buffer[count:]
+        return payload
+
+    def read_chunked(self) -> bytes:
+        payload = b""
+        while size := int(self._line().split(b";", 1)[0].strip() or b"0", 16):
+            payload += self.read_exactly(size)
+            self._line()
+        while self._line():  # trailers, then the blank line that ends the answer
+            pass
+        return payload
+
+    def read_to_close(self) -> bytes:
+        try:
+            while True:
+                self._more()
+        except _Closed:
+            payload, self._buffer = self._buffer, b""
+            return payload
 
 
 def _error_of(status: int, answer: Mapping[str, Any], raw: bytes) -> Exception:
