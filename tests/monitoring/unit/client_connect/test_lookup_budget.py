@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ReadTimeoutError
 
 from cvpn_shared.monitoring.client_connect import ClientConnectRequest, authorize_connection, decide
 from cvpn_shared.monitoring.dal.blocklist import (
     BlockEntry,
+    BlocklistLookup,
     BlocklistUnavailable,
-    DynamoDbBlocklist,
     LookupBudget,
     user_source_key,
 )
+from cvpn_shared.monitoring.dal.dynamodb_json import BatchGetWithinBudget, DynamoDbError, DynamoDbTransportError
 from tests.fixtures.blocklist import MemoryBlocklist
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -37,8 +37,8 @@ class FakeClock:
         self.now += seconds
 
 
-def throttled(code: str = "ProvisionedThroughputExceededException") -> ClientError:
-    return ClientError({"Error": {"Code": code, "Message": "slow down"}}, "BatchGetItem")
+def throttled(code: str = "ProvisionedThroughputExceededException", status: int = 400) -> DynamoDbError:
+    return DynamoDbError(code, "slow down", status)
 
 
 @dataclass
@@ -81,14 +81,11 @@ def item(pk: str, kind: str, subject: str, expires_at: int, source: str = "") ->
 
 def lookup(
     script: list[Any], *, call_seconds: float = 0.01
-) -> tuple[DynamoDbBlocklist, ScriptedDynamoDb, FakeClock]:
+) -> tuple[BlocklistLookup, ScriptedDynamoDb, FakeClock]:
     clock = FakeClock()
     dynamodb = ScriptedDynamoDb(clock, script, call_seconds)
-    return (
-        DynamoDbBlocklist(dynamodb, TABLE, budget=LookupBudget(), clock=clock, sleep=clock.sleep),
-        dynamodb,
-        clock,
-    )
+    reader = BatchGetWithinBudget(dynamodb, budget=LookupBudget(), clock=clock, sleep=clock.sleep)
+    return BlocklistLookup(reader, TABLE), dynamodb, clock
 
 
 @pytest.mark.parametrize(
@@ -96,11 +93,12 @@ def lookup(
     [
         (throttled(), 0.01),
         (throttled("ThrottlingException"), 0.01),
-        (throttled("InternalServerError"), 0.3),
-        (ReadTimeoutError(endpoint_url="http://dynamodb"), LookupBudget().call_seconds),
+        (throttled("InternalServerError", 500), 0.3),
+        (throttled("HTTP503", 503), 0.3),
+        (DynamoDbTransportError("TimeoutError: timed out"), LookupBudget().call_seconds),
         ("unprocessed", 0.05),
     ],
-    ids=["provisioned-throughput", "throttling", "server-error", "read-timeouts", "unprocessed-keys"],
+    ids=["provisioned-throughput", "throttling", "server-error", "unnamed-5xx", "read-timeouts", "unprocessed-keys"],
 )
 def test_a_lookup_that_never_succeeds_gives_up_within_the_budget(answer: Any, call_seconds: float) -> None:
     """Given a table that throttles, fails, times out or leaves every key unprocessed on every call,
@@ -132,20 +130,38 @@ def test_a_throttle_then_an_answer_returns_the_blocks() -> None:
     assert len(dynamodb.calls) == 3
 
 
-def test_a_request_dynamodb_refuses_is_not_retried() -> None:
-    blocklist, dynamodb, _ = lookup([throttled("ValidationException")])
+@pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException", "ResourceNotFoundException"])
+def test_a_request_dynamodb_refuses_is_not_retried(code: str) -> None:
+    blocklist, dynamodb, _ = lookup([throttled(code)])
 
-    with pytest.raises(BlocklistUnavailable, match="ValidationException"):
+    with pytest.raises(BlocklistUnavailable, match=code):
         blocklist.active_blocks(["user#ann"], int(NOW.timestamp()))
     assert len(dynamodb.calls) == 1
+
+
+def test_the_backoff_doubles_up_to_its_bound() -> None:
+    """Given a table that throttles every call, when read, then the waits between calls double from
+    the first backoff and stop growing at the bound."""
+    clock = FakeClock()
+    dynamodb = ScriptedDynamoDb(clock, [throttled()], 0.0)
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        clock.sleep(seconds)
+
+    reader = BatchGetWithinBudget(dynamodb, budget=LookupBudget(), clock=clock, sleep=sleep)
+    with pytest.raises(BlocklistUnavailable):
+        BlocklistLookup(reader, TABLE).active_blocks(["user#ann"], int(NOW.timestamp()))
+
+    assert waits[:5] == [0.02, 0.04, 0.08, 0.16, 0.2]
+    assert max(waits) == 0.2
 
 
 def test_a_budget_must_leave_room_for_one_call() -> None:
     with pytest.raises(ValueError, match="total_seconds"):
         LookupBudget(total_seconds=1.0, connect_timeout=0.5, read_timeout=0.7)
-    config = LookupBudget().client_config()
-    assert config.retries == {"mode": "standard", "total_max_attempts": 1}
-    assert (config.connect_timeout, config.read_timeout) == (0.5, 0.7)
+    assert LookupBudget().call_seconds == pytest.approx(1.2)
 
 
 class Unreadable:
@@ -154,7 +170,7 @@ class Unreadable:
 
 
 def request(**fields: str) -> ClientConnectRequest:
-    return ClientConnectRequest.model_validate(
+    return ClientConnectRequest.from_event(
         {"connection-id": "cvpn-connection-1", "username": "ann", "public-ip": "198.51.100.7", **fields}
     )
 

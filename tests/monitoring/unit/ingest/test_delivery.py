@@ -370,7 +370,7 @@ def request(**changes: str) -> ClientConnectRequest:
         "aws-client-version": "5.0.0",
         **changes,
     }
-    return ClientConnectRequest.model_validate(fields)
+    return ClientConnectRequest.from_event(fields)
 
 
 def test_the_handler_allows_whoever_is_not_blocked() -> None:

@@ -86,11 +86,12 @@ class JsonLogger:
             return
         caller = sys._getframe(2)
         now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
         line: dict[str, Any] = {
             "level": level,
             "location": f"{caller.f_code.co_name}:{caller.f_lineno}",
             "message": message,
-            "timestamp": f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(now))},{int(now % 1 * 1000):03d}+0000",
+            "timestamp": f"{stamp},{int(now % 1 * 1000):03d}+0000",
             "service": _service(),
             **self._context,
             **(extra or {}),
@@ -116,7 +117,7 @@ class EmfMetrics:
         self.namespace: str | None = None  # else POWERTOOLS_METRICS_NAMESPACE, read at flush
 
     def add_metric(self, *, name: str, unit: str, value: float) -> None:
-        unit_, values = self._metrics.setdefault(name, (unit, []))
+        _, values = self._metrics.setdefault(name, (unit, []))
         values.append(float(value))
 
     def log_metrics(self, handler: Handler) -> Handler:

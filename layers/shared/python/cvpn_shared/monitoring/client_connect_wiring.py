@@ -56,7 +56,8 @@ class ConnectSettings(NamedTuple):
             raise ValueError(f"BLOCKLIST_LOOKUP_BUDGET_SECONDS: not a number: {text!r}") from None
         if not (math.isfinite(budget) and MIN_BUDGET_SECONDS <= budget <= MAX_BUDGET_SECONDS):
             raise ValueError(
-                f"BLOCKLIST_LOOKUP_BUDGET_SECONDS: must be {MIN_BUDGET_SECONDS:g} to {MAX_BUDGET_SECONDS:g} seconds"
+                "BLOCKLIST_LOOKUP_BUDGET_SECONDS: must be "
+                f"{MIN_BUDGET_SECONDS:g} to {MAX_BUDGET_SECONDS:g} seconds"
             )
         return cls(
             blocklist_table_name=env.get("BLOCKLIST_TABLE_NAME", ""),

@@ -224,7 +224,7 @@ class DynamoDbJsonClient:
         self._clock = clock
         self._connection: _Connection | None = None
 
-    def batch_get_item(self, RequestItems: Mapping[str, Any]) -> dict[str, Any]:  # noqa: N803 (the API's name)
+    def batch_get_item(self, RequestItems: Mapping[str, Any]) -> dict[str, Any]:
         """``BatchGetItem``: DynamoDB's answer (``Responses``, ``UnprocessedKeys``) as a dict."""
         return self.call("BatchGetItem", {"RequestItems": RequestItems})
 
@@ -429,7 +429,7 @@ class LookupBudget:
 
 
 class BatchGetClient(Protocol):
-    def batch_get_item(self, RequestItems: Mapping[str, Any]) -> dict[str, Any]: ...  # noqa: N803
+    def batch_get_item(self, RequestItems: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
 class BatchGetWithinBudget:
