@@ -30,34 +30,24 @@ for index, path in enumerate(sys.argv[1:]):
 print(json.dumps(sorted(set(sys.modules) - before)))
 """
 
-# botocore's own clients, as the product makes them (cvpn_shared.core.aws_clients).
-SDK_PROBE = """
-import json, sys
-before = set(sys.modules)
-import botocore.config, botocore.session
-print(json.dumps(sorted(set(sys.modules) - before)))
-"""
-
-# What a login needs beyond botocore: Powertools' logger, metrics and parser, pydantic and its
-# dependencies, and the product's layer.
-LOGIN_LIBRARIES = {
-    "aws_lambda_powertools",
-    "annotated_types",
+# What the client-connect handler must not load: the SDK, the model and logging libraries the other
+# functions use, and the standard-library modules whose import costs more than the handler's own
+# (http.client loads the e-mail parser; dataclasses loads inspect).
+LOGIN_NEVER_LOADS = (
+    "botocore",
+    "boto3",
+    "urllib3",
     "pydantic",
     "pydantic_core",
-    "typing_extensions",
-    "typing_inspection",
-    "cvpn_shared",
-}
+    "aws_lambda_powertools",
+    "http.client",
+    "email",
+    "dataclasses",
+    "inspect",
+)
 
 # Loaded by a tracing SDK or by boto3's S3 transfers, never by a login.
 HEAVY_MODULES = ("asyncio", "multiprocessing", "sqlite3")
-# Parts of Powertools a login does not use: HTTP routing and the models of every AWS event.
-UNUSED_POWERTOOLS = (
-    "aws_lambda_powertools.event_handler",
-    "aws_lambda_powertools.utilities.data_classes",
-    "aws_lambda_powertools.utilities.parser.models",
-)
 
 
 def _environment(task_root: Path) -> dict[str, str]:
@@ -107,15 +97,14 @@ def test_no_function_loads_a_tracing_sdk_or_boto3() -> None:
     assert _within(loaded, ("aws_xray_sdk", "opentelemetry", "boto3", "s3transfer")) == []
 
 
-def test_the_client_connect_handler_loads_no_library_a_login_does_not_need() -> None:
+def test_the_client_connect_handler_loads_only_the_standard_library_and_the_layer() -> None:
     """Given the client-connect handler (a person waits for it on every VPN login), when it is
-    imported as Lambda does, then it has loaded botocore and what botocore loads, Powertools,
-    pydantic and the layer, and nothing else: no tracing SDK, no boto3, no asyncio or
-    multiprocessing, no HTTP routing and no catalogue of AWS event models."""
+    imported as Lambda does, then it has loaded the layer and the standard library only: no SDK (it
+    calls DynamoDB over the layer's own JSON client), no pydantic, no Powertools, no http.client
+    or dataclasses, nothing a tracing SDK or S3 transfers load."""
     loaded = _loaded(PROBE, CLIENT_CONNECT)
     assert "cvpn_shared.monitoring.client_connect" in loaded
-    sdk = _packages(_loaded(SDK_PROBE))
-    assert "botocore" in sdk
-    assert _packages(loaded) - sdk - LOGIN_LIBRARIES == set()
+    assert "cvpn_shared.monitoring.dal.dynamodb_json" in loaded
+    assert _packages(loaded) == {"cvpn_shared"}
+    assert _within(loaded, LOGIN_NEVER_LOADS) == []
     assert _within(loaded, HEAVY_MODULES) == []
-    assert _within(loaded, UNUSED_POWERTOOLS) == []

@@ -128,7 +128,10 @@ def test_the_signature_is_the_documented_one_for_a_fixed_example() -> None:
     headers, canonical = sign_v4(
         method="POST",
         url="https://dynamodb.us-east-1.amazonaws.com",
-        headers={"Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.BatchGetItem"},
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.BatchGetItem",
+        },
         body=b"{}",
         credentials=CREDENTIALS,
         region="us-east-1",
@@ -245,7 +248,11 @@ def client_for(server: Server, *, read_timeout: float = 0.5) -> DynamoDbJsonClie
 
 
 def json_answer(status: int, document: dict[str, Any], **extra: str) -> Callable[..., Answer]:
-    return lambda headers, body: (status, {"Content-Type": "application/x-amz-json-1.0", **extra}, json.dumps(document).encode())
+    return lambda headers, body: (
+        status,
+        {"Content-Type": "application/x-amz-json-1.0", **extra},
+        json.dumps(document).encode(),
+    )
 
 
 ITEMS = {"Responses": {"blocklist": [{"pk": {"S": "user#ann"}}]}, "UnprocessedKeys": {}}
@@ -280,17 +287,40 @@ def test_a_call_is_signed_and_its_answer_read_over_one_kept_alive_connection(ser
 @pytest.mark.parametrize(
     ("status", "document", "code", "retryable"),
     [
-        (400, {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "x"}, "ThrottlingException", True),
         (
             400,
-            {"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException", "message": "x"},
+            {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "x"},
+            "ThrottlingException",
+            True,
+        ),
+        (
+            400,
+            {
+                "__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
+                "message": "x",
+            },
             "ProvisionedThroughputExceededException",
             True,
         ),
-        (500, {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError"}, "InternalServerError", True),
+        (
+            500,
+            {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError"},
+            "InternalServerError",
+            True,
+        ),
         (503, {}, "InternalServerError", True),
-        (400, {"__type": "com.amazon.coral.validate#ValidationException", "Message": "bad key"}, "ValidationException", False),
-        (400, {"__type": "com.amazon.coral.service#UnrecognizedClientException"}, "UnrecognizedClientException", False),
+        (
+            400,
+            {"__type": "com.amazon.coral.validate#ValidationException", "Message": "bad key"},
+            "ValidationException",
+            False,
+        ),
+        (
+            400,
+            {"__type": "com.amazon.coral.service#UnrecognizedClientException"},
+            "UnrecognizedClientException",
+            False,
+        ),
         (403, {"__type": "com.amazon.coral.service#AccessDeniedException"}, "AccessDeniedException", False),
     ],
 )
@@ -369,7 +399,9 @@ def test_one_batch_reads_keys_of_several_tables_and_retries_what_is_unprocessed(
     }
     first = json.loads(server.requests[0][1])["RequestItems"]
     assert set(first) == {"blocklist", "grants"}
-    assert json.loads(server.requests[1][1])["RequestItems"] == {"grants": {"Keys": grants, "ConsistentRead": True}}
+    assert json.loads(server.requests[1][1])["RequestItems"] == {
+        "grants": {"Keys": grants, "ConsistentRead": True}
+    }
 
 
 def test_more_keys_than_one_call_takes_are_read_in_several(server: Server) -> None:

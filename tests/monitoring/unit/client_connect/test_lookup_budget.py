@@ -17,7 +17,11 @@ from cvpn_shared.monitoring.dal.blocklist import (
     LookupBudget,
     user_source_key,
 )
-from cvpn_shared.monitoring.dal.dynamodb_json import BatchGetWithinBudget, DynamoDbError, DynamoDbTransportError
+from cvpn_shared.monitoring.dal.dynamodb_json import (
+    BatchGetWithinBudget,
+    DynamoDbError,
+    DynamoDbTransportError,
+)
 from tests.fixtures.blocklist import MemoryBlocklist
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -98,7 +102,14 @@ def lookup(
         (DynamoDbTransportError("TimeoutError: timed out"), LookupBudget().call_seconds),
         ("unprocessed", 0.05),
     ],
-    ids=["provisioned-throughput", "throttling", "server-error", "unnamed-5xx", "read-timeouts", "unprocessed-keys"],
+    ids=[
+        "provisioned-throughput",
+        "throttling",
+        "server-error",
+        "unnamed-5xx",
+        "read-timeouts",
+        "unprocessed-keys",
+    ],
 )
 def test_a_lookup_that_never_succeeds_gives_up_within_the_budget(answer: Any, call_seconds: float) -> None:
     """Given a table that throttles, fails, times out or leaves every key unprocessed on every call,
@@ -130,7 +141,9 @@ def test_a_throttle_then_an_answer_returns_the_blocks() -> None:
     assert len(dynamodb.calls) == 3
 
 
-@pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException", "ResourceNotFoundException"])
+@pytest.mark.parametrize(
+    "code", ["ValidationException", "AccessDeniedException", "ResourceNotFoundException"]
+)
 def test_a_request_dynamodb_refuses_is_not_retried(code: str) -> None:
     blocklist, dynamodb, _ = lookup([throttled(code)])
 
