@@ -2,8 +2,8 @@
 
 Apart from ``wiring`` (which loads botocore and pydantic through the other functions' clients and
 settings) so that a login's cold start loads neither: the three settings are read here from the
-environment, checked as ``settings.MonitoringSettings`` checks them, and the lookup calls DynamoDB
-through ``dal.dynamodb_json``.
+environment, each checked with an error naming its variable, and the lookup calls DynamoDB through
+``dal.dynamodb_json``.
 """
 
 from __future__ import annotations

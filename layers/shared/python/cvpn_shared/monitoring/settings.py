@@ -1,4 +1,7 @@
-"""Settings of the monitoring functions (ingest, alerting, the client-connect handler), read lazily."""
+"""Settings of the monitoring functions (ingest, alerting), read lazily.
+
+The client-connect handler's own settings are read by ``client_connect_wiring``, without pydantic.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ __all__ = ["MonitoringSettings", "get_settings"]
 
 
 class MonitoringSettings(EnvironmentSettings):
-    """What the template passes to the ingest, alert delivery and client-connect functions."""
+    """What the template passes to the ingest and alert delivery functions."""
 
     findings_bus_name: str = Field(default="", description="FINDINGS_BUS_NAME")
     finding_source: str = Field(default="example.clientvpn.monitor", description="FINDING_SOURCE")
@@ -41,12 +44,6 @@ class MonitoringSettings(EnvironmentSettings):
     security_hub_enabled: bool = Field(default=False, description="SECURITY_HUB_ENABLED")
     detection_settings: str = Field(default="", description="DETECTION_SETTINGS")
     block_users: bool = Field(default=False, description="BLOCK_USERS")
-    client_connect_fail_mode: Literal["open", "closed"] = Field(
-        default="open", description="CLIENT_CONNECT_FAIL_MODE"
-    )
-    blocklist_lookup_budget_seconds: float = Field(
-        default=2.0, ge=1.2, le=20.0, description="BLOCKLIST_LOOKUP_BUDGET_SECONDS"
-    )
 
     @property
     def configured_log_groups(self) -> list[str]:
