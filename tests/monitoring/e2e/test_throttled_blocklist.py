@@ -97,3 +97,10 @@ def test_a_throttled_table_is_answered_within_the_budget_with_the_chosen_fail_mo
     assert monitoring.cloud.runtime is not None
     logs = monitoring.cloud.runtime.logs(name)
     assert '"BlocklistUnavailable"' in logs and "refused (fail closed)" in logs
+    # The handler signs its own DynamoDB calls: the local cloud's IAM knew them as the function's role.
+    enforcer = monitoring.cloud.iam_enforcer
+    if monitoring.cloud.iam:  # on unless LOCALCLOUD_IAM=off
+        assert enforcer is not None
+        roles = enforcer.observations()
+        batch_reads = {role: seen["allowed"].get(BATCH_GET, 0) for role, seen in roles.items()}
+        assert any("ClientConnectFunctionRole" in role and count for role, count in batch_reads.items())
