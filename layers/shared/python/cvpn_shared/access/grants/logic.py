@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from pydantic import ValidationError
+
 from cvpn_shared.access.grants.models import (
     FINAL_STATES,
     Actor,
@@ -37,6 +39,7 @@ from cvpn_shared.access.grants.models import (
     utc,
 )
 from cvpn_shared.access.profiles import NetworkProfile, ProfileCatalog, ProfileInvalid
+from cvpn_shared.core.field_errors import field_errors
 
 __all__ = [
     "EXPIRY_ACTOR",
@@ -139,12 +142,20 @@ def request(
             "state": "pending",
             "created_at": moment,
             "history": [
-                Transition(
+                _transition(
                     action="requested", from_state=None, to_state="pending", at=moment, by=by, reason=reason
                 )
             ],
         }
     )
+
+
+def _transition(**fields: Any) -> Transition:
+    """A history entry; a reason too long names the field."""
+    try:
+        return Transition.model_validate(fields)
+    except ValidationError as error:
+        raise GrantInvalid(field_errors(error)) from None
 
 
 def _changed(grant: Grant, transition: Transition, **fields: Any) -> Grant:
@@ -164,7 +175,7 @@ def activate(grant: Grant, *, approver: Approver, by: Actor, now: datetime) -> G
         raise GrantInvalid.one("approver", "nobody approves their own grant")
     moment = utc(now)
     ends = utc(moment + timedelta(hours=grant.hours))
-    transition = Transition(
+    transition = _transition(
         action="activated", from_state="pending", to_state="active", at=moment, by=by, ends_at=ends
     )
     return _changed(grant, transition, starts_at=moment, ends_at=ends, approver=approver)
@@ -194,7 +205,7 @@ def break_glass(
     )
     moment = utc(now)
     ends = utc(moment + timedelta(hours=pending.hours))
-    transition = Transition(
+    transition = _transition(
         action="break-glass",
         from_state=None,
         to_state="active",
@@ -226,7 +237,7 @@ def extend(
             f"{chosen:g} h from now ends before the grant's end ({grant.ends_at.isoformat()}): "
             "nothing to extend",
         )
-    transition = Transition(
+    transition = _transition(
         action="extended",
         from_state="active",
         to_state="active",
@@ -243,7 +254,7 @@ def expire(grant: Grant, *, now: datetime) -> Grant | None:
     revoked, or extended past ``now``), so an expiry that fires twice or late changes nothing."""
     if grant.state != "active" or grant.ends_at is None or grant.ends_at > now:
         return None
-    transition = Transition(
+    transition = _transition(
         action="expired",
         from_state="active",
         to_state="expired",
@@ -263,7 +274,7 @@ def revoke(grant: Grant, *, by: Actor, reason: str, now: datetime) -> Grant:
     starts = grant.starts_at
     if starts is not None and ends is not None and ends <= starts:
         ends = starts + timedelta(seconds=1)  # revoked in its first second: an end must follow the start
-    transition = Transition(
+    transition = _transition(
         action="revoked",
         from_state=grant.state,
         to_state="revoked",
