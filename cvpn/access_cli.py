@@ -238,15 +238,20 @@ def grant_rows(grants: list[Grant]) -> list[dict[str, Any]]:
             "profile": grant.profile,
             "endpoint_id": grant.endpoint_id,
             "access_groups": list(grant.access_groups),
-            "starts_at": grant.starts_at.isoformat() if grant.starts_at else None,
-            "ends_at": grant.ends_at.isoformat() if grant.ends_at else None,
+            "starts_at": _iso(grant.starts_at),
+            "ends_at": _iso(grant.ends_at),
             "approved_by": grant.approved_by,
             "break_glass": grant.break_glass,
             "reason": grant.reason,
-            "created_at": grant.created_at.isoformat(),
+            "created_at": _iso(grant.created_at),
         }
         for grant in grants
     ]
+
+
+def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with ``Z``, as the grant's own JSON has it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
 
 
 def _when(moment: datetime | None) -> str:

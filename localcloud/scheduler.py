@@ -538,6 +538,7 @@ class Scheduler:
         with self._lock:
             runtime = dict(self._runtime)
         for order, schedule in enumerate(self.schedules):
+            origin = origins.setdefault(schedule.arn, now)
             one_time = _AT.match(schedule.expression.strip())
             if schedule.arn in runtime and one_time:
                 # A one-time schedule fires at its time, or at once when that has passed unseen.
@@ -547,7 +548,6 @@ class Scheduler:
                     )
                     heapq.heappush(queue, (due.astimezone(UTC), order, schedule))
                 continue
-            origin = origins.setdefault(schedule.arn, now)
             try:
                 upcoming = next_fire_time(
                     schedule.expression, now, started=origin, timezone=schedule.timezone
@@ -576,9 +576,16 @@ class Scheduler:
                     except Exception:
                         logger.exception("firing schedule %s failed", schedule.name)
                     self._completed(schedule)
-                    upcoming = next_fire_time(
-                        schedule.expression, now, started=origins[schedule.arn], timezone=schedule.timezone
-                    )
+                    try:
+                        upcoming = next_fire_time(
+                            schedule.expression,
+                            now,
+                            started=origins.get(schedule.arn, now),
+                            timezone=schedule.timezone,
+                        )
+                    except ScheduleError:
+                        logger.exception("schedule %s is skipped", schedule.name)
+                        upcoming = None
                     if upcoming is not None:
                         heapq.heappush(queue, (upcoming, order, schedule))
             if not queue:

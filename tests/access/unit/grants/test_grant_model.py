@@ -63,7 +63,11 @@ def test_a_profile_naming_its_endpoint_grants_access_by_default(profile: Network
 @pytest.mark.parametrize(
     ("changes", "field", "words"),
     [
-        ({"endpoint_request_id": None, "access": "grants"}, "endpoint_request_id", "required when access is grants"),
+        (
+            {"endpoint_request_id": None, "access": "grants"},
+            "endpoint_request_id",
+            "required when access is grants",
+        ),
         ({"default_grant_hours": 48}, "default_grant_hours", "longer than max_grant_hours"),
         ({"max_grant_hours": 0}, "max_grant_hours", "greater than 0"),
         ({"max_grant_hours": 9000}, "max_grant_hours", "less than or equal to 8760"),
@@ -72,7 +76,9 @@ def test_a_profile_naming_its_endpoint_grants_access_by_default(profile: Network
         ({"approver_group_claim": "has space"}, "approver_group_claim", "should match pattern"),
     ],
 )
-def test_bad_grant_settings_of_a_profile_name_the_field(changes: dict[str, Any], field: str, words: str) -> None:
+def test_bad_grant_settings_of_a_profile_name_the_field(
+    changes: dict[str, Any], field: str, words: str
+) -> None:
     with pytest.raises(ProfileInvalid) as raised:
         parse_profile("engineering", profile_document(**changes))
     assert words in _fields(raised.value)[field]
@@ -177,7 +183,14 @@ def test_break_glass_is_active_at_once_and_recorded_as_such(profile: NetworkProf
 
 def test_a_break_glass_grant_must_say_who_gave_it(profile: NetworkProfile) -> None:
     grant = logic.break_glass(
-        person=ALICE, profile=profile, endpoint_id=ENDPOINT, access_groups=[], hours=2, reason="r", by=ADMIN, now=NOW
+        person=ALICE,
+        profile=profile,
+        endpoint_id=ENDPOINT,
+        access_groups=[],
+        hours=2,
+        reason="r",
+        by=ADMIN,
+        now=NOW,
     )
     document = grant.model_dump()
     document["granted_by"] = None
@@ -207,7 +220,9 @@ def test_expiry_happens_once_and_only_at_the_end(profile: NetworkProfile) -> Non
     assert expired is not None and expired.state == "expired"
     assert expired.history[-1].by.kind == "system"
     assert logic.expire(expired, now=NOW + timedelta(hours=5)) is None
-    extended = logic.extend(active, hours=8, profile=profile, by=ADMIN, reason="r", now=NOW + timedelta(hours=1))
+    extended = logic.extend(
+        active, hours=8, profile=profile, by=ADMIN, reason="r", now=NOW + timedelta(hours=1)
+    )
     assert logic.expire(extended, now=NOW + timedelta(hours=4)) is None  # the old end: nothing to do
 
 
@@ -221,7 +236,9 @@ def test_revoke_ends_a_pending_or_active_grant_at_once_and_is_final(profile: Net
     assert [step.action for step in revoked.history] == ["requested", "activated", "revoked"]
     assert revoked.history[-1].reason == "left the team"
     instant = logic.revoke(active, by=ADMIN, reason="mistake", now=NOW)
-    assert instant.ends_at is not None and instant.starts_at is not None and instant.ends_at > instant.starts_at
+    assert (
+        instant.ends_at is not None and instant.starts_at is not None and instant.ends_at > instant.starts_at
+    )
     for final in (revoked, logic.expire(active, now=NOW + timedelta(hours=4))):
         assert final is not None
         with pytest.raises(logic.GrantConflict, match="already"):

@@ -269,7 +269,11 @@ class ClientVpnSessions:
         statuses = self._connections.terminate_user(endpoint_id, vpn_user)
         if not statuses:
             statuses = self._connections.terminate_common_name(endpoint_id, vpn_user)
-        return sum(1 for status in statuses if status.get("CurrentStatus") in ("terminated", "terminating"))
+        return sum(
+            1
+            for status in statuses
+            if (status.get("CurrentStatus") or {}).get("Code") in ("terminated", "terminating")
+        )
 
 
 class RequestsTableEndpoints:
