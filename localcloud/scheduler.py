@@ -390,6 +390,20 @@ def runtime_schedules(account_id: str, region: str) -> list[_RuntimeSchedule]:
     return []
 
 
+def _delete_runtime_schedule(account_id: str, region: str, runtime: _RuntimeSchedule) -> None:
+    """Delete a fired schedule from the embedded Scheduler, as its ActionAfterCompletion DELETE asks;
+    one deleted or changed meanwhile is left alone."""
+    from moto.scheduler.models import scheduler_backends
+
+    backend = scheduler_backends[account_id][region]
+    group = backend.schedule_groups.get(runtime.group)
+    if group is None:
+        return
+    current = group.schedules.get(runtime.spec.name)
+    if current is not None and float(current.last_modified_date or 0) == runtime.version[2]:
+        group.schedules.pop(runtime.spec.name, None)
+
+
 def _with_context_attributes(text: str, schedule: ScheduleSpec, moment: datetime) -> str:
     """Scheduler's context attributes in a target's input, filled in for this delivery."""
     values = {
@@ -602,10 +616,7 @@ class Scheduler:
             return
         self._fired_runtime.add(runtime.version)
         if runtime.delete_after_completion:
-            try:
-                self._client("scheduler").delete_schedule(Name=schedule.name, GroupName=runtime.group)
-            except Exception:
-                logger.debug("schedule %s was deleted already", schedule.name)
+            _delete_runtime_schedule(self.account_id, self.region, runtime)
 
     def find(self, name: str) -> ScheduleSpec:
         """The schedule whose logical id, name or ARN is ``name``."""
