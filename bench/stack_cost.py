@@ -177,7 +177,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Cognito::UserPool": "idle: billed per monthly active user, none when nobody signs in",
     "AWS::Cognito::UserPoolDomain": "free",
     "AWS::Cognito::UserPoolClient": "free",
-    "AWS::Scheduler::ScheduleGroup": "idle: one-time grant expiries only, 14 million invocations a month free",
+    "AWS::Scheduler::ScheduleGroup": "idle: one-time grant expiries only (14 million a month free)",
     "AWS::IAM::Role": "free",
 }
 
