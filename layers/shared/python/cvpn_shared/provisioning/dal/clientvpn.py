@@ -63,6 +63,14 @@ class ClientVpnApi:
     def list_endpoints(self) -> list[dict[str, Any]]:
         return list(self._pages("DescribeClientVpnEndpoints", "ClientVpnEndpoints"))
 
+    def tag_endpoint(self, endpoint_id: str, tags: dict[str, str]) -> None:
+        self._call(
+            "CreateTags",
+            self._ec2.create_tags,
+            Resources=[endpoint_id],
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+        )
+
     def delete_endpoint(self, endpoint_id: str) -> None:
         self._call(
             "DeleteClientVpnEndpoint", self._ec2.delete_client_vpn_endpoint, ClientVpnEndpointId=endpoint_id
