@@ -98,14 +98,18 @@ def _read_live(stack: _Stack, endpoint_id: str) -> Any:
         raise CliError(f"{endpoint_id}: no such Client VPN endpoint in this account and region") from error
 
 
-def _managed_endpoint_of(stack: _Stack, request_id: str) -> tuple[str, int]:
-    """The endpoint the product manages for ``request_id`` and the revision of its desired state."""
+def _managed_endpoint_of(stack: _Stack, request_id: str, endpoint_id: str | None = None) -> tuple[str, int]:
+    """The endpoint the product manages for ``request_id`` (or the document's ``endpoint_id``) and
+    the revision of its desired state."""
     from cvpn_shared.provisioning.tags import MANAGED_BY_TAG, REQUEST_ID_TAG
 
     item = stack.records.get(request_id)
+    revision = item.get("revision", 1) if item else 1
+    revision = int(revision) if isinstance(revision, int | float) else 1
+    if endpoint_id:
+        return endpoint_id, revision
     if item and item.get("status") == "SUCCEEDED" and item.get("endpoint_id"):
-        revision = item.get("revision", 1)
-        return str(item["endpoint_id"]), int(revision) if isinstance(revision, int | float) else 1
+        return str(item["endpoint_id"]), revision
     for endpoint in stack.api.list_endpoints():
         tags = {tag["Key"]: tag["Value"] for tag in endpoint.get("Tags", [])}
         if (
@@ -128,7 +132,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     desired = _read_document(args.request)
     stack = _Stack(args)
-    endpoint_id, revision = _managed_endpoint_of(stack, desired.request_id)
+    endpoint_id, revision = _managed_endpoint_of(stack, desired.request_id, desired.endpoint_id)
     live = _read_live(stack, endpoint_id)
     if live.managed_request_id != desired.request_id:
         owner = (

@@ -174,6 +174,15 @@ class ClientVpnApi:
             self._pages("DescribeClientVpnConnections", "Connections", ClientVpnEndpointId=endpoint_id)
         )
 
+    def revocation_list(self, endpoint_id: str) -> str | None:
+        """The client certificate revocation list (PEM) imported into the endpoint; None when none is."""
+        answer = self._call(
+            "ExportClientVpnClientCertificateRevocationList",
+            self._ec2.export_client_vpn_client_certificate_revocation_list,
+            ClientVpnEndpointId=endpoint_id,
+        )
+        return str(answer.get("CertificateRevocationList") or "") or None
+
     # --------------------------------------------------------------------------- configuration
     def export_client_configuration(self, endpoint_id: str) -> str:
         answer = self._call(
