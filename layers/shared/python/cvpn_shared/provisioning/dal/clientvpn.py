@@ -76,6 +76,15 @@ class ClientVpnApi:
             "DeleteClientVpnEndpoint", self._ec2.delete_client_vpn_endpoint, ClientVpnEndpointId=endpoint_id
         )
 
+    def import_revocation_list(self, endpoint_id: str, revocation_list_pem: str) -> None:
+        """Replace the endpoint's client certificate revocation list (an import replaces the last)."""
+        self._call(
+            "ImportClientVpnClientCertificateRevocationList",
+            self._ec2.import_client_vpn_client_certificate_revocation_list,
+            ClientVpnEndpointId=endpoint_id,
+            CertificateRevocationList=revocation_list_pem,
+        )
+
     # --------------------------------------------------------------------------- associations
     def associate(self, endpoint_id: str, subnet_id: str, client_token: str) -> dict[str, Any]:
         return self._call(
