@@ -147,6 +147,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         live,
         revision=revision + 1,
         live_connections=live_connection_count(stack.api, endpoint_id),
+        findings=_findings(args, desired),
         client_connect_function_arn=stack.client_connect_arn,
     )
     if args.json:
@@ -156,6 +157,15 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not args.detailed_exitcode or plan.no_changes:
         return 0
     return 3 if plan.can_apply_in_place else 4
+
+
+def _findings(args: argparse.Namespace, desired: Any) -> list[Any]:
+    """The checks across the document's rules and routes, with what Describe calls tell of its VPC."""
+    from cvpn_shared.provisioning.consistency import check_rules_and_routes
+    from cvpn_shared.provisioning.dal.inventory import AwsInventory
+
+    inventory = AwsInventory(lambda service: aws_client(args, service))
+    return check_rules_and_routes(desired, inventory.network_facts(desired.vpc_id, list(desired.subnet_ids)))
 
 
 def print_plan(plan: Any, *, previous_revision: int) -> None:
