@@ -11,6 +11,7 @@ from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
 from cvpn_shared.provisioning.dal.inventory import AwsInventory
 from cvpn_shared.provisioning.dal.log_groups import ConnectionLogGroups
 from cvpn_shared.provisioning.dal.requests_table import RequestRecords
+from cvpn_shared.provisioning.dal.revisions import RevisionRecords
 from cvpn_shared.provisioning.settings import get_settings
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "inventory",
     "notifier",
     "request_records",
+    "revision_records",
 ]
 
 
@@ -51,3 +53,8 @@ def notifier() -> Notifier:
 @lru_cache(maxsize=1)
 def connection_log_groups() -> ConnectionLogGroups:
     return ConnectionLogGroups(client("logs"))
+
+
+@lru_cache(maxsize=1)
+def revision_records() -> RevisionRecords:
+    return RevisionRecords(client("dynamodb"), get_settings().revisions_table_name)
