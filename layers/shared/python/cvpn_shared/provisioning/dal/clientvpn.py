@@ -159,6 +159,13 @@ class ClientVpnApi:
             TargetVpcSubnetId=subnet_id,
         )
 
+    # --------------------------------------------------------------------------- connections
+    def connections(self, endpoint_id: str) -> list[dict[str, Any]]:
+        """Every connection DescribeClientVpnConnections lists (active and recently ended)."""
+        return list(
+            self._pages("DescribeClientVpnConnections", "Connections", ClientVpnEndpointId=endpoint_id)
+        )
+
     # --------------------------------------------------------------------------- configuration
     def export_client_configuration(self, endpoint_id: str) -> str:
         answer = self._call(
