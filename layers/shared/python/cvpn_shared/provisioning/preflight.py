@@ -77,11 +77,15 @@ def run_preflight(
                 f"vpc_id: {request.vpc_id} has dedicated tenancy, which Client VPN does not support"
             )
         for cidr in vpc.cidr_blocks:
-            if client_cidr.overlaps(ipaddress.ip_network(cidr)):
+            if client_cidr is not None and _overlap(client_cidr, cidr):
                 problems.append(f"client_cidr_block: {client_cidr} overlaps the VPC CIDR {cidr}")
 
     for index, route in enumerate(request.routes):
-        if route.destination_cidr.prefixlen and client_cidr.overlaps(route.destination_cidr):
+        if (
+            client_cidr is not None
+            and route.destination_cidr.prefixlen
+            and _overlap(client_cidr, route.destination_cidr)
+        ):
             problems.append(
                 f"routes[{index}].destination_cidr: {route.destination_cidr} "
                 f"overlaps the client CIDR {client_cidr}"
@@ -105,7 +109,7 @@ def run_preflight(
             )
         else:
             zones[subnet.availability_zone] = subnet_id
-        if client_cidr.overlaps(ipaddress.ip_network(subnet.cidr_block)):
+        if client_cidr is not None and _overlap(client_cidr, subnet.cidr_block):
             problems.append(
                 f"subnet_ids[{index}]: {subnet_id} ({subnet.cidr_block}) overlaps the client CIDR"
             )
@@ -155,6 +159,14 @@ def run_preflight(
             "ask AWS for an increase or decommission one"
         )
     return report
+
+
+def _overlap(
+    client_cidr: ipaddress.IPv4Network, other: str | ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> bool:
+    """Whether ``other`` shares addresses with the client CIDR (an IPv6 network never does)."""
+    network = ipaddress.ip_network(other) if isinstance(other, str) else other
+    return isinstance(network, ipaddress.IPv4Network) and client_cidr.overlaps(network)
 
 
 def _check_certificate(problems: list[str], field_name: str, arn: str, inventory: Inventory) -> None:
