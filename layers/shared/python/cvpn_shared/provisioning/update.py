@@ -29,10 +29,12 @@ from cvpn_shared.provisioning.errors import (
     ProvisioningError,
     RuleOrRouteFailed,
 )
+from cvpn_shared.provisioning.live_state import live_connection_count, read_live_endpoint
 from cvpn_shared.provisioning.models.plan import ApiCall, Change, Plan
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.models.workflow_state import PollState, ReadinessReport
 from cvpn_shared.provisioning.outcome import fail_state_error
+from cvpn_shared.provisioning.planning import plan_update
 from cvpn_shared.provisioning.preflight import Inventory, run_preflight
 from cvpn_shared.provisioning.steps import next_poll
 from cvpn_shared.provisioning.tags import MANAGED_BY_TAG, REQUEST_ID_TAG
@@ -90,6 +92,7 @@ _TAKES_CLIENT_TOKEN = {
     "AuthorizeClientVpnIngress",
     "CreateClientVpnRoute",
 }
+_TAG_OPERATIONS = {"CreateTags", "DeleteTags"}  # name the endpoint in Resources, not ClientVpnEndpointId
 _GONE_ASSOCIATION = ("disassociating", "disassociated")
 
 
@@ -138,6 +141,11 @@ def validate_update(
             "live; provision a new endpoint instead"
         )
     endpoint_id = str(item["endpoint_id"])
+    if request.endpoint_id and request.endpoint_id != endpoint_id:
+        raise EndpointNotManaged(
+            f"endpoint_id: {request.endpoint_id} is not the endpoint of {request.request_id} "
+            f"({endpoint_id}); a document changes the endpoint its request manages"
+        )
     report = run_preflight(request, inventory, client_connect_available=client_connect_available)
     if not report.ok:
         raise PreflightFailed(report.problems)
@@ -227,7 +235,10 @@ def _perform(
     if operation == "DisassociateClientVpnTargetNetwork":
         parameters.pop("SubnetId", None)
         _refuse_last_association(api, endpoint_id, parameters["AssociationId"])
-    parameters["ClientVpnEndpointId"] = endpoint_id
+    if operation in _TAG_OPERATIONS:
+        parameters["Resources"] = [endpoint_id]
+    else:
+        parameters["ClientVpnEndpointId"] = endpoint_id
     if operation in _TAKES_CLIENT_TOKEN:
         parameters["ClientToken"] = token
     try:
@@ -285,7 +296,7 @@ def apply_change(
 
 def _small(answer: dict[str, Any]) -> dict[str, Any]:
     """What the workflow keeps of an answer: the ids and statuses an undo needs."""
-    kept = {key: answer[key] for key in ("AssociationId", "already", "skipped") if key in answer}
+    kept: dict[str, Any] = {k: answer[k] for k in ("AssociationId", "already", "skipped") if k in answer}
     if isinstance(answer.get("Status"), dict):
         kept["Status"] = answer["Status"].get("Code", "")
     return kept
@@ -591,11 +602,20 @@ def _cause_message(cause: str) -> str:
 
 
 def plan_live_endpoint(
-    api: ClientVpnApi, request: ProvisionRequest, endpoint_id: str, *, revision: int
+    api: ClientVpnApi,
+    request: ProvisionRequest,
+    endpoint_id: str,
+    *,
+    revision: int,
+    client_connect_function_arn: str = "",
 ) -> dict[str, Any]:
     """Read the live endpoint (Describe calls only) and plan the changes to ``request``."""
-    from cvpn_shared.provisioning.live_state import read_live_endpoint
-    from cvpn_shared.provisioning.planning import plan_update
-
     live = read_live_endpoint(api, endpoint_id)
-    return plan_outputs(plan_update(request, live, revision=revision, live_connections=0))
+    plan = plan_update(
+        request,
+        live,
+        revision=revision,
+        live_connections=live_connection_count(api, endpoint_id),
+        client_connect_function_arn=client_connect_function_arn,
+    )
+    return plan_outputs(plan)

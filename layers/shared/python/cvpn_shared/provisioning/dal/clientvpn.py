@@ -201,6 +201,8 @@ CHANGE_OPERATIONS = frozenset(
         "RevokeClientVpnIngress",
         "CreateClientVpnRoute",
         "DeleteClientVpnRoute",
+        "CreateTags",
+        "DeleteTags",
     }
 )
 
