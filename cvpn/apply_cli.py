@@ -198,12 +198,14 @@ def _start_update(
     payload = {"request": document, "applied_by": _caller(args), "revision": revision}
     arn = machine.replace(":stateMachine:", ":execution:") + f":{name}"
     try:
-        arn = sfn.start_execution(
-            stateMachineArn=machine, name=name, input=json.dumps(payload, sort_keys=True)
-        )["executionArn"]
-        print(f"started {arn} (revision {revision}, {len(plan.changes)} changes planned)")
-    except sfn.exceptions.ExecutionAlreadyExists:
+        sfn.describe_execution(executionArn=arn)
         print(f"following {arn}: this apply of revision {revision} was already started")
+    except sfn.exceptions.ExecutionDoesNotExist:
+        try:
+            sfn.start_execution(stateMachineArn=machine, name=name, input=json.dumps(payload, sort_keys=True))
+            print(f"started {arn} (revision {revision}, {len(plan.changes)} changes planned)")
+        except sfn.exceptions.ExecutionAlreadyExists:  # started meanwhile by another run of this apply
+            print(f"following {arn}: this apply of revision {revision} was already started")
     if not args.wait:
         print(
             f"follow it with: cvpn status {arn}{_flags(args)}; "

@@ -149,18 +149,10 @@ def validate_update(
     report = run_preflight(request, inventory, client_connect_available=client_connect_available)
     if not report.ok:
         raise PreflightFailed(report.problems)
-    managed = [
-        e
-        for e in inventory.client_vpn_endpoints()
-        if e.get("ClientVpnEndpointId") == endpoint_id and e.get("Status", {}).get("Code") != "deleted"
-    ]
-    if not managed:
-        raise EndpointNotManaged(f"request_id: endpoint {endpoint_id} of {request.request_id} does not exist")
-    tags = {t["Key"]: t["Value"] for t in managed[0].get("Tags", [])}
-    if MANAGED_BY_TAG not in tags or tags.get(REQUEST_ID_TAG) != request.request_id:
+    if report.existing_endpoint_id != endpoint_id:
         raise EndpointNotManaged(
-            f"request_id: endpoint {endpoint_id} is not tagged {MANAGED_BY_TAG} and "
-            f"{REQUEST_ID_TAG}={request.request_id}; adopt it first (cvpn adopt)"
+            f"request_id: endpoint {endpoint_id} of {request.request_id} does not exist or is not tagged "
+            f"{REQUEST_ID_TAG}={request.request_id}"
         )
     current = int(item.get("revision") or 1)
     latest = revisions.latest(request.request_id)
@@ -611,6 +603,11 @@ def plan_live_endpoint(
 ) -> dict[str, Any]:
     """Read the live endpoint (Describe calls only) and plan the changes to ``request``."""
     live = read_live_endpoint(api, endpoint_id)
+    if live.managed_request_id != request.request_id:
+        raise EndpointNotManaged(
+            f"request_id: endpoint {endpoint_id} is not tagged {MANAGED_BY_TAG} and "
+            f"{REQUEST_ID_TAG}={request.request_id}; adopt it first (cvpn adopt)"
+        )
     plan = plan_update(
         request,
         live,
