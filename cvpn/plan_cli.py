@@ -54,6 +54,7 @@ class _Stack:
         from cvpn.provision import StackNotFound, stack_outputs
         from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
         from cvpn_shared.provisioning.dal.requests_table import RequestRecords
+        from cvpn_shared.provisioning.dal.revisions import RevisionRecords
 
         try:
             self.outputs = stack_outputs(aws_client(args, "cloudformation"), args.stack_name)
@@ -63,6 +64,10 @@ class _Stack:
         if not table:
             raise CliError(f"--stack-name {args.stack_name}: the stack has no RequestsTableName output")
         self.records = RequestRecords(aws_client(args, "dynamodb"), table)
+        revisions_table = self.outputs.get("EndpointRevisionsTableName")
+        self.revisions = (
+            RevisionRecords(aws_client(args, "dynamodb"), revisions_table) if revisions_table else None
+        )
         self.api = ClientVpnApi(aws_client(args, "ec2"))
         self.client_connect_arn = self.outputs.get("ClientConnectFunctionArn", "")
 
@@ -98,18 +103,26 @@ def _read_live(stack: _Stack, endpoint_id: str) -> Any:
         raise CliError(f"{endpoint_id}: no such Client VPN endpoint in this account and region") from error
 
 
-def _managed_endpoint_of(stack: _Stack, request_id: str, endpoint_id: str | None = None) -> tuple[str, int]:
-    """The endpoint the product manages for ``request_id`` (or the document's ``endpoint_id``) and
-    the revision of its desired state."""
+def _managed_endpoint_of(
+    stack: _Stack, request_id: str, endpoint_id: str | None = None
+) -> tuple[str, int, int]:
+    """The endpoint the product manages for ``request_id`` (or the document's ``endpoint_id``), the
+    revision of its desired state, and the revision an apply would make (one more than any recorded)."""
     from cvpn_shared.provisioning.tags import MANAGED_BY_TAG, REQUEST_ID_TAG
 
     item = stack.records.get(request_id)
     revision = item.get("revision", 1) if item else 1
     revision = int(revision) if isinstance(revision, int | float) else 1
+    latest = stack.revisions.latest(request_id) if stack.revisions else None
+    # a failed apply's number is taken too: the next apply makes the one after the newest recorded
+    following = (
+        max(revision, int(latest["revision"]) if latest and isinstance(latest.get("revision"), int) else 0)
+        + 1
+    )
     if endpoint_id:
-        return endpoint_id, revision
+        return endpoint_id, revision, following
     if item and item.get("status") == "SUCCEEDED" and item.get("endpoint_id"):
-        return str(item["endpoint_id"]), revision
+        return str(item["endpoint_id"]), revision, following
     for endpoint in stack.api.list_endpoints():
         tags = {tag["Key"]: tag["Value"] for tag in endpoint.get("Tags", [])}
         if (
@@ -117,7 +130,7 @@ def _managed_endpoint_of(stack: _Stack, request_id: str, endpoint_id: str | None
             and tags.get(MANAGED_BY_TAG) == "client-vpn-autopilot"
             and endpoint.get("Status", {}).get("Code") not in ("deleting", "deleted")
         ):
-            return str(endpoint["ClientVpnEndpointId"]), 1
+            return str(endpoint["ClientVpnEndpointId"]), 1, following
     raise CliError(
         f"request_id {request_id}: no endpoint the product manages belongs to this request; "
         "`cvpn provision` creates one, or `cvpn adopt ENDPOINT_ID --request-id "
@@ -132,7 +145,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     desired = _read_document(args.request)
     stack = _Stack(args)
-    endpoint_id, revision = _managed_endpoint_of(stack, desired.request_id, desired.endpoint_id)
+    endpoint_id, revision, following = _managed_endpoint_of(stack, desired.request_id, desired.endpoint_id)
     live = _read_live(stack, endpoint_id)
     if live.managed_request_id != desired.request_id:
         owner = (
@@ -145,7 +158,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     plan = plan_update(
         desired,
         live,
-        revision=revision + 1,
+        revision=following,
         live_connections=live_connection_count(stack.api, endpoint_id),
         findings=_findings(args, desired),
         client_connect_function_arn=stack.client_connect_arn,
@@ -293,7 +306,9 @@ def cmd_adopt(args: argparse.Namespace) -> int:
         )
         return 0
     try:
-        adopt_endpoint(stack.api, stack.records, document, live, adopted_by=requester)
+        adopt_endpoint(
+            stack.api, stack.records, document, live, adopted_by=requester, revisions=stack.revisions
+        )
     except AlreadyManaged as error:
         raise CliError(str(error)) from error
     print(f"adopted {live.endpoint_id} as request {args.request_id} (revision 1)")

@@ -178,6 +178,12 @@ def test_drift_out_of_band_is_found_by_the_schedule_and_by_cvpn_drift(
     assert "Endpoint options:" in out and "Rules authorized:" in out and "Routes deleted:" in out
     assert out.index("Rules authorized:") < out.index("Routes deleted:")
 
+    # `cvpn apply` on the recorded document puts the endpoint back.
+    status, out, err = cli("apply", str(document), "--wait", "--poll", "0.2")
+    assert status == 0, out + err
+    status, out, _ = cli("drift", endpoint_id)
+    assert status == 0 and "in sync" in out
+
 
 def _endpoint_made_elsewhere(product: Provisioning) -> str:
     """An endpoint created, associated, authorized and routed with boto3, as the console would."""
@@ -252,6 +258,23 @@ def test_adopt_an_endpoint_made_with_boto3_then_plan_changes_nothing(
     assert "No changes" in out
     status, out, _ = cli("drift", request_id)
     assert status == 0 and "in sync" in out
+    revisions = product.cloud.client("dynamodb").query(
+        TableName=product.stack.outputs["EndpointRevisionsTableName"],
+        KeyConditionExpression="request_id = :id",
+        ExpressionAttributeValues={":id": {"S": request_id}},
+    )["Items"]
+    assert [(r["revision"]["N"], r["status"]["S"]) for r in revisions] == [("1", "SUCCEEDED")]
+
+    # From now on the product changes it: one more route, applied in place.
+    changed = json.loads(document.read_text())
+    changed["routes"].append({"destination_cidr": "10.98.0.0/16", "description": "new office"})
+    document.write_text(json.dumps(changed))
+    status, out, _ = cli("plan", str(document))
+    assert status == 0 and "revision 1 -> 2" in out and "add route 10.98.0.0/16" in out
+    status, out, err = cli("apply", str(document), "--wait", "--poll", "0.2")
+    assert status == 0, out + err
+    status, out, _ = cli("plan", str(document), "--detailed-exitcode")
+    assert status == 0 and "No changes" in out
 
     status, _, err = cli("adopt", endpoint_id, "--request-id", "NET-OTHER")
     assert status == 2 and f"already managed by request {request_id}" in err

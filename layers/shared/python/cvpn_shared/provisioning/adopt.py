@@ -14,13 +14,20 @@ from typing import Any
 
 from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
 from cvpn_shared.provisioning.dal.requests_table import RequestRecords
+from cvpn_shared.provisioning.dal.revisions import RevisionRecords
 from cvpn_shared.provisioning.errors import ProvisioningError
 from cvpn_shared.provisioning.live_state import LiveEndpoint
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.monitored_log_groups import MONITORED_LOG_GROUP
 from cvpn_shared.provisioning.tags import MANAGED_BY_TAG, REQUEST_ID_TAG, REQUESTER_TAG
 
-__all__ = ["AlreadyManaged", "adopt_endpoint", "adoption_record", "ensure_adoptable"]
+__all__ = [
+    "AlreadyManaged",
+    "adopt_endpoint",
+    "adoption_record",
+    "adoption_revision",
+    "ensure_adoptable",
+]
 
 MANAGED_BY_VALUE = "client-vpn-autopilot"
 
@@ -79,6 +86,25 @@ def adoption_record(
     }
 
 
+def adoption_revision(item: dict[str, Any]) -> dict[str, Any]:
+    """Revision 1 of an adopted endpoint in the revision history: the document, applied by no change."""
+    return {
+        "request_id": item["request_id"],
+        "revision": 1,
+        "endpoint_id": item["endpoint_id"],
+        "document": item["request"],
+        "previous_document": {},
+        "previous_revision": 0,
+        "applied_by": item["adopted_by"],
+        "applied_at": item["adopted_at"],
+        "plan": {"adopted": True, "changes": []},
+        "execution_id": "adopted",
+        "status": "SUCCEEDED",
+        "outcome": {"status": "SUCCEEDED", "error": None},
+        "finished_at": item["adopted_at"],
+    }
+
+
 def adopt_endpoint(
     api: ClientVpnApi,
     records: RequestRecords,
@@ -86,9 +112,10 @@ def adopt_endpoint(
     live: LiveEndpoint,
     *,
     adopted_by: str,
+    revisions: RevisionRecords | None = None,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Tag the endpoint as managed and record it; returns the record written.
+    """Tag the endpoint as managed and record it (and its revision 1); returns the record written.
 
     Checks again that nothing manages it, then tags it (what the workflows' IAM needs), then writes
     the record conditionally on the request id being free, so two adoptions cannot share one id.
@@ -108,4 +135,6 @@ def adopt_endpoint(
             f"--request-id {request.request_id}: another adoption took this request id meanwhile; "
             f"{live.endpoint_id} is tagged with it, adopt again with another id"
         )
+    if revisions is not None:
+        revisions.start(adoption_revision(item))
     return item

@@ -21,6 +21,7 @@ class ProvisioningSettings(EnvironmentSettings):
     client_connect_function_arn: str = Field(default="", description="CLIENT_CONNECT_FUNCTION_ARN")
     findings_bus_name: str = Field(default="", description="FINDINGS_BUS_NAME")
     drift_event_source: str = Field(default="", description="DRIFT_EVENT_SOURCE")
+    revisions_table_name: str = Field(default="", description="REVISIONS_TABLE_NAME")
 
 
 @lru_cache(maxsize=1)

@@ -12,6 +12,7 @@ from cvpn_shared.provisioning.dal.drift_events import DriftEvents
 from cvpn_shared.provisioning.dal.inventory import AwsInventory
 from cvpn_shared.provisioning.dal.log_groups import ConnectionLogGroups
 from cvpn_shared.provisioning.dal.requests_table import RequestRecords
+from cvpn_shared.provisioning.dal.revisions import RevisionRecords
 from cvpn_shared.provisioning.settings import get_settings
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "inventory",
     "notifier",
     "request_records",
+    "revision_records",
 ]
 
 
@@ -59,3 +61,8 @@ def connection_log_groups() -> ConnectionLogGroups:
 def drift_events() -> DriftEvents:
     settings = get_settings()
     return DriftEvents(client("events"), settings.findings_bus_name, settings.drift_event_source)
+
+
+@lru_cache(maxsize=1)
+def revision_records() -> RevisionRecords:
+    return RevisionRecords(client("dynamodb"), get_settings().revisions_table_name)

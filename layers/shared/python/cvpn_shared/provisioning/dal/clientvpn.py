@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from cvpn_shared.core.aws_errors import error_code
 from cvpn_shared.provisioning.errors import ClientVpnApiError, EndpointNotYetVisible, raise_if_retryable
 
-__all__ = ["ClientVpnApi", "error_code"]
+__all__ = ["CHANGE_OPERATIONS", "ClientVpnApi", "error_code"]
 
 T = TypeVar("T")
 
@@ -200,6 +200,37 @@ class ClientVpnApi:
             ClientVpnEndpointId=endpoint_id,
         )
         return str(answer["ClientConfiguration"])
+
+    # --------------------------------------------------------------------------- plan changes
+    def perform(self, operation: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Make one call of a plan (``Change.forward`` or ``Change.undo``); only the calls that change
+        an endpoint in place, so a plan can never delete or create an endpoint."""
+        if operation not in CHANGE_OPERATIONS:
+            raise ClientVpnApiError(
+                "UnsupportedOperation", f"a plan may not call {operation}", operation or "(none)"
+            )
+        method = getattr(self._ec2, _snake(operation))
+        answer = self._call(operation, method, **parameters)
+        answer.pop("ResponseMetadata", None)
+        return dict(answer)
+
+
+# The operations a plan's changes (and their undos) may call.
+CHANGE_OPERATIONS = frozenset(
+    {
+        "ModifyClientVpnEndpoint",
+        "ImportClientVpnClientCertificateRevocationList",
+        "ApplySecurityGroupsToClientVpnTargetNetwork",
+        "AssociateClientVpnTargetNetwork",
+        "DisassociateClientVpnTargetNetwork",
+        "AuthorizeClientVpnIngress",
+        "RevokeClientVpnIngress",
+        "CreateClientVpnRoute",
+        "DeleteClientVpnRoute",
+        "CreateTags",
+        "DeleteTags",
+    }
+)
 
 
 def _snake(operation: str) -> str:
