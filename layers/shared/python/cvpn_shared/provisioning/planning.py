@@ -200,7 +200,9 @@ class _Planner:
     def endpoint_options(self) -> None:
         desired, live = self.desired, self.live
         description = (desired.description or desired.name)[:255]
-        if description != live.description:
+        # An endpoint without a description reads as one described by its name, the default the
+        # product creates with: the document of such an endpoint (adopt) then plans no change.
+        if description != (live.description or description):
             self._modify(
                 "description",
                 f"description: {live.description!r} -> {description!r}",
