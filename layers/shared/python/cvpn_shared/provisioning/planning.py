@@ -38,6 +38,7 @@ from cvpn_shared.provisioning.models.plan import (
     Refusal,
 )
 from cvpn_shared.provisioning.models.request import ProvisionRequest
+from cvpn_shared.provisioning.outcome import SUBNET_ASSOCIATION_HOURLY_USD
 from cvpn_shared.provisioning.steps import route_targets
 
 __all__ = ["REPLACE_INSTEAD", "plan_update"]
@@ -541,7 +542,8 @@ class _Planner:
                     action="associate-subnet",
                     summary=f"associate {subnet}",
                     field=f"subnet_ids[{desired.subnet_ids.index(subnet)}]",
-                    disruption="none: new connections may be placed in it (0.10 USD per hour)",
+                    disruption="none: new connections may be placed in it "
+                    f"(about {SUBNET_ASSOCIATION_HOURLY_USD} USD per hour more)",
                     forward=ApiCall(
                         operation="AssociateClientVpnTargetNetwork", parameters={"SubnetId": subnet}
                     ),
