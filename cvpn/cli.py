@@ -11,6 +11,9 @@ cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer 
 cvpn provision REQUEST.json [--wait] [--retry]                    provision an endpoint
 cvpn status ID | cvpn decommission --request-id ID                follow a request, tear its endpoint down
 cvpn access grant|extend|revoke|list                              time-bound access to shared endpoints
+cvpn plan REQUEST.json | cvpn drift [ENDPOINT]                    what a document would change, what drifted
+cvpn adopt ENDPOINT_ID --request-id ID [--yes]                    manage an endpoint made elsewhere
+cvpn apply REQUEST.json [--wait] [--replace] | cvpn history ID    change an endpoint in place, its revisions
 cvpn demo                                                         the demo on the local cloud
 
 `cvpn local up` writes where it serves to a state file (``cvpn.common.local_state_path``); ``--local``
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvpn import access_cli, intake_cli, monitoring_cli
+from cvpn import access_cli, apply_cli, intake_cli, monitoring_cli, plan_cli
 from cvpn.common import (
     DEFAULT_LOCAL_URL,
     DEFAULT_STACK_NAME,
@@ -783,6 +786,8 @@ def build_parser() -> argparse.ArgumentParser:
     intake_cli.register(sub)  # cvpn request submit
     monitoring_cli.register(sub)  # cvpn findings, cvpn connections, cvpn monitoring reindex
     access_cli.register(sub)  # cvpn access grant|extend|revoke|list
+    plan_cli.register(sub)  # cvpn plan, cvpn drift, cvpn adopt
+    apply_cli.register(sub)  # cvpn apply, cvpn history
     return parser
 
 

@@ -13,6 +13,8 @@
 5. Downloads the client configuration through a presigned link made then into out/<endpoint>.ovpn.
 6. Monitoring: users connect, an attacker sprays passwords from one address, the scheduled ingest
    flags it, the alert is delivered, and the attacker's next attempt is refused.
+7. Update in place: a second document adds an office route and a group; the plan shows it, the
+   update state machine applies it, the endpoint keeps its id and DNS name.
 """
 
 from __future__ import annotations
@@ -178,6 +180,11 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
         summary = run_attack_scenario(cloud, stack, endpoint_id, log_group_name=network.log_group_name)
         if not summary.attacker_refused:
             _say("monitoring FAILED", "the attacker was not refused")
+            return 1
+
+        from cvpn.update_demo import run_update_chapter
+
+        if not run_update_chapter(cloud, stack, request_id, _say):
             return 1
     print(f"demo finished in {time.monotonic() - started:.1f} s (real time)")
     return 0

@@ -6,6 +6,9 @@ Availability Zone; no dedicated-tenancy VPC; at most five security groups, all i
 server certificate, client root chain, directory and SAML providers exist; the regional endpoint
 quota leaves room. All problems are collected and reported together.
 
+The checks across rules and routes (``cvpn_shared.provisioning.consistency``) run here too: their
+errors are problems like any other, their warnings are reported without failing the request.
+
 A ``0.0.0.0/0`` route is not an overlap: AWS allows the default route through the VPN although it
 contains every address (it is the common full-tunnel setup).
 """
@@ -16,7 +19,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cvpn_shared.provisioning.dal.inventory import SubnetInfo, VpcInfo
+from cvpn_shared.provisioning.consistency import check_rules_and_routes
+from cvpn_shared.provisioning.dal.inventory import NetworkFacts, SubnetInfo, VpcInfo
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.tags import REQUEST_ID_TAG
 
@@ -31,11 +35,13 @@ class Inventory(Protocol):
     def directory_stage(self, directory_id: str) -> str | None: ...
     def saml_provider_exists(self, provider_arn: str) -> bool: ...
     def client_vpn_endpoints(self) -> list[dict]: ...  # type: ignore[type-arg]
+    def network_facts(self, vpc_id: str, subnet_ids: list[str]) -> NetworkFacts | None: ...
 
 
 @dataclass
 class PreflightReport:
     problems: list[str] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)  # [{field, message}]
     availability_zones: dict[str, str] = field(default_factory=dict)
     existing_endpoint_id: str | None = None
 
@@ -77,11 +83,15 @@ def run_preflight(
                 f"vpc_id: {request.vpc_id} has dedicated tenancy, which Client VPN does not support"
             )
         for cidr in vpc.cidr_blocks:
-            if client_cidr.overlaps(ipaddress.ip_network(cidr)):
+            if client_cidr is not None and _overlap(client_cidr, cidr):
                 problems.append(f"client_cidr_block: {client_cidr} overlaps the VPC CIDR {cidr}")
 
     for index, route in enumerate(request.routes):
-        if route.destination_cidr.prefixlen and client_cidr.overlaps(route.destination_cidr):
+        if (
+            client_cidr is not None
+            and route.destination_cidr.prefixlen
+            and _overlap(client_cidr, route.destination_cidr)
+        ):
             problems.append(
                 f"routes[{index}].destination_cidr: {route.destination_cidr} "
                 f"overlaps the client CIDR {client_cidr}"
@@ -105,7 +115,7 @@ def run_preflight(
             )
         else:
             zones[subnet.availability_zone] = subnet_id
-        if client_cidr.overlaps(ipaddress.ip_network(subnet.cidr_block)):
+        if client_cidr is not None and _overlap(client_cidr, subnet.cidr_block):
             problems.append(
                 f"subnet_ids[{index}]: {subnet_id} ({subnet.cidr_block}) overlaps the client CIDR"
             )
@@ -142,6 +152,13 @@ def run_preflight(
                 if arn and not inventory.saml_provider_exists(arn):
                     problems.append(f"{where}.{name}: {arn} does not exist")
 
+    facts = inventory.network_facts(request.vpc_id, list(request.subnet_ids)) if vpc is not None else None
+    for finding in check_rules_and_routes(request, facts):
+        if finding.severity == "error":
+            problems.append(f"{finding.field}: {finding.message}")
+        else:
+            report.warnings.append({"field": finding.field, "message": finding.message})
+
     endpoints = [e for e in inventory.client_vpn_endpoints() if e.get("Status", {}).get("Code") != "deleted"]
     for endpoint in endpoints:
         if endpoint.get("Status", {}).get("Code") == "deleting":
@@ -155,6 +172,14 @@ def run_preflight(
             "ask AWS for an increase or decommission one"
         )
     return report
+
+
+def _overlap(
+    client_cidr: ipaddress.IPv4Network, other: str | ipaddress.IPv4Network | ipaddress.IPv6Network
+) -> bool:
+    """Whether ``other`` shares addresses with the client CIDR (an IPv6 network never does)."""
+    network = ipaddress.ip_network(other) if isinstance(other, str) else other
+    return isinstance(network, ipaddress.IPv4Network) and client_cidr.overlaps(network)
 
 
 def _check_certificate(problems: list[str], field_name: str, arn: str, inventory: Inventory) -> None:

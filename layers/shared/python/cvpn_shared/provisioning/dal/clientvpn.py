@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 from cvpn_shared.core.aws_errors import error_code
 from cvpn_shared.provisioning.errors import ClientVpnApiError, EndpointNotYetVisible, raise_if_retryable
 
-__all__ = ["ClientVpnApi", "error_code"]
+__all__ = ["CHANGE_OPERATIONS", "ClientVpnApi", "error_code"]
 
 T = TypeVar("T")
 
@@ -63,9 +63,26 @@ class ClientVpnApi:
     def list_endpoints(self) -> list[dict[str, Any]]:
         return list(self._pages("DescribeClientVpnEndpoints", "ClientVpnEndpoints"))
 
+    def tag_endpoint(self, endpoint_id: str, tags: dict[str, str]) -> None:
+        self._call(
+            "CreateTags",
+            self._ec2.create_tags,
+            Resources=[endpoint_id],
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+        )
+
     def delete_endpoint(self, endpoint_id: str) -> None:
         self._call(
             "DeleteClientVpnEndpoint", self._ec2.delete_client_vpn_endpoint, ClientVpnEndpointId=endpoint_id
+        )
+
+    def import_revocation_list(self, endpoint_id: str, revocation_list_pem: str) -> None:
+        """Replace the endpoint's client certificate revocation list (an import replaces the last)."""
+        self._call(
+            "ImportClientVpnClientCertificateRevocationList",
+            self._ec2.import_client_vpn_client_certificate_revocation_list,
+            ClientVpnEndpointId=endpoint_id,
+            CertificateRevocationList=revocation_list_pem,
         )
 
     # --------------------------------------------------------------------------- associations
@@ -159,6 +176,22 @@ class ClientVpnApi:
             TargetVpcSubnetId=subnet_id,
         )
 
+    # --------------------------------------------------------------------------- connections
+    def connections(self, endpoint_id: str) -> list[dict[str, Any]]:
+        """Every connection DescribeClientVpnConnections lists (active and recently ended)."""
+        return list(
+            self._pages("DescribeClientVpnConnections", "Connections", ClientVpnEndpointId=endpoint_id)
+        )
+
+    def revocation_list(self, endpoint_id: str) -> str | None:
+        """The client certificate revocation list (PEM) imported into the endpoint; None when none is."""
+        answer = self._call(
+            "ExportClientVpnClientCertificateRevocationList",
+            self._ec2.export_client_vpn_client_certificate_revocation_list,
+            ClientVpnEndpointId=endpoint_id,
+        )
+        return str(answer.get("CertificateRevocationList") or "") or None
+
     # --------------------------------------------------------------------------- configuration
     def export_client_configuration(self, endpoint_id: str) -> str:
         answer = self._call(
@@ -167,6 +200,37 @@ class ClientVpnApi:
             ClientVpnEndpointId=endpoint_id,
         )
         return str(answer["ClientConfiguration"])
+
+    # --------------------------------------------------------------------------- plan changes
+    def perform(self, operation: str, parameters: dict[str, Any]) -> dict[str, Any]:
+        """Make one call of a plan (``Change.forward`` or ``Change.undo``); only the calls that change
+        an endpoint in place, so a plan can never delete or create an endpoint."""
+        if operation not in CHANGE_OPERATIONS:
+            raise ClientVpnApiError(
+                "UnsupportedOperation", f"a plan may not call {operation}", operation or "(none)"
+            )
+        method = getattr(self._ec2, _snake(operation))
+        answer = self._call(operation, method, **parameters)
+        answer.pop("ResponseMetadata", None)
+        return dict(answer)
+
+
+# The operations a plan's changes (and their undos) may call.
+CHANGE_OPERATIONS = frozenset(
+    {
+        "ModifyClientVpnEndpoint",
+        "ImportClientVpnClientCertificateRevocationList",
+        "ApplySecurityGroupsToClientVpnTargetNetwork",
+        "AssociateClientVpnTargetNetwork",
+        "DisassociateClientVpnTargetNetwork",
+        "AuthorizeClientVpnIngress",
+        "RevokeClientVpnIngress",
+        "CreateClientVpnRoute",
+        "DeleteClientVpnRoute",
+        "CreateTags",
+        "DeleteTags",
+    }
+)
 
 
 def _snake(operation: str) -> str:

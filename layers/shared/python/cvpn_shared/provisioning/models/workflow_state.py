@@ -28,7 +28,7 @@ class AssociationRef(_State):
 class PollState(_State):
     """Bookkeeping of a Wait / check / Choice loop (seconds are those of the state machine's Waits)."""
 
-    what: Literal["associations", "rules-and-routes", "teardown"]
+    what: Literal["associations", "rules-and-routes", "teardown", "changes"]
     next_wait_seconds: int = Field(ge=0, le=3600)
     poll_seconds: int = Field(default=10, ge=1, le=600)
     timeout_seconds: int = Field(default=1800, ge=1, le=86400)
