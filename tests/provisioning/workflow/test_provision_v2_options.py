@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import json
 
+from localcloud.faults import get_fault_injector
 from tests.fixtures.crl import make_crl_pem
-from tests.provisioning.workflow.harness import GROUP_SID, Provisioning
+from tests.provisioning.workflow.harness import GROUP_SID, Provisioning, failure_message
+
+
+def _mutual_tls(product: Provisioning) -> list[dict[str, str]]:
+    return [
+        {
+            "type": "mutual-tls",
+            "client_root_certificate_chain_arn": product.network.client_root_certificate_arn,
+        },
+        {"type": "active-directory", "directory_id": product.network.directory_id},
+    ]
 
 
 def test_version_two_options_and_revocation_list_reach_the_endpoint(product: Provisioning) -> None:
@@ -15,13 +26,7 @@ def test_version_two_options_and_revocation_list_reach_the_endpoint(product: Pro
     crl = make_crl_pem([7, 8, 9])
     request = product.request(
         schema_version="2",
-        authentication=[
-            {
-                "type": "mutual-tls",
-                "client_root_certificate_chain_arn": product.network.client_root_certificate_arn,
-            },
-            {"type": "active-directory", "directory_id": product.network.directory_id},
-        ],
+        authentication=_mutual_tls(product),
         client_route_enforcement=True,
         disconnect_on_session_timeout=False,
         endpoint_ip_address_type="dual-stack",
@@ -67,3 +72,24 @@ def test_warnings_across_rules_and_routes_are_reported_and_do_not_block(product:
         ClientVpnEndpointId=progress.output["result"]["endpoint_id"]
     )["Routes"]
     assert {r["DestinationCidr"] for r in routes if r["Origin"] == "add-route"} == {"10.201.0.0/24"}
+
+
+def test_a_refused_revocation_list_rolls_the_endpoint_back(product: Provisioning) -> None:
+    """Given AWS refusing the import of the request's revocation list, the execution fails naming the
+    import, no subnet was associated and the endpoint is gone, recorded as ROLLED_BACK."""
+    get_fault_injector().configure(
+        "ImportClientVpnClientCertificateRevocationList", fail_with="InvalidParameterValue", fail_count=1
+    )
+    request = product.request(
+        schema_version="2", authentication=_mutual_tls(product), certificate_revocation_list=make_crl_pem()
+    )
+    before = product.inventory().endpoint_ids
+    progress = product.provision(request)
+    assert progress.status == "FAILED", progress.output
+    assert "ImportClientVpnClientCertificateRevocationList: InvalidParameterValue" in failure_message(
+        progress
+    )
+    assert "ImportRevocationList" in progress.steps and "AssociateSubnet" not in progress.steps
+    assert product.endpoints_for(request["request_id"]) == []
+    assert product.inventory().endpoint_ids <= before
+    assert product.record_status(request["request_id"]) == "ROLLED_BACK"
