@@ -216,3 +216,18 @@ def test_an_error_across_rules_and_routes_fails_validation_with_its_field() -> N
 
 def test_no_warning_when_the_request_fits_its_vpc() -> None:
     assert validate_request(seed(), FakeInventory(), endpoint_quota=5)["warnings"] == []
+
+
+def test_ipv6_traffic_needs_subnets_with_ipv6_cidrs() -> None:
+    inventory = FakeInventory()
+    first = inventory.subnet_map["subnet-0a1b2c3d4e5f60001"]
+    inventory.subnet_map[first.subnet_id] = SubnetInfo(
+        first.subnet_id, VPC, first.availability_zone, first.cidr_block, ("2600:1f18:1::/64",)
+    )
+    request = ProvisionRequest.model_validate(seed(schema_version="2", traffic_ip_address_type="dual-stack"))
+    problems = run_preflight(request, inventory).problems
+    assert problems == [
+        "subnet_ids[1]: subnet-0a1b2c3d4e5f60002 has no IPv6 CIDR block; with traffic_ip_address_type "
+        "dual-stack clients take IPv6 addresses from the associated subnets"
+    ]
+    assert run_preflight(ProvisionRequest.model_validate(seed()), inventory).ok

@@ -177,8 +177,13 @@ def test_a_revocation_list_needs_mutual_tls() -> None:
 
 
 def test_a_real_revocation_list_is_accepted_with_crlf_line_ends() -> None:
-    pem = make_crl_pem().replace("\n", "\r\n")
-    assert ProvisionRequest.model_validate(mutual_tls_v2(certificate_revocation_list=pem))
+    pem = make_crl_pem()
+    request = ProvisionRequest.model_validate(
+        mutual_tls_v2(certificate_revocation_list=pem.replace("\n", "\r\n"))
+    )
+    assert request.certificate_revocation_list == pem  # one PEM, LF line ends, final LF
+    again = ProvisionRequest.model_validate(request.model_dump(mode="json"))
+    assert again.certificate_revocation_list == pem
 
 
 @pytest.mark.parametrize(

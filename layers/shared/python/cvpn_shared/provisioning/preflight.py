@@ -115,6 +115,11 @@ def run_preflight(
             )
         else:
             zones[subnet.availability_zone] = subnet_id
+        if request.carries_ipv6 and not subnet.ipv6_cidr_blocks:
+            problems.append(
+                f"subnet_ids[{index}]: {subnet_id} has no IPv6 CIDR block; with traffic_ip_address_type "
+                f"{request.traffic_ip_address_type} clients take IPv6 addresses from the associated subnets"
+            )
         if client_cidr is not None and _overlap(client_cidr, subnet.cidr_block):
             problems.append(
                 f"subnet_ids[{index}]: {subnet_id} ({subnet.cidr_block}) overlaps the client CIDR"

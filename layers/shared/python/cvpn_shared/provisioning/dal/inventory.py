@@ -54,6 +54,7 @@ class SubnetInfo:
     vpc_id: str
     availability_zone: str
     cidr_block: str
+    ipv6_cidr_blocks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ class AwsInventory:
                     vpc_id=subnet["VpcId"],
                     availability_zone=subnet["AvailabilityZone"],
                     cidr_block=subnet["CidrBlock"],
+                    ipv6_cidr_blocks=tuple(
+                        item["Ipv6CidrBlock"]
+                        for item in subnet.get("Ipv6CidrBlockAssociationSet", [])
+                        if item.get("Ipv6CidrBlockState", {}).get("State", "associated") == "associated"
+                    ),
                 )
         return found
 

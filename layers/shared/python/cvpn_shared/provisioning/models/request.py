@@ -290,7 +290,8 @@ class ProvisionRequest(_Model):
     def _crl_pem(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        match = _CRL_PEM.match(value.replace("\r\n", "\n"))
+        value = value.replace("\r\n", "\n")
+        match = _CRL_PEM.match(value)
         if not match:
             raise ValueError(
                 "must be one PEM certificate revocation list: -----BEGIN X509 CRL-----, base64, "
@@ -302,7 +303,7 @@ class ProvisionRequest(_Model):
             raise ValueError("the PEM body is not valid base64") from None
         if not der or der[0] != 0x30:
             raise ValueError("the PEM body is not a DER-encoded CRL (it must start with a SEQUENCE)")
-        return value
+        return value + "\n"  # PEM ends with a line break (the model strips surrounding whitespace)
 
     @model_validator(mode="before")
     @classmethod
