@@ -43,9 +43,11 @@ BAD_POSITIONALS = {
     "endpoint_id": "cvpn-endpoint-0123456789abcdef0",
     "operation": "NoSuchOperation",
     "TICKET": "NET-0000-UNKNOWN",
+    "ENDPOINT_OR_REQUEST": "NET-0000-UNKNOWN",
 }
 GOOD_DOCUMENTS = {
     ("provision",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
+    ("apply",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
     ("request", "submit"): REPO_ROOT / "events" / "webhooks" / "jira-issue-updated.json",
 }
 # Required options, and options that make the command reach something.
