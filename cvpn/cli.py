@@ -10,6 +10,8 @@ cvpn local faults OPERATION --throttle-rate 0.3 [--seed N]        inject API fau
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
 cvpn provision REQUEST.json [--wait] [--retry]                    provision an endpoint
 cvpn status ID | cvpn decommission --request-id ID                follow a request, tear its endpoint down
+cvpn plan REQUEST.json | cvpn drift [ENDPOINT]                    what a document would change, what drifted
+cvpn adopt ENDPOINT_ID --request-id ID [--yes]                    manage an endpoint made elsewhere
 cvpn apply REQUEST.json [--wait] [--replace] | cvpn history ID    change an endpoint in place, its revisions
 cvpn demo                                                         the demo on the local cloud
 
@@ -32,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvpn import apply_cli, intake_cli, monitoring_cli
+from cvpn import apply_cli, intake_cli, monitoring_cli, plan_cli
 from cvpn.common import (
     DEFAULT_LOCAL_URL,
     DEFAULT_STACK_NAME,
@@ -782,6 +784,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     intake_cli.register(sub)  # cvpn request submit
     monitoring_cli.register(sub)  # cvpn findings, cvpn connections, cvpn monitoring reindex
+    plan_cli.register(sub)  # cvpn plan, cvpn drift, cvpn adopt
     apply_cli.register(sub)  # cvpn apply, cvpn history
     return parser
 

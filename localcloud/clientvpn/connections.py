@@ -541,6 +541,11 @@ def _connection_log_record(
 
 def _allocate_client_ip(endpoint: Any) -> str:
     """The lowest free address of the client CIDR, skipping the network and first addresses."""
+    if endpoint.client_cidr_block is None:
+        raise RuntimeError(
+            f"{endpoint.id} carries IPv6 traffic only; the connection simulator assigns IPv4 client "
+            "addresses from the client CIDR and cannot connect to it"
+        )
     network = ipaddress.ip_network(str(endpoint.client_cidr_block), strict=False)
     in_use = {
         conn.client_ip

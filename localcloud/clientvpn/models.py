@@ -46,6 +46,7 @@ from localcloud.clientvpn.exceptions import (
     IdempotentParameterMismatch,
     InvalidParameterValue,
     MissingParameter,
+    UnsupportedOperation,
 )
 from localcloud.clientvpn.paging import apply_filters
 from localcloud.clock import get_clock
@@ -77,6 +78,9 @@ SESSION_TIMEOUT_HOURS = (8, 10, 12, 24)
 VPN_PORTS = (443, 1194)
 TRANSPORT_PROTOCOLS = ("tcp", "udp")
 MAX_BANNER_CHARACTERS = 1400
+IP_ADDRESS_TYPES = ("ipv4", "ipv6", "dual-stack")
+# Which address families each traffic IP address type carries through the tunnel.
+TRAFFIC_VERSIONS = {"ipv4": frozenset({4}), "ipv6": frozenset({6}), "dual-stack": frozenset({4, 6})}
 
 
 @dataclass
@@ -142,6 +146,7 @@ class TargetNetworkAssociation:
     requested_at: float
     completes_at: float
     failure_message: str | None = None
+    vpc_ipv6_cidr: str | None = None
     disassociation_requested_at: float | None = None
     disassociation_completes_at: float | None = None
 
@@ -264,7 +269,7 @@ class ClientVpnEndpoint:
     region: str
     timings: ClientVpnTimings
     quotas: ClientVpnQuotas
-    client_cidr_block: str
+    client_cidr_block: str | None  # None when the traffic is IPv6 only
     server_certificate_arn: str
     authentication_options: list[dict[str, Any]]
     connection_log_options: dict[str, Any]
@@ -283,6 +288,8 @@ class ClientVpnEndpoint:
     client_login_banner_options: dict[str, Any] = field(default_factory=lambda: {"Enabled": False})
     client_route_enforcement_options: dict[str, Any] = field(default_factory=lambda: {"Enforced": False})
     disconnect_on_session_timeout: bool = True
+    endpoint_ip_address_type: str = "ipv4"
+    traffic_ip_address_type: str = "ipv4"
     tags: dict[str, str] = field(default_factory=dict)
     associations: dict[str, TargetNetworkAssociation] = field(default_factory=dict)
     authorization_rules: list[AuthorizationRule] = field(default_factory=list)
@@ -305,6 +312,11 @@ class ClientVpnEndpoint:
     @property
     def remote_host(self) -> str:
         return f"{self.id}.prod.clientvpn.{self.region}.amazonaws.com"
+
+    @property
+    def traffic_versions(self) -> frozenset[int]:
+        """The address families the tunnel carries: rules, routes and DNS servers must be of them."""
+        return TRAFFIC_VERSIONS[self.traffic_ip_address_type]
 
     # -- computed state ----------------------------------------------------------------------
     def refresh(self, now: float | None = None) -> float:
@@ -336,22 +348,30 @@ class ClientVpnEndpoint:
         return self.state_at(self.refresh())
 
     def automatic_routes(self, now: float) -> list[ClientVpnRoute]:
-        """The route AWS adds for the VPC CIDR through every associated subnet."""
-        routes = []
+        """The route AWS adds for the VPC CIDR through every associated subnet, one per family the
+        traffic carries (the VPC's IPv6 CIDR when it has one)."""
+        routes: list[ClientVpnRoute] = []
         for association in self.associations.values():
-            if association.serves_at(now):
-                routes.append(
-                    ClientVpnRoute(
-                        endpoint_id=self.id,
-                        destination_cidr=association.vpc_cidr,
-                        target_subnet=association.subnet_id,
-                        origin=ORIGIN_ASSOCIATE,
-                        description=None,
-                        requested_at=association.completes_at,
-                        active_at=association.completes_at,
-                        deletion_completes_at=association.disassociation_completes_at,
-                    )
+            if not association.serves_at(now):
+                continue
+            destinations = []
+            if 4 in self.traffic_versions:
+                destinations.append(association.vpc_cidr)
+            if 6 in self.traffic_versions and association.vpc_ipv6_cidr:
+                destinations.append(association.vpc_ipv6_cidr)
+            routes.extend(
+                ClientVpnRoute(
+                    endpoint_id=self.id,
+                    destination_cidr=destination,
+                    target_subnet=association.subnet_id,
+                    origin=ORIGIN_ASSOCIATE,
+                    description=None,
+                    requested_at=association.completes_at,
+                    active_at=association.completes_at,
+                    deletion_completes_at=association.disassociation_completes_at,
                 )
+                for destination in destinations
+            )
         return routes
 
     def all_routes(self, now: float) -> list[ClientVpnRoute]:
@@ -394,7 +414,6 @@ class ClientVpnEndpoint:
             "Status": {"Code": self.state_at(now)},
             "CreationTime": _iso(self.created_at),
             "DnsName": self.dns_name,
-            "ClientCidrBlock": self.client_cidr_block,
             "DnsServers": list(self.dns_servers),
             "SplitTunnel": self.split_tunnel,
             "VpnProtocol": "openvpn",
@@ -413,9 +432,11 @@ class ClientVpnEndpoint:
             "ClientLoginBannerOptions": dict(self.client_login_banner_options),
             "ClientRouteEnforcementOptions": dict(self.client_route_enforcement_options),
             "DisconnectOnSessionTimeout": self.disconnect_on_session_timeout,
-            "EndpointIpAddressType": "ipv4",
-            "TrafficIpAddressType": "ipv4",
+            "EndpointIpAddressType": self.endpoint_ip_address_type,
+            "TrafficIpAddressType": self.traffic_ip_address_type,
         }
+        if self.client_cidr_block is not None:
+            endpoint["ClientCidrBlock"] = self.client_cidr_block
         if self.description:
             endpoint["Description"] = self.description
         if self.vpc_id:
@@ -518,11 +539,25 @@ class ClientVpnBackend(BaseBackend):
         """Validate a CreateClientVpnEndpoint request and create the endpoint (pending-associate)."""
         now = _now()
         self._purge_deleted_endpoints(now)
-        client_cidr = _validate_client_cidr(request.get("ClientCidrBlock"))
+        _refuse_unimplemented(request)
+        endpoint_type = _validate_ip_address_type(
+            request.get("EndpointIpAddressType"), "EndpointIpAddressType"
+        )
+        traffic_type = _validate_ip_address_type(request.get("TrafficIpAddressType"), "TrafficIpAddressType")
+        versions = TRAFFIC_VERSIONS[traffic_type]
+        if 4 in versions:
+            client_cidr: ipaddress.IPv4Network | None = _validate_client_cidr(request.get("ClientCidrBlock"))
+        elif request.get("ClientCidrBlock"):
+            raise InvalidParameterValue(
+                "ClientCidrBlock cannot be specified when TrafficIpAddressType is ipv6: "
+                "client IPv6 addresses are assigned from the associated subnets."
+            )
+        else:
+            client_cidr = None
         server_arn = request.get("ServerCertificateArn") or ""
         references.find_certificate(self.account_id, self.region_name, server_arn, "Server")
         authentication = self._validate_authentication(request.get("AuthenticationOptions") or [])
-        dns_servers = _validate_dns_servers(request.get("DnsServers") or [])
+        dns_servers = _validate_dns_servers(request.get("DnsServers") or [], versions)
         transport = request.get("TransportProtocol") or "udp"
         if transport not in TRANSPORT_PROTOCOLS:
             raise InvalidParameterValue(f"Invalid TransportProtocol {transport}; expected tcp or udp.")
@@ -553,7 +588,7 @@ class ClientVpnBackend(BaseBackend):
             region=self.region_name,
             timings=self.timings,
             quotas=self.quotas,
-            client_cidr_block=str(client_cidr),
+            client_cidr_block=None if client_cidr is None else str(client_cidr),
             server_certificate_arn=server_arn,
             authentication_options=authentication,
             connection_log_options=log_options,
@@ -575,6 +610,8 @@ class ClientVpnBackend(BaseBackend):
                 "Enforced": bool((request.get("ClientRouteEnforcementOptions") or {}).get("Enforced", False))
             },
             disconnect_on_session_timeout=bool(request.get("DisconnectOnSessionTimeout", True)),
+            endpoint_ip_address_type=endpoint_type,
+            traffic_ip_address_type=traffic_type,
             tags=_tags_from_specifications(request.get("TagSpecifications") or []),
         )
         self.endpoints[endpoint_id] = endpoint
@@ -584,6 +621,10 @@ class ClientVpnBackend(BaseBackend):
         """Apply a ModifyClientVpnEndpoint request (ClientCidrBlock cannot change)."""
         endpoint, now = self._mutable_endpoint(endpoint_id)
         account, region = self.account_id, self.region_name
+        if request.get("TransitGatewayConfiguration") is not None:
+            # The API reference: "This option is currently not supported" for ModifyClientVpnEndpoint.
+            raise InvalidParameterValue("TransitGatewayConfiguration cannot be modified.")
+        _refuse_unimplemented(request)
         if request.get("ServerCertificateArn"):
             references.find_certificate(account, region, request["ServerCertificateArn"], "Server")
         if request.get("VpnPort") is not None:
@@ -594,7 +635,9 @@ class ClientVpnBackend(BaseBackend):
         new_dns: list[str] | None = None
         if dns is not None:
             new_dns = (
-                _validate_dns_servers(dns.get("CustomDnsServers") or []) if dns.get("Enabled", True) else []
+                _validate_dns_servers(dns.get("CustomDnsServers") or [], endpoint.traffic_versions)
+                if dns.get("Enabled", True)
+                else []
             )
         group_ids = request.get("SecurityGroupIds")
         vpc_id = request.get("VpcId")
@@ -736,18 +779,34 @@ class ClientVpnBackend(BaseBackend):
                 "InvalidClientVpnSubnetId.DuplicateAz",
                 f"Client VPN endpoint {endpoint_id} already has a subnet in {subnet.availability_zone}.",
             )
-        client_network = ipaddress.IPv4Network(endpoint.client_cidr_block)
-        if ipaddress.IPv4Network(subnet.cidr_block).overlaps(client_network):
-            raise ClientVpnError(
-                "InvalidClientVpnSubnetId.OverlappingCidr",
-                f"Subnet {subnet_id} overlaps the client CIDR {endpoint.client_cidr_block}.",
+        subnet_ipv6 = [
+            a["ipv6CidrBlock"]
+            for a in subnet.ipv6_cidr_block_associations.values()
+            if a.get("ipv6CidrBlockState", {}).get("state", "associated") == "associated"
+        ]
+        if 6 in endpoint.traffic_versions and not subnet_ipv6:
+            # Clients take their IPv6 addresses from the associated subnets (no client IPv6 CIDR exists).
+            raise InvalidParameterValue(
+                f"Subnet {subnet_id} has no IPv6 CIDR block; Client VPN endpoint {endpoint_id} carries "
+                f"{endpoint.traffic_ip_address_type} traffic and assigns client IPv6 addresses from its "
+                "subnets."
             )
-        vpc_cidrs = [vpc.cidr_block] + [c.get("cidr_block") for c in vpc.cidr_block_association_set]
-        for cidr in filter(None, vpc_cidrs):
-            if ipaddress.IPv4Network(cidr).overlaps(client_network):
-                raise InvalidParameterValue(
-                    f"The client CIDR {endpoint.client_cidr_block} overlaps the CIDR {cidr} of {vpc.id}."
+        if endpoint.client_cidr_block is not None:
+            client_network = ipaddress.IPv4Network(endpoint.client_cidr_block)
+            if ipaddress.IPv4Network(subnet.cidr_block).overlaps(client_network):
+                raise ClientVpnError(
+                    "InvalidClientVpnSubnetId.OverlappingCidr",
+                    f"Subnet {subnet_id} overlaps the client CIDR {endpoint.client_cidr_block}.",
                 )
+            vpc_cidrs = [vpc.cidr_block] + [c.get("cidr_block") for c in vpc.cidr_block_association_set]
+            for cidr in filter(None, vpc_cidrs):
+                if ipaddress.IPv4Network(cidr).overlaps(client_network):
+                    raise InvalidParameterValue(
+                        f"The client CIDR {endpoint.client_cidr_block} overlaps the CIDR {cidr} of {vpc.id}."
+                    )
+        vpc_ipv6 = [
+            c.get("ipv6CidrBlock") for c in vpc.ipv6_cidr_block_association_set if c.get("ipv6CidrBlock")
+        ]
         endpoint.ensure_mutation_allowed(now)
         failure_message = decide_failure() if decide_failure else None
         association = TargetNetworkAssociation(
@@ -760,6 +819,7 @@ class ClientVpnBackend(BaseBackend):
             requested_at=now,
             completes_at=now + self.timings.association_seconds,
             failure_message=failure_message,
+            vpc_ipv6_cidr=vpc_ipv6[0] if vpc_ipv6 else None,
         )
         if endpoint.vpc_id is None or not endpoint.security_group_ids:
             # The first association sets the endpoint's VPC and, when no group was given, applies
@@ -835,7 +895,7 @@ class ClientVpnBackend(BaseBackend):
         description: str | None,
     ) -> AuthorizationRule:
         endpoint, now = self._mutable_endpoint(endpoint_id)
-        cidr = str(references.ipv4_network(target_network_cidr, "TargetNetworkCidr"))
+        cidr = str(references.ip_network(target_network_cidr, "TargetNetworkCidr", endpoint.traffic_versions))
         if bool(access_group_id) == bool(authorize_all_groups):
             raise InvalidParameterValue(
                 "Specify either AccessGroupId or AuthorizeAllGroups, not both or neither."
@@ -873,7 +933,7 @@ class ClientVpnBackend(BaseBackend):
     ) -> AuthorizationRule:
         """Remove a rule at once (the answer reports it ``revoking``)."""
         endpoint, _ = self._mutable_endpoint(endpoint_id)
-        cidr = str(references.ipv4_network(target_network_cidr, "TargetNetworkCidr"))
+        cidr = str(references.ip_network(target_network_cidr, "TargetNetworkCidr", endpoint.traffic_versions))
         for rule in endpoint.authorization_rules:
             if rule.matches(cidr, access_group_id, bool(revoke_all_groups)):
                 endpoint.authorization_rules.remove(rule)
@@ -905,7 +965,9 @@ class ClientVpnBackend(BaseBackend):
     ) -> ClientVpnRoute:
         """Add a route through an associated subnet (``creating`` until it propagates)."""
         endpoint, now = self._mutable_endpoint(endpoint_id)
-        destination = references.ipv4_network(destination_cidr, "DestinationCidrBlock")
+        destination = references.ip_network(
+            destination_cidr, "DestinationCidrBlock", endpoint.traffic_versions
+        )
         if not target_subnet:
             raise MissingParameter("The request must contain the parameter TargetVpcSubnetId")
         active = endpoint.active_associations(now)
@@ -921,7 +983,11 @@ class ClientVpnBackend(BaseBackend):
             )
         # Routes into the client range itself are refused; wider ones (0.0.0.0/0 for internet
         # access) are the common case and allowed.
-        if destination.subnet_of(ipaddress.IPv4Network(endpoint.client_cidr_block)):
+        if (
+            isinstance(destination, ipaddress.IPv4Network)
+            and endpoint.client_cidr_block is not None
+            and destination.subnet_of(ipaddress.IPv4Network(endpoint.client_cidr_block))
+        ):
             raise InvalidParameterValue(
                 f"Route {destination} overlaps the client CIDR {endpoint.client_cidr_block}."
             )
@@ -957,7 +1023,7 @@ class ClientVpnBackend(BaseBackend):
     ) -> ClientVpnRoute:
         """Start deleting a route added by hand; automatic routes go with their association."""
         endpoint, now = self._mutable_endpoint(endpoint_id)
-        cidr = str(references.ipv4_network(destination_cidr, "DestinationCidrBlock"))
+        cidr = str(references.ip_network(destination_cidr, "DestinationCidrBlock", endpoint.traffic_versions))
         for route in endpoint.routes:
             if route.destination_cidr == cidr and target_subnet in (None, route.target_subnet):
                 if route.deletion_completes_at is None:
@@ -996,6 +1062,8 @@ class ClientVpnBackend(BaseBackend):
         from cryptography import x509
 
         endpoint, _ = self._mutable_endpoint(endpoint_id)
+        if not crl_pem:
+            raise MissingParameter("The request must contain the parameter CertificateRevocationList")
         try:
             crl = x509.load_pem_x509_crl(crl_pem.encode())
         except ValueError as error:
@@ -1007,6 +1075,7 @@ class ClientVpnBackend(BaseBackend):
                 f"{self.quotas.certificate_revocation_list_entries} entries.",
             )
         endpoint.certificate_revocation_list = crl_pem
+        endpoint.terminate_all_connections()  # AWS: uploading a revocation list resets connections
 
     def export_certificate_revocation_list(self, endpoint_id: str) -> dict[str, Any]:
         endpoint = self.get_endpoint(endpoint_id)
@@ -1109,11 +1178,14 @@ class ClientVpnBackend(BaseBackend):
             options.get("CloudwatchLogStream"),
             default_stream,
         )
-        return {
+        answer = {
             "Enabled": True,
             "CloudwatchLogGroup": options["CloudwatchLogGroup"],
             "CloudwatchLogStream": stream,
         }
+        if options.get("IncludeAuthorizationPolicyContext") is not None:
+            answer["IncludeAuthorizationPolicyContext"] = bool(options["IncludeAuthorizationPolicyContext"])
+        return answer
 
     def _validate_client_connect(self, options: dict[str, Any] | None) -> dict[str, Any]:
         if not options or not options.get("Enabled"):
@@ -1134,15 +1206,37 @@ def _validate_client_cidr(cidr: str | None) -> ipaddress.IPv4Network:
     return network
 
 
-def _validate_dns_servers(servers: list[str]) -> list[str]:
+def _validate_dns_servers(servers: list[str], versions: frozenset[int] = frozenset({4})) -> list[str]:
     if len(servers) > 2:
         raise InvalidParameterValue("A Client VPN endpoint can have at most 2 DNS servers.")
     for server in servers:
         try:
-            ipaddress.IPv4Address(server)
+            address = ipaddress.ip_address(server)
         except ValueError as error:
             raise InvalidParameterValue(f"Invalid DNS server address {server}.") from error
+        if address.version not in versions:
+            raise InvalidParameterValue(
+                f"Invalid DNS server address {server}: "
+                f"the endpoint's traffic does not carry IPv{address.version}."
+            )
     return list(servers)
+
+
+def _validate_ip_address_type(value: str | None, parameter: str) -> str:
+    kind = value or "ipv4"
+    if kind not in IP_ADDRESS_TYPES:
+        raise InvalidParameterValue(
+            f"Value ({kind}) for parameter {parameter} is invalid. Valid values: ipv4, ipv6, dual-stack."
+        )
+    return kind
+
+
+def _refuse_unimplemented(request: dict[str, Any]) -> None:
+    """Options the local cloud does not emulate are refused by name, never silently dropped."""
+    if request.get("TransitGatewayConfiguration") is not None:
+        raise UnsupportedOperation("TransitGatewayConfiguration (Client VPN endpoints on a transit gateway)")
+    if request.get("DevicePostureOptions") is not None:
+        raise UnsupportedOperation("DevicePostureOptions (device trust providers)")
 
 
 def _validate_vpn_port(port: Any) -> int:

@@ -163,6 +163,23 @@ def validate_client_connect_function(account_id: str, region: str, arn: str | No
     raise InvalidParameterValue(f"Lambda function {arn} does not exist.")
 
 
+def ip_network(
+    cidr: str, parameter: str, versions: frozenset[int] = frozenset({4})
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR of a family the endpoint's traffic carries (``versions``), as AWS parses it."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError as error:
+        raise InvalidParameterValue(f"Value ({cidr}) for parameter {parameter} is invalid.") from error
+    if network.version not in versions:
+        carried = " and ".join(f"IPv{version}" for version in sorted(versions))
+        raise InvalidParameterValue(
+            f"Value ({cidr}) for parameter {parameter} is invalid. "
+            f"The Client VPN endpoint's traffic IP address type carries {carried} only."
+        )
+    return network
+
+
 def ipv4_network(cidr: str, parameter: str) -> ipaddress.IPv4Network:
     try:
         return ipaddress.IPv4Network(cidr, strict=False)

@@ -103,7 +103,10 @@ def test_a_schedule_that_is_not_a_rate_or_cron_is_refused(expression: str) -> No
 def test_the_template_is_read_as_it_is() -> None:
     inventory = load_inventory()
 
-    (ingest,) = inventory.scheduled_functions
+    scheduled = {function.logical_id: function for function in inventory.scheduled_functions}
+    assert set(scheduled) == {"IngestConnectionLogsFunction", "CheckDriftFunction"}
+    ingest, drift = scheduled["IngestConnectionLogsFunction"], scheduled["CheckDriftFunction"]
+    assert drift.schedules == ("rate(1 day)",)  # the DriftCheckSchedule parameter's default
     assert (ingest.logical_id, ingest.memory_mb, ingest.tracing) == (
         "IngestConnectionLogsFunction",
         1024,

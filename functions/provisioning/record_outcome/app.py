@@ -36,6 +36,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             task.result,
             execution_id=task.execution_id,
             started_at=task.started_at,
+            warnings=task.warnings,
         )
     if isinstance(task, RecordDecommissionTask):
         metrics.add_metric(name="EndpointDecommissioned", unit="Count", value=1)

@@ -8,16 +8,19 @@ from typing import Any
 import pytest
 
 from cvpn_shared.provisioning.live_state import (
+    CannotAdopt,
     LiveAssociation,
     LiveEndpoint,
     LiveRoute,
     LiveRule,
+    adoption_notes,
     desired_state_from_live,
 )
 from cvpn_shared.provisioning.models.plan import PHASE_ORDER, ApiCall, Change, Plan, PlanFinding
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.planning import plan_update
 from cvpn_shared.provisioning.tags import MANAGED_BY_TAG, REQUEST_ID_TAG
+from tests.fixtures.crl import make_crl_pem
 
 CERT = "arn:aws:acm:us-east-1:123456789012:certificate/11111111-1111-1111-1111-111111111111"
 OTHER_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/22222222-2222-2222-2222-222222222222"
@@ -27,6 +30,11 @@ SUBNET_A = "subnet-0000000a"
 SUBNET_B = "subnet-0000000b"
 SUBNET_C = "subnet-0000000c"
 CONNECT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:client-connect"
+ROOT_CHAIN = "arn:aws:acm:us-east-1:123456789012:certificate/33333333-3333-3333-3333-333333333333"
+AD_AND_TLS = [
+    {"type": "active-directory", "directory_id": "d-0123456789"},
+    {"type": "mutual-tls", "client_root_certificate_chain_arn": ROOT_CHAIN},
+]
 
 
 def document(**overrides: Any) -> ProvisionRequest:
@@ -496,7 +504,11 @@ def test_changes_aws_cannot_make_in_place_are_refused_with_what_to_do(
 
 # ------------------------------------------------------------------------------------------ together
 def test_everything_at_once_in_phase_order() -> None:
+    crl = make_crl_pem([7])
     desired = document(
+        schema_version="2",
+        authentication=AD_AND_TLS,
+        certificate_revocation_list=crl,
         description="changed",
         vpn_port=1194,
         tags={"team": "sec"},
@@ -506,9 +518,8 @@ def test_everything_at_once_in_phase_order() -> None:
         authorization_rules=[{"target_network_cidr": "10.60.0.0/16", "access_group_id": OTHER_GROUP}],
         routes=[{"destination_cidr": "10.60.0.0/16"}],
     )
-    result = plan(
-        desired, live_endpoint(), findings=[PlanFinding(severity="warning", field="routes[0]", message="m")]
-    )
+    live = live_endpoint(authentication=AD_AND_TLS, certificate_revocation_list=make_crl_pem([1]))
+    result = plan(desired, live, findings=[PlanFinding(severity="warning", field="routes[0]", message="m")])
     actions = [c.action for c in result.in_execution_order()]
     assert actions == sorted(actions, key=PHASE_ORDER.index)
     assert set(actions) == set(PHASE_ORDER)
@@ -523,11 +534,163 @@ def test_everything_at_once_in_phase_order() -> None:
     assert created == [SUBNET_A, SUBNET_C]
     assert result.findings[0].message == "m"
     assert all(c.undo is not None for c in result.changes)
+    assert not result.refusals
+
+
+# ------------------------------------------------------------------------------------------ version 2
+def test_a_version_1_document_says_nothing_of_the_newest_options() -> None:
+    live = live_endpoint(
+        client_route_enforcement=True,
+        disconnect_on_session_timeout=False,
+        connection_log_authorization_context=True,
+    )
+    assert plan(document(), live).no_changes
+
+
+@pytest.mark.parametrize(
+    ("overrides", "live_overrides", "field", "forward"),
+    [
+        (
+            {"client_route_enforcement": True},
+            {},
+            "client_route_enforcement",
+            {"ClientRouteEnforcementOptions": {"Enforced": True}},
+        ),
+        (
+            {"disconnect_on_session_timeout": False},
+            {"disconnect_on_session_timeout": True},
+            "disconnect_on_session_timeout",
+            {"DisconnectOnSessionTimeout": False},
+        ),
+        (
+            {
+                "connection_log": {
+                    "enabled": True,
+                    "log_group_name": "/cvpn/NET-1",
+                    "include_authorization_policy_context": True,
+                }
+            },
+            {},
+            "connection_log",
+            {
+                "ConnectionLogOptions": {
+                    "Enabled": True,
+                    "CloudwatchLogGroup": "/cvpn/NET-1",
+                    "IncludeAuthorizationPolicyContext": True,
+                }
+            },
+        ),
+    ],
+    ids=lambda value: value if isinstance(value, str) else None,
+)
+def test_each_version_2_option_alone(
+    overrides: dict[str, Any], live_overrides: dict[str, Any], field: str, forward: dict[str, Any]
+) -> None:
+    change = only(plan(document(schema_version="2", **overrides), live_endpoint(**live_overrides)))
+    assert (change.action, change.field, change.forward.parameters) == ("modify-endpoint", field, forward)
+    assert not change.disruptive and change.undo is not None
+
+
+def test_a_revocation_list_is_imported_and_the_old_one_restored_on_undo() -> None:
+    old, new = make_crl_pem([1]), make_crl_pem([1, 2])
+    live = live_endpoint(authentication=AD_AND_TLS, certificate_revocation_list=old)
+    change = only(
+        plan(document(schema_version="2", authentication=AD_AND_TLS, certificate_revocation_list=new), live)
+    )
+    assert (change.group, change.action) == ("certificate", "import-revocation-list")
+    assert change.forward.parameters == {"CertificateRevocationList": new.strip()}
+    assert change.undo is not None and change.undo.parameters == {"CertificateRevocationList": old}
+
+
+def test_the_same_revocation_list_spelled_differently_is_no_change() -> None:
+    pem = make_crl_pem([5])
+    live = live_endpoint(
+        authentication=AD_AND_TLS, certificate_revocation_list=pem.replace("\n", "\r\n") + "\n"
+    )
+    desired = document(schema_version="2", authentication=AD_AND_TLS, certificate_revocation_list=pem)
+    assert plan(desired, live).no_changes
+
+
+def test_no_revocation_list_in_the_document_leaves_the_imported_one() -> None:
+    live = live_endpoint(authentication=AD_AND_TLS, certificate_revocation_list=make_crl_pem([1]))
+    assert plan(document(schema_version="2", authentication=AD_AND_TLS), live).no_changes
+
+
+@pytest.mark.parametrize("field", ["endpoint_ip_address_type", "traffic_ip_address_type"])
+def test_ip_address_types_cannot_change_in_place(field: str) -> None:
+    result = plan(document(schema_version="2"), live_endpoint(**{field: "dual-stack"}))
+    refusal = only_refusal(result)
+    assert refusal.field == field and "dual-stack" in refusal.reason and "--replace" in refusal.instead
+
+
+def test_a_document_of_another_endpoint_is_refused() -> None:
+    result = plan(
+        document(schema_version="2", endpoint_id="cvpn-endpoint-0000000000000000a"), live_endpoint()
+    )
+    assert only_refusal(result).field == "endpoint_id"
+
+
+def test_ipv6_routes_and_rules_on_a_dual_stack_endpoint() -> None:
+    desired = document(
+        schema_version="2",
+        endpoint_ip_address_type="dual-stack",
+        traffic_ip_address_type="dual-stack",
+        routes=[
+            {"destination_cidr": "10.50.0.0/16", "description": "office"},
+            {"destination_cidr": "2001:db8::/56"},
+        ],
+        authorization_rules=[
+            {"target_network_cidr": "10.0.0.0/16", "access_group_id": GROUP},
+            {"target_network_cidr": "2001:db8::/56", "access_group_id": GROUP},
+        ],
+    )
+    live = live_endpoint(endpoint_ip_address_type="dual-stack", traffic_ip_address_type="dual-stack")
+    result = plan(desired, live)
+    assert sorted((c.action, c.summary) for c in result.changes) == [
+        ("authorize-rule", f"authorize group {GROUP} to 2001:db8::/56"),
+        ("create-route", f"add route 2001:db8::/56 via {SUBNET_A}"),
+        ("create-route", f"add route 2001:db8::/56 via {SUBNET_B}"),
+    ]
+
+
+def only_refusal(result: Plan) -> Any:
+    assert len(result.refusals) == 1 and not result.changes, (result.refusals, result.changes)
+    return result.refusals[0]
 
 
 # ------------------------------------------------------------------------------------------ adopt
 def test_the_document_of_a_live_endpoint_plans_no_change() -> None:
-    live = live_endpoint(login_banner="hello", split_tunnel=True, session_timeout_hours=12)
+    live = live_endpoint(
+        login_banner="hello",
+        split_tunnel=True,
+        session_timeout_hours=12,
+        authentication=AD_AND_TLS,
+        certificate_revocation_list=make_crl_pem([3]),
+        client_route_enforcement=True,
+        disconnect_on_session_timeout=False,
+        routes=[
+            *live_endpoint().routes,
+            LiveRoute(destination_cidr="2001:db8::/56", subnet_id=SUBNET_A),
+            LiveRoute(destination_cidr="2001:db8::/56", subnet_id=SUBNET_B),
+        ],
+        endpoint_ip_address_type="dual-stack",
+        traffic_ip_address_type="dual-stack",
+    )
     desired = desired_state_from_live(live, "NET-9", "bob@example.com")
     assert desired.request_id == "NET-9" and desired.tags == {"team": "net"}
+    assert desired.schema_version == "2" and desired.endpoint_id == live.endpoint_id
     assert plan(desired, live).no_changes
+
+
+def test_adopting_an_endpoint_without_a_rule_names_what_is_missing() -> None:
+    with pytest.raises(CannotAdopt, match="authorization_rules"):
+        desired_state_from_live(live_endpoint(authorization_rules=[]), "NET-9", "bob")
+
+
+def test_adoption_notes_name_a_route_through_some_subnets_only() -> None:
+    live = live_endpoint(routes=[LiveRoute(destination_cidr="10.70.0.0/16", subnet_id=SUBNET_A)])
+    notes = adoption_notes(live)
+    assert any("10.70.0.0/16" in note and SUBNET_B in note for note in notes)
+    assert [c.summary for c in plan(desired_state_from_live(live, "NET-9", "bob"), live).changes] == [
+        f"add route 10.70.0.0/16 via {SUBNET_B}"
+    ]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.provisioning.dal.inventory import SubnetInfo, VpcInfo
+from cvpn_shared.provisioning.dal.inventory import NetworkFacts, SubnetInfo, VpcInfo
 from cvpn_shared.provisioning.errors import PreflightFailed, RequestInvalid
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.preflight import run_preflight
@@ -44,6 +44,7 @@ class FakeInventory:
     directories: dict[str, str] = field(default_factory=lambda: {"d-0613d679c7": "Active"})
     saml: set[str] = field(default_factory=set)
     endpoints: list[dict[str, Any]] = field(default_factory=list)
+    facts: NetworkFacts | None = None
 
     def vpc(self, vpc_id: str) -> VpcInfo | None:
         return self.vpcs.get(vpc_id)
@@ -65,6 +66,9 @@ class FakeInventory:
 
     def client_vpn_endpoints(self) -> list[dict[str, Any]]:
         return self.endpoints
+
+    def network_facts(self, vpc_id: str, subnet_ids: list[str]) -> NetworkFacts | None:
+        return self.facts
 
 
 def seed(**changes: Any) -> dict[str, Any]:
@@ -180,3 +184,35 @@ def test_client_connect_handler_needs_one_deployed() -> None:
         for p in problems
     )
     assert run_preflight(request, FakeInventory(), client_connect_available=True).ok
+
+
+def _facts_without_internet() -> NetworkFacts:
+    return NetworkFacts(
+        vpc_id=VPC,
+        subnet_route_tables={"subnet-0a1b2c3d4e5f60001": "rtb-main", "subnet-0a1b2c3d4e5f60002": "rtb-main"},
+        route_tables={"rtb-main": ()},
+        internet_gateway_ids=frozenset(),
+        egress_only_internet_gateway_ids=frozenset(),
+        nat_gateways={},
+        default_security_group_id="sg-0000000000000d3fa",
+    )
+
+
+def test_warnings_across_rules_and_routes_are_reported_without_failing() -> None:
+    answer = validate_request(
+        seed(security_group_ids=[]), FakeInventory(facts=_facts_without_internet()), endpoint_quota=5
+    )
+    fields = sorted(warning["field"] for warning in answer["warnings"])
+    assert fields == ["routes[0].destination_cidr", "routes[0].destination_cidr", "security_group_ids"]
+    assert answer["request"]["request_id"] == "NET-1042"
+
+
+def test_an_error_across_rules_and_routes_fails_validation_with_its_field() -> None:
+    routes = [{"destination_cidr": "10.200.0.0/24"}, {"destination_cidr": "10.200.0.0/24"}]
+    with pytest.raises(PreflightFailed) as failed:
+        validate_request(seed(routes=routes), FakeInventory(), endpoint_quota=5)
+    assert "routes[1].destination_cidr: 10.200.0.0/24 is also routes[0]" in str(failed.value)
+
+
+def test_no_warning_when_the_request_fits_its_vpc() -> None:
+    assert validate_request(seed(), FakeInventory(), endpoint_quota=5)["warnings"] == []

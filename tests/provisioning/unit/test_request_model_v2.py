@@ -36,7 +36,7 @@ def errors_for(payload: dict[str, Any]) -> dict[str, str]:
         path = ""
         for part in error["loc"]:
             path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        out[path] = error["msg"]
+        out[path] = error["msg"].removeprefix("Value error, ")
     return out
 
 

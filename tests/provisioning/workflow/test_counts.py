@@ -42,10 +42,11 @@ POLLING_TASKS = {
     "CheckRulesAndRoutes": "CheckRulesAndRoutesFunction",
 }
 
-# States entered once on the success path: ValidateRequest, CreateEndpoint, AssociateSubnets (Map),
-# BeginAssociationWait, AuthorizeIngress (Map), CreateRoutes (Map), ApplySecurityGroups,
+# States entered once on the success path: ValidateRequest, CreateEndpoint, RevocationList? (Choice;
+# the seed request has no revocation list, so ImportRevocationList is skipped), AssociateSubnets
+# (Map), BeginAssociationWait, AuthorizeIngress (Map), CreateRoutes (Map), ApplySecurityGroups,
 # BeginRulesAndRoutesWait, ExportConfiguration, RecordSuccess, Provisioned.
-ONCE_PER_EXECUTION = 11
+ONCE_PER_EXECUTION = 12
 STATES_PER_POLL = 3  # Wait, check Task, Choice
 
 

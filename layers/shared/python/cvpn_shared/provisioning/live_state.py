@@ -101,7 +101,7 @@ class LiveEndpoint(_Model):
     name: str = ""
     description: str = ""
     vpc_id: str = ""
-    client_cidr_block: str
+    client_cidr_block: str | None = None
     server_certificate_arn: str
     authentication: list[dict[str, str]]
     dns_servers: list[str] = []
@@ -114,6 +114,7 @@ class LiveEndpoint(_Model):
     connection_log_enabled: bool = False
     connection_log_group: str | None = None
     connection_log_stream: str | None = None
+    connection_log_authorization_context: bool = False
     client_connect_enabled: bool = False
     client_connect_function_arn: str | None = None
     security_group_ids: list[str] = []
@@ -121,6 +122,7 @@ class LiveEndpoint(_Model):
     disconnect_on_session_timeout: bool | None = None
     endpoint_ip_address_type: str = "ipv4"
     traffic_ip_address_type: str = "ipv4"
+    certificate_revocation_list: str | None = None
     tags: dict[str, str] = {}
     associations: list[LiveAssociation] = []
     authorization_rules: list[LiveRule] = []
@@ -150,6 +152,10 @@ def _cidr(text: str) -> str:
         return text
 
 
+def _client_cidr(text: str) -> str | None:
+    return _cidr(text) if text else None
+
+
 def _authentication(option: dict[str, Any]) -> dict[str, str]:
     kind = _AUTHENTICATION_TYPES.get(option.get("Type", ""), option.get("Type", ""))
     if kind == "mutual-tls":
@@ -169,8 +175,13 @@ def _authentication(option: dict[str, Any]) -> dict[str, str]:
 
 
 def read_live_endpoint(api: ClientVpnApi, endpoint_id: str) -> LiveEndpoint:
-    """The endpoint as Describe calls tell it (raises EndpointNotYetVisible when it does not exist)."""
+    """The endpoint as Describe calls tell it (raises EndpointNotYetVisible when it does not exist).
+
+    Read-only calls only: the Describe calls, and for an endpoint with mutual TLS the export of its
+    client certificate revocation list (which no Describe call returns).
+    """
     endpoint = api.describe_endpoint(endpoint_id)
+    authentication = [_authentication(option) for option in endpoint.get("AuthenticationOptions", [])]
     tags = {tag["Key"]: tag["Value"] for tag in endpoint.get("Tags", [])}
     log = endpoint.get("ConnectionLogOptions") or {}
     banner = endpoint.get("ClientLoginBannerOptions") or {}
@@ -213,9 +224,9 @@ def read_live_endpoint(api: ClientVpnApi, endpoint_id: str) -> LiveEndpoint:
         name=tags.get("Name", ""),
         description=endpoint.get("Description", "") or "",
         vpc_id=endpoint.get("VpcId", "") or "",
-        client_cidr_block=_cidr(endpoint.get("ClientCidrBlock", "")),
+        client_cidr_block=_client_cidr(endpoint.get("ClientCidrBlock") or ""),
         server_certificate_arn=endpoint.get("ServerCertificateArn", ""),
-        authentication=[_authentication(option) for option in endpoint.get("AuthenticationOptions", [])],
+        authentication=authentication,
         dns_servers=list(endpoint.get("DnsServers") or []),
         transport_protocol=endpoint.get("TransportProtocol", "udp"),
         vpn_port=int(endpoint.get("VpnPort", 443)),
@@ -227,6 +238,7 @@ def read_live_endpoint(api: ClientVpnApi, endpoint_id: str) -> LiveEndpoint:
         connection_log_enabled=bool(log.get("Enabled")),
         connection_log_group=log.get("CloudwatchLogGroup") or None,
         connection_log_stream=log.get("CloudwatchLogStream") or None,
+        connection_log_authorization_context=bool(log.get("IncludeAuthorizationPolicyContext")),
         client_connect_enabled=bool(connect.get("Enabled")),
         client_connect_function_arn=connect.get("LambdaFunctionArn") or None,
         security_group_ids=list(endpoint.get("SecurityGroupIds") or []),
@@ -234,6 +246,11 @@ def read_live_endpoint(api: ClientVpnApi, endpoint_id: str) -> LiveEndpoint:
         disconnect_on_session_timeout=endpoint.get("DisconnectOnSessionTimeout"),
         endpoint_ip_address_type=endpoint.get("EndpointIpAddressType", "ipv4") or "ipv4",
         traffic_ip_address_type=endpoint.get("TrafficIpAddressType", "ipv4") or "ipv4",
+        certificate_revocation_list=(
+            api.revocation_list(endpoint_id)
+            if any(m["type"] == "mutual-tls" for m in authentication)
+            else None
+        ),
         tags=tags,
         associations=associations,
         authorization_rules=rules,
@@ -309,6 +326,8 @@ def desired_state_from_live(live: LiveEndpoint, request_id: str, requester: str)
     if missing:
         raise CannotAdopt(f"{live.endpoint_id} cannot be adopted: " + "; ".join(missing))
     document: dict[str, Any] = {
+        "schema_version": "2",
+        "endpoint_id": live.endpoint_id,
         "request_id": request_id,
         "requester": requester,
         "name": live.name or live.endpoint_id,
@@ -337,6 +356,13 @@ def desired_state_from_live(live: LiveEndpoint, request_id: str, requester: str)
         "vpn_port": live.vpn_port,
         "split_tunnel": live.split_tunnel,
         "session_timeout_hours": live.session_timeout_hours,
+        "disconnect_on_session_timeout": (
+            True if live.disconnect_on_session_timeout is None else live.disconnect_on_session_timeout
+        ),
+        "client_route_enforcement": live.client_route_enforcement,
+        "endpoint_ip_address_type": live.endpoint_ip_address_type,
+        "traffic_ip_address_type": live.traffic_ip_address_type,
+        "certificate_revocation_list": live.certificate_revocation_list,
         "login_banner": live.login_banner,
         "self_service_portal": live.self_service_portal,
         "connection_log": (
@@ -344,6 +370,7 @@ def desired_state_from_live(live: LiveEndpoint, request_id: str, requester: str)
                 "enabled": True,
                 "log_group_name": live.connection_log_group,
                 "log_stream_name": live.connection_log_stream,
+                "include_authorization_policy_context": live.connection_log_authorization_context,
             }
             if live.connection_log_enabled
             else {"enabled": False}

@@ -131,6 +131,7 @@ def record_success(
     execution_id: str,
     started_at: str,
     now: datetime | None = None,
+    warnings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     moment = (now or datetime.now(UTC)).isoformat()
     connection_log = request.connection_log
@@ -153,6 +154,8 @@ def record_success(
         # what the ingest reads while the request stays SUCCEEDED (the requests table's sparse index)
         "monitored_log_group": connection_log.log_group_name if connection_log.enabled else None,
     }
+    if warnings:
+        item["warnings"] = warnings
     records.put_outcome(item)
     message_id = notifier.publish(
         f"Client VPN endpoint ready for {request.request_id}",
@@ -170,6 +173,7 @@ def record_success(
             "download": f"cvpn status {request.request_id} (or GET /requests/{request.request_id} for a "
             "request made through the form or a ticket) gives a fresh link",
             "hourly_cost_usd": result["cost"]["hourly_usd"],
+            **({"warnings": warnings} if warnings else {}),
         },
         {"status": "SUCCEEDED", "request_id": request.request_id},
     )

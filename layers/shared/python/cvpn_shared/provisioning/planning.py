@@ -131,15 +131,41 @@ class _Planner:
     # ------------------------------------------------------------------------------ refusals
     def refusals_for_replacement(self) -> None:
         desired, live = self.desired, self.live
-        if str(desired.client_cidr_block) != live.client_cidr_block:
+        if desired.endpoint_id and desired.endpoint_id != live.endpoint_id:
+            self.refusals.append(
+                Refusal(
+                    field="endpoint_id",
+                    reason=f"the document is the desired state of {desired.endpoint_id}, not of "
+                    f"{live.endpoint_id}",
+                    instead=f"plan the document against {desired.endpoint_id}, or correct endpoint_id",
+                )
+            )
+        wanted_cidr = str(desired.client_cidr_block) if desired.client_cidr_block else None
+        # An IPv6-only endpoint has no IPv4 client CIDR of the document's: AWS assigns its addresses.
+        if wanted_cidr != live.client_cidr_block and (
+            wanted_cidr or desired.traffic_ip_address_type != "ipv6"
+        ):
             self.refusals.append(
                 Refusal(
                     field="client_cidr_block",
-                    reason=f"the client CIDR is {live.client_cidr_block}; AWS cannot change an "
-                    f"endpoint's client CIDR (to {desired.client_cidr_block}) after it is created",
+                    reason=f"the client CIDR is {live.client_cidr_block or 'none'}; AWS cannot change an "
+                    f"endpoint's client CIDR (to {wanted_cidr or 'none'}) after it is created",
                     instead=REPLACE_INSTEAD,
                 )
             )
+        for field, wanted_type, live_type in (
+            ("endpoint_ip_address_type", desired.endpoint_ip_address_type, live.endpoint_ip_address_type),
+            ("traffic_ip_address_type", desired.traffic_ip_address_type, live.traffic_ip_address_type),
+        ):
+            if wanted_type != live_type:
+                self.refusals.append(
+                    Refusal(
+                        field=field,
+                        reason=f"the endpoint's {field.replace('_', ' ')} is {live_type}; AWS sets it when "
+                        f"the endpoint is created and cannot change it (to {wanted_type}) in place",
+                        instead=REPLACE_INSTEAD,
+                    )
+                )
         wanted = sorted(_document_authentication(desired), key=lambda m: sorted(m.items()))
         actual = sorted(live.authentication, key=lambda m: sorted(m.items()))
         if wanted != actual:
@@ -228,6 +254,8 @@ class _Planner:
                 {"SessionTimeoutHours": live.session_timeout_hours},
                 disruption="applies to sessions that start after the change",
             )
+        if desired.schema_version != "1":
+            self._version_two_options()
         if (desired.login_banner or None) != live.login_banner:
             verb = "removed" if not desired.login_banner else "changed" if live.login_banner else "set"
             self._modify(
@@ -251,13 +279,83 @@ class _Planner:
         self._connection_log()
         self._client_connect()
 
+    def _version_two_options(self) -> None:
+        """Options only a version-2 document states (a version-1 document says nothing of them)."""
+        desired, live = self.desired, self.live
+        if (
+            live.disconnect_on_session_timeout is not None
+            and desired.disconnect_on_session_timeout != live.disconnect_on_session_timeout
+        ):
+            self._modify(
+                "disconnect_on_session_timeout",
+                "at the session timeout: "
+                + ("disconnect" if live.disconnect_on_session_timeout else "reconnect")
+                + " -> "
+                + ("disconnect" if desired.disconnect_on_session_timeout else "reconnect"),
+                {"DisconnectOnSessionTimeout": desired.disconnect_on_session_timeout},
+                {"DisconnectOnSessionTimeout": live.disconnect_on_session_timeout},
+                disruption="applies when a session reaches its timeout: "
+                + (
+                    "users are disconnected and sign in again"
+                    if desired.disconnect_on_session_timeout
+                    else "the client reconnects by itself"
+                ),
+            )
+        if desired.client_route_enforcement != live.client_route_enforcement:
+            self._modify(
+                "client_route_enforcement",
+                f"client route enforcement: {'on' if live.client_route_enforcement else 'off'} -> "
+                f"{'on' if desired.client_route_enforcement else 'off'}",
+                {"ClientRouteEnforcementOptions": {"Enforced": desired.client_route_enforcement}},
+                {"ClientRouteEnforcementOptions": {"Enforced": live.client_route_enforcement}},
+                disruption=(
+                    "AWS-provided clients put back any route a user changes on the device that "
+                    "bypasses the VPN (older clients are not affected)"
+                    if desired.client_route_enforcement
+                    else "users may again change the VPN routes on their devices"
+                ),
+            )
+        self._revocation_list()
+
+    def _revocation_list(self) -> None:
+        desired, live = self.desired, self.live
+        wanted = desired.certificate_revocation_list
+        # No API removes a revocation list: a document without one leaves the imported list alone.
+        if wanted is None or _pem_body(wanted) == _pem_body(live.certificate_revocation_list or ""):
+            return
+        self.changes.append(
+            Change(
+                group="certificate",
+                action="import-revocation-list",
+                summary="import the client certificate revocation list"
+                + (" (replaces the imported one)" if live.certificate_revocation_list else ""),
+                field="certificate_revocation_list",
+                disruption="clients whose certificate is on the list can no longer connect",
+                forward=ApiCall(
+                    operation="ImportClientVpnClientCertificateRevocationList",
+                    parameters={"CertificateRevocationList": wanted},
+                ),
+                undo=ApiCall(
+                    operation="ImportClientVpnClientCertificateRevocationList",
+                    parameters={"CertificateRevocationList": live.certificate_revocation_list},
+                )
+                if live.certificate_revocation_list
+                else None,
+            )
+        )
+
     def _connection_log(self) -> None:
         log, live = self.desired.connection_log, self.live
+        context = self.desired.schema_version != "1"  # a version-1 document says nothing of it
         same = log.enabled == live.connection_log_enabled and (
             not log.enabled
             or (
                 log.log_group_name == live.connection_log_group
                 and (log.log_stream_name is None or log.log_stream_name == live.connection_log_stream)
+                and (
+                    not context
+                    or log.include_authorization_policy_context == live.connection_log_authorization_context
+                )
             )
         )
         if same:
@@ -267,11 +365,15 @@ class _Planner:
             forward["CloudwatchLogGroup"] = log.log_group_name
             if log.log_stream_name:
                 forward["CloudwatchLogStream"] = log.log_stream_name
+            if context:
+                forward["IncludeAuthorizationPolicyContext"] = log.include_authorization_policy_context
         undo: dict[str, Any] = {"Enabled": live.connection_log_enabled}
         if live.connection_log_enabled and live.connection_log_group:
             undo["CloudwatchLogGroup"] = live.connection_log_group
             if live.connection_log_stream:
                 undo["CloudwatchLogStream"] = live.connection_log_stream
+            if context:
+                undo["IncludeAuthorizationPolicyContext"] = live.connection_log_authorization_context
         before = live.connection_log_group if live.connection_log_enabled else "off"
         after = log.log_group_name if log.enabled else "off"
         self._modify(
@@ -643,6 +745,12 @@ def _banner_parameters(text: str | None) -> dict[str, Any]:
     if text:
         return {"ClientLoginBannerOptions": {"Enabled": True, "BannerText": text}}
     return {"ClientLoginBannerOptions": {"Enabled": False}}
+
+
+def _pem_body(pem: str) -> str:
+    """A PEM's base64 body without its armour and whitespace: two spellings of one list compare equal."""
+    lines = [line.strip() for line in pem.strip().splitlines()]
+    return "".join(line for line in lines if line and not line.startswith("-----"))
 
 
 def _short_arn(arn: str) -> str:

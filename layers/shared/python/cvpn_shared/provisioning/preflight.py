@@ -6,6 +6,9 @@ Availability Zone; no dedicated-tenancy VPC; at most five security groups, all i
 server certificate, client root chain, directory and SAML providers exist; the regional endpoint
 quota leaves room. All problems are collected and reported together.
 
+The checks across rules and routes (``cvpn_shared.provisioning.consistency``) run here too: their
+errors are problems like any other, their warnings are reported without failing the request.
+
 A ``0.0.0.0/0`` route is not an overlap: AWS allows the default route through the VPN although it
 contains every address (it is the common full-tunnel setup).
 """
@@ -16,7 +19,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from cvpn_shared.provisioning.dal.inventory import SubnetInfo, VpcInfo
+from cvpn_shared.provisioning.consistency import check_rules_and_routes
+from cvpn_shared.provisioning.dal.inventory import NetworkFacts, SubnetInfo, VpcInfo
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.tags import REQUEST_ID_TAG
 
@@ -31,11 +35,13 @@ class Inventory(Protocol):
     def directory_stage(self, directory_id: str) -> str | None: ...
     def saml_provider_exists(self, provider_arn: str) -> bool: ...
     def client_vpn_endpoints(self) -> list[dict]: ...  # type: ignore[type-arg]
+    def network_facts(self, vpc_id: str, subnet_ids: list[str]) -> NetworkFacts | None: ...
 
 
 @dataclass
 class PreflightReport:
     problems: list[str] = field(default_factory=list)
+    warnings: list[dict[str, str]] = field(default_factory=list)  # [{field, message}]
     availability_zones: dict[str, str] = field(default_factory=dict)
     existing_endpoint_id: str | None = None
 
@@ -145,6 +151,13 @@ def run_preflight(
                 arn = getattr(method, name)
                 if arn and not inventory.saml_provider_exists(arn):
                     problems.append(f"{where}.{name}: {arn} does not exist")
+
+    facts = inventory.network_facts(request.vpc_id, list(request.subnet_ids)) if vpc is not None else None
+    for finding in check_rules_and_routes(request, facts):
+        if finding.severity == "error":
+            problems.append(f"{finding.field}: {finding.message}")
+        else:
+            report.warnings.append({"field": finding.field, "message": finding.message})
 
     endpoints = [e for e in inventory.client_vpn_endpoints() if e.get("Status", {}).get("Code") != "deleted"]
     for endpoint in endpoints:

@@ -19,6 +19,8 @@ class ProvisioningSettings(EnvironmentSettings):
     notifications_topic_arn: str = Field(default="", description="NOTIFICATIONS_TOPIC_ARN")
     endpoint_quota: int = Field(default=5, ge=1, le=1000, description="CLIENT_VPN_ENDPOINT_QUOTA")
     client_connect_function_arn: str = Field(default="", description="CLIENT_CONNECT_FUNCTION_ARN")
+    findings_bus_name: str = Field(default="", description="FINDINGS_BUS_NAME")
+    drift_event_source: str = Field(default="", description="DRIFT_EVENT_SOURCE")
     revisions_table_name: str = Field(default="", description="REVISIONS_TABLE_NAME")
 
 

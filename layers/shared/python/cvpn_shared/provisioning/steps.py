@@ -41,6 +41,7 @@ __all__ = [
     "create_endpoint",
     "create_route",
     "endpoint_parameters",
+    "import_revocation_list",
     "next_poll",
     "route_targets",
 ]
@@ -109,6 +110,8 @@ def endpoint_parameters(request: ProvisionRequest, attempt: str = "") -> dict[st
         log_options["CloudwatchLogGroup"] = log.log_group_name
         if log.log_stream_name:
             log_options["CloudwatchLogStream"] = log.log_stream_name
+        if log.include_authorization_policy_context:
+            log_options["IncludeAuthorizationPolicyContext"] = True
 
     tags = [
         {"Key": "Name", "Value": request.name},
@@ -118,7 +121,6 @@ def endpoint_parameters(request: ProvisionRequest, attempt: str = "") -> dict[st
         *({"Key": key, "Value": value} for key, value in sorted(request.tags.items())),
     ]
     params: dict[str, Any] = {
-        "ClientCidrBlock": str(request.client_cidr_block),
         "ServerCertificateArn": request.server_certificate_arn,
         "AuthenticationOptions": authentication,
         "ConnectionLogOptions": log_options,
@@ -131,6 +133,15 @@ def endpoint_parameters(request: ProvisionRequest, attempt: str = "") -> dict[st
         "TagSpecifications": [{"ResourceType": "client-vpn-endpoint", "Tags": tags}],
         "ClientToken": request.client_token("create-endpoint", attempt),
     }
+    if request.client_cidr_block is not None:  # absent for IPv6-only traffic
+        params["ClientCidrBlock"] = str(request.client_cidr_block)
+    if request.schema_version != "1":
+        # Version 2 states every newer option, defaults included, so the endpoint is what the
+        # document says whatever AWS's defaults become; version 1 calls stay as they always were.
+        params["DisconnectOnSessionTimeout"] = request.disconnect_on_session_timeout
+        params["ClientRouteEnforcementOptions"] = {"Enforced": request.client_route_enforcement}
+        params["EndpointIpAddressType"] = request.endpoint_ip_address_type
+        params["TrafficIpAddressType"] = request.traffic_ip_address_type
     if request.dns_servers:
         params["DnsServers"] = [str(server) for server in request.dns_servers]
     if request.security_group_ids:
@@ -184,6 +195,17 @@ def create_endpoint(
         dns_name=answer.get("DnsName", ""),
         status=answer.get("Status", {}).get("Code", "pending-associate"),
     )
+
+
+def import_revocation_list(api: ClientVpnApi, request: ProvisionRequest, endpoint_id: str) -> dict[str, Any]:
+    """Import the request's client certificate revocation list; a re-run imports the same list again.
+
+    AWS keeps one list per endpoint and an import replaces it, so a retry cannot leave two.
+    """
+    if request.certificate_revocation_list is None:
+        return {"imported": False}
+    api.import_revocation_list(endpoint_id, request.certificate_revocation_list)
+    return {"imported": True}
 
 
 # ---------------------------------------------------------------------------------------- associations

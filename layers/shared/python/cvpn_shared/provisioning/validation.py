@@ -35,4 +35,6 @@ def validate_request(
         "request": request.model_dump(mode="json"),
         "availability_zones": report.availability_zones,
         "existing_endpoint_id": report.existing_endpoint_id,
+        # What AWS accepts but probably surprises the requester: reported, never blocking.
+        "warnings": report.warnings,
     }

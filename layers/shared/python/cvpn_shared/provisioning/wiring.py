@@ -8,6 +8,7 @@ from cvpn_shared.core.aws_clients import client
 from cvpn_shared.core.notifications import Notifier
 from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
 from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
+from cvpn_shared.provisioning.dal.drift_events import DriftEvents
 from cvpn_shared.provisioning.dal.inventory import AwsInventory
 from cvpn_shared.provisioning.dal.log_groups import ConnectionLogGroups
 from cvpn_shared.provisioning.dal.requests_table import RequestRecords
@@ -18,6 +19,7 @@ __all__ = [
     "clientvpn_api",
     "configuration_store",
     "connection_log_groups",
+    "drift_events",
     "inventory",
     "notifier",
     "request_records",
@@ -53,6 +55,12 @@ def notifier() -> Notifier:
 @lru_cache(maxsize=1)
 def connection_log_groups() -> ConnectionLogGroups:
     return ConnectionLogGroups(client("logs"))
+
+
+@lru_cache(maxsize=1)
+def drift_events() -> DriftEvents:
+    settings = get_settings()
+    return DriftEvents(client("events"), settings.findings_bus_name, settings.drift_event_source)
 
 
 @lru_cache(maxsize=1)

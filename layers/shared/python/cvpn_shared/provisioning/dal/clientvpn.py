@@ -63,9 +63,26 @@ class ClientVpnApi:
     def list_endpoints(self) -> list[dict[str, Any]]:
         return list(self._pages("DescribeClientVpnEndpoints", "ClientVpnEndpoints"))
 
+    def tag_endpoint(self, endpoint_id: str, tags: dict[str, str]) -> None:
+        self._call(
+            "CreateTags",
+            self._ec2.create_tags,
+            Resources=[endpoint_id],
+            Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
+        )
+
     def delete_endpoint(self, endpoint_id: str) -> None:
         self._call(
             "DeleteClientVpnEndpoint", self._ec2.delete_client_vpn_endpoint, ClientVpnEndpointId=endpoint_id
+        )
+
+    def import_revocation_list(self, endpoint_id: str, revocation_list_pem: str) -> None:
+        """Replace the endpoint's client certificate revocation list (an import replaces the last)."""
+        self._call(
+            "ImportClientVpnClientCertificateRevocationList",
+            self._ec2.import_client_vpn_client_certificate_revocation_list,
+            ClientVpnEndpointId=endpoint_id,
+            CertificateRevocationList=revocation_list_pem,
         )
 
     # --------------------------------------------------------------------------- associations
@@ -165,6 +182,15 @@ class ClientVpnApi:
         return list(
             self._pages("DescribeClientVpnConnections", "Connections", ClientVpnEndpointId=endpoint_id)
         )
+
+    def revocation_list(self, endpoint_id: str) -> str | None:
+        """The client certificate revocation list (PEM) imported into the endpoint; None when none is."""
+        answer = self._call(
+            "ExportClientVpnClientCertificateRevocationList",
+            self._ec2.export_client_vpn_client_certificate_revocation_list,
+            ClientVpnEndpointId=endpoint_id,
+        )
+        return str(answer.get("CertificateRevocationList") or "") or None
 
     # --------------------------------------------------------------------------- configuration
     def export_client_configuration(self, endpoint_id: str) -> str:

@@ -69,6 +69,45 @@ class RequestRecords:
             if not conditional_check_failed(error):
                 raise
 
+    def managed_endpoints(self) -> list[dict[str, Any]]:
+        """Every SUCCEEDED request with an endpoint and its desired state (``request``), decoded."""
+        items: list[dict[str, Any]] = []
+        start: dict[str, Any] | None = None
+        while True:
+            page = self._dynamodb.scan(
+                TableName=self._table,
+                FilterExpression="#status = :succeeded AND attribute_exists(endpoint_id) "
+                "AND attribute_exists(#request)",
+                ExpressionAttributeNames={"#status": "status", "#request": "request"},
+                ExpressionAttributeValues={":succeeded": {"S": _SUCCEEDED}},
+                **({"ExclusiveStartKey": start} if start else {}),
+            )
+            items.extend(
+                {key: _value(value) for key, value in item.items()} for item in page.get("Items", [])
+            )
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def find_by_endpoint(self, endpoint_id: str) -> list[dict[str, Any]]:
+        """The SUCCEEDED requests that name ``endpoint_id`` (one, unless the table was edited by hand)."""
+        return [item for item in self.managed_endpoints() if item.get("endpoint_id") == endpoint_id]
+
+    def put_adopted(self, item: dict[str, Any]) -> bool:
+        """Write the record of an adopted endpoint unless the request id is taken; False when taken."""
+        encoded = {key: _attribute(value) for key, value in item.items() if value is not None}
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item=encoded,
+                ConditionExpression="attribute_not_exists(request_id)",
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
+
     def get(self, request_id: str) -> dict[str, Any] | None:
         answer = self._dynamodb.get_item(
             TableName=self._table, Key={"request_id": {"S": request_id}}, ConsistentRead=True

@@ -5,9 +5,10 @@ in the same order), the audit trail records it and drift reports it. Each change
 call that makes it and the call that undoes it, so a failed update can restore what it changed.
 
 Order of execution (``PHASE_ORDER``): what adds comes before what removes, so that no user loses a
-path that the new state keeps: endpoint options, the endpoint's own tags, certificate, security
-groups, new associations (then a wait until they are associated), new rules, new routes, revoked
-rules, deleted routes, disassociations last. The last association is never removed.
+path that the new state keeps: endpoint options, the endpoint's own tags, certificate, client
+certificate revocation list, security groups, new associations (then a wait until they are
+associated), new rules, new routes, revoked rules, deleted routes, disassociations last. The last
+association is never removed.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ ChangeAction = Literal[
     "delete-route",
     "disassociate-subnet",
     "update-tags",
+    "import-revocation-list",
 ]
 
 # How a plan is executed: the changes sorted by their action's position here (stable within one).
@@ -55,6 +57,7 @@ PHASE_ORDER: tuple[ChangeAction, ...] = (
     "modify-endpoint",
     "update-tags",
     "replace-certificate",
+    "import-revocation-list",
     "apply-security-groups",
     "associate-subnet",
     "authorize-rule",

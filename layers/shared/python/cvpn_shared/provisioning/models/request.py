@@ -29,7 +29,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
 
 __all__ = [
     "ActiveDirectoryAuthentication",
@@ -88,6 +87,9 @@ TagValue = Annotated[str, StringConstraints(max_length=256, pattern=r"^[A-Za-z0-
 GROUP_SID = re.compile(r"^S-1-5-21-\d{1,10}-\d{1,10}-\d{1,10}-\d{1,10}$")
 
 
+_MISSING = "Field required"
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -98,7 +100,9 @@ def _fail(errors: list[tuple[tuple[str | int, ...], str, Any]]) -> None:
         raise ValidationError.from_exception_data(
             "ProvisionRequest",
             [
-                InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+                {"type": "missing", "loc": loc, "input": value}
+                if message == _MISSING
+                else {"type": "value_error", "loc": loc, "input": value, "ctx": {"error": message}}
                 for loc, message, value in errors
             ],
         )
@@ -334,7 +338,7 @@ class ProvisionRequest(_Model):
         allowed = {"ipv4": {4}, "ipv6": {6}, "dual-stack": {4, 6}}[traffic]
         if self.client_cidr_block is None and 4 in allowed:
             if self.schema_version == "1":
-                errors.append((("client_cidr_block",), "Field required", None))
+                errors.append((("client_cidr_block",), _MISSING, None))
             else:
                 errors.append(
                     (

@@ -97,6 +97,7 @@ class RecordSuccessTask(_ExecutionInfo):
     outcome: Literal["succeeded"]
     request: ProvisionRequest
     result: dict[str, Any]
+    warnings: list[dict[str, str]] = []  # the checks across rules and routes: [{field, message}]
 
 
 class StepError(_Task):
