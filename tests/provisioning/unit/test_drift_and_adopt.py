@@ -62,7 +62,10 @@ class FakeClientVpn:
                 "TransportProtocol": "udp",
                 "VpnPort": 443,
                 "SessionTimeoutHours": session_hours,
-                "Tags": [{"Key": key, "Value": value} for key, value in (tags or {"Name": "office"}).items()],
+                "Tags": [
+                    {"Key": key, "Value": value}
+                    for key, value in (tags if tags is not None else {"Name": "office"}).items()
+                ],
             },
             "networks": [
                 {
@@ -266,6 +269,24 @@ def test_adopting_tags_records_and_writes_revision_one() -> None:
     assert records.get("NET-9") == written
     assert sent.revisions == [adoption_revision(written)]
     assert sent.revisions[0]["document"]["endpoint_id"] == "cvpn-endpoint-0000000000000000a"
+
+
+def test_an_endpoint_without_name_or_description_is_adopted_and_planned_without_change() -> None:
+    from cvpn_shared.provisioning.planning import plan_update
+
+    api, records = FakeClientVpn(), FakeRecords()
+    api.add("cvpn-endpoint-0000000000000000a", tags={})
+    del api.endpoints["cvpn-endpoint-0000000000000000a"]["endpoint"]["Description"]
+    live = read_live_endpoint(api, "cvpn-endpoint-0000000000000000a")  # type: ignore[arg-type]
+    request = desired_state_from_live(live, "NET-9", "bob@example.com")
+    assert request.name == "cvpn-endpoint-0000000000000000a"
+    adopt_endpoint(api, records, request, live, adopted_by="bob", now=NOW)  # type: ignore[arg-type]
+    assert api.tagged[0][1]["Name"] == "cvpn-endpoint-0000000000000000a"
+    api.endpoints["cvpn-endpoint-0000000000000000a"]["endpoint"]["Tags"] = [
+        {"Key": key, "Value": value} for key, value in api.tagged[0][1].items()
+    ]
+    after = read_live_endpoint(api, "cvpn-endpoint-0000000000000000a")  # type: ignore[arg-type]
+    assert plan_update(request, after, revision=2, live_connections=0).no_changes
 
 
 def test_an_endpoint_already_managed_is_refused_naming_its_request() -> None:

@@ -117,18 +117,19 @@ def adopt_endpoint(
 ) -> dict[str, Any]:
     """Tag the endpoint as managed and record it (and its revision 1); returns the record written.
 
-    Checks again that nothing manages it, then tags it (what the workflows' IAM needs), then writes
-    the record conditionally on the request id being free, so two adoptions cannot share one id.
+    Checks again that nothing manages it, then tags it (what the workflows' IAM needs, and its name
+    when it has none), then writes the record conditionally on the request id being free, so two
+    adoptions cannot share one id.
     """
     ensure_adoptable(live, records, request.request_id)
-    api.tag_endpoint(
-        live.endpoint_id,
-        {
-            MANAGED_BY_TAG: MANAGED_BY_VALUE,
-            REQUEST_ID_TAG: request.request_id,
-            REQUESTER_TAG: request.requester,
-        },
-    )
+    tags = {
+        MANAGED_BY_TAG: MANAGED_BY_VALUE,
+        REQUEST_ID_TAG: request.request_id,
+        REQUESTER_TAG: request.requester,
+    }
+    if not live.name:
+        tags["Name"] = request.name  # the document names it (its id): the endpoint then says so too
+    api.tag_endpoint(live.endpoint_id, tags)
     item = adoption_record(request, live, adopted_by=adopted_by, now=now)
     if not records.put_adopted(item):
         raise AlreadyManaged(

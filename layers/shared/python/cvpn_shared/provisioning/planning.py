@@ -38,6 +38,7 @@ from cvpn_shared.provisioning.models.plan import (
     Refusal,
 )
 from cvpn_shared.provisioning.models.request import ProvisionRequest
+from cvpn_shared.provisioning.outcome import SUBNET_ASSOCIATION_HOURLY_USD
 from cvpn_shared.provisioning.steps import route_targets
 
 __all__ = ["REPLACE_INSTEAD", "plan_update"]
@@ -200,7 +201,9 @@ class _Planner:
     def endpoint_options(self) -> None:
         desired, live = self.desired, self.live
         description = (desired.description or desired.name)[:255]
-        if description != live.description:
+        # An endpoint without a description reads as one described by its name, the default the
+        # product creates with: the document of such an endpoint (adopt) then plans no change.
+        if description != (live.description or description):
             self._modify(
                 "description",
                 f"description: {live.description!r} -> {description!r}",
@@ -539,7 +542,8 @@ class _Planner:
                     action="associate-subnet",
                     summary=f"associate {subnet}",
                     field=f"subnet_ids[{desired.subnet_ids.index(subnet)}]",
-                    disruption="none: new connections may be placed in it (0.10 USD per hour)",
+                    disruption="none: new connections may be placed in it "
+                    f"(about {SUBNET_ASSOCIATION_HOURLY_USD} USD per hour more)",
                     forward=ApiCall(
                         operation="AssociateClientVpnTargetNetwork", parameters={"SubnetId": subnet}
                     ),
