@@ -45,7 +45,6 @@ BAD_POSITIONALS = {
     "TICKET": "NET-0000-UNKNOWN",
     "ENDPOINT_OR_REQUEST": "NET-0000-UNKNOWN",
     "ENDPOINT": "cvpn-endpoint-0123456789abcdef0",
-    "ENDPOINT_OR_REQUEST": "NET-0000-UNKNOWN",
 }
 GOOD_DOCUMENTS = {
     ("provision",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
