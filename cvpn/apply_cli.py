@@ -157,13 +157,20 @@ def cmd_apply(args: argparse.Namespace) -> int:
     api = stack.clientvpn()
     live = read_live_endpoint(api, endpoint_id)
     plan = plan_update(
-        desired, live, revision=revision, live_connections=live_connection_count(api, endpoint_id)
+        desired,
+        live,
+        revision=revision,
+        live_connections=live_connection_count(api, endpoint_id),
+        findings=_findings(args, desired),
     )
     errors = [finding for finding in plan.findings if finding.severity == "error"]
     if errors:
         for finding in errors:
             print(f"error: {finding.field}: {finding.message}", file=sys.stderr)
         raise CliError(f"REQUEST: the plan for {request_id} has errors; fix the document")
+    for finding in plan.findings:
+        if finding.severity == "warning":
+            print(f"warning: {finding.field}: {finding.message}", file=sys.stderr)
     if args.replace:
         if not plan.refusals:
             raise CliError(
@@ -180,6 +187,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
             "new endpoint beside this one (new DNS name and configuration) and then decommissions this one"
         )
     return _start_update(args, stack, request_id, document, revision, plan)
+
+
+def _findings(args: argparse.Namespace, desired: Any) -> list[Any]:
+    """The checks across the document's rules and routes, as the update's pre-flight runs them."""
+    from cvpn_shared.provisioning.consistency import check_rules_and_routes
+    from cvpn_shared.provisioning.dal.inventory import AwsInventory
+
+    inventory = AwsInventory(lambda service: aws_client(args, service))
+    return check_rules_and_routes(desired, inventory.network_facts(desired.vpc_id, list(desired.subnet_ids)))
 
 
 def _start_update(

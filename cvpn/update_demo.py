@@ -37,6 +37,7 @@ def second_document(first: dict[str, Any]) -> dict[str, Any]:
 def run_update_chapter(cloud: Any, stack: Any, request_id: str, say: Callable[..., None]) -> bool:
     """Plan and apply the second document; True when the endpoint changed in place."""
     from cvpn.apply_cli import apply_execution_name
+    from cvpn.plan_cli import print_plan
     from cvpn.provision import follow_execution
     from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
     from cvpn_shared.provisioning.dal.requests_table import RequestRecords
@@ -55,9 +56,8 @@ def run_update_chapter(cloud: Any, stack: Any, request_id: str, say: Callable[..
     plan = plan_update(
         desired, before, revision=revision, live_connections=live_connection_count(api, endpoint_id)
     )
-    say("cvpn plan", f"{request_id} revision {revision}: {len(plan.changes)} changes, in this order")
-    for change in plan.in_execution_order():
-        print(f"    {change.action:<16} {change.summary}  [{change.disruption or 'no disruption'}]")
+    say("cvpn plan", f"{request_id}: what the second document changes, in the order it is done")
+    print_plan(plan, previous_revision=revision - 1)
 
     document = desired.model_dump(mode="json")
     sfn = cloud.client("stepfunctions")

@@ -230,8 +230,18 @@ def _ec2_kind(resource_id: str) -> str:
 
 
 def _ec2_tags(call: Call, lookups: Lookups) -> list[Authorization]:
+    """CreateTags/DeleteTags: on each resource, with the tags the call sets or removes as request tags
+    (``aws:RequestTag/<key>``, ``aws:TagKeys``), as EC2 authorizes them."""
+    tags = {
+        str(tag.get("Key")): str(tag.get("Value", ""))
+        for tag in call.params.get("Tags") or []
+        if isinstance(tag, Mapping) and tag.get("Key") is not None
+    }
+    context: dict[str, str | list[str]] = {f"aws:RequestTag/{key}": value for key, value in tags.items()}
+    if tags:
+        context["aws:TagKeys"] = list(tags)
     return [
-        _on(call, lookups, _action(call), _arn(call, "ec2", f"{_ec2_kind(str(rid))}/{rid}"))
+        _on(call, lookups, _action(call), _arn(call, "ec2", f"{_ec2_kind(str(rid))}/{rid}"), context)
         for rid in call.params.get("Resources") or ["*"]
     ]
 

@@ -86,6 +86,20 @@ def test_creating_a_tagged_endpoint_also_asks_create_tags_for_that_create() -> N
     assert asked[-1].context["ec2:CreateAction"] == "CreateClientVpnEndpoint"
 
 
+def test_create_and_delete_tags_ask_with_the_keys_they_set_as_request_tags() -> None:
+    tags = [{"Key": "cvpn-autopilot:request-id", "Value": "NET-9"}, {"Key": "team", "Value": "net"}]
+
+    created = _ask("ec2", "CreateTags", Resources=["cvpn-endpoint-1"], Tags=tags)
+    deleted = _ask("ec2", "DeleteTags", Resources=["cvpn-endpoint-1"], Tags=[{"Key": "team"}])
+
+    assert [(a.action, a.resource) for a in created] == [
+        ("ec2:CreateTags", _arn("ec2", "client-vpn-endpoint/cvpn-endpoint-1"))
+    ]
+    assert created[0].context["aws:TagKeys"] == ["cvpn-autopilot:request-id", "team"]
+    assert created[0].context["aws:RequestTag/cvpn-autopilot:request-id"] == "NET-9"
+    assert deleted[0].context["aws:TagKeys"] == ["team"]
+
+
 def test_dynamodb_asks_per_table_index_and_item_with_the_leading_key() -> None:
     lookups = FakeLookups(partition_keys={"requests": "pk"})
 

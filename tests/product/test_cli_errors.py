@@ -44,12 +44,13 @@ BAD_POSITIONALS = {
     "operation": "NoSuchOperation",
     "TICKET": "NET-0000-UNKNOWN",
     "GRANT_ID": "g-00000000000000000000000000000000",
-    "ENDPOINT": "cvpn-endpoint-0123456789abcdef0",
     "ENDPOINT_OR_REQUEST": "NET-0000-UNKNOWN",
+    "ENDPOINT": "cvpn-endpoint-0123456789abcdef0",
 }
 GOOD_DOCUMENTS = {
     ("provision",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
     ("plan",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
+    ("apply",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
     ("request", "submit"): REPO_ROOT / "events" / "webhooks" / "jira-issue-updated.json",
 }
 # Required options, and options that make the command reach something.

@@ -22,4 +22,5 @@ def lambda_handler(event: PlanUpdateTask, context: LambdaContext) -> dict[str, A
         validated.endpoint_id,
         revision=validated.revision,
         client_connect_function_arn=get_settings().client_connect_function_arn,
+        warnings=list(validated.warnings),
     )

@@ -200,7 +200,7 @@ def _all_changes(updates: Updates, second_group: str) -> dict[str, Any]:
 
 
 # The failure each step meets: an error AWS answers at once (not retried), or an association that fails.
-FAILURES = [
+FAILURES: list[tuple[str, dict[str, Any]]] = [
     ("ModifyClientVpnEndpoint", {"fail_with": "InvalidParameterValue"}),
     ("ApplySecurityGroupsToClientVpnTargetNetwork", {"fail_with": "InvalidParameterValue"}),
     ("AssociateClientVpnTargetNetwork", {"fail_with": "InvalidParameterValue"}),

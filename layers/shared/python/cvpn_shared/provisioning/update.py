@@ -30,7 +30,7 @@ from cvpn_shared.provisioning.errors import (
     RuleOrRouteFailed,
 )
 from cvpn_shared.provisioning.live_state import live_connection_count, read_live_endpoint
-from cvpn_shared.provisioning.models.plan import ApiCall, Change, Plan
+from cvpn_shared.provisioning.models.plan import ApiCall, Change, Plan, PlanFinding
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.models.workflow_state import PollState, ReadinessReport
 from cvpn_shared.provisioning.outcome import fail_state_error
@@ -172,6 +172,7 @@ def validate_update(
         "previous_revision": current,
         "previous_document": item.get("request") or {},
         "applied_by": applied_by,
+        "warnings": list(report.warnings),
     }
 
 
@@ -600,8 +601,11 @@ def plan_live_endpoint(
     *,
     revision: int,
     client_connect_function_arn: str = "",
+    warnings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """Read the live endpoint (Describe calls only) and plan the changes to ``request``."""
+    """Read the live endpoint (Describe calls only) and plan the changes to ``request``; the
+    pre-flight's warnings (checks across rules and routes) go with the plan (its errors already
+    stopped the update)."""
     live = read_live_endpoint(api, endpoint_id)
     if live.managed_request_id != request.request_id:
         raise EndpointNotManaged(
@@ -613,6 +617,10 @@ def plan_live_endpoint(
         live,
         revision=revision,
         live_connections=live_connection_count(api, endpoint_id),
+        findings=[
+            PlanFinding(severity="warning", field=item["field"], message=item["message"])
+            for item in warnings or []
+        ],
         client_connect_function_arn=client_connect_function_arn,
     )
     return plan_outputs(plan)

@@ -50,6 +50,7 @@ class Validated(_Task):
     previous_revision: int = Field(ge=1)
     previous_document: dict[str, Any] = {}
     applied_by: str = "unknown"
+    warnings: list[dict[str, str]] = []
 
 
 class PlanUpdateTask(_Task):
