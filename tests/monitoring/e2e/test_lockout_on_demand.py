@@ -11,8 +11,6 @@ import time
 import uuid
 from typing import Any
 
-import pytest
-
 from cvpn.monitoring_demo import LocalMonitoring, wait_for
 
 ATTACKERS = [f"203.0.113.{index}" for index in range(120, 125)]
@@ -50,12 +48,6 @@ def ingest_until(monitoring: LocalMonitoring, what: str, probe: Any, runs: int =
     return wait_for(what, probe, timeout=60)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="passes alone and with its package, and passed in some whole-suite runs, but in others the "
-    "ingest found no R6 for the genuine login; an emulated clock hours ahead of the machine's does not "
-    "cause it (cause not yet found: run with --runxfail to see the state the miss left)",
-)
 def test_an_attack_on_a_user_blocks_the_attackers_not_the_user(monitoring: LocalMonitoring) -> None:
     """Given ten failed logins as a user from five addresses, when the ingest runs, then the HIGH R3
     finding blocks the five addresses and not the user, who then connects from home; when the ingest
