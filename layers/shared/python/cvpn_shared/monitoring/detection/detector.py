@@ -508,7 +508,8 @@ def _may_follow_an_attack(armed_at: int | None, successes: list[SuccessEvent], w
     """Whether a success of the run may come within R6's window after the entity's last attack."""
     if armed_at is None or not successes or window_ms < 0:
         return False
-    return any(0 <= moment - armed_at <= window_ms for moment, _, _, _, _ in successes)
+    armed_second = armed_at - armed_at % 1000  # see EntityRecord._successes: compared to the second
+    return any(0 <= moment - armed_second <= window_ms for moment, _, _, _, _ in successes)
 
 
 _moment = itemgetter(0)

@@ -560,7 +560,10 @@ class EntityRecord:
         arms = sorted(([self.armed] if self.armed else []) + self._arms)
         if not arms:
             return
-        arm_times = [armed_moment for armed_moment, _ in arms]
+        # A success is known to the second (its connection-start-time), a failure to the millisecond
+        # (no start time: the log event's time), so a success in the same second as the failure that
+        # armed the entity could read as up to 999 ms before it: arms are compared by their second.
+        arm_times = [armed_moment - armed_moment % 1000 for armed_moment, _ in arms]
         window = self.settings.r6_window_seconds * 1000
         for moment, connection_id, other, username, common_name in successes:
             position = bisect_right(arm_times, moment)
