@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIME_SCALE = 1200.0
+# Who may approve requests whose profile names no approver group.
+APPROVER_GROUP = "vpn-approvers"
 PROFILE_NAME = "engineering"
 ENGINEERING_GROUP = "S-1-5-21-1004336348-1177238915-682003330-512"
 LAB_ROUTE = "172.16.0.0/22"  # the pool's first block: the form must skip it
@@ -107,7 +109,11 @@ def form_stack() -> Iterator[FormStack]:
             stack_name="cvpn-autopilot",
             # Presigned links last their lifetime in emulated seconds: the longest one allowed still
             # lasts long enough in real time at this scale for the page to download it.
-            parameter_overrides={"ClientVpnEndpointQuota": "100", "ConfigUrlTtlSeconds": "43200"},
+            parameter_overrides={
+                "ClientVpnEndpointQuota": "100",
+                "ConfigUrlTtlSeconds": "43200",
+                "ApproverGroup": APPROVER_GROUP,
+            },
         )
         # Sign-in codes and tokens too: a day (Cognito's longest token) outlasts a signed-in test at
         # this scale.
