@@ -126,9 +126,10 @@ def test_a_person_requests_access_and_downloads_the_configuration(
     expect(page.locator("#request-status")).to_have_text("awaiting-approval")
     # Confirming signs the approver in with the same issuer (through the form), then decides.
     form_stack.issuer.sign_in_as("grace", "grace@example.com", "Grace Hopper", groups=[APPROVER_GROUP])
-    approver.get_by_role("button", name=re.compile("approve", re.I)).click()
-    expect(approver.locator("h1")).to_have_text(f"Approve request {request_id}?", timeout=30_000)
-    approver.get_by_role("button", name=re.compile("approve", re.I)).click()
+    approver.get_by_role("button", name="Sign in and approve").click()
+    # Back from the sign-in, on the same page, now signed in as the approver.
+    expect(approver.locator("#who")).to_have_text("Signed in as Grace Hopper", timeout=30_000)
+    approver.get_by_role("button", name="Confirm: approve").click()
     expect(approver.locator("#outcome")).to_contain_text("approved by Grace Hopper", timeout=30_000)
     approver.close()
 
