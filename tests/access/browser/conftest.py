@@ -115,9 +115,9 @@ def form_stack() -> Iterator[FormStack]:
                 "ApproverGroup": APPROVER_GROUP,
             },
         )
-        # Sign-in codes and tokens too: a day (Cognito's longest token) outlasts a signed-in test at
-        # this scale.
-        cloud.oidc.code_ttl_seconds = cloud.oidc.token_ttl_seconds = 86400
+        # Sign-in codes and tokens too: a week of emulated time (a few minutes of real time) outlasts
+        # a signed-in test that also waits for an approver to sign in and confirm.
+        cloud.oidc.code_ttl_seconds = cloud.oidc.token_ttl_seconds = 7 * 86400
         from localcloud.clientvpn.models import clientvpn_backends
 
         clientvpn_backends[DEFAULT_ACCOUNT_ID][cloud.region].quotas.endpoints_per_region = 100
