@@ -55,6 +55,7 @@ class SignedInUser:
     subject: str = "alice"
     email: str = "alice@example.com"
     name: str = "Alice Example"
+    claims: tuple[tuple[str, Any], ...] = ()  # more claims of the ID token (groups, email_verified)
 
 
 @dataclass
@@ -123,9 +124,11 @@ class LocalOidcIssuer:
         """The template parameters that point a deployed stack's JWT authorizer at this issuer."""
         return {"OidcIssuerUrl": self.issuer_url, "OidcAudience": self.audience}
 
-    def sign_in_as(self, subject: str, email: str, name: str = "") -> None:
-        """Make /authorize sign in this user from now on."""
-        self.user = SignedInUser(subject=subject, email=email, name=name or subject)
+    def sign_in_as(self, subject: str, email: str, name: str = "", **claims: Any) -> None:
+        """Make /authorize sign in this user from now on (``claims`` go into their ID token)."""
+        self.user = SignedInUser(
+            subject=subject, email=email, name=name or subject, claims=tuple(claims.items())
+        )
 
     # ------------------------------------------------------------------ documents and tokens
     def discovery(self) -> dict[str, Any]:
@@ -230,7 +233,9 @@ class LocalOidcIssuer:
             return 400, {"error": "invalid_grant", "error_description": "code_verifier does not match"}
         user = grant.user
         access_token = self.mint_token(user.subject, user.email, scope=grant.scope, token_use="access")
-        id_token = self.mint_token(user.subject, user.email, name=user.name, token_use="id")
+        id_token = self.mint_token(
+            user.subject, user.email, **{"name": user.name, "token_use": "id", **dict(user.claims)}
+        )
         return 200, {
             "access_token": access_token,
             "id_token": id_token,

@@ -16,10 +16,12 @@ from cvpn_shared.access.form import (
     CidrPoolExhausted,
     FormInvalid,
     RequesterUnknown,
+    TooManyPending,
     request_status,
     requester_from_claims,
     submit_form,
 )
+from cvpn_shared.access.identity import Person, PersonUnknown, person_from_claims
 from cvpn_shared.access.settings import get_settings
 from cvpn_shared.access.wiring import (
     client_cidr_allocations,
@@ -43,8 +45,17 @@ def _json(status: int, body: dict[str, Any]) -> Response:
     )
 
 
+def _claims() -> dict[str, Any]:
+    return dict(app.current_event.request_context.authorizer.jwt_claim or {})
+
+
 def _requester() -> str:
-    return requester_from_claims(dict(app.current_event.request_context.authorizer.jwt_claim or {}))
+    return requester_from_claims(_claims())
+
+
+def _person() -> Person:
+    """Who signed in: issuer + sub, the only identity a request is matched on."""
+    return person_from_claims(_claims())
 
 
 def _new_request_id() -> str:
@@ -53,7 +64,7 @@ def _new_request_id() -> str:
 
 @app.get("/profiles")
 def list_profiles() -> Response:
-    _requester()
+    _person()
     profiles = form_services().profiles.list_profiles()
     return _json(200, {"profiles": [profile.public_view() for profile in profiles]})
 
@@ -63,6 +74,7 @@ def submit_request() -> Response:
     accepted = submit_form(
         app.current_event.decoded_body,
         requester=_requester(),
+        person=_person(),
         services=form_services(),
         pool=client_cidr_pool(),
         new_request_id=_new_request_id,
@@ -77,7 +89,7 @@ def get_request_status(request_id: str) -> Response:
     ttl = get_settings().config_url_ttl_seconds
     status = request_status(
         request_id,
-        requester=_requester(),
+        person=_person(),
         submissions=form_submissions(),
         executions=step_functions_executions(),
         allocations=client_cidr_allocations(),
@@ -96,6 +108,16 @@ def form_invalid(error: FormInvalid) -> Response:
 @app.exception_handler(RequesterUnknown)
 def requester_unknown(error: RequesterUnknown) -> Response:
     return _json(403, {"message": str(error)})
+
+
+@app.exception_handler(PersonUnknown)
+def person_unknown(error: PersonUnknown) -> Response:
+    return _json(403, {"message": str(error)})
+
+
+@app.exception_handler(TooManyPending)
+def too_many_pending(error: TooManyPending) -> Response:
+    return _json(429, {"message": str(error)})
 
 
 @app.exception_handler(CidrPoolExhausted)

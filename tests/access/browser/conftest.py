@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIME_SCALE = 1200.0
+# Who may approve requests whose profile names no approver group.
+APPROVER_GROUP = "vpn-approvers"
 PROFILE_NAME = "engineering"
 ENGINEERING_GROUP = "S-1-5-21-1004336348-1177238915-682003330-512"
 LAB_ROUTE = "172.16.0.0/22"  # the pool's first block: the form must skip it
@@ -107,11 +109,15 @@ def form_stack() -> Iterator[FormStack]:
             stack_name="cvpn-autopilot",
             # Presigned links last their lifetime in emulated seconds: the longest one allowed still
             # lasts long enough in real time at this scale for the page to download it.
-            parameter_overrides={"ClientVpnEndpointQuota": "100", "ConfigUrlTtlSeconds": "43200"},
+            parameter_overrides={
+                "ClientVpnEndpointQuota": "100",
+                "ConfigUrlTtlSeconds": "43200",
+                "ApproverGroup": APPROVER_GROUP,
+            },
         )
-        # Sign-in codes and tokens too: a day (Cognito's longest token) outlasts a signed-in test at
-        # this scale.
-        cloud.oidc.code_ttl_seconds = cloud.oidc.token_ttl_seconds = 86400
+        # Sign-in codes and tokens too: a week of emulated time (a few minutes of real time) outlasts
+        # a signed-in test that also waits for an approver to sign in and confirm.
+        cloud.oidc.code_ttl_seconds = cloud.oidc.token_ttl_seconds = 7 * 86400
         from localcloud.clientvpn.models import clientvpn_backends
 
         clientvpn_backends[DEFAULT_ACCOUNT_ID][cloud.region].quotas.endpoints_per_region = 100

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.access.browser.conftest import ENGINEERING_GROUP, LAB_ROUTE, FormStack
+from tests.access.browser.conftest import APPROVER_GROUP, ENGINEERING_GROUP, LAB_ROUTE, FormStack
 
 pytestmark = pytest.mark.slow
 
@@ -118,12 +118,19 @@ def test_a_person_requests_access_and_downloads_the_configuration(
     links = [link for link in inbox.approval_links(request_id) if "decision=approve" in link]
     assert links, "the approval message carries an approve link"
     approval = urlsplit(links[0])
+    # The approver opens the link in another tab: the page shows the request and decides nothing.
     approver = page.context.new_page()
     approver.goto(f"{form_stack.gateway_url}{approval.path}?{approval.query}")
-    confirm = approver.get_by_role("button", name=re.compile("approve", re.I))
-    if confirm.count():
-        confirm.first.click()
-    approver.wait_for_load_state()
+    expect(approver.locator("h1")).to_have_text(f"Approve request {request_id}?")
+    expect(approver.locator("table")).to_contain_text("alice@example.com")
+    expect(page.locator("#request-status")).to_have_text("awaiting-approval")
+    # Confirming signs the approver in with the same issuer (through the form), then decides.
+    form_stack.issuer.sign_in_as("grace", "grace@example.com", "Grace Hopper", groups=[APPROVER_GROUP])
+    approver.get_by_role("button", name="Sign in and approve").click()
+    # Back from the sign-in, on the same page, now signed in as the approver.
+    expect(approver.locator("#who")).to_have_text("Signed in as Grace Hopper", timeout=30_000)
+    approver.get_by_role("button", name="Confirm: approve").click()
+    expect(approver.locator("#outcome")).to_contain_text("approved by Grace Hopper", timeout=30_000)
     approver.close()
 
     expect(page.locator("#request-status")).to_have_text("available", timeout=90_000)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -31,6 +31,8 @@ ROOT = REPO_ROOT
 WEBHOOKS = ROOT / "events" / "webhooks"
 STACK_NAME = "cvpn-autopilot"
 TIME_SCALE = 1200.0
+# Who may decide requests without a profile approver group (tickets, and profiles that name none).
+APPROVER_GROUP = "vpn-approvers"
 SECRETS = {
     "jira": "jira-secret-current",
     "github": "github-secret-current",
@@ -128,9 +130,42 @@ class Intake:
             return error.code, json.loads(error.read() or b"{}")
 
     def token_for(self, email: str) -> str:
-        """An access token the local cloud's issuer signs for the person with this email."""
+        """An access token the local cloud's issuer signs for the person with this (verified) email."""
         assert self.cloud.oidc is not None, "the local cloud runs a sign-in issuer"
-        return self.cloud.oidc.mint_token(email.split("@")[0], email, token_use="access")
+        return self.cloud.oidc.mint_token(email.split("@")[0], email, token_use="access", email_verified=True)
+
+    def id_token_for(
+        self, subject: str, name: str, groups: list[str] | None = None, email: str = "", **claims: Any
+    ) -> str:
+        """An ID token the issuer signs for ``subject``, carrying ``groups`` when given."""
+        assert self.cloud.oidc is not None, "the local cloud runs a sign-in issuer"
+        extra = {"groups": groups} if groups is not None else {}
+        return self.cloud.oidc.mint_token(
+            subject, email or f"{subject}@example.com", name=name, token_use="id", **{**extra, **claims}
+        )
+
+    def approver_token(self, subject: str = "grace") -> str:
+        """The ID token of an approver: in the stack's approver group, and no requester's."""
+        return self.id_token_for(subject, subject.title(), [APPROVER_GROUP])
+
+    def confirm(self, link: str, token: str | None) -> tuple[int, dict[str, Any]]:
+        """What the page a link opens sends on confirm: a POST of the link's fields, signed in."""
+        parts = urlsplit(link)
+        fields = dict(parse_qsl(parts.query))
+        request = urllib.request.Request(
+            f"{self.api_url}{parts.path}",
+            data=json.dumps(fields).encode(),
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"{}")
 
     def get_status(self, status_url: str, token: str) -> tuple[int, dict[str, Any]]:
         """GET the status URL a webhook answered (a path on the intake API), signed in with ``token``."""
@@ -281,7 +316,11 @@ def intake() -> Iterator[Intake]:
                 # OidcIssuerUrl/OidcAudience default to the local cloud's issuer (no Cognito user pool).
                 # Presigned links last their lifetime in emulated seconds: the longest one allowed still
                 # lasts long enough in real time at this scale for the tests to download it.
-                parameter_overrides={"ClientVpnEndpointQuota": "100", "ConfigUrlTtlSeconds": "43200"},
+                parameter_overrides={
+                    "ClientVpnEndpointQuota": "100",
+                    "ConfigUrlTtlSeconds": "43200",
+                    "ApproverGroup": APPROVER_GROUP,
+                },
             )
             # Tokens last their lifetime in emulated seconds too: a day (Cognito's longest) outlasts a
             # test that polls with one token at this scale.

@@ -1,4 +1,8 @@
-"""A source that needs approval: the intake waits (task token) until an approver follows a signed link."""
+"""A source that needs approval: the intake waits (task token) until an approver confirms a signed link.
+
+Following a link (GET) shows the request and decides nothing; the page's POST decides, for a member of
+the approver group signed in with the issuer, who is not the requester.
+"""
 
 from __future__ import annotations
 
@@ -45,16 +49,21 @@ def test_request_needing_approval_waits_until_the_approve_link_is_followed(intak
     _waiting_for_approval(intake, execution_arn)
     assert intake.endpoints_for(request_id) == []
 
-    status, page = intake.follow(links["approve"])
-    assert status == 200, page
-    assert f"Request {request_id} is approved" in page
+    status, page = intake.follow(links["approve"])  # opening the link decides nothing
+    assert status == 200 and f"Approve request {request_id}?" in page
+    _waiting_for_approval(intake, execution_arn)
+    status, answer = intake.confirm(links["approve"], intake.approver_token())
+    assert status == 200, answer
+    assert f"Request {request_id} is approved by Grace" in answer["message"]
     assert intake.wait_status(execution_arn, {"SUCCEEDED", "FAILED"}) == "SUCCEEDED"
     assert len(intake.endpoints_for(request_id)) == 1
 
-    status, page = intake.follow(links["approve"])
-    assert status == 409 and "already approved" in page
-    status, page = intake.follow(links["reject"])
+    status, answer = intake.confirm(links["approve"], intake.approver_token())
+    assert status == 409 and "already approved by Grace" in answer["message"]
+    status, answer = intake.confirm(links["reject"], intake.approver_token("alan"))
     assert status == 409
+    status, page = intake.follow(links["approve"])
+    assert status == 409 and "<form" not in page
 
     [comment] = intake.tickets.callbacks_for(f"/repos/example/infra-requests/issues/{number}/comments")
     assert comment["headers"]["authorization"] == "Bearer ghp_example"
@@ -71,10 +80,12 @@ def test_rejected_request_ends_without_creating_anything(intake: Intake) -> None
     forged = links["reject"].replace("decision=reject", "decision=approve")
     status, page = intake.follow(forged)
     assert status == 403, page
+    status, answer = intake.confirm(forged, intake.approver_token())
+    assert status == 403, answer
     _waiting_for_approval(intake, execution_arn)
 
-    status, page = intake.follow(links["reject"])
-    assert status == 200 and f"Request {request_id} is rejected" in page
+    status, answer = intake.confirm(links["reject"], intake.approver_token())
+    assert status == 200 and f"Request {request_id} is rejected" in answer["message"]
     assert intake.wait_status(execution_arn, {"SUCCEEDED", "FAILED"}) == "FAILED"
     described = intake.cloud.client("stepfunctions").describe_execution(executionArn=execution_arn)
     assert described["error"] == "ApprovalRejected"

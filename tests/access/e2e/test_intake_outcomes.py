@@ -115,9 +115,9 @@ def test_a_rejected_request_gives_its_client_cidr_back_without_anyone_looking(
     assert _holder(intake, block) == request_id
     links = _links(intake.approval_message(request_id))
 
-    status, page = intake.follow(links["reject"])
+    status, answer = intake.confirm(links["reject"], intake.approver_token())
 
-    assert status == 200, page
+    assert status == 200, answer
     assert intake.wait_status(execution_arn, {"SUCCEEDED", "FAILED"}) == "FAILED"
     described = intake.cloud.client("stepfunctions").describe_execution(executionArn=execution_arn)
     assert described["error"] == "ApprovalRejected"

@@ -5,6 +5,8 @@
   const config = JSON.parse(document.getElementById("cvpn-config").textContent);
   const TOKEN_KEY = "cvpn.token";
   const LOGIN_KEY = "cvpn.login";
+  // An approval page sends its approver here to sign in, then gets them back (same origin, same tab).
+  const RETURN_KEY = "cvpn.return";
   const POLL_MS = 2000;
   const TERMINAL = new Set(["available", "completed", "failed", "rejected", "expired"]);
   const pagePath = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
@@ -336,6 +338,16 @@
       return;
     }
     const token = currentToken();
+    const returnTo = sessionStorage.getItem(RETURN_KEY);
+    if (!token && returnTo && params.has("signin")) { await signIn(); return; }
+    if (token && returnTo) {
+      sessionStorage.removeItem(RETURN_KEY);
+      const target = new URL(returnTo, location.href);
+      if (target.origin === location.origin && target.pathname.includes("/approvals/")) {
+        location.replace(target.toString());
+        return;
+      }
+    }
     if (!token) { signedOut(""); return; }
     showIdentity(token);
     const requestId = requestInHash();

@@ -20,6 +20,7 @@ from cvpn_shared.access.form import (
     requester_from_claims,
     submit_form,
 )
+from cvpn_shared.access.identity import Person
 from cvpn_shared.access.profiles import NetworkProfile, parse_profile
 
 from .conftest import GROUP_ENGINEERING, GROUP_FINANCE
@@ -98,9 +99,15 @@ def _body(**changes: Any) -> str:
     return json.dumps({key: value for key, value in body.items() if value is not None})
 
 
+ISSUER = "https://issuer.example"
+ADA = Person(ISSUER, "sub-ada", "Ada Lovelace", "ada@example.com", email_verified=True)
+# Mallory's token claims Ada's e-mail address: the issuer did not verify it, or reassigned it.
+MALLORY_AS_ADA = Person(ISSUER, "sub-mallory", "Mallory", "ada@example.com", email_verified=True)
+
+
 def _submit(services: FormServices, body: str, requester: str = "ada@example.com") -> Any:
     return submit_form(
-        body, requester=requester, services=services, pool=POOL, new_request_id=lambda: "REQ-1"
+        body, requester=requester, person=ADA, services=services, pool=POOL, new_request_id=lambda: "REQ-1"
     )
 
 
@@ -255,12 +262,13 @@ def _started_provisioning() -> dict[str, Any]:
     }
 
 
-def _status(executions: Executions, requester: str = "ada@example.com", **held: str) -> Any:
+def _status(executions: Executions, person: Person = ADA, **held: str) -> Any:
     submissions = Submissions()
     submissions.put(
         {
             "request_id": "REQ-1",
             "requester": "ada@example.com",
+            **ADA.as_record("requester"),
             "profile": "engineering",
             "access_groups": [GROUP_ENGINEERING],
             "client_cidr_block": "172.16.12.0/22",
@@ -271,7 +279,7 @@ def _status(executions: Executions, requester: str = "ada@example.com", **held: 
     allocations = MemoryAllocations({"172.16.12.0/22": "REQ-1", **held})
     answer = request_status(
         "REQ-1",
-        requester=requester,
+        person=person,
         submissions=submissions,
         executions=executions,
         allocations=allocations,
@@ -354,14 +362,43 @@ def test_a_request_no_approver_accepted_says_why(error: str, status: str) -> Non
 
 
 def test_someone_elses_request_is_not_revealed() -> None:
-    answer, _ = _status(Executions({"status": "RUNNING"}), requester="mallory@example.com")
+    mallory = Person(ISSUER, "sub-mallory", "Mallory", "mallory@example.com", email_verified=True)
+    answer, _ = _status(Executions({"status": "RUNNING"}), person=mallory)
     assert answer is None
+
+
+def test_a_token_claiming_the_requesters_email_reads_nothing_of_theirs() -> None:
+    """A form request belongs to the issuer + sub that asked: another sub with the same e-mail claim, or
+    the same sub from another issuer, reads nothing."""
+    assert _status(Executions({"status": "RUNNING"}), person=MALLORY_AS_ADA)[0] is None
+    other_issuer = Person("https://other.example", "sub-ada", "Ada", "ada@example.com", email_verified=True)
+    assert _status(Executions({"status": "RUNNING"}), person=other_issuer)[0] is None
+
+
+def test_the_status_names_who_approved() -> None:
+    executions = Executions({"status": "RUNNING"})
+    approval = {
+        "decision": "approved",
+        "approval_id": "x" * 32,
+        "decided_at": 1796983200,
+        "approved_by": {"issuer": ISSUER, "sub": "sub-grace", "name": "Grace Hopper"},
+    }
+    executions.histories["intake"] = [
+        *_entered("RequestApproval"),
+        {"taskSucceededEventDetails": {"resourceType": "lambda", "output": json.dumps(approval)}},
+        *_entered("Provision"),
+    ]
+    answer, _ = _status(executions)
+    assert answer["approved_by"] == {"name": "Grace Hopper", "at": "2026-12-11T10:00:00+00:00"}
 
 
 # ----------------------------------------------------------------------- requests a ticket started
 
 
-def _ticket_status(executions: Executions, requester: str = "grace.hopper@example.com") -> Any:
+GRACE = Person(ISSUER, "sub-grace", "Grace Hopper", "grace.hopper@example.com", email_verified=True)
+
+
+def _ticket_status(executions: Executions, person: Person = GRACE) -> Any:
     """request_status on what the webhook intake records: no profile, access groups or pool block."""
     submissions = Submissions()
     submissions.put(
@@ -380,7 +417,7 @@ def _ticket_status(executions: Executions, requester: str = "grace.hopper@exampl
     allocations = MemoryAllocations({"172.16.12.0/22": "NET-2001", "172.16.16.0/22": "REQ-2"})
     answer = request_status(
         "NET-2001",
-        requester=requester,
+        person=person,
         submissions=submissions,
         executions=executions,
         allocations=allocations,
@@ -416,8 +453,15 @@ def test_a_failed_ticket_request_gives_no_pool_block_back() -> None:
 
 
 def test_a_request_a_ticket_started_is_not_revealed_to_someone_else() -> None:
-    answer, _ = _ticket_status(Executions({"status": "RUNNING"}), requester="ada.lovelace@example.com")
+    answer, _ = _ticket_status(Executions({"status": "RUNNING"}), person=ADA)
     assert answer is None
+
+
+def test_a_ticket_request_needs_an_email_the_issuer_verified() -> None:
+    """A ticket names its requester by e-mail only: a token whose e-mail the issuer does not vouch for
+    reads nothing."""
+    unverified = Person(ISSUER, "sub-x", "X", "grace.hopper@example.com", email_verified=False)
+    assert _ticket_status(Executions({"status": "RUNNING"}), person=unverified)[0] is None
 
 
 def test_a_form_request_says_it_came_from_the_form() -> None:

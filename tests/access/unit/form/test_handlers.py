@@ -19,6 +19,10 @@ from .conftest import GROUP_ENGINEERING, PROFILE_DOCUMENT
 from .test_cidr_pool import MemoryAllocations
 from .test_form import Catalog, Executions, Network, Starter, Submissions
 
+ISSUER = "https://issuer.example"
+# API Gateway hands a function the validated token's claims, every one as a string.
+ADA = {"iss": ISSUER, "sub": "sub-ada", "email": "ada@example.com", "email_verified": "false"}
+
 
 def _event(
     method: str, path: str, *, body: Any = None, claims: dict[str, str] | None = None
@@ -47,7 +51,7 @@ def _event(
             "stage": "$default",
             "time": "28/Nov/2026:10:00:00 +0000",
             "timeEpoch": 0,
-            "authorizer": {"jwt": {"claims": claims or {"email": "ada@example.com"}, "scopes": None}},
+            "authorizer": {"jwt": {"claims": ADA if claims is None else claims, "scopes": None}},
         },
         "isBase64Encoded": False,
     }
@@ -105,15 +109,23 @@ def test_a_submission_is_accepted_with_the_tokens_email_as_requester(
         "access_groups": [GROUP_ENGINEERING],
         "justification": "Build farm on-call",
     }
-    status, body = _call(module, _event("POST", "/requests", body=form, claims={"email": "ada@example.com"}))
+    status, body = _call(module, _event("POST", "/requests", body=form, claims=ADA))
     assert status == 202, body
     assert body["request_id"] == "REQ-X" and body["status_url"] == "/requests/REQ-X"
     assert isinstance(services.start, Starter)
     assert services.start.started[0]["requester"] == "ada@example.com"
+    recorded = services.submissions.get("REQ-X")
+    assert recorded is not None
+    assert (recorded["requester_issuer"], recorded["requester_sub"]) == (ISSUER, "sub-ada")
 
-    status, body = _call(module, _event("GET", "/requests/REQ-X", claims={"email": "ada@example.com"}))
+    status, body = _call(module, _event("GET", "/requests/REQ-X", claims=ADA))
     assert (status, body["status"], body["steps"]) == (200, "awaiting-approval", ["WaitForApproval"])
-    status, body = _call(module, _event("GET", "/requests/REQ-X", claims={"email": "eve@example.com"}))
+    eve = {"iss": ISSUER, "sub": "sub-eve", "email": "eve@example.com"}
+    status, body = _call(module, _event("GET", "/requests/REQ-X", claims=eve))
+    assert (status, body["message"]) == (404, "no request REQ-X of yours")
+    # Eve's token claims Ada's e-mail, even as verified: the request is Ada's sub's, not her address's.
+    eve_as_ada = {**eve, "email": "ada@example.com", "email_verified": "true"}
+    status, body = _call(module, _event("GET", "/requests/REQ-X", claims=eve_as_ada))
     assert (status, body["message"]) == (404, "no request REQ-X of yours")
 
 
@@ -125,7 +137,7 @@ def test_a_bad_submission_gets_422_naming_each_field(api: tuple[ModuleType, Form
 
 
 def test_a_token_naming_nobody_gets_403(api: tuple[ModuleType, FormServices]) -> None:
-    status, body = _call(api[0], _event("GET", "/profiles", claims={"sub": "1234"}))
+    status, body = _call(api[0], _event("GET", "/profiles", claims={"email": "ada@example.com"}))
     assert status == 403 and "names no person" in body["message"]
 
 

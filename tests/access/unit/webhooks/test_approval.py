@@ -1,5 +1,7 @@
-"""Approval links: signed (HMAC over id, decision, expiry), expiring, single use; the decision answers
-the waiting task (SendTaskSuccess, or SendTaskFailure ApprovalRejected)."""
+"""Approval links: signed (HMAC over id, decision, expiry), expiring, single use. Following one shows a
+confirm page and decides nothing; the confirmed POST decides, for a signed-in member of the approver
+group who is not the requester, and answers the waiting task (SendTaskSuccess, or SendTaskFailure
+ApprovalRejected)."""
 
 from __future__ import annotations
 
@@ -11,15 +13,28 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from pydantic import ValidationError
 
-from cvpn_shared.access.approval import ApprovalTask, decide, request_approval
+from cvpn_shared.access.approval import (
+    ApprovalTask,
+    ApproverRule,
+    DecisionPage,
+    approval_page,
+    decide,
+    request_approval,
+)
 from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound
 from cvpn_shared.access.dal.intake_workflow import TaskNoLongerWaiting
+from cvpn_shared.access.identity import Person
 from cvpn_shared.access.signatures import SigningSecrets
 
 from .conftest import NOW, example_payload
 
 LINK_SECRET = SigningSecrets("link-secret-current", "link-secret-previous")
 APPROVAL_ID = "Zq3v8Jd0cXo1m2n3p4q5r6s7t8u9v0w1"
+ISSUER = "https://issuer.example"
+APPROVERS = "vpn-approvers"
+# Claims as API Gateway's JWT authorizer hands them over: strings, an array written "[a b]".
+GRACE = {"iss": ISSUER, "sub": "sub-grace", "name": "Grace Hopper", "groups": f"[staff {APPROVERS}]"}
+ADA = {"iss": ISSUER, "sub": "sub-ada", "name": "Ada Lovelace", "groups": f"[{APPROVERS}]"}
 
 
 @dataclass
@@ -32,14 +47,55 @@ class MemoryApprovals:
         assert record["approval_id"] not in self.items
         self.items[record["approval_id"]] = dict(record)
 
-    def decide(self, approval_id: str, *, status: str, decided_at: int, decided_via: str) -> dict[str, Any]:
+    def get(self, approval_id: str) -> dict[str, Any] | None:
+        record = self.items.get(approval_id)
+        return copy.deepcopy(record) if record is not None else None
+
+    def decide(
+        self, approval_id: str, *, status: str, decided_at: int, decided_via: str, approver: Person
+    ) -> dict[str, Any]:
         record = self.items.get(approval_id)
         if record is None:
             raise ApprovalNotFound(approval_id)
         if record["status"] != "PENDING":
             raise ApprovalAlreadyDecided(copy.deepcopy(record))
-        record.update(status=status, decided_at=decided_at, decided_via=decided_via)
+        record.update(
+            status=status, decided_at=decided_at, decided_via=decided_via, **approver.as_record("approver")
+        )
         return copy.deepcopy(record)
+
+
+@dataclass
+class MemoryContext:
+    """The recorded requests (Ada's form request GH-42) and the approver group of each profile."""
+
+    requests: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            "GH-42": {
+                "request_id": "GH-42",
+                "requester": "ada@example.com",
+                "requester_issuer": ISSUER,
+                "requester_sub": "sub-ada",
+                "requester_name": "Ada Lovelace",
+                "requester_email": "ada@example.com",
+                "profile": "engineering",
+                "access_groups": ["build-farm"],
+                "justification": "On-call for the build farm",
+            }
+        }
+    )
+    rules: dict[str | None, ApproverRule] = field(
+        default_factory=lambda: {
+            "engineering": ApproverRule("groups", APPROVERS, "profile 'engineering'"),
+            None: ApproverRule("groups", None, "the stack's ApproverGroup parameter"),
+        }
+    )
+
+    def request(self, request_id: str) -> dict[str, Any] | None:
+        return self.requests.get(request_id)
+
+    def approver_rule(self, profile: str | None) -> ApproverRule:
+        return self.rules.get(profile, self.rules[None])
 
 
 @dataclass
@@ -77,13 +133,40 @@ class Approval:
     tasks: MemoryTasks
     approvers: MemoryApprovers
     links: dict[str, dict[str, str]]
+    context: MemoryContext = field(default_factory=MemoryContext)
 
     def follow(
-        self, link: str, *, now: float = NOW, secret: SigningSecrets | None = LINK_SECRET, **changes: str
-    ):
+        self,
+        link: str,
+        *,
+        now: float = NOW,
+        secret: SigningSecrets | None = LINK_SECRET,
+        claims: dict[str, Any] | None = None,
+        **changes: str,
+    ) -> DecisionPage:
+        """The confirmed POST of the page the link opened, by ``claims`` (Grace, an approver, by default)."""
         query = {**self.links[link], **changes}
         return decide(
-            APPROVAL_ID, query, records=self.records, tasks=self.tasks, link_secret=secret, now=int(now)
+            APPROVAL_ID,
+            query,
+            records=self.records,
+            tasks=self.tasks,
+            context=self.context,
+            link_secret=secret,
+            claims=GRACE if claims is None else claims,
+            now=int(now),
+        )
+
+    def open(self, link: str, *, now: float = NOW, **changes: str) -> DecisionPage:
+        """The GET of the link: what a browser, a mail scanner or a link preview fetches."""
+        query = {**self.links[link], **changes}
+        return approval_page(
+            APPROVAL_ID,
+            query,
+            records=self.records,
+            context=self.context,
+            link_secret=LINK_SECRET,
+            now=int(now),
         )
 
 
@@ -154,11 +237,27 @@ def test_request_fails_without_a_link_secret() -> None:
 def test_approve_answers_the_waiting_task_once(approval: Approval) -> None:
     page = approval.follow("approve")
     assert (page.status, page.title) == (200, "Approved")
+    grace = {"issuer": ISSUER, "sub": "sub-grace", "name": "Grace Hopper"}
     assert approval.tasks.answers == [
-        ("token-1", "success", {"decision": "approved", "approval_id": APPROVAL_ID, "decided_at": int(NOW)})
+        (
+            "token-1",
+            "success",
+            {
+                "decision": "approved",
+                "approval_id": APPROVAL_ID,
+                "decided_at": int(NOW),
+                "approved_by": grace,
+            },
+        )
     ]
+    record = approval.records.items[APPROVAL_ID]
+    assert (record["approver_issuer"], record["approver_sub"], record["approver_name"]) == (
+        ISSUER,
+        "sub-grace",
+        "Grace Hopper",
+    )
     again = approval.follow("approve")
-    assert again.status == 409 and "already approved" in again.message
+    assert again.status == 409 and "already approved by Grace Hopper" in again.message
     assert approval.follow("reject").status == 409
     assert len(approval.tasks.answers) == 1
 
@@ -168,7 +267,7 @@ def test_reject_fails_the_waiting_task_with_approval_rejected(approval: Approval
     assert (page.status, page.title) == (200, "Rejected")
     [(token, kind, (error, cause))] = approval.tasks.answers
     assert (token, kind, error) == ("token-1", "failure", "ApprovalRejected")
-    assert "GH-42" in cause
+    assert "GH-42" in cause and "rejected by Grace Hopper" in cause
 
 
 def test_a_link_with_its_decision_swapped_is_refused(approval: Approval) -> None:
@@ -203,7 +302,16 @@ def test_links_signed_with_the_previous_secret_still_work() -> None:
     )
     line = next(line for line in approvers.messages[0][1].splitlines() if line.startswith("Approve:"))
     query = dict(parse_qsl(urlsplit(line.split()[-1]).query))
-    page = decide(APPROVAL_ID, query, records=records, tasks=tasks, link_secret=LINK_SECRET, now=int(NOW))
+    page = decide(
+        APPROVAL_ID,
+        query,
+        records=records,
+        tasks=tasks,
+        context=MemoryContext(),
+        link_secret=LINK_SECRET,
+        claims=GRACE,
+        now=int(NOW),
+    )
     assert page.status == 200
 
 
@@ -236,17 +344,32 @@ def test_without_the_link_secret_nothing_is_decided(approval: Approval) -> None:
 def test_bad_links_are_refused_naming_the_parameter(
     approval: Approval, approval_id: str, query: dict[str, str], status: int, message: str | None
 ) -> None:
-    page = decide(
-        approval_id, query, records=approval.records, tasks=approval.tasks, link_secret=LINK_SECRET, now=0
-    )
-    assert page.status == status
-    if message:
-        assert page.message == message
+    for page in (
+        decide(
+            approval_id,
+            query,
+            records=approval.records,
+            tasks=approval.tasks,
+            context=approval.context,
+            link_secret=LINK_SECRET,
+            claims=GRACE,
+            now=0,
+        ),
+        approval_page(
+            approval_id,
+            query,
+            records=approval.records,
+            context=approval.context,
+            link_secret=LINK_SECRET,
+            now=0,
+        ),
+    ):
+        assert page.status == status
+        if message:
+            assert page.message == message
 
 
 def test_the_page_escapes_what_it_shows() -> None:
-    from cvpn_shared.access.approval import DecisionPage
-
     html = DecisionPage(200, "Approved", "Request <script>alert(1)</script> is approved").html()
     assert "<script>alert" not in html and "&lt;script&gt;" in html
 
@@ -296,3 +419,109 @@ def test_the_subject_is_one_sns_accepts_whatever_the_request_id() -> None:
     subject = approvers.messages[0][0]
     assert subject.startswith("Approval needed: Client VPN for NET-1??x") and len(subject) < 100
     assert subject.isascii() and subject.isprintable()
+
+
+# ------------------------------------------------------------------- the page a link opens (GET)
+
+
+def test_following_a_link_shows_the_request_and_decides_nothing(approval: Approval) -> None:
+    """A mail scanner, a link preview or a prefetch GETs the link, as often as it likes: the request
+    stays pending, the task waits, and the link still works for the approver's confirmation."""
+    for _ in range(3):
+        page = approval.open("approve")
+        assert (page.status, page.title) == (200, "Approve request GH-42?")
+    assert approval.records.items[APPROVAL_ID]["status"] == "PENDING"
+    assert approval.tasks.answers == []
+    details = dict(page.details)
+    assert details["Requested by"] == "Ada Lovelace <ada@example.com>"
+    assert details["Identity"] == f"sub-ada at {ISSUER}"
+    assert (details["Profile"], details["Access groups"]) == ("engineering", "build-farm")
+    assert details["Reason"] == "On-call for the build farm"
+    assert page.form == {
+        "decision": "approve",
+        **{k: approval.links["approve"][k] for k in ("expires", "signature")},
+    }
+    html = page.html("n0nce", "void 0;")
+    assert "<form id=decision-form method=post>" in html and "<script nonce='n0nce'>" in html
+    assert approval.follow("approve").status == 200  # the link was not used up by the GETs
+
+
+def test_a_page_of_a_bad_expired_or_decided_link_offers_no_confirmation(approval: Approval) -> None:
+    assert approval.open("reject", decision="approve").status == 403
+    expired = approval.open("approve", now=NOW + 86401)
+    assert (expired.status, expired.form) == (410, None)
+    approval.follow("reject")
+    decided = approval.open("approve")
+    assert (decided.status, decided.form) == (409, None)
+    assert "already rejected by Grace Hopper" in decided.message
+
+
+# ------------------------------------------------------------------ who may decide (the POST)
+
+
+def test_nobody_approves_their_own_request(approval: Approval) -> None:
+    """Ada asked (issuer + sub): though she is in the approver group, she cannot decide it."""
+    for link in ("approve", "reject"):
+        page = approval.follow(link, claims=ADA)
+        assert (page.status, page.title) == (403, "Not your decision")
+        assert "You asked for this request" in page.message
+    assert approval.records.items[APPROVAL_ID]["status"] == "PENDING" and approval.tasks.answers == []
+
+
+def test_the_same_sub_at_another_issuer_is_another_person(approval: Approval) -> None:
+    assert approval.follow("approve", claims={**ADA, "iss": "https://other.example"}).status == 200
+
+
+def test_an_approver_outside_the_group_is_refused(approval: Approval) -> None:
+    page = approval.follow("approve", claims={**GRACE, "groups": "[staff finance]"})
+    assert (page.status, page.title) == (403, "Not an approver")
+    assert (
+        page.message == "groups: you are not in the approver group 'vpn-approvers' of this request's profile."
+    )
+    assert approval.records.items[APPROVAL_ID]["status"] == "PENDING"
+
+
+def test_a_token_without_the_group_claim_is_refused_naming_the_claim(approval: Approval) -> None:
+    claims = {key: value for key, value in GRACE.items() if key != "groups"}
+    page = approval.follow("approve", claims=claims)
+    assert page.status == 403 and "carries no 'groups' claim" in page.message
+    assert approval.tasks.answers == []
+
+
+def test_the_claim_the_profile_names_is_the_one_checked(approval: Approval) -> None:
+    approval.context.rules["engineering"] = ApproverRule("cognito:groups", APPROVERS, "profile 'engineering'")
+    assert approval.follow("approve").status == 403  # Grace's "groups" is not the claim asked for
+    assert approval.follow("approve", claims={**GRACE, "cognito:groups": [APPROVERS]}).status == 200
+
+
+def test_without_an_approver_group_nobody_decides(approval: Approval) -> None:
+    approval.context.requests["GH-42"]["profile"] = None
+    page = approval.follow("approve")
+    assert (page.status, page.title) == (403, "No approvers configured")
+    assert "the stack's ApproverGroup parameter" in page.message
+
+
+def test_nobody_signed_in_decides_nothing(approval: Approval) -> None:
+    assert approval.follow("approve", claims={}).status == 401
+    assert approval.follow("approve", claims={"iss": ISSUER, "groups": APPROVERS}).status == 403  # no sub
+    assert approval.records.items[APPROVAL_ID]["status"] == "PENDING"
+
+
+def test_a_ticket_requester_named_by_email_cannot_approve_it(approval: Approval) -> None:
+    """A ticket names its requester by e-mail only: a token with that e-mail is refused (the safe side)."""
+    approval.context.requests["GH-42"] = {
+        "request_id": "GH-42",
+        "requester": "Octo@Example.com",
+        "source": "github",
+    }
+    approval.context.rules[None] = ApproverRule("groups", APPROVERS, "the stack's ApproverGroup parameter")
+    page = approval.follow("approve", claims={**GRACE, "email": "octo@example.com"})
+    assert page.status == 403 and "The ticket names you" in page.message
+    assert approval.follow("approve").status == 200
+
+
+def test_an_expired_or_used_link_decides_nothing_even_for_an_approver(approval: Approval) -> None:
+    assert approval.follow("approve", now=NOW + 86401).status == 410
+    assert approval.follow("approve").status == 200
+    assert approval.follow("reject").status == 409
+    assert len(approval.tasks.answers) == 1

@@ -13,7 +13,9 @@ from moto import mock_aws
 
 from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRecords
 from cvpn_shared.access.dal.deliveries import WebhookDeliveries
+from cvpn_shared.access.dal.form_store import PersonRequests
 from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
+from cvpn_shared.access.identity import Person
 
 
 @pytest.fixture
@@ -47,13 +49,32 @@ def test_a_delivery_is_claimed_once_until_it_expires(aws: None) -> None:
 def test_an_approval_is_decided_once(aws: None) -> None:
     records = ApprovalRecords(*_table("approval_id"))
     records.create({"approval_id": "a1", "status": "PENDING", "task_token": "tok", "expires_at": 10})
-    decided = records.decide("a1", status="APPROVED", decided_at=5, decided_via="link")
+    grace = Person("https://issuer.example", "sub-grace", "Grace Hopper", "grace@example.com")
+    decided = records.decide("a1", status="APPROVED", decided_at=5, decided_via="link", approver=grace)
     assert (decided["status"], decided["task_token"], decided["decided_at"]) == ("APPROVED", "tok", 5)
+    assert records.get("a1") == decided
+    assert (decided["approver_issuer"], decided["approver_sub"], decided["approver_name"]) == (
+        "https://issuer.example",
+        "sub-grace",
+        "Grace Hopper",
+    )
     with pytest.raises(ApprovalAlreadyDecided) as raised:
-        records.decide("a1", status="REJECTED", decided_at=6, decided_via="link")
+        records.decide("a1", status="REJECTED", decided_at=6, decided_via="link", approver=grace)
     assert raised.value.record["status"] == "APPROVED"
     with pytest.raises(ApprovalNotFound):
-        records.decide("nope", status="APPROVED", decided_at=6, decided_via="link")
+        records.decide("nope", status="APPROVED", decided_at=6, decided_via="link", approver=grace)
+
+
+def test_a_persons_requests_change_only_at_the_version_read(aws: None) -> None:
+    people = PersonRequests(*_table("pk"))
+    assert people.read("iss sub") == ([], 0)
+    assert people.write("iss sub", [{"request_id": "REQ-1", "at": 1.0}], version=0)
+    assert not people.write("iss sub", [], version=0)  # someone wrote first
+    listed, version = people.read("iss sub")
+    assert (listed, version) == ([{"request_id": "REQ-1", "at": 1.0}], 1)
+    assert people.write("iss sub", [], version=1)
+    assert not people.write("iss sub", [{"request_id": "REQ-2", "at": 2.0}], version=1)
+    assert people.read("iss sub") == ([], 2)
 
 
 def test_the_source_catalog_is_cached_and_missing_is_none(aws: None) -> None:

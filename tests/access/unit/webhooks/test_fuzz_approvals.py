@@ -1,8 +1,9 @@
-"""The approval endpoints under whatever arrives: never a 5xx, never an unhandled exception, and a
-refused link decides nothing and answers no waiting workflow.
+"""The approval endpoints under whatever arrives: never a 5xx, never an unhandled exception; a GET
+decides nothing, and only a genuine link confirmed (POST) by an approver who did not ask decides.
 
-``GET /approvals/{id}`` is public (the links travel by e-mail): the handler is the deployed one, its
-records and task callbacks in memory with the table's and Step Functions' semantics. The
+``GET /approvals/{id}`` is public (the links travel by e-mail); its POST comes through the JWT
+authorizer with the token's claims. The handler is the deployed one, its records and task callbacks in
+memory with the table's and Step Functions' semantics. The
 RequestApproval task is fed any event: it either stores one approval and sends one message SNS
 would accept, or refuses the event (a validation error naming the field) having written nothing.
 """
@@ -26,7 +27,15 @@ from cvpn_shared.access.signatures import SigningSecrets
 from tests.fixtures.handlers import LambdaContext, load_handler_module
 
 from .conftest import NOW
-from .test_approval import APPROVAL_ID, MemoryApprovals, MemoryApprovers, MemoryTasks
+from .test_approval import (
+    ADA,
+    APPROVAL_ID,
+    GRACE,
+    MemoryApprovals,
+    MemoryApprovers,
+    MemoryContext,
+    MemoryTasks,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
 
@@ -48,6 +57,8 @@ class World:
             {"approval_id": APPROVAL_ID, "status": "PENDING", "task_token": "tok", "request_id": "R-1"}
         )
         self.tasks = MemoryTasks()
+        self.context = MemoryContext()
+        self.context.requests["R-1"] = {**self.context.requests["GH-42"], "request_id": "R-1"}
 
 
 @pytest.fixture
@@ -62,6 +73,7 @@ def world(decision_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[
     holder = [World()]
     monkeypatch.setattr(decision_module, "approval_records", lambda: holder[0].records)
     monkeypatch.setattr(decision_module, "task_callbacks", lambda: holder[0].tasks)
+    monkeypatch.setattr(decision_module, "approval_context", lambda: holder[0].context)
     monkeypatch.setattr(decision_module, "approval_link_secret", lambda: SECRET)
     monkeypatch.setattr(decision_module.time, "time", lambda: NOW)
     return holder
@@ -110,14 +122,25 @@ _approval_id = st.one_of(
 )
 
 
-def _event(approval_id: str, query: dict[str, str], method: str) -> dict[str, Any]:
+_claims = st.one_of(
+    st.just(GRACE),  # an approver
+    st.just(ADA),  # the requester, also in the approver group
+    st.just({**GRACE, "groups": "[staff]"}),  # outside the group
+    st.just({}),
+    st.dictionaries(st.sampled_from(["iss", "sub", "groups", "email"]), st.text(max_size=20), max_size=4),
+)
+
+
+def _event(approval_id: str, query: dict[str, str], method: str, claims: dict[str, Any]) -> dict[str, Any]:
+    """GET carries the link in its query; POST (the confirmation) in a JSON body, with the claims."""
     path = f"/approvals/{approval_id}"
-    return {
+    route = f"{method} /approvals/{{approval_id}}"
+    event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": "GET /approvals/{approval_id}",
+        "routeKey": route,
         "rawPath": path,
-        "rawQueryString": "&".join(f"{k}={v}" for k, v in query.items()),
-        "queryStringParameters": query or None,
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in query.items()) if method != "POST" else "",
+        "queryStringParameters": (query or None) if method != "POST" else None,
         "pathParameters": {"approval_id": approval_id},
         "headers": {"user-agent": "fuzz"},
         "requestContext": {
@@ -133,34 +156,44 @@ def _event(approval_id: str, query: dict[str, str], method: str) -> dict[str, An
                 "userAgent": "fuzz",
             },
             "requestId": "r1",
-            "routeKey": "GET /approvals/{approval_id}",
+            "routeKey": route,
             "stage": "$default",
             "time": "28/Nov/2026:10:00:00 +0000",
             "timeEpoch": 0,
+            **({"authorizer": {"jwt": {"claims": claims, "scopes": None}}} if method == "POST" else {}),
         },
         "isBase64Encoded": False,
     }
+    if method == "POST":
+        event["body"] = json.dumps(query)
+    return event
 
 
 @FUZZ
 @given(
     approval_id=_approval_id,
     query=st.one_of(_genuine_link, _tampered(), _random_query),
-    method=st.sampled_from(["GET", "GET", "GET", "POST", "HEAD", "DELETE"]),
+    method=st.sampled_from(["GET", "GET", "POST", "POST", "HEAD", "DELETE"]),
+    claims=_claims,
 )
-def test_approval_links_never_answer_5xx_and_only_a_genuine_one_decides(
-    decision_module: ModuleType, world: list[World], approval_id: str, query: dict[str, str], method: str
+def test_approval_links_never_answer_5xx_and_only_a_confirmed_genuine_one_decides(
+    decision_module: ModuleType,
+    world: list[World],
+    approval_id: str,
+    query: dict[str, str],
+    method: str,
+    claims: dict[str, Any],
 ) -> None:
     current = world[0] = World()
 
-    answer = decision_module.lambda_handler(_event(approval_id, query, method), LambdaContext("approvals"))
+    event = _event(approval_id, query, method, claims)
+    answer = decision_module.lambda_handler(event, LambdaContext("approvals"))
 
     status = answer["statusCode"]
     assert 200 <= status < 500, answer
     record = current.records.items[APPROVAL_ID]
     genuine = (
-        method == "GET"
-        and approval_id == APPROVAL_ID
+        approval_id == APPROVAL_ID
         and query.get("decision") in ("approve", "reject")
         and re.fullmatch("[0-9]{1,12}", query.get("expires", "")) is not None
         and int(query["expires"]) >= int(NOW)
@@ -171,12 +204,14 @@ def test_approval_links_never_answer_5xx_and_only_a_genuine_one_decides(
             for secret in (SECRET.current, SECRET.previous or "")
         )
     )
-    if genuine:
+    if genuine and method == "POST" and claims is GRACE:
         assert status == 200, answer
         assert record["status"] == {"approve": "APPROVED", "reject": "REJECTED"}[query["decision"]]
+        assert record["approver_sub"] == GRACE["sub"]
         assert [token for token, _, _ in current.tasks.answers] == ["tok"]
     else:
-        assert status != 200, (answer, query)
+        # a GET (page or scanner), a bad link, the requester or anyone outside the group: nothing decided
+        assert status == 200 if genuine and method == "GET" else status != 200, (answer, query)
         assert record["status"] == "PENDING"
         assert current.tasks.answers == []
 

@@ -17,7 +17,7 @@ from cvpn_shared.access.signatures import SigningSecrets
 from tests.fixtures.handlers import LambdaContext, load_handler_module
 
 from .conftest import NOW, Harness
-from .test_approval import MemoryApprovals, MemoryTasks
+from .test_approval import GRACE, MemoryApprovals, MemoryContext, MemoryTasks
 
 # Powertools warns when an answer published no metric (routing 404s): expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish")
@@ -33,6 +33,7 @@ def _event(
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     parameters: dict[str, str] | None = None,
+    claims: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     event: dict[str, Any] = {
         "version": "2.0",
@@ -62,6 +63,8 @@ def _event(
     }
     if body is not None:
         event["body"] = body
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
     if query:
         event["queryStringParameters"] = query
     if parameters:
@@ -140,12 +143,18 @@ def test_webhook_handler_never_answers_5xx(
 def approval_app(powertools_env: None, monkeypatch: pytest.MonkeyPatch) -> tuple[ModuleType, MemoryApprovals]:
     module = load_handler_module("access/approval_decision")
     records = MemoryApprovals()
-    records.create({"approval_id": "a" * 32, "status": "PENDING", "task_token": "tok", "request_id": "NET-9"})
+    records.create({"approval_id": "a" * 32, "status": "PENDING", "task_token": "tok", "request_id": "GH-42"})
     monkeypatch.setattr(module, "approval_records", lambda: records)
     monkeypatch.setattr(module, "task_callbacks", lambda: MemoryTasks())
+    monkeypatch.setattr(module, "approval_context", lambda: MemoryContext())
     monkeypatch.setattr(module, "approval_link_secret", lambda: SigningSecrets("link-secret"))
     monkeypatch.setattr(module.time, "time", lambda: NOW)
     return module, records
+
+
+def _link_query() -> dict[str, str]:
+    link = approval_links("https://api.example", "a" * 32, int(NOW) + 60, "link-secret")["approve"]
+    return dict(part.split("=", 1) for part in link.split("?", 1)[1].split("&"))
 
 
 def _follow(module: ModuleType, approval_id: str, query: dict[str, str]) -> dict[str, Any]:
@@ -159,15 +168,46 @@ def _follow(module: ModuleType, approval_id: str, query: dict[str, str]) -> dict
     return dict(module.lambda_handler(event, LambdaContext("intake")))
 
 
-def test_approval_link_handler_answers_an_html_page(approval_app: tuple[ModuleType, MemoryApprovals]) -> None:
+def _confirm(module: ModuleType, approval_id: str, body: str, claims: dict[str, Any]) -> dict[str, Any]:
+    event = _event(
+        "POST",
+        f"/approvals/{approval_id}",
+        "POST /approvals/{approval_id}",
+        body=body,
+        parameters={"approval_id": approval_id},
+        claims=claims,
+    )
+    return dict(module.lambda_handler(event, LambdaContext("intake")))
+
+
+def test_the_link_opens_a_confirm_page_under_a_nonce_policy(
+    approval_app: tuple[ModuleType, MemoryApprovals],
+) -> None:
     module, records = approval_app
-    link = approval_links("https://api.example", "a" * 32, int(NOW) + 60, "link-secret")["approve"]
-    query = dict(part.split("=", 1) for part in link.split("?", 1)[1].split("&"))
-    answer = _follow(module, "a" * 32, query)
+    answer = _follow(module, "a" * 32, _link_query())
     assert answer["statusCode"] == 200
     assert answer["headers"]["Content-Type"] == "text/html; charset=utf-8"
-    assert "Request NET-9 is approved" in answer["body"]
-    assert records.items["a" * 32]["decided_via"] == "link from 198.51.100.7 (pytest)"
+    policy = answer["headers"]["Content-Security-Policy"]
+    nonce = policy.split("'nonce-", 1)[1].split("'", 1)[0]
+    assert f"<script nonce='{nonce}'>" in answer["body"] and "connect-src 'self'" in policy
+    assert "Approve request GH-42?" in answer["body"] and "Ada Lovelace" in answer["body"]
+    assert records.items["a" * 32]["status"] == "PENDING"
+
+
+def test_the_confirmation_decides_as_json_or_a_form_body(
+    approval_app: tuple[ModuleType, MemoryApprovals],
+) -> None:
+    module, records = approval_app
+    query = _link_query()
+    refused = _confirm(module, "a" * 32, "not a form", GRACE)
+    assert refused["statusCode"] == 400 and json.loads(refused["body"])["message"].startswith("decision:")
+    answer = _confirm(module, "a" * 32, "&".join(f"{k}={v}" for k, v in query.items()), GRACE)
+    assert answer["statusCode"] == 200, answer
+    assert answer["headers"]["Content-Type"] == "application/json"
+    assert "Request GH-42 is approved by Grace Hopper" in json.loads(answer["body"])["message"]
+    assert records.items["a" * 32]["decided_via"] == "confirmed from 198.51.100.7 (pytest)"
+    again = _confirm(module, "a" * 32, json.dumps(query), GRACE)
+    assert again["statusCode"] == 409
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

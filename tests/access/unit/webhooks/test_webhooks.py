@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from cvpn_shared.access.dal.form_store import FormSubmissions
 from cvpn_shared.access.form import request_status
+from cvpn_shared.access.identity import Person
 from cvpn_shared.access.signatures import SignatureScheme, sign
 
 from .conftest import NOW, SECRETS, Harness, example_payload, source_config
@@ -296,10 +297,11 @@ def test_a_recorded_webhook_request_is_followed_by_its_requester_only(harness: H
         assert answer.status == 202
         executions = _OneRunningExecution(answer.body["execution_arn"])
 
-        def status_for(requester: str) -> dict[str, Any] | None:
+        def status_for(email: str, verified: bool = True) -> dict[str, Any] | None:
+            person = Person("https://issuer.example", f"sub-{email}", email, email, email_verified=verified)
             return request_status(
                 "NET-2001",
-                requester=requester,
+                person=person,
                 submissions=submissions,
                 executions=executions,
                 allocations=_NoPoolBlocks(),
@@ -311,6 +313,8 @@ def test_a_recorded_webhook_request_is_followed_by_its_requester_only(harness: H
         assert status["status"] == "in-progress"
         assert (status["source"], status["ticket_key"]) == ("jira", "NET-2001")
         assert status_for("ada.lovelace@example.com") is None  # the delivery's author is not the reporter
+        # A ticket names the requester by e-mail: only an e-mail the issuer verified reads it.
+        assert status_for("grace.hopper@example.com", verified=False) is None
 
 
 class _OneRunningExecution:

@@ -1,4 +1,4 @@
-"""Approval of a request by a person: signed, single-use, expiring approve/reject links.
+"""Approval of a request by a person: signed, single-use, expiring links to a confirmation page.
 
 The intake workflow waits on a task token (``lambda:invoke.waitForTaskToken``). ``request_approval``
 stores the token under a random approval id and sends the approvers two links::
@@ -6,10 +6,16 @@ stores the token under a random approval id and sends the approvers two links::
     GET /approvals/{approval_id}?decision=approve|reject&expires=<unix>&signature=<hex>
 
 ``signature`` is HMAC-SHA256 (the approval link secret, current or previous) over the id, decision
-and expiry, so a link cannot be altered (turning a reject into an approve) or prolonged. ``decide``
-checks it in constant time, refuses an expired link, marks the request decided with a conditional
-write (a second use finds it decided), then answers the waiting task: SendTaskSuccess on approve,
-SendTaskFailure ``ApprovalRejected`` on reject.
+and expiry, so a link cannot be altered (turning a reject into an approve) or prolonged.
+
+Following a link decides nothing: mail scanners, link previews and browsers' prefetch all GET links.
+``approval_page`` checks the link and shows the request with a confirm button. Only the POST of that
+page (``decide``) decides, and only for a person signed in with the form's OpenID Connect issuer (the
+API's JWT authorizer validated the token) who carries the approver group in the claim the profile
+names, and who is not the requester (issuer + ``sub``). ``decide`` checks the link in constant time,
+refuses an expired one, marks the request decided with a conditional write recording who decided (a
+second use finds it decided), then answers the waiting task: SendTaskSuccess on approve (its output
+names the approver), SendTaskFailure ``ApprovalRejected`` on reject.
 """
 
 from __future__ import annotations
@@ -29,13 +35,19 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cvpn_shared.access.dal.approvals import ApprovalAlreadyDecided, ApprovalNotFound
 from cvpn_shared.access.dal.intake_workflow import TaskNoLongerWaiting
+from cvpn_shared.access.identity import Person, PersonUnknown, claim_values, person_from_claims
+from cvpn_shared.access.profiles import NetworkProfile, ProfileInvalid
 from cvpn_shared.access.signatures import SigningSecrets
 
 __all__ = [
     "APPROVAL_REJECTED",
+    "ApprovalContext",
     "ApprovalTask",
+    "ApproverRule",
     "DecisionPage",
+    "RecordedRequests",
     "approval_links",
+    "approval_page",
     "decide",
     "link_signature",
     "request_approval",
@@ -73,8 +85,10 @@ class ApprovalTask(BaseModel):
 class ApprovalStore(Protocol):
     def create(self, record: dict[str, Any]) -> None: ...
 
+    def get(self, approval_id: str) -> dict[str, Any] | None: ...
+
     def decide(
-        self, approval_id: str, *, status: str, decided_at: int, decided_via: str
+        self, approval_id: str, *, status: str, decided_at: int, decided_via: str, approver: Person
     ) -> dict[str, Any]: ...
 
 
@@ -184,7 +198,8 @@ def request_approval(
         "A Client VPN endpoint was requested and needs your approval.\n\n"
         f"{_summary(task.request, task.source)}\n\n"
         f"Approve: {links['approve']}\n\nReject:  {links['reject']}\n\n"
-        f"The links work once and expire {until}.\n"
+        f"Each link opens a page where you sign in and confirm; the decision works once and the "
+        f"links expire {until}.\n"
     )
     records.create(
         {
@@ -209,22 +224,68 @@ def request_approval(
 
 
 @dataclass(frozen=True)
+class ApproverRule:
+    """Who may decide a request: tokens whose ``claim`` includes ``group``; nobody when no group is set."""
+
+    claim: str
+    group: str | None
+    configured_in: str  # where an administrator sets it, for the message when nobody may decide
+
+
+class ApprovalContext(Protocol):
+    """What a decision needs besides the link: the request as recorded, and who may decide it."""
+
+    def request(self, request_id: str) -> dict[str, Any] | None:
+        """The recorded request (the form's or a ticket's submission), None when not recorded."""
+        ...
+
+    def approver_rule(self, profile: str | None) -> ApproverRule:
+        """The approver group of ``profile`` (or the stack's, for a request without a profile)."""
+        ...
+
+
+@dataclass(frozen=True)
 class DecisionPage:
-    """The small HTML page a person sees after following a link."""
+    """The small HTML page a person sees after following a link, or the answer to a decision."""
 
     status: int
     title: str
     message: str
+    details: tuple[tuple[str, str], ...] = ()
+    form: dict[str, str] | None = None  # the signed link's fields, when the page offers to decide
 
-    def html(self) -> str:
+    def html(self, nonce: str = "", script: str = "") -> str:
         title, message = html.escape(self.title), html.escape(self.message)
+        rows = "".join(
+            f"<tr><th scope=row>{html.escape(name)}</th><td>{html.escape(value)}</td></tr>"
+            for name, value in self.details
+        )
+        table = f"<table>{rows}</table>" if rows else ""
+        form = ""
+        if self.form is not None:
+            fields = "".join(
+                f"<input type=hidden name={name} value='{html.escape(value, quote=True)}'>"
+                for name, value in self.form.items()
+            )
+            verb = "Approve" if self.form.get("decision") == "approve" else "Reject"
+            form = (
+                "<form id=decision-form method=post>"
+                f"{fields}<p id=who></p>"
+                f"<button id=confirm type=submit>Sign in and {verb.lower()}</button></form>"
+                "<p id=outcome role=status aria-live=polite></p>"
+                f"<noscript>{verb} needs JavaScript: the page signs you in first.</noscript>"
+            )
+        scripted = f"<script nonce='{html.escape(nonce, quote=True)}'>{script}</script>" if form else ""
         return (
             "<!doctype html><html lang=en><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width, initial-scale=1">'
             f"<title>{title}</title>"
             "<body style='font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto'>"
-            f"<h1>{title}</h1><p>{message}</p></body></html>"
+            f"<h1>{title}</h1><p id=message>{message}</p>{table}{form}{scripted}</body></html>"
         )
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "title": self.title, "message": self.message}
 
 
 def _link_secret_matches(
@@ -239,17 +300,17 @@ def _link_secret_matches(
     return matched
 
 
-def decide(
-    approval_id: str,
-    query: Mapping[str, str],
-    *,
-    records: ApprovalStore,
-    tasks: WaitingTasks,
-    link_secret: SigningSecrets | None,
-    now: int,
-    decided_via: str = "",
-) -> DecisionPage:
-    """Apply the decision a link carries, once; the page to show."""
+def _when(seconds: Any) -> str:
+    try:
+        return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(seconds)
+
+
+def _check_link(
+    approval_id: str, query: Mapping[str, str], link_secret: SigningSecrets | None, now: int
+) -> DecisionPage | None:
+    """A page explaining why the link is not usable, None when it is (signed by us, not expired)."""
     decision = query.get("decision", "")
     expires_text = query.get("expires", "")
     signature = query.get("signature", "")
@@ -267,29 +328,191 @@ def decide(
     if not _link_secret_matches(link_secret, approval_id, decision, expires, signature):
         return DecisionPage(403, "Link not valid", "signature: this link was altered or not issued by us.")
     if now > expires:
-        until = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return DecisionPage(410, "Link expired", f"expires: this link expired at {until}.")
-    status = DECISIONS[decision]
+        return DecisionPage(410, "Link expired", f"expires: this link expired at {_when(expires)}.")
+    return None
+
+
+def _already_decided(record: Mapping[str, Any]) -> DecisionPage:
+    earlier = str(record.get("status", "decided")).lower()
+    by = f" by {record['approver_name']}" if record.get("approver_name") else ""
+    return DecisionPage(
+        409,
+        "Already decided",
+        f"Request {record.get('request_id', '')} was already {earlier}{by}; links work once.",
+    )
+
+
+def _request_details(record: Mapping[str, Any], request: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """What the approver reads before deciding: who asked (their stable identity), for what, why."""
+    request = request or {}
+    who = _text(request.get("requester_name") or request.get("requester") or record.get("requester") or "-")
+    email = request.get("requester_email")
+    rows = [
+        ("Request", _text(record.get("request_id", ""))),
+        ("Requested by", f"{who} <{_text(email)}>" if email and email != who else who),
+    ]
+    if request.get("requester_sub"):
+        rows.append(
+            ("Identity", f"{_text(request.get('requester_sub'))} at {_text(request.get('requester_issuer'))}")
+        )
+    else:
+        rows.append(("Identity", f"as named by {_text(request.get('source') or record.get('source'))}"))
+    rows.append(("Profile", _text(request.get("profile") or "-")))
+    groups = request.get("access_groups") or []
+    rows.append(("Access groups", ", ".join(_text(group) for group in _items(groups)) or "-"))
+    rows.append(("Reason", _text(request.get("justification") or request.get("reason") or "-")))
+    if request.get("duration_hours"):
+        rows.append(("Duration", f"{_text(request.get('duration_hours'))} hours"))
+    rows.append(("Link expires", _when(record.get("expires_at"))))
+    return rows
+
+
+def approval_page(
+    approval_id: str,
+    query: Mapping[str, str],
+    *,
+    records: ApprovalStore,
+    context: ApprovalContext,
+    link_secret: SigningSecrets | None,
+    now: int,
+) -> DecisionPage:
+    """What following a link shows: the request and a confirm button. It decides nothing and does not
+    use the link up, so a mail scanner or a link preview that fetches it changes nothing."""
+    problem = _check_link(approval_id, query, link_secret, now)
+    if problem is not None:
+        return problem
+    record = records.get(approval_id)
+    if record is None:
+        return DecisionPage(404, "Unknown approval", "approval_id: no approval request has this id.")
+    if record.get("status") != "PENDING":
+        return _already_decided(record)
+    decision = query["decision"]
+    request = context.request(str(record.get("request_id", "")))
+    verb = "approve" if decision == "approve" else "reject"
+    return DecisionPage(
+        200,
+        f"{verb.capitalize()} request {record.get('request_id', '')}?",
+        f"Nothing is decided yet. Sign in and confirm to {verb} this request; "
+        "only a member of the profile's approver group who did not ask for it can.",
+        details=tuple(_request_details(record, request)),
+        form={"decision": decision, "expires": query["expires"], "signature": query["signature"]},
+    )
+
+
+def _may_decide(
+    approver: Person,
+    claims: Mapping[str, Any],
+    record: Mapping[str, Any],
+    request: Mapping[str, Any] | None,
+    rule: ApproverRule,
+) -> DecisionPage | None:
+    """A 403 page when ``approver`` may not decide this request, None when they may."""
+    request = request or {}
+    if approver.same_as(request.get("requester_issuer"), request.get("requester_sub")):
+        return DecisionPage(
+            403,
+            "Not your decision",
+            "You asked for this request: someone else in the approver group must decide it.",
+        )
+    if not request.get("requester_sub"):
+        # A ticket names its requester by e-mail or user name only: refusing on a match is the safe side.
+        named = str(request.get("requester") or record.get("requester") or "").strip().lower()
+        mine = {approver.email.lower(), approver.name.lower(), approver.subject.lower()} - {""}
+        if named and named in mine:
+            return DecisionPage(
+                403,
+                "Not your decision",
+                "The ticket names you as the requester: someone else in the approver group must decide it.",
+            )
+    if not rule.group:
+        return DecisionPage(
+            403,
+            "No approvers configured",
+            f"approver_group: nobody may decide this request until an administrator sets it "
+            f"({rule.configured_in}).",
+        )
+    values = claim_values(claims, rule.claim)
+    if values is None:
+        return DecisionPage(
+            403,
+            "Not an approver",
+            f"{rule.claim}: your sign-in token carries no {rule.claim!r} claim, so it cannot show you "
+            f"belong to the approver group {rule.group!r}.",
+        )
+    if rule.group not in values:
+        return DecisionPage(
+            403,
+            "Not an approver",
+            f"{rule.claim}: you are not in the approver group {rule.group!r} of this request's profile.",
+        )
+    return None
+
+
+def decide(
+    approval_id: str,
+    query: Mapping[str, str],
+    *,
+    records: ApprovalStore,
+    tasks: WaitingTasks,
+    context: ApprovalContext,
+    link_secret: SigningSecrets | None,
+    claims: Mapping[str, Any] | None,
+    now: int,
+    decided_via: str = "",
+) -> DecisionPage:
+    """Apply the decision a confirmed link carries, once, for a signed-in approver; the page to show.
+
+    ``claims`` are those of the token the API's JWT authorizer validated (None: nobody signed in).
+    """
+    problem = _check_link(approval_id, query, link_secret, now)
+    if problem is not None:
+        return problem
+    if not claims:
+        return DecisionPage(401, "Sign in", "Sign in with your organisation's account to decide.")
     try:
-        record = records.decide(approval_id, status=status, decided_at=now, decided_via=decided_via)
+        approver = person_from_claims(claims)
+    except PersonUnknown as error:
+        return DecisionPage(403, "Not an approver", str(error))
+    record = records.get(approval_id)
+    if record is None:
+        return DecisionPage(404, "Unknown approval", "approval_id: no approval request has this id.")
+    if record.get("status") != "PENDING":
+        return _already_decided(record)
+    request_id = str(record.get("request_id", ""))
+    request = context.request(request_id)
+    profile = (request or {}).get("profile")
+    refusal = _may_decide(
+        approver, claims, record, request, context.approver_rule(str(profile) if profile else None)
+    )
+    if refusal is not None:
+        return refusal
+    status = DECISIONS[query["decision"]]
+    try:
+        record = records.decide(
+            approval_id, status=status, decided_at=now, decided_via=decided_via, approver=approver
+        )
     except ApprovalNotFound:
         return DecisionPage(404, "Unknown approval", "approval_id: no approval request has this id.")
     except ApprovalAlreadyDecided as error:
-        earlier = str(error.record.get("status", "decided")).lower()
-        request_id = error.record.get("request_id", "")
-        return DecisionPage(
-            409, "Already decided", f"Request {request_id} was already {earlier}; links work once."
-        )
-    request_id = str(record.get("request_id", ""))
+        return _already_decided(error.record)
     token = str(record["task_token"])
+    decided_by = {"issuer": approver.issuer, "sub": approver.subject, "name": approver.name}
     try:
         if status == "APPROVED":
-            tasks.succeed(token, {"decision": "approved", "approval_id": approval_id, "decided_at": now})
+            tasks.succeed(
+                token,
+                {
+                    "decision": "approved",
+                    "approval_id": approval_id,
+                    "decided_at": now,
+                    "approved_by": decided_by,
+                },
+            )
         else:
             tasks.fail(
                 token,
                 APPROVAL_REJECTED,
-                f"request {request_id} was rejected by an approver (approval {approval_id})",
+                f"request {request_id} was rejected by {_text(approver.name)} (approval {approval_id})",
             )
     except TaskNoLongerWaiting:
         return DecisionPage(
@@ -298,5 +521,53 @@ def decide(
             f"Request {request_id} no longer waits for a decision (timed out or stopped).",
         )
     if status == "APPROVED":
-        return DecisionPage(200, "Approved", f"Request {request_id} is approved: provisioning starts now.")
-    return DecisionPage(200, "Rejected", f"Request {request_id} is rejected: nothing will be created.")
+        return DecisionPage(
+            200, "Approved", f"Request {request_id} is approved by {approver.name}: provisioning starts now."
+        )
+    return DecisionPage(
+        200, "Rejected", f"Request {request_id} is rejected by {approver.name}: nothing will be created."
+    )
+
+
+class _Submissions(Protocol):
+    def get(self, request_id: str) -> dict[str, Any] | None: ...
+
+
+class _Profiles(Protocol):
+    def get_profile(self, name: str) -> NetworkProfile | None: ...
+
+
+@dataclass(frozen=True)
+class RecordedRequests:
+    """The approval context from the recorded submissions and the network profiles.
+
+    A profile's ``approver_group`` (in its ``approver_group_claim``) decides who approves its requests;
+    a request without a profile (a ticket's), or a profile without an approver group, falls back on the
+    stack's (``ApproverGroup``, ``ApproverGroupClaim``). With neither, nobody may decide.
+    """
+
+    submissions: _Submissions
+    profiles: _Profiles
+    default_claim: str
+    default_group: str | None
+
+    def request(self, request_id: str) -> dict[str, Any] | None:
+        return self.submissions.get(request_id) if request_id else None
+
+    def approver_rule(self, profile: str | None) -> ApproverRule:
+        stack_rule = ApproverRule(
+            self.default_claim,
+            self.default_group or None,
+            "the stack's ApproverGroup parameter"
+            + (f" or the approver_group of profile {profile!r}" if profile else ""),
+        )
+        if not profile:
+            return stack_rule
+        try:
+            found = self.profiles.get_profile(profile)
+        except ProfileInvalid:
+            # An invalid profile names no approvers anyone can trust: nobody decides until it is fixed.
+            return ApproverRule(self.default_claim, None, f"profile {profile!r} is invalid; fix it")
+        if found is None or not found.approver_group:
+            return stack_rule
+        return ApproverRule(found.approver_group_claim, found.approver_group, f"profile {profile!r}")

@@ -1,7 +1,9 @@
 """The request form's logic: a person's submission becomes a full request, and its status is followed.
 
 A submission names a network profile, the access groups wanted and a justification. The requester is
-who the API's JWT authorizer says signed in (``requester_from_claims``), never a field of the form.
+who the API's JWT authorizer says signed in, never a field of the form: recorded by issuer + ``sub``
+(``cvpn_shared.access.identity``), with a name to read (``requester_from_claims``). A person has at
+most a set number of requests in flight (``PendingLimit``).
 ``submit_form`` builds the ``ProvisionRequest`` from the profile, holds a client CIDR from the pool,
 and starts the intake state machine with approval required. ``request_status`` follows the request
 through its executions (the intake execution and any execution it started) to the download link of
@@ -27,6 +29,7 @@ from cvpn_shared.access.cidr_pool import (
     allocate_client_cidr,
     networks_in_use,
 )
+from cvpn_shared.access.identity import Person
 from cvpn_shared.access.profiles import (
     PROFILE_NAME,
     NetworkProfile,
@@ -46,9 +49,11 @@ __all__ = [
     "FormServices",
     "FormSubmission",
     "NetworkLookup",
+    "PendingLimit",
     "RequesterUnknown",
     "StartedExecution",
     "SubmissionStore",
+    "TooManyPending",
     "build_request",
     "parse_submission",
     "request_status",
@@ -74,6 +79,10 @@ class FormInvalid(Exception):
 
 class RequesterUnknown(Exception):
     """The token names nobody (no email or username claim): answered 403."""
+
+
+class TooManyPending(Exception):
+    """The person already has as many requests in flight as allowed: answered 429."""
 
 
 class FormSubmission(BaseModel):
@@ -152,6 +161,53 @@ class ExecutionReader(Protocol):
     def history(self, execution_arn: str) -> list[dict[str, Any]]: ...
 
 
+class PersonRequestStore(Protocol):
+    """Each person's requests in flight, changed only at the version read (``dal.form_store``)."""
+
+    def read(self, person_key: str) -> tuple[list[dict[str, Any]], int]: ...
+
+    def write(self, person_key: str, requests: list[dict[str, Any]], *, version: int) -> bool: ...
+
+
+# A listed request whose submission is not recorded yet counts as in flight this long (it is starting).
+_STARTING_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class PendingLimit:
+    """At most ``limit`` requests in flight per person (issuer + sub): waiting for a decision, or approved
+    and still being set up. A request counts until its intake execution ends."""
+
+    store: PersonRequestStore
+    submissions: SubmissionStore
+    executions: ExecutionReader
+    limit: int
+
+    def _in_flight(self, entry: dict[str, Any], now: datetime) -> bool:
+        submission = self.submissions.get(str(entry.get("request_id", "")))
+        if submission is None:
+            return now.timestamp() - float(entry.get("at", 0)) < _STARTING_SECONDS
+        status = self.executions.describe(str(submission["execution_arn"])).get("status", "RUNNING")
+        return status == "RUNNING"
+
+    def reserve(self, person: Person, request_id: str, now: datetime) -> None:
+        """List ``request_id`` among the person's requests in flight, or raise TooManyPending."""
+        key = f"{person.issuer} {person.subject}"
+        for _ in range(5):  # another submission of the same person changed the list: read it again
+            listed, version = self.store.read(key)
+            in_flight = [entry for entry in listed if self._in_flight(entry, now)]
+            if len(in_flight) >= self.limit:
+                ids = ", ".join(str(entry.get("request_id")) for entry in in_flight)
+                raise TooManyPending(
+                    f"you already have {len(in_flight)} requests pending ({ids}); the limit is "
+                    f"{self.limit} per person: wait for a decision before asking again"
+                )
+            entry = {"request_id": request_id, "at": now.timestamp()}
+            if self.store.write(key, [*in_flight, entry], version=version):
+                return
+        raise TooManyPending("too many requests at once from you: try again in a moment")
+
+
 @dataclass(frozen=True)
 class FormServices:
     """The data access the form's logic works through (tests hand in other implementations)."""
@@ -162,6 +218,7 @@ class FormServices:
     network: NetworkLookup
     start: Callable[[dict[str, Any]], StartedExecution]
     ended_requests: Callable[[set[str]], set[str]] | None = None  # requests whose blocks may be reclaimed
+    pending: PendingLimit | None = None
 
 
 def requester_from_claims(claims: dict[str, Any]) -> str:
@@ -284,6 +341,7 @@ def submit_form(
     body: str | None,
     *,
     requester: str,
+    person: Person,
     services: FormServices,
     pool: CidrPool,
     new_request_id: Callable[[], str],
@@ -291,8 +349,8 @@ def submit_form(
 ) -> FormAccepted:
     """Turn a form submission into a started request waiting for approval.
 
-    Raises FormInvalid (nothing held, nothing started) or CidrPoolExhausted. A block held for a request
-    that then fails to start is released.
+    Raises FormInvalid (nothing held, nothing started), TooManyPending or CidrPoolExhausted. A block
+    held for a request that then fails to start is released.
     """
     submission = parse_submission(body)
     profile = _profile(services, submission.profile)
@@ -305,6 +363,8 @@ def submit_form(
         requester=requester,
         client_cidr_block=next(pool.blocks()),
     )
+    if services.pending is not None:
+        services.pending.reserve(person, request_id, now())
     in_use = networks_in_use(
         vpc_cidrs=services.network.vpc_cidrs(profile.vpc_id),
         route_cidrs=[str(route.destination_cidr) for route in profile.routes],
@@ -327,6 +387,7 @@ def submit_form(
             {
                 "request_id": request_id,
                 "requester": requester,
+                **person.as_record("requester"),
                 "source": SOURCE,
                 "profile": profile.name,
                 "access_groups": list(submission.access_groups),
@@ -370,20 +431,28 @@ def _started_execution(event: dict[str, Any]) -> str | None:
 
 
 def _follow(
-    execution_arn: str, executions: ExecutionReader, steps: list[str], described: list[dict[str, Any]]
+    execution_arn: str,
+    executions: ExecutionReader,
+    steps: list[str],
+    described: list[dict[str, Any]],
+    approvals: list[dict[str, Any]],
 ) -> None:
     """Append the states ``execution_arn`` entered to ``steps``, with those of each execution it started
-    spliced in where it started them; ``described`` collects every DescribeExecution answer."""
+    spliced in where it started them; ``described`` collects every DescribeExecution answer, and
+    ``approvals`` each approval decision (who approved, when)."""
     described.append(executions.describe(execution_arn))
     seen_children: set[str] = set()
     for event in executions.history(execution_arn):
         name = (event.get("stateEnteredEventDetails") or {}).get("name")
         if name:
             steps.append(str(name))
+        decision = _decision([event])
+        if decision is not None:
+            approvals.append(decision)
         child = _started_execution(event)
         if child and child not in seen_children:
             seen_children.add(child)
-            _follow(child, executions, steps, described)
+            _follow(child, executions, steps, described, approvals)
 
 
 def _find_result(value: Any) -> dict[str, Any] | None:
@@ -415,10 +484,37 @@ def _pool_block(submission: dict[str, Any]) -> ipaddress.IPv4Network | None:
     return ipaddress.IPv4Network(submission["client_cidr_block"])
 
 
+def owned_by(submission: dict[str, Any], person: Person) -> bool:
+    """Whether ``person`` is who asked for this request.
+
+    A request recorded with the requester's ``sub`` belongs to that issuer + ``sub`` only, whatever
+    e-mail a token claims. One recorded without (a ticket names its requester by e-mail) belongs to an
+    e-mail the issuer says it verified, never to one it does not vouch for.
+    """
+    if submission.get("requester_sub"):
+        return person.same_as(submission.get("requester_issuer"), submission["requester_sub"])
+    named = str(submission.get("requester") or "").strip().lower()
+    return bool(named) and person.email_verified and named == person.email.lower()
+
+
+def _decision(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Who approved, from the approval task's output in the intake's history."""
+    for event in events:
+        details = event.get("taskSucceededEventDetails") or {}
+        try:
+            output = json.loads(details.get("output") or "{}")
+        except ValueError:
+            continue
+        payload = output.get("Payload", output) if isinstance(output, dict) else None
+        if isinstance(payload, dict) and isinstance(payload.get("approved_by"), dict):
+            return payload
+    return None
+
+
 def request_status(
     request_id: str,
     *,
-    requester: str,
+    person: Person,
     submissions: SubmissionStore,
     executions: ExecutionReader,
     allocations: AllocationStore,
@@ -431,11 +527,12 @@ def request_status(
     in failure gives its client CIDR back to the pool (a ticket's request holds none).
     """
     submission = submissions.get(request_id)
-    if submission is None or submission.get("requester") != requester:
+    if submission is None or not owned_by(submission, person):
         return None
     steps: list[str] = []
     described: list[dict[str, Any]] = []
-    _follow(str(submission["execution_arn"]), executions, steps, described)
+    approvals: list[dict[str, Any]] = []
+    _follow(str(submission["execution_arn"]), executions, steps, described, approvals)
     intake = described[0]
     status = str(intake.get("status", "RUNNING"))
     failed = next((item for item in described if item.get("status") in _FAILED), {})
@@ -455,6 +552,13 @@ def request_status(
         "steps": steps,
         "current_step": current,
     }
+    if approvals:
+        approved_by = approvals[0]["approved_by"]
+        decided_at = approvals[0].get("decided_at")
+        answer["approved_by"] = {
+            "name": str(approved_by.get("name", "")),
+            "at": datetime.fromtimestamp(int(decided_at), UTC).isoformat() if decided_at else None,
+        }
     if status == "RUNNING":
         waiting = current is not None and "approv" in current.lower()
         answer["status"] = "awaiting-approval" if waiting else "in-progress"

@@ -46,6 +46,10 @@ class AccessSettings(EnvironmentSettings):
         default=86400, ge=300, le=7 * 86400, description="APPROVAL_LINK_TTL_SECONDS"
     )
     intake_api_url: str = Field(default="", description="INTAKE_API_URL")
+    # Who may decide a request whose profile names no approver group (a ticket's has no profile).
+    approver_group_claim: str = Field(default="groups", description="APPROVER_GROUP_CLAIM")
+    approver_group: str = Field(default="", description="APPROVER_GROUP")
+    max_pending_requests: int = Field(default=3, ge=1, le=100, description="MAX_PENDING_REQUESTS")
     # Grants: their table, and the one-time schedules that expire them.
     access_grants_table_name: str = Field(default="", description="ACCESS_GRANTS_TABLE_NAME")
     grant_schedule_group: str = Field(default="", description="GRANT_SCHEDULE_GROUP")

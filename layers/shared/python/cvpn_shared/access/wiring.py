@@ -14,6 +14,7 @@ from cvpn_shared.access.settings import get_settings
 from cvpn_shared.core.aws_clients import client
 
 if TYPE_CHECKING:
+    from cvpn_shared.access.approval import RecordedRequests
     from cvpn_shared.access.cidr_pool import CidrPool
     from cvpn_shared.access.dal.approvals import ApprovalRecords, ApproversTopic
     from cvpn_shared.access.dal.executions import StepFunctionsExecutions
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "access_grants",
+    "approval_context",
     "approval_link_secret",
     "approval_records",
     "approvers_topic",
@@ -96,18 +98,25 @@ def _start_form_request(request: dict[str, Any]) -> StartedExecution:
 
 @lru_cache(maxsize=1)
 def form_services() -> FormServices:
-    from cvpn_shared.access.dal.form_store import AccountNetworks, EndedRequests
+    from cvpn_shared.access.dal.form_store import AccountNetworks, EndedRequests, PersonRequests
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
-    from cvpn_shared.access.form import FormServices
+    from cvpn_shared.access.form import FormServices, PendingLimit
     from cvpn_shared.provisioning.dal.inventory import AwsInventory
 
+    settings = get_settings()
     return FormServices(
         profiles=ParameterStoreProfiles(client("ssm"), get_settings().profiles_parameter_path),
         allocations=client_cidr_allocations(),
         submissions=form_submissions(),
         network=AccountNetworks(AwsInventory(client)),
         start=_start_form_request,
-        ended_requests=EndedRequests(client("dynamodb"), get_settings().requests_table_name),
+        ended_requests=EndedRequests(client("dynamodb"), settings.requests_table_name),
+        pending=PendingLimit(
+            store=PersonRequests(client("dynamodb"), settings.request_form_table_name),
+            submissions=form_submissions(),
+            executions=step_functions_executions(),
+            limit=settings.max_pending_requests,
+        ),
     )
 
 
@@ -168,6 +177,21 @@ def approval_records() -> ApprovalRecords:
     from cvpn_shared.access.dal.approvals import ApprovalRecords
 
     return ApprovalRecords(client("dynamodb"), get_settings().approvals_table_name)
+
+
+@lru_cache(maxsize=1)
+def approval_context() -> RecordedRequests:
+    """What a decision reads: the recorded request, and the approver group of its profile."""
+    from cvpn_shared.access.approval import RecordedRequests
+    from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
+
+    settings = get_settings()
+    return RecordedRequests(
+        submissions=form_submissions(),
+        profiles=ParameterStoreProfiles(client("ssm"), settings.profiles_parameter_path),
+        default_claim=settings.approver_group_claim,
+        default_group=settings.approver_group or None,
+    )
 
 
 @lru_cache(maxsize=1)

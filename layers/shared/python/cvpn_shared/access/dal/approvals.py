@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from cvpn_shared.core.aws_errors import conditional_check_failed
 from cvpn_shared.core.item_codecs import decode_plain_item, encode_plain_item
+
+if TYPE_CHECKING:
+    from cvpn_shared.access.identity import Person
 
 __all__ = ["ApprovalAlreadyDecided", "ApprovalNotFound", "ApprovalRecords", "ApproversTopic"]
 
@@ -45,8 +48,10 @@ class ApprovalRecords:
         ).get("Item")
         return decode_plain_item(item) if item else None
 
-    def decide(self, approval_id: str, *, status: str, decided_at: int, decided_via: str) -> dict[str, Any]:
-        """PENDING -> ``status``, once (conditional write); the updated record.
+    def decide(
+        self, approval_id: str, *, status: str, decided_at: int, decided_via: str, approver: Person
+    ) -> dict[str, Any]:
+        """PENDING -> ``status``, once (conditional write), recording who decided; the updated record.
 
         Raises ApprovalNotFound, or ApprovalAlreadyDecided with the record as it stands.
         """
@@ -54,7 +59,11 @@ class ApprovalRecords:
             answer = self._dynamodb.update_item(
                 TableName=self._table,
                 Key={"approval_id": {"S": approval_id}},
-                UpdateExpression="SET #status = :status, decided_at = :decided_at, decided_via = :via",
+                UpdateExpression=(
+                    "SET #status = :status, decided_at = :decided_at, decided_via = :via, "
+                    "approver_issuer = :issuer, approver_sub = :sub, approver_name = :name, "
+                    "approver_email = :email"
+                ),
                 ConditionExpression="attribute_exists(approval_id) AND #status = :pending",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
@@ -62,6 +71,10 @@ class ApprovalRecords:
                     ":decided_at": {"N": str(decided_at)},
                     ":via": {"S": decided_via[:512]},
                     ":pending": {"S": "PENDING"},
+                    ":issuer": {"S": approver.issuer},
+                    ":sub": {"S": approver.subject},
+                    ":name": {"S": approver.name[:512]},
+                    ":email": {"S": approver.email[:512]},
                 },
                 ReturnValues="ALL_NEW",
             )

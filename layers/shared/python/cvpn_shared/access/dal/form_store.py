@@ -4,7 +4,9 @@ One DynamoDB table (partition key ``pk``) holds two kinds of item:
 
 - ``cidr#<block>``: a client CIDR block held by a request, written only when absent (the race-safe
   part of the allocation) and deleted only by the request that holds it;
-- ``request#<request id>``: a form submission (who asked, for what, which execution follows it).
+- ``request#<request id>``: a form submission (who asked, for what, which execution follows it);
+- ``person#<issuer> <sub>``: the requests a person has in flight (for the limit on pending requests),
+  with a version that makes each change conditional on the one read.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ from botocore.exceptions import ClientError
 from cvpn_shared.core.aws_errors import conditional_check_failed
 from cvpn_shared.provisioning.dal.inventory import AwsInventory
 
-__all__ = ["AccountNetworks", "ClientCidrAllocations", "EndedRequests", "FormSubmissions"]
+__all__ = [
+    "AccountNetworks",
+    "ClientCidrAllocations",
+    "EndedRequests",
+    "FormSubmissions",
+    "PersonRequests",
+]
 
 _CIDR_PREFIX = "cidr#"
 # Outcomes in the requests table after which a request holds no endpoint.
 ENDED_STATUSES = frozenset({"FAILED", "ROLLED_BACK", "DECOMMISSIONED"})
 _REQUEST_PREFIX = "request#"
+_PERSON_PREFIX = "person#"
 
 
 class ClientCidrAllocations:
@@ -122,6 +131,44 @@ class FormSubmissions:
             return None
         document: dict[str, Any] = json.loads(item["document"]["S"])
         return document
+
+
+class PersonRequests:
+    """The requests each person has in flight, one item per person (issuer + sub)."""
+
+    def __init__(self, dynamodb_client: Any, table_name: str) -> None:
+        self._dynamodb = dynamodb_client
+        self._table = table_name
+
+    def read(self, person_key: str) -> tuple[list[dict[str, Any]], int]:
+        """The person's listed requests ({request_id, at}) and the version of the list (0: none yet)."""
+        item = self._dynamodb.get_item(
+            TableName=self._table, Key={"pk": {"S": f"{_PERSON_PREFIX}{person_key}"}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return [], 0
+        return list(json.loads(item["requests"]["S"])), int(item["version"]["N"])
+
+    def write(self, person_key: str, requests: list[dict[str, Any]], *, version: int) -> bool:
+        """Replace the list if it is still at ``version``; False when someone changed it meanwhile."""
+        condition = "attribute_not_exists(pk)" if version == 0 else "version = :version"
+        values = {} if version == 0 else {":version": {"N": str(version)}}
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": f"{_PERSON_PREFIX}{person_key}"},
+                    "requests": {"S": json.dumps(requests)},
+                    "version": {"N": str(version + 1)},
+                },
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+        except ClientError as error:
+            if conditional_check_failed(error):
+                return False
+            raise
+        return True
 
 
 class AccountNetworks:
