@@ -177,6 +177,8 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Cognito::UserPool": "idle: billed per monthly active user, none when nobody signs in",
     "AWS::Cognito::UserPoolDomain": "free",
     "AWS::Cognito::UserPoolClient": "free",
+    "AWS::Scheduler::ScheduleGroup": "idle: one-time grant expiries only (14 million a month free)",
+    "AWS::IAM::Role": "free",
 }
 
 # Function event sources that cost nothing until something happens (an API call, a published event).

@@ -10,6 +10,7 @@ cvpn local faults OPERATION --throttle-rate 0.3 [--seed N]        inject API fau
 cvpn local clock [--time-scale N] [--advance SECONDS]             read or steer emulated time
 cvpn provision REQUEST.json [--wait] [--retry]                    provision an endpoint
 cvpn status ID | cvpn decommission --request-id ID                follow a request, tear its endpoint down
+cvpn access grant|extend|revoke|list                              time-bound access to shared endpoints
 cvpn demo                                                         the demo on the local cloud
 
 `cvpn local up` writes where it serves to a state file (``cvpn.common.local_state_path``); ``--local``
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvpn import intake_cli, monitoring_cli
+from cvpn import access_cli, intake_cli, monitoring_cli
 from cvpn.common import (
     DEFAULT_LOCAL_URL,
     DEFAULT_STACK_NAME,
@@ -781,6 +782,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     intake_cli.register(sub)  # cvpn request submit
     monitoring_cli.register(sub)  # cvpn findings, cvpn connections, cvpn monitoring reindex
+    access_cli.register(sub)  # cvpn access grant|extend|revoke|list
     return parser
 
 

@@ -68,7 +68,7 @@ LOCALLY_SERVED_RESOURCE_TYPES: dict[str, str] = {
     "AWS::ApiGatewayV2::Authorizer": "localcloud.gateway verifies JWT authorizers",
     "AWS::ApiGatewayV2::Deployment": "the local gateway serves the template's routes directly",
     "AWS::Scheduler::Schedule": "localcloud.scheduler fires the schedule on the emulated clock",
-    "AWS::Scheduler::ScheduleGroup": "groups only namespace schedules; localcloud.scheduler fires all",
+    "AWS::Scheduler::ScheduleGroup": "made in the embedded Scheduler, which localcloud.scheduler fires",
 }
 
 # Types that neither moto nor the local cloud run, and whose absence changes nothing a local run can
@@ -804,6 +804,15 @@ def deploy_stack(
     (build_dir / f"{stack_name}.transformed.json").write_text(json.dumps(transformed, indent=2))
     (build_dir / f"{stack_name}.moto.json").write_text(json.dumps(moto_template, indent=2))
     _create_or_update_stack(cloudformation, stack_name, json.dumps(moto_template), parameters)
+    _create_schedule_groups(
+        session.client("scheduler", endpoint_url=endpoint_url),
+        [
+            resource.ref
+            for logical_id, resource in local.items()
+            if logical_id in active["Resources"]
+            and active["Resources"][logical_id].get("Type") == "AWS::Scheduler::ScheduleGroup"
+        ],
+    )
 
     return _read_back(
         cloudformation,
@@ -819,6 +828,18 @@ def deploy_stack(
         account_id=account_id,
         endpoint_url=endpoint_url,
     )
+
+
+def _create_schedule_groups(scheduler: Any, names: list[str]) -> None:
+    """Create the template's schedule groups in the embedded Scheduler, where the product's code
+    creates its one-time schedules; a group that exists (a redeploy) keeps its schedules."""
+    for name in names:
+        try:
+            scheduler.get_schedule_group(Name=name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                raise
+            scheduler.create_schedule_group(Name=name)
 
 
 def _read_back(

@@ -10,6 +10,14 @@ Sources (read from the transformed template, no hand-kept list):
 - ``AWS::Scheduler::Schedule``: the target gets ``Target.Input`` (``{}`` when absent). ``State``
   DISABLED does not fire. ``StartDate``/``EndDate``/``FlexibleTimeWindow`` are not emulated.
 
+Schedules created at run time through the Scheduler API (CreateSchedule, in any group of the embedded
+Scheduler) fire too, on the same clock: seen within a tenth of a real second of being created, changed
+or deleted. A one-time ``at()`` schedule whose time has already passed when it is seen fires at once,
+once; with ``ActionAfterCompletion`` DELETE it is then deleted, as Scheduler does. In a Scheduler
+target's input the context attributes ``<aws.scheduler.schedule-arn>``,
+``<aws.scheduler.scheduled-time>``, ``<aws.scheduler.execution-id>`` and
+``<aws.scheduler.attempt-number>`` are replaced as Scheduler replaces them.
+
 Expressions: ``rate(N minute|minutes|hour|hours|day|days)``, ``at(yyyy-mm-ddThh:mm:ss)`` (Scheduler)
 and AWS's six-field ``cron(minutes hours day-of-month month day-of-week year)`` with ``*``, ``?``,
 lists, ranges, ``/`` increments, month and weekday names (1 = SUN ... 7 = SAT), ``L`` (last day of
@@ -321,6 +329,92 @@ def shape_target_payload(target: ScheduleTarget, event: dict[str, Any]) -> Any:
 
 Deliver = Callable[[str, bytes], None]
 FIRED_HISTORY = 1000
+RUNTIME_POLL_SECONDS = 0.1  # real seconds between looks at the schedules created through the API
+
+
+@dataclass(frozen=True)
+class _RuntimeSchedule:
+    """A schedule created through the Scheduler API: what identifies one version of it, and what to do
+    once a one-time schedule has fired."""
+
+    spec: ScheduleSpec
+    group: str
+    version: tuple[str, str, float]  # (ARN, expression, last modified)
+    delete_after_completion: bool
+
+
+def runtime_schedules(account_id: str, region: str) -> list[_RuntimeSchedule]:
+    """Every schedule of the embedded Scheduler (moto's backend, in this process), by group and name."""
+    try:
+        from moto.scheduler.models import scheduler_backends
+    except ImportError:  # pragma: no cover - moto is the local cloud's own dependency
+        return []
+    backend = scheduler_backends[account_id][region]
+    for _ in range(5):  # the server thread may change the dictionaries while they are read
+        try:
+            found = []
+            for group in list(backend.schedule_groups.values()):
+                for schedule in list(group.schedules.values()):
+                    target = dict(schedule.target or {})
+                    found.append(
+                        _RuntimeSchedule(
+                            spec=ScheduleSpec(
+                                logical_id=str(schedule.name),
+                                name=str(schedule.name),
+                                kind="scheduler",
+                                expression=str(schedule.schedule_expression),
+                                enabled=str(schedule.state or "ENABLED").upper() == "ENABLED",
+                                arn=str(schedule.arn),
+                                targets=(
+                                    ScheduleTarget(
+                                        arn=str(target.get("Arn", "")),
+                                        input=target.get("Input"),
+                                        role_arn=_role(target.get("RoleArn")),
+                                    ),
+                                ),
+                                timezone=str(schedule.schedule_expression_timezone or "UTC"),
+                            ),
+                            group=str(group.name),
+                            version=(
+                                str(schedule.arn),
+                                str(schedule.schedule_expression),
+                                float(schedule.last_modified_date or 0),
+                            ),
+                            delete_after_completion=str(schedule.action_after_completion or "").upper()
+                            == "DELETE",
+                        )
+                    )
+            return sorted(found, key=lambda item: item.spec.arn)
+        except RuntimeError:
+            continue
+    return []
+
+
+def _delete_runtime_schedule(account_id: str, region: str, runtime: _RuntimeSchedule) -> None:
+    """Delete a fired schedule from the embedded Scheduler, as its ActionAfterCompletion DELETE asks;
+    one deleted or changed meanwhile is left alone."""
+    from moto.scheduler.models import scheduler_backends
+
+    backend = scheduler_backends[account_id][region]
+    group = backend.schedule_groups.get(runtime.group)
+    if group is None:
+        return
+    current = group.schedules.get(runtime.spec.name)
+    if current is not None and float(current.last_modified_date or 0) == runtime.version[2]:
+        group.schedules.pop(runtime.spec.name, None)
+
+
+def _with_context_attributes(text: str, schedule: ScheduleSpec, moment: datetime) -> str:
+    """Scheduler's context attributes in a target's input, filled in for this delivery."""
+    values = {
+        "<aws.scheduler.schedule-arn>": schedule.arn,
+        "<aws.scheduler.scheduled-time>": moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "<aws.scheduler.execution-id>": str(uuid.uuid4()),
+        "<aws.scheduler.attempt-number>": "1",
+    }
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    return text
 
 
 class Scheduler:
@@ -360,6 +454,11 @@ class Scheduler:
         # (role ARN, session name, principal) -> the role's credentials, or None to deliver with the
         # session's own credentials; set by the local cloud when it enforces IAM.
         self.role_credentials: Callable[[str, str, str], Mapping[str, str] | None] | None = None
+        # Schedules created through the API: the latest seen by ARN, and the versions of one-time
+        # schedules that have fired (never again).
+        self._runtime: dict[str, _RuntimeSchedule] = {}
+        self._fired_runtime: set[tuple[str, str, float]] = set()
+        self._watcher: threading.Thread | None = None
 
     @property
     def clock(self) -> Clock:
@@ -368,9 +467,32 @@ class Scheduler:
 
     @property
     def schedules(self) -> list[ScheduleSpec]:
-        """Every schedule known, in the order the stacks were added."""
+        """Every schedule known: the stacks' in the order the stacks were added, then those created
+        through the Scheduler API."""
         with self._lock:
-            return [schedule for schedules in self._by_stack.values() for schedule in schedules]
+            from_stacks = [schedule for schedules in self._by_stack.values() for schedule in schedules]
+            return from_stacks + [item.spec for item in self._runtime.values()]
+
+    def _refresh_runtime(self) -> bool:
+        """Read the schedules created through the API; True when they changed since the last read."""
+        found = {item.spec.arn: item for item in runtime_schedules(self.account_id, self.region)}
+        with self._lock:
+            changed = {arn: item.version for arn, item in found.items()} != {
+                arn: item.version for arn, item in self._runtime.items()
+            } or any(
+                found[arn].spec.enabled != self._runtime[arn].spec.enabled
+                for arn in found.keys() & self._runtime.keys()
+            )
+            self._runtime = found
+        return changed
+
+    def _watch_runtime(self) -> None:
+        while not self._stop.wait(RUNTIME_POLL_SECONDS):
+            try:
+                if self._refresh_runtime():
+                    self._changed.set()
+            except Exception:
+                logger.exception("reading the schedules created through the API failed")
 
     def add_stack(self, stack: DeployedStack) -> None:
         """Fire the schedules of ``stack`` (replacing those of an earlier deploy of the same stack)."""
@@ -398,8 +520,13 @@ class Scheduler:
     def start(self) -> Scheduler:
         """Start firing in a background thread; returns self."""
         self._stop.clear()
+        self._refresh_runtime()
         self._thread = threading.Thread(target=self._run, name="localcloud-scheduler", daemon=True)
         self._thread.start()
+        self._watcher = threading.Thread(
+            target=self._watch_runtime, name="localcloud-scheduler-api", daemon=True
+        )
+        self._watcher.start()
         return self
 
     def stop(self) -> None:
@@ -408,6 +535,8 @@ class Scheduler:
         self._changed.set()
         if self._thread:
             self._thread.join(timeout=5)
+        if self._watcher:
+            self._watcher.join(timeout=5)
         self._executor.shutdown(wait=True)
 
     def __enter__(self) -> Scheduler:
@@ -420,8 +549,19 @@ class Scheduler:
         """The next fire time of every schedule; a new schedule's rate cadence starts now."""
         now = self.clock.now()
         queue: list[tuple[datetime, int, ScheduleSpec]] = []
+        with self._lock:
+            runtime = dict(self._runtime)
         for order, schedule in enumerate(self.schedules):
             origin = origins.setdefault(schedule.arn, now)
+            one_time = _AT.match(schedule.expression.strip())
+            if schedule.arn in runtime and one_time:
+                # A one-time schedule fires at its time, or at once when that has passed unseen.
+                if runtime[schedule.arn].version not in self._fired_runtime:
+                    due = datetime.fromisoformat(one_time.group(1)).replace(
+                        tzinfo=ZoneInfo(schedule.timezone)
+                    )
+                    heapq.heappush(queue, (due.astimezone(UTC), order, schedule))
+                continue
             try:
                 upcoming = next_fire_time(
                     schedule.expression, now, started=origin, timezone=schedule.timezone
@@ -449,15 +589,34 @@ class Scheduler:
                         self._fire(schedule, due)
                     except Exception:
                         logger.exception("firing schedule %s failed", schedule.name)
-                    upcoming = next_fire_time(
-                        schedule.expression, now, started=origins[schedule.arn], timezone=schedule.timezone
-                    )
+                    self._completed(schedule)
+                    try:
+                        upcoming = next_fire_time(
+                            schedule.expression,
+                            now,
+                            started=origins.get(schedule.arn, now),
+                            timezone=schedule.timezone,
+                        )
+                    except ScheduleError:
+                        logger.exception("schedule %s is skipped", schedule.name)
+                        upcoming = None
                     if upcoming is not None:
                         heapq.heappush(queue, (upcoming, order, schedule))
             if not queue:
                 self._changed.wait(timeout=1.0)
 
     # -- firing -------------------------------------------------------------------------------------
+
+    def _completed(self, schedule: ScheduleSpec) -> None:
+        """After a schedule created through the API fired: a one-time one never fires again, and is
+        deleted when it asked for that (ActionAfterCompletion DELETE)."""
+        with self._lock:
+            runtime = self._runtime.get(schedule.arn)
+        if runtime is None or not _AT.match(schedule.expression.strip()):
+            return
+        self._fired_runtime.add(runtime.version)
+        if runtime.delete_after_completion:
+            _delete_runtime_schedule(self.account_id, self.region, runtime)
 
     def find(self, name: str) -> ScheduleSpec:
         """The schedule whose logical id, name or ARN is ``name``."""
@@ -498,7 +657,8 @@ class Scheduler:
         }
         for target in schedule.targets:
             if schedule.kind == "scheduler":
-                payload: Any = json.loads(target.input) if target.input else {}
+                text = _with_context_attributes(target.input, schedule, moment) if target.input else ""
+                payload: Any = json.loads(text) if text else {}
             else:
                 payload = shape_target_payload(target, dict(scheduled_event))
             body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()

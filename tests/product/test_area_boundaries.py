@@ -31,6 +31,8 @@ ALLOWED_ACROSS_AREAS = {
     ("access", "cvpn_shared.provisioning.dal.inventory"),
     # The form hands out links to the client configuration provisioning exported.
     ("access", "cvpn_shared.provisioning.dal.configurations"),
+    # A grant that expires or is revoked cuts the user's live sessions as a blocked user's are cut.
+    ("access", "cvpn_shared.monitoring.dal.client_connections"),
     # The ingest reads the live endpoints' log groups from the audit trail's sparse index.
     ("monitoring", "cvpn_shared.provisioning.monitored_log_groups"),
 }

@@ -43,6 +43,7 @@ BAD_POSITIONALS = {
     "endpoint_id": "cvpn-endpoint-0123456789abcdef0",
     "operation": "NoSuchOperation",
     "TICKET": "NET-0000-UNKNOWN",
+    "GRANT_ID": "g-00000000000000000000000000000000",
 }
 GOOD_DOCUMENTS = {
     ("provision",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",

@@ -5,6 +5,12 @@ A profile is one JSON document in SSM Parameter Store under the stack's profiles
 certificate, the authentication, DNS, the connection log group, the default routes, and the access
 groups a person may ask for. Nobody types a subnet id in the request form: the form names a profile,
 and the request is built from it (``cvpn_shared.access.form``).
+
+A profile that names the shared endpoint serving it (``endpoint_request_id``: the request that
+provisioned that endpoint) gives people *grants* on that endpoint (``access: grants``, the default
+for such a profile): time-bound, at most ``max_grant_hours`` long, ``default_grant_hours`` unless
+asked otherwise (``cvpn_shared.access.grants``). A profile without one keeps the way requests worked
+before grants (``access: legacy``: each request builds an endpoint of its own).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from cvpn_shared.provisioning.models.request import (
     AcmCertificateArn,
     Authentication,
     ConnectionLog,
+    RequestId,
     Route,
     SecurityGroupId,
     SubnetId,
@@ -28,6 +35,7 @@ from cvpn_shared.provisioning.models.request import (
 )
 
 __all__ = [
+    "LONGEST_GRANT_HOURS",
     "PROFILE_NAME",
     "AccessGroup",
     "NetworkProfile",
@@ -42,6 +50,10 @@ _FIELD_IN_MESSAGE = re.compile(
 )
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 ProfileName = Annotated[str, StringConstraints(pattern=PROFILE_NAME.pattern)]
+# The longest grant any profile may allow (a year); an access review should come round before that.
+LONGEST_GRANT_HOURS = 8760
+# A claim name in an OpenID Connect token ("groups", "cognito:groups", "https://example.com/roles").
+_CLAIM_NAME = r"^[A-Za-z0-9_:./-]{1,128}$"
 
 
 class ProfileInvalid(Exception):
@@ -93,6 +105,41 @@ class NetworkProfile(_Model):
     session_timeout_hours: Literal[8, 10, 12, 24] = 12
     login_banner: Annotated[str, StringConstraints(max_length=1400)] | None = None
     tags: dict[str, str] = {}
+    # Grants on a shared endpoint (see the module's docstring).
+    endpoint_request_id: RequestId | None = Field(
+        default=None, description="the request id that provisioned the shared endpoint serving this profile"
+    )
+    access: Literal["grants", "legacy"] | None = Field(
+        default=None, description="grants (the default with endpoint_request_id) or legacy"
+    )
+    max_grant_hours: Annotated[float, Field(gt=0, le=LONGEST_GRANT_HOURS)] = 168
+    default_grant_hours: Annotated[float, Field(gt=0, le=LONGEST_GRANT_HOURS)] = 8
+    approver_group_claim: Annotated[str, StringConstraints(pattern=_CLAIM_NAME)] = "groups"
+    approver_group: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
+        default=None, description="the value of approver_group_claim an approver's token must carry"
+    )
+
+    @model_validator(mode="after")
+    def _grant_settings_agree(self) -> NetworkProfile:
+        if self.access is None:
+            # frozen model: the effective mode is written once, here
+            object.__setattr__(self, "access", "grants" if self.endpoint_request_id else "legacy")
+        if self.access == "grants" and not self.endpoint_request_id:
+            raise ValueError(
+                "endpoint_request_id: required when access is grants (the request that provisioned "
+                "the shared endpoint)"
+            )
+        if self.default_grant_hours > self.max_grant_hours:
+            raise ValueError(
+                f"default_grant_hours: {self.default_grant_hours:g} is longer than max_grant_hours "
+                f"({self.max_grant_hours:g})"
+            )
+        return self
+
+    @property
+    def grants_access(self) -> bool:
+        """True when people get grants on the shared endpoint rather than an endpoint each."""
+        return self.access == "grants"
 
     @model_validator(mode="after")
     def _groups_fit_authentication(self) -> NetworkProfile:

@@ -46,6 +46,11 @@ class AccessSettings(EnvironmentSettings):
         default=86400, ge=300, le=7 * 86400, description="APPROVAL_LINK_TTL_SECONDS"
     )
     intake_api_url: str = Field(default="", description="INTAKE_API_URL")
+    # Grants: their table, and the one-time schedules that expire them.
+    access_grants_table_name: str = Field(default="", description="ACCESS_GRANTS_TABLE_NAME")
+    grant_schedule_group: str = Field(default="", description="GRANT_SCHEDULE_GROUP")
+    expire_grant_function_arn: str = Field(default="", description="EXPIRE_GRANT_FUNCTION_ARN")
+    grant_scheduler_role_arn: str = Field(default="", description="GRANT_SCHEDULER_ROLE_ARN")
 
 
 @lru_cache(maxsize=1)

@@ -22,11 +22,13 @@ if TYPE_CHECKING:
     from cvpn_shared.access.dal.intake_workflow import TaskCallbacks
     from cvpn_shared.access.dal.ticket_poster import UrllibPoster
     from cvpn_shared.access.form import FormServices, StartedExecution
+    from cvpn_shared.access.grants.logic import AccessGrants
     from cvpn_shared.access.signatures import SigningSecrets
     from cvpn_shared.access.webhooks import WebhookIntake
     from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
 
 __all__ = [
+    "access_grants",
     "approval_link_secret",
     "approval_records",
     "approvers_topic",
@@ -207,3 +209,40 @@ def ticket_poster() -> UrllibPoster:
     from cvpn_shared.access.dal.ticket_poster import UrllibPoster
 
     return UrllibPoster(timeout_seconds=10.0)
+
+
+def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGrants:
+    """Grants over the stack's table, schedule group, expiry function and endpoints, through
+    ``make_client(service)`` (the functions' clients, or the command line's). ``settings`` has the
+    names of ``AccessSettings``' grant fields."""
+    from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
+    from cvpn_shared.access.grants.dal import (
+        ClientVpnSessions,
+        DynamoDbGrants,
+        RequestsTableEndpoints,
+        SchedulerExpiry,
+    )
+    from cvpn_shared.access.grants.logic import AccessGrants
+
+    dynamodb = make_client("dynamodb")
+    return AccessGrants(
+        store=DynamoDbGrants(dynamodb, settings.access_grants_table_name),
+        schedules=SchedulerExpiry(
+            make_client("scheduler"),
+            group_name=settings.grant_schedule_group,
+            target_arn=settings.expire_grant_function_arn,
+            role_arn=settings.grant_scheduler_role_arn,
+        ),
+        sessions=ClientVpnSessions(make_client("ec2")),
+        profiles=ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path),
+        endpoints=RequestsTableEndpoints(dynamodb, settings.requests_table_name),
+        clock=clock,
+    )
+
+
+@lru_cache(maxsize=1)
+def access_grants() -> AccessGrants:
+    """Grants as a function of the stack does them (the clock: the function's own)."""
+    from datetime import UTC, datetime
+
+    return build_access_grants(client, get_settings(), lambda: datetime.now(UTC))

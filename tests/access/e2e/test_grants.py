@@ -1,0 +1,333 @@
+"""Grants end to end on the local cloud, as an administrator runs them with `cvpn access`.
+
+Two shared endpoints (Active Directory users, tagged as the product's, recorded in the requests table
+as provisioned requests) serve two grants profiles. Users connect with the local cloud's simulated
+client. The emulated clock runs at real speed in this module and is moved past a grant's end: the
+expiry schedule the grant created fires on it, the grant expires and the user's sessions are cut.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from cvpn.cli import main
+from localcloud.clientvpn.connections import simulate_connect_by_id
+from tests.access.e2e.conftest import STACK_NAME, Intake
+from tests.fixtures import REPO_ROOT
+
+ISSUER = "https://login.example.com/oauth2/default"
+ENGINEERING = "S-1-5-21-1004336348-1177238915-682003330-512"
+MANAGED_BY = {"Key": "cvpn-autopilot:managed-by", "Value": "client-vpn-autopilot"}
+
+
+@dataclass
+class Shared:
+    """The stack, its two shared endpoints by profile, and a way to run `cvpn access`."""
+
+    intake: Intake
+    endpoints: dict[str, str]  # profile -> endpoint id
+    run: Callable[..., tuple[int, str, str]]
+
+    def connect(self, profile: str, user: str) -> str:
+        result = simulate_connect_by_id(
+            self.intake.stack.account_id,
+            self.intake.cloud.region,
+            self.endpoints[profile],
+            username=user,
+            device_ip="198.51.100.7",
+        )
+        assert result.connected and result.connection_id, result.detail
+        return str(result.connection_id)
+
+    def status(self, profile: str, connection_id: str) -> str:
+        [connection] = self.intake.cloud.client("ec2").describe_client_vpn_connections(
+            ClientVpnEndpointId=self.endpoints[profile],
+            Filters=[{"Name": "connection-id", "Values": [connection_id]}],
+        )["Connections"]
+        return str(connection["Status"]["Code"])
+
+    def grants(self, *options: str) -> list[dict[str, Any]]:
+        code, out, err = self.run("list", *options, "--json")
+        assert code == 0, err
+        return list(json.loads(out))
+
+    def grant(self, grant_id: str) -> dict[str, Any]:
+        [found] = [row for row in self.grants() if row["grant_id"] == grant_id]
+        return found
+
+    def break_glass(self, profile: str, user: str, hours: str = "2") -> dict[str, Any]:
+        code, out, err = self.run(
+            "grant", "--profile", profile, "--user", user, "--issuer", ISSUER, "--sub", f"00u-{user}",
+            "--hours", hours, "--reason", f"incident for {user}", "--json",
+        )  # fmt: skip
+        assert code == 0, err
+        return dict(json.loads(out))
+
+    def schedule_names(self) -> set[str]:
+        group = self.intake.stack.outputs["GrantScheduleGroupName"]
+        answer = self.intake.cloud.client("scheduler").list_schedules(GroupName=group)
+        return {item["Name"] for item in answer["Schedules"]}
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _endpoint(intake: Intake, request_id: str, cidr: str) -> str:
+    """An endpoint as provisioning leaves it: tagged, associated, recorded as SUCCEEDED."""
+    ec2 = intake.cloud.client("ec2")
+    network = intake.network
+    endpoint_id = ec2.create_client_vpn_endpoint(
+        ClientCidrBlock=cidr,
+        ServerCertificateArn=network.server_certificate_arn,
+        AuthenticationOptions=[
+            {
+                "Type": "directory-service-authentication",
+                "ActiveDirectory": {"DirectoryId": network.directory_id},
+            }
+        ],
+        ConnectionLogOptions={"Enabled": False},
+        TagSpecifications=[
+            {
+                "ResourceType": "client-vpn-endpoint",
+                "Tags": [MANAGED_BY, {"Key": "cvpn-autopilot:request-id", "Value": request_id}],
+            }
+        ],
+    )["ClientVpnEndpointId"]
+    ec2.associate_client_vpn_target_network(ClientVpnEndpointId=endpoint_id, SubnetId=network.subnet_ids[0])
+    _record(intake, request_id, endpoint_id, f"cli-{request_id}")
+    return str(endpoint_id)
+
+
+def _record(intake: Intake, request_id: str, endpoint_id: str, execution_name: str) -> None:
+    intake.cloud.client("dynamodb").put_item(
+        TableName=intake.stack.outputs["RequestsTableName"],
+        Item={
+            "request_id": {"S": request_id},
+            "status": {"S": "SUCCEEDED"},
+            "endpoint_id": {"S": endpoint_id},
+            "requester": {"S": "someone@example.com"},
+            "execution_id": {
+                "S": f"arn:aws:states:us-east-1:123456789012:execution:Provision:{execution_name}"
+            },
+            "updated_at": {"S": "2026-01-01T00:00:00+00:00"},
+        },
+    )
+
+
+def _profile(intake: Intake, name: str, request_id: str) -> None:
+    document = json.loads((REPO_ROOT / "events" / "profiles" / "engineering.json").read_text())
+    network = intake.network
+    document.update(
+        vpc_id=network.vpc_id,
+        subnet_ids=network.subnet_ids[:2],
+        server_certificate_arn=network.server_certificate_arn,
+        authentication=[{"type": "active-directory", "directory_id": network.directory_id}],
+        security_group_ids=[network.security_group_id],
+        endpoint_request_id=request_id,
+        max_grant_hours=48,
+        default_grant_hours=4,
+    )
+    path = intake.stack.outputs["ProfilesParameterPath"]
+    intake.cloud.client("ssm").put_parameter(
+        Name=f"{path}/{name}", Type="String", Value=json.dumps(document), Overwrite=True
+    )
+
+
+@pytest.fixture(scope="module")
+def shared(intake: Intake) -> Iterator[Shared]:
+    clock = intake.cloud.clock
+    scale = clock.time_scale
+    clock.time_scale = 1.0  # real speed: a grant of hours lasts until the test moves the clock
+    # The ingest's schedule, fired every emulated minute at the package's time scale, leaves a
+    # backlog of asynchronous invocations that an expiry would queue behind: none here, and the
+    # backlog drained first.
+    scheduler, runtime = intake.cloud.scheduler, intake.cloud.runtime
+    assert scheduler is not None and runtime is not None
+    scheduler.remove_stack(STACK_NAME)
+    runtime.wait_for_events(timeout=120)
+    try:
+        endpoints = {
+            "grants-eng": _endpoint(intake, "NET-GR1", "10.250.0.0/22"),
+            "grants-fin": _endpoint(intake, "NET-GR2", "10.251.0.0/22"),
+        }
+        _profile(intake, "grants-eng", "NET-GR1")
+        _profile(intake, "grants-fin", "NET-GR2")
+        _record(intake, "JIRA-OLD-1", "cvpn-endpoint-0000000000000001d", "jira-JIRA-OLD-1")
+        clock.advance(300)  # the subnet associations complete: clients can connect
+
+        def run(*arguments: str) -> tuple[int, str, str]:
+            out, err = io.StringIO(), io.StringIO()
+            import contextlib
+
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = main(
+                    [
+                        "access", *arguments, "--local", "--endpoint-url", intake.cloud.endpoint_url,
+                        "--region", intake.cloud.region, "--stack-name", STACK_NAME,
+                    ]
+                )  # fmt: skip
+            return code, out.getvalue(), err.getvalue()
+
+        yield Shared(intake, endpoints, run)
+    finally:
+        clock.time_scale = scale
+        scheduler.add_stack(intake.stack)
+
+
+def test_a_break_glass_grant_expires_at_its_end_and_cuts_the_users_sessions(shared: Shared) -> None:
+    """Given a 2-hour break-glass grant and two live sessions of its user, when the emulated clock
+    passes the grant's end, the expiry schedule fires: the grant is expired and both sessions are
+    terminated; another user's session on the endpoint stays."""
+    grant = shared.break_glass("grants-eng", "alice", hours="2")
+    assert grant["state"] == "active" and grant["break_glass"] is True
+    assert grant["granted_by"]["kind"] == "aws" and grant["endpoint_id"] == shared.endpoints["grants-eng"]
+    assert grant["grant_id"] in shared.schedule_names()
+    sessions = [shared.connect("grants-eng", "alice"), shared.connect("grants-eng", "alice")]
+    bystander = shared.connect("grants-eng", "zed")
+
+    shared.intake.cloud.clock.advance(2 * 3600 - 120)  # not yet
+    time.sleep(1.0)
+    assert shared.grant(grant["grant_id"])["state"] == "active"
+    assert [shared.status("grants-eng", session) for session in sessions] == ["active", "active"]
+
+    shared.intake.cloud.clock.advance(180)
+    scheduler = shared.intake.cloud.scheduler
+    assert scheduler is not None
+    try:
+        _wait("the grant to expire", lambda: shared.grant(grant["grant_id"])["state"] == "expired")
+    except AssertionError:
+        fired = [item for item in scheduler.fired if item.schedule == grant["grant_id"]]
+        logs = shared.intake.cloud.client("logs").filter_log_events(
+            logGroupName=f"/aws/lambda/{shared.intake.stack.physical_ids['ExpireGrantFunction']}"
+        )["events"]
+        raise AssertionError(
+            f"not expired; now {shared.intake.cloud.clock.now()}, grant {shared.grant(grant['grant_id'])}, "
+            f"fired {fired}, schedules {shared.schedule_names()}, "
+            f"known {[s.name for s in scheduler.schedules]}, log {[e['message'] for e in logs][-20:]}"
+        ) from None
+    _wait(
+        "alice's sessions to end",
+        lambda: {shared.status("grants-eng", session) for session in sessions} == {"terminated"},
+    )
+    assert shared.status("grants-eng", bystander) == "active"
+    assert grant["grant_id"] not in shared.schedule_names()  # a fired schedule deletes itself
+    assert shared.grants("--user", "alice", "--active") == []
+
+
+def test_revoke_ends_a_grant_at_once_and_extend_moves_its_end(shared: Shared) -> None:
+    grant = shared.break_glass("grants-fin", "carol", hours="4")
+    session = shared.connect("grants-fin", "carol")
+    code, out, err = shared.run("extend", grant["grant_id"], "--hours", "10", "--reason", "long migration")
+    assert code == 0, err
+    extended = shared.grant(grant["grant_id"])
+    assert extended["ends_at"] > grant["ends_at"]
+    schedule = shared.intake.cloud.client("scheduler").get_schedule(
+        Name=grant["grant_id"], GroupName=shared.intake.stack.outputs["GrantScheduleGroupName"]
+    )
+    assert schedule["ScheduleExpression"] == f"at({extended['ends_at'][:19]})"
+
+    code, out, err = shared.run("revoke", grant["grant_id"], "--reason", "done")
+    assert code == 0, err
+    assert "1 session(s) terminated" in out
+    assert shared.status("grants-fin", session) == "terminated"
+    assert shared.grant(grant["grant_id"])["state"] == "revoked"
+    assert grant["grant_id"] not in shared.schedule_names()
+    code, out, err = shared.run("revoke", grant["grant_id"])
+    assert code == 2 and "already revoked" in err
+
+
+def test_offboarding_revokes_every_grant_of_the_person_on_both_endpoints(shared: Shared) -> None:
+    grants = [shared.break_glass("grants-eng", "dave"), shared.break_glass("grants-fin", "dave")]
+    sessions = {
+        "grants-eng": shared.connect("grants-eng", "dave"),
+        "grants-fin": shared.connect("grants-fin", "dave"),
+    }
+    erin = shared.break_glass("grants-eng", "erin")
+
+    code, out, err = shared.run("revoke", "--user", "Dave", "--all", "--reason", "left the company")
+    assert code == 0, err
+    assert out.count("revoked") == 2
+    for grant in grants:
+        assert shared.grant(grant["grant_id"])["state"] == "revoked"
+    assert {profile: shared.status(profile, session) for profile, session in sessions.items()} == {
+        "grants-eng": "terminated",
+        "grants-fin": "terminated",
+    }
+    assert shared.grant(erin["grant_id"])["state"] == "active"
+    assert shared.run("revoke", "--user", "dave")[0] == 2  # offboarding needs --all
+
+
+def test_the_access_list_as_json_and_csv(shared: Shared) -> None:
+    frank = shared.break_glass("grants-fin", "frank", hours="3")
+    on_fin = shared.grants("--endpoint", shared.endpoints["grants-fin"], "--active")
+    assert frank["grant_id"] in {row["grant_id"] for row in on_fin}
+    assert all(
+        row["endpoint_id"] == shared.endpoints["grants-fin"] and row["state"] == "active" for row in on_fin
+    )
+    [row] = [row for row in on_fin if row["grant_id"] == frank["grant_id"]]
+    assert row["vpn_user"] == "frank" and row["issuer"] == ISSUER and row["sub"] == "00u-frank"
+    assert row["approved_by"].startswith("break-glass by ") and row["access_groups"] == [
+        ENGINEERING,
+        "S-1-5-21-1004336348-1177238915-682003330-1105",
+    ]
+
+    code, out, err = shared.run("list", "--user", "frank", "--csv")
+    assert code == 0, err
+    [csv_row] = list(csv.DictReader(io.StringIO(out)))
+    assert csv_row["grant_id"] == frank["grant_id"] and csv_row["ends_at"] == frank["ends_at"]
+    assert csv_row["break_glass"] == "True" and ";" in csv_row["access_groups"]
+
+    code, out, err = shared.run("list")
+    assert code == 0 and frank["grant_id"] in out
+
+
+def test_bad_input_names_the_option(shared: Shared) -> None:
+    code, _, err = shared.run(
+        "grant", "--profile", "grants-eng", "--user", "gina", "--issuer", ISSUER, "--sub", "00u-gina",
+        "--hours", "49", "--reason", "too long",
+    )  # fmt: skip
+    assert code == 2 and "--hours: 49 is longer than profile grants-eng's longest grant (48 h)" in err
+    code, _, err = shared.run(
+        "grant", "--profile", "nope", "--user", "gina", "--issuer", ISSUER, "--sub", "s", "--reason", "r"
+    )
+    assert code == 2 and "--profile: no network profile named 'nope'" in err
+    code, _, err = shared.run(
+        "grant",
+        "--profile",
+        "grants-eng",
+        "--user",
+        "gina",
+        "--issuer",
+        "http://x",
+        "--sub",
+        "s",
+        "--reason",
+        "r",
+    )
+    assert code == 2 and "--issuer" in err
+    assert shared.grants("--user", "gina") == []
+
+
+def test_legacy_endpoints_are_listed_with_the_command_to_decommission_them(shared: Shared) -> None:
+    code, out, err = shared.run("list", "--legacy-endpoints", "--json")
+    assert code == 0, err
+    listed = {record["request_id"]: record for record in json.loads(out)}
+    assert "JIRA-OLD-1" in listed
+    assert listed["JIRA-OLD-1"]["decommission"] == (
+        f"cvpn decommission --request-id JIRA-OLD-1 --stack-name {STACK_NAME}"
+    )
+    # the shared endpoints (named by profiles, provisioned by an administrator) are not legacy
+    assert not {"NET-GR1", "NET-GR2"} & set(listed)
