@@ -13,6 +13,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
 from cvpn_shared.access.grants.dal import DynamoDbGrants
@@ -25,9 +27,10 @@ from cvpn_shared.monitoring.client_connect import (
     ClientConnectRequest,
     authorize_connection,
     decide,
+    grant_refusal,
 )
 from cvpn_shared.monitoring.dal.blocklist import BlockEntry, BlocklistLookup, blocklist_key
-from cvpn_shared.monitoring.dal.connect_lookup import ConnectLookup
+from cvpn_shared.monitoring.dal.connect_lookup import ConnectLookup, GrantGate
 from cvpn_shared.monitoring.dal.dynamodb_json import (
     BatchGetWithinBudget,
     Credentials,
@@ -276,6 +279,29 @@ def test_the_refusal_fits_client_vpns_limit_and_keeps_the_url_whole_when_it_fits
         assert url in message
     else:
         assert "Ask an administrator for access" in message
+
+
+@settings(max_examples=1000, deadline=None, database=None)
+@given(
+    profile=st.text(max_size=300),
+    url=st.one_of(
+        st.just(""),
+        st.builds(lambda path: "https://vpn.example.com/" + path, st.text(max_size=176)).filter(
+            lambda url: url.isprintable()
+        ),
+    ),
+    active_until=st.integers(min_value=0, max_value=EPOCH),
+)
+def test_any_refusal_for_want_of_a_grant_fits_and_keeps_the_url(
+    profile: str, url: str, active_until: int
+) -> None:
+    message = grant_refusal(GrantGate(True, active_until, profile), now=EPOCH, form_url=url)
+
+    assert message is not None and len(message) <= MAX_DENIAL_MESSAGE_CHARS
+    assert not any(ord(character) < 0x20 or 0x7F <= ord(character) <= 0x9F for character in message)
+    assert url in message if url else "administrator" in message
+    assert grant_refusal(GrantGate(True, EPOCH + 1, profile), now=EPOCH, form_url=url) is None
+    assert grant_refusal(GrantGate(False, active_until, profile), now=EPOCH, form_url=url) is None
 
 
 def test_a_malformed_request_is_refused_before_any_read() -> None:
