@@ -9,6 +9,9 @@ cvpn access list [--endpoint E] [--user U] [--active] [--json | --csv]
                                                      who has access to what, until when, approved by whom
 cvpn access list --legacy-endpoints                  endpoints the form or tickets built one per request
                                                      before grants, with the command to decommission each
+cvpn access enforce --profile P [--off]              refuse users without an active grant at connect on
+                                                     the profile's endpoint (begins by itself at its first
+                                                     active grant); --off: admit them again
 
 All work against a deployed stack (its CloudFormation outputs) on AWS, the local cloud (``--local``,
 whose emulated clock then gives "now") or any AWS-compatible endpoint (``--endpoint-url``). The
@@ -46,6 +49,7 @@ _OUTPUTS = {
     "GrantSchedulerRoleArn": "grant_scheduler_role_arn",
     "ProfilesParameterPath": "profiles_parameter_path",
     "RequestsTableName": "requests_table_name",
+    "ClientConnectFunctionArn": "client_connect_function_arn",
 }
 LIST_FIELDS = (
     "grant_id",
@@ -225,6 +229,52 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- enforce
+def cmd_enforce(args: argparse.Namespace) -> int:
+    from cvpn_shared.access.grants.models import GrantInvalid
+
+    grants = _grants(args)
+    try:
+        profile = grants.profile(args.profile)
+        endpoint_id = grants.endpoint_of(profile)
+    except GrantInvalid as error:
+        raise _invalid(error) from None
+    store = grants.store
+    if args.off:
+        relaxed = store.relax(endpoint_id)
+        state = "no longer enforces" if relaxed else "was not enforcing"
+        print(
+            f"{endpoint_id} (profile {profile.name}) {state} grants at connect: it admits whoever "
+            "authenticates and is not blocked; its next active grant enforces them again"
+        )
+        return 0
+    if not profile.grants_access:
+        raise CliError(f"--profile: {profile.name} is a legacy profile (access: legacy): it has no grants")
+    handler = _ensure_client_connect_handler(args, endpoint_id)
+    _, begun = grants.enforce(profile.name, by=_caller(args))
+    policy = store.enforcement(endpoint_id) or {}
+    since = f"since {policy.get('enforced_at', '?')} by {policy.get('enforced_by', '?')}"
+    print(
+        f"{endpoint_id} (profile {profile.name}) {'now enforces' if begun else 'already enforced'} "
+        f"grants at connect ({since}); client-connect handler {handler}"
+    )
+    return 0
+
+
+def _ensure_client_connect_handler(args: argparse.Namespace, endpoint_id: str) -> str:
+    """Turn the stack's client-connect handler on for the endpoint if it is not: what it did."""
+    arn = _settings(args).client_connect_function_arn
+    ec2 = aws_client(args, "ec2")
+    [endpoint] = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"]
+    options = endpoint.get("ClientConnectOptions") or {}
+    if options.get("Enabled") and options.get("LambdaFunctionArn") == arn:
+        return "already on"
+    ec2.modify_client_vpn_endpoint(
+        ClientVpnEndpointId=endpoint_id, ClientConnectOptions={"Enabled": True, "LambdaFunctionArn": arn}
+    )
+    return "turned on"
+
+
 # ------------------------------------------------------------------------------------------- list
 def grant_rows(grants: list[Grant]) -> list[dict[str, Any]]:
     """One flat record per grant, the fields of ``LIST_FIELDS``: what an access review reads."""
@@ -386,6 +436,16 @@ def register(subparsers: Any) -> None:
     revoke.add_argument("--reason", default="revoked by an administrator")
     add_aws_options(revoke)
     revoke.set_defaults(func=cmd_revoke)
+
+    enforce = commands.add_parser(
+        "enforce", help="refuse users without an active grant at connect on a profile's shared endpoint"
+    )
+    enforce.add_argument("--profile", required=True, help="the grants profile (its shared endpoint)")
+    enforce.add_argument(
+        "--off", action="store_true", help="stop: admit whoever authenticates and is not blocked"
+    )
+    add_aws_options(enforce)
+    enforce.set_defaults(func=cmd_enforce)
 
     listing = commands.add_parser("list", help="who has access to what, until when, approved by whom")
     listing.add_argument("--endpoint", help="grants on this endpoint id")

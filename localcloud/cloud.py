@@ -272,7 +272,7 @@ class LocalCloud:
             self.port,
             self._admin_middleware(moto_app),
             threaded=True,
-            request_handler=MotoRequestHandler,
+            request_handler=_emulated_date_handler(MotoRequestHandler),
         )
         self._thread = threading.Thread(target=self._server.serve_forever, name="localcloud-aws", daemon=True)
         self._thread.start()
@@ -687,3 +687,15 @@ def _respond(start_response: Callable[..., Any], status: int, body: Any) -> list
         [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
     )
     return [payload]
+
+
+def _emulated_date_handler(base: type[Any]) -> type[Any]:
+    """``base`` answering with a ``Date`` on the emulated clock, as an AWS service dates its answers
+    by its own time (werkzeug's server would stamp the machine's): a function that judges expiries by
+    the service's time (the client-connect handler) then sees the time the services run on."""
+
+    class EmulatedDateRequestHandler(base):  # type: ignore[misc, valid-type]
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            return str(super().date_time_string(get_clock().timestamp() if timestamp is None else timestamp))
+
+    return EmulatedDateRequestHandler

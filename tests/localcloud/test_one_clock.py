@@ -365,3 +365,27 @@ def test_jsonata_now_and_the_context_times_are_emulated(cloud: LocalCloud) -> No
     for moment in (output["now"], output["started"]):
         seen = dt.datetime.fromisoformat(moment.replace("Z", "+00:00"))
         assert abs((seen - before).total_seconds()) < 30, moment
+
+
+# ------------------------------------------------------------------------------------- answer dates
+def test_every_answer_is_dated_on_the_emulated_clock(cloud: LocalCloud) -> None:
+    """An AWS service dates its answers by its own time; a function that judges an expiry by that
+    ``Date`` (the client-connect handler) sees the emulated time, not the machine's."""
+    cloud.clock.advance(2 * DAY)
+    request = urllib.request.Request(
+        cloud.endpoint_url,
+        data=b"{}",
+        method="POST",
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            dated = response.headers["Date"]
+    except urllib.error.HTTPError as error:  # unsigned: refused, but dated all the same
+        dated = error.headers["Date"]
+    answered = dt.datetime.strptime(dated, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=dt.UTC).timestamp()
+    assert abs(answered - cloud.clock.timestamp()) < 5
+    assert answered - time.time() > DAY

@@ -331,3 +331,74 @@ def test_legacy_endpoints_are_listed_with_the_command_to_decommission_them(share
     )
     # the shared endpoints (named by profiles, provisioned by an administrator) are not legacy
     assert not {"NET-GR1", "NET-GR2"} & set(listed)
+
+
+def test_a_grants_endpoint_admits_only_users_holding_an_active_grant(shared: Shared) -> None:
+    """Given a shared endpoint an administrator enforces grants on (its client-connect handler turned
+    on by `cvpn access enforce`), a user without a grant is refused at connect with where to ask; a
+    user granted break-glass connects; once the grant's end passes on the emulated clock and its
+    expiry schedule fires, the session is cut and reconnecting is refused. A grant whose end passed
+    on the emulated clock, not yet on the machine's, already admits nobody."""
+    intake = shared.intake
+    clock = intake.cloud.clock
+    endpoint_id = _endpoint(intake, "NET-GR3", "10.252.0.0/22")
+    _profile(intake, "grants-gate", "NET-GR3")
+    shared.endpoints["grants-gate"] = endpoint_id
+    clock.advance(300)  # the subnet association completes
+
+    code, out, err = shared.run("enforce", "--profile", "grants-gate")
+
+    assert code == 0, err
+    assert f"{endpoint_id} (profile grants-gate) now enforces grants at connect" in out
+    assert "client-connect handler turned on" in out
+    ec2 = intake.cloud.client("ec2")
+    [described] = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"]
+    assert described["ClientConnectOptions"]["Enabled"] is True
+    assert (
+        described["ClientConnectOptions"]["LambdaFunctionArn"]
+        == (intake.stack.outputs["ClientConnectFunctionArn"])
+    )
+    code, out, _ = shared.run("enforce", "--profile", "grants-gate")
+    assert code == 0 and "already enforced" in out and "handler already on" in out
+
+    def attempt(user: str) -> Any:
+        return simulate_connect_by_id(
+            intake.stack.account_id, intake.cloud.region, endpoint_id, username=user, device_ip="198.51.100.8"
+        )
+
+    form = intake.stack.outputs["IntakeApiUrl"]
+    refused = attempt("carol")
+    assert not refused.connected
+    assert refused.error_msg_on_denied_connection == (
+        f"Access refused: you have no active access grant for this VPN. Ask for access at {form}/ "
+        "(profile grants-gate)."
+    )
+
+    grant = shared.break_glass("grants-gate", "dora", hours="1")
+    session = shared.connect("grants-gate", "dora")
+
+    clock.advance(3600 + 5)
+    _wait("the grant to expire", lambda: shared.grant(grant["grant_id"])["state"] == "expired")
+    _wait("dora's session to be cut", lambda: shared.status("grants-gate", session) == "terminated")
+    again = attempt("dora")
+    assert not again.connected
+    assert again.error_msg_on_denied_connection is not None
+    assert again.error_msg_on_denied_connection.startswith(
+        "Access refused: you have no active access grant for this VPN."
+    )
+
+    # The machine's clock is now more than an hour behind the emulated one the services run on.
+    emulated = int(clock.now().timestamp())
+    assert emulated - time.time() > 600
+    intake.cloud.client("dynamodb").put_item(
+        TableName=intake.stack.outputs["AccessGrantsTableName"],
+        Item={
+            "pk": {"S": f"connect#{endpoint_id}#erin"},
+            "active_until": {"N": str(emulated - 60)},
+            "grants": {"M": {}},
+            "version": {"N": "1"},
+        },
+    )
+    ended = attempt("erin")
+    assert not ended.connected and ended.error_msg_on_denied_connection is not None
+    assert "your access grant for this VPN ended at" in ended.error_msg_on_denied_connection

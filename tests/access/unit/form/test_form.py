@@ -166,6 +166,7 @@ def test_the_request_is_built_from_the_profile_and_the_persons_choices(profile: 
     assert request.description == JUSTIFICATION
     assert request.tags["cvpn-autopilot:profile"] == "engineering"
     assert request.tags["CostCenter"] == "eng-1234"
+    assert request.client_connect_handler is True  # an endpoint built for a profile always gets it
 
 
 def test_an_access_group_the_profile_does_not_offer_is_refused(profile: NetworkProfile) -> None:

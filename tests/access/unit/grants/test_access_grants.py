@@ -157,6 +157,38 @@ def test_a_break_glass_grant_is_stored_scheduled_and_counts_at_connect(world: Wo
     assert world.connect_item(ENDPOINTS["NET-200"], "alice") is None
 
 
+def test_an_endpoint_enforces_grants_from_its_first_active_grant_or_when_told(world: World) -> None:
+    """A pending grant gates nothing; the first active one (approved or break-glass) writes the
+    endpoint's access-policy item before it counts, and later ones keep the first record. An
+    administrator can begin it beforehand, and end it."""
+    eng, fin = ENDPOINTS["NET-100"], ENDPOINTS["NET-200"]
+    pending = world.grants.request(
+        person=ALICE, profile_name="engineering", access_groups=[], hours=2, reason="debugging", by=ADMIN
+    )
+    assert world.store.enforcement(eng) is None
+    world.clock.now = NOW + timedelta(minutes=5)
+    world.grants.activate(pending.grant_id, approver=CAROL, by=ADMIN)
+    first = {
+        "access": "grants",
+        "profile": "engineering",
+        "enforced_at": "2026-03-02T09:05:00Z",
+        "enforced_by": ADMIN.id,
+    }
+    assert world.store.enforcement(eng) == first
+    world.clock.now = NOW + timedelta(minutes=10)
+    _break_glass(world, BOB)
+    assert world.store.enforcement(eng) == first
+
+    assert world.grants.enforce("finance", by=ADMIN) == (fin, True)
+    assert world.grants.enforce("finance", by=ADMIN) == (fin, False)
+    assert world.store.enforcement(fin) is not None
+    assert world.store.relax(fin) and world.store.enforcement(fin) is None and not world.store.relax(fin)
+    with pytest.raises(GrantInvalid, match="legacy profile"):
+        world.grants.enforce("old", by=ADMIN)
+    with pytest.raises(GrantInvalid, match="names no live endpoint"):
+        world.grants.enforce("orphan", by=ADMIN)
+
+
 def test_the_connect_item_holds_the_latest_end_of_several_active_grants(world: World) -> None:
     endpoint = ENDPOINTS["NET-100"]
     short, long = _break_glass(world, hours=2), _break_glass(world, hours=6)

@@ -15,9 +15,18 @@ def test_the_template_s_values_and_the_defaults() -> None:
             "CLIENT_CONNECT_FAIL_MODE": "closed",
             "BLOCKLIST_LOOKUP_BUDGET_SECONDS": "2",
             "AWS_REGION": "eu-west-3",
+            "ACCESS_GRANTS_TABLE_NAME": "stack-Grants",
+            "REQUEST_FORM_URL": " https://abc.execute-api.eu-west-3.amazonaws.com/ ",
         }
     )
-    assert read == ConnectSettings("stack-Blocklist", "closed", 2.0, "eu-west-3")
+    assert read == ConnectSettings(
+        "stack-Blocklist",
+        "closed",
+        2.0,
+        "eu-west-3",
+        "stack-Grants",
+        "https://abc.execute-api.eu-west-3.amazonaws.com/",
+    )
     assert ConnectSettings.from_environment({"AWS_DEFAULT_REGION": "us-west-2"}) == ConnectSettings(
         "", "open", 2.0, "us-west-2"
     )
@@ -32,6 +41,9 @@ def test_the_template_s_values_and_the_defaults() -> None:
         ({"BLOCKLIST_LOOKUP_BUDGET_SECONDS": "1.1"}, "BLOCKLIST_LOOKUP_BUDGET_SECONDS: must be 1.2 to 20"),
         ({"BLOCKLIST_LOOKUP_BUDGET_SECONDS": "21"}, "BLOCKLIST_LOOKUP_BUDGET_SECONDS: must be 1.2 to 20"),
         ({"BLOCKLIST_LOOKUP_BUDGET_SECONDS": "nan"}, "BLOCKLIST_LOOKUP_BUDGET_SECONDS: must be 1.2 to 20"),
+        ({"REQUEST_FORM_URL": "vpn.example.com"}, "REQUEST_FORM_URL: must be an http"),
+        ({"REQUEST_FORM_URL": "https://x/\nb"}, "REQUEST_FORM_URL: must be an http"),
+        ({"REQUEST_FORM_URL": "https://x.example/" + "a" * 183}, "REQUEST_FORM_URL: .* at most 200"),
     ],
 )
 def test_a_wrong_value_is_refused_naming_its_variable(variables: dict[str, str], problem: str) -> None:

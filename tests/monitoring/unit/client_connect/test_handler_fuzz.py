@@ -64,7 +64,7 @@ def handler() -> Iterator[tuple[ModuleType, MemoryBlocklist]]:
         blocklist = MemoryBlocklist()
         entry = BlockEntry("source", BLOCKED_SOURCE, EXPIRES, 1, "R4", "f" * 64)
         blocklist.entries[entry.key] = entry
-        patch.setattr(module, "blocklist", lambda: blocklist)
+        patch.setattr(module, "connect_lookup", lambda: blocklist)
         yield module, blocklist
 
 

@@ -317,6 +317,9 @@ def build_request(
         "login_banner": profile.login_banner,
         "connection_log": profile.connection_log.model_dump(mode="json", exclude_none=True),
         "tags": {**profile.tags, "cvpn-autopilot:profile": profile.name, "cvpn-autopilot:source": SOURCE},
+        # An endpoint built for a profile always runs the product's client-connect handler: the
+        # blocklist, and the grants once the endpoint enforces them, are checked at every login.
+        "client_connect_handler": True,
     }
     try:
         return ProvisionRequest.model_validate(raw)

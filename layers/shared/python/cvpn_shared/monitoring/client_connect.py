@@ -1,4 +1,5 @@
-"""The client-connect handler's decision: refuse blocked addresses and users, allow the rest.
+"""The client-connect handler's decision: refuse blocked addresses and users, and on an endpoint that
+enforces grants, users without an active grant there; allow the rest.
 
 Client VPN invokes the handler synchronously after authentication and before authorization rules,
 waits at most 30 seconds and refuses the connection on any error, throttle or malformed answer. The
@@ -10,15 +11,23 @@ What is looked up: the source address (``source#``), the user name and the certi
 (``user#``: a user blocked from anywhere, an administrator's choice), and each name from this address
 (``user_source#``: the usual block of a user whose account an attacker got into from there).
 
+Grants: when the endpoint's access-policy item says ``grants`` (``dal.connect_lookup``), the user
+needs an active grant there: a connect-time item whose ``active_until`` is later than now. The name
+that holds a grant is the user name (Active Directory or SAML), else the certificate's common name
+(mutual TLS alone). A refusal says why (no grant, or the grant ended when) and where to ask (the
+request form's URL). An endpoint without that item keeps the blocklist-only behaviour.
+
 A request that is not the documented shape (not an object, a field that is not text, a public-ip
 that is not an address, a name too long to be a blocklist key) is refused with the reason, naming
 the field.
 
-When the blocklist cannot be read within the lookup's time budget (``dal.blocklist.LookupBudget``),
-the answer follows the ``fail_mode`` the operator chose: ``open`` (the default) allows the
-connection, since the endpoint's own authentication has already passed and a blocklist outage must
-not lock every user out; ``closed`` refuses it, since a blocked attacker must not get in while the
-table is throttled. Either way the caller records it (a metric, which an alarm watches).
+When the blocklist (and grants) cannot be read within the lookup's time budget
+(``dal.blocklist.LookupBudget``), the answer follows the ``fail_mode`` the operator chose: ``open``
+(the default) allows the connection, since the endpoint's own authentication has already passed
+and a blocklist outage must not lock every user out; ``closed`` refuses it, since a blocked
+attacker must not get in while the table is throttled. Either way the caller records it (a metric,
+which an alarm watches). Open also admits users of grants endpoints without checking their grant:
+fail closed suits an endpoint whose access is by grant.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
 from cvpn_shared.monitoring.dal.blocklist import BlockEntry, blocklist_key, user_source_key
+from cvpn_shared.monitoring.dal.connect_lookup import ConnectFacts, GrantGate
 from cvpn_shared.monitoring.names import bounded_text
 
 __all__ = [
@@ -43,6 +53,7 @@ __all__ = [
     "authorize_connection",
     "decide",
     "denial_message",
+    "grant_refusal",
 ]
 
 MAX_DENIAL_MESSAGE_CHARS = 255
@@ -62,8 +73,14 @@ _NOT_UNICODE = "Input should be a valid string, unable to parse raw data as a un
 
 
 class MalformedRequest(ValueError):
-    """A request that is not the documented shape; ``reason`` names each field and what is wrong
-    (``public-ip: not an IPv4 or IPv6 address``)."""
+    """Grants: when the endpoint's access-policy item says ``grants`` (``dal.connect_lookup``), the user
+    needs an active grant there: a connect-time item whose ``active_until`` is later than now. The name
+    that holds a grant is the user name (Active Directory or SAML), else the certificate's common name
+    (mutual TLS alone). A refusal says why (no grant, or the grant ended when) and where to ask (the
+    request form's URL). An endpoint without that item keeps the blocklist-only behaviour.
+
+    A request that is not the documented shape; ``reason`` names each field and what is wrong
+        (``public-ip: not an IPv4 or IPv6 address``)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -188,6 +205,55 @@ class Blocklist(Protocol):
     def active_blocks(self, keys: list[str], now: int) -> list[BlockEntry]: ...
 
 
+class AccessLookup(Protocol):
+    """The blocklist and the grants read together (``dal.connect_lookup.ConnectLookup``)."""
+
+    def look_up(
+        self, block_keys: Sequence[str], endpoint_id: str, vpn_user: str, now: int
+    ) -> ConnectFacts: ...
+
+
+def grant_holder(request: ClientConnectRequest) -> str:
+    """The name a grant is held under: the user name, else the certificate's common name."""
+    for typed in (request.username, request.common_name):
+        if typed not in _NOT_APPLICABLE and typed.strip():
+            return bounded_text(typed).strip()
+    return ""
+
+
+def _facts(lookup: Blocklist | AccessLookup, request: ClientConnectRequest, now: int) -> ConnectFacts:
+    keys = _subject_keys(request)
+    look_up = getattr(lookup, "look_up", None)
+    if look_up is not None:
+        facts: ConnectFacts = look_up(keys, request.endpoint_id, grant_holder(request), now)
+        return facts
+    return ConnectFacts(lookup.active_blocks(keys, now), None, now)  # type: ignore[union-attr]
+
+
+def _when(moment: int) -> str:
+    return f"{datetime.fromtimestamp(moment, tz=UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def grant_refusal(gate: GrantGate, *, now: int, form_url: str) -> str | None:
+    """Why a login is refused for want of a grant (at most 255 characters, the form's URL kept whole
+    when it fits), or None when the endpoint does not enforce grants or the user holds one."""
+    if not gate.enforced or gate.active_until > now:
+        return None
+    why = (
+        f"your access grant for this VPN ended at {_when(gate.active_until)}"
+        if gate.active_until
+        else "you have no active access grant for this VPN"
+    )
+    profile = f" (profile {_printable(gate.profile)[:63]})" if gate.profile else ""
+    url = _printable(form_url.strip())
+    ask = f"Ask for access at {url}" if url else "Ask an administrator for access"
+    for message in (f"Access refused: {why}. {ask}{profile}.", f"Access refused: {why}. {ask}"):
+        if len(message) <= MAX_DENIAL_MESSAGE_CHARS:
+            return message
+    # REQUEST_FORM_URL is at most 200 characters (client_connect_wiring): this fits 255 with it whole.
+    return f"Access refused: no VPN access grant. {'Ask at ' + url if url else ask}"
+
+
 def _subject_keys(request: ClientConnectRequest) -> list[str]:
     keys = []
     address = request.public_ip
@@ -232,13 +298,15 @@ def _printable(text: str) -> str:
 
 class ConnectDecision(NamedTuple):
     """The answer for Client VPN, the blocks behind a refusal, and what went wrong if anything:
-    the blocklist's error (then ``fail_mode`` decided), or the reason a request was malformed."""
+    the lookup's error (then ``fail_mode`` decided), or the reason a request was malformed."""
 
     response: ClientConnectResponse
     blocks: tuple[BlockEntry, ...] = ()
     blocklist_error: str | None = None
     malformed: str | None = None
     fail_mode: FailMode = "open"
+    gate: GrantGate | None = None  # what the grants table said (None: not read)
+    no_grant: bool = False  # refused: the endpoint enforces grants and the user holds no active one
 
 
 def _refusal(message: str, version: str) -> ClientConnectResponse:
@@ -256,7 +324,12 @@ def _answer_version(event: Any) -> str:
 
 
 def decide(
-    event: Any, blocklist: Blocklist, *, now: datetime, fail_mode: FailMode = "open"
+    event: Any,
+    blocklist: Blocklist | AccessLookup,
+    *,
+    now: datetime,
+    fail_mode: FailMode = "open",
+    form_url: str = "",
 ) -> ConnectDecision:
     """The answer to any event the handler is given: a malformed one is refused with its reason;
     a well-formed one is judged by ``authorize_connection``."""
@@ -276,17 +349,23 @@ def decide(
             malformed=reason,
             fail_mode=fail_mode,
         )
-    return authorize_connection(request, blocklist, now=now, fail_mode=fail_mode)
+    return authorize_connection(request, blocklist, now=now, fail_mode=fail_mode, form_url=form_url)
 
 
 def authorize_connection(
-    request: ClientConnectRequest, blocklist: Blocklist, *, now: datetime, fail_mode: FailMode = "open"
+    request: ClientConnectRequest,
+    blocklist: Blocklist | AccessLookup,
+    *,
+    now: datetime,
+    fail_mode: FailMode = "open",
+    form_url: str = "",
 ) -> ConnectDecision:
-    """Allow unless the address, the user, or the user from this address is blocked now; when the
-    blocklist cannot be read, allow (``fail_mode`` open) or refuse (closed)."""
+    """Allow unless the address, the user, or the user from this address is blocked now, or the
+    endpoint enforces grants and the user holds no active one there; when the lookup fails, allow
+    (``fail_mode`` open) or refuse (closed)."""
     version = request.schema_version or DEFAULT_SCHEMA_VERSION
     try:
-        blocks = blocklist.active_blocks(_subject_keys(request), int(now.timestamp()))
+        facts = _facts(blocklist, request, int(now.timestamp()))
     except Exception as error:  # the operator's choice decides: see the module docstring
         problem = f"{type(error).__name__}: {error}"
         if fail_mode == "closed":
@@ -298,8 +377,19 @@ def authorize_connection(
         else:
             response = ClientConnectResponse(allow=True, schema_version=version)
         return ConnectDecision(response, blocklist_error=problem, fail_mode=fail_mode)
-    if not blocks:
-        return ConnectDecision(ClientConnectResponse(allow=True, schema_version=version), fail_mode=fail_mode)
+    blocks = facts.blocks
+    if blocks:
+        return ConnectDecision(
+            _refusal(denial_message(blocks), version),
+            blocks=tuple(blocks),
+            fail_mode=fail_mode,
+            gate=facts.gate,
+        )
+    refusal = grant_refusal(facts.gate, now=facts.now, form_url=form_url) if facts.gate else None
+    if refusal is not None:
+        return ConnectDecision(
+            _refusal(refusal, version), fail_mode=fail_mode, gate=facts.gate, no_grant=True
+        )
     return ConnectDecision(
-        _refusal(denial_message(blocks), version), blocks=tuple(blocks), fail_mode=fail_mode
+        ClientConnectResponse(allow=True, schema_version=version), fail_mode=fail_mode, gate=facts.gate
     )

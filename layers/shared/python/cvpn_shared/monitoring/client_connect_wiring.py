@@ -1,9 +1,9 @@
-"""Builds the client-connect handler's settings and blocklist lookup, once per process.
+"""Builds the client-connect handler's settings and its lookup (blocklist and grants), once per process.
 
 Apart from ``wiring`` (which loads botocore and pydantic through the other functions' clients and
 settings) so that a login's cold start loads neither: the three settings are read here from the
 environment, each checked with an error naming its variable, and the lookup calls DynamoDB through
-``dal.dynamodb_json``.
+``dal.dynamodb_json``. Without ``ACCESS_GRANTS_TABLE_NAME`` no endpoint enforces grants.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from cvpn_shared.monitoring.client_connect import FailMode
 from cvpn_shared.monitoring.dal.blocklist import BlocklistLookup
+from cvpn_shared.monitoring.dal.connect_lookup import ConnectLookup
 from cvpn_shared.monitoring.dal.dynamodb_json import (
     BatchGetWithinBudget,
     DynamoDbJsonClient,
@@ -22,7 +23,7 @@ from cvpn_shared.monitoring.dal.dynamodb_json import (
     dynamodb_endpoint,
 )
 
-__all__ = ["ConnectSettings", "blocklist", "get_connect_settings"]
+__all__ = ["ConnectSettings", "blocklist", "connect_lookup", "get_connect_settings"]
 
 # BLOCKLIST_LOOKUP_BUDGET_SECONDS' bounds: room for one call, well inside the function's timeout.
 MIN_BUDGET_SECONDS = 1.2
@@ -36,6 +37,8 @@ class ConnectSettings(NamedTuple):
     fail_mode: FailMode = "open"
     lookup_budget_seconds: float = 2.0
     region: str = ""
+    grants_table_name: str = ""
+    form_url: str = ""  # where a user refused for want of a grant asks for one
 
     @classmethod
     def from_environment(cls, environ: dict[str, str] | None = None) -> ConnectSettings:
@@ -64,13 +67,31 @@ class ConnectSettings(NamedTuple):
             fail_mode=fail_mode,
             lookup_budget_seconds=budget,
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            grants_table_name=env.get("ACCESS_GRANTS_TABLE_NAME", ""),
+            form_url=_form_url(env.get("REQUEST_FORM_URL", "")),
         )
+
+
+def _form_url(text: str) -> str:
+    """The request form's URL; ``ValueError`` naming the variable when it is not an http(s) URL."""
+    url = text.strip()
+    if url and not (url.startswith(("https://", "http://")) and len(url) <= 200 and url.isprintable()):
+        raise ValueError("REQUEST_FORM_URL: must be an http(s) URL of at most 200 characters")
+    return url
 
 
 @lru_cache(maxsize=1)
 def get_connect_settings() -> ConnectSettings:
     """The settings, read on first use."""
     return ConnectSettings.from_environment()
+
+
+@lru_cache(maxsize=1)
+def connect_lookup() -> ConnectLookup:
+    """The blocklist and the grants, read together in one BatchGetItem to the same time budget."""
+    settings = get_connect_settings()
+    found = blocklist()
+    return ConnectLookup(found.reader, found, settings.grants_table_name)
 
 
 @lru_cache(maxsize=1)

@@ -19,6 +19,15 @@ The grants table (``AccessGrantsTable``) has one string key, ``pk``, and two kin
 
   A user holds access at ``now`` when the item exists and ``active_until > now``. The item goes when
   the last active grant there ends. It carries none of the indexed attributes, so no index holds it.
+- the endpoint's access policy, also read by the client-connect handler in that BatchGetItem:
+
+      pk = "endpoint#<endpoint id>"
+      access         S   "grants": only users with an active grant there connect
+      profile        S   the grants profile that named the endpoint
+      enforced_at    S   ISO 8601, when enforcement began; enforced_by S: who began it
+
+  Written when enforcement begins (``cvpn access enforce``, or the endpoint's first active grant)
+  and deleted only by ``cvpn access enforce --off``.
 
 A grant and its connect-time item change in one transaction (TransactWriteItems).
 """
@@ -35,6 +44,7 @@ from botocore.exceptions import ClientError
 from cvpn_shared.access.grants.logic import ConnectEntry, GrantConflict, connect_entry_after
 from cvpn_shared.access.grants.models import Grant, parse_grant
 from cvpn_shared.core.aws_errors import error_code
+from cvpn_shared.core.connect_keys import ENFORCED_ACCESS, connect_key, endpoint_policy_key
 from cvpn_shared.monitoring.dal.client_connections import ClientVpnConnections
 
 __all__ = [
@@ -59,11 +69,6 @@ _CONNECT_RETRIES = 8  # another grant of the same user on the same endpoint writ
 
 def grant_key(grant_id: str) -> str:
     return f"grant#{grant_id}"
-
-
-def connect_key(endpoint_id: str, vpn_user: str) -> str:
-    """The connect-time item's key (see the module's docstring); the user name is lower-cased here."""
-    return f"connect#{endpoint_id}#{vpn_user.lower()}"
 
 
 class DynamoDbGrants:
@@ -131,7 +136,45 @@ class DynamoDbGrants:
                 return found
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def enforcement(self, endpoint_id: str) -> dict[str, str] | None:
+        """The endpoint's access-policy item (access, profile, enforced_at, enforced_by), or None."""
+        answer = self._dynamodb.get_item(
+            TableName=self._table, Key={"pk": {"S": endpoint_policy_key(endpoint_id)}}, ConsistentRead=True
+        )
+        item = answer.get("Item")
+        if not item:
+            return None
+        return {name: str(value.get("S", "")) for name, value in item.items() if name != "pk"}
+
     # -- writes -------------------------------------------------------------------------------
+    def enforce(self, endpoint_id: str, *, profile: str, by: str, at: datetime) -> bool:
+        """Begin enforcing grants at connect on ``endpoint_id``; False when it already was (the first
+        record, who began it and when, is kept)."""
+        try:
+            self._dynamodb.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": endpoint_policy_key(endpoint_id)},
+                    "access": {"S": ENFORCED_ACCESS},
+                    "profile": {"S": profile},
+                    "enforced_at": {"S": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")},
+                    "enforced_by": {"S": by},
+                },
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def relax(self, endpoint_id: str) -> bool:
+        """Stop enforcing grants at connect on ``endpoint_id``; False when it was not enforced."""
+        answer = self._dynamodb.delete_item(
+            TableName=self._table, Key={"pk": {"S": endpoint_policy_key(endpoint_id)}}, ReturnValues="ALL_OLD"
+        )
+        return bool(answer.get("Attributes"))
+
     def write(self, previous: Grant | None, grant: Grant) -> ConnectEntry:
         """Create or replace ``grant`` and its connect-time item in one transaction (``GrantStore``)."""
         for _ in range(_CONNECT_RETRIES):

@@ -334,6 +334,19 @@ class GrantStore(Protocol):
 
     def every(self) -> list[Grant]: ...
 
+    def enforce(self, endpoint_id: str, *, profile: str, by: str, at: datetime) -> bool:
+        """Begin refusing users without an active grant at connect on ``endpoint_id`` (the
+        endpoint-policy item); False when it already did."""
+        ...
+
+    def relax(self, endpoint_id: str) -> bool:
+        """Stop refusing users without a grant on ``endpoint_id``; False when it did not."""
+        ...
+
+    def enforcement(self, endpoint_id: str) -> dict[str, str] | None:
+        """The endpoint-policy item's fields, None when the endpoint does not enforce grants."""
+        ...
+
 
 class ExpirySchedules(Protocol):
     """One-time schedules that expire grants (EventBridge Scheduler)."""
@@ -401,6 +414,19 @@ class AccessGrants:
             raise GrantInvalid.one("profile", f"no network profile named {name!r}")
         return profile
 
+    def endpoint_of(self, profile: NetworkProfile) -> str:
+        """The live endpoint a profile names (a legacy one too, when it names one); GrantInvalid
+        naming the profile otherwise."""
+        request_id = profile.endpoint_request_id
+        endpoint_id = self._endpoints.endpoint_of(request_id) if request_id else None
+        if not endpoint_id:
+            raise GrantInvalid.one(
+                "profile",
+                f"{profile.name} names no live shared endpoint (endpoint_request_id "
+                f"{request_id or 'not set'})",
+            )
+        return endpoint_id
+
     def _endpoint(self, profile: NetworkProfile) -> str:
         request_id = _grants_profile(profile)
         endpoint_id = self._endpoints.endpoint_of(request_id)
@@ -411,6 +437,18 @@ class AccessGrants:
                 "(provision it first)",
             )
         return endpoint_id
+
+    def _enforce(self, grant: Grant, by: Actor) -> None:
+        """An endpoint enforces grants at connect from its first active grant on (a grant that did
+        not gate anything would mislead its reviewers); written before the grant counts."""
+        self.store.enforce(grant.endpoint_id, profile=grant.profile, by=by.id, at=self._clock())
+
+    def enforce(self, profile_name: str, *, by: Actor) -> tuple[str, bool]:
+        """Begin enforcing grants at connect on the endpoint of a grants profile: its endpoint id, and
+        False when it already did."""
+        profile = self.profile(profile_name)
+        endpoint_id = self._endpoint(profile)
+        return endpoint_id, self.store.enforce(endpoint_id, profile=profile.name, by=by.id, at=self._clock())
 
     def get(self, grant_id: str) -> Grant:
         grant = self.store.get(grant_id)
@@ -441,6 +479,7 @@ class AccessGrants:
             now=self._clock(),
         )
         assert grant.ends_at is not None
+        self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(None, grant)
         return grant
@@ -475,6 +514,7 @@ class AccessGrants:
         current = self.get(grant_id)
         grant = activate(current, approver=approver, by=by, now=self._clock())
         assert grant.ends_at is not None
+        self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
         return grant

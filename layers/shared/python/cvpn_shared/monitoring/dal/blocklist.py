@@ -77,7 +77,7 @@ class BlocklistLookup:
     """The blocklist as the client-connect handler reads it: the entries under a login's keys."""
 
     def __init__(self, reader: BatchGetWithinBudget, table_name: str) -> None:
-        self._reader = reader
+        self.reader = reader
         self.table_name = table_name
 
     def keys_by_table(self, keys: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
@@ -97,7 +97,7 @@ class BlocklistLookup:
         if not keys:
             return []
         try:
-            items = self._reader.get(self.keys_by_table(keys))
+            items = self.reader.get(self.keys_by_table(keys))
         except LookupUnavailable as error:
             raise BlocklistUnavailable(f"blocklist {error}") from error
         return self.blocks_in(items, now)

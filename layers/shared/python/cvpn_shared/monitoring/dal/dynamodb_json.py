@@ -17,6 +17,10 @@ exchange DynamoDB needs, an HTTP/1.1 POST over a kept-alive connection whose ans
   (``DynamoDbTransportError``: refused or dropped connection, socket timeout, a response whose CRC32
   does not match); anything else is not.
 
+Each answer's ``Date`` header is kept (``last_answer_time``): the time of the service that holds the
+items, which the client-connect handler judges expiries at when it is later than its own clock (on
+the local cloud, the emulated clock the services run on; on AWS, the same second).
+
 ``BatchGetWithinBudget`` reads keys from one or more tables in one ``BatchGetItem`` per round, to a
 time budget (``LookupBudget``): one attempt per call with the budget's socket timeouts, throttles,
 server errors and unprocessed keys retried with a bounded backoff, a call started only while a whole
@@ -48,6 +52,7 @@ __all__ = [
     "LookupBudget",
     "LookupUnavailable",
     "dynamodb_endpoint",
+    "http_date",
     "sign_v4",
 ]
 
@@ -223,6 +228,7 @@ class DynamoDbJsonClient:
         self._credentials = credentials
         self._clock = clock
         self._connection: _Connection | None = None
+        self.last_answer_time: float | None = None
 
     def batch_get_item(self, RequestItems: Mapping[str, Any]) -> dict[str, Any]:
         """``BatchGetItem``: DynamoDB's answer (``Responses``, ``UnprocessedKeys``) as a dict."""
@@ -242,7 +248,8 @@ class DynamoDbJsonClient:
             service=SERVICE,
             now=self._clock(),
         )
-        status, raw, crc = self._send(body, headers)
+        status, raw, crc, date = self._send(body, headers)
+        self.last_answer_time = http_date(date) if date else None
         if crc is not None and crc.isdigit() and int(crc) != zlib.crc32(raw):
             raise DynamoDbTransportError("the answer's CRC32 does not match its body")
         try:
@@ -253,7 +260,7 @@ class DynamoDbJsonClient:
             raise _error_of(status, answer if isinstance(answer, dict) else {}, raw)
         return answer
 
-    def _send(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, str | None]:
+    def _send(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, bytes, str | None, str | None]:
         head = f"POST {self._path} HTTP/1.1\r\n" + "".join(
             f"{name}: {value}\r\n" for name, value in headers.items()
         )
@@ -272,7 +279,7 @@ class DynamoDbJsonClient:
             self.close()
             raise DynamoDbTransportError(f"{type(error).__name__}: {error}") from error
 
-    def _exchange(self, request: bytes) -> tuple[int, bytes, str | None]:
+    def _exchange(self, request: bytes) -> tuple[int, bytes, str | None, str | None]:
         connection = self._connection
         if connection is None:
             raw = socket.create_connection(
@@ -299,7 +306,7 @@ class DynamoDbJsonClient:
             answer_headers["connection"] = "close"
         if answer_headers.get("connection", "").lower() == "close":
             self.close()
-        return status, payload, answer_headers.get("x-amz-crc32")
+        return status, payload, answer_headers.get("x-amz-crc32"), answer_headers.get("date")
 
     def close(self) -> None:
         if self._connection is not None:
@@ -308,6 +315,27 @@ class DynamoDbJsonClient:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
+
+
+def http_date(text: str) -> float | None:
+    """POSIX seconds of an HTTP ``Date`` (``Mon, 07 Dec 2026 16:28:17 GMT``); None when it is not one.
+    Parsed here: ``email.utils`` would load the e-mail package on every login's cold start."""
+    parts = text.replace(",", " ").split()
+    if len(parts) != 6 or parts[5] not in ("GMT", "UTC") or parts[2] not in _MONTHS:
+        return None
+    clock = parts[4].split(":")
+    if len(clock) != 3:
+        return None
+    try:
+        hour, minute, second = (int(unit) for unit in clock)
+        moment = datetime(int(parts[3]), _MONTHS[parts[2]], int(parts[1]), hour, minute, second, tzinfo=UTC)
+    except ValueError:
+        return None
+    return moment.timestamp()
+
+
 _MAX_HEAD_BYTES = 65536
 
 
@@ -447,6 +475,7 @@ class BatchGetWithinBudget:
         self.budget = budget or LookupBudget()
         self._clock = clock
         self._sleep = sleep
+        self.last_answer_time: float | None = None
 
     def get(
         self, keys_by_table: Mapping[str, Sequence[Mapping[str, Any]]], *, consistent: bool = True
@@ -454,6 +483,7 @@ class BatchGetWithinBudget:
         """The items found under each table's keys (absent keys are left out), read in as few calls
         as DynamoDB's limits allow; ``LookupUnavailable`` when not read within the budget."""
         found: dict[str, list[dict[str, Any]]] = {table: [] for table in keys_by_table}
+        self.last_answer_time = None
         pending = [(table, dict(key)) for table, keys in keys_by_table.items() for key in keys]
         if not pending:
             return found
@@ -485,6 +515,7 @@ class BatchGetWithinBudget:
             except DynamoDbTransportError as error:  # timeouts, connection errors: worth another try
                 last_problem = str(error).partition(":")[0] or type(error).__name__
                 continue
+            self.last_answer_time = getattr(self._client, "last_answer_time", None)
             for table, items in (answer.get("Responses") or {}).items():
                 found.setdefault(table, []).extend(items)
             request = answer.get("UnprocessedKeys") or {}
