@@ -42,18 +42,23 @@ def _run(definition: dict[str, Any], payload: dict[str, Any], timeout: float = 2
 
 @mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
 def test_wait_state_lasts_emulated_seconds(fast_clock: Clock) -> None:
-    """Given a 10-minute Wait at scale 6000, the execution succeeds in about 0.1 real seconds,
-    and emulated time moved at least 600 seconds."""
+    """Given a 10-minute Wait at scale 6000 (0.1 real seconds), the execution succeeds far sooner than
+    the 10 real minutes a wall-clock Wait would take, and emulated time moved at least 600 seconds."""
+    wait_seconds = 600
     definition = {
         "StartAt": "WaitForAssociation",
-        "States": {"WaitForAssociation": {"Type": "Wait", "Seconds": 600, "End": True}},
+        "States": {"WaitForAssociation": {"Type": "Wait", "Seconds": wait_seconds, "End": True}},
     }
+    # A tenth of the wall-clock wait: far above the emulated wait's real duration even on a loaded
+    # machine, yet a Wait in real seconds could not end within it.
+    real_bound = wait_seconds / 10
     emulated_start = fast_clock.timestamp()
     started = time.monotonic()
-    result = _run(definition, {"x": 1})
+    result = _run(definition, {"x": 1}, timeout=2 * real_bound)
+    real_elapsed = time.monotonic() - started
     assert result["status"] == "SUCCEEDED"
-    assert time.monotonic() - started < 5
-    assert fast_clock.timestamp() - emulated_start >= 600
+    assert real_elapsed < real_bound
+    assert fast_clock.timestamp() - emulated_start >= wait_seconds
 
 
 @mock_aws(config={"stepfunctions": {"execute_state_machine": True}})

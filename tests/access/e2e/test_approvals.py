@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 
 from tests.access.e2e.conftest import Intake
@@ -45,7 +44,8 @@ def test_request_needing_approval_waits_until_the_approve_link_is_followed(intak
     message = intake.approval_message(request_id)
     assert request_id in message["Subject"]
     links = _links(message)
-    time.sleep(1.0)  # time passes: still waiting, nothing created
+    # An emulated hour passes (well within the links' lifetime): still waiting, nothing created.
+    intake.cloud.clock.advance(3600)
     _waiting_for_approval(intake, execution_arn)
     assert intake.endpoints_for(request_id) == []
 
