@@ -14,6 +14,7 @@ from cvpn_shared.provisioning.update import (
     LastAssociation,
     apply_change,
     change_token,
+    complete_undo,
     record_no_changes,
     undo_changes,
 )
@@ -119,7 +120,11 @@ def test_undo_runs_newest_first_with_the_association_the_forward_call_made() -> 
     )
     assert [op for op, _ in api.calls] == ["DeleteClientVpnRoute", "DisassociateClientVpnTargetNetwork"]
     assert api.calls[1][1] == {"AssociationId": "cvpn-assoc-0a0b", "ClientVpnEndpointId": "cvpn-endpoint-1"}
-    assert outcome == {"undone": ["add route", "associate subnet-0a0b"], "not_undone": ["tag Team"]}
+    assert outcome == {
+        "undone": ["add route", "associate subnet-0a0b"],
+        "not_undone": ["tag Team"],
+        "then": [],
+    }
 
 
 def test_the_change_that_failed_in_flight_is_undone_too() -> None:
@@ -238,3 +243,53 @@ def test_history_adds_the_provisioning_as_revision_one() -> None:
     assert [(r["revision"], r["outcome"]) for r in rows] == [(2, "FAILED"), (1, "PROVISIONED")]
     assert rows[0]["changes"] == ["add route"] and rows[0]["error"] == "boom"
     assert history_rows(item, [{"revision": 1, "status": "SUCCEEDED"}])[0]["outcome"] == "SUCCEEDED"
+
+
+OFFICE = {"DestinationCidrBlock": "10.50.0.0/16", "TargetVpcSubnetId": "subnet-0c0d", "Description": "o"}
+DISASSOCIATE = Change(
+    group="associations",
+    action="disassociate-subnet",
+    summary="disassociate subnet-0c0d",
+    field="subnet_ids",
+    forward=ApiCall(operation="DisassociateClientVpnTargetNetwork", parameters={"AssociationId": "a-1"}),
+    undo=ApiCall(operation="AssociateClientVpnTargetNetwork", parameters={"SubnetId": "subnet-0c0d"}),
+    undo_then=[ApiCall(operation="CreateClientVpnRoute", parameters=OFFICE)],
+)
+
+
+def test_the_undo_of_a_disassociation_recreates_its_routes_once_it_settled() -> None:
+    associated = {"AssociationId": "a-1", "TargetNetworkId": "subnet-0c0d", "Status": {"Code": "associated"}}
+    other = {"AssociationId": "a-2", "TargetNetworkId": "subnet-0a0b", "Status": {"Code": "associated"}}
+    api = StandIn(networks=[associated, other])
+    progress = _run(api, [DISASSOCIATE])
+    api.calls.clear()
+    first = undo_changes(
+        _as_api(api),
+        request_id="NET-1",
+        endpoint_id="cvpn-endpoint-1",
+        revision=2,
+        changes=[DISASSOCIATE],
+        progress=progress,
+        in_flight=False,
+    )
+    # the association first: AWS refuses a route through a subnet not yet associated again
+    assert [op for op, _ in api.calls] == ["AssociateClientVpnTargetNetwork"]
+    assert first["then"] == [
+        {"index": 0, "position": 0, "call": {"operation": "CreateClientVpnRoute", "parameters": OFFICE}}
+    ]
+    api.calls.clear()
+    api.errors["CreateClientVpnRoute"] = "InvalidClientVpnDuplicateRoute"  # a retried task: done
+    done = complete_undo(
+        _as_api(api), request_id="NET-1", endpoint_id="cvpn-endpoint-1", revision=2, undo=first
+    )
+    assert api.calls == [
+        (
+            "CreateClientVpnRoute",
+            {
+                **OFFICE,
+                "ClientVpnEndpointId": "cvpn-endpoint-1",
+                "ClientToken": change_token("NET-1", 2, 0, "undo-then-0"),
+            },
+        )
+    ]
+    assert done == {**first, "then": []}
