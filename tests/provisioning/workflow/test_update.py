@@ -210,6 +210,12 @@ FAILURES: list[tuple[str, dict[str, Any]]] = [
     ("RevokeClientVpnIngress", {"fail_with": "InvalidParameterValue"}),
     ("DeleteClientVpnRoute", {"fail_with": "InvalidParameterValue"}),
     ("DisassociateClientVpnTargetNetwork", {"fail_with": "InvalidParameterValue"}),
+    # a rule or a route that AWS accepted but that ends failed while the workflow waits for it
+    ("AuthorizeClientVpnIngress", {"settle_failures": 1}),
+    ("CreateClientVpnRoute", {"settle_failures": 1}),
+    # RecordSuccess cannot close the revision (its first write): every change, the disassociation
+    # last, is made by then, so the undo re-associates the subnet and re-creates its routes
+    ("dynamodb:UpdateItem", {"fail_with": "ValidationException"}),
 ]
 
 
@@ -236,3 +242,48 @@ def test_a_failure_in_any_step_restores_the_previous_state(
     item_after = updates.product.record(updates.base["request_id"])
     assert item_after is not None and item_before is not None
     assert item_after["request"] == item_before["request"]  # the desired state stays the previous one
+
+
+def test_a_failure_after_a_tag_change_restores_the_tags(updates: Updates, second_group: str) -> None:
+    before = updates.live()
+    document = _all_changes(updates, second_group)
+    document["tags"] = {**updates.base.get("tags", {}), "Team": "networks"}
+    document["name"] = "renamed-by-the-update"
+    get_fault_injector().configure("AuthorizeClientVpnIngress", fail_with="InvalidParameterValue")
+
+    progress = updates.apply(document)
+
+    get_fault_injector().clear()
+    assert progress.status == "FAILED", progress.output
+    assert "restored the previous state" in (progress.cause or ""), progress.cause
+    assert updates.live() == before  # name and tags among the rest
+    newest = updates.revisions()[0]
+    assert newest["status"] == "FAILED" and newest["outcome"]["rolled_back"] is True
+    assert any("tag Team" in undone for undone in newest["outcome"]["undone"]), newest["outcome"]
+    assert newest["outcome"]["error"]["name"] == progress.error
+    assert "AuthorizeClientVpnIngress: InvalidParameterValue" in newest["outcome"]["error"]["message"]
+
+
+def test_a_configuration_that_cannot_be_exported_keeps_the_settled_update(updates: Updates) -> None:
+    """The export runs once every change settled: a failed read is no reason to undo the update
+    (users would reconnect twice); the revision succeeds and says the configuration is to export."""
+    before = updates.live()
+    document = updates.doc(vpn_port=1194)
+    get_fault_injector().configure("ExportClientVpnClientConfiguration", fail_with="InvalidParameterValue")
+
+    progress = updates.apply(document)
+
+    get_fault_injector().clear()
+    assert progress.status == "SUCCEEDED", progress.cause
+    assert "UndoChanges" not in progress.steps and "ConfigurationNotExported" in progress.steps
+    assert updates.live()["vpn_port"] == 1194
+    result = progress.output["result"]
+    assert result["client_configuration"] is None
+    assert "ExportClientVpnClientConfiguration: InvalidParameterValue" in result["export_error"]["Cause"]
+    newest = updates.revisions()[0]
+    assert newest["status"] == "SUCCEEDED" and newest["document"] == _normalised(document)
+    item = updates.product.record(updates.base["request_id"])
+    assert item is not None and int(item["revision"]["N"]) == newest["revision"]
+
+    assert updates.apply(updates.base).status == "SUCCEEDED"
+    assert updates.live() == before
