@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -16,8 +17,10 @@ from cvpn_shared.provisioning.update import (
     change_token,
     complete_undo,
     record_no_changes,
+    record_update_failure,
     undo_changes,
 )
+from tests.fixtures import REPO_ROOT
 
 
 class StandIn:
@@ -293,3 +296,55 @@ def test_the_undo_of_a_disassociation_recreates_its_routes_once_it_settled() -> 
         )
     ]
     assert done == {**first, "then": []}
+
+
+class Notifications:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def publish(self, subject: str, message: dict[str, Any], attributes: dict[str, str]) -> str:
+        self.sent.append(message)
+        return "m-1"
+
+
+class Finished:
+    def __init__(self) -> None:
+        self.finished: list[tuple[int, dict[str, Any]]] = []
+
+    def finish(self, request_id: str, revision: int, fields: dict[str, Any]) -> None:
+        self.finished.append((revision, fields))
+
+
+@pytest.mark.parametrize("rolled_back", [True, False])
+def test_a_restored_endpoint_gets_its_previous_desired_state_written_back(rolled_back: bool) -> None:
+    """RecordSuccess may have written the new document before it failed: once the endpoint is
+    restored, the record says the previous one again; when it could not be restored, the record is
+    left as it is (the revision says the endpoint may be between the two)."""
+    previous = json.loads((REPO_ROOT / "events" / "requests" / "seed-active-directory.json").read_text())
+    validated = {
+        "request": {**previous, "session_timeout_hours": 24},
+        "previous_document": previous,
+        "revision": 4,
+        "previous_revision": 3,
+        "endpoint_id": "cvpn-endpoint-1",
+    }
+    revisions, records, notifications = Finished(), Records(), Notifications()
+    answer = record_update_failure(
+        _as_api(revisions),
+        _as_api(records),
+        _as_api(notifications),
+        validated,
+        error="ClientError",
+        cause=json.dumps({"errorMessage": "UpdateItem: ValidationException"}),
+        undo={"undone": ["session timeout"], "not_undone": [], "then": []},
+        rolled_back=rolled_back,
+    )
+    assert revisions.finished[0][0] == 4 and revisions.finished[0][1]["status"] == "FAILED"
+    if rolled_back:
+        assert [(rid, f["request"], f["revision"]) for rid, f in records.updates] == [
+            (previous["request_id"], previous, 3)
+        ]
+        assert "restored the previous state" in answer["cause"]
+    else:
+        assert records.updates == []
+        assert "could NOT restore" in answer["cause"]
