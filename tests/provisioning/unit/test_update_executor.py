@@ -18,6 +18,7 @@ from cvpn_shared.provisioning.update import (
     complete_undo,
     record_no_changes,
     record_update_failure,
+    record_update_success,
     undo_changes,
 )
 from tests.fixtures import REPO_ROOT
@@ -348,3 +349,29 @@ def test_a_restored_endpoint_gets_its_previous_desired_state_written_back(rolled
     else:
         assert records.updates == []
         assert "could NOT restore" in answer["cause"]
+
+
+def test_a_configuration_not_exported_is_said_in_the_success_notification() -> None:
+    document = json.loads((REPO_ROOT / "events" / "requests" / "seed-active-directory.json").read_text())
+    validated = {"request": document, "revision": 4, "endpoint_id": "cvpn-endpoint-1"}
+    notifications = Notifications()
+    cause = json.dumps({"errorMessage": "ExportClientVpnClientConfiguration: InvalidParameterValue: no"})
+    answer = record_update_success(
+        _as_api(Finished()),
+        _as_api(Records()),
+        _as_api(notifications),
+        validated,
+        ["VPN port: 443 -> 1194"],
+        configuration={"client_configuration": None, "export_error": {"Error": "E", "Cause": cause}},
+        execution_id="x",
+    )
+    assert answer["status"] == "SUCCEEDED" and answer["client_configuration"] is None
+    assert (
+        answer["configuration_not_exported"]
+        == "ExportClientVpnClientConfiguration: InvalidParameterValue: no"
+    )
+    message = notifications.sent[0]
+    assert (
+        "export-client-vpn-client-configuration --client-vpn-endpoint-id cvpn-endpoint-1"
+        in message["download"]
+    )
