@@ -23,6 +23,9 @@ Knobs (``FaultInjector.configure(operation, **knobs)``; ``operation`` is the API
     Probability that an association ends in ``association-failed``.
 ``association_failure_message`` (AssociateClientVpnTargetNetwork)
     The status message of a failed association.
+``settle_failures`` (AuthorizeClientVpnIngress, CreateClientVpnRoute)
+    The next K rules or routes end in ``failed`` instead of ``active`` once they would be active
+    (the call itself succeeds, as AWS's does).
 ``fail_with`` / ``fail_count``
     The next ``fail_count`` calls (default 1) answer the EC2 error code ``fail_with``, with the HTTP
     status AWS answers that code with: a server error (``InternalError``, ``InternalFailure`` 500;
@@ -102,6 +105,7 @@ class OperationFaults:
     association_failures: int = 0
     association_failure_rate: float = 0.0
     association_failure_message: str = DEFAULT_ASSOCIATION_FAILURE_MESSAGE
+    settle_failures: int = 0
     not_found_after_create_seconds: float = 0.0
     fail_with: str | None = None
     fail_count: int = 1
@@ -114,7 +118,7 @@ class OperationFaults:
 
 
 _RATES = ("throttle_rate", "concurrent_mutation_rate", "association_failure_rate", "unprocessed_keys_rate")
-_COUNTS = ("force_operation_not_permitted", "association_failures", "fail_count")
+_COUNTS = ("force_operation_not_permitted", "association_failures", "settle_failures", "fail_count")
 _SECONDS = ("create_window_seconds", "not_found_after_create_seconds", "latency_seconds")
 # A JSON-protocol service's operation, as the local cloud counts it ("dynamodb:BatchGetItem"), and
 # the knobs ``service_fault`` reads for it.
@@ -402,6 +406,18 @@ class FaultInjector:
                 return None
             self._injected[(operation, "association-failed")] += 1
             return knobs.association_failure_message
+
+    def settle_failure(self, operation: str) -> bool:
+        """Whether the rule or route being created now will end ``failed`` (``settle_failures``)."""
+        with self._lock:
+            knobs = self.knobs_for(operation)
+            if knobs.settle_failures <= 0:
+                return False
+            self._operations[operation] = OperationFaults(
+                **{**asdict(knobs), "settle_failures": knobs.settle_failures - 1}
+            )
+            self._injected[(operation, "failed")] += 1
+            return True
 
 
 _KNOWN_MESSAGES = {

@@ -63,6 +63,7 @@ ASSOCIATION_FAILED = "association-failed"
 DISASSOCIATING = "disassociating"
 DISASSOCIATED = "disassociated"
 AUTHORIZING = "authorizing"
+RULE_OR_ROUTE_FAILED = "failed"
 ACTIVE = "active"
 REVOKING = "revoking"
 CREATING = "creating"
@@ -189,9 +190,12 @@ class AuthorizationRule:
     description: str | None
     requested_at: float
     active_at: float
+    fails: bool = False  # ends ``failed`` instead of ``active`` (fault injection)
 
     def state_at(self, now: float) -> str:
-        return AUTHORIZING if now < self.active_at else ACTIVE
+        if now < self.active_at:
+            return AUTHORIZING
+        return RULE_OR_ROUTE_FAILED if self.fails else ACTIVE
 
     @property
     def state(self) -> str:
@@ -228,11 +232,14 @@ class ClientVpnRoute:
     requested_at: float
     active_at: float
     deletion_completes_at: float | None = None
+    fails: bool = False  # ends ``failed`` instead of ``active`` (fault injection)
 
     def state_at(self, now: float) -> str:
         if self.deletion_completes_at is not None:
             return ROUTE_DELETING
-        return CREATING if now < self.active_at else ACTIVE
+        if now < self.active_at:
+            return CREATING
+        return RULE_OR_ROUTE_FAILED if self.fails else ACTIVE
 
     @property
     def state(self) -> str:

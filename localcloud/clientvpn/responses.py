@@ -172,13 +172,14 @@ def authorize_client_vpn_ingress(self: Any) -> ActionResult:
     backend = _backend(self)
 
     def authorize() -> dict[str, Any]:
-        backend.authorize_ingress(
+        rule = backend.authorize_ingress(
             endpoint_id,
             request.get("TargetNetworkCidr", ""),
             request.get("AccessGroupId"),
             bool(request.get("AuthorizeAllGroups", False)),
             request.get("Description"),
         )
+        rule.fails = get_fault_injector().settle_failure("AuthorizeClientVpnIngress")
         return {"Status": {"Code": "authorizing"}}
 
     return ActionResult(
@@ -210,12 +211,13 @@ def create_client_vpn_route(self: Any) -> ActionResult:
     backend = _backend(self)
 
     def create() -> dict[str, Any]:
-        backend.create_route(
+        route = backend.create_route(
             endpoint_id,
             request.get("DestinationCidrBlock", ""),
             request.get("TargetVpcSubnetId"),
             request.get("Description"),
         )
+        route.fails = get_fault_injector().settle_failure("CreateClientVpnRoute")
         return {"Status": {"Code": "creating"}}
 
     return ActionResult(

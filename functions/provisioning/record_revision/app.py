@@ -54,6 +54,7 @@ def lambda_handler(event: RecordRevisionTask, context: LambdaContext) -> dict[st
     cause = event.error.Cause if event.error else ""
     return record_update_failure(
         revision_records(),
+        request_records(),
         notifier(),
         event.validated,
         error=error,

@@ -344,6 +344,14 @@ def test_a_removed_subnet_takes_its_routes_without_a_delete_route() -> None:
     assert change.undo is not None and change.undo.parameters == {"SubnetId": SUBNET_B}
     assert change.disruptive and f"drops the sessions placed in {SUBNET_B}" in change.disruption
     assert "4 live connections" in change.disruption and "10.50.0.0/16" in change.summary
+    # the undo re-creates what AWS deletes with the association (its own automatic route comes back
+    # with the association itself)
+    assert [(c.operation, c.parameters) for c in change.undo_then] == [
+        (
+            "CreateClientVpnRoute",
+            {"DestinationCidrBlock": "10.50.0.0/16", "TargetVpcSubnetId": SUBNET_B, "Description": "office"},
+        )
+    ]
 
 
 def test_replacing_every_subnet_associates_first_and_never_removes_the_last() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -14,9 +15,13 @@ from cvpn_shared.provisioning.update import (
     LastAssociation,
     apply_change,
     change_token,
+    complete_undo,
     record_no_changes,
+    record_update_failure,
+    record_update_success,
     undo_changes,
 )
+from tests.fixtures import REPO_ROOT
 
 
 class StandIn:
@@ -119,7 +124,11 @@ def test_undo_runs_newest_first_with_the_association_the_forward_call_made() -> 
     )
     assert [op for op, _ in api.calls] == ["DeleteClientVpnRoute", "DisassociateClientVpnTargetNetwork"]
     assert api.calls[1][1] == {"AssociationId": "cvpn-assoc-0a0b", "ClientVpnEndpointId": "cvpn-endpoint-1"}
-    assert outcome == {"undone": ["add route", "associate subnet-0a0b"], "not_undone": ["tag Team"]}
+    assert outcome == {
+        "undone": ["add route", "associate subnet-0a0b"],
+        "not_undone": ["tag Team"],
+        "then": [],
+    }
 
 
 def test_the_change_that_failed_in_flight_is_undone_too() -> None:
@@ -238,3 +247,131 @@ def test_history_adds_the_provisioning_as_revision_one() -> None:
     assert [(r["revision"], r["outcome"]) for r in rows] == [(2, "FAILED"), (1, "PROVISIONED")]
     assert rows[0]["changes"] == ["add route"] and rows[0]["error"] == "boom"
     assert history_rows(item, [{"revision": 1, "status": "SUCCEEDED"}])[0]["outcome"] == "SUCCEEDED"
+
+
+OFFICE = {"DestinationCidrBlock": "10.50.0.0/16", "TargetVpcSubnetId": "subnet-0c0d", "Description": "o"}
+DISASSOCIATE = Change(
+    group="associations",
+    action="disassociate-subnet",
+    summary="disassociate subnet-0c0d",
+    field="subnet_ids",
+    forward=ApiCall(operation="DisassociateClientVpnTargetNetwork", parameters={"AssociationId": "a-1"}),
+    undo=ApiCall(operation="AssociateClientVpnTargetNetwork", parameters={"SubnetId": "subnet-0c0d"}),
+    undo_then=[ApiCall(operation="CreateClientVpnRoute", parameters=OFFICE)],
+)
+
+
+def test_the_undo_of_a_disassociation_recreates_its_routes_once_it_settled() -> None:
+    associated = {"AssociationId": "a-1", "TargetNetworkId": "subnet-0c0d", "Status": {"Code": "associated"}}
+    other = {"AssociationId": "a-2", "TargetNetworkId": "subnet-0a0b", "Status": {"Code": "associated"}}
+    api = StandIn(networks=[associated, other])
+    progress = _run(api, [DISASSOCIATE])
+    api.calls.clear()
+    first = undo_changes(
+        _as_api(api),
+        request_id="NET-1",
+        endpoint_id="cvpn-endpoint-1",
+        revision=2,
+        changes=[DISASSOCIATE],
+        progress=progress,
+        in_flight=False,
+    )
+    # the association first: AWS refuses a route through a subnet not yet associated again
+    assert [op for op, _ in api.calls] == ["AssociateClientVpnTargetNetwork"]
+    assert first["then"] == [
+        {"index": 0, "position": 0, "call": {"operation": "CreateClientVpnRoute", "parameters": OFFICE}}
+    ]
+    api.calls.clear()
+    api.errors["CreateClientVpnRoute"] = "InvalidClientVpnDuplicateRoute"  # a retried task: done
+    done = complete_undo(
+        _as_api(api), request_id="NET-1", endpoint_id="cvpn-endpoint-1", revision=2, undo=first
+    )
+    assert api.calls == [
+        (
+            "CreateClientVpnRoute",
+            {
+                **OFFICE,
+                "ClientVpnEndpointId": "cvpn-endpoint-1",
+                "ClientToken": change_token("NET-1", 2, 0, "undo-then-0"),
+            },
+        )
+    ]
+    assert done == {**first, "then": []}
+
+
+class Notifications:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    def publish(self, subject: str, message: dict[str, Any], attributes: dict[str, str]) -> str:
+        self.sent.append(message)
+        return "m-1"
+
+
+class Finished:
+    def __init__(self) -> None:
+        self.finished: list[tuple[int, dict[str, Any]]] = []
+
+    def finish(self, request_id: str, revision: int, fields: dict[str, Any]) -> None:
+        self.finished.append((revision, fields))
+
+
+@pytest.mark.parametrize("rolled_back", [True, False])
+def test_a_restored_endpoint_gets_its_previous_desired_state_written_back(rolled_back: bool) -> None:
+    """RecordSuccess may have written the new document before it failed: once the endpoint is
+    restored, the record says the previous one again; when it could not be restored, the record is
+    left as it is (the revision says the endpoint may be between the two)."""
+    previous = json.loads((REPO_ROOT / "events" / "requests" / "seed-active-directory.json").read_text())
+    validated = {
+        "request": {**previous, "session_timeout_hours": 24},
+        "previous_document": previous,
+        "revision": 4,
+        "previous_revision": 3,
+        "endpoint_id": "cvpn-endpoint-1",
+    }
+    revisions, records, notifications = Finished(), Records(), Notifications()
+    answer = record_update_failure(
+        _as_api(revisions),
+        _as_api(records),
+        _as_api(notifications),
+        validated,
+        error="ClientError",
+        cause=json.dumps({"errorMessage": "UpdateItem: ValidationException"}),
+        undo={"undone": ["session timeout"], "not_undone": [], "then": []},
+        rolled_back=rolled_back,
+    )
+    assert revisions.finished[0][0] == 4 and revisions.finished[0][1]["status"] == "FAILED"
+    if rolled_back:
+        assert [(rid, f["request"], f["revision"]) for rid, f in records.updates] == [
+            (previous["request_id"], previous, 3)
+        ]
+        assert "restored the previous state" in answer["cause"]
+    else:
+        assert records.updates == []
+        assert "could NOT restore" in answer["cause"]
+
+
+def test_a_configuration_not_exported_is_said_in_the_success_notification() -> None:
+    document = json.loads((REPO_ROOT / "events" / "requests" / "seed-active-directory.json").read_text())
+    validated = {"request": document, "revision": 4, "endpoint_id": "cvpn-endpoint-1"}
+    notifications = Notifications()
+    cause = json.dumps({"errorMessage": "ExportClientVpnClientConfiguration: InvalidParameterValue: no"})
+    answer = record_update_success(
+        _as_api(Finished()),
+        _as_api(Records()),
+        _as_api(notifications),
+        validated,
+        ["VPN port: 443 -> 1194"],
+        configuration={"client_configuration": None, "export_error": {"Error": "E", "Cause": cause}},
+        execution_id="x",
+    )
+    assert answer["status"] == "SUCCEEDED" and answer["client_configuration"] is None
+    assert (
+        answer["configuration_not_exported"]
+        == "ExportClientVpnClientConfiguration: InvalidParameterValue: no"
+    )
+    message = notifications.sent[0]
+    assert (
+        "export-client-vpn-client-configuration --client-vpn-endpoint-id cvpn-endpoint-1"
+        in message["download"]
+    )

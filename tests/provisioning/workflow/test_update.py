@@ -16,6 +16,7 @@ import pytest
 from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
 from cvpn_shared.provisioning.live_state import read_live_endpoint
 from localcloud.faults import api_call_counts, get_fault_injector, reset_api_call_counts
+from tests.fixtures.crl import make_crl_pem
 from tests.provisioning.workflow.harness import ExecutionProgress, Provisioning
 
 GROUP_B = "S-1-5-21-1004336348-1177238915-682003330-1105"
@@ -210,6 +211,12 @@ FAILURES: list[tuple[str, dict[str, Any]]] = [
     ("RevokeClientVpnIngress", {"fail_with": "InvalidParameterValue"}),
     ("DeleteClientVpnRoute", {"fail_with": "InvalidParameterValue"}),
     ("DisassociateClientVpnTargetNetwork", {"fail_with": "InvalidParameterValue"}),
+    # a rule or a route that AWS accepted but that ends failed while the workflow waits for it
+    ("AuthorizeClientVpnIngress", {"settle_failures": 1}),
+    ("CreateClientVpnRoute", {"settle_failures": 1}),
+    # RecordSuccess cannot close the revision (its first write): every change, the disassociation
+    # last, is made by then, so the undo re-associates the subnet and re-creates its routes
+    ("dynamodb:UpdateItem", {"fail_with": "ValidationException"}),
 ]
 
 
@@ -236,3 +243,87 @@ def test_a_failure_in_any_step_restores_the_previous_state(
     item_after = updates.product.record(updates.base["request_id"])
     assert item_after is not None and item_before is not None
     assert item_after["request"] == item_before["request"]  # the desired state stays the previous one
+
+
+def test_a_failure_after_a_tag_change_restores_the_tags(updates: Updates, second_group: str) -> None:
+    before = updates.live()
+    document = _all_changes(updates, second_group)
+    document["tags"] = {**updates.base.get("tags", {}), "Team": "networks"}
+    document["name"] = "renamed-by-the-update"
+    get_fault_injector().configure("AuthorizeClientVpnIngress", fail_with="InvalidParameterValue")
+
+    progress = updates.apply(document)
+
+    get_fault_injector().clear()
+    assert progress.status == "FAILED", progress.output
+    assert "restored the previous state" in (progress.cause or ""), progress.cause
+    assert updates.live() == before  # name and tags among the rest
+    newest = updates.revisions()[0]
+    assert newest["status"] == "FAILED" and newest["outcome"]["rolled_back"] is True
+    assert any("tag Team" in undone for undone in newest["outcome"]["undone"]), newest["outcome"]
+    assert newest["outcome"]["error"]["name"] == progress.error
+    assert "AuthorizeClientVpnIngress: InvalidParameterValue" in newest["outcome"]["error"]["message"]
+
+
+def test_a_configuration_that_cannot_be_exported_keeps_the_settled_update(updates: Updates) -> None:
+    """The export runs once every change settled: a failed read is no reason to undo the update
+    (users would reconnect twice); the revision succeeds and says the configuration is to export."""
+    before = updates.live()
+    document = updates.doc(vpn_port=1194)
+    get_fault_injector().configure("ExportClientVpnClientConfiguration", fail_with="InvalidParameterValue")
+
+    progress = updates.apply(document)
+
+    get_fault_injector().clear()
+    assert progress.status == "SUCCEEDED", progress.cause
+    assert "UndoChanges" not in progress.steps and "ConfigurationNotExported" in progress.steps
+    assert updates.live()["vpn_port"] == 1194
+    result = progress.output["result"]
+    assert result["client_configuration"] is None
+    assert "ExportClientVpnClientConfiguration: InvalidParameterValue" in result["export_error"]["Cause"]
+    newest = updates.revisions()[0]
+    assert newest["status"] == "SUCCEEDED" and newest["document"] == _normalised(document)
+    item = updates.product.record(updates.base["request_id"])
+    assert item is not None and int(item["revision"]["N"]) == newest["revision"]
+
+    assert updates.apply(updates.base).status == "SUCCEEDED"
+    assert updates.live() == before
+
+
+def test_a_failure_after_a_new_revocation_list_reimports_the_previous_one(product: Provisioning) -> None:
+    """An endpoint with certificate and directory authentication and a revocation list; an update to
+    another list and a new rule, whose authorization fails: the previous list is imported again."""
+    previous_crl, next_crl = make_crl_pem([1, 2]), make_crl_pem([1, 2, 3])
+    authentication = [
+        {
+            "type": "mutual-tls",
+            "client_root_certificate_chain_arn": product.network.client_root_certificate_arn,
+        },
+        {"type": "active-directory", "directory_id": product.network.directory_id},
+    ]
+    base = product.request(
+        schema_version="2", authentication=authentication, certificate_revocation_list=previous_crl
+    )
+    assert product.provision(base).status == "SUCCEEDED"
+    endpoint_id = product.endpoints_for(base["request_id"])[0]["ClientVpnEndpointId"]
+    updates = Updates(product, base, endpoint_id)
+    before = updates.live()
+    rule = {"target_network_cidr": "10.30.0.0/16", "access_group_id": GROUP_B, "description": "B"}
+    document = updates.doc(
+        certificate_revocation_list=next_crl, authorization_rules=[*base["authorization_rules"], rule]
+    )
+    get_fault_injector().configure("AuthorizeClientVpnIngress", fail_with="InvalidParameterValue")
+
+    progress = updates.apply(document)
+
+    get_fault_injector().clear()
+    assert progress.status == "FAILED", progress.output
+    assert "restored the previous state" in (progress.cause or ""), progress.cause
+    exported = product.cloud.client("ec2").export_client_vpn_client_certificate_revocation_list(
+        ClientVpnEndpointId=endpoint_id
+    )
+    assert exported["CertificateRevocationList"].strip() == previous_crl.strip()
+    assert updates.live() == before
+    newest = updates.revisions()[0]
+    assert newest["status"] == "FAILED" and newest["outcome"]["not_undone"] == []
+    assert any("revocation list" in undone for undone in newest["outcome"]["undone"]), newest["outcome"]

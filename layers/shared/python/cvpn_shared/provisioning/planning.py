@@ -12,8 +12,9 @@ Conventions the executor relies on:
   instead of the ``AssociationId`` that does not exist yet: the executor looks the association up.
 - Removing an association also removes the routes through its subnet (AWS deletes them with it),
   so those routes get no ``delete-route`` change of their own: AWS would refuse to delete a route
-  through a subnet that is no longer associated. The undo re-associates the subnet; the routes that
-  went with it are named in the change's summary and belong to the previous desired state.
+  through a subnet that is no longer associated. The undo re-associates the subnet and, once it is
+  associated again (AWS refuses a route through a subnet that is not), re-creates those routes as
+  they were read live before the run (``undo_then``).
 - A document without security groups leaves the endpoint's groups alone (AWS applies the VPC's
   default group at the first association), so such a document never plans a security group change.
 
@@ -565,11 +566,15 @@ class _Planner:
                     )
                 )
                 continue
-            routes = sorted(
-                route.destination_cidr
-                for route in live.routes
-                if route.subnet_id == association.subnet_id and route.origin == "add-route"
+            gone_routes = sorted(
+                (
+                    route
+                    for route in live.routes
+                    if route.subnet_id == association.subnet_id and route.origin == "add-route"
+                ),
+                key=lambda route: route.destination_cidr,
             )
+            routes = [route.destination_cidr for route in gone_routes]
             self.changes.append(
                 Change(
                     group="associations",
@@ -589,6 +594,17 @@ class _Planner:
                         operation="AssociateClientVpnTargetNetwork",
                         parameters={"SubnetId": association.subnet_id},
                     ),
+                    undo_then=[
+                        ApiCall(
+                            operation="CreateClientVpnRoute",
+                            parameters={
+                                "DestinationCidrBlock": route.destination_cidr,
+                                "TargetVpcSubnetId": association.subnet_id,
+                                **({"Description": route.description} if route.description else {}),
+                            },
+                        )
+                        for route in gone_routes
+                    ],
                 )
             )
 

@@ -48,6 +48,7 @@ __all__ = [
     "apply_change",
     "change_token",
     "check_settled",
+    "complete_undo",
     "plan_live_endpoint",
     "plan_outputs",
     "record_no_changes",
@@ -315,6 +316,7 @@ def undo_changes(
         indexes.append(failed_index)
     undone: list[str] = []
     not_undone: list[str] = []
+    then: list[dict[str, Any]] = []
     for index in sorted(indexes, reverse=True):
         change = changes[index]
         if change.undo is None:
@@ -328,7 +330,31 @@ def undo_changes(
             earlier_result=answers.get(index),
         )
         undone.append(change.summary)
-    return {"undone": undone, "not_undone": not_undone}
+        then.extend(
+            {"index": index, "position": position, "call": call.model_dump(mode="json")}
+            for position, call in enumerate(change.undo_then)
+        )
+    return {"undone": undone, "not_undone": not_undone, "then": then}
+
+
+def complete_undo(
+    api: ClientVpnApi,
+    *,
+    request_id: str,
+    endpoint_id: str,
+    revision: int,
+    undo: dict[str, Any],
+) -> dict[str, Any]:
+    """Make the calls that complete the undo once it settled (``undo["then"]``: the routes AWS
+    deleted with a removed association, which it accepts only once the subnet is associated again).
+    The answer is ``undo`` with nothing left to do."""
+    for item in undo.get("then", []):
+        call = ApiCall.model_validate(item["call"])
+        direction = f"undo-then-{int(item['position'])}"
+        _perform(
+            api, endpoint_id, call, token=change_token(request_id, revision, int(item["index"]), direction)
+        )
+    return {**undo, "then": []}
 
 
 # ---------------------------------------------------------------------------------------- wait
@@ -467,6 +493,16 @@ def record_update_success(
         message["download"] = (
             f"every user needs the new configuration: cvpn status {request.request_id} gives a fresh link"
         )
+    export_error = (configuration or {}).get("export_error")
+    if export_error:
+        # The endpoint is in the new state and settled when the export runs: undoing it because a
+        # read failed would make users reconnect twice. The revision succeeds and says what to do.
+        message["configuration_not_exported"] = _cause_message(str(export_error.get("Cause", "")))[:1000]
+        message["download"] = (
+            "every user needs the new configuration, which could not be exported: export it with "
+            "`aws ec2 export-client-vpn-client-configuration --client-vpn-endpoint-id "
+            f"{validated['endpoint_id']}`"
+        )
     message_id = notifier.publish(
         f"Client VPN endpoint of {request.request_id} updated to revision {revision}",
         message,
@@ -478,6 +514,7 @@ def record_update_success(
         "endpoint_id": validated["endpoint_id"],
         "changes": plan_summary,
         "client_configuration": stored,
+        "configuration_not_exported": message.get("configuration_not_exported"),
         "notification_id": message_id,
         "recorded_at": moment,
     }
@@ -485,6 +522,7 @@ def record_update_success(
 
 def record_update_failure(
     revisions: RevisionRecords,
+    records: RequestRecords,
     notifier: Notifier,
     validated: dict[str, Any],
     *,
@@ -495,10 +533,27 @@ def record_update_failure(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Close the revision FAILED with what failed and what was undone; the desired state stays the
-    previous one. The answer carries the error the execution fails with."""
+    previous one. The answer carries the error the execution fails with.
+
+    A failure of RecordSuccess itself comes here after the endpoint was restored: that step may have
+    written the new document as the desired state before it failed, so a restored endpoint gets its
+    previous desired state written back (the endpoint and the record agree: FAILED means nothing
+    changed)."""
     moment = _now(now)
     request_id = validated["request"]["request_id"]
     revision = int(validated["revision"])
+    previous = validated.get("previous_document") or {}
+    if rolled_back and previous:
+        log = ProvisionRequest.model_validate(previous).connection_log
+        records.update_outcome(
+            request_id,
+            {
+                "request": previous,
+                "revision": int(validated.get("previous_revision") or 1),
+                "updated_at": moment,
+                "monitored_log_group": log.log_group_name if log.enabled else None,
+            },
+        )
     message = _cause_message(cause)
     outcome = {
         "status": "FAILED",

@@ -100,6 +100,11 @@ class Change(_Model):
     )
     forward: ApiCall
     undo: ApiCall | None = Field(default=None, description="the call that restores the previous state")
+    undo_then: list[ApiCall] = Field(
+        default=[],
+        description="calls that complete the undo once it has settled: the routes AWS deleted "
+        "together with a removed association, re-created once the subnet is associated again",
+    )
 
 
 class Refusal(_Model):

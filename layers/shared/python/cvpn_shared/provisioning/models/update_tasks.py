@@ -69,7 +69,10 @@ class ApplyChangeTask(_Task):
 
 
 class UndoChangesTask(ApplyChangeTask):
+    """Undo the applied changes, or, given ``undo`` (the first pass's answer), complete it."""
+
     in_flight: bool
+    undo: dict[str, Any] | None = None
 
 
 class CheckSettledTask(_Task):
