@@ -203,6 +203,30 @@ def test_a_write_of_another_status_never_carries_the_attribute(table: tuple[Any,
     assert ManagedLogGroups(dynamodb, name).log_group_names() == ["/z"]
 
 
+def test_an_update_that_turns_logging_off_takes_the_endpoint_out_of_the_index(
+    table: tuple[Any, str],
+) -> None:
+    """Given a succeeded request in the index, when an update records it with ``monitored_log_group``
+    None (its connection logging turned off), then the index no longer lists its group, while an
+    update that leaves the field out keeps it."""
+    dynamodb, name = table
+    records = RequestRecords(dynamodb, name)
+    records.update_outcome(
+        "NET-1", {"status": "SUCCEEDED", "monitored_log_group": "/a", "updated_at": STARTED}
+    )
+    records.update_outcome(
+        "NET-2", {"status": "SUCCEEDED", "monitored_log_group": "/b", "updated_at": STARTED}
+    )
+
+    records.update_outcome("NET-1", {"status": "SUCCEEDED", "revision": 2, "updated_at": STARTED})
+    records.update_outcome(
+        "NET-2", {"status": "SUCCEEDED", "monitored_log_group": None, "revision": 2, "updated_at": STARTED}
+    )
+
+    assert ManagedLogGroups(dynamodb, name).log_group_names() == ["/a"]
+    assert (records.get("NET-2") or {})["revision"] == 2
+
+
 def test_the_ingest_reads_the_index_page_by_page_and_only_the_live_requests(
     table: tuple[Any, str], notifier: Notifier
 ) -> None:

@@ -45,9 +45,13 @@ class RequestRecords:
     def update_outcome(self, request_id: str, fields: dict[str, Any]) -> None:
         """Set ``fields`` (``updated_at`` among them) on the request's record, keeping its other
         attributes; creates the record when there is none. An older write never replaces a newer one.
-        A status other than SUCCEEDED removes ``monitored_log_group``."""
+        A status other than SUCCEEDED removes ``monitored_log_group``, and so does giving it as
+        ``None`` (an endpoint whose connection logging was turned off leaves the index); any other
+        ``None`` leaves its attribute as it is."""
         encoded = {key: _attribute(value) for key, value in fields.items() if value is not None}
-        leaves_index = "status" in encoded and encoded["status"] != {"S": _SUCCEEDED}
+        leaves_index = ("status" in encoded and encoded["status"] != {"S": _SUCCEEDED}) or (
+            MONITORED_LOG_GROUP in fields and fields[MONITORED_LOG_GROUP] is None
+        )
         if leaves_index:
             encoded.pop(MONITORED_LOG_GROUP, None)
         names = {f"#f{index}": key for index, key in enumerate(encoded)}
