@@ -232,6 +232,9 @@ def test_a_high_finding_about_a_connected_user_cuts_their_sessions_only_when_ena
     endpoint = alerting.on_certificate_endpoint() if certificates else alerting
     session = endpoint.connect(user, "198.51.100.40")
     assert session.connected and session.connection_id
+    # Connected before the attack, in an earlier second (a success in the arming second counts as
+    # following the attack: R6, whose delivery would cut the session before R3's).
+    alerting.product.cloud.clock.advance(2.0)
     attackers = [f"192.0.2.{third + n}" for n in range(5)]
     detail = endpoint.detect(distributed_attack(user, attackers), "R3", about=user)["detail"]
     (report,) = endpoint.delivery_reports(detail["finding_id"])
