@@ -34,6 +34,7 @@ __all__ = [
     "GRANT_ID",
     "Actor",
     "Approver",
+    "ExtensionRequest",
     "Grant",
     "GrantInvalid",
     "GrantState",
@@ -46,7 +47,16 @@ GRANT_ID = re.compile(r"^g-[0-9a-f]{32}$")
 ENDPOINT_ID = re.compile(r"^cvpn-endpoint-[0-9a-f]{8,17}$")
 GrantState = Literal["pending", "active", "expired", "revoked"]
 FINAL_STATES: frozenset[str] = frozenset({"expired", "revoked"})
-Action = Literal["requested", "break-glass", "activated", "extended", "expired", "revoked"]
+Action = Literal[
+    "requested",
+    "break-glass",
+    "activated",
+    "extension-requested",
+    "extension-refused",
+    "extended",
+    "expired",
+    "revoked",
+]
 
 # No control characters in anything printed in a listing or a log line.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
@@ -133,6 +143,16 @@ class Transition(_Model):
     ends_at: AwareDatetime | None = None
 
 
+class ExtensionRequest(_Model):
+    """An active grant's owner asked for it to last longer; it waits for the same approval as a grant.
+    Approved, the grant ends ``hours`` after the approval; refused, the grant keeps its end."""
+
+    hours: Annotated[float, Field(gt=0)]
+    reason: Reason
+    requested_at: AwareDatetime
+    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
 class Grant(_Model):
     """A person's access to the shared endpoint of a profile, for a time (see the module's docstring)."""
 
@@ -153,6 +173,12 @@ class Grant(_Model):
     granted_by: Actor | None = Field(default=None, description="who gave a break-glass grant")
     history: Annotated[list[Transition], Field(min_length=1)]
     version: Annotated[int, Field(ge=1)] = 1
+    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] | None = (
+        Field(default=None, description="the access request (form or ticket) that asked for it")
+    )
+    pending_extension: ExtensionRequest | None = Field(
+        default=None, description="an extension the person asked for, waiting for approval"
+    )
 
     @field_validator("access_groups")
     @classmethod
@@ -177,6 +203,8 @@ class Grant(_Model):
             raise ValueError("approver: an active grant is approved (or break_glass)")
         if self.approver is not None and self.approver.key == self.person.key:
             raise ValueError("approver: nobody approves their own grant")
+        if self.pending_extension is not None and self.state != "active":
+            raise ValueError("pending_extension: only an active grant can wait for an extension")
         if self.history[-1].to_state != self.state:
             raise ValueError(
                 f"history: the last transition leads to {self.history[-1].to_state}, not {self.state}"
