@@ -245,8 +245,20 @@ def _report(args: argparse.Namespace, progress: Any) -> int:
     print(f"revision {output.get('revision')} applied to {output.get('endpoint_id')}:")
     for line in output.get("changes", []):
         print(f"  {line}")
-    if (output.get("result") or {}).get("client_configuration"):
-        _print_link(args, output["result"])
+    result = output.get("result") or {}
+    if result.get("client_configuration"):
+        _print_link(args, result)
+    export_error = result.get("export_error")
+    if isinstance(export_error, dict):
+        # The revision stands (undoing a settled change for a failed read would make users reconnect
+        # twice), but nobody has the configuration they now need: say so where the operator looks.
+        print(
+            "the new client configuration could not be exported "
+            f"({export_error.get('Error', 'error')}: {_message(export_error.get('Cause'))}); every user "
+            "needs it: aws ec2 export-client-vpn-client-configuration --client-vpn-endpoint-id "
+            f"{output.get('endpoint_id')}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -375,3 +375,34 @@ def test_a_configuration_not_exported_is_said_in_the_success_notification() -> N
         "export-client-vpn-client-configuration --client-vpn-endpoint-id cvpn-endpoint-1"
         in message["download"]
     )
+
+
+def test_apply_wait_reports_a_configuration_that_could_not_be_exported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import argparse
+    from types import SimpleNamespace
+
+    from cvpn.apply_cli import _report
+
+    cause = json.dumps({"errorMessage": "ExportClientVpnClientConfiguration: InvalidParameterValue: gone"})
+    progress = SimpleNamespace(
+        status="SUCCEEDED",
+        error=None,
+        cause=None,
+        output={
+            "status": "SUCCEEDED",
+            "endpoint_id": "cvpn-endpoint-0123456789abcdef0",
+            "revision": 3,
+            "changes": ["add route 10.9.0.0/16 via subnet-1"],
+            "result": {
+                "client_configuration": None,
+                "export_error": {"Error": "ClientVpnApiError", "Cause": cause},
+            },
+        },
+    )
+    assert _report(argparse.Namespace(), progress) == 0
+    printed = capsys.readouterr()
+    assert "revision 3 applied to cvpn-endpoint-0123456789abcdef0" in printed.out
+    assert "could not be exported (ClientVpnApiError: ExportClientVpnClientConfiguration" in printed.err
+    assert "--client-vpn-endpoint-id cvpn-endpoint-0123456789abcdef0" in printed.err

@@ -22,7 +22,7 @@ from typing import Any
 from botocore.config import Config
 from botocore.session import Session, get_session
 
-__all__ = ["client", "client_with_config"]
+__all__ = ["client"]
 
 _CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=5, read_timeout=30)
 # botocore presigns S3 URLs with Signature Version 2 unless told otherwise, and S3 refuses SigV2 for
@@ -41,8 +41,3 @@ def client(service_name: str) -> Any:
     config = _S3_CONFIG if service_name == "s3" else _CONFIG
     return _session().create_client(service_name, config=config)
 
-
-def client_with_config(service_name: str, config: Config) -> Any:
-    """A new client for ``service_name`` with ``config`` over the standard one (for a caller that
-    works to a time budget of its own: fewer attempts, shorter timeouts). Not cached: keep it."""
-    return _session().create_client(service_name, config=_CONFIG.merge(config))
