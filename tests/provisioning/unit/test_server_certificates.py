@@ -375,3 +375,23 @@ def test_execution_names_are_names_step_functions_takes(request_id: str) -> None
     name = rotation_execution_name(request_id, 12, CURRENT)
     assert len(name) <= 80 and all(c.isalnum() or c in "-_" for c in name)
     assert name != rotation_execution_name(request_id, 12, ARN.format(2))
+
+
+def test_a_look_without_the_update_workflow_names_the_rotation_and_starts_nothing() -> None:
+    from cvpn_shared.provisioning.drift import ManagedEndpoint
+    from cvpn_shared.provisioning.server_certificates import check_certificate
+
+    item = managed(document(server_certificate_rotation={"automatic": True}))
+    report = check_certificate(
+        FakeAcm(cert(1, days=10), cert(2, days=395)),
+        None,
+        ManagedEndpoint.model_validate(item),
+        threshold_days=30,
+        now=NOW,
+    )
+    assert (report.action, report.replacement_arn, report.execution_arn) == (
+        "rotation-due",
+        ARN.format(2),
+        "",
+    )
+    assert "the daily check applies" in report.remedy()

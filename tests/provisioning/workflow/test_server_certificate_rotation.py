@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from cvpn.cli import main
 from localcloud.scheduler import Scheduler
 from tests.provisioning.workflow.harness import NotificationInbox, Provisioning
 
@@ -82,6 +83,32 @@ def _import_server_certificate(
             CertificateChain=authority.pem,
         )["CertificateArn"]
     )
+
+
+@pytest.fixture
+def cli(product: Provisioning, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Any:
+    """`cvpn ARGS` in-process against the product's local cloud: (exit status, stdout, stderr)."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        status = main(
+            [
+                *args,
+                "--endpoint-url",
+                product.cloud.endpoint_url,
+                "--region",
+                product.cloud.region,
+                "--stack-name",
+                product.stack.stack_name,
+            ]
+        )
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run
 
 
 @pytest.fixture
@@ -153,7 +180,7 @@ def _notifications(inbox: NotificationInbox, request_id: str, status: str, timeo
 
 
 def test_a_server_certificate_close_to_expiry_is_rotated_where_allowed_and_alarmed_elsewhere(
-    product: Provisioning, inbox: NotificationInbox, certificate_events: str
+    product: Provisioning, inbox: NotificationInbox, certificate_events: str, cli: Any
 ) -> None:
     clock = product.cloud.clock
     authority = _authority(clock.now())
@@ -176,6 +203,8 @@ def test_a_server_certificate_close_to_expiry_is_rotated_where_allowed_and_alarm
     profile_before = ec2.export_client_vpn_client_configuration(ClientVpnEndpointId=rotated_id)
 
     # 60 days left: the check finds nothing to say about either endpoint.
+    status, out, err = cli("certs", "check", rotated_id)
+    assert (status, err) == (0, "") and f"{rotated_id} ({allowed['request_id']}): valid" in out
     _fire_certificate_check(product)
     assert not [
         n
@@ -187,6 +216,9 @@ def test_a_server_certificate_close_to_expiry_is_rotated_where_allowed_and_alarm
     # Fifty days on, 10 are left; the operator has imported the renewed certificate (same CA).
     clock.advance(50 * DAY)
     renewed = _import_server_certificate(product, authority, domain, clock.now(), days=395)
+    status, out, _ = cli("certs", "check", allowed["request_id"])
+    assert status == 3 and "EXPIRING" in out and f"renewed certificate {renewed} (users keep" in out
+    assert "the daily check applies" in out  # a look on demand starts nothing
     since = clock.now()
     _fire_certificate_check(product)
 
@@ -230,4 +262,8 @@ def test_a_server_certificate_close_to_expiry_is_rotated_where_allowed_and_alarm
     _fire_certificate_check(product)
     later = _received(product, certificate_events, {kept_id}, since)
     assert rotated_id not in later
+    status, out, _ = cli("certs", "check", "--json")
+    reports = {report["endpoint_id"]: report for report in json.loads(out)}
+    assert status == 3 and reports[rotated_id]["status"] == "valid"
+    assert reports[rotated_id]["certificate_arn"] == renewed and reports[kept_id]["status"] == "expiring"
     assert _days_left(later[kept_id]["detail"]) == later[kept_id]["detail"]["days_left"] < days

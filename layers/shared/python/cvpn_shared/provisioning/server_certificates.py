@@ -43,6 +43,7 @@ __all__ = [
     "APPLIED_BY",
     "CERTIFICATE_DETAIL_TYPE",
     "CertificateReport",
+    "check_certificate",
     "choose_replacement",
     "days_left",
     "expiry_status",
@@ -62,6 +63,7 @@ Action = Literal[
     "awaiting-acm-renewal",  # ACM renews the certificate in place
     "no-renewed-certificate",  # nothing in ACM qualifies yet
     "renewed-certificate-found",  # found, but this document may not apply it by itself
+    "rotation-due",  # allowed, and left to the scheduled check (a read-only look)
     "rotation-started",
 ]
 
@@ -195,6 +197,8 @@ class CertificateReport(BaseModel):
                 f"the update workflow applies {self.replacement_arn} as revision {self.revision + 1} "
                 f"(`cvpn history {self.request_id}` follows it)"
             )
+        if self.action == "rotation-due":
+            return f"the daily check applies {self.replacement_arn} with the update workflow"
         if self.action == "awaiting-acm-renewal":
             return (
                 "ACM renews this certificate itself and keeps its ARN; if the renewal does not complete "
@@ -242,13 +246,14 @@ class CertificateReport(BaseModel):
 
 def check_certificate(
     acm: CertificateApi,
-    updates: UpdateStarter,
+    updates: UpdateStarter | None,
     managed: ManagedEndpoint,
     *,
     threshold_days: int,
     now: datetime,
 ) -> CertificateReport:
-    """Check one endpoint's server certificate; rotate it when the document allows it."""
+    """Check one endpoint's server certificate; rotate it when the document allows it (reports
+    ``rotation-due`` instead without ``updates``: a look that changes nothing)."""
     common: dict[str, Any] = {
         "request_id": managed.request_id,
         "endpoint_id": managed.endpoint_id,
@@ -306,6 +311,8 @@ def check_certificate(
         return CertificateReport(
             **common, **facts, **found, status=status, action="renewed-certificate-found"
         )
+    if updates is None:
+        return CertificateReport(**common, **facts, **found, status=status, action="rotation-due")
     document = {**managed.request, "server_certificate_arn": replacement.arn}
     revision = managed.revision + 1
     execution_arn, _started = updates.start(
