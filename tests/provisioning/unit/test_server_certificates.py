@@ -395,3 +395,24 @@ def test_a_look_without_the_update_workflow_names_the_rotation_and_starts_nothin
         "",
     )
     assert "the daily check applies" in report.remedy()
+
+
+def test_a_rotation_an_earlier_check_started_is_not_started_again_and_says_where_to_look() -> None:
+    class Taken(FakeUpdates):
+        def start(self, name: str, payload: dict[str, Any]) -> tuple[str, bool]:
+            self.started.append((name, payload))
+            return f"arn:aws:states:us-east-1:123456789012:execution:update:{name}", False
+
+    updates, events = Taken(), FakeEvents()
+    run_server_certificate_check(
+        FakeAcm(cert(1, days=10), cert(2, days=395)),
+        FakeRecords(managed(document(server_certificate_rotation={"automatic": True}))),  # type: ignore[arg-type]
+        updates,
+        events,
+        FakeNotifier(),  # type: ignore[arg-type]
+        threshold_days=30,
+        now=NOW,
+    )
+    ((_, detail, _),) = events.published
+    assert detail["action"] == "rotation-started" and detail["execution_is_new"] is False
+    assert "an earlier check started" in detail["remedy"] and "cvpn history NET-1" in detail["remedy"]

@@ -178,6 +178,7 @@ class CertificateReport(BaseModel):
     replacement_not_after: datetime | None = None
     new_configuration_needed: bool | None = None
     execution_arn: str = ""
+    execution_is_new: bool = False
     error: str = ""
 
     @property
@@ -192,6 +193,12 @@ class CertificateReport(BaseModel):
         return f"Client VPN server certificate of {self.endpoint_id} expires in {self.days_left} day(s)"
 
     def remedy(self) -> str:
+        if self.action == "rotation-started" and not self.execution_is_new:
+            return (
+                f"an earlier check started the update that applies {self.replacement_arn} as revision "
+                f"{self.revision + 1} and it has not made it the desired state: `cvpn history "
+                f"{self.request_id}` shows why; fix it and `cvpn apply` the document with that ARN"
+            )
         if self.action == "rotation-started":
             return (
                 f"the update workflow applies {self.replacement_arn} as revision {self.revision + 1} "
@@ -241,6 +248,7 @@ class CertificateReport(BaseModel):
             detail["users"] = users_message(bool(self.new_configuration_needed))
         if self.execution_arn:
             detail["execution_arn"] = self.execution_arn
+            detail["execution_is_new"] = self.execution_is_new
         return detail
 
 
@@ -315,7 +323,7 @@ def check_certificate(
         return CertificateReport(**common, **facts, **found, status=status, action="rotation-due")
     document = {**managed.request, "server_certificate_arn": replacement.arn}
     revision = managed.revision + 1
-    execution_arn, _started = updates.start(
+    execution_arn, started = updates.start(
         rotation_execution_name(managed.request_id, revision, replacement.arn),
         {
             "request": document,
@@ -326,7 +334,13 @@ def check_certificate(
         },
     )
     return CertificateReport(
-        **common, **facts, **found, status=status, action="rotation-started", execution_arn=execution_arn
+        **common,
+        **facts,
+        **found,
+        status=status,
+        action="rotation-started",
+        execution_arn=execution_arn,
+        execution_is_new=started,
     )
 
 
