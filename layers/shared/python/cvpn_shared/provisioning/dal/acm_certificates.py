@@ -73,8 +73,13 @@ class AcmCertificates:
                 raise CertificateNotFound(f"{arn} does not exist in ACM") from None
             raise
         chain: frozenset[str] = frozenset()
-        if with_chain and certificate.get("Status") == "ISSUED":
-            chain = self.chain(arn)
+        if with_chain:
+            # An expired certificate's chain still says which CA users trust; a certificate ACM will
+            # not hand out (pending, failed) has none to compare.
+            try:
+                chain = self.chain(arn)
+            except ClientError:
+                chain = frozenset()
         return CertificateFacts(
             arn=arn,
             domain_name=str(certificate.get("DomainName") or ""),
