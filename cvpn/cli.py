@@ -14,6 +14,7 @@ cvpn access grant|extend|revoke|list                              time-bound acc
 cvpn plan REQUEST.json | cvpn drift [ENDPOINT]                    what a document would change, what drifted
 cvpn adopt ENDPOINT_ID --request-id ID [--yes]                    manage an endpoint made elsewhere
 cvpn apply REQUEST.json [--wait] [--replace] | cvpn history ID    change an endpoint in place, its revisions
+cvpn certs check [ENDPOINT] [--days N]                            server certificates near expiry, renewals
 cvpn demo                                                         the demo on the local cloud
 
 `cvpn local up` writes where it serves to a state file (``cvpn.common.local_state_path``); ``--local``
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvpn import access_cli, apply_cli, intake_cli, monitoring_cli, plan_cli
+from cvpn import access_cli, apply_cli, certs_cli, intake_cli, monitoring_cli, plan_cli
 from cvpn.common import (
     DEFAULT_LOCAL_URL,
     DEFAULT_STACK_NAME,
@@ -788,6 +789,7 @@ def build_parser() -> argparse.ArgumentParser:
     access_cli.register(sub)  # cvpn access grant|extend|revoke|list
     plan_cli.register(sub)  # cvpn plan, cvpn drift, cvpn adopt
     apply_cli.register(sub)  # cvpn apply, cvpn history
+    certs_cli.register(sub)  # cvpn certs check
     return parser
 
 

@@ -677,8 +677,12 @@ class ClientVpnBackend(BaseBackend):
         portal = _validate_portal(request["SelfServicePortal"]) if request.get("SelfServicePortal") else None
 
         # Everything validated: apply.
-        if request.get("ServerCertificateArn"):
+        if (
+            request.get("ServerCertificateArn")
+            and request["ServerCertificateArn"] != endpoint.server_certificate_arn
+        ):
             endpoint.server_certificate_arn = request["ServerCertificateArn"]
+            endpoint.terminate_all_connections()  # AWS: changing the server certificate resets connections
         if request.get("VpnPort") is not None:
             endpoint.vpn_port = int(request["VpnPort"])
         if request.get("SessionTimeoutHours") is not None:

@@ -104,9 +104,14 @@ def test_the_template_is_read_as_it_is() -> None:
     inventory = load_inventory()
 
     scheduled = {function.logical_id: function for function in inventory.scheduled_functions}
-    assert set(scheduled) == {"IngestConnectionLogsFunction", "CheckDriftFunction"}
+    assert set(scheduled) == {
+        "IngestConnectionLogsFunction",
+        "CheckDriftFunction",
+        "CheckServerCertificatesFunction",
+    }
     ingest, drift = scheduled["IngestConnectionLogsFunction"], scheduled["CheckDriftFunction"]
     assert drift.schedules == ("rate(1 day)",)  # the DriftCheckSchedule parameter's default
+    assert scheduled["CheckServerCertificatesFunction"].schedules == ("rate(1 day)",)
     assert (ingest.logical_id, ingest.memory_mb, ingest.tracing) == (
         "IngestConnectionLogsFunction",
         1024,
@@ -121,6 +126,7 @@ def test_the_template_is_read_as_it_is() -> None:
         "DeadLetterQueueDepthAlarm": ("standard", 1),
         "IngestLogGroupFailuresAlarm": ("standard", 1),
         "BlocklistUnavailableAlarm": ("standard", 1),
+        "ServerCertificatesExpiringAlarm": ("standard", 1),
     }
     assert inventory.dashboards == 1
     assert inventory.kms_keys == [("AlertsTopicKey", True)]

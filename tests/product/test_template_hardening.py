@@ -27,6 +27,7 @@ STATE_MACHINES = sorted(n for n, r in RESOURCES.items() if r["Type"] == "AWS::Se
 # Actions the Service Authorization Reference lists with no resource type (list/describe calls,
 # task tokens, log delivery): the only ones a statement may grant on Resource "*".
 NO_RESOURCE_LEVEL_ACTIONS = {
+    "acm:ListCertificates",
     "ds:DescribeDirectories",
     "ec2:DescribeClientVpnEndpoints",
     "ec2:DescribeClientVpnConnections",
@@ -145,6 +146,28 @@ def test_the_alert_function_cuts_sessions_on_managed_endpoints_only() -> None:
         assert _resource_texts(statement) == [ENDPOINT_ARN]
         condition = statement["Condition"]["StringEquals"]
         assert _value(condition["aws:ResourceTag/cvpn-autopilot:managed-by"]) == "client-vpn-autopilot"
+
+
+def test_the_server_certificate_check_reads_acm_and_changes_endpoints_only_through_the_update_workflow() -> (
+    None
+):
+    """The check reads public certificate material (never a private key: no acm:ExportCertificate)
+    and changes no endpoint itself: a rotation is an execution of the update state machine."""
+    function = RESOURCES["CheckServerCertificatesFunction"]["Properties"]
+    statements = list(_statements(function))
+    actions = {action for statement in statements for action in _as_list(statement["Action"])}
+    assert {a for a in actions if a.startswith(("acm:", "ec2:", "states:"))} == {
+        "acm:DescribeCertificate",
+        "acm:GetCertificate",
+        "acm:ListCertificates",
+        "states:StartExecution",
+    }
+    (start,) = [s for s in statements if "states:StartExecution" in _as_list(s["Action"])]
+    assert start["Resource"] == {"Ref": "UpdateEndpointStateMachine"}
+    assert function["Environment"]["Variables"]["SERVER_CERTIFICATE_EXPIRY_DAYS"] == {
+        "Ref": "ServerCertificateExpiryDays"
+    }
+    assert TEMPLATE["Parameters"]["ServerCertificateExpiryDays"]["Default"] == 30
 
 
 def test_the_ingest_reads_logs_and_learns_which_endpoint_owns_each_group_nothing_more() -> None:
@@ -293,6 +316,7 @@ def test_alarms_and_dashboard() -> None:
         "DeadLetterQueueDepthAlarm",
         "AuthenticationFailuresAlarm",
         "IngestLogGroupFailuresAlarm",
+        "ServerCertificatesExpiringAlarm",
     } <= alarms
     assert any(r["Type"] == "AWS::CloudWatch::Dashboard" for r in RESOURCES.values())
 

@@ -24,4 +24,6 @@ def lambda_handler(event: ValidateUpdateTask, context: LambdaContext) -> dict[st
         revision=event.input.revision,
         execution_id=event.execution_id,
         client_connect_available=bool(get_settings().client_connect_function_arn),
+        users_notice=event.input.users_notice,
+        new_configuration_needed=event.input.new_configuration_needed,
     )

@@ -141,3 +141,24 @@ def test_a_certificate_users_common_name_is_no_username(ec2: Any, endpoint_id: s
         ClientVpnEndpointId=endpoint_id, ConnectionId=result.connection_id
     )["ConnectionStatuses"]
     assert cut["CurrentStatus"]["Code"] == "terminated"
+
+
+def test_changing_the_server_certificate_resets_connections(ec2: Any, endpoint_id: str, clock: Clock) -> None:
+    """AWS resets the connections when the server certificate changes; naming the same one does not."""
+    clock.advance(ASSOCIATION_SECONDS)
+    first = simulate_connect_by_id(ACCOUNT_ID, REGION, endpoint_id)
+    [endpoint] = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"]
+    ec2.modify_client_vpn_endpoint(
+        ClientVpnEndpointId=endpoint_id, ServerCertificateArn=endpoint["ServerCertificateArn"]
+    )
+    [same] = ec2.describe_client_vpn_connections(ClientVpnEndpointId=endpoint_id)["Connections"]
+    assert (same["ConnectionId"], same["Status"]["Code"]) == (first.connection_id, "active")
+
+    renewed = boto3.client("acm", region_name=REGION).request_certificate(DomainName="vpn.example.com")
+    ec2.modify_client_vpn_endpoint(
+        ClientVpnEndpointId=endpoint_id, ServerCertificateArn=renewed["CertificateArn"]
+    )
+    [reset] = ec2.describe_client_vpn_connections(ClientVpnEndpointId=endpoint_id)["Connections"]
+    assert (reset["ConnectionId"], reset["Status"]["Code"]) == (first.connection_id, "terminated")
+    [changed] = ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])["ClientVpnEndpoints"]
+    assert changed["ServerCertificateArn"] == renewed["CertificateArn"]

@@ -22,6 +22,10 @@ class ProvisioningSettings(EnvironmentSettings):
     findings_bus_name: str = Field(default="", description="FINDINGS_BUS_NAME")
     drift_event_source: str = Field(default="", description="DRIFT_EVENT_SOURCE")
     revisions_table_name: str = Field(default="", description="REVISIONS_TABLE_NAME")
+    update_state_machine_arn: str = Field(default="", description="UPDATE_STATE_MACHINE_ARN")
+    server_certificate_expiry_days: int = Field(
+        default=30, ge=1, le=365, description="SERVER_CERTIFICATE_EXPIRY_DAYS"
+    )
 
 
 @lru_cache(maxsize=1)

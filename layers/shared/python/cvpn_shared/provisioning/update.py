@@ -124,6 +124,8 @@ def validate_update(
     revision: int | None = None,
     execution_id: str = "",
     client_connect_available: bool = False,
+    users_notice: str = "",
+    new_configuration_needed: bool | None = None,
 ) -> dict[str, Any]:
     """The document (model and pre-flight rules), the endpoint its request manages, and the revision
     this apply makes: one more than the newest recorded (``revision`` when given must be that one,
@@ -166,7 +168,7 @@ def validate_update(
             f"revision: this apply was made for revision {revision} but the next is {expected}: "
             "another apply ran since; run `cvpn plan` and `cvpn apply` again"
         )
-    return {
+    validated: dict[str, Any] = {
         "request": request.model_dump(mode="json"),
         "endpoint_id": endpoint_id,
         "revision": expected,
@@ -175,6 +177,11 @@ def validate_update(
         "applied_by": applied_by,
         "warnings": list(report.warnings),
     }
+    if users_notice:
+        validated["users_notice"] = users_notice
+    if new_configuration_needed is not None:
+        validated["new_configuration_needed"] = new_configuration_needed
+    return validated
 
 
 # ---------------------------------------------------------------------------------------- plan
@@ -488,10 +495,17 @@ def record_update_success(
         "applied_by": validated.get("applied_by"),
         "changes": plan_summary,
     }
+    if validated.get("users_notice"):
+        message["users"] = str(validated["users_notice"])
+    keeps_configuration = validated.get("new_configuration_needed") is False
     if stored:
         message["client_configuration"] = stored
         message["download"] = (
-            f"every user needs the new configuration: cvpn status {request.request_id} gives a fresh link"
+            f"users keep their configuration; new users get this one: cvpn status {request.request_id} "
+            "gives a fresh link"
+            if keeps_configuration
+            else f"every user needs the new configuration: cvpn status {request.request_id} gives a "
+            "fresh link"
         )
     export_error = (configuration or {}).get("export_error")
     if export_error:

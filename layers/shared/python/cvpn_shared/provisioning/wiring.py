@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from cvpn_shared.core.aws_clients import client
 from cvpn_shared.core.notifications import Notifier
+from cvpn_shared.provisioning.dal.acm_certificates import AcmCertificates
 from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
 from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
 from cvpn_shared.provisioning.dal.drift_events import DriftEvents
@@ -13,9 +14,11 @@ from cvpn_shared.provisioning.dal.inventory import AwsInventory
 from cvpn_shared.provisioning.dal.log_groups import ConnectionLogGroups
 from cvpn_shared.provisioning.dal.requests_table import RequestRecords
 from cvpn_shared.provisioning.dal.revisions import RevisionRecords
+from cvpn_shared.provisioning.dal.update_workflow import UpdateWorkflow
 from cvpn_shared.provisioning.settings import get_settings
 
 __all__ = [
+    "acm_certificates",
     "clientvpn_api",
     "configuration_store",
     "connection_log_groups",
@@ -24,6 +27,7 @@ __all__ = [
     "notifier",
     "request_records",
     "revision_records",
+    "update_workflow",
 ]
 
 
@@ -66,3 +70,13 @@ def drift_events() -> DriftEvents:
 @lru_cache(maxsize=1)
 def revision_records() -> RevisionRecords:
     return RevisionRecords(client("dynamodb"), get_settings().revisions_table_name)
+
+
+@lru_cache(maxsize=1)
+def acm_certificates() -> AcmCertificates:
+    return AcmCertificates(client("acm"))
+
+
+@lru_cache(maxsize=1)
+def update_workflow() -> UpdateWorkflow:
+    return UpdateWorkflow(client("stepfunctions"), get_settings().update_state_machine_arn)

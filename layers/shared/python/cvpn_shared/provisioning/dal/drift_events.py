@@ -1,4 +1,5 @@
-"""Data access to the product's EventBridge bus for provisioning: drift events go out with PutEvents."""
+"""Data access to the product's EventBridge bus for provisioning: drift events (and the server
+certificate check's) go out with PutEvents."""
 
 from __future__ import annotations
 
@@ -15,21 +16,28 @@ class DriftEventNotPublished(Exception):
 
 
 class DriftEvents:
-    """Publishes one ``Client VPN Drift Detected`` event per drifted endpoint to one bus."""
+    """Publishes one event per finding to one bus: ``Client VPN Drift Detected`` unless told another
+    detail type."""
 
     def __init__(self, events_client: Any, bus_name: str, source: str) -> None:
         self._events = events_client
         self._bus = bus_name
         self._source = source
 
-    def publish(self, detail: dict[str, Any], resources: list[str] | None = None) -> str:
+    def publish(
+        self,
+        detail: dict[str, Any],
+        resources: list[str] | None = None,
+        *,
+        detail_type: str = DRIFT_DETAIL_TYPE,
+    ) -> str:
         """Put the event on the bus; returns its event id."""
         answer = self._events.put_events(
             Entries=[
                 {
                     "EventBusName": self._bus,
                     "Source": self._source,
-                    "DetailType": DRIFT_DETAIL_TYPE,
+                    "DetailType": detail_type,
                     "Detail": json.dumps(detail, default=str, sort_keys=True),
                     "Resources": list(resources or []),
                 }

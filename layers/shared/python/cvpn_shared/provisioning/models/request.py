@@ -40,6 +40,7 @@ __all__ = [
     "ProvisionRequest",
     "Route",
     "SamlAuthentication",
+    "ServerCertificateRotation",
 ]
 
 SCHEMA_VERSION: Literal["1"] = "1"
@@ -55,6 +56,7 @@ V2_FIELD_DEFAULTS: dict[str, Any] = {
     "endpoint_ip_address_type": "ipv4",
     "traffic_ip_address_type": "ipv4",
     "certificate_revocation_list": None,
+    "server_certificate_rotation": None,
 }
 V2_CONNECTION_LOG_DEFAULTS: dict[str, Any] = {"include_authorization_policy_context": False}
 
@@ -225,6 +227,23 @@ class ConnectionLog(_Model):
         return self
 
 
+class ServerCertificateRotation(_Model):
+    """What the daily server certificate check may do when the certificate nears its expiry.
+
+    The check always alarms. With ``automatic`` it also applies the renewed certificate it finds in
+    ACM (``cvpn_shared.provisioning.server_certificates`` states the rule) with the update workflow;
+    one that chains to another certificate authority only with ``allow_new_certificate_authority``,
+    because every user then needs a new client configuration.
+    """
+
+    automatic: bool = Field(default=False, description="apply the renewed certificate without a person")
+    allow_new_certificate_authority: bool = Field(
+        default=False,
+        description="also when the renewed certificate chains to another CA (users then download a "
+        "new configuration)",
+    )
+
+
 class ProvisionRequest(_Model):
     """A request for a Client VPN endpoint, and (version 2) the desired state of a managed one."""
 
@@ -268,6 +287,11 @@ class ProvisionRequest(_Model):
     certificate_revocation_list: (
         Annotated[str, StringConstraints(min_length=1, max_length=CRL_MAX_CHARACTERS)] | None
     ) = Field(default=None, description="PEM client certificate revocation list to import (version 2)")
+    server_certificate_rotation: ServerCertificateRotation | None = Field(
+        default=None,
+        description="whether the daily check may rotate the server certificate (version 2; absent: "
+        "alarm only)",
+    )
     login_banner: Annotated[str, StringConstraints(max_length=1400)] | None = None
     self_service_portal: bool = False
     connection_log: ConnectionLog

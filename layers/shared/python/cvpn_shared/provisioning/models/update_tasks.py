@@ -34,6 +34,15 @@ class UpdateInput(_Task):
     request: dict[str, Any]
     applied_by: str = Field(default="unknown", min_length=1, max_length=512)
     revision: int | None = Field(default=None, ge=2)
+    users_notice: str = Field(
+        default="",
+        max_length=1000,
+        description="what the success notification tells users instead of the general rule (a rotation "
+        "knows whether the new server certificate chains to the same CA)",
+    )
+    new_configuration_needed: bool | None = Field(
+        default=None, description="whether users need a new configuration, when the caller knows"
+    )
 
 
 class ValidateUpdateTask(_Task):
