@@ -85,7 +85,10 @@ def _settings(args: argparse.Namespace) -> SimpleNamespace:
             f"--stack-name {args.stack_name}: no output {', '.join(missing)} "
             "(a stack deployed before grants? deploy this version first)"
         )
-    return SimpleNamespace(**{field: outputs[key] for key, field in _OUTPUTS.items()})
+    settings = SimpleNamespace(**{field: outputs[key] for key, field in _OUTPUTS.items()})
+    # A grant from a ticket gets comments when the CLI revokes or extends it too.
+    settings.grant_comment_function_arn = outputs.get("GrantCommentFunctionArn", "")
+    return settings
 
 
 def _clock(args: argparse.Namespace) -> Callable[[], datetime]:

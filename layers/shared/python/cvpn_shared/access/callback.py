@@ -30,6 +30,7 @@ __all__ = [
     "TicketOutcome",
     "TicketUnreachable",
     "compose_message",
+    "deliver",
     "post_result",
 ]
 
@@ -137,13 +138,13 @@ def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
     return body
 
 
-def _credentials(task: TicketCallbackTask, secrets: CredentialReader, *keys: str) -> dict[str, Any]:
-    secret_id = task.callback.credentials_secret_id
+def _credentials(callback: CallbackTarget, secrets: CredentialReader, *keys: str) -> dict[str, Any]:
+    secret_id = callback.credentials_secret_id
     value = secrets.get_json(secret_id) if secret_id else None
     if not value or any(not isinstance(value.get(key), str) or not value[key] for key in keys):
         raise TicketCallbackRejected(
             f"callback.credentials_secret_id: {secret_id or '(not set)'} must hold {', '.join(keys)} "
-            f"for a {task.callback.kind.value} callback"
+            f"for a {callback.kind.value} callback"
         )
     return value
 
@@ -153,10 +154,26 @@ def post_result(
 ) -> dict[str, Any]:
     """Post the result to the ticket; what was sent and the answer's status."""
     message = compose_message(task)
+    return deliver(
+        task.callback, message, _generic_body(task, message), secrets=secrets, http=http, clock=clock
+    )
+
+
+def deliver(
+    callback: CallbackTarget,
+    message: str,
+    generic_body: dict[str, Any],
+    *,
+    secrets: CredentialReader,
+    http: Poster,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """Post ``message`` to the ticket as the callback's kind says (``generic_body`` for a generic
+    callback); what was sent and the answer's status. TicketUnreachable / TicketCallbackRejected."""
     headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
-    kind = task.callback.kind
+    kind = callback.kind
     if kind is CallbackKind.JIRA_COMMENT:
-        credentials = _credentials(task, secrets, "email", "api_token")
+        credentials = _credentials(callback, secrets, "email", "api_token")
         basic = base64.b64encode(f"{credentials['email']}:{credentials['api_token']}".encode()).decode()
         headers["Authorization"] = f"Basic {basic}"
         document = {
@@ -166,7 +183,7 @@ def post_result(
         }
         body = json.dumps({"body": document}).encode()
     elif kind is CallbackKind.GITHUB_COMMENT:
-        credentials = _credentials(task, secrets, "token")
+        credentials = _credentials(callback, secrets, "token")
         headers.update(
             Authorization=f"Bearer {credentials['token']}",
             Accept="application/vnd.github+json",
@@ -174,18 +191,18 @@ def post_result(
         headers["X-GitHub-Api-Version"] = "2022-11-28"
         body = json.dumps({"body": message}).encode()
     else:
-        body = json.dumps(_generic_body(task, message), sort_keys=True).encode()
-        if task.callback.credentials_secret_id:
-            credentials = _credentials(task, secrets, "current")
+        body = json.dumps(generic_body, sort_keys=True).encode()
+        if callback.credentials_secret_id:
+            credentials = _credentials(callback, secrets, "current")
             headers.update(
                 sign(SignatureScheme.GENERIC, body, credentials["current"], timestamp=int(clock()))
             )
-    answer = http.post(task.callback.url, headers, body)
+    answer = http.post(callback.url, headers, body)
     if 200 <= answer.status < 300:
         return {"delivered": True, "status_code": answer.status, "kind": kind.value, "message": message}
     if answer.status == 0 or answer.status == 429 or answer.status >= 500:
         reason = answer.error or f"HTTP {answer.status}: {answer.body[:300]}"
-        raise TicketUnreachable(f"{kind.value} callback to {task.callback.url}: {reason}")
+        raise TicketUnreachable(f"{kind.value} callback to {callback.url}: {reason}")
     raise TicketCallbackRejected(
-        f"{kind.value} callback to {task.callback.url}: HTTP {answer.status}: {answer.body[:300]}"
+        f"{kind.value} callback to {callback.url}: HTTP {answer.status}: {answer.body[:300]}"
     )

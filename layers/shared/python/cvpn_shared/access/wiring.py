@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cvpn_shared.access.dal.intake_workflow import TaskCallbacks
     from cvpn_shared.access.dal.ticket_poster import UrllibPoster
     from cvpn_shared.access.form import FormServices, StartedExecution
+    from cvpn_shared.access.grants.dal import DynamoDbGrants
     from cvpn_shared.access.grants.logic import AccessGrants
     from cvpn_shared.access.signatures import SigningSecrets
     from cvpn_shared.access.webhooks import WebhookIntake
@@ -39,6 +40,7 @@ __all__ = [
     "configuration_store",
     "form_services",
     "form_submissions",
+    "grant_store",
     "intake_secrets",
     "step_functions_executions",
     "task_callbacks",
@@ -239,6 +241,7 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
     """Grants over the stack's table, schedule group, expiry function and endpoints, through
     ``make_client(service)`` (the functions' clients, or the command line's). ``settings`` has the
     names of ``AccessSettings``' grant fields."""
+    from cvpn_shared.access.dal.grant_follow_up import TicketFollowUp
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
     from cvpn_shared.access.grants.dal import (
         ClientVpnSessions,
@@ -249,6 +252,18 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
     from cvpn_shared.access.grants.logic import AccessGrants
 
     dynamodb = make_client("dynamodb")
+    comment_function_arn = str(getattr(settings, "grant_comment_function_arn", "") or "")
+    follow_up = (
+        TicketFollowUp(
+            make_client("scheduler"),
+            make_client("lambda"),
+            group_name=settings.grant_schedule_group,
+            comment_function_arn=comment_function_arn,
+            role_arn=settings.grant_scheduler_role_arn,
+        )
+        if comment_function_arn
+        else None
+    )
     return AccessGrants(
         store=DynamoDbGrants(dynamodb, settings.access_grants_table_name),
         schedules=SchedulerExpiry(
@@ -261,6 +276,7 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
         profiles=ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path),
         endpoints=RequestsTableEndpoints(dynamodb, settings.requests_table_name),
         clock=clock,
+        follow_up=follow_up,
     )
 
 
@@ -270,3 +286,11 @@ def access_grants() -> AccessGrants:
     from datetime import UTC, datetime
 
     return build_access_grants(client, get_settings(), lambda: datetime.now(UTC))
+
+
+@lru_cache(maxsize=1)
+def grant_store() -> DynamoDbGrants:
+    """The grants table alone (what the comment function reads)."""
+    from cvpn_shared.access.grants.dal import DynamoDbGrants
+
+    return DynamoDbGrants(client("dynamodb"), get_settings().access_grants_table_name)

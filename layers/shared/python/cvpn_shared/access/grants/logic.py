@@ -48,6 +48,7 @@ __all__ = [
     "EndpointDirectory",
     "ExpirySchedules",
     "GrantConflict",
+    "GrantFollowUp",
     "GrantNotFound",
     "GrantStore",
     "Outcome",
@@ -360,6 +361,28 @@ class ExpirySchedules(Protocol):
         ...
 
 
+class GrantFollowUp(Protocol):
+    """What follows a change of a grant from a ticket (its comments and day-before reminder); never
+    raises: the grant has changed already."""
+
+    def activated(self, grant: Grant, now: datetime) -> None: ...
+
+    def extended(self, grant: Grant, now: datetime) -> None: ...
+
+    def ended(self, grant: Grant) -> None: ...
+
+
+class _NoFollowUp:
+    def activated(self, grant: Grant, now: datetime) -> None:
+        return None
+
+    def extended(self, grant: Grant, now: datetime) -> None:
+        return None
+
+    def ended(self, grant: Grant) -> None:
+        return None
+
+
 class Sessions(Protocol):
     """The live VPN sessions of an endpoint."""
 
@@ -397,8 +420,10 @@ class AccessGrants:
         profiles: ProfileCatalog,
         endpoints: EndpointDirectory,
         clock: Callable[[], datetime],
+        follow_up: GrantFollowUp | None = None,
     ) -> None:
         self.store = store
+        self._follow_up: GrantFollowUp = follow_up or _NoFollowUp()
         self._schedules = schedules
         self._sessions = sessions
         self._profiles = profiles
@@ -517,6 +542,7 @@ class AccessGrants:
         self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
+        self._follow_up.activated(grant, self._clock())
         return grant
 
     def extend(self, grant_id: str, *, hours: float, by: Actor, reason: str) -> Grant:
@@ -533,6 +559,7 @@ class AccessGrants:
         assert grant.ends_at is not None
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
+        self._follow_up.extended(grant, self._clock())
         return grant
 
     def revoke(self, grant_id: str, *, by: Actor, reason: str) -> Outcome:
@@ -565,6 +592,7 @@ class AccessGrants:
         if current.state == "active" and entry.active_until <= now:
             cut = self._sessions.terminate(grant.endpoint_id, grant.person.vpn_user)
         self._schedules.remove(grant.grant_id)
+        self._follow_up.ended(grant)
         return Outcome(grant, cut, entry.active_until if entry.active_until > now else 0)
 
     def offboard(self, vpn_user: str, *, by: Actor, reason: str) -> list[Outcome]:

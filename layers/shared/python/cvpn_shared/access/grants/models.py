@@ -37,8 +37,10 @@ __all__ = [
     "ExtensionRequest",
     "Grant",
     "GrantInvalid",
+    "GrantOrigin",
     "GrantState",
     "Person",
+    "TicketCallback",
     "Transition",
     "parse_grant",
 ]
@@ -153,6 +155,24 @@ class ExtensionRequest(_Model):
     request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 
 
+class TicketCallback(_Model):
+    """Where comments on the ticket go: how (``jira-comment``, ``github-comment`` or ``generic`` JSON),
+    the URL the source's ``url_template`` gave for this ticket, and the credentials' secret."""
+
+    kind: Literal["jira-comment", "github-comment", "generic"]
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$")]
+    credentials_secret_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+
+
+class GrantOrigin(_Model):
+    """The ticket a grant was asked for in: the webhook source, the ticket's key, and where its
+    comments go (None when the source posts nothing back)."""
+
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    ticket: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
+    callback: TicketCallback | None = None
+
+
 class Grant(_Model):
     """A person's access to the shared endpoint of a profile, for a time (see the module's docstring)."""
 
@@ -178,6 +198,9 @@ class Grant(_Model):
     )
     pending_extension: ExtensionRequest | None = Field(
         default=None, description="an extension the person asked for, waiting for approval"
+    )
+    origin: GrantOrigin | None = Field(
+        default=None, description="the ticket the grant was asked for in (None: the form or the CLI)"
     )
 
     @field_validator("access_groups")
