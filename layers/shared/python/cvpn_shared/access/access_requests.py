@@ -25,7 +25,15 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from cvpn_shared.access.grants.logic import AccessGrants, GrantConflict, GrantNotFound
-from cvpn_shared.access.grants.models import Actor, Approver, Grant, GrantInvalid, Person, Transition
+from cvpn_shared.access.grants.models import (
+    Actor,
+    Approver,
+    Grant,
+    GrantInvalid,
+    Person,
+    Transition,
+    parse_grant,
+)
 from cvpn_shared.access.identity import Person as SignedIn
 from cvpn_shared.access.intake_end import failure_of
 
@@ -217,11 +225,20 @@ def start_access_request(
         by=by,
         request_id=origin.request_id,
     )
+    if origin.ticket_key:
+        grant = _from_ticket(grant, origin)
     if services.pending is not None:
         services.pending.reserve(_signed_in(person, origin), origin.request_id, services.clock())
     services.grants.store.write(None, grant)
     _start(person, origin, grant, kind=KIND_GRANT, hours=grant.hours, reason=grant.reason, services=services)
     return AccessRequestAccepted(origin.request_id, grant.grant_id, grant.profile, KIND_GRANT)
+
+
+def _from_ticket(grant: Grant, origin: RequestOrigin) -> Grant:
+    """The grant with the ticket it was asked for in, and where that ticket's comments go."""
+    document = grant.model_dump(mode="json")
+    document["origin"] = {"source": origin.source, "ticket": origin.ticket_key, "callback": origin.callback}
+    return parse_grant(document)
 
 
 def start_extension_request(

@@ -441,11 +441,22 @@ def _may_decide(
             "Not your decision",
             "You asked for this request: someone else in the approver group must decide it.",
         )
-    if not request.get("requester_sub"):
-        # A ticket names its requester by e-mail or user name only: refusing on a match is the safe side.
-        named = str(request.get("requester") or record.get("requester") or "").strip().lower()
-        mine = {approver.email.lower(), approver.name.lower(), approver.subject.lower()} - {""}
-        if named and named in mine:
+    if not request.get("requester_sub") or str(request.get("requester_issuer") or "") != approver.issuer:
+        # A ticket names its requester by e-mail or user name, or by an account of the ticket system
+        # (another issuer than the approver's sign-in): no sub to compare, so any name of theirs that
+        # is one of the approver's refuses (the safe side).
+        named = {
+            str(value).strip().lower()
+            for value in (
+                request.get("requester") or record.get("requester"),
+                request.get("requester_email"),
+                request.get("vpn_user"),
+            )
+            if value
+        } - {""}
+        email = approver.email.lower()
+        mine = {email, email.split("@", 1)[0], approver.name.lower(), approver.subject.lower()} - {""}
+        if named & mine:
             return DecisionPage(
                 403,
                 "Not your decision",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -60,6 +61,7 @@ class TicketOutcome(BaseModel):
 
     status: Literal["SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"]
     provisioning: dict[str, Any] | None = None
+    grant: dict[str, Any] | None = None  # an access request's: the grant as the approval left it
     error: dict[str, Any] | None = None
 
 
@@ -93,8 +95,41 @@ def _result(task: TicketCallbackTask) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
+def _moment(value: Any) -> str:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)[:40]
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _lasts_over_a_day(grant: dict[str, Any]) -> bool:
+    try:
+        starts = datetime.fromisoformat(str(grant.get("starts_at")))
+        ends = datetime.fromisoformat(str(grant.get("ends_at")))
+    except ValueError:
+        return False
+    return ends - starts > timedelta(days=1)
+
+
+def _grant_message(request_id: str, grant: dict[str, Any]) -> str:
+    """The access an approved request gave: who, where, until when, approved by whom."""
+    what = "extended" if grant.get("kind") == "extension" else "active"
+    # An active grant started at its approval: its reminder is set when it lasts over a day.
+    reminder = (
+        " A reminder follows a day before the end." if what == "active" and _lasts_over_a_day(grant) else ""
+    )
+    return (
+        f"Access for {request_id} is {what}: {grant.get('vpn_user', '?')} may connect to endpoint "
+        f"{grant.get('endpoint_id', '?')} until {_moment(grant.get('ends_at'))}, approved by "
+        f"{grant.get('approved_by') or '?'}.{reminder} Grant {grant.get('grant_id', '?')}."
+    )
+
+
 def compose_message(task: TicketCallbackTask) -> str:
     """One paragraph a person reads in the ticket."""
+    if task.status == "SUCCEEDED" and task.outcome.grant:
+        return _grant_message(task.request_id, task.outcome.grant)
     if task.status == "SUCCEEDED":
         result = _result(task)
         parts = [f"Client VPN endpoint {result.get('endpoint_id', '?')} is ready for {task.request_id}."]
@@ -130,7 +165,10 @@ def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
         "message": message,
         "execution_arn": task.execution_arn,
     }
-    if task.status == "SUCCEEDED":
+    if task.status == "SUCCEEDED" and task.outcome.grant:
+        grant = task.outcome.grant
+        body.update(grant_id=grant.get("grant_id"), ends_at=grant.get("ends_at"), status="ACTIVE")
+    elif task.status == "SUCCEEDED":
         body.update(endpoint_id=result.get("endpoint_id"), dns_name=result.get("dns_name"))
     elif task.status == "FAILED":
         name, cause = failure_of(task.outcome.error)

@@ -1,18 +1,21 @@
 """Comments on the ticket a grant was asked for in: when it is active, a day before its end, when it ended.
 
-A grant that came from a ticket (``Grant.origin`` with a callback) gets three comments, each posted
-by ``GrantCommentFunction`` through the source's callback (Jira or GitHub comment, or signed JSON):
+A grant that came from a ticket (``Grant.origin`` with a callback) gets three comments through the
+source's callback (Jira or GitHub comment, or signed JSON):
 
-- ``active``: the grant was approved; who may connect where, until when, approved by whom.
+- active: posted by the intake when the approval activated the grant (``callback.compose_message``).
+
+Then ``GrantCommentFunction`` posts:
+
 - ``reminder``: a one-time schedule in the grants' schedule group, named ``<grant id>-reminder``,
   fires a day before the end (moved when the grant is extended, removed when it ends; a grant that
   ends within a day of its start, or of its extension, gets none).
 - ``ended``: it expired, or was revoked.
 
 Each comment is written from the grant as stored when it is posted, so a comment never claims what is
-no longer true (an "active" comment for a grant already revoked, a reminder for a grant extended
-since, are skipped). A comment that fails never changes the grant: the change is made first, the
-comment follows, and its failure is only logged (and retried when the ticket system was unreachable).
+no longer true (a reminder for a grant extended or ended since is skipped). A comment that fails
+never changes the grant: the change is made first, the comment follows, and its failure is only
+logged (and retried when the ticket system was unreachable).
 """
 
 from __future__ import annotations
@@ -36,9 +39,10 @@ __all__ = [
     "post_grant_comment",
     "reminder_at",
     "reminder_schedule_name",
+    "was_active",
 ]
 
-CommentMoment = Literal["active", "reminder", "ended"]
+CommentMoment = Literal["reminder", "ended"]
 REMINDER_BEFORE = timedelta(days=1)
 REMINDER_SUFFIX = "-reminder"
 # A reminder that fires late (Scheduler retried it) still says "about a day"; one that fires when the
@@ -84,31 +88,20 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _hours(value: float) -> str:
-    return f"{value:g} h"
-
-
 def compose_grant_comment(grant: Grant, moment: CommentMoment, now: datetime) -> str | None:
     """The comment's text for ``grant`` as it is at ``now``; None when there is nothing true to say."""
     ticket = grant.origin.ticket if grant.origin else grant.request_id or grant.grant_id
     who = grant.person.vpn_user
     where = f"profile {grant.profile} (endpoint {grant.endpoint_id})"
     groups = ", ".join(grant.access_groups)
-    if moment == "active":
-        if grant.state != "active" or grant.ends_at is None:
-            return None
-        return (
-            f"Access for {ticket} is active: {who} may connect to {where}, access groups {groups}, "
-            f"until {_when(grant.ends_at)} ({_hours(grant.hours)}), approved by {grant.approved_by}. "
-            f"Grant {grant.grant_id}."
-        )
     if moment == "reminder":
         if not grant.is_active_at(now) or grant.ends_at is None:
             return None
         if grant.ends_at - now > REMINDER_BEFORE + _REMINDER_SLACK:
             return None  # extended since this reminder was set: the moved one will say it
         return (
-            f"Access for {ticket} ends in about a day, at {_when(grant.ends_at)}: {who} on {where}. "
+            f"Access for {ticket} ends in about a day, at {_when(grant.ends_at)}: {who} on {where}, "
+            f"access groups {groups}. "
             "Ask for an extension on your access page before then if it is still needed. "
             f"Grant {grant.grant_id}."
         )
@@ -119,20 +112,21 @@ def compose_grant_comment(grant: Grant, moment: CommentMoment, now: datetime) ->
             f"Access for {ticket} ended at {_when(end)}: {who} no longer connects to {where}; "
             f"live sessions were cut. Grant {grant.grant_id}."
         )
-    if grant.state == "revoked":
-        if any(step.to_state == "active" for step in grant.history):
-            return (
-                f"Access for {ticket} was revoked at {_when(last.at)} by {last.by.name}: {who} no longer "
-                f"connects to {where}; live sessions were cut. Grant {grant.grant_id}."
-            )
+    if grant.state == "revoked" and was_active(grant):
+        # A request refused before it was active is answered by the intake ("rejected", "expired").
         return (
-            f"The access request {ticket} was closed at {_when(last.at)} by {last.by.name} without "
-            f"access being given. Grant {grant.grant_id}."
+            f"Access for {ticket} was revoked at {_when(last.at)} by {last.by.name}: {who} no longer "
+            f"connects to {where}; live sessions were cut. Grant {grant.grant_id}."
         )
     return None
 
 
-_STATUS = {"active": "ACTIVE", "reminder": "ENDING"}
+def was_active(grant: Grant) -> bool:
+    """Whether the grant was ever active (a refused request never was)."""
+    return any(step.to_state == "active" for step in grant.history)
+
+
+_STATUS = {"reminder": "ENDING"}
 
 
 def _generic_body(grant: Grant, moment: CommentMoment, message: str) -> dict[str, Any]:

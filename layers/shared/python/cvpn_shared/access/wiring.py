@@ -153,9 +153,11 @@ def webhook_intake() -> WebhookIntake:
     from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
     from cvpn_shared.access.dal.tickets import StartedTickets
     from cvpn_shared.access.start import IntakeStarter
+    from cvpn_shared.access.ticket_grants import TicketGrantStarter
     from cvpn_shared.access.webhooks import WebhookIntake
 
     settings = get_settings()
+    intake = IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn)
     return WebhookIntake(
         sources=SourceCatalog(
             client("ssm"),
@@ -168,11 +170,12 @@ def webhook_intake() -> WebhookIntake:
             min_refresh_seconds=SIGNING_SECRET_MIN_REFRESH_SECONDS,
         ),
         deliveries=WebhookDeliveries(client("dynamodb"), settings.webhook_deliveries_table_name),
-        starter=IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn),
+        starter=intake,
         submissions=form_submissions(),  # where GET /requests/{id} finds the request
         tickets=StartedTickets(client("dynamodb"), settings.intake_tickets_table_name),
         delivery_ttl_days=settings.webhook_delivery_ttl_days,
         max_body_bytes=settings.webhook_max_body_bytes,
+        grants=TicketGrantStarter(intake, access_request_services),
     )
 
 

@@ -1,6 +1,6 @@
 """After a grant changed, for a grant from a ticket: its day-before reminder schedule (EventBridge
 Scheduler, in the grants' schedule group) set, moved or removed, and the comment function invoked
-asynchronously (Lambda retries it) for the active and ended comments. Implements
+asynchronously (Lambda retries it) for the ended comment (the intake posts the active one). Implements
 ``cvpn_shared.access.grants.logic.GrantFollowUp``. Every failure is logged and swallowed: the grant
 has already changed, and a comment never changes it."""
 
@@ -19,6 +19,7 @@ from cvpn_shared.access.grant_comments import (
     commented,
     reminder_at,
     reminder_schedule_name,
+    was_active,
 )
 from cvpn_shared.access.grants.models import Grant
 from cvpn_shared.core.aws_errors import error_code
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TicketFollowUp:
-    """Reminder schedules and comment invocations for grants from a ticket with a callback."""
+    """Reminder schedules and ended comments for grants from a ticket with a callback."""
 
     scheduler_client: Any
     lambda_client: Any
@@ -42,14 +43,13 @@ class TicketFollowUp:
         if not commented(grant):
             return
         self._reminder(grant, now)
-        self._comment(grant, "active")
 
     def extended(self, grant: Grant, now: datetime) -> None:
         if commented(grant):
             self._reminder(grant, now)
 
     def ended(self, grant: Grant) -> None:
-        if not commented(grant):
+        if not commented(grant) or not was_active(grant):
             return
         self._remove_reminder(grant.grant_id)
         self._comment(grant, "ended")
