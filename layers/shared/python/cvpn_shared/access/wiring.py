@@ -249,6 +249,7 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
     from cvpn_shared.access.dal.grant_follow_up import TicketFollowUp
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
     from cvpn_shared.access.grants.dal import (
+        ClientConnectHandlers,
         ClientVpnSessions,
         DynamoDbGrants,
         RequestsTableEndpoints,
@@ -269,6 +270,8 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
         if comment_function_arn
         else None
     )
+    # Activating a grant turns the endpoint's client-connect handler on (it is what refuses others).
+    connect_arn = getattr(settings, "client_connect_function_arn", "")
     return AccessGrants(
         store=DynamoDbGrants(dynamodb, settings.access_grants_table_name),
         schedules=SchedulerExpiry(
@@ -282,6 +285,7 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
         endpoints=RequestsTableEndpoints(dynamodb, settings.requests_table_name),
         clock=clock,
         follow_up=follow_up,
+        connect_handlers=ClientConnectHandlers(make_client("ec2"), connect_arn) if connect_arn else None,
     )
 
 
@@ -328,6 +332,7 @@ def access_request_services() -> AccessRequestServices:
         start=_start_access_request,
         pending=form_services().pending if settings.request_form_table_name else None,
         approver_group=approver_group,
+        clock=grants.now,
     )
 
 
