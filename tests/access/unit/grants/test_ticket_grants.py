@@ -43,6 +43,7 @@ from tests.access.unit.webhooks.conftest import (
     MemoryStarter,
     MemoryTickets,
 )
+from tests.fixtures import REPO_ROOT
 
 JIRA = "https://acme.atlassian.net"
 SOURCE = "jira-access"
@@ -605,3 +606,11 @@ def test_a_failing_scheduler_or_lambda_never_changes_the_grant(desk: Desk) -> No
     grant = _approve(desk, _from_ticket(desk))
     assert grant.state == "active"
     assert desk.grants.revoke(grant.grant_id, by=CAROL_ACTOR, reason="x").grant.state == "revoked"
+
+
+def test_the_example_grants_source_is_valid_and_maps_a_ticket() -> None:
+    example = json.loads((REPO_ROOT / "events" / "webhooks" / "sources" / "jira-access.json").read_text())
+    config = parse_source_config(SOURCE, example)
+    assert config.grants and config.approval_required
+    access = map_access_request(config, ticket())
+    assert access.issuer == "https://example.atlassian.net" and access.vpn_user == "alice"
