@@ -85,7 +85,10 @@ def _settings(args: argparse.Namespace) -> SimpleNamespace:
             f"--stack-name {args.stack_name}: no output {', '.join(missing)} "
             "(a stack deployed before grants? deploy this version first)"
         )
-    return SimpleNamespace(**{field: outputs[key] for key, field in _OUTPUTS.items()})
+    settings = SimpleNamespace(**{field: outputs[key] for key, field in _OUTPUTS.items()})
+    # A grant from a ticket gets comments when the CLI revokes or extends it too.
+    settings.grant_comment_function_arn = outputs.get("GrantCommentFunctionArn", "")
+    return settings
 
 
 def _clock(args: argparse.Namespace) -> Callable[[], datetime]:
@@ -147,6 +150,8 @@ def cmd_grant(args: argparse.Namespace) -> int:
     from cvpn_shared.access.grants.logic import GrantConflict
     from cvpn_shared.access.grants.models import GrantInvalid, Person
 
+    if not str(args.issuer).startswith("https://"):
+        raise CliError("--issuer: must be the https URL of the OpenID Connect issuer people sign in with")
     try:
         person = Person.model_validate({"issuer": args.issuer, "sub": args.sub, "vpn_user": args.user})
     except ValueError as error:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -30,6 +31,7 @@ __all__ = [
     "TicketOutcome",
     "TicketUnreachable",
     "compose_message",
+    "deliver",
     "post_result",
 ]
 
@@ -59,6 +61,7 @@ class TicketOutcome(BaseModel):
 
     status: Literal["SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"]
     provisioning: dict[str, Any] | None = None
+    grant: dict[str, Any] | None = None  # an access request's: the grant as the approval left it
     error: dict[str, Any] | None = None
 
 
@@ -92,8 +95,41 @@ def _result(task: TicketCallbackTask) -> dict[str, Any]:
     return result if isinstance(result, dict) else {}
 
 
+def _moment(value: Any) -> str:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value)[:40]
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _lasts_over_a_day(grant: dict[str, Any]) -> bool:
+    try:
+        starts = datetime.fromisoformat(str(grant.get("starts_at")))
+        ends = datetime.fromisoformat(str(grant.get("ends_at")))
+    except ValueError:
+        return False
+    return ends - starts > timedelta(days=1)
+
+
+def _grant_message(request_id: str, grant: dict[str, Any]) -> str:
+    """The access an approved request gave: who, where, until when, approved by whom."""
+    what = "extended" if grant.get("kind") == "extension" else "active"
+    # An active grant started at its approval: its reminder is set when it lasts over a day.
+    reminder = (
+        " A reminder follows a day before the end." if what == "active" and _lasts_over_a_day(grant) else ""
+    )
+    return (
+        f"Access for {request_id} is {what}: {grant.get('vpn_user', '?')} may connect to endpoint "
+        f"{grant.get('endpoint_id', '?')} until {_moment(grant.get('ends_at'))}, approved by "
+        f"{grant.get('approved_by') or '?'}.{reminder} Grant {grant.get('grant_id', '?')}."
+    )
+
+
 def compose_message(task: TicketCallbackTask) -> str:
     """One paragraph a person reads in the ticket."""
+    if task.status == "SUCCEEDED" and task.outcome.grant:
+        return _grant_message(task.request_id, task.outcome.grant)
     if task.status == "SUCCEEDED":
         result = _result(task)
         parts = [f"Client VPN endpoint {result.get('endpoint_id', '?')} is ready for {task.request_id}."]
@@ -129,7 +165,10 @@ def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
         "message": message,
         "execution_arn": task.execution_arn,
     }
-    if task.status == "SUCCEEDED":
+    if task.status == "SUCCEEDED" and task.outcome.grant:
+        grant = task.outcome.grant
+        body.update(grant_id=grant.get("grant_id"), ends_at=grant.get("ends_at"), status="ACTIVE")
+    elif task.status == "SUCCEEDED":
         body.update(endpoint_id=result.get("endpoint_id"), dns_name=result.get("dns_name"))
     elif task.status == "FAILED":
         name, cause = failure_of(task.outcome.error)
@@ -137,13 +176,13 @@ def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
     return body
 
 
-def _credentials(task: TicketCallbackTask, secrets: CredentialReader, *keys: str) -> dict[str, Any]:
-    secret_id = task.callback.credentials_secret_id
+def _credentials(callback: CallbackTarget, secrets: CredentialReader, *keys: str) -> dict[str, Any]:
+    secret_id = callback.credentials_secret_id
     value = secrets.get_json(secret_id) if secret_id else None
     if not value or any(not isinstance(value.get(key), str) or not value[key] for key in keys):
         raise TicketCallbackRejected(
             f"callback.credentials_secret_id: {secret_id or '(not set)'} must hold {', '.join(keys)} "
-            f"for a {task.callback.kind.value} callback"
+            f"for a {callback.kind.value} callback"
         )
     return value
 
@@ -153,10 +192,26 @@ def post_result(
 ) -> dict[str, Any]:
     """Post the result to the ticket; what was sent and the answer's status."""
     message = compose_message(task)
+    return deliver(
+        task.callback, message, _generic_body(task, message), secrets=secrets, http=http, clock=clock
+    )
+
+
+def deliver(
+    callback: CallbackTarget,
+    message: str,
+    generic_body: dict[str, Any],
+    *,
+    secrets: CredentialReader,
+    http: Poster,
+    clock: Callable[[], float],
+) -> dict[str, Any]:
+    """Post ``message`` to the ticket as the callback's kind says (``generic_body`` for a generic
+    callback); what was sent and the answer's status. TicketUnreachable / TicketCallbackRejected."""
     headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": USER_AGENT}
-    kind = task.callback.kind
+    kind = callback.kind
     if kind is CallbackKind.JIRA_COMMENT:
-        credentials = _credentials(task, secrets, "email", "api_token")
+        credentials = _credentials(callback, secrets, "email", "api_token")
         basic = base64.b64encode(f"{credentials['email']}:{credentials['api_token']}".encode()).decode()
         headers["Authorization"] = f"Basic {basic}"
         document = {
@@ -166,7 +221,7 @@ def post_result(
         }
         body = json.dumps({"body": document}).encode()
     elif kind is CallbackKind.GITHUB_COMMENT:
-        credentials = _credentials(task, secrets, "token")
+        credentials = _credentials(callback, secrets, "token")
         headers.update(
             Authorization=f"Bearer {credentials['token']}",
             Accept="application/vnd.github+json",
@@ -174,18 +229,18 @@ def post_result(
         headers["X-GitHub-Api-Version"] = "2022-11-28"
         body = json.dumps({"body": message}).encode()
     else:
-        body = json.dumps(_generic_body(task, message), sort_keys=True).encode()
-        if task.callback.credentials_secret_id:
-            credentials = _credentials(task, secrets, "current")
+        body = json.dumps(generic_body, sort_keys=True).encode()
+        if callback.credentials_secret_id:
+            credentials = _credentials(callback, secrets, "current")
             headers.update(
                 sign(SignatureScheme.GENERIC, body, credentials["current"], timestamp=int(clock()))
             )
-    answer = http.post(task.callback.url, headers, body)
+    answer = http.post(callback.url, headers, body)
     if 200 <= answer.status < 300:
         return {"delivered": True, "status_code": answer.status, "kind": kind.value, "message": message}
     if answer.status == 0 or answer.status == 429 or answer.status >= 500:
         reason = answer.error or f"HTTP {answer.status}: {answer.body[:300]}"
-        raise TicketUnreachable(f"{kind.value} callback to {task.callback.url}: {reason}")
+        raise TicketUnreachable(f"{kind.value} callback to {callback.url}: {reason}")
     raise TicketCallbackRejected(
-        f"{kind.value} callback to {task.callback.url}: HTTP {answer.status}: {answer.body[:300]}"
+        f"{kind.value} callback to {callback.url}: HTTP {answer.status}: {answer.body[:300]}"
     )

@@ -12,14 +12,15 @@ dropped), for ticket fields that hold lists as text (``subnet-a, subnet-b``).
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeVar
 
 import jmespath
 from jmespath import functions
 from jmespath.exceptions import JMESPathError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from cvpn_shared.access.sources import SourceConfig, compiled_expression
+from cvpn_shared.access.ticket_request import TicketAccessRequest
 from cvpn_shared.core.field_errors import describe_field_errors, field_errors
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 
@@ -28,6 +29,7 @@ __all__ = [
     "MappingFailed",
     "accepts",
     "callback_target",
+    "map_access_request",
     "map_request",
     "reopen_marker",
 ]
@@ -113,6 +115,18 @@ def _place(target: dict[str, Any], path: str, value: Any) -> None:
 
 def map_request(config: SourceConfig, payload: Any) -> dict[str, Any]:
     """The validated request (JSON-ready) the payload makes; raise MappingFailed naming each field."""
+    return _mapped(config, payload, ProvisionRequest).model_dump(mode="json")
+
+
+def map_access_request(config: SourceConfig, payload: Any) -> TicketAccessRequest:
+    """The access request a grants source's payload makes; raise MappingFailed naming each field."""
+    return _mapped(config, payload, TicketAccessRequest)
+
+
+_Request = TypeVar("_Request", bound=BaseModel)
+
+
+def _mapped(config: SourceConfig, payload: Any, model: type[_Request]) -> _Request:
     request: dict[str, Any] = copy.deepcopy(config.defaults)
     errors: list[dict[str, Any]] = []
     for path, expression in config.fields.items():
@@ -129,8 +143,9 @@ def map_request(config: SourceConfig, payload: Any) -> dict[str, Any]:
             continue
         if value is not None:
             _place(request, path, value)
+    validated: _Request | None = None
     try:
-        model = ProvisionRequest.model_validate(request)
+        validated = model.model_validate(request)
     except ValidationError as error:
         failed = {item["field"] for item in errors}
         errors.extend(
@@ -138,9 +153,9 @@ def map_request(config: SourceConfig, payload: Any) -> dict[str, Any]:
             for item in field_errors(error)
             if not any(item["field"] == path or item["field"].startswith(path + ".") for path in failed)
         )
-    if errors:
+    if errors or validated is None:
         raise MappingFailed(errors)
-    return model.model_dump(mode="json")
+    return validated
 
 
 def _with_origin(error: dict[str, Any], config: SourceConfig) -> dict[str, Any]:

@@ -21,6 +21,22 @@ Each source has one JSON parameter in SSM Parameter Store (``<INTAKE_SOURCES_PAR
 to a JMESPath expression evaluated on the webhook payload; ``defaults`` are constants (a network
 profile's VPC, subnets and certificate) that mapped values override.
 
+A source of ``"kind": "grants"`` maps tickets to access requests on a grants profile instead of
+endpoint requests: its ``fields`` and ``defaults`` name the fields of ``TicketAccessRequest``
+(``request_id``, ``issuer``, ``sub``, ``vpn_user``, ``profile``, ``access_groups``, ``hours``,
+``reason``, ``requester``); the issuer is usually a default (the ticket system's base URL) and ``sub``
+the reporter's account id. Its requests always wait for the profile's approvers (``approval``
+``required``), and its callback gets a comment when the grant is active, a day before its end and
+when it ended::
+
+    {"kind": "grants", "signature": "jira", "secret_id": "...", "approval": "required",
+     "fields": {"request_id": "issue.key", "sub": "issue.fields.reporter.accountId",
+                "vpn_user": "issue.fields.customfield_10060",
+                "profile": "issue.fields.customfield_10061.value",
+                "access_groups": "issue.fields.customfield_10062[].value",
+                "hours": "issue.fields.customfield_10063", "reason": "issue.fields.summary"},
+     "defaults": {"issuer": "https://acme.atlassian.net"}, "callback": {...}}
+
 A ticket starts once. ``reopen_marker`` (JMESPath on the signed payload) names a re-open of the ticket:
 a delivery for a ticket already started starts it again only when the marker gives a string or a number
 that no earlier start of that ticket carried (a replayed delivery carries a used one). Without it, a
@@ -43,11 +59,13 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from cvpn_shared.access.signatures import SignatureScheme
+from cvpn_shared.access.ticket_request import TicketAccessRequest
 from cvpn_shared.core.field_errors import describe_field_errors, field_errors
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 
@@ -151,6 +169,7 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    kind: Literal["endpoint", "grants"] = "endpoint"
     signature: SignatureScheme
     secret_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)]
     approval: Literal["pre-approved", "required"]
@@ -165,10 +184,31 @@ class SourceConfig(BaseModel):
     def approval_required(self) -> bool:
         return self.approval == "required"
 
+    @property
+    def grants(self) -> bool:
+        """Whether tickets of this source ask for access on a grants profile."""
+        return self.kind == "grants"
+
+    @field_validator("approval")
+    @classmethod
+    def _grants_are_approved(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("kind") == "grants" and value != "required":
+            raise ValueError(
+                "a grants source's requests wait for the profile's approvers: set it to 'required'"
+            )
+        return value
+
     @field_validator("fields")
     @classmethod
-    def _fields(cls, value: dict[str, str]) -> dict[str, str]:
-        known = set(ProvisionRequest.model_fields)
+    def _fields(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        known = set(_request_model(info.data.get("kind")).model_fields)
+        if info.data.get("kind") == "grants":
+            # An access request has no nested fields: a dotted path names nothing.
+            unknown = [path for path in value if path not in known]
+            if unknown:
+                raise ValueError(
+                    f"{unknown[0]}: not a field of an access request (known: {', '.join(sorted(known))})"
+                )
         for path, expression in value.items():
             if path.split(".", 1)[0] not in known:
                 raise ValueError(f"{path}: not a field of the request (known: {', '.join(sorted(known))})")
@@ -180,16 +220,38 @@ class SourceConfig(BaseModel):
 
     @field_validator("defaults")
     @classmethod
-    def _defaults(cls, value: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(value) - set(ProvisionRequest.model_fields))
+    def _defaults(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        unknown = sorted(set(value) - set(_request_model(info.data.get("kind")).model_fields))
         if unknown:
             raise ValueError(f"not fields of the request: {', '.join(unknown)}")
         return value
+
+    @model_validator(mode="after")
+    def _grants_name_the_person(self) -> SourceConfig:
+        if self.kind != "grants":
+            return self
+        # Each ticket names its own ticket, reporter and VPN user: a constant would give every
+        # ticket's access to one person.
+        for name in ("request_id", "sub", "vpn_user"):
+            if name not in self.fields:
+                raise ValueError(f"fields.{name}: a grants source maps it from each ticket")
+            if name in self.defaults:
+                raise ValueError(f"defaults.{name}: comes from each ticket, never a constant")
+        if "issuer" not in self.fields and "issuer" not in self.defaults:
+            raise ValueError(
+                "defaults.issuer: the ticket system's https base URL names whose accounts sub are"
+            )
+        return self
 
     @field_validator("accept_when", "reopen_marker")
     @classmethod
     def _optional_expression(cls, value: str | None) -> str | None:
         return None if value is None else _expression(value)
+
+
+def _request_model(kind: Any) -> type[BaseModel]:
+    """What a source's deliveries become: an access request (grants) or an endpoint request."""
+    return TicketAccessRequest if kind == "grants" else ProvisionRequest
 
 
 def parse_source_config(source: str, raw: Any) -> SourceConfig:

@@ -37,7 +37,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cvpn_shared.access.mapping import MappingFailed, accepts, callback_target, map_request, reopen_marker
+from cvpn_shared.access.form import TooManyPending
+from cvpn_shared.access.grants.models import GrantInvalid
+from cvpn_shared.access.mapping import (
+    MappingFailed,
+    accepts,
+    callback_target,
+    map_access_request,
+    map_request,
+    reopen_marker,
+)
 from cvpn_shared.access.signatures import (
     SignatureRejected,
     SigningSecretMissing,
@@ -47,12 +56,14 @@ from cvpn_shared.access.signatures import (
 )
 from cvpn_shared.access.sources import SOURCE_NAME, SourceConfig, SourceConfigInvalid, parse_source_config
 from cvpn_shared.access.start import ExecutionNameConflict, StartResult, status_url_path
+from cvpn_shared.access.ticket_request import TicketAccessRequest
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "RESUME_STARTING_SECONDS",
     "UNKNOWN_SOURCE",
     "DeliveryLedger",
+    "GrantStarter",
     "RequestStarter",
     "SecretReader",
     "SourceReader",
@@ -116,6 +127,16 @@ class RequestStarter(Protocol):
     ) -> StartResult: ...
 
 
+class GrantStarter(Protocol):
+    """Starts a grants source's ticket as an access request (``ticket_grants.TicketGrantStarter``)."""
+
+    def execution_arn(self, source: str, request_id: str, run: int = 1) -> str: ...
+
+    def start(
+        self, source: str, access: TicketAccessRequest, callback: dict[str, Any] | None, run: int = 1
+    ) -> StartResult: ...
+
+
 @dataclass(frozen=True)
 class WebhookAnswer:
     """The HTTP answer: status, JSON body, extra headers, an outcome name for metrics, and the source
@@ -163,6 +184,16 @@ def _already_started(source: str, ticket: dict[str, Any]) -> WebhookAnswer:
     )
 
 
+def _mapped_from(error: dict[str, Any], config: SourceConfig) -> dict[str, Any]:
+    """A refusal of the profile's (``access_groups[1]``, ``hours``) with the expression it came from."""
+    name = str(error.get("field", "")).split("[", 1)[0].split(".", 1)[0]
+    if name in config.fields:
+        return {**error, "mapped_from": config.fields[name]}
+    if name in config.defaults:
+        return {**error, "mapped_from": "defaults"}
+    return dict(error)
+
+
 def _signing_secrets(value: dict[str, Any] | None) -> SigningSecrets | None:
     if not value or not isinstance(value.get("current"), str) or not value["current"]:
         return None
@@ -194,6 +225,7 @@ class WebhookIntake:
     delivery_ttl_days: int = 7
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     clock: Callable[[], float] = time.time
+    grants: GrantStarter | None = None  # for sources of kind grants
 
     def receive(
         self, source: str, headers: Mapping[str, str], body: str | bytes | None, *, is_base64_encoded: bool
@@ -232,7 +264,12 @@ class WebhookIntake:
                     {"ignored": True, "message": f"not a request for {source}: accept_when is false"},
                     "ignored",
                 )
-            request = map_request(config, payload)
+            access: TicketAccessRequest | None = None
+            if config.grants:
+                access = map_access_request(config, payload)
+                request: dict[str, Any] = {"request_id": access.request_id}
+            else:
+                request = map_request(config, payload)
             callback = callback_target(config, payload, str(request["request_id"]))
             marker = reopen_marker(config, payload)
         except MappingFailed as error:
@@ -241,7 +278,12 @@ class WebhookIntake:
             )
         except RecursionError:
             return _error(400, "not-json", "body: nested too deeply")
-        return self._deduplicate_and_start(source, config, delivery, request, callback, marker)
+        if access is not None and self.grants is None:
+            logger.error(
+                "webhook source %s: asks for grants, but this intake starts no access requests", source
+            )
+            return _error(500, "bad-configuration", f"source {source!r} cannot start access requests here")
+        return self._deduplicate_and_start(source, config, delivery, request, callback, marker, access)
 
     # ------------------------------------------------------------------ steps
     def _raw_body(self, body: str | bytes | None, is_base64_encoded: bool) -> bytes | WebhookAnswer:
@@ -356,13 +398,15 @@ class WebhookIntake:
         request: dict[str, Any],
         callback: dict[str, Any] | None,
         marker: str | None,
+        access: TicketAccessRequest | None = None,
     ) -> WebhookAnswer:
         request_id = str(request["request_id"])
         now = int(self.clock())
         plan = self._plan(source, request_id, marker, now)
         if isinstance(plan, WebhookAnswer):
             return plan
-        execution_arn = self.starter.execution_arn(source, request_id, plan.run)
+        starter = self.grants if access is not None and self.grants is not None else self.starter
+        execution_arn = starter.execution_arn(source, request_id, plan.run)
         delivery_key = f"{source}#{delivery.delivery_id}"
         claim = {
             "delivery_key": delivery_key,
@@ -389,15 +433,30 @@ class WebhookIntake:
             ticket = self.tickets.get(plan.ticket_key) or {"request_id": request_id, "execution_arn": ""}
             return _already_started(source, ticket)  # another delivery claimed it a moment ago
         try:
-            result = self.starter.start(source, request, config.approval_required, callback, plan.run)
+            if access is not None and self.grants is not None:
+                result = self.grants.start(source, access, callback, plan.run)
+            else:
+                result = self.starter.start(source, request, config.approval_required, callback, plan.run)
         except ExecutionNameConflict as error:
             self._release(delivery_key, plan)
             return _error(409, "name-conflict", str(error))
+        except GrantInvalid as error:
+            # Nothing was started: the ticket, once fixed, is sent again and starts then.
+            self._release(delivery_key, plan)
+            return _error(
+                422,
+                "invalid-request",
+                "the ticket does not make a valid access request",
+                errors=[_mapped_from(item, config) for item in error.errors],
+            )
+        except TooManyPending as error:
+            self._release(delivery_key, plan)
+            return _error(429, "too-many-pending", str(error))
         except Exception:
             self._release(delivery_key, plan)  # let the sender's retry start it
             raise
         self.tickets.mark_started(plan.ticket_key, plan.run)
-        if not result.duplicate:
+        if not result.duplicate and access is None:  # an access request records itself
             self._record(source, request, result, now, replace=plan.run > 1)
         return _started(result, duplicate=result.duplicate)
 

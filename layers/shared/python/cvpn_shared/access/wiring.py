@@ -14,6 +14,7 @@ from cvpn_shared.access.settings import get_settings
 from cvpn_shared.core.aws_clients import client
 
 if TYPE_CHECKING:
+    from cvpn_shared.access.access_requests import AccessRequestServices
     from cvpn_shared.access.approval import RecordedRequests
     from cvpn_shared.access.cidr_pool import CidrPool
     from cvpn_shared.access.dal.approvals import ApprovalRecords, ApproversTopic
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from cvpn_shared.access.dal.intake_workflow import TaskCallbacks
     from cvpn_shared.access.dal.ticket_poster import UrllibPoster
     from cvpn_shared.access.form import FormServices, StartedExecution
+    from cvpn_shared.access.grants.dal import DynamoDbGrants
     from cvpn_shared.access.grants.logic import AccessGrants
     from cvpn_shared.access.signatures import SigningSecrets
     from cvpn_shared.access.webhooks import WebhookIntake
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "access_grants",
+    "access_request_services",
     "approval_context",
     "approval_link_secret",
     "approval_records",
@@ -39,6 +42,7 @@ __all__ = [
     "configuration_store",
     "form_services",
     "form_submissions",
+    "grant_store",
     "intake_secrets",
     "step_functions_executions",
     "task_callbacks",
@@ -149,9 +153,11 @@ def webhook_intake() -> WebhookIntake:
     from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
     from cvpn_shared.access.dal.tickets import StartedTickets
     from cvpn_shared.access.start import IntakeStarter
+    from cvpn_shared.access.ticket_grants import TicketGrantStarter
     from cvpn_shared.access.webhooks import WebhookIntake
 
     settings = get_settings()
+    intake = IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn)
     return WebhookIntake(
         sources=SourceCatalog(
             client("ssm"),
@@ -164,11 +170,12 @@ def webhook_intake() -> WebhookIntake:
             min_refresh_seconds=SIGNING_SECRET_MIN_REFRESH_SECONDS,
         ),
         deliveries=WebhookDeliveries(client("dynamodb"), settings.webhook_deliveries_table_name),
-        starter=IntakeStarter(client("stepfunctions"), settings.intake_state_machine_arn),
+        starter=intake,
         submissions=form_submissions(),  # where GET /requests/{id} finds the request
         tickets=StartedTickets(client("dynamodb"), settings.intake_tickets_table_name),
         delivery_ttl_days=settings.webhook_delivery_ttl_days,
         max_body_bytes=settings.webhook_max_body_bytes,
+        grants=TicketGrantStarter(intake, access_request_services),
     )
 
 
@@ -239,8 +246,10 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
     """Grants over the stack's table, schedule group, expiry function and endpoints, through
     ``make_client(service)`` (the functions' clients, or the command line's). ``settings`` has the
     names of ``AccessSettings``' grant fields."""
+    from cvpn_shared.access.dal.grant_follow_up import TicketFollowUp
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
     from cvpn_shared.access.grants.dal import (
+        ClientConnectHandlers,
         ClientVpnSessions,
         DynamoDbGrants,
         RequestsTableEndpoints,
@@ -249,6 +258,20 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
     from cvpn_shared.access.grants.logic import AccessGrants
 
     dynamodb = make_client("dynamodb")
+    comment_function_arn = str(getattr(settings, "grant_comment_function_arn", "") or "")
+    follow_up = (
+        TicketFollowUp(
+            make_client("scheduler"),
+            make_client("lambda"),
+            group_name=settings.grant_schedule_group,
+            comment_function_arn=comment_function_arn,
+            role_arn=settings.grant_scheduler_role_arn,
+        )
+        if comment_function_arn
+        else None
+    )
+    # Activating a grant turns the endpoint's client-connect handler on (it is what refuses others).
+    connect_arn = getattr(settings, "client_connect_function_arn", "")
     return AccessGrants(
         store=DynamoDbGrants(dynamodb, settings.access_grants_table_name),
         schedules=SchedulerExpiry(
@@ -261,12 +284,61 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
         profiles=ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path),
         endpoints=RequestsTableEndpoints(dynamodb, settings.requests_table_name),
         clock=clock,
+        follow_up=follow_up,
+        connect_handlers=ClientConnectHandlers(make_client("ec2"), connect_arn) if connect_arn else None,
     )
 
 
 @lru_cache(maxsize=1)
 def access_grants() -> AccessGrants:
-    """Grants as a function of the stack does them (the clock: the function's own)."""
-    from datetime import UTC, datetime
+    """Grants as a function of the stack does them, on the time of the services that hold them."""
+    from cvpn_shared.access.grants.dal import ServiceClock
 
-    return build_access_grants(client, get_settings(), lambda: datetime.now(UTC))
+    clock = ServiceClock()
+    clock.watch(client("dynamodb"))
+    clock.watch(client("ssm"))
+    return build_access_grants(client, get_settings(), clock)
+
+
+def _start_access_request(source: str, request: dict[str, Any], callback: dict[str, Any] | None) -> str:
+    """Start an access request's intake (approval required); its execution's ARN."""
+    from cvpn_shared.access.start import start_request
+
+    return start_request(
+        step_functions_executions().client,
+        get_settings().intake_state_machine_arn,
+        source=source,
+        request=request,
+        approval_required=True,
+        callback=callback,
+    ).execution_arn
+
+
+@lru_cache(maxsize=1)
+def access_request_services() -> AccessRequestServices:
+    """What starts access requests on grants profiles (the form, tickets, extensions)."""
+    from cvpn_shared.access.access_requests import AccessRequestServices
+
+    grants = access_grants()
+    settings = get_settings()
+    context = approval_context()
+
+    def approver_group(profile: str) -> str:
+        return context.approver_rule(profile).group or ""
+
+    return AccessRequestServices(
+        grants=grants,
+        submissions=form_submissions(),
+        start=_start_access_request,
+        pending=form_services().pending if settings.request_form_table_name else None,
+        approver_group=approver_group,
+        clock=grants.now,
+    )
+
+
+@lru_cache(maxsize=1)
+def grant_store() -> DynamoDbGrants:
+    """The grants table alone (what the comment function reads)."""
+    from cvpn_shared.access.grants.dal import DynamoDbGrants
+
+    return DynamoDbGrants(client("dynamodb"), get_settings().access_grants_table_name)

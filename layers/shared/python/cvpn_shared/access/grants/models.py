@@ -37,8 +37,10 @@ __all__ = [
     "ExtensionRequest",
     "Grant",
     "GrantInvalid",
+    "GrantOrigin",
     "GrantState",
     "Person",
+    "TicketCallback",
     "Transition",
     "parse_grant",
 ]
@@ -61,8 +63,10 @@ Action = Literal[
 # No control characters in anything printed in a listing or a log line.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
+# An issuer is an https URL on AWS (API Gateway's JWT authorizer trusts https issuers only); an http
+# one is a sign-in issuer without TLS on a development machine. Either way the authorizer validated it.
 Issuer = Annotated[
-    str, StringConstraints(min_length=1, max_length=512, pattern=r"^https://[^\s#?\x00-\x1f\x7f]+$")
+    str, StringConstraints(min_length=1, max_length=512, pattern=r"^https?://[^\s#?\x00-\x1f\x7f]+$")
 ]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
 # What Client VPN passes as the user name: an Active Directory sAMAccountName or UPN, a SAML NameID, or
@@ -73,6 +77,9 @@ VpnUserName = Annotated[
 Reason = Annotated[
     str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
 ]
+
+
+RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 
 
 class GrantInvalid(Exception):
@@ -141,6 +148,9 @@ class Transition(_Model):
     by: Actor
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
     ends_at: AwareDatetime | None = None
+    request_id: RequestId | None = Field(
+        default=None, description="the access request (grant or extension) this change answers"
+    )
 
 
 class ExtensionRequest(_Model):
@@ -150,7 +160,25 @@ class ExtensionRequest(_Model):
     hours: Annotated[float, Field(gt=0)]
     reason: Reason
     requested_at: AwareDatetime
-    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+    request_id: RequestId
+
+
+class TicketCallback(_Model):
+    """Where comments on the ticket go: how (``jira-comment``, ``github-comment`` or ``generic`` JSON),
+    the URL the source's ``url_template`` gave for this ticket, and the credentials' secret."""
+
+    kind: Literal["jira-comment", "github-comment", "generic"]
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$")]
+    credentials_secret_id: Annotated[str, StringConstraints(min_length=1, max_length=2048)] | None = None
+
+
+class GrantOrigin(_Model):
+    """The ticket a grant was asked for in: the webhook source, the ticket's key, and where its
+    comments go (None when the source posts nothing back)."""
+
+    source: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")]
+    ticket: Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
+    callback: TicketCallback | None = None
 
 
 class Grant(_Model):
@@ -173,11 +201,14 @@ class Grant(_Model):
     granted_by: Actor | None = Field(default=None, description="who gave a break-glass grant")
     history: Annotated[list[Transition], Field(min_length=1)]
     version: Annotated[int, Field(ge=1)] = 1
-    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] | None = (
-        Field(default=None, description="the access request (form or ticket) that asked for it")
+    request_id: RequestId | None = Field(
+        default=None, description="the access request (form or ticket) that asked for it"
     )
     pending_extension: ExtensionRequest | None = Field(
         default=None, description="an extension the person asked for, waiting for approval"
+    )
+    origin: GrantOrigin | None = Field(
+        default=None, description="the ticket the grant was asked for in (None: the form or the CLI)"
     )
 
     @field_validator("access_groups")

@@ -1,0 +1,186 @@
+"""A ticket that asks for access, end to end on the local cloud: a signed Jira delivery for a grants
+profile becomes an access request on the shared endpoint (nothing provisioned), an approver confirms
+on the approval page, the grant is active and the ticket says until when; moving the emulated clock
+gives the ticket the day-before comment, then the ended one.
+
+The emulated clock runs at real speed in this module (as in test_grants) and is moved by the test."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from cvpn_shared.access.grants.dal import DynamoDbGrants
+from cvpn_shared.access.grants.models import Grant
+from cvpn_shared.access.signatures import SignatureScheme, sign
+from tests.access.e2e.conftest import STACK_NAME, Intake
+from tests.access.e2e.test_grants import _endpoint, _profile, _wait
+
+SOURCE = "jira-access"
+SECRET = "jira-access-secret"
+JIRA = "https://acme.atlassian.net"
+REPORTER = "5b10ac8d82e05b22cc7d4ef5"
+ENGINEERING = "S-1-5-21-1004336348-1177238915-682003330-512"
+PROFILE = "tickets-eng"
+
+
+def _configure_source(intake: Intake) -> None:
+    """What an operator does for a grants source: its signing secret and its mapping parameter."""
+    outputs = intake.stack.outputs
+    intake.cloud.client("secretsmanager").create_secret(
+        Name=f"{outputs['IntakeSecretsPrefix']}{SOURCE}", SecretString=json.dumps({"current": SECRET})
+    )
+    config = {
+        "kind": "grants",
+        "signature": "jira",
+        "secret_id": f"{outputs['IntakeSecretsPrefix']}{SOURCE}",
+        "approval": "required",
+        "accept_when": "webhookEvent == 'jira:issue_created'",
+        "fields": {
+            "request_id": "issue.key",
+            "sub": "issue.fields.reporter.accountId",
+            "requester": "issue.fields.reporter.displayName",
+            "vpn_user": "issue.fields.customfield_10060",
+            "profile": "issue.fields.customfield_10061.value",
+            "access_groups": "issue.fields.customfield_10062[].value",
+            "hours": "issue.fields.customfield_10063",
+            "reason": "issue.fields.summary",
+        },
+        "defaults": {"issuer": JIRA},
+        "callback": {
+            "kind": "jira-comment",
+            "url_template": intake.tickets.base_url + "/rest/api/3/issue/{request_id}/comment",
+            "credentials_secret_id": f"{outputs['IntakeCallbackSecretsPrefix']}jira",
+        },
+    }
+    intake.cloud.client("ssm").put_parameter(
+        Name=f"{outputs['IntakeSourcesParameterPath']}/{SOURCE}", Type="String", Value=json.dumps(config)
+    )
+
+
+@pytest.fixture(scope="module")
+def desk(intake: Intake) -> Iterator[Intake]:
+    clock = intake.cloud.clock
+    scale = clock.time_scale
+    clock.time_scale = 1.0  # real speed: a grant of hours lasts until the test moves the clock
+    scheduler, runtime = intake.cloud.scheduler, intake.cloud.runtime
+    assert scheduler is not None and runtime is not None
+    scheduler.remove_stack(STACK_NAME)  # the template's schedules would queue ahead of the grant's
+    runtime.wait_for_events(timeout=120)
+    try:
+        _endpoint(intake, "NET-TK1", "10.253.0.0/22")
+        _profile(intake, PROFILE, "NET-TK1")
+        _configure_source(intake)
+        clock.advance(300)  # the subnet association completes
+        yield intake
+    finally:
+        clock.time_scale = scale
+        scheduler.add_stack(intake.stack)
+
+
+def _delivery(key: str, **fields: Any) -> tuple[bytes, dict[str, str]]:
+    values: dict[str, Any] = {
+        "summary": "migrate the billing database",
+        "reporter": {"accountId": REPORTER, "displayName": "Alice Example"},
+        "customfield_10060": "alice",
+        "customfield_10061": {"value": PROFILE},
+        "customfield_10062": [{"value": ENGINEERING}],
+        "customfield_10063": 30,
+    }
+    values.update(fields)
+    payload = {"webhookEvent": "jira:issue_created", "issue": {"key": key, "fields": values}}
+    body = json.dumps(payload).encode()
+    headers = sign(SignatureScheme.JIRA, body, SECRET, timestamp=int(time.time()))
+    headers["X-Atlassian-Webhook-Identifier"] = str(uuid.uuid4())
+    return body, headers
+
+
+def _grants(intake: Intake) -> DynamoDbGrants:
+    return DynamoDbGrants(intake.cloud.client("dynamodb"), intake.stack.outputs["AccessGrantsTableName"])
+
+
+def _grant_of(intake: Intake, ticket: str) -> Grant:
+    [grant] = [g for g in _grants(intake).of_person(f"{JIRA}#{REPORTER}") if g.request_id == ticket]
+    return grant
+
+
+def _comments(intake: Intake, ticket: str, containing: str, timeout: float = 60) -> list[str]:
+    """The texts of the Jira comments the ticket received that contain ``containing``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        texts = [
+            json.loads(item["body"])["body"]["content"][0]["content"][0]["text"]
+            for item in intake.tickets.callbacks_for(f"/issue/{ticket}/comment", timeout=0.1)
+        ]
+        found = [text for text in texts if containing in text]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def test_a_ticket_grant_is_approved_commented_reminded_and_ended(desk: Intake) -> None:
+    """Given a Jira ticket asking for 30 hours on a grants profile, when an approver confirms the
+    approval link, then the reporter's grant is active on the shared endpoint and the ticket says
+    until when; a day before the end the ticket is reminded; after the end it is told it ended."""
+    intake = desk
+    body, headers = _delivery("ACC-101")
+    status, answer = intake.post_webhook(SOURCE, body, headers)
+    assert status == 202, answer
+    grant = _grant_of(intake, "ACC-101")
+    assert grant.state == "pending" and grant.person.vpn_user == "alice" and grant.hours == 30
+    assert grant.origin is not None and grant.origin.ticket == "ACC-101"
+    assert intake.endpoints_for("ACC-101") == []  # nothing provisioned for a ticket on a grants profile
+
+    text = intake.approval_message("ACC-101")["Message"]
+    assert "alice" in text and PROFILE in text
+    link = re.search(r"Approve: (\S+)", text).group(1)  # type: ignore[union-attr]
+    status, page = intake.confirm(link, intake.approver_token("grace"))
+    assert status == 200, page
+
+    _wait("the grant to be active", lambda: _grant_of(intake, "ACC-101").state == "active")
+    active = _grant_of(intake, "ACC-101")
+    assert active.ends_at is not None and active.approver is not None and active.approver.sub == "grace"
+    [comment] = _comments(intake, "ACC-101", "is active")
+    assert f"until {active.ends_at:%Y-%m-%d %H:%M} UTC" in comment and "alice" in comment
+    schedules = intake.cloud.client("scheduler")
+    group = intake.stack.outputs["GrantScheduleGroupName"]
+    reminder = schedules.get_schedule(Name=f"{active.grant_id}-reminder", GroupName=group)
+    due = active.ends_at - timedelta(days=1)
+    assert reminder["ScheduleExpression"] == f"at({due:%Y-%m-%dT%H:%M:%S})"
+
+    clock = intake.cloud.clock
+    clock.advance((due - clock.now()).total_seconds() + 5)
+    [reminded] = _comments(intake, "ACC-101", "ends in about a day")
+    assert f"at {active.ends_at:%Y-%m-%d %H:%M} UTC" in reminded
+    assert _comments(intake, "ACC-101", "ended at", timeout=0.5) == []
+
+    clock.advance((active.ends_at - clock.now()).total_seconds() + 5)
+    _wait("the grant to expire", lambda: _grant_of(intake, "ACC-101").state == "expired")
+    [ended] = _comments(intake, "ACC-101", "ended at")
+    assert "no longer connects" in ended
+    assert f"{active.grant_id}-reminder" not in _schedule_names(intake)
+
+
+def test_a_ticket_the_profile_refuses_is_422_naming_the_field(desk: Intake) -> None:
+    body, headers = _delivery("ACC-102", customfield_10063=500)
+    status, answer = desk.post_webhook(SOURCE, body, headers)
+    assert status == 422, answer
+    assert [error["field"] for error in answer["errors"]] == ["hours"]
+    assert answer["errors"][0]["mapped_from"] == "issue.fields.customfield_10063"
+    body, headers = _delivery("ACC-102", reporter={"displayName": "No Account"})
+    status, answer = desk.post_webhook(SOURCE, body, headers)
+    assert status == 422 and [error["field"] for error in answer["errors"]] == ["sub"]
+    assert [g for g in _grants(desk).of_person(f"{JIRA}#{REPORTER}") if g.request_id == "ACC-102"] == []
+
+
+def _schedule_names(intake: Intake) -> set[str]:
+    group = intake.stack.outputs["GrantScheduleGroupName"]
+    answer = intake.cloud.client("scheduler").list_schedules(GroupName=group)
+    return {item["Name"] for item in answer["Schedules"]}
