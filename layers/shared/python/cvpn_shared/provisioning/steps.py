@@ -57,8 +57,11 @@ def next_poll(poll: PollState, *, ready: bool) -> PollState:
     """Advance the wait loop's bookkeeping: the next Wait's length and the seconds waited so far.
 
     The first wait is sized to the typical duration, then polls are short, so the overshoot after
-    the resource becomes ready is at most one short poll. Raises ProvisioningTimedOut when the
-    seconds waited reach the timeout without the resource being ready.
+    the resource becomes ready is at most one poll. With ``max_poll_seconds`` each poll lasts twice
+    the one before up to that length: a resource that is slow to come costs few checks (Lambda
+    invocations and state transitions) for at most that much more overshoot. No wait goes past the
+    timeout, so the last check falls on it. Raises ProvisioningTimedOut when the seconds waited
+    reach the timeout without the resource being ready.
     """
     waited = poll.waited_seconds + poll.next_wait_seconds  # a Wait of next_wait_seconds precedes each check
     polls = poll.polls + 1
@@ -71,10 +74,19 @@ def next_poll(poll: PollState, *, ready: bool) -> PollState:
         update={
             "polls": polls,
             "waited_seconds": waited,
-            "next_wait_seconds": poll.poll_seconds,
+            "next_wait_seconds": _next_wait(poll, waited),
             "ready": ready,
         }
     )
+
+
+def _next_wait(poll: PollState, waited: int) -> int:
+    """The Wait before the next check, ``waited`` seconds into the loop."""
+    wait = poll.poll_seconds
+    if poll.max_poll_seconds is not None and poll.polls > 0:
+        # The Wait that preceded this check was a poll (the first check follows the first wait).
+        wait = min(max(2 * poll.next_wait_seconds, poll.poll_seconds), poll.max_poll_seconds)
+    return max(0, min(wait, poll.timeout_seconds - waited))
 
 
 # ---------------------------------------------------------------------------------------- endpoint
