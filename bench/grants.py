@@ -52,9 +52,11 @@ from cvpn_shared.provisioning.outcome import (  # noqa: E402
 )
 
 __all__ = [
+    "INTAKE",
     "ConnectCase",
     "GrantUsage",
     "LambdaUse",
+    "approved_grant_path",
     "grant_costs",
     "main",
     "percentile",
@@ -94,7 +96,7 @@ class GrantUsage:
     connects: int = 10  # VPN logins during the grant
     connect_hours: float = 2.0  # hours each login stays connected (Client VPN connection-hours)
     grant_hours: float = 8.0  # the profile's default_grant_hours (NetworkProfile)
-    intake_transitions: int = 10  # assumed: the intake's states entered for a grant request with approval
+    intake_transitions: int = 10  # the intake's states an approved grant request enters (approved_grant_path)
     subnets: int = 2  # an endpoint per request would associate this many subnets
     connect_billed_ms: float = 10.0  # the client-connect handler's billed duration (measured below)
     other_billed_ms: float = 200.0  # the request, approval, page and expiry functions' billed duration
@@ -131,6 +133,45 @@ class GrantUsage:
     def schedule_invocations(self) -> float:
         """One at() schedule per grant fires once (an extension moves it, it still fires once)."""
         return 1.0
+
+
+INTAKE = ROOT / "statemachines" / "access" / "intake_request.asl.json"
+# The branch an approved grant request takes at each Choice of the intake (the form's: no ticket
+# callback; a ticket's takes PostResultToTicket at HasCallback?).
+APPROVED_GRANT_BRANCHES = {
+    "ApprovalRequired?": "PrepareApproval",
+    "GrantRequest?": "ActivateGrant",
+    "HasCallback?": "Finish?",
+    "Finish?": "Granted",
+}
+
+
+def approved_grant_path(
+    definition: dict[str, Any], branches: dict[str, str] = APPROVED_GRANT_BRANCHES
+) -> list[str]:
+    """The states an approved grant request enters, start to end (each one a billed transition);
+    ValueError naming a Choice whose branch is not in ``branches`` or not one of its own."""
+    states = definition["States"]
+    path: list[str] = []
+    name: str | None = definition["StartAt"]
+    while name is not None:
+        if name in path or len(path) > len(states):
+            raise ValueError(f"{name}: the path loops")
+        path.append(name)
+        state = states[name]
+        if state["Type"] == "Choice":
+            offered = {choice.get("Next") for choice in state.get("Choices", [])} | {state.get("Default")}
+            wanted = branches.get(name)
+            if wanted is None or wanted not in offered:
+                raise ValueError(
+                    f"{name}: no branch for an approved grant request among {sorted(map(str, offered))}"
+                )
+            name = wanted
+        elif state.get("End") or state["Type"] in ("Succeed", "Fail"):
+            name = None
+        else:
+            name = state["Next"]
+    return path
 
 
 def _priced(key: str, quantity: float) -> float:
@@ -251,8 +292,9 @@ def report_costs(usage: GrantUsage, grants: int, memory_mb: dict[str, int]) -> s
             f"  each grant: a request, {usage.page_views} page views, an approval, activation, one at()"
             f" expiry schedule, expiry, {usage.connects} logins of {usage.connect_hours:g} h",
             f"  model inputs (GrantUsage): client-connect billed {usage.connect_billed_ms:g} ms (measured"
-            f" above, warm median); assumed: intake {usage.intake_transitions} transitions, the other"
-            f" functions {usage.other_billed_ms:g} ms, grant items {usage.grant_item_bytes:,} B",
+            f" above, warm median); intake {usage.intake_transitions} transitions (read from the"
+            f" definition); assumed: the other functions {usage.other_billed_ms:g} ms, grant items"
+            f" {usage.grant_item_bytes:,} B",
             "",
             render_table(["line", "quantity", "USD", "note"], rows),
             "",
@@ -569,7 +611,11 @@ def main(argv: list[str] | None = None) -> int:
     inventory = load_inventory()
     memory = {logical_id: function.memory_mb for logical_id, function in inventory.functions.items()}
     warm_billed = [ms for case in cases if case.label.startswith("warm") for ms in case.billed_ms]
-    usage = GrantUsage(connect_billed_ms=statistics.median(warm_billed) if warm_billed else 10.0)
+    path = approved_grant_path(json.loads(INTAKE.read_text()))
+    usage = GrantUsage(
+        connect_billed_ms=statistics.median(warm_billed) if warm_billed else 10.0,
+        intake_transitions=len(path),
+    )
     print(report_connect(cases, setup, grants=args.grants, blocks=args.blocks))
     print()
     print(report_costs(usage, args.monthly_grants, memory))

@@ -3,10 +3,14 @@ with the unit prices written down in bench/stack_cost.py, for a month of grants.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench.grants import (
+    INTAKE,
     GrantUsage,
+    approved_grant_path,
     connection_usd,
     endpoint_per_request_usd,
     grant_costs,
@@ -111,3 +115,24 @@ def test_percentile_is_nearest_rank() -> None:
     samples = [float(value) for value in range(1, 101)]
     assert (percentile(samples, 0.5), percentile(samples, 0.99), percentile(samples, 1.0)) == (50, 99, 100)
     assert percentile([], 0.5) != percentile([], 0.5)  # NaN
+
+
+def test_the_intake_path_of_an_approved_grant_is_read_from_the_definition() -> None:
+    path = approved_grant_path(json.loads(INTAKE.read_text()))
+
+    assert path[0] == "ApprovalRequired?" and path[-1] == "Granted"
+    assert "RequestApproval" in path and "ActivateGrant" in path and "Provision" not in path
+
+
+def test_a_choice_without_the_approved_branch_is_named() -> None:
+    definition = {
+        "StartAt": "Kind?",
+        "States": {
+            "Kind?": {"Type": "Choice", "Choices": [{"Next": "A"}], "Default": "B"},
+            "A": {"Type": "Succeed"},
+            "B": {"Type": "Succeed"},
+        },
+    }
+    with pytest.raises(ValueError, match=r"Kind\?: no branch"):
+        approved_grant_path(definition)
+    assert approved_grant_path(definition, {"Kind?": "B"}) == ["Kind?", "B"]
