@@ -15,9 +15,10 @@
    flags it, the alert is delivered, and the attacker's next attempt is refused.
 7. Update in place: a second document adds an office route and a group; the plan shows it, the
    update state machine applies it, the endpoint keeps its id and DNS name.
-8. Access grants: the endpoint becomes a grants profile's shared endpoint; a person is given
-   time-bound access to it (a break-glass grant), connects, another without a grant is refused, and
-   at the grant's end the expiry schedule ends it and cuts the session.
+8. Access grants: the endpoint becomes a grants profile's shared endpoint; a person asks on the
+   request form for two hours of access, an approver confirms the signed link (the requester cannot),
+   the person connects, another without a grant is refused, and at the grant's end the expiry
+   schedule ends it and cuts the session. Nothing is provisioned for the request.
 """
 
 from __future__ import annotations
