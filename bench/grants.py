@@ -111,6 +111,9 @@ class GrantUsage:
                 "RequestApiFunction", 1 + self.page_views, self.other_billed_ms, "request and page views"
             ),
             LambdaUse("ApprovalDecisionFunction", 2, self.other_billed_ms, "confirm page, then the POST"),
+            LambdaUse("RequestApprovalFunction", 1, self.other_billed_ms, "the intake's RequestApproval"),
+            LambdaUse("GrantDecisionFunction", 1, self.other_billed_ms, "the intake's ActivateGrant"),
+            LambdaUse("EndIntakeFunction", 1, self.other_billed_ms, "the intake's EndIntake"),
             LambdaUse("ExpireGrantFunction", 1, self.other_billed_ms, "the expiry schedule's target"),
             LambdaUse("ClientConnectFunction", self.connects, self.connect_billed_ms, "one per VPN login"),
         ]

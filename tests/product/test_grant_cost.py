@@ -17,11 +17,14 @@ from bench.grants import (
     percentile,
     report_costs,
 )
-from bench.stack_cost import PRICES
+from bench.stack_cost import PRICES, load_inventory
 
 MEMORY = {
     "RequestApiFunction": 256,
     "ApprovalDecisionFunction": 256,
+    "RequestApprovalFunction": 256,
+    "GrantDecisionFunction": 256,
+    "EndIntakeFunction": 256,
     "ExpireGrantFunction": 256,
     "ClientConnectFunction": 512,
 }
@@ -67,7 +70,7 @@ def test_each_line_is_quantity_per_grant_times_grants_times_its_price() -> None:
     assert lines["EventBridge Scheduler: at() expiry schedules"] == (pytest.approx(1000 * 1e-6), 0.0)
     assert lines["Step Functions: intake transitions"][0] == pytest.approx(7000 * 0.025 / 1000)
     assert lines["Step Functions: intake transitions"][1] == pytest.approx(3000 * 0.025 / 1000)  # 4,000 free
-    invocations = 1000 * (5 + 2 + 1 + 3)
+    invocations = 1000 * (5 + 2 + 3 + 1 + 3)  # request and views, decision, intake tasks, expiry, logins
     assert lines["CloudWatch: function logs"][0] == pytest.approx(invocations * 2000 / 1e9 * 0.50)
     assert lines["DynamoDB: storage of a month's grant records"][0] == pytest.approx(1000 * 1500 / 1e9 * 0.25)
 
@@ -136,3 +139,9 @@ def test_a_choice_without_the_approved_branch_is_named() -> None:
     with pytest.raises(ValueError, match=r"Kind\?: no branch"):
         approved_grant_path(definition)
     assert approved_grant_path(definition, {"Kind?": "B"}) == ["Kind?", "B"]
+
+
+def test_every_function_a_grant_uses_is_one_of_the_template() -> None:
+    functions = load_inventory().functions
+
+    assert {use.function for use in GrantUsage().lambdas()} <= set(functions)
