@@ -471,3 +471,38 @@ def test_the_service_clock_follows_the_latest_answer_when_it_is_ahead() -> None:
     assert clock() == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
     clock._answered(parsed={"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 02 Mar 2026 08:00:00 GMT"}}})
     assert clock() == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)  # an older answer moves nothing back
+
+
+# ---------------------------------------------------------------------------- the extend route
+def test_the_extend_route_answers_the_owner_only_and_names_bad_fields(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.access.unit.form.test_handlers import _event
+    from tests.fixtures.handlers import LambdaContext, load_handler_module
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
+    module = load_handler_module("access/request_api")
+    monkeypatch.setattr(module, "access_grants", lambda: world.grants)
+    monkeypatch.setattr(module, "access_request_services", lambda: world.services)
+    grant = _active(world)
+    path = f"/grants/{grant.grant_id}/extend"
+    alice = {"iss": ISSUER, "sub": ALICE.sub, "name": "Alice Example"}
+    bob = {"iss": ISSUER, "sub": BOB.sub, "email": "alice@example.com", "email_verified": "true"}
+
+    def call(claims: dict[str, str], body: Any) -> tuple[int, dict[str, Any]]:
+        answer = module.lambda_handler(
+            _event("POST", path, body=body, claims=claims), LambdaContext("request-api")
+        )
+        return answer["statusCode"], json.loads(answer["body"])
+
+    assert call(bob, {"hours": 10, "reason": "mine"}) == (
+        404,
+        {"message": f"no grant {grant.grant_id} of yours"},
+    )
+    code, bad = call(alice, {"hours": True, "why": "x"})
+    assert code == 422 and [item["field"] for item in bad["errors"]] == ["hours", "reason", "why"]
+    code, accepted = call(alice, {"hours": 10, "reason": "migration"})
+    assert code == 202 and accepted["grant_id"] == grant.grant_id and accepted["kind"] == "extension"
+    assert accepted["status_url"] == f"/requests/{accepted['request_id']}"
+    code, conflict = call(alice, {"hours": 12, "reason": "more"})
+    assert code == 409 and "already waits for an extension" in conflict["message"]

@@ -313,4 +313,5 @@ def access_request_services() -> AccessRequestServices:
         start=_start_access_request,
         pending=form_services().pending if settings.request_form_table_name else None,
         approver_group=approver_group,
+        clock=grants.now,
     )

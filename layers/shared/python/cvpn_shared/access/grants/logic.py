@@ -527,6 +527,10 @@ class AccessGrants:
         self._endpoints = endpoints
         self._clock = clock
 
+    def now(self) -> datetime:
+        """The time grants change at (the services' time, as the clock given says it)."""
+        return self._clock()
+
     def profile(self, name: str) -> NetworkProfile:
         try:
             profile = self._profiles.get_profile(name)
