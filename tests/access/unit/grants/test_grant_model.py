@@ -125,14 +125,15 @@ def test_a_bad_request_names_the_field(
 @pytest.mark.parametrize(
     ("person", "field"),
     [
-        ({"issuer": "http://login.example.com", "sub": "s", "vpn_user": "a"}, "issuer"),
+        ({"issuer": "ftp://login.example.com", "sub": "s", "vpn_user": "a"}, "issuer"),
+        ({"issuer": "login.example.com", "sub": "s", "vpn_user": "a"}, "issuer"),
         ({"issuer": ISSUER + "#x", "sub": "s", "vpn_user": "a"}, "issuer"),
         ({"issuer": ISSUER, "sub": "", "vpn_user": "a"}, "sub"),
         ({"issuer": ISSUER, "sub": "s", "vpn_user": "two words"}, "vpn_user"),
         ({"issuer": ISSUER, "sub": "s\n", "vpn_user": "a\x00"}, "vpn_user"),
     ],
 )
-def test_a_person_is_an_https_issuer_a_sub_and_one_vpn_user_name(person: dict[str, str], field: str) -> None:
+def test_a_person_is_an_issuer_url_a_sub_and_one_vpn_user_name(person: dict[str, str], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         Person.model_validate(person)
 
