@@ -108,6 +108,7 @@ bench: $(STAMP) ## Print the benchmark figures (nothing asserted)
 	$(BIN)/python bench/stack_cost.py
 	$(BIN)/python bench/intake.py
 	$(BIN)/python bench/update_vs_replace.py
+	$(BIN)/python bench/grants.py
 
 local: $(STAMP) ## Serve the local cloud with template.yaml deployed (Ctrl-C to stop)
 	$(BIN)/cvpn local up

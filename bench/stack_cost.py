@@ -134,6 +134,18 @@ PRICES: dict[str, UnitPrice] = {
     "kms_request": UnitPrice(0.03 / 10_000, "request", "https://aws.amazon.com/kms/pricing/", QUOTED),
     "secret": UnitPrice(0.40, "secret-month", "https://aws.amazon.com/secrets-manager/pricing/", KNOWN),
     "xray_trace": UnitPrice(5.00 / 1e6, "trace recorded", "https://aws.amazon.com/xray/pricing/", STORED),
+    "http_api_request": UnitPrice(
+        1.00 / 1e6,
+        "HTTP API request (first 300 million)",
+        "https://aws.amazon.com/api-gateway/pricing/",
+        KNOWN,
+    ),
+    "scheduler_invocation": UnitPrice(
+        1.00 / 1e6, "EventBridge Scheduler invocation", "https://aws.amazon.com/eventbridge/pricing/", KNOWN
+    ),
+    "state_transition": UnitPrice(
+        0.025 / 1000, "state transition (Standard)", "https://aws.amazon.com/step-functions/pricing/", KNOWN
+    ),
     "client_vpn_association": UnitPrice(
         SUBNET_ASSOCIATION_HOURLY_USD, "subnet association-hour", "https://aws.amazon.com/vpn/pricing/", KNOWN
     ),
@@ -151,6 +163,8 @@ FREE_TIER: dict[str, float] = {
     "kms_request": 20_000,
     "xray_trace": 100_000,
     "dynamodb_storage": 25,
+    "scheduler_invocation": 14_000_000,
+    "state_transition": 4_000,
 }
 
 # How each resource type of the template is accounted for. A type missing here fails the model.

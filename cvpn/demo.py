@@ -15,6 +15,10 @@
    flags it, the alert is delivered, and the attacker's next attempt is refused.
 7. Update in place: a second document adds an office route and a group; the plan shows it, the
    update state machine applies it, the endpoint keeps its id and DNS name.
+8. Access grants: the endpoint becomes a grants profile's shared endpoint; a person asks on the
+   request form for two hours of access, an approver confirms the signed link (the requester cannot),
+   the person connects, another without a grant is refused, and at the grant's end the expiry
+   schedule ends it and cuts the session. Nothing is provisioned for the request.
 """
 
 from __future__ import annotations
@@ -185,6 +189,17 @@ def run_demo(*, time_scale: float = 120.0, out_dir: Path = Path("out")) -> int:
         from cvpn.update_demo import run_update_chapter
 
         if not run_update_chapter(cloud, stack, request_id, _say):
+            return 1
+
+        from cvpn.grants_demo import run_grants_chapter
+        from localcloud.clientvpn.connections import simulate_connect_by_id
+
+        def login(user: str) -> Any:
+            return simulate_connect_by_id(
+                stack.account_id, cloud.region, endpoint_id, username=user, device_ip="198.51.100.40"
+            )
+
+        if not run_grants_chapter(cloud, stack, network, endpoint_id, request_id, connect=login, say=_say):
             return 1
     print(f"demo finished in {time.monotonic() - started:.1f} s (real time)")
     return 0
