@@ -40,4 +40,3 @@ def client(service_name: str) -> Any:
     """A cached client for ``service_name`` (what ``boto3.client(service_name)`` returns)."""
     config = _S3_CONFIG if service_name == "s3" else _CONFIG
     return _session().create_client(service_name, config=config)
-
