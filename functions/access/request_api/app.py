@@ -3,6 +3,8 @@
 GET /profiles             the network profiles a person can pick, with their access groups
 POST /requests            a form submission: 202 with the request id, 422 naming each bad field
 GET /requests/{id}        the request's status, its steps so far and, when done, the config link
+GET /me/grants            the signed-in person's grants (issuer + sub), newest first, with the cloud's now
+GET /grants/{id}/configuration   a short-lived link to the client configuration of their active grant
 """
 
 import json
@@ -21,6 +23,8 @@ from cvpn_shared.access.form import (
     requester_from_claims,
     submit_form,
 )
+from cvpn_shared.access.grants.models import GrantInvalid
+from cvpn_shared.access.grants.personal import ConfigurationMissing
 from cvpn_shared.access.identity import Person, PersonUnknown, person_from_claims
 from cvpn_shared.access.settings import get_settings
 from cvpn_shared.access.wiring import (
@@ -29,6 +33,7 @@ from cvpn_shared.access.wiring import (
     configuration_store,
     form_services,
     form_submissions,
+    personal_grants,
     step_functions_executions,
 )
 from cvpn_shared.core.observability import logger, metrics
@@ -98,6 +103,33 @@ def get_request_status(request_id: str) -> Response:
     if status is None:
         return _json(404, {"message": f"no request {request_id} of yours"})
     return _json(200, status)
+
+
+@app.get("/me/grants")
+def my_grants() -> Response:
+    person = _person()
+    return _json(200, personal_grants().mine(person.issuer, person.subject))
+
+
+@app.get("/grants/<grant_id>/configuration")
+def grant_configuration(grant_id: str) -> Response:
+    person = _person()
+    link = personal_grants().configuration(person.issuer, person.subject, grant_id)
+    if link is None:
+        return _json(404, {"message": f"no active grant {grant_id} of yours"})
+    metrics.add_metric(name="GrantConfigurationLinked", unit="Count", value=1)
+    return _json(200, link)
+
+
+@app.exception_handler(GrantInvalid)
+def grant_invalid(error: GrantInvalid) -> Response:
+    return _json(422, {"message": str(error), "errors": error.errors})
+
+
+@app.exception_handler(ConfigurationMissing)
+def configuration_missing(error: ConfigurationMissing) -> Response:
+    logger.error("client configuration missing", extra={"reason": str(error)})
+    return _json(409, {"message": str(error)})
 
 
 @app.exception_handler(FormInvalid)

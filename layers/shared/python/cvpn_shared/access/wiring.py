@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cvpn_shared.access.dal.ticket_poster import UrllibPoster
     from cvpn_shared.access.form import FormServices, StartedExecution
     from cvpn_shared.access.grants.logic import AccessGrants
+    from cvpn_shared.access.grants.personal import PersonalGrants
     from cvpn_shared.access.signatures import SigningSecrets
     from cvpn_shared.access.webhooks import WebhookIntake
     from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
@@ -33,6 +34,7 @@ __all__ = [
     "approval_context",
     "approval_link_secret",
     "approval_records",
+    "approver_words",
     "approvers_topic",
     "client_cidr_allocations",
     "client_cidr_pool",
@@ -40,6 +42,7 @@ __all__ = [
     "form_services",
     "form_submissions",
     "intake_secrets",
+    "personal_grants",
     "step_functions_executions",
     "task_callbacks",
     "ticket_poster",
@@ -270,3 +273,31 @@ def access_grants() -> AccessGrants:
     from datetime import UTC, datetime
 
     return build_access_grants(client, get_settings(), lambda: datetime.now(UTC))
+
+
+def approver_words(profile: str) -> str:
+    """Who approves requests of ``profile``, as the person's page says it ("a member of G")."""
+    rule = approval_context().approver_rule(profile)
+    if rule.group:
+        return f"a member of {rule.group}"
+    return f"an approver (none is set yet: an administrator sets {rule.configured_in})"
+
+
+@lru_cache(maxsize=1)
+def personal_grants() -> PersonalGrants:
+    """A signed-in person's grants, read-only: the grants table and the configuration bucket."""
+    from datetime import UTC, datetime
+
+    from cvpn_shared.access.grants.dal import DynamoDbGrants
+    from cvpn_shared.access.grants.personal import PersonalGrants
+    from cvpn_shared.provisioning.dal.configurations import configuration_key
+
+    settings = get_settings()
+    return PersonalGrants(
+        store=DynamoDbGrants(client("dynamodb"), settings.access_grants_table_name),
+        configurations=configuration_store(),
+        waiting_for=approver_words,
+        clock=lambda: datetime.now(UTC),
+        link_ttl_seconds=settings.config_url_ttl_seconds,
+        configuration_key=configuration_key,
+    )

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -55,6 +56,7 @@ __all__ = [
     "DynamoDbGrants",
     "RequestsTableEndpoints",
     "SchedulerExpiry",
+    "answer_time",
     "connect_key",
     "grant_key",
 ]
@@ -77,11 +79,20 @@ class DynamoDbGrants:
     def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self._dynamodb = dynamodb_client
         self._table = table_name
+        # The ``Date`` of the latest read's answer (POSIX seconds): the time of the service that holds
+        # the grants, which a person's countdown counts from (see ``answer_time``).
+        self.last_answer_time: float | None = None
+
+    def _dated(self, answer: dict[str, Any]) -> dict[str, Any]:
+        self.last_answer_time = answer_time(answer) or self.last_answer_time
+        return answer
 
     # -- reads --------------------------------------------------------------------------------
     def get(self, grant_id: str) -> Grant | None:
-        answer = self._dynamodb.get_item(
-            TableName=self._table, Key={"pk": {"S": grant_key(grant_id)}}, ConsistentRead=True
+        answer = self._dated(
+            self._dynamodb.get_item(
+                TableName=self._table, Key={"pk": {"S": grant_key(grant_id)}}, ConsistentRead=True
+            )
         )
         item = answer.get("Item")
         return _grant(item) if item else None
@@ -107,7 +118,7 @@ class DynamoDbGrants:
             "ExpressionAttributeValues": {":value": {"S": value}},
         }
         while True:
-            page = self._dynamodb.query(**params)
+            page = self._dated(self._dynamodb.query(**params))
             found += [_grant(item) for item in page.get("Items", [])]
             if not page.get("LastEvaluatedKey"):
                 return found
@@ -248,6 +259,20 @@ class DynamoDbGrants:
             "vpn_user": {"S": entry.vpn_user_key},
         }
         return {"Put": {"TableName": self._table, "Item": item, **condition}}
+
+
+def answer_time(answer: dict[str, Any]) -> float | None:
+    """POSIX seconds of an answer's HTTP ``Date``, None without one. On AWS it is the second the
+    function's clock reads; the local cloud dates answers on its emulated clock, which its expiry
+    schedules fire on while function processes keep the machine's."""
+    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    text = headers.get("date") if isinstance(headers, dict) else None
+    if not isinstance(text, str):
+        return None
+    try:
+        return parsedate_to_datetime(text).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def _grant(item: dict[str, Any]) -> Grant:
