@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from cvpn_shared.access.grants import logic
-from cvpn_shared.access.grants.dal import DynamoDbGrants, answer_time
+from cvpn_shared.access.grants.dal import DynamoDbGrants, ServiceClock
 from cvpn_shared.access.grants.models import Actor, Grant, GrantInvalid, Person, parse_grant
 from cvpn_shared.access.grants.personal import ConfigurationMissing, PersonalGrants, grant_view
 from cvpn_shared.access.profiles import parse_profile
@@ -43,14 +43,6 @@ ALICE_ACTOR = Actor(kind="oidc", id=ALICE.key, name="Alice")
 CAROL_ACTOR = Actor(kind="oidc", id=CAROL.key, name=CAROL.name)
 ADMIN = Actor(kind="aws", id="arn:aws:iam::123456789012:user/admin", name="user/admin")
 PROFILE = parse_profile("engineering", profile_document())
-
-
-class TableOnTheTestsClock(DynamoDbGrants):
-    """The grants table whose answers carry the time a test sets (moto dates them by the machine's
-    clock, years from the tests' fixed now): ``last_answer_time`` stays what the test made it."""
-
-    def _dated(self, answer: dict[str, Any]) -> dict[str, Any]:
-        return answer
 
 
 @dataclass
@@ -108,7 +100,7 @@ def world(grants_table: Any) -> Iterator[World]:
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
     clock = Clock()
-    store = TableOnTheTestsClock(grants_table, TABLE)
+    store = DynamoDbGrants(grants_table, TABLE)
     personal = PersonalGrants(
         store=store,
         configurations=ConfigurationStore(s3, BUCKET),
@@ -181,13 +173,17 @@ def test_someone_with_no_grants_gets_an_empty_list(world: World) -> None:
 def test_now_is_the_grants_tables_time_when_it_is_ahead_of_the_functions(world: World) -> None:
     world.approved(world.pending(), at=NOW)
     world.clock.now = NOW + timedelta(hours=1)
-    # the table answers on a clock three hours further on (the local cloud's emulated clock)
-    world.store.last_answer_time = (NOW + timedelta(hours=4, seconds=1)).timestamp()
+    # The table dates its answers by a clock months ahead of the function's (moto: the machine's own;
+    # the local cloud: its emulated clock): now is the table's, read after the grants.
+    clock = ServiceClock(world.clock)
+    clock.watch(world.store._dynamodb)
+    personal = replace(world.personal, clock=clock)
+    before = datetime.now(UTC).replace(microsecond=0)
 
-    answer = world.personal.mine(ISSUER, ALICE.sub)
+    answer = personal.mine(ISSUER, ALICE.sub)
 
     (view,) = answer["grants"]
-    assert answer["now"] == "2026-03-02T13:00:01Z"
+    assert datetime.fromisoformat(answer["now"]) >= before > NOW + timedelta(hours=4)
     assert view["state"] == "expired" and view["seconds_left"] == 0
     assert view["configuration_url"] is None and view["can_extend"] is False
     assert view["phases"][-1] == {
@@ -336,13 +332,6 @@ def test_an_endpoint_whose_export_failed_says_so(world: World) -> None:
     active = world.approved(world.pending(), at=NOW)
     with pytest.raises(ConfigurationMissing, match=f"configuration of endpoint {ENDPOINT} is not stored"):
         world.personal.configuration(ISSUER, ALICE.sub, active.grant_id)
-
-
-def test_the_date_of_an_answer_is_read_from_its_headers() -> None:
-    answer = {"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 02 Mar 2026 09:00:07 GMT"}}}
-    assert answer_time(answer) == (NOW + timedelta(seconds=7)).timestamp()
-    assert answer_time({"ResponseMetadata": {"HTTPHeaders": {"date": "yesterday"}}}) is None
-    assert answer_time({}) is None
 
 
 # ------------------------------------------------------------------------------------ the handlers

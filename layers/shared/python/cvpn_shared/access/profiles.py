@@ -118,6 +118,11 @@ class NetworkProfile(_Model):
     approver_group: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
         default=None, description="the value of approver_group_claim an approver's token must carry"
     )
+    vpn_user_claim: Annotated[str, StringConstraints(pattern=_CLAIM_NAME)] | None = Field(
+        default=None,
+        description="the sign-in token's claim holding the user name the VPN sees (default: "
+        "preferred_username, username or cognito:username, the first present)",
+    )
 
     @model_validator(mode="after")
     def _grant_settings_agree(self) -> NetworkProfile:

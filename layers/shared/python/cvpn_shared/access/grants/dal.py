@@ -56,7 +56,7 @@ __all__ = [
     "DynamoDbGrants",
     "RequestsTableEndpoints",
     "SchedulerExpiry",
-    "answer_time",
+    "ServiceClock",
     "connect_key",
     "grant_key",
 ]
@@ -79,20 +79,11 @@ class DynamoDbGrants:
     def __init__(self, dynamodb_client: Any, table_name: str) -> None:
         self._dynamodb = dynamodb_client
         self._table = table_name
-        # The ``Date`` of the latest read's answer (POSIX seconds): the time of the service that holds
-        # the grants, which a person's countdown counts from (see ``answer_time``).
-        self.last_answer_time: float | None = None
-
-    def _dated(self, answer: dict[str, Any]) -> dict[str, Any]:
-        self.last_answer_time = answer_time(answer) or self.last_answer_time
-        return answer
 
     # -- reads --------------------------------------------------------------------------------
     def get(self, grant_id: str) -> Grant | None:
-        answer = self._dated(
-            self._dynamodb.get_item(
-                TableName=self._table, Key={"pk": {"S": grant_key(grant_id)}}, ConsistentRead=True
-            )
+        answer = self._dynamodb.get_item(
+            TableName=self._table, Key={"pk": {"S": grant_key(grant_id)}}, ConsistentRead=True
         )
         item = answer.get("Item")
         return _grant(item) if item else None
@@ -118,7 +109,7 @@ class DynamoDbGrants:
             "ExpressionAttributeValues": {":value": {"S": value}},
         }
         while True:
-            page = self._dated(self._dynamodb.query(**params))
+            page = self._dynamodb.query(**params)
             found += [_grant(item) for item in page.get("Items", [])]
             if not page.get("LastEvaluatedKey"):
                 return found
@@ -261,20 +252,6 @@ class DynamoDbGrants:
         return {"Put": {"TableName": self._table, "Item": item, **condition}}
 
 
-def answer_time(answer: dict[str, Any]) -> float | None:
-    """POSIX seconds of an answer's HTTP ``Date``, None without one. On AWS it is the second the
-    function's clock reads; the local cloud dates answers on its emulated clock, which its expiry
-    schedules fire on while function processes keep the machine's."""
-    headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    text = headers.get("date") if isinstance(headers, dict) else None
-    if not isinstance(text, str):
-        return None
-    try:
-        return parsedate_to_datetime(text).timestamp()
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def _grant(item: dict[str, Any]) -> Grant:
     return parse_grant(json.loads(item["grant"]["S"]))
 
@@ -383,3 +360,42 @@ class RequestsTableEndpoints:
             if not page.get("LastEvaluatedKey"):
                 return sorted(found, key=lambda record: record["request_id"])
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class ServiceClock:
+    """Now, for grants a function changes: the later of this machine's clock and the ``Date`` of the
+    latest answer of the services it watches (the grants table's DynamoDB, Parameter Store).
+
+    A grant runs on the time of the services that hold it and fire its expiry: on AWS that is the
+    function's own clock to the second; on the local cloud the services run on its emulated clock while
+    function processes keep the machine's.
+    """
+
+    def __init__(self, clock: Any = None) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._latest: datetime | None = None
+
+    def watch(self, aws_client: Any) -> None:
+        aws_client.meta.events.register("after-call", self._answered)
+
+    def _answered(self, parsed: Any = None, **_: Any) -> None:
+        headers = (
+            (parsed or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            if isinstance(parsed, dict)
+            else {}
+        )
+        date = headers.get("date")
+        if not date:
+            return
+        try:
+            moment = parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if moment.tzinfo is None:
+            return
+        if self._latest is None or moment > self._latest:
+            self._latest = moment
+
+    def __call__(self) -> datetime:
+        now: datetime = self._clock()
+        return max(now, self._latest) if self._latest is not None else now

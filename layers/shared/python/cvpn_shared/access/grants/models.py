@@ -75,6 +75,9 @@ Reason = Annotated[
 ]
 
 
+RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+
+
 class GrantInvalid(Exception):
     """A grant, or something asked of one, is not valid: ``errors`` name each field and why."""
 
@@ -141,6 +144,9 @@ class Transition(_Model):
     by: Actor
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
     ends_at: AwareDatetime | None = None
+    request_id: RequestId | None = Field(
+        default=None, description="the access request (grant or extension) this change answers"
+    )
 
 
 class ExtensionRequest(_Model):
@@ -150,7 +156,7 @@ class ExtensionRequest(_Model):
     hours: Annotated[float, Field(gt=0)]
     reason: Reason
     requested_at: AwareDatetime
-    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+    request_id: RequestId
 
 
 class Grant(_Model):
@@ -173,8 +179,8 @@ class Grant(_Model):
     granted_by: Actor | None = Field(default=None, description="who gave a break-glass grant")
     history: Annotated[list[Transition], Field(min_length=1)]
     version: Annotated[int, Field(ge=1)] = 1
-    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] | None = (
-        Field(default=None, description="the access request (form or ticket) that asked for it")
+    request_id: RequestId | None = Field(
+        default=None, description="the access request (form or ticket) that asked for it"
     )
     pending_extension: ExtensionRequest | None = Field(
         default=None, description="an extension the person asked for, waiting for approval"

@@ -4,9 +4,9 @@ A person is their OpenID Connect issuer and ``sub`` (``<issuer>#<sub>``), nothin
 e-mail names someone else reads nothing of theirs, and a grant of someone else reads as if it did not
 exist (the same answer as an unknown id, so ids of other people's grants cannot be probed).
 
-Time is the cloud's: ``now`` is the later of the function's clock and the ``Date`` of the grants
-table's answer (on the local cloud the services, and the expiry schedules, run on an emulated clock
-that may be ahead of the function's), so a countdown ends when the grant does.
+Time is the cloud's: ``now`` is read after the grants, from a clock that follows the ``Date`` of the
+grants table's answers (on the local cloud the services, and the expiry schedules, run on an emulated
+clock that may be ahead of the function's), so a countdown ends when the grant does.
 
 Phases tell how a grant got where it is in plain words with their times, from its history: submitted,
 waiting for approval by ..., approved by ..., active until ..., an extension asked, extended or
@@ -40,8 +40,6 @@ class ConfigurationMissing(Exception):
 
 class PersonalGrantReader(Protocol):
     """The grants table, read (``DynamoDbGrants``)."""
-
-    last_answer_time: float | None
 
     def get(self, grant_id: str) -> Grant | None: ...
 
@@ -183,7 +181,7 @@ class PersonalGrants:
     """A signed-in person's grants and the configuration of their active ones.
 
     ``waiting_for(profile)`` names who approves the profile's requests, in words; ``clock`` is the
-    function's own (the grants table's answer moves it forward to the cloud's time).
+    time of the service that holds the grants (``ServiceClock``), read after the grants are.
     """
 
     store: PersonalGrantReader
@@ -194,12 +192,7 @@ class PersonalGrants:
     configuration_key: Callable[[str, str], str]
 
     def now(self) -> datetime:
-        """The later of the function's clock and the time of the grants table's latest answer."""
-        moment = self.clock().astimezone(UTC)
-        answered = self.store.last_answer_time
-        if answered is not None and answered > moment.timestamp():
-            moment = datetime.fromtimestamp(answered, UTC)
-        return moment.replace(microsecond=0)
+        return self.clock().astimezone(UTC).replace(microsecond=0)
 
     def mine(self, issuer: str, subject: str) -> dict[str, Any]:
         """``{"now", "grants"}``: the person's grants, newest first, each as ``grant_view``."""
