@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cvpn_shared.access.grants.logic import AccessGrants, GrantConflict, GrantNotFound
 from cvpn_shared.access.grants.models import Actor, Approver, Grant, GrantInvalid, Person, Transition
 from cvpn_shared.access.identity import Person as SignedIn
+from cvpn_shared.access.intake_end import failure_of
 
 __all__ = [
     "FORM_SOURCE",
@@ -369,8 +370,8 @@ def _refusal_reason(outcome: dict[str, Any] | None) -> str:
         if status == "REJECTED" and " rejected by " in cause:
             said = "rejected by " + cause.split(" rejected by ", 1)[1].split(" (approval", 1)[0]
         return said[:1000]
-    error = outcome.get("error") or {}
-    return f"the request failed: {error.get('Error') or 'unknown error'}"[:1000]
+    name, cause = failure_of(outcome.get("error"))
+    return f"the request failed: {cause or name}"[:1000]
 
 
 def decide_grant_request(task: GrantDecisionTask, *, grants: AccessGrants) -> dict[str, Any]:
