@@ -22,7 +22,18 @@
     // "form-view" is the home view: the person's access above the form that asks for more
     const shown = view === "form-view" ? ["grants-view", "form-view"] : [view];
     for (const id of ["sign-in-view", "grants-view", "form-view", "progress-view"]) $(id).hidden = !shown.includes(id);
-    if (view === "form-view") startGrants(); else stopGrants();
+    if (view !== "form-view") stopGrants();
+  }
+
+  // The home view: the profiles first (the grants show their names), then the person's grants.
+  async function home() {
+    show("form-view");
+    try {
+      if (!profiles.length) await loadProfiles();
+    } catch (error) {
+      announce(error.message);
+    }
+    startGrants();
   }
 
   function base64url(bytes) {
@@ -632,8 +643,7 @@
       stopPolling();
       history.replaceState(null, "", redirectUri);
       announce("");
-      show("form-view");
-      if (!profiles.length) loadProfiles().catch((error) => announce(error.message));
+      home();
     });
     const params = new URLSearchParams(location.search);
     try {
@@ -657,12 +667,7 @@
     showIdentity(token);
     const requestId = requestInHash();
     if (requestId) { follow(requestId); return; }
-    show("form-view");
-    try {
-      await loadProfiles();
-    } catch (error) {
-      announce(error.message);
-    }
+    await home();
   }
 
   start();
