@@ -190,8 +190,9 @@ def shared(intake: Intake) -> Iterator[Shared]:
 def test_a_break_glass_grant_expires_at_its_end_and_cuts_the_users_sessions(shared: Shared) -> None:
     """Given a 2-hour break-glass grant and two live sessions of its user, when the emulated clock
     passes the grant's end, the expiry schedule fires: the grant is expired and both sessions are
-    terminated; another user's session on the endpoint stays."""
+    terminated; another user's session on the endpoint (on a longer grant) stays."""
     grant = shared.break_glass("grants-eng", "alice", hours="2")
+    shared.break_glass("grants-eng", "zed", hours="8")
     assert grant["state"] == "active" and grant["break_glass"] is True
     assert grant["granted_by"]["kind"] == "aws" and grant["endpoint_id"] == shared.endpoints["grants-eng"]
     assert grant["grant_id"] in shared.schedule_names()

@@ -4,6 +4,7 @@ approval; the decision activates, extends or refuses it with who decided; the st
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -366,3 +367,142 @@ def test_the_status_of_a_grant_request_is_in_plain_words(world: World) -> None:
     ]
     assert all(phase["at"] for phase in active["phases"])
     assert not any("RequestApproval" in text or "ActivateGrant" in text for text in texts)
+
+
+# ------------------------------------------------------------------------------------- the form
+class _NoAllocations:
+    """A legacy request's pool: a grants profile's request must never hold a block."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"a grant request touched the client CIDR pool ({name})")
+
+
+def _form(world: World, body: dict[str, Any], claims: dict[str, Any]) -> Any:
+    from cvpn_shared.access.cidr_pool import CidrPool
+    from cvpn_shared.access.form import FormServices, submit_form
+    from cvpn_shared.access.identity import person_from_claims
+
+    services = FormServices(
+        profiles=world.grants._profiles,  # type: ignore[attr-defined]
+        allocations=_NoAllocations(),  # type: ignore[arg-type]
+        submissions=world.submissions,
+        network=_NoAllocations(),  # type: ignore[arg-type]
+        start=lambda request: (_ for _ in ()).throw(AssertionError("a grant request provisions nothing")),
+    )
+    return submit_form(
+        json.dumps(body),
+        requester=claims.get("email", ""),
+        person=person_from_claims(claims),
+        services=services,
+        pool=CidrPool.parse("172.16.0.0/16", 22),
+        new_request_id=lambda: "REQ-F1",
+        claims=claims,
+        access=lambda: world.services,
+    )
+
+
+CLAIMS = {"iss": ISSUER, "sub": ALICE.sub, "name": "Alice Example", "email": "alice@example.com"}
+
+
+def test_the_form_on_a_grants_profile_asks_for_a_grant_for_the_tokens_vpn_user_name(world: World) -> None:
+    body = {"profile": "engineering", "access_groups": [ENGINEERING], "justification": "on call this week"}
+    accepted = _form(world, {**body, "hours": 2}, {**CLAIMS, "preferred_username": "alice.x"})
+    grant = world.grants.get(accepted.grant_id)
+    assert grant.person == ALICE.model_copy(update={"vpn_user": "alice.x"}) and grant.hours == 2
+    assert accepted.as_response()["status_url"] == "/requests/REQ-F1"
+    assert world.submissions.saved["REQ-F1"]["justification"] == "on call this week"
+
+
+@pytest.mark.parametrize(
+    ("changes", "claims", "field"),
+    [
+        ({"hours": 30}, {"username": "alice"}, "hours"),
+        ({"access_groups": [FINANCE, "S-1-5-21-1-2-3-9"]}, {"username": "alice"}, "access_groups[1]"),
+        ({}, {}, "requester"),  # no claim names the VPN user
+    ],
+)
+def test_the_form_names_what_is_wrong_with_a_grant_request(
+    world: World, changes: dict[str, Any], claims: dict[str, Any], field: str
+) -> None:
+    from cvpn_shared.access.form import FormInvalid
+
+    body = {"profile": "engineering", "access_groups": [ENGINEERING], "justification": "on call this week"}
+    with pytest.raises(FormInvalid) as raised:
+        _form(world, {**body, **changes}, {**CLAIMS, **claims})
+    assert [item["field"] for item in raised.value.errors] == [field]
+    assert world.intake.started == [] and world.grants.store.of_person(ALICE.key) == []
+
+
+def test_a_legacy_profile_takes_no_hours(world: World) -> None:
+    from cvpn_shared.access.form import FormInvalid
+
+    body = {
+        "profile": "legacy",
+        "access_groups": [ENGINEERING],
+        "justification": "on call this week",
+        "hours": 2,
+    }
+    with pytest.raises(FormInvalid) as raised:
+        _form(world, body, {**CLAIMS, "username": "alice"})
+    assert raised.value.errors[0]["field"] == "hours"
+
+
+def test_the_vpn_user_name_comes_from_the_profiles_claim_else_the_usual_ones() -> None:
+    from cvpn_shared.access.identity import PersonUnknown, vpn_user_from_claims
+
+    claims = {"preferred_username": "alice@corp.example", "username": "alice", "samaccountname": "ALICE"}
+    assert vpn_user_from_claims(claims) == "alice@corp.example"
+    assert vpn_user_from_claims({"cognito:username": "al"}) == "al"
+    assert vpn_user_from_claims(claims, "samaccountname") == "ALICE"
+    with pytest.raises(PersonUnknown, match="samaccountname: the sign-in token carries no VPN user name"):
+        vpn_user_from_claims({"username": "alice"}, "samaccountname")
+
+
+def test_the_service_clock_follows_the_latest_answer_when_it_is_ahead() -> None:
+    from datetime import UTC, datetime
+
+    from cvpn_shared.access.grants.dal import ServiceClock
+
+    machine = datetime(2026, 3, 2, 9, 0, 0, tzinfo=UTC)
+    clock = ServiceClock(lambda: machine)
+    assert clock() == machine
+    clock._answered(parsed={"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 02 Mar 2026 13:00:00 GMT"}}})
+    clock._answered(parsed={"ResponseMetadata": {"HTTPHeaders": {"date": "not a date"}}})
+    assert clock() == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)
+    clock._answered(parsed={"ResponseMetadata": {"HTTPHeaders": {"date": "Mon, 02 Mar 2026 08:00:00 GMT"}}})
+    assert clock() == datetime(2026, 3, 2, 13, 0, tzinfo=UTC)  # an older answer moves nothing back
+
+
+# ---------------------------------------------------------------------------- the extend route
+def test_the_extend_route_answers_the_owner_only_and_names_bad_fields(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.access.unit.form.test_handlers import _event
+    from tests.fixtures.handlers import LambdaContext, load_handler_module
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Test")
+    module = load_handler_module("access/request_api")
+    monkeypatch.setattr(module, "access_grants", lambda: world.grants)
+    monkeypatch.setattr(module, "access_request_services", lambda: world.services)
+    grant = _active(world)
+    path = f"/grants/{grant.grant_id}/extend"
+    alice = {"iss": ISSUER, "sub": ALICE.sub, "name": "Alice Example"}
+    bob = {"iss": ISSUER, "sub": BOB.sub, "email": "alice@example.com", "email_verified": "true"}
+
+    def call(claims: dict[str, str], body: Any) -> tuple[int, dict[str, Any]]:
+        answer = module.lambda_handler(
+            _event("POST", path, body=body, claims=claims), LambdaContext("request-api")
+        )
+        return answer["statusCode"], json.loads(answer["body"])
+
+    assert call(bob, {"hours": 10, "reason": "mine"}) == (
+        404,
+        {"message": f"no grant {grant.grant_id} of yours"},
+    )
+    code, bad = call(alice, {"hours": True, "why": "x"})
+    assert code == 422 and [item["field"] for item in bad["errors"]] == ["hours", "reason", "why"]
+    code, accepted = call(alice, {"hours": 10, "reason": "migration"})
+    assert code == 202 and accepted["grant_id"] == grant.grant_id and accepted["kind"] == "extension"
+    assert accepted["status_url"] == f"/requests/{accepted['request_id']}"
+    code, conflict = call(alice, {"hours": 12, "reason": "more"})
+    assert code == 409 and "already waits for an extension" in conflict["message"]

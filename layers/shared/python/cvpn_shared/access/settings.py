@@ -55,6 +55,7 @@ class AccessSettings(EnvironmentSettings):
     grant_schedule_group: str = Field(default="", description="GRANT_SCHEDULE_GROUP")
     expire_grant_function_arn: str = Field(default="", description="EXPIRE_GRANT_FUNCTION_ARN")
     grant_scheduler_role_arn: str = Field(default="", description="GRANT_SCHEDULER_ROLE_ARN")
+    client_connect_function_arn: str = Field(default="", description="CLIENT_CONNECT_FUNCTION_ARN")
 
 
 @lru_cache(maxsize=1)

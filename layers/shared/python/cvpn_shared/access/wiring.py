@@ -246,6 +246,7 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
     names of ``AccessSettings``' grant fields."""
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
     from cvpn_shared.access.grants.dal import (
+        ClientConnectHandlers,
         ClientVpnSessions,
         DynamoDbGrants,
         RequestsTableEndpoints,
@@ -254,6 +255,8 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
     from cvpn_shared.access.grants.logic import AccessGrants
 
     dynamodb = make_client("dynamodb")
+    # Activating a grant turns the endpoint's client-connect handler on (it is what refuses others).
+    connect_arn = getattr(settings, "client_connect_function_arn", "")
     return AccessGrants(
         store=DynamoDbGrants(dynamodb, settings.access_grants_table_name),
         schedules=SchedulerExpiry(
@@ -266,6 +269,7 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
         profiles=ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path),
         endpoints=RequestsTableEndpoints(dynamodb, settings.requests_table_name),
         clock=clock,
+        connect_handlers=ClientConnectHandlers(make_client("ec2"), connect_arn) if connect_arn else None,
     )
 
 
@@ -312,6 +316,7 @@ def access_request_services() -> AccessRequestServices:
         start=_start_access_request,
         pending=form_services().pending if settings.request_form_table_name else None,
         approver_group=approver_group,
+        clock=grants.now,
     )
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "BY_ENDPOINT",
     "BY_PERSON",
     "BY_USER",
+    "ClientConnectHandlers",
     "ClientVpnSessions",
     "DynamoDbGrants",
     "RequestsTableEndpoints",
@@ -319,6 +320,28 @@ class ClientVpnSessions:
             for status in statuses
             if (status.get("CurrentStatus") or {}).get("Code") in ("terminated", "terminating")
         )
+
+
+class ClientConnectHandlers:
+    """Turns the stack's client-connect function on for an endpoint (implements ``ConnectHandlers``)."""
+
+    def __init__(self, ec2_client: Any, function_arn: str) -> None:
+        self._ec2 = ec2_client
+        self._arn = function_arn
+
+    def ensure(self, endpoint_id: str) -> bool:
+        [endpoint] = self._ec2.describe_client_vpn_endpoints(ClientVpnEndpointIds=[endpoint_id])[
+            "ClientVpnEndpoints"
+        ]
+        options = endpoint.get("ClientConnectOptions") or {}
+        if options.get("Enabled") and options.get("LambdaFunctionArn") == self._arn:
+            return False
+        self._ec2.modify_client_vpn_endpoint(
+            ClientVpnEndpointId=endpoint_id,
+            ClientConnectOptions={"Enabled": True, "LambdaFunctionArn": self._arn},
+        )
+        logger.info("client-connect handler turned on for %s: it enforces grants", endpoint_id)
+        return True
 
 
 class RequestsTableEndpoints:

@@ -46,6 +46,7 @@ __all__ = [
     "EXPIRY_ACTOR",
     "AccessGrants",
     "ConnectEntry",
+    "ConnectHandlers",
     "EndpointDirectory",
     "ExpirySchedules",
     "GrantConflict",
@@ -486,6 +487,15 @@ class EndpointDirectory(Protocol):
         ...
 
 
+class ConnectHandlers(Protocol):
+    """The client-connect handler of endpoints: what refuses users without a grant at connect."""
+
+    def ensure(self, endpoint_id: str) -> bool:
+        """Turn the product's client-connect handler on for ``endpoint_id`` unless it is; True when it
+        was turned on now."""
+        ...
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A grant after a change, and the sessions cut because of it."""
@@ -507,13 +517,19 @@ class AccessGrants:
         profiles: ProfileCatalog,
         endpoints: EndpointDirectory,
         clock: Callable[[], datetime],
+        connect_handlers: ConnectHandlers | None = None,
     ) -> None:
         self.store = store
+        self._connect_handlers = connect_handlers
         self._schedules = schedules
         self._sessions = sessions
         self._profiles = profiles
         self._endpoints = endpoints
         self._clock = clock
+
+    def now(self) -> datetime:
+        """The time grants change at (the services' time, as the clock given says it)."""
+        return self._clock()
 
     def profile(self, name: str) -> NetworkProfile:
         try:
@@ -550,7 +566,11 @@ class AccessGrants:
 
     def _enforce(self, grant: Grant, by: Actor) -> None:
         """An endpoint enforces grants at connect from its first active grant on (a grant that did
-        not gate anything would mislead its reviewers); written before the grant counts."""
+        not gate anything would mislead its reviewers); written before the grant counts. The
+        endpoint's client-connect handler, which does the refusing, is turned on if it is not (an
+        endpoint an administrator provisioned without it would otherwise admit anyone)."""
+        if self._connect_handlers is not None:
+            self._connect_handlers.ensure(grant.endpoint_id)
         self.store.enforce(grant.endpoint_id, profile=grant.profile, by=by.id, at=self._clock())
 
     def enforce(self, profile_name: str, *, by: Actor) -> tuple[str, bool]:
