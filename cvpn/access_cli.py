@@ -147,6 +147,8 @@ def cmd_grant(args: argparse.Namespace) -> int:
     from cvpn_shared.access.grants.logic import GrantConflict
     from cvpn_shared.access.grants.models import GrantInvalid, Person
 
+    if not str(args.issuer).startswith("https://"):
+        raise CliError("--issuer: must be the https URL of the OpenID Connect issuer people sign in with")
     try:
         person = Person.model_validate({"issuer": args.issuer, "sub": args.sub, "vpn_user": args.user})
     except ValueError as error:

@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cvpn_shared.access.grants.logic import AccessGrants, GrantConflict, GrantNotFound
+from cvpn_shared.access.grants.logic import AccessGrants, GrantConflict, GrantNotFound, ask_extension
 from cvpn_shared.access.grants.models import Actor, Approver, Grant, GrantInvalid, Person, Transition
 from cvpn_shared.access.identity import Person as SignedIn
 from cvpn_shared.access.intake_end import failure_of
@@ -244,8 +244,6 @@ def start_extension_request(
         raise GrantNotFound(f"no grant {grant_id} of yours")
     by = _actor(grant.person, origin.requester_name)
     # Checked before anything is held: the same check runs again on the stored grant.
-    from cvpn_shared.access.grants.logic import ask_extension
-
     ask_extension(
         grant,
         hours=hours,

@@ -61,16 +61,10 @@ Action = Literal[
 # No control characters in anything printed in a listing or a log line.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
-# An issuer is https, as OpenID Connect requires; plain http only on this machine's loopback (an issuer
-# run beside the product for development, such as the local cloud's), which nothing else can answer.
+# An issuer is an https URL on AWS (API Gateway's JWT authorizer trusts https issuers only); an http
+# one is a sign-in issuer without TLS on a development machine. Either way the authorizer validated it.
 Issuer = Annotated[
-    str,
-    StringConstraints(
-        min_length=1,
-        max_length=512,
-        pattern=r"^(https://[^\s#?\x00-\x1f\x7f]+"
-        r"|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?(/[^\s#?\x00-\x1f\x7f]*)?)$",
-    ),
+    str, StringConstraints(min_length=1, max_length=512, pattern=r"^https?://[^\s#?\x00-\x1f\x7f]+$")
 ]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
 # What Client VPN passes as the user name: an Active Directory sAMAccountName or UPN, a SAML NameID, or
