@@ -5,6 +5,8 @@ POST /requests            a form submission: 202 with the request id, 422 naming
                           (on a grants profile: a pending grant on its shared endpoint, through approval)
 GET /requests/{id}        the request's status, its steps (or a grant's phases) and the config link
 POST /grants/{id}/extend  the owner of an active grant asks to extend it: 202, through approval
+GET /me/grants            the signed-in person's grants (issuer + sub), newest first, with the cloud's now
+GET /grants/{id}/configuration   a short-lived link to the client configuration of their active grant
 """
 
 import json
@@ -26,6 +28,7 @@ from cvpn_shared.access.form import (
 )
 from cvpn_shared.access.grants.logic import GrantConflict, GrantNotFound
 from cvpn_shared.access.grants.models import GrantInvalid
+from cvpn_shared.access.grants.personal import ConfigurationMissing
 from cvpn_shared.access.identity import Person, PersonUnknown, person_from_claims
 from cvpn_shared.access.settings import get_settings
 from cvpn_shared.access.wiring import (
@@ -36,6 +39,7 @@ from cvpn_shared.access.wiring import (
     configuration_store,
     form_services,
     form_submissions,
+    personal_grants,
     step_functions_executions,
 )
 from cvpn_shared.core.observability import logger, metrics
@@ -110,6 +114,22 @@ def get_request_status(request_id: str) -> Response:
     return _json(200, status)
 
 
+@app.get("/me/grants")
+def my_grants() -> Response:
+    person = _person()
+    return _json(200, personal_grants().mine(person.issuer, person.subject))
+
+
+@app.get("/grants/<grant_id>/configuration")
+def grant_configuration(grant_id: str) -> Response:
+    person = _person()
+    link = personal_grants().configuration(person.issuer, person.subject, grant_id)
+    if link is None:
+        return _json(404, {"message": f"no active grant {grant_id} of yours"})
+    metrics.add_metric(name="GrantConfigurationLinked", unit="Count", value=1)
+    return _json(200, link)
+
+
 @app.post("/grants/<grant_id>/extend")
 def extend_grant(grant_id: str) -> Response:
     person = _person()
@@ -161,6 +181,12 @@ def grant_invalid(error: GrantInvalid) -> Response:
 @app.exception_handler(GrantNotFound)
 def grant_not_found(error: GrantNotFound) -> Response:
     return _json(404, {"message": str(error)})
+
+
+@app.exception_handler(ConfigurationMissing)
+def configuration_missing(error: ConfigurationMissing) -> Response:
+    logger.error("client configuration missing", extra={"reason": str(error)})
+    return _json(409, {"message": str(error)})
 
 
 @app.exception_handler(GrantConflict)

@@ -176,6 +176,10 @@ class NetworkProfile(_Model):
             "name": self.name,
             "display_name": self.display_name,
             "description": self.description,
+            # a grants profile asks how long (the form's hours field); a legacy one builds an endpoint
+            "access": self.access,
+            "default_grant_hours": self.default_grant_hours,
+            "max_grant_hours": self.max_grant_hours,
             "access_groups": [
                 {
                     "id": group.id,

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from cvpn_shared.access.form import FormServices, StartedExecution
     from cvpn_shared.access.grants.dal import DynamoDbGrants
     from cvpn_shared.access.grants.logic import AccessGrants
+    from cvpn_shared.access.grants.personal import PersonalGrants
     from cvpn_shared.access.signatures import SigningSecrets
     from cvpn_shared.access.webhooks import WebhookIntake
     from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
@@ -36,6 +37,7 @@ __all__ = [
     "approval_context",
     "approval_link_secret",
     "approval_records",
+    "approver_words",
     "approvers_topic",
     "client_cidr_allocations",
     "client_cidr_pool",
@@ -44,6 +46,7 @@ __all__ = [
     "form_submissions",
     "grant_store",
     "intake_secrets",
+    "personal_grants",
     "step_functions_executions",
     "task_callbacks",
     "ticket_poster",
@@ -342,3 +345,31 @@ def grant_store() -> DynamoDbGrants:
     from cvpn_shared.access.grants.dal import DynamoDbGrants
 
     return DynamoDbGrants(client("dynamodb"), get_settings().access_grants_table_name)
+
+
+def approver_words(profile: str) -> str:
+    """Who approves requests of ``profile``, as the person's page says it ("a member of G")."""
+    rule = approval_context().approver_rule(profile)
+    if rule.group:
+        return f"a member of {rule.group}"
+    return f"an approver (none is set yet: an administrator sets {rule.configured_in})"
+
+
+@lru_cache(maxsize=1)
+def personal_grants() -> PersonalGrants:
+    """A signed-in person's grants, read-only: the grants table and the configuration bucket."""
+    from cvpn_shared.access.grants.dal import DynamoDbGrants, ServiceClock
+    from cvpn_shared.access.grants.personal import PersonalGrants
+    from cvpn_shared.provisioning.dal.configurations import configuration_key
+
+    settings = get_settings()
+    clock = ServiceClock()  # the grants table's time: a countdown ends when the grant does
+    clock.watch(client("dynamodb"))
+    return PersonalGrants(
+        store=DynamoDbGrants(client("dynamodb"), settings.access_grants_table_name),
+        configurations=configuration_store(),
+        waiting_for=approver_words,
+        clock=clock,
+        link_ttl_seconds=settings.config_url_ttl_seconds,
+        configuration_key=configuration_key,
+    )
