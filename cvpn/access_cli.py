@@ -85,7 +85,11 @@ def _settings(args: argparse.Namespace) -> SimpleNamespace:
             f"--stack-name {args.stack_name}: no output {', '.join(missing)} "
             "(a stack deployed before grants? deploy this version first)"
         )
-    return SimpleNamespace(**{field: outputs[key] for key, field in _OUTPUTS.items()})
+    # The bucket of personal profiles: with it, ending a grant revokes its client certificates.
+    return SimpleNamespace(
+        **{field: outputs[key] for key, field in _OUTPUTS.items()},
+        config_bucket_name=outputs.get("ClientConfigBucketName", ""),
+    )
 
 
 def _clock(args: argparse.Namespace) -> Callable[[], datetime]:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvpn import access_cli, apply_cli, intake_cli, monitoring_cli, plan_cli
+from cvpn import access_cli, apply_cli, cert_cli, intake_cli, monitoring_cli, plan_cli
 from cvpn.common import (
     DEFAULT_LOCAL_URL,
     DEFAULT_STACK_NAME,
@@ -786,6 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
     intake_cli.register(sub)  # cvpn request submit
     monitoring_cli.register(sub)  # cvpn findings, cvpn connections, cvpn monitoring reindex
     access_cli.register(sub)  # cvpn access grant|extend|revoke|list
+    cert_cli.register(sub)  # cvpn ca create, cvpn cert list|revoke
     plan_cli.register(sub)  # cvpn plan, cvpn drift, cvpn adopt
     apply_cli.register(sub)  # cvpn apply, cvpn history
     return parser

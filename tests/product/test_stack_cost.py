@@ -104,9 +104,15 @@ def test_the_template_is_read_as_it_is() -> None:
     inventory = load_inventory()
 
     scheduled = {function.logical_id: function for function in inventory.scheduled_functions}
-    assert set(scheduled) == {"IngestConnectionLogsFunction", "CheckDriftFunction"}
+    assert set(scheduled) == {
+        "IngestConnectionLogsFunction",
+        "CheckDriftFunction",
+        "RefreshRevocationListsFunction",
+    }
     ingest, drift = scheduled["IngestConnectionLogsFunction"], scheduled["CheckDriftFunction"]
     assert drift.schedules == ("rate(1 day)",)  # the DriftCheckSchedule parameter's default
+    # the RevocationListRefreshSchedule parameter's default
+    assert scheduled["RefreshRevocationListsFunction"].schedules == ("rate(1 hour)",)
     assert (ingest.logical_id, ingest.memory_mb, ingest.tracing) == (
         "IngestConnectionLogsFunction",
         1024,

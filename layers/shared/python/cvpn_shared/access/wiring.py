@@ -15,6 +15,7 @@ from cvpn_shared.core.aws_clients import client
 
 if TYPE_CHECKING:
     from cvpn_shared.access.approval import RecordedRequests
+    from cvpn_shared.access.certificates.lifecycle import ClientCertificates
     from cvpn_shared.access.cidr_pool import CidrPool
     from cvpn_shared.access.dal.approvals import ApprovalRecords, ApproversTopic
     from cvpn_shared.access.dal.executions import StepFunctionsExecutions
@@ -34,6 +35,8 @@ __all__ = [
     "approval_link_secret",
     "approval_records",
     "approvers_topic",
+    "build_client_certificates",
+    "client_certificates",
     "client_cidr_allocations",
     "client_cidr_pool",
     "configuration_store",
@@ -235,10 +238,15 @@ def ticket_poster() -> UrllibPoster:
     return UrllibPoster(timeout_seconds=10.0)
 
 
-def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGrants:
+def build_access_grants(
+    make_client: Any, settings: Any, clock: Any, *, issue_certificates: bool = False
+) -> AccessGrants:
     """Grants over the stack's table, schedule group, expiry function and endpoints, through
     ``make_client(service)`` (the functions' clients, or the command line's). ``settings`` has the
-    names of ``AccessSettings``' grant fields."""
+    names of ``AccessSettings``' grant fields. With ``config_bucket_name`` among them, grants on a
+    mutual-TLS profile have their client certificates revoked when they end, and issued when they
+    start if ``issue_certificates`` (a function of the stack: the key pair is made in its memory)."""
+    from cvpn_shared.access.certificates.lifecycle import GrantCertificates
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
     from cvpn_shared.access.grants.dal import (
         ClientVpnSessions,
@@ -261,7 +269,55 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
         profiles=ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path),
         endpoints=RequestsTableEndpoints(dynamodb, settings.requests_table_name),
         clock=clock,
+        hooks=[
+            GrantCertificates(
+                build_client_certificates(make_client, settings, clock),
+                issue_on_activation=issue_certificates,
+            )
+        ]
+        if getattr(settings, "config_bucket_name", None)
+        else [],
     )
+
+
+def build_client_certificates(make_client: Any, settings: Any, clock: Any) -> ClientCertificates:
+    """Personal client certificates over Private CA, the grants table, the endpoints and the
+    configuration bucket. ``settings`` has ``access_grants_table_name``, ``profiles_parameter_path``
+    and ``config_bucket_name``."""
+    from cvpn_shared.access.certificates.lifecycle import ClientCertificates
+    from cvpn_shared.access.certificates.private_ca import (
+        ClientVpnCertificateEndpoints,
+        DynamoDbCertificateRecords,
+        EncryptedDeliveries,
+        PrivateCaAuthority,
+    )
+    from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
+    from cvpn_shared.access.grants.dal import ClientVpnSessions
+
+    s3 = make_client("s3")
+    ec2 = make_client("ec2")
+    profiles = ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path)
+
+    def ca_of_profile(name: str) -> str | None:
+        profile = profiles.get_profile(name)
+        return profile.client_certificate_authority_arn if profile is not None else None
+
+    return ClientCertificates(
+        authority=PrivateCaAuthority(make_client("acm-pca"), s3),
+        records=DynamoDbCertificateRecords(make_client("dynamodb"), settings.access_grants_table_name),
+        endpoints=ClientVpnCertificateEndpoints(ec2, ClientVpnSessions(ec2)),
+        deliveries=EncryptedDeliveries(s3, settings.config_bucket_name),
+        ca_of_profile=ca_of_profile,
+        clock=clock,
+    )
+
+
+@lru_cache(maxsize=1)
+def client_certificates() -> ClientCertificates:
+    """Certificates as a function of the stack handles them (the key pair is made in its memory)."""
+    from datetime import UTC, datetime
+
+    return build_client_certificates(client, get_settings(), lambda: datetime.now(UTC))
 
 
 @lru_cache(maxsize=1)

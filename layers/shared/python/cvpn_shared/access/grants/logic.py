@@ -376,6 +376,15 @@ class EndpointDirectory(Protocol):
         ...
 
 
+class GrantHook(Protocol):
+    """What else happens when a grant starts or ends (the personal client certificate of a
+    mutual-TLS endpoint)."""
+
+    def activated(self, grant: Grant) -> None: ...
+
+    def ended(self, grant: Grant) -> None: ...
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A grant after a change, and the sessions cut because of it."""
@@ -397,8 +406,10 @@ class AccessGrants:
         profiles: ProfileCatalog,
         endpoints: EndpointDirectory,
         clock: Callable[[], datetime],
+        hooks: Sequence[GrantHook] = (),
     ) -> None:
         self.store = store
+        self._hooks = tuple(hooks)
         self._schedules = schedules
         self._sessions = sessions
         self._profiles = profiles
@@ -482,6 +493,8 @@ class AccessGrants:
         self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(None, grant)
+        for hook in self._hooks:
+            hook.activated(grant)
         return grant
 
     def request(
@@ -517,6 +530,8 @@ class AccessGrants:
         self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
+        for hook in self._hooks:
+            hook.activated(grant)
         return grant
 
     def extend(self, grant_id: str, *, hours: float, by: Actor, reason: str) -> Grant:
@@ -565,6 +580,9 @@ class AccessGrants:
         if current.state == "active" and entry.active_until <= now:
             cut = self._sessions.terminate(grant.endpoint_id, grant.person.vpn_user)
         self._schedules.remove(grant.grant_id)
+        if current.state == "active":
+            for hook in self._hooks:
+                hook.ended(grant)
         return Outcome(grant, cut, entry.active_until if entry.active_until > now else 0)
 
     def offboard(self, vpn_user: str, *, by: Actor, reason: str) -> list[Outcome]:
