@@ -46,9 +46,9 @@ def _sign_in(page: Any, form_stack: FormStack) -> None:
 class ApprovalInbox:
     """An SQS queue subscribed to the approvers' topic, as an approver's mailbox would be."""
 
-    def __init__(self, form_stack: FormStack) -> None:
+    def __init__(self, form_stack: FormStack, queue_name: str = "approvers-inbox") -> None:
         self.sqs = form_stack.cloud.client("sqs")
-        self.queue_url = self.sqs.create_queue(QueueName="approvers-inbox")["QueueUrl"]
+        self.queue_url = self.sqs.create_queue(QueueName=queue_name)["QueueUrl"]
         queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]

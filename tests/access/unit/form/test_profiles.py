@@ -28,6 +28,11 @@ def test_the_public_view_shows_groups_but_no_network_ids(profile_document: dict[
     view = parse_profile("engineering", profile_document).public_view()
     assert view["display_name"] == "Engineering VPC (eu)"
     assert [group["name"] for group in view["access_groups"]] == ["Engineering", "Finance"]
+    assert view["access"] == "legacy"
+    grants = parse_profile(
+        "engineering", {**profile_document, "endpoint_request_id": "NET-1", "max_grant_hours": 12}
+    ).public_view()
+    assert (grants["access"], grants["default_grant_hours"], grants["max_grant_hours"]) == ("grants", 8, 12)
     text = json.dumps(view)
     assert "subnet-" not in text and "vpc-" not in text and "arn:" not in text
 

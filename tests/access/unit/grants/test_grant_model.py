@@ -126,6 +126,8 @@ def test_a_bad_request_names_the_field(
     ("person", "field"),
     [
         ({"issuer": "http://login.example.com", "sub": "s", "vpn_user": "a"}, "issuer"),
+        ({"issuer": "http://127.0.0.1.example.com", "sub": "s", "vpn_user": "a"}, "issuer"),
+        ({"issuer": "http://localhost@evil.example", "sub": "s", "vpn_user": "a"}, "issuer"),
         ({"issuer": ISSUER + "#x", "sub": "s", "vpn_user": "a"}, "issuer"),
         ({"issuer": ISSUER, "sub": "", "vpn_user": "a"}, "sub"),
         ({"issuer": ISSUER, "sub": "s", "vpn_user": "two words"}, "vpn_user"),
@@ -250,3 +252,10 @@ def test_revoke_ends_a_pending_or_active_grant_at_once_and_is_final(profile: Net
 def test_a_stored_grant_round_trips_through_json(profile: NetworkProfile) -> None:
     grant = logic.activate(_pending(profile), approver=CAROL, by=ADMIN, now=NOW)
     assert parse_grant(grant.model_dump(mode="json")) == grant
+
+
+@pytest.mark.parametrize(
+    "issuer", ["http://127.0.0.1:8123", "http://localhost/realms/dev", "http://[::1]:9000"]
+)
+def test_plain_http_is_an_issuer_only_on_loopback(issuer: str) -> None:
+    assert Person(issuer=issuer, sub="s", vpn_user="a").key == f"{issuer}#s"

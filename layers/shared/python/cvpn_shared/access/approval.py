@@ -143,9 +143,31 @@ def _rule(rule: Any) -> str:
     return f"{_text(rule.get('target_network_cidr'))} -> {who}"
 
 
+def _grant_summary(request: Mapping[str, Any], source: str) -> str:
+    """What the approvers read about an access request on a grants profile (a grant or an extension)."""
+    given = request.get("person")
+    person: Mapping[str, Any] = given if isinstance(given, Mapping) else {}
+    groups = ", ".join(_text(group) for group in _items(request.get("access_groups")))
+    what = "extend access grant" if request.get("kind") == "extension" else "access grant"
+    lines = [
+        f"Request:        {_text(request.get('request_id'))} (from {_text(source)})",
+        f"Asks for:       {what} {_text(request.get('grant_id'))}",
+        f"Requested by:   {_text(request.get('requester_name') or request.get('requester'))}",
+        f"Identity:       {_text(person.get('sub'))} at {_text(person.get('issuer'))}",
+        f"VPN user name:  {_text(request.get('vpn_user'))}",
+        f"Profile:        {_text(request.get('profile'))} (endpoint {_text(request.get('endpoint_id'))})",
+        f"Access groups:  {groups or '-'}",
+        f"Duration:       {_text(request.get('hours'))} hours from the approval",
+        f"Reason:         {_text(request.get('reason') or '-')}",
+    ]
+    return "\n".join(lines)
+
+
 def _summary(request: Mapping[str, Any], source: str) -> str:
     """What the approvers read about the request; any shape of request gives a summary (the intake
     hands over what it was started with)."""
+    if request.get("grant_id"):
+        return _grant_summary(request, source)
     authentication = ", ".join(_text(_field(item, "type")) for item in _items(request.get("authentication")))
     rules = "; ".join(_rule(rule) for rule in _items(request.get("authorization_rules")))
     routes = ", ".join(_text(_field(route, "destination_cidr")) for route in _items(request.get("routes")))
@@ -194,8 +216,13 @@ def request_approval(
     # not describe must not leave a pending approval nobody was told about.
     links = approval_links(base_url, approval_id, expires, link_secret.current)
     until = datetime.fromtimestamp(expires, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    asked = (
+        "Access to a shared Client VPN endpoint was requested"
+        if task.request.get("grant_id")
+        else "A Client VPN endpoint was requested"
+    )
     text = (
-        "A Client VPN endpoint was requested and needs your approval.\n\n"
+        f"{asked} and needs your approval.\n\n"
         f"{_summary(task.request, task.source)}\n\n"
         f"Approve: {links['approve']}\n\nReject:  {links['reject']}\n\n"
         f"Each link opens a page where you sign in and confirm; the decision works once and the "
@@ -520,13 +547,14 @@ def decide(
             "No longer waiting",
             f"Request {request_id} no longer waits for a decision (timed out or stopped).",
         )
+    grant = bool((request or {}).get("grant_id"))
     if status == "APPROVED":
+        starts = "access starts now" if grant else "provisioning starts now"
         return DecisionPage(
-            200, "Approved", f"Request {request_id} is approved by {approver.name}: provisioning starts now."
+            200, "Approved", f"Request {request_id} is approved by {approver.name}: {starts}."
         )
-    return DecisionPage(
-        200, "Rejected", f"Request {request_id} is rejected by {approver.name}: nothing will be created."
-    )
+    ends = "no access is granted" if grant else "nothing will be created"
+    return DecisionPage(200, "Rejected", f"Request {request_id} is rejected by {approver.name}: {ends}.")
 
 
 class _Submissions(Protocol):

@@ -15,13 +15,20 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from cvpn_shared.access.access_requests import (
+    AccessRequestAccepted,
+    AccessRequestServices,
+    RequestOrigin,
+    grant_request_status,
+    start_access_request,
+)
 from cvpn_shared.access.cidr_pool import (
     AllocationStore,
     CidrPool,
@@ -29,7 +36,9 @@ from cvpn_shared.access.cidr_pool import (
     allocate_client_cidr,
     networks_in_use,
 )
-from cvpn_shared.access.identity import Person
+from cvpn_shared.access.grants.models import GrantInvalid
+from cvpn_shared.access.grants.models import Person as GrantPerson
+from cvpn_shared.access.identity import Person, PersonUnknown, vpn_user_from_claims
 from cvpn_shared.access.profiles import (
     PROFILE_NAME,
     NetworkProfile,
@@ -98,6 +107,10 @@ class FormSubmission(BaseModel):
         Field(min_length=1, max_length=20),
     ]
     justification: Annotated[str, StringConstraints(min_length=10, max_length=500)]
+    hours: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="how long the grant lasts (grants profiles; the profile's default when left out)",
+    )
 
 
 @dataclass(frozen=True)
@@ -340,6 +353,53 @@ def _profile(services: FormServices, name: str) -> NetworkProfile:
     return profile
 
 
+def _grant_request(
+    submission: FormSubmission,
+    profile: NetworkProfile,
+    *,
+    person: Person,
+    claims: Mapping[str, Any],
+    access: AccessRequestServices,
+    request_id: str,
+) -> AccessRequestAccepted:
+    """A grants profile's submission: a pending grant on its shared endpoint, through approval."""
+    try:
+        vpn_user = vpn_user_from_claims(claims, profile.vpn_user_claim)
+    except PersonUnknown as error:
+        raise FormInvalid([{"field": "requester", "message": str(error)}]) from None
+    try:
+        grant_person = GrantPerson(issuer=person.issuer, sub=person.subject, vpn_user=vpn_user)
+    except ValidationError as error:
+        raise FormInvalid(
+            [
+                {
+                    "field": "requester",
+                    "message": f"the sign-in token cannot hold a grant: {error.errors()[0]['msg']}",
+                }
+            ]
+        ) from None
+    origin = RequestOrigin(
+        source=SOURCE, request_id=request_id, requester_name=person.name, requester_email=person.email
+    )
+    try:
+        return start_access_request(
+            grant_person,
+            profile.name,
+            submission.access_groups,
+            submission.hours,
+            submission.justification,
+            origin,
+            services=access,
+        )
+    except GrantInvalid as error:
+        raise FormInvalid(
+            [
+                {**item, "field": "justification" if item["field"] == "reason" else item["field"]}
+                for item in error.errors
+            ]
+        ) from None
+
+
 def submit_form(
     body: str | None,
     *,
@@ -349,8 +409,14 @@ def submit_form(
     pool: CidrPool,
     new_request_id: Callable[[], str],
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> FormAccepted:
+    claims: Mapping[str, Any] | None = None,
+    access: Callable[[], AccessRequestServices] | None = None,
+) -> FormAccepted | AccessRequestAccepted:
     """Turn a form submission into a started request waiting for approval.
+
+    On a grants profile (``access: grants``) the request asks for a grant on the profile's shared
+    endpoint (``access_requests.start_access_request``; ``claims`` give the VPN user name): nothing
+    is provisioned and no client CIDR is held. On a legacy profile it builds an endpoint of its own.
 
     Raises FormInvalid (nothing held, nothing started), TooManyPending or CidrPoolExhausted. A block
     held for a request that then fails to start is released.
@@ -358,6 +424,28 @@ def submit_form(
     submission = parse_submission(body)
     profile = _profile(services, submission.profile)
     request_id = new_request_id()
+    if profile.grants_access:
+        if access is None:
+            raise FormInvalid(
+                [
+                    {
+                        "field": "profile",
+                        "message": f"{profile.name} grants access, which this API does not offer",
+                    }
+                ]
+            )
+        return _grant_request(
+            submission, profile, person=person, claims=claims or {}, access=access(), request_id=request_id
+        )
+    if submission.hours is not None:
+        raise FormInvalid(
+            [
+                {
+                    "field": "hours",
+                    "message": f"profile {profile.name} builds an endpoint per request: it takes no hours",
+                }
+            ]
+        )
     # Validate everything but the CIDR before holding a block, so a bad request holds nothing.
     build_request(
         submission,
@@ -522,8 +610,12 @@ def request_status(
     executions: ExecutionReader,
     allocations: AllocationStore,
     presign: Callable[[str, str], str],
+    grant_of: Callable[[str], Any] | None = None,
 ) -> dict[str, Any] | None:
     """Where the request is: status, the steps entered so far and, once available, the download link.
+
+    A grant or extension request (its submission names a grant) is told from its grant, in plain
+    words (``grant_of(grant_id)`` reads it).
 
     None when there is no such request for this requester (someone else's request is not revealed).
     ``presign(key, filename)`` makes a fresh link to the stored configuration. A form request that ended
@@ -532,6 +624,8 @@ def request_status(
     submission = submissions.get(request_id)
     if submission is None or not owned_by(submission, person):
         return None
+    if submission.get("grant_id") and grant_of is not None:
+        return grant_request_status(submission, grant_of(str(submission["grant_id"])))
     steps: list[str] = []
     described: list[dict[str, Any]] = []
     approvals: list[dict[str, Any]] = []

@@ -17,8 +17,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Person", "PersonUnknown", "claim_values", "person_from_claims"]
+__all__ = [
+    "VPN_USER_CLAIMS",
+    "Person",
+    "PersonUnknown",
+    "claim_values",
+    "person_from_claims",
+    "vpn_user_from_claims",
+]
 
+# Where a token says the user name the VPN sees (Active Directory sAMAccountName or UPN, SAML NameID),
+# in order of preference, when the profile names no claim of its own.
+VPN_USER_CLAIMS = ("preferred_username", "username", "cognito:username")
 _NAME_CLAIMS = ("name", "preferred_username", "email", "username", "cognito:username")
 _SEPARATORS = re.compile(r"[\s,]+")
 
@@ -93,3 +103,17 @@ def claim_values(claims: Mapping[str, Any], name: str) -> list[str] | None:
     if text.startswith("[") and text.endswith("]"):
         text = text[1:-1]
     return [word for word in _SEPARATORS.split(text) if word]
+
+
+def vpn_user_from_claims(claims: Mapping[str, Any], claim: str | None = None) -> str:
+    """The VPN user name a person's grant is for: the profile's ``claim``, else the first of
+    VPN_USER_CLAIMS the token carries; PersonUnknown naming the claim when there is none."""
+    names = (claim,) if claim else VPN_USER_CLAIMS
+    for name in names:
+        value = _text(claims, name)
+        if value:
+            return value
+    raise PersonUnknown(
+        f"{names[0] if claim else 'preferred_username'}: the sign-in token carries no VPN user name "
+        f"(looked for the claim{'s' if len(names) > 1 else ''} {', '.join(names)})"
+    )

@@ -58,6 +58,7 @@ class IntakeOutcome(BaseModel):
 
     status: Literal["SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"]
     provisioning: dict[str, Any] | None = None
+    grant: dict[str, Any] | None = None  # a grant request's: the grant as its decision left it
     error: dict[str, Any] | None = None
 
 
@@ -130,6 +131,8 @@ def end_intake(task: IntakeEndTask, *, allocations: ClientCidrReleaser) -> dict[
     """
     outcome = task.outcome
     answer: dict[str, Any] = {"status": outcome.status}
+    if outcome.grant is not None:
+        answer["grant"] = outcome.grant
     if outcome.status == "SUCCEEDED":
         answer["provisioning"] = outcome.provisioning
         answer["released_client_cidr_block"] = None

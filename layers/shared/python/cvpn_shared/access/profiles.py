@@ -118,6 +118,11 @@ class NetworkProfile(_Model):
     approver_group: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = Field(
         default=None, description="the value of approver_group_claim an approver's token must carry"
     )
+    vpn_user_claim: Annotated[str, StringConstraints(pattern=_CLAIM_NAME)] | None = Field(
+        default=None,
+        description="the sign-in token's claim holding the user name the VPN sees (default: "
+        "preferred_username, username or cognito:username, the first present)",
+    )
     client_certificate_authority_arn: (
         Annotated[
             str,
@@ -194,6 +199,10 @@ class NetworkProfile(_Model):
             "name": self.name,
             "display_name": self.display_name,
             "description": self.description,
+            # a grants profile asks how long (the form's hours field); a legacy one builds an endpoint
+            "access": self.access,
+            "default_grant_hours": self.default_grant_hours,
+            "max_grant_hours": self.max_grant_hours,
             "access_groups": [
                 {
                     "id": group.id,

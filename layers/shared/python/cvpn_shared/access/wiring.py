@@ -14,6 +14,7 @@ from cvpn_shared.access.settings import get_settings
 from cvpn_shared.core.aws_clients import client
 
 if TYPE_CHECKING:
+    from cvpn_shared.access.access_requests import AccessRequestServices
     from cvpn_shared.access.approval import RecordedRequests
     from cvpn_shared.access.certificates.lifecycle import ClientCertificates
     from cvpn_shared.access.cidr_pool import CidrPool
@@ -25,15 +26,18 @@ if TYPE_CHECKING:
     from cvpn_shared.access.dal.ticket_poster import UrllibPoster
     from cvpn_shared.access.form import FormServices, StartedExecution
     from cvpn_shared.access.grants.logic import AccessGrants
+    from cvpn_shared.access.grants.personal import PersonalGrants
     from cvpn_shared.access.signatures import SigningSecrets
     from cvpn_shared.access.webhooks import WebhookIntake
     from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
 
 __all__ = [
     "access_grants",
+    "access_request_services",
     "approval_context",
     "approval_link_secret",
     "approval_records",
+    "approver_words",
     "approvers_topic",
     "build_client_certificates",
     "client_certificates",
@@ -43,6 +47,7 @@ __all__ = [
     "form_services",
     "form_submissions",
     "intake_secrets",
+    "personal_grants",
     "step_functions_executions",
     "task_callbacks",
     "ticket_poster",
@@ -322,7 +327,73 @@ def client_certificates() -> ClientCertificates:
 
 @lru_cache(maxsize=1)
 def access_grants() -> AccessGrants:
-    """Grants as a function of the stack does them (the clock: the function's own)."""
-    from datetime import UTC, datetime
+    """Grants as a function of the stack does them, on the time of the services that hold them."""
+    from cvpn_shared.access.grants.dal import ServiceClock
 
-    return build_access_grants(client, get_settings(), lambda: datetime.now(UTC))
+    clock = ServiceClock()
+    clock.watch(client("dynamodb"))
+    clock.watch(client("ssm"))
+    return build_access_grants(client, get_settings(), clock)
+
+
+def _start_access_request(source: str, request: dict[str, Any], callback: dict[str, Any] | None) -> str:
+    """Start an access request's intake (approval required); its execution's ARN."""
+    from cvpn_shared.access.start import start_request
+
+    return start_request(
+        step_functions_executions().client,
+        get_settings().intake_state_machine_arn,
+        source=source,
+        request=request,
+        approval_required=True,
+        callback=callback,
+    ).execution_arn
+
+
+@lru_cache(maxsize=1)
+def access_request_services() -> AccessRequestServices:
+    """What starts access requests on grants profiles (the form, tickets, extensions)."""
+    from cvpn_shared.access.access_requests import AccessRequestServices
+
+    grants = access_grants()
+    settings = get_settings()
+    context = approval_context()
+
+    def approver_group(profile: str) -> str:
+        return context.approver_rule(profile).group or ""
+
+    return AccessRequestServices(
+        grants=grants,
+        submissions=form_submissions(),
+        start=_start_access_request,
+        pending=form_services().pending if settings.request_form_table_name else None,
+        approver_group=approver_group,
+    )
+
+
+def approver_words(profile: str) -> str:
+    """Who approves requests of ``profile``, as the person's page says it ("a member of G")."""
+    rule = approval_context().approver_rule(profile)
+    if rule.group:
+        return f"a member of {rule.group}"
+    return f"an approver (none is set yet: an administrator sets {rule.configured_in})"
+
+
+@lru_cache(maxsize=1)
+def personal_grants() -> PersonalGrants:
+    """A signed-in person's grants, read-only: the grants table and the configuration bucket."""
+    from cvpn_shared.access.grants.dal import DynamoDbGrants, ServiceClock
+    from cvpn_shared.access.grants.personal import PersonalGrants
+    from cvpn_shared.provisioning.dal.configurations import configuration_key
+
+    settings = get_settings()
+    clock = ServiceClock()  # the grants table's time: a countdown ends when the grant does
+    clock.watch(client("dynamodb"))
+    return PersonalGrants(
+        store=DynamoDbGrants(client("dynamodb"), settings.access_grants_table_name),
+        configurations=configuration_store(),
+        waiting_for=approver_words,
+        clock=clock,
+        link_ttl_seconds=settings.config_url_ttl_seconds,
+        configuration_key=configuration_key,
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 from cvpn_shared.core.notifications import Notifier
 from cvpn_shared.provisioning.dal.clientvpn import ClientVpnApi
-from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
+from cvpn_shared.provisioning.dal.configurations import ConfigurationStore, configuration_key
 from cvpn_shared.provisioning.dal.requests_table import RequestRecords
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 
@@ -49,11 +49,6 @@ def hourly_cost_usd(associated_subnets: int, active_connections: int = 0) -> flo
     return round(
         associated_subnets * SUBNET_ASSOCIATION_HOURLY_USD + active_connections * CONNECTION_HOURLY_USD, 4
     )
-
-
-def configuration_key(request_id: str, endpoint_id: str) -> str:
-    """Where the client configuration of ``endpoint_id`` is stored in the configuration bucket."""
-    return f"client-configurations/{request_id}/{endpoint_id}.ovpn"
 
 
 def export_configuration(

@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -55,6 +56,7 @@ __all__ = [
     "DynamoDbGrants",
     "RequestsTableEndpoints",
     "SchedulerExpiry",
+    "ServiceClock",
     "connect_key",
     "grant_key",
 ]
@@ -358,3 +360,42 @@ class RequestsTableEndpoints:
             if not page.get("LastEvaluatedKey"):
                 return sorted(found, key=lambda record: record["request_id"])
             params["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+class ServiceClock:
+    """Now, for grants a function changes: the later of this machine's clock and the ``Date`` of the
+    latest answer of the services it watches (the grants table's DynamoDB, Parameter Store).
+
+    A grant runs on the time of the services that hold it and fire its expiry: on AWS that is the
+    function's own clock to the second; on the local cloud the services run on its emulated clock while
+    function processes keep the machine's.
+    """
+
+    def __init__(self, clock: Any = None) -> None:
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._latest: datetime | None = None
+
+    def watch(self, aws_client: Any) -> None:
+        aws_client.meta.events.register("after-call", self._answered)
+
+    def _answered(self, parsed: Any = None, **_: Any) -> None:
+        headers = (
+            (parsed or {}).get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            if isinstance(parsed, dict)
+            else {}
+        )
+        date = headers.get("date")
+        if not date:
+            return
+        try:
+            moment = parsedate_to_datetime(date)
+        except (TypeError, ValueError):
+            return
+        if moment.tzinfo is None:
+            return
+        if self._latest is None or moment > self._latest:
+            self._latest = moment
+
+    def __call__(self) -> datetime:
+        now: datetime = self._clock()
+        return max(now, self._latest) if self._latest is not None else now

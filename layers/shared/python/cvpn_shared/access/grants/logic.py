@@ -31,6 +31,7 @@ from cvpn_shared.access.grants.models import (
     FINAL_STATES,
     Actor,
     Approver,
+    ExtensionRequest,
     Grant,
     GrantInvalid,
     Person,
@@ -53,11 +54,14 @@ __all__ = [
     "Outcome",
     "Sessions",
     "activate",
+    "approve_extension",
+    "ask_extension",
     "break_glass",
     "connect_entry_after",
     "expire",
     "extend",
     "new_grant_id",
+    "refuse_extension",
     "request",
     "revoke",
 ]
@@ -125,13 +129,16 @@ def request(
     by: Actor,
     now: datetime,
     grant_id: str | None = None,
+    request_id: str | None = None,
 ) -> Grant:
     """A pending grant: ``person`` asks for ``access_groups`` (all of the profile's when empty) on the
-    profile's endpoint for ``hours`` (the profile's default when None), for ``reason``."""
+    profile's endpoint for ``hours`` (the profile's default when None), for ``reason``; ``request_id``
+    names the access request (form or ticket) that asks."""
     moment = utc(now)
     return parse_grant(
         {
             "grant_id": grant_id or new_grant_id(),
+            "request_id": request_id,
             "person": person,
             "profile": profile.name,
             "endpoint_id": endpoint_id,
@@ -143,7 +150,13 @@ def request(
             "created_at": moment,
             "history": [
                 _transition(
-                    action="requested", from_state=None, to_state="pending", at=moment, by=by, reason=reason
+                    action="requested",
+                    from_state=None,
+                    to_state="pending",
+                    at=moment,
+                    by=by,
+                    reason=reason,
+                    request_id=request_id,
                 )
             ],
         }
@@ -176,9 +189,106 @@ def activate(grant: Grant, *, approver: Approver, by: Actor, now: datetime) -> G
     moment = utc(now)
     ends = utc(moment + timedelta(hours=grant.hours))
     transition = _transition(
-        action="activated", from_state="pending", to_state="active", at=moment, by=by, ends_at=ends
+        action="activated",
+        from_state="pending",
+        to_state="active",
+        at=moment,
+        by=by,
+        ends_at=ends,
+        request_id=grant.request_id,
     )
     return _changed(grant, transition, starts_at=moment, ends_at=ends, approver=approver)
+
+
+def ask_extension(
+    grant: Grant,
+    *,
+    hours: float,
+    reason: str,
+    request_id: str,
+    profile: NetworkProfile,
+    by: Actor,
+    now: datetime,
+) -> Grant:
+    """The owner of an active grant asks for it to end ``hours`` after the approval; it keeps its end
+    until then (``pending_extension``; one at a time)."""
+    if grant.state != "active" or grant.ends_at is None or grant.ends_at <= now:
+        raise GrantConflict(f"grant {grant.grant_id} is not active: only an active grant can be extended")
+    if grant.pending_extension is not None:
+        raise GrantConflict(
+            f"grant {grant.grant_id} already waits for an extension "
+            f"(request {grant.pending_extension.request_id}): wait for its decision"
+        )
+    chosen = _checked_hours(hours, profile)
+    moment = utc(now)
+    if utc(moment + timedelta(hours=chosen)) <= grant.ends_at:
+        raise GrantInvalid.one(
+            "hours",
+            f"{chosen:g} h from now ends before the grant's end ({grant.ends_at.isoformat()}): "
+            "nothing to extend",
+        )
+    transition = _transition(
+        action="extension-requested",
+        from_state="active",
+        to_state="active",
+        at=moment,
+        by=by,
+        reason=reason,
+        ends_at=grant.ends_at,
+        request_id=request_id,
+    )
+    try:
+        wanted = ExtensionRequest(hours=chosen, reason=reason, requested_at=moment, request_id=request_id)
+    except ValidationError as error:
+        raise GrantInvalid(field_errors(error)) from None
+    return _changed(grant, transition, pending_extension=wanted)
+
+
+def approve_extension(
+    grant: Grant, *, request_id: str, approver: Approver, by: Actor, now: datetime
+) -> Grant:
+    """The extension ``request_id`` is approved: the grant ends its hours after ``now``."""
+    wanted = grant.pending_extension
+    if grant.state != "active" or wanted is None or wanted.request_id != request_id:
+        raise GrantConflict(
+            f"grant {grant.grant_id} waits for no extension {request_id} (it is {grant.state})"
+        )
+    if grant.ends_at is None or grant.ends_at <= now:
+        raise GrantConflict(f"grant {grant.grant_id} ended before its extension was approved")
+    if approver.key == grant.person.key:
+        raise GrantInvalid.one("approver", "nobody approves their own grant")
+    moment = utc(now)
+    ends = max(utc(moment + timedelta(hours=wanted.hours)), grant.ends_at)
+    transition = _transition(
+        action="extended",
+        from_state="active",
+        to_state="active",
+        at=moment,
+        by=by,
+        reason=wanted.reason,
+        ends_at=ends,
+        request_id=request_id,
+    )
+    return _changed(grant, transition, ends_at=ends, pending_extension=None)
+
+
+def refuse_extension(grant: Grant, *, request_id: str, by: Actor, reason: str, now: datetime) -> Grant | None:
+    """The extension ``request_id`` was refused (or nobody decided): the grant keeps its end. None when
+    the grant no longer waits for it (it ended, or the refusal was recorded already)."""
+    wanted = grant.pending_extension
+    if grant.state != "active" or wanted is None or wanted.request_id != request_id:
+        return None
+    transition = _transition(
+        action="extension-refused",
+        from_state="active",
+        to_state="active",
+        at=utc(now),
+        by=by,
+        reason=reason,
+        ends_at=grant.ends_at,
+        request_id=request_id,
+    )
+    return _changed(grant, transition, pending_extension=None)
 
 
 def break_glass(
@@ -262,7 +372,7 @@ def expire(grant: Grant, *, now: datetime) -> Grant | None:
         by=EXPIRY_ACTOR,
         ends_at=grant.ends_at,
     )
-    return _changed(grant, transition)
+    return _changed(grant, transition, pending_extension=None)
 
 
 def revoke(grant: Grant, *, by: Actor, reason: str, now: datetime) -> Grant:
@@ -283,7 +393,7 @@ def revoke(grant: Grant, *, by: Actor, reason: str, now: datetime) -> Grant:
         reason=reason,
         ends_at=ends,
     )
-    return _changed(grant, transition, ends_at=ends)
+    return _changed(grant, transition, ends_at=ends, pending_extension=None)
 
 
 # ----------------------------------------------------------------------------- the connect-time item
@@ -497,6 +607,31 @@ class AccessGrants:
             hook.activated(grant)
         return grant
 
+    def new_request(
+        self,
+        *,
+        person: Person,
+        profile_name: str,
+        access_groups: Sequence[str],
+        hours: float | None,
+        reason: str,
+        by: Actor,
+        request_id: str | None = None,
+    ) -> Grant:
+        """The pending grant a request would create, checked against its profile, not stored yet."""
+        profile = self.profile(profile_name)
+        return request(
+            person=person,
+            profile=profile,
+            endpoint_id=self._endpoint(profile),
+            access_groups=access_groups,
+            hours=hours,
+            reason=reason,
+            by=by,
+            now=self._clock(),
+            request_id=request_id,
+        )
+
     def request(
         self,
         *,
@@ -506,18 +641,17 @@ class AccessGrants:
         hours: float | None,
         reason: str,
         by: Actor,
+        request_id: str | None = None,
     ) -> Grant:
-        """A pending grant, waiting for approval."""
-        profile = self.profile(profile_name)
-        grant = request(
+        """A pending grant, waiting for approval (stored)."""
+        grant = self.new_request(
             person=person,
-            profile=profile,
-            endpoint_id=self._endpoint(profile),
+            profile_name=profile_name,
             access_groups=access_groups,
             hours=hours,
             reason=reason,
             by=by,
-            now=self._clock(),
+            request_id=request_id,
         )
         self.store.write(None, grant)
         return grant
@@ -532,6 +666,50 @@ class AccessGrants:
         self.store.write(current, grant)
         for hook in self._hooks:
             hook.activated(grant)
+        return grant
+
+    def refuse_request(self, grant_id: str, *, by: Actor, reason: str) -> Grant | None:
+        """A pending grant nobody approved (refused, or its approval expired) is revoked with
+        ``reason``; None when it is not pending (decided or ended already)."""
+        current = self.store.get(grant_id)
+        if current is None or current.state != "pending":
+            return None
+        grant = revoke(current, by=by, reason=reason, now=self._clock())
+        self.store.write(current, grant)
+        return grant
+
+    def ask_extension(self, grant_id: str, *, hours: float, reason: str, request_id: str, by: Actor) -> Grant:
+        """Record that the grant's owner asks for an extension, waiting for approval."""
+        current = self.get(grant_id)
+        grant = ask_extension(
+            current,
+            hours=hours,
+            reason=reason,
+            request_id=request_id,
+            profile=self.profile(current.profile),
+            by=by,
+            now=self._clock(),
+        )
+        self.store.write(current, grant)
+        return grant
+
+    def approve_extension(self, grant_id: str, *, request_id: str, approver: Approver, by: Actor) -> Grant:
+        """The extension is approved: the grant (and its expiry schedule) ends its hours from now."""
+        current = self.get(grant_id)
+        grant = approve_extension(current, request_id=request_id, approver=approver, by=by, now=self._clock())
+        assert grant.ends_at is not None
+        self._schedules.set(grant.grant_id, grant.ends_at)
+        self.store.write(current, grant)
+        return grant
+
+    def refuse_extension(self, grant_id: str, *, request_id: str, by: Actor, reason: str) -> Grant | None:
+        """The extension was refused or expired: the grant keeps its end; None when nothing waited."""
+        current = self.store.get(grant_id)
+        if current is None:
+            return None
+        grant = refuse_extension(current, request_id=request_id, by=by, reason=reason, now=self._clock())
+        if grant is not None:
+            self.store.write(current, grant)
         return grant
 
     def extend(self, grant_id: str, *, hours: float, by: Actor, reason: str) -> Grant:

@@ -61,8 +61,16 @@ Action = Literal[
 # No control characters in anything printed in a listing or a log line.
 _PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 Text = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
+# An issuer is https, as OpenID Connect requires; plain http only on this machine's loopback (an issuer
+# run beside the product for development, such as the local cloud's), which nothing else can answer.
 Issuer = Annotated[
-    str, StringConstraints(min_length=1, max_length=512, pattern=r"^https://[^\s#?\x00-\x1f\x7f]+$")
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=512,
+        pattern=r"^(https://[^\s#?\x00-\x1f\x7f]+"
+        r"|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?(/[^\s#?\x00-\x1f\x7f]*)?)$",
+    ),
 ]
 Subject = Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=_PRINTABLE)]
 # What Client VPN passes as the user name: an Active Directory sAMAccountName or UPN, a SAML NameID, or
@@ -73,6 +81,9 @@ VpnUserName = Annotated[
 Reason = Annotated[
     str, StringConstraints(min_length=1, max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
 ]
+
+
+RequestId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 
 
 class GrantInvalid(Exception):
@@ -141,6 +152,9 @@ class Transition(_Model):
     by: Actor
     reason: Annotated[str, StringConstraints(max_length=1000)] = ""
     ends_at: AwareDatetime | None = None
+    request_id: RequestId | None = Field(
+        default=None, description="the access request (grant or extension) this change answers"
+    )
 
 
 class ExtensionRequest(_Model):
@@ -150,7 +164,7 @@ class ExtensionRequest(_Model):
     hours: Annotated[float, Field(gt=0)]
     reason: Reason
     requested_at: AwareDatetime
-    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+    request_id: RequestId
 
 
 class Grant(_Model):
@@ -173,8 +187,8 @@ class Grant(_Model):
     granted_by: Actor | None = Field(default=None, description="who gave a break-glass grant")
     history: Annotated[list[Transition], Field(min_length=1)]
     version: Annotated[int, Field(ge=1)] = 1
-    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] | None = (
-        Field(default=None, description="the access request (form or ticket) that asked for it")
+    request_id: RequestId | None = Field(
+        default=None, description="the access request (form or ticket) that asked for it"
     )
     pending_extension: ExtensionRequest | None = Field(
         default=None, description="an extension the person asked for, waiting for approval"

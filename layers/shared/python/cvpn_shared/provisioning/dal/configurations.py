@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConfigurationStore"]
+from botocore.exceptions import ClientError
+
+from cvpn_shared.core.aws_errors import error_code
+
+__all__ = ["ConfigurationStore", "configuration_key"]
+
+
+def configuration_key(request_id: str, endpoint_id: str) -> str:
+    """Where the client configuration of ``endpoint_id`` (provisioned by ``request_id``) is stored."""
+    return f"client-configurations/{request_id}/{endpoint_id}.ovpn"
 
 
 class ConfigurationStore:
@@ -27,6 +36,16 @@ class ConfigurationStore:
             ServerSideEncryption="aws:kms",
             Metadata=metadata,
         )
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` is stored (an export that failed left nothing to link to)."""
+        try:
+            self._s3.head_object(Bucket=self._bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
+                return False
+            raise
+        return True
 
     def presigned_url(self, key: str, ttl_seconds: int, filename: str) -> str:
         return str(
