@@ -1,9 +1,9 @@
 """Mutual TLS end to end on the local cloud: a client CA made by `cvpn ca create`, a shared endpoint
 with certificate + Active Directory authentication, personal certificates for grants.
 
-A person granted access downloads a personal profile (the download stands in for the person's page:
-``ClientCertificates.personal_configuration``, as GET /grants/<id>/configuration calls it) whose
-certificate chains to the CA and whose key matches; the simulated client connects with it; revoking
+A person granted access downloads a personal profile (GET /grants/<id>/configuration signed in, as
+the person's page does: the request API's function issues the certificate) whose certificate chains
+to the CA and whose key matches; the simulated client connects with it; revoking
 the grant revokes the certificate, imports the CA's list into the endpoint and cuts the session, and
 the same certificate is refused. The scheduled refresh renews an expired list. No private key is left
 in any log group, table, state machine history or SNS/SQS message of the local cloud.
@@ -32,7 +32,6 @@ from localcloud.clientvpn.connections import simulate_connect_by_id
 from tests.access.e2e.conftest import STACK_NAME, Intake
 from tests.fixtures import REPO_ROOT
 
-ISSUER = "https://login.example.com/oauth2/default"
 MANAGED_BY = {"Key": "cvpn-autopilot:managed-by", "Value": "client-vpn-autopilot"}
 PROFILE = "mtls-eng"
 REQUEST_ID = "NET-MTLS1"
@@ -47,6 +46,11 @@ class Mtls:
     endpoint_id: str
     ca_arn: str
     run: Callable[..., tuple[int, str, str]]
+
+    @property
+    def issuer(self) -> str:
+        assert self.intake.cloud.oidc is not None
+        return str(self.intake.cloud.oidc.issuer_url)
 
     @property
     def clock(self) -> Any:
@@ -73,18 +77,25 @@ class Mtls:
 
     def break_glass(self, user: str, hours: str = "100") -> dict[str, Any]:
         code, out, err = self.run(
-            "access", "grant", "--profile", PROFILE, "--user", user, "--issuer", ISSUER,
+            "access", "grant", "--profile", PROFILE, "--user", user, "--issuer", self.issuer,
             "--sub", f"00u-{user}", "--hours", hours, "--reason", f"incident for {user}", "--json",
         )  # fmt: skip
         assert code == 0, err
         return dict(json.loads(out))
 
     def download(self, grant: dict[str, Any]) -> tuple[str, str]:
-        """The person's personal profile: (certificate PEM, private key PEM)."""
-        from cvpn_shared.access.grants.models import parse_grant
-
-        link = self.certificates().personal_configuration(parse_grant(grant), ttl_seconds=3600)
-        assert link["filename"] == f"{PROFILE}-{grant['person']['vpn_user']}.ovpn"
+        """What the person's page does: GET /grants/<id>/configuration signed in as the grant's owner,
+        then the link it answers. Returns (certificate PEM, private key PEM) of the profile."""
+        assert self.intake.cloud.oidc is not None
+        user = grant["person"]["vpn_user"]
+        token = self.intake.cloud.oidc.mint_token(f"00u-{user}", f"{user}@example.com", email_verified=True)
+        request = urllib.request.Request(
+            f"{self.intake.api_url}/grants/{grant['grant_id']}/configuration",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            link = json.loads(response.read())
+        assert link["filename"] == f"{PROFILE}-{user}.ovpn"
         with urllib.request.urlopen(link["url"], timeout=30) as response:
             text = response.read().decode()
         certificate = re.search(r"<cert>\n(.+?)\n</cert>", text, re.S)

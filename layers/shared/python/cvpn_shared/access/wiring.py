@@ -276,7 +276,7 @@ def build_access_grants(
         clock=clock,
         hooks=[
             GrantCertificates(
-                build_client_certificates(make_client, settings, clock),
+                lambda: build_client_certificates(make_client, settings, clock),
                 issue_on_activation=issue_certificates,
             )
         ]
@@ -396,4 +396,14 @@ def personal_grants() -> PersonalGrants:
         clock=clock,
         link_ttl_seconds=settings.config_url_ttl_seconds,
         configuration_key=configuration_key,
+        personal_configuration=_personal_configuration,
     )
+
+
+def _personal_configuration(grant: Any, ttl_seconds: int) -> dict[str, str] | None:
+    """The grant's personal profile when its profile names a client CA (issued here, in the
+    function's memory, on first use); None otherwise."""
+    certificates = client_certificates()
+    if not certificates.ca_for(grant):
+        return None
+    return certificates.personal_configuration(grant, ttl_seconds)

@@ -359,9 +359,16 @@ class GrantCertificates:
     command line leaves it to the person's first download, which runs in one); a grant that ends
     has its certificates revoked."""
 
-    def __init__(self, certificates: ClientCertificates, *, issue_on_activation: bool) -> None:
-        self._certificates = certificates
+    def __init__(self, certificates: Callable[[], ClientCertificates], *, issue_on_activation: bool) -> None:
+        self._make = certificates  # built on first use: most grants' functions never need its clients
+        self._built: ClientCertificates | None = None
         self._issue_on_activation = issue_on_activation
+
+    @property
+    def _certificates(self) -> ClientCertificates:
+        if self._built is None:
+            self._built = self._make()
+        return self._built
 
     def activated(self, grant: Grant) -> None:
         if not self._issue_on_activation or not self._certificates.ca_for(grant):
