@@ -76,12 +76,31 @@ class Mtls:
         return build_client_certificates(make_client, settings, self.clock.now)
 
     def break_glass(self, user: str, hours: str = "100") -> dict[str, Any]:
-        code, out, err = self.run(
-            "access", "grant", "--profile", PROFILE, "--user", user, "--issuer", self.issuer,
-            "--sub", f"00u-{user}", "--hours", hours, "--reason", f"incident for {user}", "--json",
-        )  # fmt: skip
-        assert code == 0, err
-        return dict(json.loads(out))
+        """A break-glass grant for ``user`` signed in at the local cloud's issuer (plain http, which
+        `cvpn access grant --issuer` refuses: given through the same layer call the command makes)."""
+        from cvpn_shared.access.grants.models import Actor, Person
+        from cvpn_shared.access.wiring import build_access_grants
+
+        outputs = self.intake.stack.outputs
+        settings = SimpleNamespace(
+            access_grants_table_name=outputs["AccessGrantsTableName"],
+            grant_schedule_group=outputs["GrantScheduleGroupName"],
+            expire_grant_function_arn=outputs["ExpireGrantFunctionArn"],
+            grant_scheduler_role_arn=outputs["GrantSchedulerRoleArn"],
+            profiles_parameter_path=outputs["ProfilesParameterPath"],
+            requests_table_name=outputs["RequestsTableName"],
+            config_bucket_name=outputs["ClientConfigBucketName"],
+        )
+        grants = build_access_grants(self.intake.cloud.client, settings, self.clock.now)
+        grant = grants.grant_break_glass(
+            person=Person(issuer=self.issuer, sub=f"00u-{user}", vpn_user=user),
+            profile_name=PROFILE,
+            access_groups=[],
+            hours=float(hours),
+            reason=f"incident for {user}",
+            by=Actor(kind="aws", id="arn:aws:iam::123456789012:user/admin", name="admin"),
+        )
+        return dict(grant.model_dump(mode="json"))
 
     def download(self, grant: dict[str, Any]) -> tuple[str, str]:
         """What the person's page does: GET /grants/<id>/configuration signed in as the grant's owner,
