@@ -85,10 +85,13 @@ def _settings(args: argparse.Namespace) -> SimpleNamespace:
             f"--stack-name {args.stack_name}: no output {', '.join(missing)} "
             "(a stack deployed before grants? deploy this version first)"
         )
-    settings = SimpleNamespace(**{field: outputs[key] for key, field in _OUTPUTS.items()})
-    # A grant from a ticket gets comments when the CLI revokes or extends it too.
-    settings.grant_comment_function_arn = outputs.get("GrantCommentFunctionArn", "")
-    return settings
+    # A grant from a ticket gets comments when the CLI revokes or extends it too; with the bucket of
+    # personal profiles, ending a grant revokes its client certificates.
+    return SimpleNamespace(
+        **{field: outputs[key] for key, field in _OUTPUTS.items()},
+        grant_comment_function_arn=outputs.get("GrantCommentFunctionArn", ""),
+        config_bucket_name=outputs.get("ClientConfigBucketName", ""),
+    )
 
 
 def _clock(args: argparse.Namespace) -> Callable[[], datetime]:

@@ -14,7 +14,8 @@ cvpn access grant|extend|revoke|list                              time-bound acc
 cvpn plan REQUEST.json | cvpn drift [ENDPOINT]                    what a document would change, what drifted
 cvpn adopt ENDPOINT_ID --request-id ID [--yes]                    manage an endpoint made elsewhere
 cvpn apply REQUEST.json [--wait] [--replace] | cvpn history ID    change an endpoint in place, its revisions
-cvpn certs check [ENDPOINT] [--days N]                            server certificates near expiry, renewals
+cvpn server-cert check [ENDPOINT] [--days N]                      server certificates near expiry, renewals
+cvpn ca create | cvpn cert list|revoke SERIAL                     client CA, personal certificates
 cvpn demo                                                         the demo on the local cloud
 
 `cvpn local up` writes where it serves to a state file (``cvpn.common.local_state_path``); ``--local``
@@ -37,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cvpn import access_cli, apply_cli, certs_cli, intake_cli, monitoring_cli, plan_cli
+from cvpn import access_cli, apply_cli, cert_cli, intake_cli, monitoring_cli, plan_cli, server_cert_cli
 from cvpn.common import (
     DEFAULT_LOCAL_URL,
     DEFAULT_STACK_NAME,
@@ -802,9 +803,10 @@ def build_parser() -> argparse.ArgumentParser:
     intake_cli.register(sub)  # cvpn request submit
     monitoring_cli.register(sub)  # cvpn findings, cvpn connections, cvpn monitoring reindex
     access_cli.register(sub)  # cvpn access grant|extend|revoke|list
+    cert_cli.register(sub)  # cvpn ca create, cvpn cert list|revoke
     plan_cli.register(sub)  # cvpn plan, cvpn drift, cvpn adopt
     apply_cli.register(sub)  # cvpn apply, cvpn history
-    certs_cli.register(sub)  # cvpn certs check
+    server_cert_cli.register(sub)  # cvpn server-cert check
     return parser
 
 

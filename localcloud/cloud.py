@@ -205,6 +205,7 @@ class LocalCloud:
         from werkzeug.serving import make_server
 
         from localcloud import (
+            acmpca,
             clientvpn,
             custom_ids,
             dynamodb_atomic,
@@ -247,6 +248,7 @@ class LocalCloud:
         logs.install()
         sns.install()
         clientvpn.install()
+        acmpca.install()
         custom_ids.install()
         stepfunctions.install()
         eventbridge.install()

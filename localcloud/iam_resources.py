@@ -434,6 +434,14 @@ def _acm(call: Call, lookups: Lookups) -> list[Authorization]:
     return [_on(call, lookups, _action(call), str(arn)) if arn else Authorization(_action(call), "*")]
 
 
+def _acm_pca(call: Call, lookups: Lookups) -> list[Authorization]:
+    # Every Private CA action but Create/List is on the CA; the certificate ARN names it as a prefix.
+    arn = call.params.get("CertificateAuthorityArn") or call.params.get("ResourceArn")
+    if not arn:
+        return [Authorization(_action(call), "*", _with_request_tags(call, {}))]
+    return [Authorization(_action(call), str(arn), _with_request_tags(call, {}))]
+
+
 def _ds(call: Call, lookups: Lookups) -> list[Authorization]:
     directory = call.params.get("DirectoryId")
     if directory and call.operation != "DescribeDirectories":
@@ -491,6 +499,7 @@ _BY_SERVICE: dict[str, _Builder] = {
     "lambda": _lambda,
     "states": _states,
     "acm": _acm,
+    "acm-pca": _acm_pca,
     "ds": _ds,
     "iam": _iam,
     "sqs": _sqs,

@@ -24,6 +24,10 @@ clientvpn-api.md, the AWS Client VPN administrator guide, botocore's EC2 model):
   the end record.
 * Failed mutual-TLS (certificate) attempts are not logged at all, as AWS documents; they are counted
   per endpoint instead (AWS/ClientVPN ``AuthenticationFailures``, also put into moto's CloudWatch).
+  A client that presents a certificate (``client_certificate``) is judged as OpenVPN judges it: it
+  must be signed by a certificate of the client root chain the endpoint names in ACM, be within its
+  validity at the emulated now, and its serial must not be in the revocation list imported into the
+  endpoint; otherwise the handshake fails that way (nothing logged, one authentication failure).
 * An endpoint that is not ``available`` (no completed subnet association) cannot be reached by a
   client, so such an attempt writes nothing and counts nothing.
 * A failed attempt still has a connection id (AWS hands it to the client-connect handler before the
@@ -86,6 +90,7 @@ __all__ = [
     "advance_connections",
     "authentication_failure_count",
     "authentication_failure_count_by_id",
+    "client_certificate_problem",
     "default_log_stream_name",
     "invoke_with_moto_lambda",
     "simulate_connect",
@@ -800,7 +805,63 @@ def _failed_attempt(
     )
 
 
-def _refuse_client_certificate(endpoint: Any, now: datetime) -> ConnectionAttemptResult:
+def _client_root_certificates(endpoint: Any) -> list[Any]:
+    """The certificates of the client root chain(s) the endpoint's mutual authentication names."""
+    from cryptography import x509
+
+    from localcloud.clientvpn.references import certificate_authority_pem, find_certificate
+
+    found = []
+    for option in endpoint.authentication_options or []:
+        if option.get("Type") != CERTIFICATE_AUTHENTICATION:
+            continue
+        mutual = option.get("MutualAuthentication") or {}
+        arn = mutual.get("ClientRootCertificateChainArn") or mutual.get("ClientRootCertificateChain")
+        bundle = find_certificate(
+            str(endpoint.account_id), str(endpoint.region), str(arn or ""), "Client root"
+        )
+        pem = certificate_authority_pem(bundle) + "\n" + bundle.cert.decode()
+        found.extend(x509.load_pem_x509_certificates(pem.encode()))
+    return found
+
+
+def client_certificate_problem(endpoint: Any, certificate_pem: str, now: datetime) -> str | None:
+    """Why the endpoint refuses ``certificate_pem`` in the handshake, None when it accepts it."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
+    except ValueError:
+        return "the client certificate is not a PEM certificate"
+    if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+        return (
+            f"the client certificate is valid {certificate.not_valid_before_utc} "
+            f"to {certificate.not_valid_after_utc}"
+        )
+    issuer = None
+    for root in _client_root_certificates(endpoint):
+        if root.subject != certificate.issuer:
+            continue
+        try:
+            certificate.verify_directly_issued_by(root)
+        except (ValueError, TypeError, InvalidSignature):
+            continue
+        issuer = root
+        break
+    if issuer is None:
+        return "the client certificate does not chain to the endpoint's client root certificate"
+    revocation_list = getattr(endpoint, "certificate_revocation_list", None)
+    if revocation_list:
+        crl = x509.load_pem_x509_crl(str(revocation_list).encode())
+        if crl.issuer == certificate.issuer and crl.get_revoked_certificate_by_serial_number(
+            certificate.serial_number
+        ):
+            return f"the client certificate (serial {certificate.serial_number:x}) is revoked"
+    return None
+
+
+def _refuse_client_certificate(endpoint: Any, now: datetime, why: str = "") -> ConnectionAttemptResult:
     """A failed mutual-TLS handshake: not logged by AWS, counted in AuthenticationFailures."""
     simulation = _simulation(endpoint)
     with simulation.lock:
@@ -809,8 +870,8 @@ def _refuse_client_certificate(endpoint: Any, now: datetime) -> ConnectionAttemp
     return ConnectionAttemptResult(
         connected=False,
         endpoint_id=str(endpoint.id),
-        detail="mutual TLS authentication failed: not logged (AWS does not log these), "
-        "counted in AWS/ClientVPN AuthenticationFailures",
+        detail=f"mutual TLS authentication failed{': ' + why if why else ''}: not logged (AWS does not "
+        "log these), counted in AWS/ClientVPN AuthenticationFailures",
         failure_reason=MUTUAL_TLS_AUTHENTICATION_FAILED,
         counted_as_authentication_failure=True,
     )
@@ -833,8 +894,12 @@ def simulate_connect(
     groups: Sequence[str] | None = None,
     invoke_handler: InvokeHandler | None = None,
     handler_timeout_seconds: float = CLIENT_CONNECT_HANDLER_TIMEOUT_SECONDS,
+    client_certificate: str | None = None,
 ) -> ConnectionAttemptResult:
     """Play one client's connection attempt against ``endpoint`` at the emulated clock's now.
+
+    ``client_certificate`` (PEM) is the certificate the client presents on a mutual-TLS endpoint: the
+    endpoint checks it (see the module doc) and its common name is the connection's ``common_name``.
 
     ``outcome="failure"`` makes authentication fail. With ``failure_reason`` None (or
     ``MUTUAL_TLS_AUTHENTICATION_FAILED``) on an endpoint using certificate authentication, the client
@@ -887,6 +952,23 @@ def simulate_connect(
         device_type=device_type,
         port=client_port,
     )
+
+    if client_certificate is not None and outcome == "success":
+        if not mutual_tls:
+            raise ValueError(f"endpoint {endpoint_id} does not use certificate authentication")
+        problem = client_certificate_problem(endpoint, client_certificate, now)
+        if problem is not None:
+            return _refuse_client_certificate(endpoint, now, problem)
+        attempt = _ClientAttempt(
+            now=now,
+            connection_id=connection_id,
+            common_name=_common_name(client_certificate) or common_name,
+            username=logged_username,
+            device_ip=device_ip,
+            device_type=device_type,
+            port=client_port,
+        )
+        common_name = attempt.common_name
 
     if outcome == "failure":
         tls_failure = failure_reason == MUTUAL_TLS_AUTHENTICATION_FAILED or (
@@ -968,6 +1050,15 @@ def simulate_connect(
         connection=connection,
         posture_compliance_statuses=posture,
     )
+
+
+def _common_name(certificate_pem: str) -> str | None:
+    from cryptography import x509
+
+    names = x509.load_pem_x509_certificate(certificate_pem.encode()).subject.get_attributes_for_oid(
+        x509.NameOID.COMMON_NAME
+    )
+    return str(names[0].value) if names else None
 
 
 def _backend_endpoint(account_id: str, region: str, endpoint_id: str) -> Any:

@@ -46,6 +46,7 @@ BAD_POSITIONALS = {
     "GRANT_ID": "g-00000000000000000000000000000000",
     "ENDPOINT_OR_REQUEST": "NET-0000-UNKNOWN",
     "ENDPOINT": "cvpn-endpoint-0123456789abcdef0",
+    "SERIAL": "not-hex",
 }
 GOOD_DOCUMENTS = {
     ("provision",): REPO_ROOT / "events" / "requests" / "seed-active-directory.json",
@@ -60,6 +61,7 @@ EXTRA = {
     ("request", "submit"): ["--source", "jira", "--secret", "s"],
     ("request", "reopen"): ["--source", "jira"],
     ("local", "faults"): ["--throttle-rate", "0.5"],
+    ("ca", "create"): ["--crl-bucket", "no-such-bucket"],
 }
 
 

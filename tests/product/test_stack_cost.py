@@ -108,10 +108,13 @@ def test_the_template_is_read_as_it_is() -> None:
         "IngestConnectionLogsFunction",
         "CheckDriftFunction",
         "CheckServerCertificatesFunction",
+        "RefreshRevocationListsFunction",
     }
     ingest, drift = scheduled["IngestConnectionLogsFunction"], scheduled["CheckDriftFunction"]
     assert drift.schedules == ("rate(1 day)",)  # the DriftCheckSchedule parameter's default
     assert scheduled["CheckServerCertificatesFunction"].schedules == ("rate(1 day)",)
+    # the RevocationListRefreshSchedule parameter's default
+    assert scheduled["RefreshRevocationListsFunction"].schedules == ("rate(1 hour)",)
     assert (ingest.logical_id, ingest.memory_mb, ingest.tracing) == (
         "IngestConnectionLogsFunction",
         1024,

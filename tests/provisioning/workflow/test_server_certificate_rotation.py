@@ -203,7 +203,7 @@ def test_a_server_certificate_close_to_expiry_is_rotated_where_allowed_and_alarm
     profile_before = ec2.export_client_vpn_client_configuration(ClientVpnEndpointId=rotated_id)
 
     # 60 days left: the check finds nothing to say about either endpoint.
-    status, out, err = cli("certs", "check", rotated_id)
+    status, out, err = cli("server-cert", "check", rotated_id)
     assert (status, err) == (0, "") and f"{rotated_id} ({allowed['request_id']}): valid" in out
     _fire_certificate_check(product)
     assert not [
@@ -216,7 +216,7 @@ def test_a_server_certificate_close_to_expiry_is_rotated_where_allowed_and_alarm
     # Fifty days on, 10 are left; the operator has imported the renewed certificate (same CA).
     clock.advance(50 * DAY)
     renewed = _import_server_certificate(product, authority, domain, clock.now(), days=395)
-    status, out, _ = cli("certs", "check", allowed["request_id"])
+    status, out, _ = cli("server-cert", "check", allowed["request_id"])
     assert status == 3 and "EXPIRING" in out and f"renewed certificate {renewed} (users keep" in out
     assert "the daily check applies" in out  # a look on demand starts nothing
     since = clock.now()
@@ -262,7 +262,7 @@ def test_a_server_certificate_close_to_expiry_is_rotated_where_allowed_and_alarm
     _fire_certificate_check(product)
     later = _received(product, certificate_events, {kept_id}, since)
     assert rotated_id not in later
-    status, out, _ = cli("certs", "check", "--json")
+    status, out, _ = cli("server-cert", "check", "--json")
     reports = {report["endpoint_id"]: report for report in json.loads(out)}
     assert status == 3 and reports[rotated_id]["status"] == "valid"
     assert reports[rotated_id]["certificate_arn"] == renewed and reports[kept_id]["status"] == "expiring"

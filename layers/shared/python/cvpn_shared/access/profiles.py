@@ -123,6 +123,29 @@ class NetworkProfile(_Model):
         description="the sign-in token's claim holding the user name the VPN sees (default: "
         "preferred_username, username or cognito:username, the first present)",
     )
+    client_certificate_authority_arn: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:\d{12}:certificate-authority/[0-9a-f-]{36}$"
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="the AWS Private CA that issues each person's client certificate (mutual TLS)",
+    )
+
+    @model_validator(mode="after")
+    def _client_ca_needs_mutual_tls(self) -> NetworkProfile:
+        if self.client_certificate_authority_arn and not any(
+            method.type == "mutual-tls" for method in self.authentication
+        ):
+            raise ValueError(
+                "client_certificate_authority_arn: the endpoint must use mutual-tls authentication "
+                "(its client_root_certificate_chain_arn the CA's certificate in ACM)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _grant_settings_agree(self) -> NetworkProfile:

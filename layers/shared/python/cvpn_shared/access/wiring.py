@@ -16,6 +16,7 @@ from cvpn_shared.core.aws_clients import client
 if TYPE_CHECKING:
     from cvpn_shared.access.access_requests import AccessRequestServices
     from cvpn_shared.access.approval import RecordedRequests
+    from cvpn_shared.access.certificates.lifecycle import ClientCertificates
     from cvpn_shared.access.cidr_pool import CidrPool
     from cvpn_shared.access.dal.approvals import ApprovalRecords, ApproversTopic
     from cvpn_shared.access.dal.executions import StepFunctionsExecutions
@@ -39,6 +40,8 @@ __all__ = [
     "approval_records",
     "approver_words",
     "approvers_topic",
+    "build_client_certificates",
+    "client_certificates",
     "client_cidr_allocations",
     "client_cidr_pool",
     "configuration_store",
@@ -245,10 +248,15 @@ def ticket_poster() -> UrllibPoster:
     return UrllibPoster(timeout_seconds=10.0)
 
 
-def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGrants:
+def build_access_grants(
+    make_client: Any, settings: Any, clock: Any, *, issue_certificates: bool = False
+) -> AccessGrants:
     """Grants over the stack's table, schedule group, expiry function and endpoints, through
     ``make_client(service)`` (the functions' clients, or the command line's). ``settings`` has the
-    names of ``AccessSettings``' grant fields."""
+    names of ``AccessSettings``' grant fields. With ``config_bucket_name`` among them, grants on a
+    mutual-TLS profile have their client certificates revoked when they end, and issued when they
+    start if ``issue_certificates`` (a function of the stack: the key pair is made in its memory)."""
+    from cvpn_shared.access.certificates.lifecycle import GrantCertificates
     from cvpn_shared.access.dal.grant_follow_up import TicketFollowUp
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
     from cvpn_shared.access.grants.dal import (
@@ -289,7 +297,55 @@ def build_access_grants(make_client: Any, settings: Any, clock: Any) -> AccessGr
         clock=clock,
         follow_up=follow_up,
         connect_handlers=ClientConnectHandlers(make_client("ec2"), connect_arn) if connect_arn else None,
+        hooks=[
+            GrantCertificates(
+                lambda: build_client_certificates(make_client, settings, clock),
+                issue_on_activation=issue_certificates,
+            )
+        ]
+        if getattr(settings, "config_bucket_name", None)
+        else [],
     )
+
+
+def build_client_certificates(make_client: Any, settings: Any, clock: Any) -> ClientCertificates:
+    """Personal client certificates over Private CA, the grants table, the endpoints and the
+    configuration bucket. ``settings`` has ``access_grants_table_name``, ``profiles_parameter_path``
+    and ``config_bucket_name``."""
+    from cvpn_shared.access.certificates.lifecycle import ClientCertificates
+    from cvpn_shared.access.certificates.private_ca import (
+        ClientVpnCertificateEndpoints,
+        DynamoDbCertificateRecords,
+        EncryptedDeliveries,
+        PrivateCaAuthority,
+    )
+    from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
+    from cvpn_shared.access.grants.dal import ClientVpnSessions
+
+    s3 = make_client("s3")
+    ec2 = make_client("ec2")
+    profiles = ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path)
+
+    def ca_of_profile(name: str) -> str | None:
+        profile = profiles.get_profile(name)
+        return profile.client_certificate_authority_arn if profile is not None else None
+
+    return ClientCertificates(
+        authority=PrivateCaAuthority(make_client("acm-pca"), s3),
+        records=DynamoDbCertificateRecords(make_client("dynamodb"), settings.access_grants_table_name),
+        endpoints=ClientVpnCertificateEndpoints(ec2, ClientVpnSessions(ec2)),
+        deliveries=EncryptedDeliveries(s3, settings.config_bucket_name),
+        ca_of_profile=ca_of_profile,
+        clock=clock,
+    )
+
+
+@lru_cache(maxsize=1)
+def client_certificates() -> ClientCertificates:
+    """Certificates as a function of the stack handles them (the key pair is made in its memory)."""
+    from datetime import UTC, datetime
+
+    return build_client_certificates(client, get_settings(), lambda: datetime.now(UTC))
 
 
 @lru_cache(maxsize=1)
@@ -372,4 +428,14 @@ def personal_grants() -> PersonalGrants:
         clock=clock,
         link_ttl_seconds=settings.config_url_ttl_seconds,
         configuration_key=configuration_key,
+        personal_configuration=_personal_configuration,
     )
+
+
+def _personal_configuration(grant: Any, ttl_seconds: int) -> dict[str, str] | None:
+    """The grant's personal profile when its profile names a client CA (issued here, in the
+    function's memory, on first use); None otherwise."""
+    certificates = client_certificates()
+    if not certificates.ca_for(grant):
+        return None
+    return certificates.personal_configuration(grant, ttl_seconds)

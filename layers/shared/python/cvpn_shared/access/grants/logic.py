@@ -519,6 +519,15 @@ class ConnectHandlers(Protocol):
         ...
 
 
+class GrantHook(Protocol):
+    """What else happens when a grant starts or ends (the personal client certificate of a
+    mutual-TLS endpoint)."""
+
+    def activated(self, grant: Grant) -> None: ...
+
+    def ended(self, grant: Grant) -> None: ...
+
+
 @dataclass(frozen=True)
 class Outcome:
     """A grant after a change, and the sessions cut because of it."""
@@ -542,10 +551,12 @@ class AccessGrants:
         clock: Callable[[], datetime],
         follow_up: GrantFollowUp | None = None,
         connect_handlers: ConnectHandlers | None = None,
+        hooks: Sequence[GrantHook] = (),
     ) -> None:
         self.store = store
         self._follow_up: GrantFollowUp = follow_up or _NoFollowUp()
         self._connect_handlers = connect_handlers
+        self._hooks = tuple(hooks)
         self._schedules = schedules
         self._sessions = sessions
         self._profiles = profiles
@@ -637,6 +648,8 @@ class AccessGrants:
         self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(None, grant)
+        for hook in self._hooks:
+            hook.activated(grant)
         return grant
 
     def new_request(
@@ -697,6 +710,8 @@ class AccessGrants:
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
         self._follow_up.activated(grant, self._clock())
+        for hook in self._hooks:
+            hook.activated(grant)
         return grant
 
     def refuse_request(self, grant_id: str, *, by: Actor, reason: str) -> Grant | None:
@@ -792,6 +807,9 @@ class AccessGrants:
             cut = self._sessions.terminate(grant.endpoint_id, grant.person.vpn_user)
         self._schedules.remove(grant.grant_id)
         self._follow_up.ended(grant)
+        if current.state == "active":
+            for hook in self._hooks:
+                hook.ended(grant)
         return Outcome(grant, cut, entry.active_until if entry.active_until > now else 0)
 
     def offboard(self, vpn_user: str, *, by: Actor, reason: str) -> list[Outcome]:

@@ -190,6 +190,9 @@ class PersonalGrants:
     clock: Callable[[], datetime]
     link_ttl_seconds: int
     configuration_key: Callable[[str, str], str]
+    # On a mutual-TLS profile: the link to the person's own .ovpn with certificate and key (None on
+    # any other profile, whose endpoint's exported configuration is the same for everyone).
+    personal_configuration: Callable[[Grant, int], dict[str, str] | None] | None = None
 
     def now(self) -> datetime:
         return self.clock().astimezone(UTC).replace(microsecond=0)
@@ -220,6 +223,10 @@ class PersonalGrants:
         now = self.now()
         if not grant.is_active_at(now):
             return None
+        if self.personal_configuration is not None:
+            personal = self.personal_configuration(grant, self.link_ttl_seconds)
+            if personal is not None:
+                return personal
         key = self.configuration_key(grant.endpoint_request_id, grant.endpoint_id)
         if not self.configurations.exists(key):
             raise ConfigurationMissing(

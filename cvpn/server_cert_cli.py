@@ -1,4 +1,4 @@
-"""`cvpn certs check`: the server certificates of managed endpoints, and how long each has left.
+"""`cvpn server-cert check`: the server certificates of managed endpoints, and how long each has left.
 
 The same look as the daily check (``cvpn_shared.provisioning.server_certificates``), on demand and
 read-only: it names the renewed certificate the check would apply, and starts nothing.
@@ -109,9 +109,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add `certs check` to the `cvpn` command line."""
-    certs = subparsers.add_parser("certs", help="server certificates of the managed endpoints")
-    actions = certs.add_subparsers(dest="certs_command", required=True, metavar="ACTION")
+    """Add `server-cert check` to the `cvpn` command line."""
+    certs = subparsers.add_parser("server-cert", help="server certificates of the managed endpoints")
+    actions = certs.add_subparsers(dest="server_cert_command", required=True, metavar="ACTION")
     check = actions.add_parser(
         "check",
         help="how long each managed endpoint's server certificate has left, and its renewal",
