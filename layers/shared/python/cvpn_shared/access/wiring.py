@@ -316,11 +316,11 @@ def build_client_certificates(make_client: Any, settings: Any, clock: Any) -> Cl
     from cvpn_shared.access.certificates.private_ca import (
         ClientVpnCertificateEndpoints,
         DynamoDbCertificateRecords,
-        EncryptedDeliveries,
         PrivateCaAuthority,
     )
     from cvpn_shared.access.dal.profile_parameters import ParameterStoreProfiles
     from cvpn_shared.access.grants.dal import ClientVpnSessions
+    from cvpn_shared.provisioning.dal.configurations import ConfigurationStore
 
     s3 = make_client("s3")
     ec2 = make_client("ec2")
@@ -334,7 +334,7 @@ def build_client_certificates(make_client: Any, settings: Any, clock: Any) -> Cl
         authority=PrivateCaAuthority(make_client("acm-pca"), s3),
         records=DynamoDbCertificateRecords(make_client("dynamodb"), settings.access_grants_table_name),
         endpoints=ClientVpnCertificateEndpoints(ec2, ClientVpnSessions(ec2)),
-        deliveries=EncryptedDeliveries(s3, settings.config_bucket_name),
+        deliveries=ConfigurationStore(s3, settings.config_bucket_name),
         ca_of_profile=ca_of_profile,
         clock=clock,
     )

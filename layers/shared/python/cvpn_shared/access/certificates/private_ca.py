@@ -16,7 +16,6 @@ from cvpn_shared.core.aws_errors import error_code
 __all__ = [
     "ClientVpnCertificateEndpoints",
     "DynamoDbCertificateRecords",
-    "EncryptedDeliveries",
     "PrivateCaAuthority",
 ]
 
@@ -160,43 +159,3 @@ class ClientVpnCertificateEndpoints:
 
     def terminate(self, endpoint_id: str, vpn_user: str) -> int:
         return int(self._sessions.terminate(endpoint_id, vpn_user))
-
-
-class EncryptedDeliveries:
-    """Personal profiles in the KMS-encrypted configuration bucket, shared by presigned link."""
-
-    def __init__(self, s3_client: Any, bucket: str) -> None:
-        self._s3 = s3_client
-        self._bucket = bucket
-
-    def put(self, key: str, body: str, metadata: dict[str, str]) -> None:
-        self._s3.put_object(
-            Bucket=self._bucket,
-            Key=key,
-            Body=body.encode(),
-            ContentType="application/x-openvpn-profile",
-            ServerSideEncryption="aws:kms",
-            Metadata=metadata,
-        )
-
-    def exists(self, key: str) -> bool:
-        try:
-            self._s3.head_object(Bucket=self._bucket, Key=key)
-        except ClientError as error:
-            if error_code(error) in ("404", "NoSuchKey", "NotFound"):
-                return False
-            raise
-        return True
-
-    def presigned_url(self, key: str, ttl_seconds: int, filename: str) -> str:
-        return str(
-            self._s3.generate_presigned_url(
-                "get_object",
-                Params={
-                    "Bucket": self._bucket,
-                    "Key": key,
-                    "ResponseContentDisposition": f'attachment; filename="{filename}"',
-                },
-                ExpiresIn=ttl_seconds,
-            )
-        )
