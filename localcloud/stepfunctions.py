@@ -20,6 +20,9 @@ Out of the box it waits in wall time (Wait states, Retry intervals) and has no J
   start) and the answer kept boto's ``executionArn`` where the ``.sync`` poller reads ``ExecutionArn``.
   The SDK's service model now maps both ways, as the service does; dates become epoch milliseconds.
 - SendTaskFailure keeps its ``cause`` (moto's response handler dropped it).
+- A Choice rule on a path that is absent (``IsPresent: false`` is how a definition asks) is quiet:
+  the interpreter logged each such miss as an ERROR before the rule caught it, noise in every
+  ``cvpn local up`` and demo whose definitions branch on an optional field.
 - A task's ``TimeoutSeconds``/``TimeoutSecondsPath`` (a ``waitForTaskToken`` task waiting for its
   callback included) counts emulated seconds, so a task timing out after a day does so after a day
   of the emulated clock (or at once after ``clock.advance``), not after a real day.
@@ -32,6 +35,7 @@ an SDK-integration response can come back as a one-element list; prefer a Lambda
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 import uuid
 from typing import Any
@@ -216,13 +220,37 @@ def _send_task_failure_with_cause(self: Any) -> Any:
     return EmptyResult()
 
 
+_choice_variable = threading.local()
+
+
+class _QuietInsideChoiceVariables(logging.Filter):
+    """Drops the interpreter's error lines logged while a Choice rule reads its variable: a missing
+    path there is an answer (the rule catches it), not a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_choice_variable, "depth", 0)
+
+
+def _quiet_variable(original: Any) -> Any:
+    def _eval_body(self: Any, env: Any) -> None:
+        _choice_variable.depth = getattr(_choice_variable, "depth", 0) + 1
+        try:
+            original(self, env)
+        finally:
+            _choice_variable.depth -= 1
+
+    return _eval_body
+
+
 def install() -> None:
     """Patch moto's ASL interpreter for emulated time and JSONata. Safe to call more than once."""
     global _installed
     with _lock:
         if _installed:
             return
+        from moto.stepfunctions.parser.asl.component import eval_component
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.state.choice.comparison import variable
         from moto.stepfunctions.parser.asl.component.state.exec import execute_state
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
             state_task_service_sfn,
@@ -251,6 +279,8 @@ def install() -> None:
         )
         sfn_service._normalise_response = _normalise_sfn_response  # type: ignore[method-assign]
         StepFunctionResponse.send_task_failure = _send_task_failure_with_cause  # type: ignore[method-assign]
+        variable.Variable._eval_body = _quiet_variable(variable.Variable._eval_body)  # type: ignore[method-assign]
+        eval_component.LOG.addFilter(_QuietInsideChoiceVariables())
         _installed = True
 
 

@@ -113,3 +113,32 @@ def test_retry_interval_follows_the_clock(fast_clock: Clock) -> None:
     result = _run(definition, {})
     assert result["status"] == "SUCCEEDED", result
     assert fast_clock.timestamp() - emulated_start >= 300 + 600
+
+
+@mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+def test_a_choice_on_an_absent_field_is_quiet_and_a_real_failure_still_logs(
+    fast_clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Choice rule asking IsPresent of a missing path branches without an ERROR line in the log;
+    a path missing where the definition needs it still logs and fails the execution."""
+    definition = {
+        "StartAt": "Optional?",
+        "States": {
+            "Optional?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.request.grant_id", "IsPresent": True, "Next": "Needs"}],
+                "Default": "Done",
+            },
+            "Needs": {"Type": "Pass", "InputPath": "$.request.other", "End": True},
+            "Done": {"Type": "Pass", "Result": {"grant": "none"}, "End": True},
+        },
+    }
+    with caplog.at_level("ERROR"):
+        quiet = _run(definition, {"request": {}})
+    assert quiet["status"] == "SUCCEEDED" and json.loads(quiet["output"]) == {"grant": "none"}
+    assert not [record for record in caplog.records if "NoSuchJsonPath" in record.getMessage()]
+
+    with caplog.at_level("ERROR"):
+        failed = _run(definition, {"request": {"grant_id": "g-1"}})
+    assert failed["status"] == "FAILED"
+    assert [record for record in caplog.records if record.levelname == "ERROR"]
