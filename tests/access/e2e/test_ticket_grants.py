@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,6 +21,7 @@ import pytest
 from cvpn_shared.access.grants.dal import DynamoDbGrants
 from cvpn_shared.access.grants.models import Grant
 from cvpn_shared.access.signatures import SignatureScheme, sign
+from localcloud.clientvpn.connections import simulate_connect_by_id
 from tests.access.e2e.conftest import STACK_NAME, Intake
 from tests.access.e2e.test_grants import _endpoint, _profile, _wait
 
@@ -106,8 +108,8 @@ def _grants(intake: Intake) -> DynamoDbGrants:
     return DynamoDbGrants(intake.cloud.client("dynamodb"), intake.stack.outputs["AccessGrantsTableName"])
 
 
-def _grant_of(intake: Intake, ticket: str) -> Grant:
-    [grant] = [g for g in _grants(intake).of_person(f"{JIRA}#{REPORTER}") if g.request_id == ticket]
+def _grant_of(intake: Intake, ticket: str, reporter: str = REPORTER) -> Grant:
+    [grant] = [g for g in _grants(intake).of_person(f"{JIRA}#{reporter}") if g.request_id == ticket]
     return grant
 
 
@@ -166,6 +168,69 @@ def test_a_ticket_grant_is_approved_commented_reminded_and_ended(desk: Intake) -
     [ended] = _comments(intake, "ACC-101", "ended at")
     assert "no longer connects" in ended
     assert f"{active.grant_id}-reminder" not in _schedule_names(intake)
+
+
+def _live_endpoints(intake: Intake) -> list[str]:
+    described = intake.cloud.client("ec2").describe_client_vpn_endpoints()["ClientVpnEndpoints"]
+    return sorted(e["ClientVpnEndpointId"] for e in described if e["Status"]["Code"] != "deleted")
+
+
+def _form_request(intake: Intake, token: str) -> dict[str, Any]:
+    form = {"profile": PROFILE, "access_groups": [ENGINEERING], "justification": "release night", "hours": 6}
+    request = urllib.request.Request(
+        f"{intake.api_url}/requests",
+        method="POST",
+        data=json.dumps(form).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 202
+        return dict(json.loads(response.read()))
+
+
+def test_one_person_by_form_and_one_by_ticket_share_the_one_endpoint(desk: Intake) -> None:
+    """Given the profile's one shared endpoint, when Carol asks on the form and Dave through a ticket
+    and an approver confirms both, then both hold active grants on that endpoint, both connect, and
+    no endpoint was added."""
+    intake = desk
+    before = _live_endpoints(intake)
+    carol_sub = f"carol-{uuid.uuid4().hex[:6]}"
+    carol = _form_request(intake, intake.id_token_for(carol_sub, "Carol", []))
+    body, headers = _delivery(
+        "ACC-103", customfield_10060="dave", reporter={"accountId": "dave-1", "displayName": "Dave"}
+    )
+    status, answer = intake.post_webhook(SOURCE, body, headers)
+    assert status == 202, answer
+
+    approver = intake.approver_token("grace")
+    for request_id in (carol["request_id"], "ACC-103"):
+        text = intake.approval_message(request_id)["Message"]
+        link = re.search(r"Approve: (\S+)", text).group(1)  # type: ignore[union-attr]
+        status, page = intake.confirm(link, approver)
+        assert status == 200, page
+
+    grants = _grants(intake)
+
+    def both_active() -> bool:
+        return all(
+            grants.get(grant_id).state == "active"
+            for grant_id in (carol["grant_id"], _grant_of(intake, "ACC-103", "dave-1").grant_id)
+        )  # type: ignore[union-attr]
+
+    _wait("both grants to be active", both_active)
+    carols, daves = grants.get(carol["grant_id"]), _grant_of(intake, "ACC-103", "dave-1")
+    assert carols is not None and carols.endpoint_id == daves.endpoint_id
+    assert (carols.person.vpn_user, daves.person.vpn_user) == (carol_sub, "dave")
+    assert _live_endpoints(intake) == before
+    for user in (carol_sub, "dave"):
+        result = simulate_connect_by_id(
+            intake.stack.account_id,
+            intake.cloud.region,
+            carols.endpoint_id,
+            username=user,
+            device_ip="198.51.100.7",
+        )
+        assert result.connected, result.error_msg_on_denied_connection
 
 
 def test_a_ticket_the_profile_refuses_is_422_naming_the_field(desk: Intake) -> None:
