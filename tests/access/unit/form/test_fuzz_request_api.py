@@ -34,13 +34,17 @@ ISSUER = "https://issuer.example"
 OWNER_CLAIMS = {"iss": ISSUER, "sub": "sub-ada", "email": OWNER}
 
 
+# Validated once: the profile is frozen, so every example can share it (the stores stay per example).
+PROFILES = Catalog(parse_profile("engineering", dict(PROFILE_DOCUMENT)))
+
+
 class World:
     """What one example runs against: fresh stores, and a request of OWNER's that is still running."""
 
     def __init__(self) -> None:
         self.starter = Starter()
         self.services = FormServices(
-            profiles=Catalog(parse_profile("engineering", dict(PROFILE_DOCUMENT))),
+            profiles=PROFILES,
             allocations=MemoryAllocations(),
             submissions=Submissions(),
             network=Network(),
