@@ -16,7 +16,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     results = client_certificates().refresh_revocation_lists()
     imported = sum(1 for item in results if item["result"] == "imported")
     expiring = sum(1 for item in results if item["result"] == "expiring")
-    metrics.add_metric(name="RevocationListsImported", unit="Count", value=imported)
-    metrics.add_metric(name="RevocationListsExpiring", unit="Count", value=expiring)
+    # Published only when not zero: a custom metric costs by the month once it has a data point, and
+    # the alarm treats a missing one as all clear.
+    if imported:
+        metrics.add_metric(name="RevocationListsImported", unit="Count", value=imported)
+    if expiring:
+        metrics.add_metric(name="RevocationListsExpiring", unit="Count", value=expiring)
     logger.info("revocation lists refreshed", extra={"endpoints": results})
     return {"endpoints": results}
