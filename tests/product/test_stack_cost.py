@@ -130,7 +130,6 @@ def test_the_template_is_read_as_it_is() -> None:
         "IngestLogGroupFailuresAlarm": ("standard", 1),
         "BlocklistUnavailableAlarm": ("standard", 1),
         "ServerCertificatesExpiringAlarm": ("standard", 1),
-        "RevocationListsExpiringAlarm": ("standard", 1),
     }
     assert inventory.dashboards == 1
     assert inventory.kms_keys == [("AlertsTopicKey", True)]

@@ -317,7 +317,6 @@ def test_alarms_and_dashboard() -> None:
         "AuthenticationFailuresAlarm",
         "IngestLogGroupFailuresAlarm",
         "ServerCertificatesExpiringAlarm",
-        "RevocationListsExpiringAlarm",
     } <= alarms
     assert any(r["Type"] == "AWS::CloudWatch::Dashboard" for r in RESOURCES.values())
 
