@@ -35,7 +35,7 @@ test: $(STAMP) browser ## Run the whole test suite (unit, local cloud, workflow,
 lint: $(STAMP) lint-template lint-statemachines sam-validate sam-build checkov ## ruff, ruff format --check, mypy, and the deploy checks below
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy --explicit-package-bases localcloud cvpn layers/shared/python functions
+	$(BIN)/mypy --explicit-package-bases localcloud cvpn layers/shared/python functions bench
 
 # ---- deploy checks: each tool is installed here, from PyPI, on first use
 SAM_VENV := .venv-sam

@@ -80,19 +80,55 @@ class _Memory:
     def release(self, delivery_key: str) -> None:
         self.claims.pop(delivery_key, None)
 
-    def put(self, submission: dict[str, Any]) -> None:
+    def put(self, submission: dict[str, Any], *, replace: bool = False) -> None:
         self.submissions[submission["request_id"]] = submission
 
-    def execution_arn(self, source: str, request_id: str) -> str:
-        return f"arn:aws:states:us-east-1:123456789012:execution:intake:{source}-{request_id}"
+    def execution_arn(self, source: str, request_id: str, run: int = 1) -> str:
+        return f"arn:aws:states:us-east-1:123456789012:execution:intake:{source}-{request_id}-{run}"
 
     def start(
-        self, source: str, request: dict[str, Any], approval_required: bool, callback: dict[str, Any] | None
+        self,
+        source: str,
+        request: dict[str, Any],
+        approval_required: bool,
+        callback: dict[str, Any] | None,
+        run: int = 1,
     ) -> StartResult:
         request_id = request["request_id"]
         return StartResult(
             request_id, self.execution_arn(source, request_id), status_url_path(request_id), False
         )
+
+
+class _Tickets:
+    """The permanent ticket record, in memory: a claim holds only against the run it expects."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, Any]] = {}
+
+    def get(self, ticket_key: str) -> dict[str, Any] | None:
+        item = self.items.get(ticket_key)
+        return dict(item) if item is not None else None
+
+    def claim(self, record: dict[str, Any], *, previous_run: int) -> bool:
+        existing = self.items.get(record["ticket_key"])
+        if (existing["run"] if existing else 0) != previous_run:
+            return False
+        self.items[record["ticket_key"]] = dict(record)
+        return True
+
+    def mark_started(self, ticket_key: str, run: int) -> None:
+        item = self.items.get(ticket_key)
+        if item is not None and item["run"] == run:
+            item["state"] = "started"
+
+    def release(self, ticket_key: str, run: int, previous: dict[str, Any] | None) -> None:
+        item = self.items.get(ticket_key)
+        if item is not None and item["run"] == run:
+            if previous is None:
+                del self.items[ticket_key]
+            else:
+                self.items[ticket_key] = dict(previous)
 
 
 def _per_call(call: Callable[[], object], rounds: int, warmup: int = 20) -> tuple[float, float]:
@@ -133,7 +169,13 @@ def in_process(rounds: int) -> list[list[object]]:
 
     memory = _Memory(raw_config)
     intake = WebhookIntake(
-        sources=memory, secrets=memory, deliveries=memory, starter=memory, submissions=memory, clock=time.time
+        sources=memory,
+        secrets=memory,
+        deliveries=memory,
+        starter=memory,
+        submissions=memory,
+        tickets=_Tickets(),
+        clock=time.time,
     )
     counter = iter(range(10**9))
 

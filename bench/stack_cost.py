@@ -252,8 +252,8 @@ class Function:
 @dataclass(frozen=True)
 class Alarm:
     logical_id: str
-    kind: str  # standard | high-resolution | metrics-insights | composite
-    metrics: int  # alarm metrics (metrics-insights: per endpoint)
+    kind: str  # standard | high-resolution | metrics-insights | metrics-insights-own | composite
+    metrics: int  # alarm metrics (metrics-insights: per endpoint; -own: none while idle)
 
 
 @dataclass
@@ -391,10 +391,14 @@ def _alarm(logical_id: str, properties: dict[str, Any]) -> Alarm:
     for query in queries:
         expression = str(query.get("Expression", ""))
         if expression.strip().upper().startswith("SELECT"):
+            if re.search(r'FROM\s+"?ClientVpnAutopilot"?\s*$', expression.strip()):
+                # The product's own counts, published only when not zero: idle, the query reads none.
+                return Alarm(logical_id, "metrics-insights-own", 0)
             if not re.search(r'FROM\s+(SCHEMA\(\s*)?"?AWS/ClientVPN"?', expression):
                 raise ModelError(
                     f"{logical_id}: a Metrics Insights alarm over {expression!r}: the model knows how many"
-                    " metrics only AWS/ClientVPN queries analyze (one per endpoint)"
+                    " metrics only AWS/ClientVPN queries (one per endpoint) and the product's own"
+                    " namespace (none while idle) analyze"
                 )
             return Alarm(logical_id, "metrics-insights", 1)
         if "ANOMALY_DETECTION_BAND" in expression.upper():
@@ -619,6 +623,19 @@ def _cloudwatch_lines(inventory: StackInventory, endpoints: int) -> list[CostLin
                 usd,
                 usd,
                 ", ".join(a.logical_id for a in insights) + ": billed by the metrics its query reads",
+            )
+        )
+    own = [a for a in inventory.alarms if a.kind == "metrics-insights-own"]
+    if own:
+        lines.append(
+            CostLine(
+                "CloudWatch",
+                "alarms, Metrics Insights over the product's counts",
+                f"{len(own)} alarm x 0 metrics while idle",
+                0.0,
+                0.0,
+                ", ".join(a.logical_id for a in own)
+                + ": the counts are published only when not zero (0.10 USD a metric-month while one is)",
             )
         )
     composite = sum(1 for a in inventory.alarms if a.kind == "composite")

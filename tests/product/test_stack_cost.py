@@ -129,7 +129,7 @@ def test_the_template_is_read_as_it_is() -> None:
         "DeadLetterQueueDepthAlarm": ("standard", 1),
         "IngestLogGroupFailuresAlarm": ("standard", 1),
         "BlocklistUnavailableAlarm": ("standard", 1),
-        "ServerCertificatesExpiringAlarm": ("standard", 1),
+        "ServerCertificatesExpiringAlarm": ("metrics-insights-own", 0),
     }
     assert inventory.dashboards == 1
     assert inventory.kms_keys == [("AlertsTopicKey", True)]
