@@ -20,7 +20,9 @@ from cvpn_shared.core.observability import logger, metrics
 @metrics.log_metrics
 @event_parser(model=GrantDecisionTask)
 def lambda_handler(event: GrantDecisionTask, context: LambdaContext) -> dict[str, Any]:
-    outcome = decide_grant_request(event, grants=access_grants())
+    # An approved grant on a mutual-TLS profile is issued its personal certificate here, so it is
+    # ready (and listed) when the person first downloads their profile.
+    outcome = decide_grant_request(event, grants=access_grants(issue_certificates=True))
     name = "GrantsActivated" if event.action == "activate" else "GrantRequestsRefused"
     metrics.add_metric(name=name, unit="Count", value=1)
     logger.info(

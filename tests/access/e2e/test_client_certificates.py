@@ -300,6 +300,56 @@ def test_a_granted_person_connects_with_a_personal_certificate_until_the_grant_i
     assert (row["status"], row["grant_id"], row["vpn_user"]) == ("revoked", grant["grant_id"], "alice")
 
 
+def test_an_approved_request_has_its_certificate_issued_when_the_grant_becomes_active(mtls: Mtls) -> None:
+    """Given a person who asks on the form and an approver who confirms, the grant's certificate is
+    issued at activation (listed before any download), and the first download hands out that very
+    certificate."""
+    from cvpn_shared.access.grants.dal import DynamoDbGrants
+
+    intake = mtls.intake
+    assert intake.cloud.oidc is not None
+    token = intake.cloud.oidc.mint_token(
+        "00u-carol", "carol@example.com", email_verified=True, username="carol"
+    )
+    form = {
+        "profile": PROFILE,
+        "access_groups": ["S-1-5-21-1004336348-1177238915-682003330-512"],
+        "justification": "release night",
+        "hours": 8,
+    }
+    request = urllib.request.Request(
+        f"{intake.api_url}/requests",
+        method="POST",
+        data=json.dumps(form).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        asked = json.loads(response.read())
+    text = intake.approval_message(asked["request_id"])["Message"]
+    link = re.search(r"Approve: (\S+)", text).group(1)  # type: ignore[union-attr]
+    code, decided = intake.confirm(link, intake.approver_token("grace"))
+    assert code == 200, decided
+
+    grants = DynamoDbGrants(intake.cloud.client("dynamodb"), intake.stack.outputs["AccessGrantsTableName"])
+    _wait("the grant to be active", lambda: grants.get(asked["grant_id"]).state == "active")  # type: ignore[union-attr]
+    certificates = mtls.certificates()
+    _wait("the certificate issued at activation", lambda: bool(certificates.of_grant(asked["grant_id"])))
+    [record] = certificates.of_grant(asked["grant_id"])
+    assert (record.vpn_user, record.state) == ("carol", "issued")
+    code, out, err = mtls.run("cert", "list", "--endpoint", mtls.endpoint_id, "--json")
+    assert code == 0, err
+    assert record.serial in {row["serial"] for row in json.loads(out)}
+
+    grant = grants.get(asked["grant_id"])
+    assert grant is not None
+    certificate_pem, _ = mtls.download(grant.model_dump(mode="json"))
+    assert (
+        format(x509.load_pem_x509_certificate(certificate_pem.encode()).serial_number, "x") == record.serial
+    )
+    assert certificates.of_grant(asked["grant_id"]) == [record]  # nothing new issued on download
+    assert mtls.connect("carol", certificate_pem).connected
+
+
 def test_a_lost_download_means_a_new_certificate_and_the_old_one_revoked(mtls: Mtls) -> None:
     grant = mtls.break_glass("bob")
     first, _ = mtls.download(grant)

@@ -348,15 +348,17 @@ def client_certificates() -> ClientCertificates:
     return build_client_certificates(client, get_settings(), lambda: datetime.now(UTC))
 
 
-@lru_cache(maxsize=1)
-def access_grants() -> AccessGrants:
-    """Grants as a function of the stack does them, on the time of the services that hold them."""
+@lru_cache(maxsize=2)
+def access_grants(*, issue_certificates: bool = False) -> AccessGrants:
+    """Grants as a function of the stack does them, on the time of the services that hold them;
+    ``issue_certificates``: a grant on a mutual-TLS profile gets its certificate when it becomes
+    active (the function that activates grants, which may issue them)."""
     from cvpn_shared.access.grants.dal import ServiceClock
 
     clock = ServiceClock()
     clock.watch(client("dynamodb"))
     clock.watch(client("ssm"))
-    return build_access_grants(client, get_settings(), clock)
+    return build_access_grants(client, get_settings(), clock, issue_certificates=issue_certificates)
 
 
 def _start_access_request(source: str, request: dict[str, Any], callback: dict[str, Any] | None) -> str:
