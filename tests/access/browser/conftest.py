@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from localcloud.cloud import DEFAULT_ACCOUNT_ID, LocalCloud
-from localcloud.oidc import LocalOidcIssuer
+from localcloud.oidc import LocalOidcIssuer, SignedInUser
 from localcloud.sample_network import SampleNetwork, build_sample_network
 from localcloud.stack import DeployedStack
 from tests.fixtures import REPO_ROOT
@@ -141,6 +141,14 @@ def browser(chromium_path: str) -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture(autouse=True)
+def _issuer_signs_in_the_default_user(request: pytest.FixtureRequest) -> None:
+    """Each test starts with the issuer signing in its default user (Alice): a test that signs in
+    as an approver leaves the shared issuer that way, whatever order the tests run in."""
+    if "form_stack" in request.fixturenames:
+        request.getfixturevalue("form_stack").issuer.user = SignedInUser()
 
 
 @pytest.fixture
