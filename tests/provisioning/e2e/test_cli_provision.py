@@ -22,8 +22,14 @@ from tests.fixtures.local_up import read_banner
 ROOT = REPO_ROOT
 CVPN = [sys.executable, "-m", "cvpn.cli"]
 # Waits pass 1200 times faster; the ingest (every emulated minute by default, twenty times a real
-# second here) runs hourly instead, so it leaves the cores to the workflows under test.
-FAST = ["--time-scale", "1200", "--parameter-overrides", "IngestSchedule='rate(1 hour)'"]
+# second here) and the revocation-list refresh (hourly) run weekly instead, so they leave the cores to
+# the workflows under test.
+FAST = [
+    "--time-scale",
+    "1200",
+    "--parameter-overrides",
+    "IngestSchedule='rate(7 days)' RevocationListRefreshSchedule='rate(7 days)'",
+]
 
 
 @pytest.fixture(scope="module")

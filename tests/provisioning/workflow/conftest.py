@@ -32,6 +32,11 @@ def product() -> Iterator[Provisioning]:
                 # The workflows need no sign-in; an external issuer keeps the Cognito user pool out.
                 "OidcIssuerUrl": "https://login.example.com/oauth2/default",
                 "OidcAudience": "cvpn-request-form",
+                # No workflow test reads connection logs or waits for the hourly list refresh. At the
+                # defaults and this time scale the ingest alone would fire every few hundredths of a
+                # second and take most of the Lambda invocations and processor time of the run.
+                "IngestSchedule": "rate(7 days)",
+                "RevocationListRefreshSchedule": "rate(7 days)",
             },
             serve=False,
         )
