@@ -7,7 +7,6 @@ reason; in CI (``CI`` set) it fails them.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from localcloud.oidc import LocalOidcIssuer, SignedInUser
 from localcloud.sample_network import SampleNetwork, build_sample_network
 from localcloud.stack import DeployedStack
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.shared_endpoints import put_profile
 
 ROOT = REPO_ROOT
 CHROMIUM = "/usr/bin/chromium"
@@ -122,12 +122,9 @@ def form_stack() -> Iterator[FormStack]:
 
         clientvpn_backends[DEFAULT_ACCOUNT_ID][cloud.region].quotas.endpoints_per_region = 100
         network = build_sample_network(cloud.client, region=cloud.region)
-        cloud.client("ssm").put_parameter(
-            Name=f"{stack.outputs['ProfilesParameterPath']}/{PROFILE_NAME}",
-            Type="String",
-            Value=json.dumps(profile_document(network)),
-        )
-        yield FormStack(cloud=cloud, stack=stack, network=network, issuer=cloud.oidc)
+        deployed = FormStack(cloud=cloud, stack=stack, network=network, issuer=cloud.oidc)
+        put_profile(deployed, PROFILE_NAME, profile_document(network))
+        yield deployed
 
 
 @pytest.fixture(scope="package")
