@@ -22,8 +22,9 @@ import pytest
 from playwright.sync_api import expect
 
 from cvpn_shared.provisioning.dal.configurations import configuration_key
-from tests.access.browser.conftest import APPROVER_GROUP, FormStack
+from tests.access.browser.conftest import FormStack
 from tests.access.browser.test_request_form import ApprovalInbox, _http
+from tests.fixtures.access_stack import APPROVER_GROUP
 from tests.fixtures.shared_endpoints import shared_endpoint
 
 pytestmark = pytest.mark.slow

@@ -30,14 +30,13 @@ from localcloud.cloud import LocalCloud
 from localcloud.sample_network import SampleNetwork, build_sample_network
 from localcloud.stack import DeployedStack
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.access_stack import APPROVER_GROUP, PARAMETERS
 from tests.provisioning.workflow.conftest import cloud_backend_quota
 
 ROOT = REPO_ROOT
 WEBHOOKS = ROOT / "events" / "webhooks"
 STACK_NAME = "cvpn-autopilot"
 TIME_SCALE = 1200.0
-# Who may decide requests without a profile approver group (tickets, and profiles that name none).
-APPROVER_GROUP = "vpn-approvers"
 SECRETS = {
     "jira": "jira-secret-current",
     "github": "github-secret-current",
@@ -294,9 +293,8 @@ class Intake:
     @contextlib.contextmanager
     def at_real_speed(self) -> Iterator[None]:
         """The emulated clock at real speed (a grant of hours lasts until a test moves the clock) and
-        the template's schedules off: the ingest's, fired every emulated minute at the package's time
-        scale, would queue asynchronous invocations ahead of a grant's expiry. The backlog is drained
-        first; both are restored after."""
+        the template's schedules off, so that none of their invocations queues ahead of a grant's
+        expiry. What earlier tests left queued is drained first; both are restored after."""
         clock = self.cloud.clock
         scale = clock.time_scale
         clock.time_scale = 1.0
@@ -416,13 +414,7 @@ def intake() -> Iterator[Intake]:
                 ROOT / "template.yaml",
                 stack_name=STACK_NAME,
                 # OidcIssuerUrl/OidcAudience default to the local cloud's issuer (no Cognito user pool).
-                # Presigned links last their lifetime in emulated seconds: the longest one allowed still
-                # lasts long enough in real time at this scale for the tests to download it.
-                parameter_overrides={
-                    "ClientVpnEndpointQuota": "100",
-                    "ConfigUrlTtlSeconds": "43200",
-                    "ApproverGroup": APPROVER_GROUP,
-                },
+                parameter_overrides=PARAMETERS,
             )
             # Tokens last their lifetime in emulated seconds too: a day (Cognito's longest) outlasts a
             # test that polls with one token at this scale.
