@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import boto3
@@ -16,6 +17,10 @@ from moto import mock_aws
 
 from localcloud.clock import Clock
 from localcloud.scheduler import Scheduler
+from tests.fixtures.polling import wait_until
+
+# The local scheduler fires within a tick: a short timeout, polled often.
+_wait = partial(wait_until, timeout=10, interval=0.02)
 
 REGION = "us-east-1"
 TARGET = "arn:aws:lambda:us-east-1:123456789012:function:expire"
@@ -26,14 +31,6 @@ INPUT = json.dumps(
         "attempt": "<aws.scheduler.attempt-number>",
     }
 )
-
-
-def _wait(what: str, check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.fixture

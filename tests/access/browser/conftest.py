@@ -7,7 +7,6 @@ reason; in CI (``CI`` set) it fails them.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from localcloud.oidc import LocalOidcIssuer, SignedInUser
 from localcloud.sample_network import SampleNetwork, build_sample_network
 from localcloud.stack import DeployedStack
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.access_stack import PARAMETERS
+from tests.fixtures.shared_endpoints import put_profile
 
 ROOT = REPO_ROOT
 CHROMIUM = "/usr/bin/chromium"
@@ -36,8 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TIME_SCALE = 1200.0
-# Who may approve requests whose profile names no approver group.
-APPROVER_GROUP = "vpn-approvers"
 PROFILE_NAME = "engineering"
 ENGINEERING_GROUP = "S-1-5-21-1004336348-1177238915-682003330-512"
 LAB_ROUTE = "172.16.0.0/22"  # the pool's first block: the form must skip it
@@ -107,13 +106,7 @@ def form_stack() -> Iterator[FormStack]:
         stack = cloud.deploy(
             ROOT / "template.yaml",
             stack_name="cvpn-autopilot",
-            # Presigned links last their lifetime in emulated seconds: the longest one allowed still
-            # lasts long enough in real time at this scale for the page to download it.
-            parameter_overrides={
-                "ClientVpnEndpointQuota": "100",
-                "ConfigUrlTtlSeconds": "43200",
-                "ApproverGroup": APPROVER_GROUP,
-            },
+            parameter_overrides=PARAMETERS,
         )
         # Sign-in codes and tokens too: a week of emulated time (a few minutes of real time) outlasts
         # a signed-in test that also waits for an approver to sign in and confirm.
@@ -122,12 +115,9 @@ def form_stack() -> Iterator[FormStack]:
 
         clientvpn_backends[DEFAULT_ACCOUNT_ID][cloud.region].quotas.endpoints_per_region = 100
         network = build_sample_network(cloud.client, region=cloud.region)
-        cloud.client("ssm").put_parameter(
-            Name=f"{stack.outputs['ProfilesParameterPath']}/{PROFILE_NAME}",
-            Type="String",
-            Value=json.dumps(profile_document(network)),
-        )
-        yield FormStack(cloud=cloud, stack=stack, network=network, issuer=cloud.oidc)
+        deployed = FormStack(cloud=cloud, stack=stack, network=network, issuer=cloud.oidc)
+        put_profile(deployed, PROFILE_NAME, profile_document(network))
+        yield deployed
 
 
 @pytest.fixture(scope="package")

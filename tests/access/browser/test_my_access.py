@@ -22,8 +22,10 @@ import pytest
 from playwright.sync_api import expect
 
 from cvpn_shared.provisioning.dal.configurations import configuration_key
-from tests.access.browser.conftest import APPROVER_GROUP, FormStack, profile_document
+from tests.access.browser.conftest import FormStack
 from tests.access.browser.test_request_form import ApprovalInbox, _http
+from tests.fixtures.access_stack import APPROVER_GROUP
+from tests.fixtures.shared_endpoints import shared_endpoint
 
 pytestmark = pytest.mark.slow
 
@@ -31,76 +33,31 @@ GRANTS_PROFILE = "engineering-shared"
 SHARED_REQUEST = "NET-SHARED1"
 # The page's round trips through the local cloud's gateway and functions, on a busy machine.
 WAIT = 30_000
-MANAGED_BY = {"Key": "cvpn-autopilot:managed-by", "Value": "client-vpn-autopilot"}
 
 
-def _shared_endpoint(form_stack: FormStack) -> str:
-    """The shared endpoint as provisioning leaves it: created, associated, recorded as SUCCEEDED and
-    its client configuration exported to the bucket."""
-    cloud, network = form_stack.cloud, form_stack.network
-    ec2 = cloud.client("ec2")
-    endpoint_id = str(
-        ec2.create_client_vpn_endpoint(
-            ClientCidrBlock="10.240.0.0/22",
-            ServerCertificateArn=network.server_certificate_arn,
-            AuthenticationOptions=[
-                {
-                    "Type": "directory-service-authentication",
-                    "ActiveDirectory": {"DirectoryId": network.directory_id},
-                }
-            ],
-            ConnectionLogOptions={"Enabled": False},
-            TagSpecifications=[
-                {
-                    "ResourceType": "client-vpn-endpoint",
-                    "Tags": [MANAGED_BY, {"Key": "cvpn-autopilot:request-id", "Value": SHARED_REQUEST}],
-                }
-            ],
-        )["ClientVpnEndpointId"]
+@pytest.fixture(scope="module")
+def shared_profile(form_stack: FormStack) -> Iterator[str]:
+    """A grants profile on a shared endpoint as provisioning leaves it, its client configuration
+    exported to the bucket; the clock runs at real speed meanwhile, so a grant of hours lasts hours
+    and its countdown goes down a second a second."""
+    endpoint_id = shared_endpoint(
+        form_stack,
+        profile=GRANTS_PROFILE,
+        request_id=SHARED_REQUEST,
+        cidr="10.240.0.0/22",
+        display_name="Engineering (shared)",
+        max_grant_hours=24,
+        approver_group=APPROVER_GROUP,
     )
-    ec2.associate_client_vpn_target_network(ClientVpnEndpointId=endpoint_id, SubnetId=network.subnet_ids[0])
-    cloud.client("dynamodb").put_item(
-        TableName=form_stack.stack.outputs["RequestsTableName"],
-        Item={
-            "request_id": {"S": SHARED_REQUEST},
-            "status": {"S": "SUCCEEDED"},
-            "endpoint_id": {"S": endpoint_id},
-            "requester": {"S": "admin@example.com"},
-            "execution_id": {
-                "S": f"arn:aws:states:us-east-1:123456789012:execution:Provision:{SHARED_REQUEST}"
-            },
-            "updated_at": {"S": "2026-01-01T00:00:00+00:00"},
-        },
+    exported = form_stack.cloud.client("ec2").export_client_vpn_client_configuration(
+        ClientVpnEndpointId=endpoint_id
     )
-    exported = ec2.export_client_vpn_client_configuration(ClientVpnEndpointId=endpoint_id)
-    cloud.client("s3").put_object(
+    form_stack.cloud.client("s3").put_object(
         Bucket=form_stack.stack.outputs["ClientConfigBucketName"],
         Key=configuration_key(SHARED_REQUEST, endpoint_id),
         Body=exported["ClientConfiguration"].encode(),
         ContentType="application/x-openvpn-profile",
         ServerSideEncryption="aws:kms",
-    )
-    return endpoint_id
-
-
-@pytest.fixture(scope="module")
-def shared_profile(form_stack: FormStack) -> Iterator[str]:
-    """A grants profile on the shared endpoint; the clock runs at real speed meanwhile, so a grant of
-    hours lasts hours and its countdown goes down a second a second."""
-    endpoint_id = _shared_endpoint(form_stack)
-    document = profile_document(form_stack.network)
-    document.update(
-        display_name="Engineering (shared)",
-        endpoint_request_id=SHARED_REQUEST,
-        max_grant_hours=24,
-        default_grant_hours=4,
-        approver_group=APPROVER_GROUP,
-    )
-    form_stack.cloud.client("ssm").put_parameter(
-        Name=f"{form_stack.stack.outputs['ProfilesParameterPath']}/{GRANTS_PROFILE}",
-        Type="String",
-        Value=json.dumps(document),
-        Overwrite=True,
     )
     clock = form_stack.cloud.clock
     scale = clock.time_scale

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.access.browser.conftest import APPROVER_GROUP, ENGINEERING_GROUP, LAB_ROUTE, FormStack
+from tests.access.browser.conftest import ENGINEERING_GROUP, LAB_ROUTE, FormStack
+from tests.fixtures.access_stack import APPROVER_GROUP
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,10 @@ request API's JWT authorizer trusts the local cloud's OIDC issuer, which mints t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -19,20 +22,21 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from cvpn.cli import main
 from cvpn.provision import describe_progress
 from cvpn_shared.access.signatures import SignatureScheme, sign
+from localcloud.clientvpn.connections import simulate_connect_by_id
 from localcloud.cloud import LocalCloud
 from localcloud.sample_network import SampleNetwork, build_sample_network
 from localcloud.stack import DeployedStack
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.access_stack import APPROVER_GROUP, PARAMETERS
 from tests.provisioning.workflow.conftest import cloud_backend_quota
 
 ROOT = REPO_ROOT
 WEBHOOKS = ROOT / "events" / "webhooks"
 STACK_NAME = "cvpn-autopilot"
 TIME_SCALE = 1200.0
-# Who may decide requests without a profile approver group (tickets, and profiles that name none).
-APPROVER_GROUP = "vpn-approvers"
 SECRETS = {
     "jira": "jira-secret-current",
     "github": "github-secret-current",
@@ -123,11 +127,35 @@ class Intake:
             method="POST",
             headers={"Content-Type": "application/json", **headers},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        return _exchange(request)
+
+    def api(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, dict[str, Any]]:
+        """A call of the request API as the person's page makes it (signed in with ``token``)."""
+        request = urllib.request.Request(
+            f"{self.api_url}{path}",
+            method=method,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        return _exchange(request)
+
+    def ask(
+        self,
+        token: str,
+        profile: str,
+        access_groups: list[str],
+        justification: str,
+        hours: float | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """The form's POST /requests by the person signed in with ``token`` (hours on a grants profile)."""
+        form: dict[str, Any] = {
+            "profile": profile,
+            "access_groups": access_groups,
+            "justification": justification,
+        }
+        if hours is not None:
+            form["hours"] = hours
+        return self.api("POST", "/requests", token, form)
 
     def token_for(self, email: str) -> str:
         """An access token the local cloud's issuer signs for the person with this (verified) email."""
@@ -161,22 +189,11 @@ class Intake:
                 **({"Authorization": f"Bearer {token}"} if token else {}),
             },
         )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        return _exchange(request)
 
     def get_status(self, status_url: str, token: str) -> tuple[int, dict[str, Any]]:
         """GET the status URL a webhook answered (a path on the intake API), signed in with ``token``."""
-        request = urllib.request.Request(
-            f"{self.api_url}{status_url}", headers={"Authorization": f"Bearer {token}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+        return self.api("GET", status_url, token)
 
     def follow(self, link: str) -> tuple[int, str]:
         """Follow an approval link as a browser would, through the local gateway (same path and query)."""
@@ -221,10 +238,75 @@ class Intake:
                     return dict(envelope)
         raise AssertionError(f"no approval request about {request_id}")
 
+    def approval_links(self, request_id: str) -> dict[str, str]:
+        """The approve and reject links of the approvers' notification about ``request_id``."""
+        return links_of(self.approval_message(request_id))
+
+    def live_endpoints(self) -> list[str]:
+        """The ids of every endpoint not deleted, sorted."""
+        described = self.cloud.client("ec2").describe_client_vpn_endpoints()["ClientVpnEndpoints"]
+        return sorted(e["ClientVpnEndpointId"] for e in described if e["Status"]["Code"] != "deleted")
+
     def endpoints_for(self, request_id: str) -> list[dict[str, Any]]:
         endpoints = self.cloud.client("ec2").describe_client_vpn_endpoints()["ClientVpnEndpoints"]
         tag = {"Key": "cvpn-autopilot:request-id", "Value": request_id}
         return [e for e in endpoints if tag in e.get("Tags", []) and e["Status"]["Code"] != "deleted"]
+
+    # ------------------------------------------------------------------ the VPN and grants
+    def attempt(self, endpoint_id: str, user: str, device_ip: str = "198.51.100.7", **client: Any) -> Any:
+        """The simulated client connecting to ``endpoint_id`` as ``user`` (``client``: its certificate)."""
+        return simulate_connect_by_id(
+            self.stack.account_id,
+            self.cloud.region,
+            endpoint_id,
+            username=user,
+            device_ip=device_ip,
+            **client,
+        )
+
+    def session(self, endpoint_id: str, connection_id: str) -> str:
+        """The state of a connection (active, terminated, ...)."""
+        [connection] = self.cloud.client("ec2").describe_client_vpn_connections(
+            ClientVpnEndpointId=endpoint_id,
+            Filters=[{"Name": "connection-id", "Values": [connection_id]}],
+        )["Connections"]
+        return str(connection["Status"]["Code"])
+
+    def schedule_names(self) -> set[str]:
+        """The names of the schedules in the grants' schedule group (expiries and reminders)."""
+        group = self.stack.outputs["GrantScheduleGroupName"]
+        answer = self.cloud.client("scheduler").list_schedules(GroupName=group)
+        return {item["Name"] for item in answer["Schedules"]}
+
+    def cvpn(self, *arguments: str) -> tuple[int, str, str]:
+        """Run `cvpn <arguments>` against this stack; its exit code, stdout and stderr."""
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(
+                [
+                    *arguments, "--local", "--endpoint-url", self.cloud.endpoint_url,
+                    "--region", self.cloud.region, "--stack-name", STACK_NAME,
+                ]
+            )  # fmt: skip
+        return code, out.getvalue(), err.getvalue()
+
+    @contextlib.contextmanager
+    def at_real_speed(self) -> Iterator[None]:
+        """The emulated clock at real speed (a grant of hours lasts until a test moves the clock) and
+        the template's schedules off, so that none of their invocations queues ahead of a grant's
+        expiry. What earlier tests left queued is drained first; both are restored after."""
+        clock = self.cloud.clock
+        scale = clock.time_scale
+        clock.time_scale = 1.0
+        scheduler, runtime = self.cloud.scheduler, self.cloud.runtime
+        assert scheduler is not None and runtime is not None
+        scheduler.remove_stack(STACK_NAME)
+        runtime.wait_for_events(timeout=120)
+        try:
+            yield
+        finally:
+            clock.time_scale = scale
+            scheduler.add_stack(self.stack)
 
     # ------------------------------------------------------------------ payloads
     def jira_delivery(self, request_id: str, *, secret: str | None = None) -> tuple[bytes, dict[str, str]]:
@@ -243,6 +325,24 @@ class Intake:
         headers = sign(SignatureScheme.GITHUB, body, SECRETS["github"], timestamp=int(time.time()))
         headers["X-GitHub-Delivery"] = str(uuid.uuid4())
         return body, headers
+
+
+def _exchange(request: urllib.request.Request) -> tuple[int, dict[str, Any]]:
+    """Send ``request``; the status and the JSON answer, also of an error."""
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def links_of(message: dict[str, Any]) -> dict[str, str]:
+    """The approve and reject links an approvers' notification (SNS envelope) carries."""
+    text = message["Message"]
+    return {
+        "approve": re.search(r"Approve: (\S+)", text).group(1),  # type: ignore[union-attr]
+        "reject": re.search(r"Reject:\s+(\S+)", text).group(1),  # type: ignore[union-attr]
+    }
 
 
 def _defaults(network: SampleNetwork) -> dict[str, Any]:
@@ -314,13 +414,7 @@ def intake() -> Iterator[Intake]:
                 ROOT / "template.yaml",
                 stack_name=STACK_NAME,
                 # OidcIssuerUrl/OidcAudience default to the local cloud's issuer (no Cognito user pool).
-                # Presigned links last their lifetime in emulated seconds: the longest one allowed still
-                # lasts long enough in real time at this scale for the tests to download it.
-                parameter_overrides={
-                    "ClientVpnEndpointQuota": "100",
-                    "ConfigUrlTtlSeconds": "43200",
-                    "ApproverGroup": APPROVER_GROUP,
-                },
+                parameter_overrides=PARAMETERS,
             )
             # Tokens last their lifetime in emulated seconds too: a day (Cognito's longest) outlasts a
             # test that polls with one token at this scale.

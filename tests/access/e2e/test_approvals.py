@@ -7,18 +7,9 @@ the approver group signed in with the issuer, who is not the requester.
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
-from tests.access.e2e.conftest import Intake
-
-
-def _links(message: dict) -> dict[str, str]:
-    text = message["Message"]
-    return {
-        "approve": re.search(r"Approve: (\S+)", text).group(1),  # type: ignore[union-attr]
-        "reject": re.search(r"Reject:\s+(\S+)", text).group(1),  # type: ignore[union-attr]
-    }
+from tests.access.e2e.conftest import Intake, links_of
 
 
 def _start_github_request(intake: Intake) -> tuple[int, str, str]:
@@ -43,7 +34,7 @@ def test_request_needing_approval_waits_until_the_approve_link_is_followed(intak
     number, request_id, execution_arn = _start_github_request(intake)
     message = intake.approval_message(request_id)
     assert request_id in message["Subject"]
-    links = _links(message)
+    links = links_of(message)
     # An emulated hour passes (well within the links' lifetime): still waiting, nothing created.
     intake.cloud.clock.advance(3600)
     _waiting_for_approval(intake, execution_arn)
@@ -74,7 +65,7 @@ def test_rejected_request_ends_without_creating_anything(intake: Intake) -> None
     """Following the reject link ends the intake as ApprovalRejected: no provisioning execution, no
     endpoint; the issue is told. An altered link (decision swapped) is refused with 403."""
     number, request_id, execution_arn = _start_github_request(intake)
-    links = _links(intake.approval_message(request_id))
+    links = intake.approval_links(request_id)
     _waiting_for_approval(intake, execution_arn)
 
     forged = links["reject"].replace("decision=reject", "decision=approve")

@@ -11,13 +11,10 @@ in any log group, table, state machine history or SNS/SQS message of the local c
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
-import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -27,12 +24,10 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from cvpn.cli import main
-from localcloud.clientvpn.connections import simulate_connect_by_id
 from tests.access.e2e.conftest import STACK_NAME, Intake
-from tests.fixtures import REPO_ROOT
+from tests.fixtures.polling import wait_until
+from tests.fixtures.shared_endpoints import Authentication, shared_endpoint
 
-MANAGED_BY = {"Key": "cvpn-autopilot:managed-by", "Value": "client-vpn-autopilot"}
 PROFILE = "mtls-eng"
 REQUEST_ID = "NET-MTLS1"
 CRL_BUCKET = "cvpn-client-ca-crls"
@@ -45,7 +40,9 @@ class Mtls:
     intake: Intake
     endpoint_id: str
     ca_arn: str
-    run: Callable[..., tuple[int, str, str]]
+
+    def run(self, *arguments: str) -> tuple[int, str, str]:
+        return self.intake.cvpn(*arguments)
 
     @property
     def issuer(self) -> str:
@@ -108,12 +105,8 @@ class Mtls:
         assert self.intake.cloud.oidc is not None
         user = grant["person"]["vpn_user"]
         token = self.intake.cloud.oidc.mint_token(f"00u-{user}", f"{user}@example.com", email_verified=True)
-        request = urllib.request.Request(
-            f"{self.intake.api_url}/grants/{grant['grant_id']}/configuration",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            link = json.loads(response.read())
+        code, link = self.intake.api("GET", f"/grants/{grant['grant_id']}/configuration", token)
+        assert code == 200, link
         assert link["filename"] == f"{PROFILE}-{user}.ovpn"
         with urllib.request.urlopen(link["url"], timeout=30) as response:
             text = response.read().decode()
@@ -125,21 +118,12 @@ class Mtls:
         return certificate.group(1), key.group(1)
 
     def connect(self, user: str, certificate: str) -> Any:
-        return simulate_connect_by_id(
-            self.intake.stack.account_id,
-            self.intake.cloud.region,
-            self.endpoint_id,
-            username=user,
-            client_certificate=certificate,
-            device_ip="198.51.100.9",
+        return self.intake.attempt(
+            self.endpoint_id, user, device_ip="198.51.100.9", client_certificate=certificate
         )
 
     def status(self, connection_id: str) -> str:
-        [connection] = self.intake.cloud.client("ec2").describe_client_vpn_connections(
-            ClientVpnEndpointId=self.endpoint_id,
-            Filters=[{"Name": "connection-id", "Values": [connection_id]}],
-        )["Connections"]
-        return str(connection["Status"]["Code"])
+        return self.intake.session(self.endpoint_id, connection_id)
 
     def imported_crl(self) -> x509.CertificateRevocationList:
         answer = self.intake.cloud.client("ec2").export_client_vpn_client_certificate_revocation_list(
@@ -158,112 +142,29 @@ def _body(pem: str) -> str:
     return "".join(line.strip() for line in pem.splitlines() if line and not line.startswith("-----"))
 
 
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 @pytest.fixture(scope="module")
 def mtls(intake: Intake) -> Iterator[Mtls]:
-    cloud, network = intake.cloud, intake.network
-    clock = cloud.clock
-    scale = clock.time_scale
-    clock.time_scale = 1.0  # real speed: the test moves the clock itself
-    scheduler, runtime = cloud.scheduler, cloud.runtime
-    assert scheduler is not None and runtime is not None
-    scheduler.remove_stack(STACK_NAME)
-    runtime.wait_for_events(timeout=120)
-
-    def run(*arguments: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(
-                [
-                    *arguments, "--local", "--endpoint-url", cloud.endpoint_url, "--region", cloud.region,
-                    "--stack-name", STACK_NAME,
-                ]
-            )  # fmt: skip
-        return code, out.getvalue(), err.getvalue()
-
-    try:
-        cloud.client("s3").create_bucket(Bucket=CRL_BUCKET)
-        code, out, err = run(
+    with intake.at_real_speed():
+        intake.cloud.client("s3").create_bucket(Bucket=CRL_BUCKET)
+        code, out, err = intake.cvpn(
             "ca", "create", "--crl-bucket", CRL_BUCKET, "--crl-days", str(CRL_DAYS), "--json"
         )
         assert code == 0, err
         created = json.loads(out)
-        ec2 = cloud.client("ec2")
-        endpoint_id = ec2.create_client_vpn_endpoint(
-            ClientCidrBlock="10.252.0.0/22",
-            ServerCertificateArn=created["server_certificate_arn"],
-            AuthenticationOptions=[
-                {
-                    "Type": "certificate-authentication",
-                    "MutualAuthentication": {
-                        "ClientRootCertificateChainArn": created["client_root_certificate_chain_arn"]
-                    },
-                },
-                {
-                    "Type": "directory-service-authentication",
-                    "ActiveDirectory": {"DirectoryId": network.directory_id},
-                },
-            ],
-            ConnectionLogOptions={"Enabled": False},
-            TagSpecifications=[
-                {
-                    "ResourceType": "client-vpn-endpoint",
-                    "Tags": [MANAGED_BY, {"Key": "cvpn-autopilot:request-id", "Value": REQUEST_ID}],
-                }
-            ],
-        )["ClientVpnEndpointId"]
-        ec2.associate_client_vpn_target_network(
-            ClientVpnEndpointId=endpoint_id, SubnetId=network.subnet_ids[0]
-        )
-        cloud.client("dynamodb").put_item(
-            TableName=intake.stack.outputs["RequestsTableName"],
-            Item={
-                "request_id": {"S": REQUEST_ID},
-                "status": {"S": "SUCCEEDED"},
-                "endpoint_id": {"S": endpoint_id},
-                "requester": {"S": "someone@example.com"},
-                "execution_id": {
-                    "S": f"arn:aws:states:us-east-1:123456789012:execution:Provision:cli-{REQUEST_ID}"
-                },
-                "updated_at": {"S": "2026-01-01T00:00:00+00:00"},
-            },
-        )
-        document = json.loads((REPO_ROOT / "events" / "profiles" / "engineering.json").read_text())
-        document.update(
-            vpc_id=network.vpc_id,
-            subnet_ids=network.subnet_ids[:2],
+        endpoint_id = shared_endpoint(
+            intake,
+            profile=PROFILE,
+            request_id=REQUEST_ID,
+            cidr="10.254.0.0/22",
+            authentication=Authentication(
+                intake.network.directory_id, created["client_root_certificate_chain_arn"]
+            ),
             server_certificate_arn=created["server_certificate_arn"],
-            authentication=[
-                {
-                    "type": "mutual-tls",
-                    "client_root_certificate_chain_arn": created["client_root_certificate_chain_arn"],
-                },
-                {"type": "active-directory", "directory_id": network.directory_id},
-            ],
-            security_group_ids=[network.security_group_id],
-            endpoint_request_id=REQUEST_ID,
             client_certificate_authority_arn=created["certificate_authority_arn"],
             max_grant_hours=168,
-            default_grant_hours=4,
         )
-        cloud.client("ssm").put_parameter(
-            Name=f"{intake.stack.outputs['ProfilesParameterPath']}/{PROFILE}",
-            Type="String",
-            Value=json.dumps(document),
-            Overwrite=True,
-        )
-        clock.advance(300)  # the subnet association completes: clients can connect
-        yield Mtls(intake, str(endpoint_id), created["certificate_authority_arn"], run)
-    finally:
-        clock.time_scale = scale
-        scheduler.add_stack(intake.stack)
+        intake.cloud.clock.advance(300)  # the subnet association completes: clients can connect
+        yield Mtls(intake, endpoint_id, created["certificate_authority_arn"])
 
 
 def test_a_granted_person_connects_with_a_personal_certificate_until_the_grant_is_revoked(mtls: Mtls) -> None:
@@ -311,29 +212,19 @@ def test_an_approved_request_has_its_certificate_issued_when_the_grant_becomes_a
     token = intake.cloud.oidc.mint_token(
         "00u-carol", "carol@example.com", email_verified=True, username="carol"
     )
-    form = {
-        "profile": PROFILE,
-        "access_groups": ["S-1-5-21-1004336348-1177238915-682003330-512"],
-        "justification": "release night",
-        "hours": 8,
-    }
-    request = urllib.request.Request(
-        f"{intake.api_url}/requests",
-        method="POST",
-        data=json.dumps(form).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    code, asked = intake.ask(
+        token, PROFILE, ["S-1-5-21-1004336348-1177238915-682003330-512"], "release night", hours=8
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        asked = json.loads(response.read())
-    text = intake.approval_message(asked["request_id"])["Message"]
-    link = re.search(r"Approve: (\S+)", text).group(1)  # type: ignore[union-attr]
-    code, decided = intake.confirm(link, intake.approver_token("grace"))
+    assert code == 202, asked
+    code, decided = intake.confirm(
+        intake.approval_links(asked["request_id"])["approve"], intake.approver_token("grace")
+    )
     assert code == 200, decided
 
     grants = DynamoDbGrants(intake.cloud.client("dynamodb"), intake.stack.outputs["AccessGrantsTableName"])
-    _wait("the grant to be active", lambda: grants.get(asked["grant_id"]).state == "active")  # type: ignore[union-attr]
+    wait_until("the grant to be active", lambda: grants.get(asked["grant_id"]).state == "active")  # type: ignore[union-attr]
     certificates = mtls.certificates()
-    _wait("the certificate issued at activation", lambda: bool(certificates.of_grant(asked["grant_id"])))
+    wait_until("the certificate issued at activation", lambda: bool(certificates.of_grant(asked["grant_id"])))
     [record] = certificates.of_grant(asked["grant_id"])
     assert (record.vpn_user, record.state) == ("carol", "issued")
     code, out, err = mtls.run("cert", "list", "--endpoint", mtls.endpoint_id, "--json")
@@ -395,7 +286,7 @@ def test_the_schedule_renews_an_expired_revocation_list(mtls: Mtls) -> None:
         scheduler.fire_now(schedule.name, force=True)
     finally:
         scheduler.remove_stack(STACK_NAME)
-    _wait("the renewed list", lambda: mtls.imported_crl().next_update_utc > mtls.clock.now())
+    wait_until("the renewed list", lambda: mtls.imported_crl().next_update_utc > mtls.clock.now())
     renewed = mtls.imported_crl()
     assert renewed.get_revoked_certificate_by_serial_number(serial) is not None
     assert renewed.is_signature_valid(mtls.ca_certificate().public_key())  # type: ignore[arg-type]

@@ -11,30 +11,24 @@ speed in this module, and moves only when a test moves it.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from cvpn.cli import main
-from localcloud.clientvpn.connections import simulate_connect_by_id
-from tests.access.e2e.conftest import STACK_NAME, Intake
-from tests.fixtures import REPO_ROOT
+from tests.access.e2e.conftest import Intake
+from tests.fixtures.polling import wait_until
+from tests.fixtures.shared_endpoints import shared_endpoint
 
 PROFILE = "shared-eng"
 ENDPOINT_REQUEST = "NET-SHARED-1"
 ENGINEERING = "S-1-5-21-1004336348-1177238915-682003330-512"
 LEADS = "eng-leads"
-MANAGED_BY = {"Key": "cvpn-autopilot:managed-by", "Value": "client-vpn-autopilot"}
 
 
 @dataclass
@@ -55,32 +49,13 @@ class Flow:
     links: dict[str, dict[str, str]] = field(default_factory=dict)  # request id -> approve/reject link
 
     # ------------------------------------------------------------------ the API, as the page calls it
-    def api(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(
-            f"{self.intake.api_url}{path}",
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, json.loads(response.read() or b"{}")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
-
     def person(self, name: str, groups: list[str] | None = None) -> tuple[str, str]:
         """A new person's ID token and VPN user name (the token's username claim: its subject)."""
         subject = f"{name}-{uuid.uuid4().hex[:6]}"
         return self.intake.id_token_for(subject, name.title(), groups or []), subject
 
     def ask(self, token: str, vpn_user: str, hours: float) -> Asker:
-        form = {
-            "profile": PROFILE,
-            "access_groups": [ENGINEERING],
-            "justification": "on call for the build farm",
-            "hours": hours,
-        }
-        status, answer = self.api("POST", "/requests", token, form)
+        status, answer = self.intake.ask(token, PROFILE, [ENGINEERING], "on call for the build farm", hours)
         assert status == 202, answer
         assert answer["status_url"] == f"/requests/{answer['request_id']}"
         return Asker(token, vpn_user, answer["request_id"], answer["grant_id"])
@@ -106,7 +81,7 @@ class Flow:
         return self.links[request_id][decision]
 
     def status(self, asker: Asker, request_id: str | None = None) -> dict[str, Any]:
-        code, answer = self.api("GET", f"/requests/{request_id or asker.request_id}", asker.token)
+        code, answer = self.intake.api("GET", f"/requests/{request_id or asker.request_id}", asker.token)
         assert code == 200, answer
         return answer
 
@@ -134,13 +109,7 @@ class Flow:
 
     # ------------------------------------------------------------------ the VPN
     def attempt(self, vpn_user: str) -> Any:
-        return simulate_connect_by_id(
-            self.intake.stack.account_id,
-            self.intake.cloud.region,
-            self.endpoint_id,
-            username=vpn_user,
-            device_ip="198.51.100.9",
-        )
+        return self.intake.attempt(self.endpoint_id, vpn_user, device_ip="198.51.100.9")
 
     def connect(self, vpn_user: str) -> str:
         result = self.attempt(vpn_user)
@@ -148,113 +117,30 @@ class Flow:
         return str(result.connection_id)
 
     def session(self, connection_id: str) -> str:
-        [connection] = self.intake.cloud.client("ec2").describe_client_vpn_connections(
-            ClientVpnEndpointId=self.endpoint_id,
-            Filters=[{"Name": "connection-id", "Values": [connection_id]}],
-        )["Connections"]
-        return str(connection["Status"]["Code"])
+        return self.intake.session(self.endpoint_id, connection_id)
 
     def endpoints(self) -> list[str]:
-        described = self.intake.cloud.client("ec2").describe_client_vpn_endpoints()["ClientVpnEndpoints"]
-        return sorted(e["ClientVpnEndpointId"] for e in described if e["Status"]["Code"] != "deleted")
+        return self.intake.live_endpoints()
 
     def cvpn_access(self, *arguments: str) -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        cloud = self.intake.cloud
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(
-                [
-                    "access", *arguments, "--local", "--endpoint-url", cloud.endpoint_url,
-                    "--region", cloud.region, "--stack-name", STACK_NAME,
-                ]
-            )  # fmt: skip
-        return code, out.getvalue(), err.getvalue()
-
-
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _shared_endpoint(intake: Intake) -> str:
-    """The profile's endpoint as an administrator's provisioning leaves it, without a client-connect
-    handler: tagged, associated, recorded as a SUCCEEDED request."""
-    ec2 = intake.cloud.client("ec2")
-    network = intake.network
-    endpoint_id = ec2.create_client_vpn_endpoint(
-        ClientCidrBlock="10.240.0.0/22",
-        ServerCertificateArn=network.server_certificate_arn,
-        AuthenticationOptions=[
-            {
-                "Type": "directory-service-authentication",
-                "ActiveDirectory": {"DirectoryId": network.directory_id},
-            }
-        ],
-        ConnectionLogOptions={"Enabled": False},
-        TagSpecifications=[
-            {
-                "ResourceType": "client-vpn-endpoint",
-                "Tags": [MANAGED_BY, {"Key": "cvpn-autopilot:request-id", "Value": ENDPOINT_REQUEST}],
-            }
-        ],
-    )["ClientVpnEndpointId"]
-    ec2.associate_client_vpn_target_network(ClientVpnEndpointId=endpoint_id, SubnetId=network.subnet_ids[0])
-    intake.cloud.client("dynamodb").put_item(
-        TableName=intake.stack.outputs["RequestsTableName"],
-        Item={
-            "request_id": {"S": ENDPOINT_REQUEST},
-            "status": {"S": "SUCCEEDED"},
-            "endpoint_id": {"S": endpoint_id},
-            "requester": {"S": "admin@example.com"},
-            "execution_id": {
-                "S": f"arn:aws:states:us-east-1:123456789012:execution:Provision:cli-{ENDPOINT_REQUEST}"
-            },
-            "updated_at": {"S": "2026-01-01T00:00:00+00:00"},
-        },
-    )
-    document = json.loads((REPO_ROOT / "events" / "profiles" / "engineering.json").read_text())
-    document.update(
-        vpc_id=network.vpc_id,
-        subnet_ids=network.subnet_ids[:2],
-        server_certificate_arn=network.server_certificate_arn,
-        authentication=[{"type": "active-directory", "directory_id": network.directory_id}],
-        security_group_ids=[network.security_group_id],
-        endpoint_request_id=ENDPOINT_REQUEST,
-        max_grant_hours=48,
-        default_grant_hours=4,
-        approver_group_claim="groups",
-        approver_group=LEADS,
-    )
-    intake.cloud.client("ssm").put_parameter(
-        Name=f"{intake.stack.outputs['ProfilesParameterPath']}/{PROFILE}",
-        Type="String",
-        Value=json.dumps(document),
-        Overwrite=True,
-    )
-    return str(endpoint_id)
+        return self.intake.cvpn("access", *arguments)
 
 
 @pytest.fixture(scope="module")
 def flow(intake: Intake) -> Iterator[Flow]:
-    clock = intake.cloud.clock
-    scale = clock.time_scale
-    clock.time_scale = 1.0  # real speed: a grant of hours lasts until a test moves the clock
-    scheduler, runtime = intake.cloud.scheduler, intake.cloud.runtime
-    assert scheduler is not None and runtime is not None
-    # The ingest's schedule would queue invocations ahead of an expiry: none here, the backlog drained.
-    scheduler.remove_stack(STACK_NAME)
-    runtime.wait_for_events(timeout=120)
-    try:
-        endpoint_id = _shared_endpoint(intake)
-        clock.advance(300)  # the subnet association completes: clients can connect
+    with intake.at_real_speed():
+        # The profile's endpoint, without a client-connect handler: the first approved grant turns it on.
+        endpoint_id = shared_endpoint(
+            intake,
+            profile=PROFILE,
+            request_id=ENDPOINT_REQUEST,
+            cidr="10.240.0.0/22",
+            approver_group_claim="groups",
+            approver_group=LEADS,
+        )
+        intake.cloud.clock.advance(300)  # the subnet association completes: clients can connect
         approver = intake.id_token_for(f"lena-{uuid.uuid4().hex[:6]}", "Lena Lead", ["staff", LEADS])
         yield Flow(intake, endpoint_id, approver)
-    finally:
-        clock.time_scale = scale
-        scheduler.add_stack(intake.stack)
 
 
 def test_two_people_get_grants_on_the_one_shared_endpoint_after_a_confirmed_approval(flow: Flow) -> None:
@@ -318,9 +204,11 @@ def test_two_people_get_grants_on_the_one_shared_endpoint_after_a_confirmed_appr
     mallory = intake.id_token_for(
         "mallory", "Mallory", [], email=f"{ann.vpn_user}@example.com", email_verified=True
     )
-    code, hidden = flow.api("GET", f"/requests/{ann.request_id}", mallory)
+    code, hidden = flow.intake.api("GET", f"/requests/{ann.request_id}", mallory)
     assert (code, hidden) == (404, {"message": f"no request {ann.request_id} of yours"})
-    code, hidden = flow.api("POST", f"/grants/{ann.grant_id}/extend", mallory, {"hours": 9, "reason": "mine"})
+    code, hidden = flow.intake.api(
+        "POST", f"/grants/{ann.grant_id}/extend", mallory, {"hours": 9, "reason": "mine"}
+    )
     assert (code, hidden) == (404, {"message": f"no grant {ann.grant_id} of yours"})
 
 
@@ -341,12 +229,10 @@ def test_a_rejected_request_leaves_its_grant_revoked_with_who_rejected(flow: Flo
 
 def test_bad_input_is_refused_naming_the_field(flow: Flow) -> None:
     token, _ = flow.person("hal")
-    form = {"profile": PROFILE, "access_groups": ["S-1-5-21-1-2-3-4"], "justification": "x" * 12, "hours": 49}
-    code, answer = flow.api("POST", "/requests", token, form)
+    code, answer = flow.intake.ask(token, PROFILE, ["S-1-5-21-1-2-3-4"], "x" * 12, hours=49)
     assert code == 422, answer
     assert {item["field"] for item in answer["errors"]} == {"access_groups[0]"}
-    form["access_groups"] = [ENGINEERING]
-    code, answer = flow.api("POST", "/requests", token, form)
+    code, answer = flow.intake.ask(token, PROFILE, [ENGINEERING], "x" * 12, hours=49)
     assert code == 422 and answer["errors"][0]["field"] == "hours"
     assert "longer than profile shared-eng's longest grant (48 h)" in answer["errors"][0]["message"]
 
@@ -359,23 +245,23 @@ def test_at_its_end_a_grant_expires_and_the_users_sessions_are_cut(flow: Flow) -
 
     ended = flow.wait_status(cara, "expired")
     assert ended["phases"][-1]["phase"] == "expired"
-    _wait("cara's sessions to be cut", lambda: {flow.session(s) for s in sessions} == {"terminated"})
+    wait_until("cara's sessions to be cut", lambda: {flow.session(s) for s in sessions} == {"terminated"})
     assert not flow.attempt(cara.vpn_user).connected
 
 
 def test_an_extension_approved_moves_the_end_and_its_expiry(flow: Flow) -> None:
     dan = flow.granted("dan", 2)
     first_end = flow.status(dan)["ends_at"]
-    code, asked = flow.api(
+    code, asked = flow.intake.api(
         "POST", f"/grants/{dan.grant_id}/extend", dan.token, {"hours": 10, "reason": "migration"}
     )
     assert code == 202, asked
     assert asked["grant_id"] == dan.grant_id and asked["status_url"] == f"/requests/{asked['request_id']}"
-    code, again = flow.api(
+    code, again = flow.intake.api(
         "POST", f"/grants/{dan.grant_id}/extend", dan.token, {"hours": 12, "reason": "more"}
     )
     assert code == 409 and "already waits for an extension" in again["message"]
-    code, bad = flow.api("POST", f"/grants/{dan.grant_id}/extend", dan.token, {"hours": "ten"})
+    code, bad = flow.intake.api("POST", f"/grants/{dan.grant_id}/extend", dan.token, {"hours": "ten"})
     assert code == 422 and {item["field"] for item in bad["errors"]} == {"hours", "reason"}
     waiting = flow.status(dan, asked["request_id"])
     assert [phase["phase"] for phase in waiting["phases"]] == ["submitted", "extension-waiting"]

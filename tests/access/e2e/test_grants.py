@@ -12,20 +12,18 @@ import csv
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from cvpn.cli import main
-from localcloud.clientvpn.connections import simulate_connect_by_id
 from tests.access.e2e.conftest import STACK_NAME, Intake
-from tests.fixtures import REPO_ROOT
+from tests.fixtures.polling import wait_until
+from tests.fixtures.shared_endpoints import record_provisioned, shared_endpoint
 
 ISSUER = "https://login.example.com/oauth2/default"
 ENGINEERING = "S-1-5-21-1004336348-1177238915-682003330-512"
-MANAGED_BY = {"Key": "cvpn-autopilot:managed-by", "Value": "client-vpn-autopilot"}
 
 
 @dataclass
@@ -34,25 +32,17 @@ class Shared:
 
     intake: Intake
     endpoints: dict[str, str]  # profile -> endpoint id
-    run: Callable[..., tuple[int, str, str]]
+
+    def run(self, *arguments: str) -> tuple[int, str, str]:
+        return self.intake.cvpn("access", *arguments)
 
     def connect(self, profile: str, user: str) -> str:
-        result = simulate_connect_by_id(
-            self.intake.stack.account_id,
-            self.intake.cloud.region,
-            self.endpoints[profile],
-            username=user,
-            device_ip="198.51.100.7",
-        )
+        result = self.intake.attempt(self.endpoints[profile], user)
         assert result.connected and result.connection_id, result.detail
         return str(result.connection_id)
 
     def status(self, profile: str, connection_id: str) -> str:
-        [connection] = self.intake.cloud.client("ec2").describe_client_vpn_connections(
-            ClientVpnEndpointId=self.endpoints[profile],
-            Filters=[{"Name": "connection-id", "Values": [connection_id]}],
-        )["Connections"]
-        return str(connection["Status"]["Code"])
+        return self.intake.session(self.endpoints[profile], connection_id)
 
     def grants(self, *options: str) -> list[dict[str, Any]]:
         code, out, err = self.run("list", *options, "--json")
@@ -72,119 +62,25 @@ class Shared:
         return dict(json.loads(out))
 
     def schedule_names(self) -> set[str]:
-        group = self.intake.stack.outputs["GrantScheduleGroupName"]
-        answer = self.intake.cloud.client("scheduler").list_schedules(GroupName=group)
-        return {item["Name"] for item in answer["Schedules"]}
-
-
-def _wait(what: str, check: Callable[[], bool], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def _endpoint(intake: Intake, request_id: str, cidr: str) -> str:
-    """An endpoint as provisioning leaves it: tagged, associated, recorded as SUCCEEDED."""
-    ec2 = intake.cloud.client("ec2")
-    network = intake.network
-    endpoint_id = ec2.create_client_vpn_endpoint(
-        ClientCidrBlock=cidr,
-        ServerCertificateArn=network.server_certificate_arn,
-        AuthenticationOptions=[
-            {
-                "Type": "directory-service-authentication",
-                "ActiveDirectory": {"DirectoryId": network.directory_id},
-            }
-        ],
-        ConnectionLogOptions={"Enabled": False},
-        TagSpecifications=[
-            {
-                "ResourceType": "client-vpn-endpoint",
-                "Tags": [MANAGED_BY, {"Key": "cvpn-autopilot:request-id", "Value": request_id}],
-            }
-        ],
-    )["ClientVpnEndpointId"]
-    ec2.associate_client_vpn_target_network(ClientVpnEndpointId=endpoint_id, SubnetId=network.subnet_ids[0])
-    _record(intake, request_id, endpoint_id, f"cli-{request_id}")
-    return str(endpoint_id)
-
-
-def _record(intake: Intake, request_id: str, endpoint_id: str, execution_name: str) -> None:
-    intake.cloud.client("dynamodb").put_item(
-        TableName=intake.stack.outputs["RequestsTableName"],
-        Item={
-            "request_id": {"S": request_id},
-            "status": {"S": "SUCCEEDED"},
-            "endpoint_id": {"S": endpoint_id},
-            "requester": {"S": "someone@example.com"},
-            "execution_id": {
-                "S": f"arn:aws:states:us-east-1:123456789012:execution:Provision:{execution_name}"
-            },
-            "updated_at": {"S": "2026-01-01T00:00:00+00:00"},
-        },
-    )
-
-
-def _profile(intake: Intake, name: str, request_id: str) -> None:
-    document = json.loads((REPO_ROOT / "events" / "profiles" / "engineering.json").read_text())
-    network = intake.network
-    document.update(
-        vpc_id=network.vpc_id,
-        subnet_ids=network.subnet_ids[:2],
-        server_certificate_arn=network.server_certificate_arn,
-        authentication=[{"type": "active-directory", "directory_id": network.directory_id}],
-        security_group_ids=[network.security_group_id],
-        endpoint_request_id=request_id,
-        max_grant_hours=48,
-        default_grant_hours=4,
-    )
-    path = intake.stack.outputs["ProfilesParameterPath"]
-    intake.cloud.client("ssm").put_parameter(
-        Name=f"{path}/{name}", Type="String", Value=json.dumps(document), Overwrite=True
-    )
+        return self.intake.schedule_names()
 
 
 @pytest.fixture(scope="module")
 def shared(intake: Intake) -> Iterator[Shared]:
-    clock = intake.cloud.clock
-    scale = clock.time_scale
-    clock.time_scale = 1.0  # real speed: a grant of hours lasts until the test moves the clock
-    # The ingest's schedule, fired every emulated minute at the package's time scale, leaves a
-    # backlog of asynchronous invocations that an expiry would queue behind: none here, and the
-    # backlog drained first.
-    scheduler, runtime = intake.cloud.scheduler, intake.cloud.runtime
-    assert scheduler is not None and runtime is not None
-    scheduler.remove_stack(STACK_NAME)
-    runtime.wait_for_events(timeout=120)
-    try:
+    with intake.at_real_speed():
         endpoints = {
-            "grants-eng": _endpoint(intake, "NET-GR1", "10.250.0.0/22"),
-            "grants-fin": _endpoint(intake, "NET-GR2", "10.251.0.0/22"),
+            "grants-eng": shared_endpoint(
+                intake, profile="grants-eng", request_id="NET-GR1", cidr="10.250.0.0/22"
+            ),
+            "grants-fin": shared_endpoint(
+                intake, profile="grants-fin", request_id="NET-GR2", cidr="10.251.0.0/22"
+            ),
         }
-        _profile(intake, "grants-eng", "NET-GR1")
-        _profile(intake, "grants-fin", "NET-GR2")
-        _record(intake, "JIRA-OLD-1", "cvpn-endpoint-0000000000000001d", "jira-JIRA-OLD-1")
-        clock.advance(300)  # the subnet associations complete: clients can connect
-
-        def run(*arguments: str) -> tuple[int, str, str]:
-            out, err = io.StringIO(), io.StringIO()
-            import contextlib
-
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = main(
-                    [
-                        "access", *arguments, "--local", "--endpoint-url", intake.cloud.endpoint_url,
-                        "--region", intake.cloud.region, "--stack-name", STACK_NAME,
-                    ]
-                )  # fmt: skip
-            return code, out.getvalue(), err.getvalue()
-
-        yield Shared(intake, endpoints, run)
-    finally:
-        clock.time_scale = scale
-        scheduler.add_stack(intake.stack)
+        record_provisioned(
+            intake, "JIRA-OLD-1", "cvpn-endpoint-0000000000000001d", execution_name="jira-JIRA-OLD-1"
+        )
+        intake.cloud.clock.advance(300)  # the subnet associations complete: clients can connect
+        yield Shared(intake, endpoints)
 
 
 def test_a_break_glass_grant_expires_at_its_end_and_cuts_the_users_sessions(shared: Shared) -> None:
@@ -208,7 +104,7 @@ def test_a_break_glass_grant_expires_at_its_end_and_cuts_the_users_sessions(shar
     scheduler = shared.intake.cloud.scheduler
     assert scheduler is not None
     try:
-        _wait("the grant to expire", lambda: shared.grant(grant["grant_id"])["state"] == "expired")
+        wait_until("the grant to expire", lambda: shared.grant(grant["grant_id"])["state"] == "expired")
     except AssertionError:
         fired = [item for item in scheduler.fired if item.schedule == grant["grant_id"]]
         logs = shared.intake.cloud.client("logs").filter_log_events(
@@ -219,7 +115,7 @@ def test_a_break_glass_grant_expires_at_its_end_and_cuts_the_users_sessions(shar
             f"fired {fired}, schedules {shared.schedule_names()}, "
             f"known {[s.name for s in scheduler.schedules]}, log {[e['message'] for e in logs][-20:]}"
         ) from None
-    _wait(
+    wait_until(
         "alice's sessions to end",
         lambda: {shared.status("grants-eng", session) for session in sessions} == {"terminated"},
     )
@@ -342,8 +238,7 @@ def test_a_grants_endpoint_admits_only_users_holding_an_active_grant(shared: Sha
     on the emulated clock, not yet on the machine's, already admits nobody."""
     intake = shared.intake
     clock = intake.cloud.clock
-    endpoint_id = _endpoint(intake, "NET-GR3", "10.252.0.0/22")
-    _profile(intake, "grants-gate", "NET-GR3")
+    endpoint_id = shared_endpoint(intake, profile="grants-gate", request_id="NET-GR3", cidr="10.252.0.0/22")
     shared.endpoints["grants-gate"] = endpoint_id
     clock.advance(300)  # the subnet association completes
 
@@ -363,9 +258,7 @@ def test_a_grants_endpoint_admits_only_users_holding_an_active_grant(shared: Sha
     assert code == 0 and "already enforced" in out and "handler already on" in out
 
     def attempt(user: str) -> Any:
-        return simulate_connect_by_id(
-            intake.stack.account_id, intake.cloud.region, endpoint_id, username=user, device_ip="198.51.100.8"
-        )
+        return intake.attempt(endpoint_id, user, device_ip="198.51.100.8")
 
     form = intake.stack.outputs["IntakeApiUrl"]
     refused = attempt("carol")
@@ -379,8 +272,8 @@ def test_a_grants_endpoint_admits_only_users_holding_an_active_grant(shared: Sha
     session = shared.connect("grants-gate", "dora")
 
     clock.advance(3600 + 5)
-    _wait("the grant to expire", lambda: shared.grant(grant["grant_id"])["state"] == "expired")
-    _wait("dora's session to be cut", lambda: shared.status("grants-gate", session) == "terminated")
+    wait_until("the grant to expire", lambda: shared.grant(grant["grant_id"])["state"] == "expired")
+    wait_until("dora's session to be cut", lambda: shared.status("grants-gate", session) == "terminated")
     again = attempt("dora")
     assert not again.connected
     assert again.error_msg_on_denied_connection is not None

@@ -11,16 +11,15 @@ from __future__ import annotations
 import json
 import re
 import time
-import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from localcloud.faults import get_fault_injector
 from tests.access.e2e.conftest import Intake
+from tests.fixtures.shared_endpoints import put_profile
 
 PROFILE = "outcomes"
 GROUP = "S-1-5-21-1004336348-1177238915-682003330-512"
@@ -42,12 +41,7 @@ def profile(intake: Intake) -> str:
         "security_group_ids": [network.security_group_id],
         "access_groups": [{"id": GROUP, "name": "Engineering"}],
     }
-    intake.cloud.client("ssm").put_parameter(
-        Name=f"{intake.stack.outputs['ProfilesParameterPath']}/{PROFILE}",
-        Type="String",
-        Value=json.dumps(document),
-        Overwrite=True,
-    )
+    put_profile(intake, PROFILE, document)
     return PROFILE
 
 
@@ -58,30 +52,10 @@ def no_faults() -> Iterator[None]:
     get_fault_injector().clear()
 
 
-def _api(intake: Intake, method: str, path: str, token: str, body: Any = None) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{intake.api_url}{path}",
-        method=method,
-        data=None if body is None else json.dumps(body).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
 def _submit(intake: Intake, profile: str) -> tuple[str, str, str]:
     """A form request by a signed-in person; its request id, held client CIDR block and intake ARN."""
     person = f"user-{uuid.uuid4().hex[:6]}@example.com"
-    status, answer = _api(
-        intake,
-        "POST",
-        "/requests",
-        intake.token_for(person),
-        {"profile": profile, "access_groups": [GROUP], "justification": "testing how intakes end"},
-    )
+    status, answer = intake.ask(intake.token_for(person), profile, [GROUP], "testing how intakes end")
     assert status == 202, answer
     request_id, block = answer["request_id"], answer["client_cidr_block"]
     [execution] = [e for e in intake.executions() if e["name"].endswith(request_id)]
@@ -98,14 +72,6 @@ def _holder(intake: Intake, block: str) -> str | None:
     return item["Item"]["request_id"]["S"] if "Item" in item else None
 
 
-def _links(message: dict[str, Any]) -> dict[str, str]:
-    text = message["Message"]
-    return {
-        "approve": re.search(r"Approve: (\S+)", text).group(1),  # type: ignore[union-attr]
-        "reject": re.search(r"Reject:\s+(\S+)", text).group(1),  # type: ignore[union-attr]
-    }
-
-
 def test_a_rejected_request_gives_its_client_cidr_back_without_anyone_looking(
     intake: Intake, profile: str
 ) -> None:
@@ -113,7 +79,7 @@ def test_a_rejected_request_gives_its_client_cidr_back_without_anyone_looking(
     ApprovalRejected and the block is free again, with no GET of the request's status."""
     request_id, block, execution_arn = _submit(intake, profile)
     assert _holder(intake, block) == request_id
-    links = _links(intake.approval_message(request_id))
+    links = intake.approval_links(request_id)
 
     status, answer = intake.confirm(links["reject"], intake.approver_token())
 
@@ -167,7 +133,7 @@ def test_a_failed_provisioning_says_why_in_the_execution_the_ticket_and_the_stat
     assert f"Provisioning for {key} failed: AssociationFailed: {described['cause'][:200]}" in text
 
     reporter = intake.token_for("grace.hopper@example.com")  # issue.fields.reporter.emailAddress
-    status, progress = _api(intake, "GET", f"/requests/{key}", reporter)
+    status, progress = intake.api("GET", f"/requests/{key}", reporter)
     assert status == 200, progress
     assert progress["status"] == "failed"
     assert progress["error"] == {"error": "AssociationFailed", "cause": described["cause"][:1000]}
@@ -196,7 +162,7 @@ def test_the_status_api_links_the_configuration_that_no_history_holds(intake: In
     reporter = intake.token_for("grace.hopper@example.com")  # issue.fields.reporter.emailAddress
     deadline = time.monotonic() + 30
     while True:
-        status, progress = _api(intake, "GET", f"/requests/{key}", reporter)
+        status, progress = intake.api("GET", f"/requests/{key}", reporter)
         if progress.get("status") == "available" or time.monotonic() > deadline:
             break
         time.sleep(0.2)

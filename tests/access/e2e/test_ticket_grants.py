@@ -8,9 +8,7 @@ The emulated clock runs at real speed in this module (as in test_grants) and is 
 from __future__ import annotations
 
 import json
-import re
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,9 +19,9 @@ import pytest
 from cvpn_shared.access.grants.dal import DynamoDbGrants
 from cvpn_shared.access.grants.models import Grant
 from cvpn_shared.access.signatures import SignatureScheme, sign
-from localcloud.clientvpn.connections import simulate_connect_by_id
-from tests.access.e2e.conftest import STACK_NAME, Intake
-from tests.access.e2e.test_grants import _endpoint, _profile, _wait
+from tests.access.e2e.conftest import Intake, links_of
+from tests.fixtures.polling import wait_until
+from tests.fixtures.shared_endpoints import shared_endpoint
 
 SOURCE = "jira-access"
 SECRET = "jira-access-secret"
@@ -69,22 +67,11 @@ def _configure_source(intake: Intake) -> None:
 
 @pytest.fixture(scope="module")
 def desk(intake: Intake) -> Iterator[Intake]:
-    clock = intake.cloud.clock
-    scale = clock.time_scale
-    clock.time_scale = 1.0  # real speed: a grant of hours lasts until the test moves the clock
-    scheduler, runtime = intake.cloud.scheduler, intake.cloud.runtime
-    assert scheduler is not None and runtime is not None
-    scheduler.remove_stack(STACK_NAME)  # the template's schedules would queue ahead of the grant's
-    runtime.wait_for_events(timeout=120)
-    try:
-        _endpoint(intake, "NET-TK1", "10.253.0.0/22")
-        _profile(intake, PROFILE, "NET-TK1")
+    with intake.at_real_speed():
+        shared_endpoint(intake, profile=PROFILE, request_id="NET-TK1", cidr="10.253.0.0/22")
         _configure_source(intake)
-        clock.advance(300)  # the subnet association completes
+        intake.cloud.clock.advance(300)  # the subnet association completes
         yield intake
-    finally:
-        clock.time_scale = scale
-        scheduler.add_stack(intake.stack)
 
 
 def _delivery(key: str, **fields: Any) -> tuple[bytes, dict[str, str]]:
@@ -140,13 +127,12 @@ def test_a_ticket_grant_is_approved_commented_reminded_and_ended(desk: Intake) -
     assert grant.origin is not None and grant.origin.ticket == "ACC-101"
     assert intake.endpoints_for("ACC-101") == []  # nothing provisioned for a ticket on a grants profile
 
-    text = intake.approval_message("ACC-101")["Message"]
-    assert "alice" in text and PROFILE in text
-    link = re.search(r"Approve: (\S+)", text).group(1)  # type: ignore[union-attr]
-    status, page = intake.confirm(link, intake.approver_token("grace"))
+    message = intake.approval_message("ACC-101")
+    assert "alice" in message["Message"] and PROFILE in message["Message"]
+    status, page = intake.confirm(links_of(message)["approve"], intake.approver_token("grace"))
     assert status == 200, page
 
-    _wait("the grant to be active", lambda: _grant_of(intake, "ACC-101").state == "active")
+    wait_until("the grant to be active", lambda: _grant_of(intake, "ACC-101").state == "active")
     active = _grant_of(intake, "ACC-101")
     assert active.ends_at is not None and active.approver is not None and active.approver.sub == "grace"
     [comment] = _comments(intake, "ACC-101", "is active")
@@ -164,28 +150,10 @@ def test_a_ticket_grant_is_approved_commented_reminded_and_ended(desk: Intake) -
     assert _comments(intake, "ACC-101", "ended at", timeout=0.5) == []
 
     clock.advance((active.ends_at - clock.now()).total_seconds() + 5)
-    _wait("the grant to expire", lambda: _grant_of(intake, "ACC-101").state == "expired")
+    wait_until("the grant to expire", lambda: _grant_of(intake, "ACC-101").state == "expired")
     [ended] = _comments(intake, "ACC-101", "ended at")
     assert "no longer connects" in ended
-    assert f"{active.grant_id}-reminder" not in _schedule_names(intake)
-
-
-def _live_endpoints(intake: Intake) -> list[str]:
-    described = intake.cloud.client("ec2").describe_client_vpn_endpoints()["ClientVpnEndpoints"]
-    return sorted(e["ClientVpnEndpointId"] for e in described if e["Status"]["Code"] != "deleted")
-
-
-def _form_request(intake: Intake, token: str) -> dict[str, Any]:
-    form = {"profile": PROFILE, "access_groups": [ENGINEERING], "justification": "release night", "hours": 6}
-    request = urllib.request.Request(
-        f"{intake.api_url}/requests",
-        method="POST",
-        data=json.dumps(form).encode(),
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 202
-        return dict(json.loads(response.read()))
+    assert f"{active.grant_id}-reminder" not in intake.schedule_names()
 
 
 def test_one_person_by_form_and_one_by_ticket_share_the_one_endpoint(desk: Intake) -> None:
@@ -193,9 +161,12 @@ def test_one_person_by_form_and_one_by_ticket_share_the_one_endpoint(desk: Intak
     and an approver confirms both, then both hold active grants on that endpoint, both connect, and
     no endpoint was added."""
     intake = desk
-    before = _live_endpoints(intake)
+    before = intake.live_endpoints()
     carol_sub = f"carol-{uuid.uuid4().hex[:6]}"
-    carol = _form_request(intake, intake.id_token_for(carol_sub, "Carol", []))
+    status, carol = intake.ask(
+        intake.id_token_for(carol_sub, "Carol", []), PROFILE, [ENGINEERING], "release night", hours=6
+    )
+    assert status == 202, carol
     body, headers = _delivery(
         "ACC-103", customfield_10060="dave", reporter={"accountId": "dave-1", "displayName": "Dave"}
     )
@@ -204,32 +175,24 @@ def test_one_person_by_form_and_one_by_ticket_share_the_one_endpoint(desk: Intak
 
     approver = intake.approver_token("grace")
     for request_id in (carol["request_id"], "ACC-103"):
-        text = intake.approval_message(request_id)["Message"]
-        link = re.search(r"Approve: (\S+)", text).group(1)  # type: ignore[union-attr]
-        status, page = intake.confirm(link, approver)
+        status, page = intake.confirm(intake.approval_links(request_id)["approve"], approver)
         assert status == 200, page
 
     grants = _grants(intake)
 
     def both_active() -> bool:
         return all(
-            grants.get(grant_id).state == "active"
+            grants.get(grant_id).state == "active"  # type: ignore[union-attr]
             for grant_id in (carol["grant_id"], _grant_of(intake, "ACC-103", "dave-1").grant_id)
-        )  # type: ignore[union-attr]
+        )
 
-    _wait("both grants to be active", both_active)
+    wait_until("both grants to be active", both_active)
     carols, daves = grants.get(carol["grant_id"]), _grant_of(intake, "ACC-103", "dave-1")
     assert carols is not None and carols.endpoint_id == daves.endpoint_id
     assert (carols.person.vpn_user, daves.person.vpn_user) == (carol_sub, "dave")
-    assert _live_endpoints(intake) == before
+    assert intake.live_endpoints() == before
     for user in (carol_sub, "dave"):
-        result = simulate_connect_by_id(
-            intake.stack.account_id,
-            intake.cloud.region,
-            carols.endpoint_id,
-            username=user,
-            device_ip="198.51.100.7",
-        )
+        result = intake.attempt(carols.endpoint_id, user)
         assert result.connected, result.error_msg_on_denied_connection
 
 
@@ -243,9 +206,3 @@ def test_a_ticket_the_profile_refuses_is_422_naming_the_field(desk: Intake) -> N
     status, answer = desk.post_webhook(SOURCE, body, headers)
     assert status == 422 and [error["field"] for error in answer["errors"]] == ["sub"]
     assert [g for g in _grants(desk).of_person(f"{JIRA}#{REPORTER}") if g.request_id == "ACC-102"] == []
-
-
-def _schedule_names(intake: Intake) -> set[str]:
-    group = intake.stack.outputs["GrantScheduleGroupName"]
-    answer = intake.cloud.client("scheduler").list_schedules(GroupName=group)
-    return {item["Name"] for item in answer["Schedules"]}
