@@ -157,6 +157,7 @@ SIGNING_SECRET_MIN_REFRESH_SECONDS = 60.0
 def webhook_intake() -> WebhookIntake:
     from cvpn_shared.access.dal.deliveries import WebhookDeliveries
     from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
+    from cvpn_shared.access.dal.ticket_notices import CallbackFunctionNotices
     from cvpn_shared.access.dal.tickets import StartedTickets
     from cvpn_shared.access.start import IntakeStarter
     from cvpn_shared.access.ticket_grants import TicketGrantStarter
@@ -182,6 +183,11 @@ def webhook_intake() -> WebhookIntake:
         delivery_ttl_days=settings.webhook_delivery_ttl_days,
         max_body_bytes=settings.webhook_max_body_bytes,
         grants=TicketGrantStarter(intake, access_request_services),
+        notices=(
+            CallbackFunctionNotices(client("lambda"), settings.ticket_callback_function_arn)
+            if settings.ticket_callback_function_arn
+            else None
+        ),
     )
 
 
