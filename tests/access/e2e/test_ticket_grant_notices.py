@@ -158,6 +158,8 @@ def test_a_signed_invalid_ticket_is_told_once_and_an_unsigned_one_never(desk: In
     [comment] = _comments(desk, "ACN-204", "did not make a valid access request")
     assert "hours (ticket field issue.fields.customfield_10063): " in comment and "48" in comment
     assert desk.post_webhook(SOURCE, body, headers)[0] == 422  # the same delivery, replayed
+    renamed = {**headers, "X-Atlassian-Webhook-Identifier": str(uuid.uuid4())}  # the id is not signed
+    assert desk.post_webhook(SOURCE, body, renamed)[0] == 422
 
     unsigned, _ = _delivery("ACN-205", customfield_10063=500)
     assert desk.post_webhook(SOURCE, unsigned, {})[0] == 401

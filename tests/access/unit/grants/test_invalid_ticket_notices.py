@@ -1,6 +1,7 @@
 """A signed ticket of a grants source that makes no valid request is told why on the ticket, once per
-delivery; an unsigned or badly signed one, or one that names no ticket, never makes the intake comment.
-The webhook intake is the real one (grants table on moto), the notices are recorded."""
+signed body (whatever delivery id a replay carries); an unsigned or badly signed one, or one that
+names no ticket, never makes the intake comment. The webhook intake is the real one (grants table on
+moto), the notices are recorded."""
 
 from __future__ import annotations
 
@@ -69,9 +70,11 @@ def test_hours_over_the_profiles_maximum_are_told_on_the_ticket_once(told: tuple
     assert [(e["field"], e["mapped_from"]) for e in parsed.errors] == [("hours", f"{FIELDS}10063")]
     assert "72" in parsed.errors[0]["message"]
     assert _send(office, body, headers)[0] == 422  # the same delivery again: no second comment
+    headers["X-Atlassian-Webhook-Identifier"] = "d-2"  # a replay under another (unsigned) delivery id
+    assert _send(office, body, headers)[0] == 422
     assert len(notices.sent) == 1
-    body, headers = _signed(ticket("ACC-8", customfield_10063=100), delivery="d-2")
-    assert _send(office, body, headers)[0] == 422  # another delivery of the ticket is told again
+    edited = ticket("ACC-8", customfield_10063=100, summary="still wrong")
+    assert _send(office, *_signed(edited, delivery="d-3"))[0] == 422  # the ticket sent again: told again
     assert len(notices.sent) == 2
 
 

@@ -22,7 +22,8 @@ execution name is free again 90 days after it closed, and Jira and GitHub sign n
 
 A signed delivery of a grants source that makes no valid request (422) is also answered on its
 ticket, when the payload names the ticket and its callback: a comment naming each field and why, sent
-once per delivery (a replay finds the claim ``<source>#<delivery id>#invalid`` and sends nothing).
+once per signed body (a replay finds the claim ``<source>#invalid#<SHA-256 of the body>`` and sends
+nothing, whatever delivery id it carries: Jira and GitHub do not sign that header).
 Only a delivery whose signature matched gets there, so nobody else can make the intake comment on a
 ticket. The webhook function holds no callback credentials: the ticket callback function posts it.
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -307,7 +309,7 @@ class WebhookIntake:
                 422, "invalid-request", "the payload does not make a valid request", errors=error.errors
             )
             if config.grants:
-                self._tell_ticket(source, config, delivery, payload, None, error.errors)
+                self._tell_ticket(source, config, delivery, raw, payload, None, error.errors)
             return answer
         except RecursionError:
             return _error(400, "not-json", "body: nested too deeply")
@@ -318,7 +320,8 @@ class WebhookIntake:
             return _error(500, "bad-configuration", f"source {source!r} cannot start access requests here")
         answer = self._deduplicate_and_start(source, config, delivery, request, callback, marker, access)
         if answer.status == 422 and access is not None:
-            self._tell_ticket(source, config, delivery, payload, access.request_id, answer.body["errors"])
+            errors = answer.body["errors"]
+            self._tell_ticket(source, config, delivery, raw, payload, access.request_id, errors)
         return answer
 
     # ------------------------------------------------------------------ steps
@@ -501,11 +504,12 @@ class WebhookIntake:
         source: str,
         config: SourceConfig,
         delivery: VerifiedDelivery,
+        raw: bytes,
         payload: Any,
         request_id: str | None,
         errors: list[dict[str, Any]],
     ) -> None:
-        """Ask for a comment on the ticket naming ``errors``, once per delivery; nothing when the
+        """Ask for a comment on the ticket naming ``errors``, once per signed body; nothing when the
         payload names no ticket or no callback. A failure is logged: the sender still gets its 422."""
         if self.notices is None or not errors:
             return
@@ -518,7 +522,7 @@ class WebhookIntake:
             logger.info("webhook source %s: an invalid ticket names no ticket to comment on", source)
             return
         now = int(self.clock())
-        claim_key = f"{source}#{delivery.delivery_id}#invalid"
+        claim_key = f"{source}#invalid#{hashlib.sha256(raw).hexdigest()}"
         claim = {
             "delivery_key": claim_key,
             "source": source,
