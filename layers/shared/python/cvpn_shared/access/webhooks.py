@@ -121,7 +121,7 @@ class TicketLedger(Protocol):
 
 
 class TicketNotifier(Protocol):
-    """Hands a notice to the function that posts to tickets (``dal/ticket_notices.py``)."""
+    """Hands a notice to the function that posts to tickets (``dal/callback_invoker.py``)."""
 
     def notify(self, notice: dict[str, Any]) -> None: ...
 

@@ -155,9 +155,9 @@ SIGNING_SECRET_MIN_REFRESH_SECONDS = 60.0
 
 @lru_cache(maxsize=1)
 def webhook_intake() -> WebhookIntake:
+    from cvpn_shared.access.dal.callback_invoker import CallbackFunctionNotices
     from cvpn_shared.access.dal.deliveries import WebhookDeliveries
     from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
-    from cvpn_shared.access.dal.ticket_notices import CallbackFunctionNotices
     from cvpn_shared.access.dal.tickets import StartedTickets
     from cvpn_shared.access.start import IntakeStarter
     from cvpn_shared.access.ticket_grants import TicketGrantStarter
