@@ -27,7 +27,7 @@ from cvpn_shared.core.observability import logger, metrics
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     form_url = get_settings().request_form_url.strip()
-    if isinstance(event, dict) and event.get("notice") == INVALID_REQUEST_NOTICE:
+    if event.get("notice") == INVALID_REQUEST_NOTICE:
         notice = InvalidTicketNotice.model_validate(event)
         try:
             posted = post_invalid_ticket_notice(
