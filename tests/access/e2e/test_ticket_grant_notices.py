@@ -56,18 +56,16 @@ def desk(intake: Intake) -> Iterator[Intake]:
 
 
 def _delivery(key: str, **fields: Any) -> tuple[bytes, dict[str, str]]:
-    """A signed Jira issue_created for ``key`` shaped as the example grants source reads it."""
-    values: dict[str, Any] = {
-        "summary": "rotate the payment keys",
-        "issuetype": {"name": "VPN access"},
-        "reporter": {"accountId": REPORTER, "displayName": "Erin Example"},
-        "customfield_10060": "erin",
-        "customfield_10061": {"value": PROFILE},
-        "customfield_10062": [{"value": ENGINEERING}],
-        "customfield_10063": 8,
-    }
-    values.update(fields)
-    payload = {"webhookEvent": "jira:issue_created", "issue": {"key": key, "fields": values}}
+    """The example grants delivery (events/webhooks) for ticket ``key`` on this module's profile."""
+    payload = json.loads((REPO_ROOT / "events" / "webhooks" / "jira-access-issue-created.json").read_text())
+    payload["issue"]["key"] = key
+    payload["issue"]["fields"].update(
+        reporter={"accountId": REPORTER, "displayName": "Erin Example"},
+        customfield_10060="erin",
+        customfield_10061={"value": PROFILE},
+        customfield_10062=[{"value": ENGINEERING}],
+        **fields,
+    )
     body = json.dumps(payload).encode()
     headers = sign(SignatureScheme.JIRA, body, SECRET, timestamp=int(time.time()))
     headers["X-Atlassian-Webhook-Identifier"] = str(uuid.uuid4())
