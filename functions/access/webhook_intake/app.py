@@ -1,7 +1,8 @@
 """POST /webhooks/{source}: a signed ticket-system delivery starts the intake workflow (202), once.
 
 404 unknown source (checked first), 413 too large, 401 bad signature, 400 not JSON, 422 fields that
-do not make a request; a duplicate delivery, or a ticket started before and not re-opened, gets 200.
+do not make a request (a grants source's signed ticket is also told why, in a comment); a duplicate
+delivery, or a ticket started before and not re-opened, gets 200.
 The checks live in ``cvpn_shared.access.webhooks``.
 """
 

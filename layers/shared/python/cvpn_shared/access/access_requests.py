@@ -35,7 +35,7 @@ from cvpn_shared.access.grants.models import (
     parse_grant,
 )
 from cvpn_shared.access.identity import Person as SignedIn
-from cvpn_shared.access.intake_end import failure_of
+from cvpn_shared.access.intake_end import failure_of, rejected_by
 
 __all__ = [
     "FORM_SOURCE",
@@ -381,9 +381,9 @@ def _refusal_reason(outcome: dict[str, Any] | None) -> str:
     if status in _REFUSALS:
         cause = str((outcome.get("error") or {}).get("Cause") or "")
         said = _REFUSALS[status]
-        # The rejection's cause names who rejected: "request R was rejected by NAME (approval A)".
-        if status == "REJECTED" and " rejected by " in cause:
-            said = "rejected by " + cause.split(" rejected by ", 1)[1].split(" (approval", 1)[0]
+        who = rejected_by(cause) if status == "REJECTED" else None
+        if who:
+            said = f"rejected by {who}"
         return said[:1000]
     name, cause = failure_of(outcome.get("error"))
     return f"the request failed: {cause or name}"[:1000]

@@ -7,6 +7,9 @@ a ``current`` value, so the receiver verifies it as the intake verifies webhooks
 
 Errors are named for the state machine's Retry/Catch: ``TicketUnreachable`` (no answer, 429 or 5xx:
 retried) and ``TicketCallbackRejected`` (another 4xx, or missing credentials: not retried).
+
+The same path tells a ticket that made no valid access request why (``InvalidTicketNotice``, handed
+over by the webhook function, which holds no callback credentials).
 """
 
 from __future__ import annotations
@@ -17,25 +20,30 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cvpn_shared.access.dal.ticket_poster import HttpAnswer
 from cvpn_shared.access.intake_end import failure_of
 from cvpn_shared.access.signatures import SignatureScheme, sign
 from cvpn_shared.access.sources import CallbackKind
+from cvpn_shared.access.ticket_notices import GrantRefusal, invalid_ticket_text, refusal_text
 
 __all__ = [
+    "INVALID_REQUEST_NOTICE",
     "CallbackTarget",
+    "InvalidTicketNotice",
     "TicketCallbackRejected",
     "TicketCallbackTask",
     "TicketOutcome",
     "TicketUnreachable",
     "compose_message",
     "deliver",
+    "post_invalid_ticket_notice",
     "post_result",
 ]
 
 USER_AGENT = "client-vpn-autopilot"
+INVALID_REQUEST_NOTICE = "invalid-request"
 
 
 class TicketUnreachable(Exception):
@@ -62,6 +70,7 @@ class TicketOutcome(BaseModel):
     status: Literal["SUCCEEDED", "FAILED", "REJECTED", "EXPIRED"]
     provisioning: dict[str, Any] | None = None
     grant: dict[str, Any] | None = None  # an access request's: the grant as the approval left it
+    refusal: GrantRefusal | None = None  # an access request's that got no access
     error: dict[str, Any] | None = None
 
 
@@ -79,6 +88,19 @@ class TicketCallbackTask(BaseModel):
     @property
     def status(self) -> str:
         return self.outcome.status
+
+
+class InvalidTicketNotice(BaseModel):
+    """What the webhook function hands this function when a signed ticket made no valid request."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    notice: Literal["invalid-request"]
+    callback: CallbackTarget
+    source: str = Field(min_length=1)
+    request_id: str = Field(min_length=1)
+    delivery_id: str = ""
+    errors: list[dict[str, Any]] = Field(min_length=1)
 
 
 class Poster(Protocol):
@@ -126,8 +148,10 @@ def _grant_message(request_id: str, grant: dict[str, Any]) -> str:
     )
 
 
-def compose_message(task: TicketCallbackTask) -> str:
-    """One paragraph a person reads in the ticket."""
+def compose_message(task: TicketCallbackTask, *, form_url: str = "") -> str:
+    """One paragraph a person reads in the ticket; ``form_url`` is where to ask again."""
+    if task.status != "SUCCEEDED" and task.outcome.refusal is not None:
+        return refusal_text(task.request_id, task.outcome.refusal, form_url=form_url)
     if task.status == "SUCCEEDED" and task.outcome.grant:
         return _grant_message(task.request_id, task.outcome.grant)
     if task.status == "SUCCEEDED":
@@ -173,6 +197,8 @@ def _generic_body(task: TicketCallbackTask, message: str) -> dict[str, Any]:
     elif task.status == "FAILED":
         name, cause = failure_of(task.outcome.error)
         body["error"] = {"error": name, "cause": cause[:4000]}
+    if task.status != "SUCCEEDED" and task.outcome.refusal is not None:
+        body["grant_id"] = task.outcome.refusal.grant_id
     return body
 
 
@@ -188,13 +214,38 @@ def _credentials(callback: CallbackTarget, secrets: CredentialReader, *keys: str
 
 
 def post_result(
-    task: TicketCallbackTask, *, secrets: CredentialReader, http: Poster, clock: Callable[[], float]
+    task: TicketCallbackTask,
+    *,
+    secrets: CredentialReader,
+    http: Poster,
+    clock: Callable[[], float],
+    form_url: str = "",
 ) -> dict[str, Any]:
     """Post the result to the ticket; what was sent and the answer's status."""
-    message = compose_message(task)
+    message = compose_message(task, form_url=form_url)
     return deliver(
         task.callback, message, _generic_body(task, message), secrets=secrets, http=http, clock=clock
     )
+
+
+def post_invalid_ticket_notice(
+    notice: InvalidTicketNotice,
+    *,
+    secrets: CredentialReader,
+    http: Poster,
+    clock: Callable[[], float],
+    form_url: str = "",
+) -> dict[str, Any]:
+    """Tell the ticket which fields kept it from making a request, and why."""
+    message = invalid_ticket_text(notice.request_id, notice.errors, form_url=form_url)
+    body = {
+        "request_id": notice.request_id,
+        "source": notice.source,
+        "status": "INVALID",
+        "message": message,
+        "errors": notice.errors,
+    }
+    return deliver(notice.callback, message, body, secrets=secrets, http=http, clock=clock)
 
 
 def deliver(

@@ -11,6 +11,8 @@ reports the outcome:
   ``errorMessage``); ``failure_of`` unwraps both. Step Functions refuses error names that begin with
   ``States.`` in a Fail state, so such a name is reported as ``ProvisioningFailed`` with the original
   name at the start of the cause.
+- a grant request that ended without access (rejected, expired, not activated) also gets
+  ``refusal``: what happened to the grant, who rejected it, and why, for the ticket's comment.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ __all__ = [
     "IntakeOutcome",
     "end_intake",
     "failure_of",
+    "grant_refusal",
+    "rejected_by",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,6 +71,8 @@ class _IntakeRequest(BaseModel):
 
     request_id: str = Field(min_length=1)
     client_cidr_block: str | None = None
+    grant_id: str | None = None  # a request for access on a grants profile (no endpoint)
+    kind: str = "grant"  # or "extension"
 
 
 class IntakeEndTask(BaseModel):
@@ -105,6 +111,38 @@ def failure_of(error: dict[str, Any] | None) -> tuple[str, str]:
     return name, cause
 
 
+def rejected_by(cause: str) -> str | None:
+    """Who rejected, from the rejection's cause ("request R was rejected by NAME (approval A)")."""
+    if " rejected by " not in cause:
+        return None
+    name = cause.split(" rejected by ", 1)[1].rsplit(" (approval", 1)[0].strip()
+    return name[:_MAX_ERROR_CHARS] or None
+
+
+def grant_refusal(task: IntakeEndTask) -> dict[str, Any] | None:
+    """How a grant (or extension) request ended without access, None for any other request.
+
+    ``status`` as the intake's; ``decided_by`` the approver who rejected it; ``reason`` the failure
+    that kept an approved request from being activated (its own error and cause).
+    """
+    request, outcome = task.request, task.outcome
+    if not request.grant_id or outcome.status == "SUCCEEDED":
+        return None
+    refusal: dict[str, Any] = {
+        "kind": "extension" if request.kind == "extension" else "grant",
+        "grant_id": request.grant_id,
+        "status": outcome.status,
+        "decided_by": None,
+        "reason": None,
+    }
+    if outcome.status == "REJECTED":
+        refusal["decided_by"] = rejected_by(str((outcome.error or {}).get("Cause") or ""))
+    elif outcome.status == "FAILED":
+        name, cause = failure_of(outcome.error)
+        refusal["reason"] = _reportable(name, cause)
+    return refusal
+
+
 def _reportable(name: str, cause: str) -> dict[str, str]:
     """``{"Error", "Cause"}`` a Fail state accepts: no reserved name, bounded sizes."""
     if name.startswith(_RESERVED_PREFIX) or not name.strip():
@@ -133,6 +171,9 @@ def end_intake(task: IntakeEndTask, *, allocations: ClientCidrReleaser) -> dict[
     answer: dict[str, Any] = {"status": outcome.status}
     if outcome.grant is not None:
         answer["grant"] = outcome.grant
+    refusal = grant_refusal(task)
+    if refusal is not None:
+        answer["refusal"] = refusal
     if outcome.status == "SUCCEEDED":
         answer["provisioning"] = outcome.provisioning
         answer["released_client_cidr_block"] = None

@@ -12,6 +12,7 @@ dropped), for ticket fields that hold lists as text (``subnet-a, subnet-b``).
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any, TypeVar
 
 import jmespath
@@ -20,7 +21,7 @@ from jmespath.exceptions import JMESPathError
 from pydantic import BaseModel, ValidationError
 
 from cvpn_shared.access.sources import SourceConfig, compiled_expression
-from cvpn_shared.access.ticket_request import TicketAccessRequest
+from cvpn_shared.access.ticket_request import TICKET_KEY, TicketAccessRequest
 from cvpn_shared.core.field_errors import describe_field_errors, field_errors
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 
@@ -32,6 +33,7 @@ __all__ = [
     "map_access_request",
     "map_request",
     "reopen_marker",
+    "ticket_key",
 ]
 
 
@@ -100,6 +102,27 @@ def reopen_marker(config: SourceConfig, payload: Any) -> str | None:
             ]
         )
     return text
+
+
+_TICKET_KEY = re.compile(TICKET_KEY)
+
+
+def ticket_key(config: SourceConfig, payload: Any) -> str | None:
+    """The ticket's key alone (its ``request_id`` field), None when the payload gives no valid one:
+    a ticket whose other fields are wrong can still be told so."""
+    expression = config.fields.get("request_id")
+    value: Any = None
+    if expression is not None:
+        try:
+            value = _search(expression, payload)
+        except JMESPathError:
+            return None
+    if value is None:
+        value = config.defaults.get("request_id")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).strip()
+    return text if _TICKET_KEY.fullmatch(text) else None
 
 
 def _place(target: dict[str, Any], path: str, value: Any) -> None:

@@ -46,6 +46,10 @@ class AccessSettings(EnvironmentSettings):
         default=86400, ge=300, le=7 * 86400, description="APPROVAL_LINK_TTL_SECONDS"
     )
     intake_api_url: str = Field(default="", description="INTAKE_API_URL")
+    # Where a ticket that got no access is told it may ask again; where the webhook function sends a
+    # signed ticket's "not a valid request" comment (the function that holds callback credentials).
+    request_form_url: str = Field(default="", max_length=200, description="REQUEST_FORM_URL")
+    ticket_callback_function_arn: str = Field(default="", description="TICKET_CALLBACK_FUNCTION_ARN")
     # Who may decide a request whose profile names no approver group (a ticket's has no profile).
     approver_group_claim: str = Field(default="groups", description="APPROVER_GROUP_CLAIM")
     approver_group: str = Field(default="", description="APPROVER_GROUP")

@@ -26,8 +26,9 @@ endpoint requests: its ``fields`` and ``defaults`` name the fields of ``TicketAc
 (``request_id``, ``issuer``, ``sub``, ``vpn_user``, ``profile``, ``access_groups``, ``hours``,
 ``reason``, ``requester``); the issuer is usually a default (the ticket system's base URL) and ``sub``
 the reporter's account id. Its requests always wait for the profile's approvers (``approval``
-``required``), and its callback gets a comment when the grant is active, a day before its end and
-when it ended::
+``required``), and its callback gets a comment when the ticket makes no valid request (a signed
+delivery only), when the request got no access (rejected, expired, not activated), when the grant is
+active, a day before its end and when it ended::
 
     {"kind": "grants", "signature": "jira", "secret_id": "...", "approval": "required",
      "fields": {"request_id": "issue.key", "sub": "issue.fields.reporter.accountId",

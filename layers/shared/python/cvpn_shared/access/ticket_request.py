@@ -17,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from cvpn_shared.access.grants.models import Issuer, Subject, Text, VpnUserName
 
-__all__ = ["TicketAccessRequest"]
+__all__ = ["TICKET_KEY", "TicketAccessRequest"]
+
+TICKET_KEY = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"  # a ticket's key as a request id
 
 
 class TicketAccessRequest(BaseModel):
@@ -25,7 +27,7 @@ class TicketAccessRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = Field(
+    request_id: Annotated[str, StringConstraints(pattern=TICKET_KEY)] = Field(
         description="the ticket's key, e.g. NET-1234"
     )
     issuer: Issuer = Field(description="the ticket system's accounts: its https base URL")

@@ -9,7 +9,8 @@ no AWS call a caller can multiply. In order, each failure answering at once and 
 3. the signature matches the raw body with the source's current or previous secret: else 401
    (fail closed without a secret); a mismatch reads the secret again at most once a minute;
 4. the body is JSON: else 400; a delivery the source's ``accept_when`` leaves out: 200, ignored;
-5. the mapped request is valid: else 422 with every field and why;
+5. the mapped request is valid: else 422 with every field and why (a grants source's ticket is also
+   told, see below);
 6. the ticket was never started, or this delivery re-opens it (``reopen_marker`` gives a marker no
    earlier start carried): else 200, ``already-started``, with the latest execution, nothing written;
 7. the delivery was not received before (conditional write, TTL of days): else 200 with the original;
@@ -18,6 +19,13 @@ no AWS call a caller can multiply. In order, each failure answering at once and 
 
 The ticket record, not the execution name, is what keeps a replayed delivery from starting again: an
 execution name is free again 90 days after it closed, and Jira and GitHub sign no timestamp.
+
+A signed delivery of a grants source that makes no valid request (422) is also answered on its
+ticket, when the payload names the ticket and its callback: a comment naming each field and why, sent
+once per signed body (a replay finds the claim ``<source>#invalid#<SHA-256 of the body>`` and sends
+nothing, whatever delivery id it carries: Jira and GitHub do not sign that header).
+Only a delivery whose signature matched gets there, so nobody else can make the intake comment on a
+ticket. The webhook function holds no callback credentials: the ticket callback function posts it.
 
 A request it starts is recorded in the same submission store as the request form's, so its requester
 follows it at ``GET /requests/{id}`` (signed in) as a form request is followed. The answer gives the
@@ -29,6 +37,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -37,6 +46,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from cvpn_shared.access.callback import INVALID_REQUEST_NOTICE
 from cvpn_shared.access.form import TooManyPending
 from cvpn_shared.access.grants.models import GrantInvalid
 from cvpn_shared.access.mapping import (
@@ -46,6 +56,7 @@ from cvpn_shared.access.mapping import (
     map_access_request,
     map_request,
     reopen_marker,
+    ticket_key,
 )
 from cvpn_shared.access.signatures import (
     SignatureRejected,
@@ -69,6 +80,7 @@ __all__ = [
     "SourceReader",
     "SubmissionRecorder",
     "TicketLedger",
+    "TicketNotifier",
     "WebhookAnswer",
     "WebhookIntake",
 ]
@@ -106,6 +118,12 @@ class TicketLedger(Protocol):
     def mark_started(self, ticket_key: str, run: int) -> None: ...
 
     def release(self, ticket_key: str, run: int, previous: dict[str, Any] | None) -> None: ...
+
+
+class TicketNotifier(Protocol):
+    """Hands a notice to the function that posts to tickets (``dal/callback_invoker.py``)."""
+
+    def notify(self, notice: dict[str, Any]) -> None: ...
 
 
 class SubmissionRecorder(Protocol):
@@ -194,6 +212,19 @@ def _mapped_from(error: dict[str, Any], config: SourceConfig) -> dict[str, Any]:
     return dict(error)
 
 
+_MAX_NOTICE_ERRORS = 50  # an asynchronous invocation's payload is bounded; a comment lists fewer
+_MAX_NOTICE_CHARS = 300
+
+
+def _bounded(error: dict[str, Any]) -> dict[str, str]:
+    """An error as a notice carries it: its field, message and origin, each cut to a length."""
+    return {
+        name: str(error[name])[:_MAX_NOTICE_CHARS]
+        for name in ("field", "message", "mapped_from")
+        if error.get(name) is not None
+    }
+
+
 def _signing_secrets(value: dict[str, Any] | None) -> SigningSecrets | None:
     if not value or not isinstance(value.get("current"), str) or not value["current"]:
         return None
@@ -226,6 +257,7 @@ class WebhookIntake:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     clock: Callable[[], float] = time.time
     grants: GrantStarter | None = None  # for sources of kind grants
+    notices: TicketNotifier | None = None  # tells a grants source's ticket why it made no request
 
     def receive(
         self, source: str, headers: Mapping[str, str], body: str | bytes | None, *, is_base64_encoded: bool
@@ -273,9 +305,12 @@ class WebhookIntake:
             callback = callback_target(config, payload, str(request["request_id"]))
             marker = reopen_marker(config, payload)
         except MappingFailed as error:
-            return _error(
+            answer = _error(
                 422, "invalid-request", "the payload does not make a valid request", errors=error.errors
             )
+            if config.grants:
+                self._tell_ticket(source, config, delivery, raw, payload, None, error.errors)
+            return answer
         except RecursionError:
             return _error(400, "not-json", "body: nested too deeply")
         if access is not None and self.grants is None:
@@ -283,7 +318,11 @@ class WebhookIntake:
                 "webhook source %s: asks for grants, but this intake starts no access requests", source
             )
             return _error(500, "bad-configuration", f"source {source!r} cannot start access requests here")
-        return self._deduplicate_and_start(source, config, delivery, request, callback, marker, access)
+        answer = self._deduplicate_and_start(source, config, delivery, request, callback, marker, access)
+        if answer.status == 422 and access is not None:
+            errors = answer.body["errors"]
+            self._tell_ticket(source, config, delivery, raw, payload, access.request_id, errors)
+        return answer
 
     # ------------------------------------------------------------------ steps
     def _raw_body(self, body: str | bytes | None, is_base64_encoded: bool) -> bytes | WebhookAnswer:
@@ -459,6 +498,62 @@ class WebhookIntake:
         if not result.duplicate and access is None:  # an access request records itself
             self._record(source, request, result, now, replace=plan.run > 1)
         return _started(result, duplicate=result.duplicate)
+
+    def _tell_ticket(
+        self,
+        source: str,
+        config: SourceConfig,
+        delivery: VerifiedDelivery,
+        raw: bytes,
+        payload: Any,
+        request_id: str | None,
+        errors: list[dict[str, Any]],
+    ) -> None:
+        """Ask for a comment on the ticket naming ``errors``, once per signed body; nothing when the
+        payload names no ticket or no callback. A failure is logged: the sender still gets its 422."""
+        if self.notices is None or not errors:
+            return
+        key = request_id or ticket_key(config, payload)
+        try:
+            callback = callback_target(config, payload, key) if key else None
+        except (MappingFailed, RecursionError):
+            callback = None
+        if key is None or callback is None:
+            logger.info("webhook source %s: an invalid ticket names no ticket to comment on", source)
+            return
+        now = int(self.clock())
+        claim_key = f"{source}#invalid#{hashlib.sha256(raw).hexdigest()}"
+        claim = {
+            "delivery_key": claim_key,
+            "source": source,
+            "request_id": key,
+            "execution_arn": "",
+            "received_at": now,
+            "expires_at": now + self.delivery_ttl_days * 86400,
+        }
+        try:
+            if self.deliveries.claim(claim, now=now) is not None:
+                logger.info("webhook source %s: ticket %s was told about this delivery", source, key)
+                return
+        except Exception:
+            logger.exception("webhook source %s: ticket %s not told why it is invalid", source, key)
+            return
+        notice = {
+            "notice": INVALID_REQUEST_NOTICE,
+            "callback": callback,
+            "source": source,
+            "request_id": key,
+            "delivery_id": delivery.delivery_id,
+            "errors": [_bounded(error) for error in errors[:_MAX_NOTICE_ERRORS]],
+        }
+        try:
+            self.notices.notify(notice)
+        except Exception:
+            logger.exception("webhook source %s: ticket %s not told why it is invalid", source, key)
+            try:
+                self.deliveries.release(claim_key)  # the sender's retry tells it
+            except Exception:
+                logger.exception("webhook source %s: claim %s not released", source, claim_key)
 
     def _claim_ticket(self, source: str, request_id: str, plan: _Plan, execution_arn: str, now: int) -> bool:
         markers = [*((plan.previous or {}).get("markers") or []), *plan.new_markers]

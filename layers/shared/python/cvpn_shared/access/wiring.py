@@ -155,6 +155,7 @@ SIGNING_SECRET_MIN_REFRESH_SECONDS = 60.0
 
 @lru_cache(maxsize=1)
 def webhook_intake() -> WebhookIntake:
+    from cvpn_shared.access.dal.callback_invoker import CallbackFunctionNotices
     from cvpn_shared.access.dal.deliveries import WebhookDeliveries
     from cvpn_shared.access.dal.intake_config import SecretsManagerSecrets, SourceCatalog
     from cvpn_shared.access.dal.tickets import StartedTickets
@@ -182,6 +183,11 @@ def webhook_intake() -> WebhookIntake:
         delivery_ttl_days=settings.webhook_delivery_ttl_days,
         max_body_bytes=settings.webhook_max_body_bytes,
         grants=TicketGrantStarter(intake, access_request_services),
+        notices=(
+            CallbackFunctionNotices(client("lambda"), settings.ticket_callback_function_arn)
+            if settings.ticket_callback_function_arn
+            else None
+        ),
     )
 
 

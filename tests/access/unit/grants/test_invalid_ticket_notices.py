@@ -1,0 +1,147 @@
+"""A signed ticket of a grants source that makes no valid request is told why on the ticket, once per
+signed body (whatever delivery id a replay carries); an unsigned or badly signed one, or one that
+names no ticket, never makes the intake comment. The webhook intake is the real one (grants table on
+moto), the notices are recorded."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from cvpn_shared.access.callback import InvalidTicketNotice
+from cvpn_shared.access.signatures import SignatureScheme, sign
+from tests.access.unit.grants.test_ticket_grants import (
+    FIELDS,
+    JIRA,
+    SECRET,
+    SOURCE,
+    Desk,
+    desk,  # noqa: F401 (the fixture)
+    grants_source,
+    ticket,
+)
+from tests.access.unit.webhooks.conftest import MemorySources
+
+
+@dataclass
+class Notices:
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    fail: bool = False
+
+    def notify(self, notice: dict[str, Any]) -> None:
+        if self.fail:
+            raise RuntimeError("lambda:InvokeFunction throttled")
+        self.sent.append(json.loads(json.dumps(notice)))  # as an invocation's payload carries it
+
+
+@pytest.fixture
+def told(desk: Desk) -> tuple[Desk, Notices]:  # noqa: F811
+    notices = Notices()
+    return dataclasses.replace(desk, intake=dataclasses.replace(desk.intake, notices=notices)), notices
+
+
+def _send(office: Desk, body: bytes, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    answer = office.intake.receive(SOURCE, headers, body, is_base64_encoded=False)
+    return answer.status, answer.body
+
+
+def _signed(
+    payload: dict[str, Any], delivery: str = "d-1", secret: str = SECRET
+) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(payload).encode()
+    headers = sign(SignatureScheme.JIRA, body, secret, timestamp=1_800_000_000)
+    headers["X-Atlassian-Webhook-Identifier"] = delivery
+    return body, headers
+
+
+def test_hours_over_the_profiles_maximum_are_told_on_the_ticket_once(told: tuple[Desk, Notices]) -> None:
+    office, notices = told
+    body, headers = _signed(ticket("ACC-8", customfield_10063=100))
+    status, answer = _send(office, body, headers)
+    assert status == 422 and [e["field"] for e in answer["errors"]] == ["hours"]
+    [notice] = notices.sent
+    parsed = InvalidTicketNotice.model_validate(notice)
+    assert parsed.request_id == "ACC-8" and parsed.source == SOURCE
+    assert parsed.callback.url == f"{JIRA}/rest/api/3/issue/ACC-8/comment"
+    assert [(e["field"], e["mapped_from"]) for e in parsed.errors] == [("hours", f"{FIELDS}10063")]
+    assert "72" in parsed.errors[0]["message"]
+    assert _send(office, body, headers)[0] == 422  # the same delivery again: no second comment
+    headers["X-Atlassian-Webhook-Identifier"] = "d-2"  # a replay under another (unsigned) delivery id
+    assert _send(office, body, headers)[0] == 422
+    assert len(notices.sent) == 1
+    edited = ticket("ACC-8", customfield_10063=100, summary="still wrong")
+    assert _send(office, *_signed(edited, delivery="d-3"))[0] == 422  # the ticket sent again: told again
+    assert len(notices.sent) == 2
+
+
+def test_a_field_that_does_not_map_is_told_with_its_ticket_field(told: tuple[Desk, Notices]) -> None:
+    office, notices = told
+    status, _ = _send(office, *_signed(ticket("ACC-9", reporter={"displayName": "No Account"})))
+    assert status == 422
+    [notice] = notices.sent
+    assert notice["request_id"] == "ACC-9"
+    assert [(e["field"], e["mapped_from"]) for e in notice["errors"]] == [
+        ("sub", "issue.fields.reporter.accountId")
+    ]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Hub-Signature": "sha256=" + "0" * 64, "X-Atlassian-Webhook-Identifier": "d-1"},
+    ],
+    ids=["unsigned", "bad-signature"],
+)
+def test_an_unsigned_or_badly_signed_delivery_is_never_told(
+    told: tuple[Desk, Notices], headers: dict[str, str]
+) -> None:
+    office, notices = told
+    body = json.dumps(ticket("ACC-10", customfield_10063=100)).encode()
+    assert _send(office, body, headers)[0] == 401
+    forged = _signed(ticket("ACC-10", customfield_10063=100), secret="not-the-secret")
+    assert _send(office, *forged)[0] == 401
+    assert notices.sent == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    [None, "", "has space", "x" * 200, ["ACC-1"], True],
+    ids=["none", "empty", "space", "long", "list", "bool"],
+)
+def test_a_ticket_without_a_usable_key_is_not_told(told: tuple[Desk, Notices], key: Any) -> None:
+    office, notices = told
+    payload = ticket(customfield_10063=100)
+    payload["issue"]["key"] = key
+    assert _send(office, *_signed(payload))[0] == 422
+    assert notices.sent == []
+
+
+def test_a_source_without_a_callback_is_not_told(told: tuple[Desk, Notices]) -> None:
+    office, notices = told
+    config = grants_source()
+    del config["callback"]
+    intake = dataclasses.replace(office.intake, sources=MemorySources({SOURCE: config}))
+    body, headers = _signed(ticket(customfield_10063=100))
+    assert intake.receive(SOURCE, headers, body, is_base64_encoded=False).status == 422
+    assert notices.sent == []
+
+
+def test_a_notice_that_could_not_be_sent_is_sent_on_the_retry(told: tuple[Desk, Notices]) -> None:
+    office, notices = told
+    body, headers = _signed(ticket("ACC-11", customfield_10063=100))
+    notices.fail = True
+    assert _send(office, body, headers)[0] == 422  # the sender still learns why
+    notices.fail = False
+    assert _send(office, body, headers)[0] == 422
+    assert [n["request_id"] for n in notices.sent] == ["ACC-11"]
+
+
+def test_a_valid_ticket_is_not_told_anything(told: tuple[Desk, Notices]) -> None:
+    office, notices = told
+    assert _send(office, *_signed(ticket("ACC-12")))[0] == 202
+    assert notices.sent == []
