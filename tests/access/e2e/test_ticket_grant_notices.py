@@ -19,8 +19,8 @@ from cvpn_shared.access.grants.logic import revoke
 from cvpn_shared.access.grants.models import Actor, Grant
 from cvpn_shared.access.signatures import SignatureScheme, sign
 from tests.access.e2e.conftest import Intake
-from tests.access.e2e.test_grants import _endpoint, _profile
 from tests.fixtures import REPO_ROOT
+from tests.fixtures.shared_endpoints import shared_endpoint
 
 SOURCE = "jira-notices"
 SECRET = "jira-notices-secret"
@@ -48,8 +48,7 @@ def _configure_source(intake: Intake) -> None:
 
 @pytest.fixture(scope="module")
 def desk(intake: Intake) -> Iterator[Intake]:
-    _endpoint(intake, "NET-TN1", "10.252.0.0/22")
-    _profile(intake, PROFILE, "NET-TN1")  # at most 48 hours
+    shared_endpoint(intake, profile=PROFILE, request_id="NET-TN1", cidr="10.248.0.0/22")  # at most 48 h
     _configure_source(intake)
     intake.cloud.clock.advance(300)  # the subnet association completes
     yield intake
