@@ -500,9 +500,9 @@ class ConnectHandlers(Protocol):
 
 class GrantHook(Protocol):
     """What else happens when a grant becomes active, is extended or ends (a ticket's comments and
-    day-before reminder; the personal client certificate of a mutual-TLS endpoint). Called after the
-    grant is stored, so a hook never changes it: one that must not fail the change swallows its own
-    errors."""
+    day-before reminder; the personal client certificate of a mutual-TLS endpoint). Called in order
+    after the grant is stored, so a hook never changes it; one that raises fails the call and skips
+    the hooks after it (the ticket's swallows its errors, and comes first)."""
 
     def activated(self, grant: Grant, now: datetime) -> None:
         """``grant`` became active (approved, or break-glass)."""
