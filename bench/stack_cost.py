@@ -193,6 +193,7 @@ RESOURCE_TYPES: dict[str, str] = {
     "AWS::Cognito::UserPoolClient": "free",
     "AWS::Scheduler::ScheduleGroup": "idle: one-time grant expiries only (14 million a month free)",
     "AWS::IAM::Role": "free",
+    "AWS::IAM::ManagedPolicy": "free",
 }
 
 # Function event sources that cost nothing until something happens (an API call, a published event).

@@ -151,7 +151,7 @@ def _option(field: str) -> str:
 # ------------------------------------------------------------------------------------------ grant
 def cmd_grant(args: argparse.Namespace) -> int:
     from cvpn_shared.access.grants.logic import GrantConflict
-    from cvpn_shared.access.grants.models import GrantInvalid, Person
+    from cvpn_shared.access.grants.models import GrantAsk, GrantInvalid, Person
 
     if not str(args.issuer).startswith("https://"):
         raise CliError("--issuer: must be the https URL of the OpenID Connect issuer people sign in with")
@@ -172,14 +172,14 @@ def cmd_grant(args: argparse.Namespace) -> int:
         raise
     grants = _grants(args)
     try:
-        grant = grants.grant_break_glass(
+        ask = GrantAsk(
             person=person,
-            profile_name=args.profile,
-            access_groups=args.groups or [],
+            profile=args.profile,
+            access_groups=args.groups or (),
             hours=args.hours,
             reason=args.reason,
-            by=_caller(args),
         )
+        grant = grants.grant_break_glass(ask, by=_caller(args))
     except (GrantInvalid, GrantConflict) as error:
         raise _invalid(error) from None
     if args.json:

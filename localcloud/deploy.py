@@ -38,6 +38,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from localcloud.gateway import parse_http_apis
+from localcloud.iam_cloudformation import install_managed_policy_hooks
 from localcloud.language_extensions import load_expanded_template
 from localcloud.sam import SamError, package_sam_template, transform_sam_template
 from localcloud.scheduler import parse_schedules
@@ -127,7 +128,8 @@ def install_cloudformation_hooks() -> None:
     moto's ``Events::EventBus`` has no physical id either, so ``{"Ref": Bus}`` was the Python object
     (a rule naming it as ``EventBusName`` failed to create); on AWS the Ref is the bus name.
     A resource moto fails to create or update surfaces as a ``ValidationError`` naming its logical id
-    and type (moto would answer a bare 500 or an unrelated service's error).
+    and type (moto would answer a bare 500 or an unrelated service's error). Customer managed
+    policies are attached to the roles that name them (:mod:`localcloud.iam_cloudformation`).
 
     The hooks affect the moto running in this process, which is where the local cloud runs it.
     """
@@ -225,6 +227,7 @@ def install_cloudformation_hooks() -> None:
             return create_parameter(resource_name, cloudformation_json, account_id, region_name, **kwargs)
 
         Parameter.create_from_cloudformation_json = classmethod(create_parameter_with_name)  # type: ignore[method-assign,assignment,arg-type]
+        install_managed_policy_hooks()
         parsing.parse_and_create_resource = _naming_failures(parsing.parse_and_create_resource, "create")
         parsing.parse_and_update_resource = _naming_failures(parsing.parse_and_update_resource, "update")
         _hooks_installed = True

@@ -163,6 +163,80 @@ def test_an_explicit_deny_wins_and_a_policy_change_applies_at_once(cloud: LocalC
     assert _refusal(s3.get_object, Bucket="reports", Key="keep/a")["Error"]["Code"] == "AccessDenied"
 
 
+SHARED_POLICY_APP = """\
+AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Records:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{AttributeName: pk, AttributeType: S}]
+      KeySchema: [{AttributeName: pk, KeyType: HASH}]
+  SharedPolicy:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: [SHARED_ACTIONS]
+            Resource: !GetAtt Records.Arn
+  Reader:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: reader/
+      Handler: app.handler
+      Runtime: python3.13
+      Policies:
+        - !Ref SharedPolicy
+        - Version: "2012-10-17"
+          Statement:
+            - Effect: Allow
+              Action: dynamodb:PutItem
+              Resource: !GetAtt Records.Arn
+"""
+
+
+def test_a_managed_policy_a_function_names_in_its_policies_is_enforced_and_follows_the_stack(
+    cloud: LocalCloud, tmp_path: Path
+) -> None:
+    """SAM puts ``Policies: - !Ref SharedPolicy`` in the role's ManagedPolicyArns: the role is
+    allowed what the policy allows beside its inline policy, a new document applies on update, and
+    the stack deletes cleanly (the policy is detached first)."""
+    (tmp_path / "reader").mkdir()
+    (tmp_path / "reader" / "app.py").write_text("def handler(event, context):\n    return {}\n")
+    template = tmp_path / "template.yaml"
+    template.write_text(SHARED_POLICY_APP.replace("SHARED_ACTIONS", "dynamodb:GetItem"))
+    stack = cloud.deploy(template, stack_name="shared-policy", serve=False)
+    table = stack.physical_ids["Records"]
+    function = cloud.client("lambda").get_function(FunctionName=stack.function_name("Reader"))
+    role = function["Configuration"]["Role"]
+    iam = cloud.client("iam")
+    attached = iam.list_attached_role_policies(RoleName=role.rsplit("/", 1)[-1])["AttachedPolicies"]
+    assert [policy["PolicyArn"] for policy in attached] == [stack.physical_ids["SharedPolicy"]]
+    dynamodb = _as(cloud, role, "dynamodb", "reader-fn")
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "a"}})  # the inline policy
+    assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"]  # the managed one
+    assert _refusal(dynamodb.scan, TableName=table)["Error"]["Code"] == "AccessDeniedException"
+
+    template.write_text(SHARED_POLICY_APP.replace("SHARED_ACTIONS", "dynamodb:Scan"))
+    cloud.deploy(template, stack_name="shared-policy", serve=False)
+    assert dynamodb.scan(TableName=table)["Count"] == 1
+    assert _refusal(dynamodb.get_item, TableName=table, Key={"pk": {"S": "a"}})["Error"]["Code"] == (
+        "AccessDeniedException"
+    )
+
+    cloudformation = cloud.client("cloudformation")
+    cloudformation.delete_stack(StackName="shared-policy")
+    cloudformation.get_waiter("stack_delete_complete").wait(
+        StackName="shared-policy", WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+    )
+    names = [policy["PolicyName"] for policy in iam.list_policies(Scope="Local")["Policies"]]
+    assert not [name for name in names if name.startswith("shared-policy-")]
+    assert not [r for r in iam.list_roles()["Roles"] if r["RoleName"].startswith("shared-policy-")]
+
+
 def test_publishing_to_an_encrypted_topic_needs_its_key_through_sns(cloud: LocalCloud) -> None:
     key = cloud.client("kms").create_key()["KeyMetadata"]["Arn"]
     topic = cloud.client("sns").create_topic(Name="secret-alerts", Attributes={"KmsMasterKeyId": key})[

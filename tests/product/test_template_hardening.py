@@ -71,9 +71,22 @@ ENDPOINT_MUTATIONS = {
 ENDPOINT_ARN = "arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:client-vpn-endpoint/*"
 
 
+def _policy_documents(properties: dict[str, Any]) -> list[Any]:
+    """A function's inline policies, and the documents of the template's managed policies it names
+    (``- !Ref SomePolicy``): what its role is allowed, wherever it is written."""
+    documents = []
+    for policy in properties.get("Policies", []):
+        if isinstance(policy, dict) and set(policy) == {"Ref"}:
+            managed = RESOURCES[policy["Ref"]]
+            assert managed["Type"] == "AWS::IAM::ManagedPolicy", policy
+            policy = managed["Properties"]["PolicyDocument"]
+        documents.append(policy)
+    return documents
+
+
 def _statements(properties: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
-    for policy in properties.get("Policies", []):
+    for policy in _policy_documents(properties):
         if isinstance(policy, dict) and "Statement" in policy:
             for statement in policy["Statement"]:
                 if (
@@ -196,10 +209,14 @@ def test_endpoints_are_created_only_with_the_products_tag() -> None:
 
 
 def test_no_managed_policies_beyond_sam_policy_templates() -> None:
-    """Named AWS managed policies (CloudWatchLogsFullAccess and the like) grant far more than needed."""
+    """Named AWS managed policies (CloudWatchLogsFullAccess and the like) grant far more than needed;
+    a policy given by reference is one of the template's own, which the checks above read too."""
     for name in FUNCTIONS + STATE_MACHINES:
         for policy in RESOURCES[name]["Properties"].get("Policies", []):
             assert not isinstance(policy, str), f"{name} uses the managed policy {policy}"
+            if isinstance(policy, dict) and "Ref" in policy:
+                referenced = RESOURCES.get(policy["Ref"], {}).get("Type")
+                assert referenced == "AWS::IAM::ManagedPolicy", f"{name} names the policy {policy['Ref']}"
 
 
 @pytest.mark.parametrize("name", STATE_MACHINES)

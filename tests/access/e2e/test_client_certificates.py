@@ -75,7 +75,7 @@ class Mtls:
     def break_glass(self, user: str, hours: str = "100") -> dict[str, Any]:
         """A break-glass grant for ``user`` signed in at the local cloud's issuer (plain http, which
         `cvpn access grant --issuer` refuses: given through the same layer call the command makes)."""
-        from cvpn_shared.access.grants.models import Actor, Person
+        from cvpn_shared.access.grants.models import Actor, GrantAsk, Person
         from cvpn_shared.access.wiring import build_access_grants
 
         outputs = self.intake.stack.outputs
@@ -89,13 +89,14 @@ class Mtls:
             config_bucket_name=outputs["ClientConfigBucketName"],
         )
         grants = build_access_grants(self.intake.cloud.client, settings, self.clock.now)
-        grant = grants.grant_break_glass(
+        ask = GrantAsk(
             person=Person(issuer=self.issuer, sub=f"00u-{user}", vpn_user=user),
-            profile_name=PROFILE,
-            access_groups=[],
+            profile=PROFILE,
             hours=float(hours),
             reason=f"incident for {user}",
-            by=Actor(kind="aws", id="arn:aws:iam::123456789012:user/admin", name="admin"),
+        )
+        grant = grants.grant_break_glass(
+            ask, by=Actor(kind="aws", id="arn:aws:iam::123456789012:user/admin", name="admin")
         )
         return dict(grant.model_dump(mode="json"))
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from cvpn_shared.access.grants import logic
 from cvpn_shared.access.grants.dal import DynamoDbGrants, connect_key
 from cvpn_shared.access.grants.logic import AccessGrants, ConnectEntry, connect_entry_after
-from cvpn_shared.access.grants.models import Grant, GrantInvalid, Person
+from cvpn_shared.access.grants.models import Grant, GrantAsk, GrantInvalid, Person
 from cvpn_shared.access.profiles import NetworkProfile, parse_profile
 from tests.access.unit.grants.conftest import (
     ADMIN,
@@ -130,11 +130,7 @@ def _break_glass(
     world: World, person: Person = ALICE, *, hours: float = 4, profile: str = "engineering"
 ) -> Grant:
     return world.grants.grant_break_glass(
-        person=person,
-        profile_name=profile,
-        access_groups=[ENGINEERING],
-        hours=hours,
-        reason="incident",
+        GrantAsk(person=person, profile=profile, access_groups=[ENGINEERING], hours=hours, reason="incident"),
         by=ADMIN,
     )
 
@@ -163,7 +159,7 @@ def test_an_endpoint_enforces_grants_from_its_first_active_grant_or_when_told(wo
     administrator can begin it beforehand, and end it."""
     eng, fin = ENDPOINTS["NET-100"], ENDPOINTS["NET-200"]
     pending = world.grants.request(
-        person=ALICE, profile_name="engineering", access_groups=[], hours=2, reason="debugging", by=ADMIN
+        GrantAsk(person=ALICE, profile="engineering", hours=2, reason="debugging"), by=ADMIN
     )
     assert world.store.enforcement(eng) is None
     world.clock.now = NOW + timedelta(minutes=5)
@@ -244,7 +240,7 @@ def test_a_write_from_a_stale_copy_is_refused(world: World) -> None:
 
 def test_pending_grants_wait_for_approval_and_do_not_count_at_connect(world: World) -> None:
     pending = world.grants.request(
-        person=BOB, profile_name="engineering", access_groups=[], hours=None, reason="on call", by=ADMIN
+        GrantAsk(person=BOB, profile="engineering", hours=None, reason="on call"), by=ADMIN
     )
     assert world.connect_item(ENDPOINTS["NET-100"], "bob") is None and world.schedules.at == {}
     world.clock.now = NOW + timedelta(minutes=10)
@@ -275,7 +271,7 @@ def test_offboarding_ends_every_grant_of_the_person_on_every_endpoint(world: Wor
     # the same person under another spelling of their user name, and a pending request
     other_name = _break_glass(world, Person(issuer=ISSUER, sub=ALICE.sub, vpn_user="alice.smith"))
     pending = world.grants.request(
-        person=ALICE, profile_name="finance", access_groups=[], hours=1, reason="later", by=ADMIN
+        GrantAsk(person=ALICE, profile="finance", hours=1, reason="later"), by=ADMIN
     )
     bobs = _break_glass(world, BOB)
     world.sessions.live = {(ENDPOINTS["NET-100"], "Alice"): 1, (ENDPOINTS["NET-200"], "Alice"): 3}

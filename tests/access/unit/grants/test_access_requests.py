@@ -23,7 +23,7 @@ from cvpn_shared.access.access_requests import (
 from cvpn_shared.access.form import TooManyPending
 from cvpn_shared.access.grants.dal import DynamoDbGrants
 from cvpn_shared.access.grants.logic import AccessGrants, GrantConflict, GrantNotFound
-from cvpn_shared.access.grants.models import GrantInvalid
+from cvpn_shared.access.grants.models import GrantAsk, GrantInvalid
 from cvpn_shared.access.profiles import parse_profile
 from tests.access.unit.grants.conftest import ALICE, BOB, CAROL, ENGINEERING, ISSUER, TABLE, profile_document
 from tests.access.unit.grants.test_access_grants import ENDPOINTS, Clock, Profiles, Schedules, Sessions
@@ -123,10 +123,9 @@ def _ask(world: World, request_id: str = "REQ-1", **changes: Any) -> Any:
         "access_groups": [ENGINEERING],
         "hours": 4,
         "reason": "on call this week",
-        "origin": _origin(request_id),
     }
     arguments.update(changes)
-    return start_access_request(services=world.services, **arguments)
+    return start_access_request(GrantAsk(**arguments), _origin(request_id), services=world.services)
 
 
 def _approval(sub: str = CAROL.sub, name: str = CAROL.name) -> dict[str, Any]:

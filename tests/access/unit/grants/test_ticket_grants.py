@@ -24,8 +24,8 @@ from cvpn_shared.access.grant_comments import (
     reminder_at,
 )
 from cvpn_shared.access.grants.dal import DynamoDbGrants
-from cvpn_shared.access.grants.logic import AccessGrants
-from cvpn_shared.access.grants.models import Actor, Approver, Grant, parse_grant
+from cvpn_shared.access.grants.logic import AccessGrants, GrantHook
+from cvpn_shared.access.grants.models import Actor, Approver, Grant, GrantAsk, parse_grant
 from cvpn_shared.access.mapping import MappingFailed, map_access_request
 from cvpn_shared.access.profiles import parse_profile
 from cvpn_shared.access.signatures import SignatureScheme, SigningSecrets, sign
@@ -549,11 +549,28 @@ class LambdaClient:
         self.invoked.append({**params, "Payload": json.loads(params["Payload"])})
 
 
-def _follow_up(desk: Desk) -> tuple[SchedulerClient, LambdaClient]:
+@dataclass
+class RecordingHook:
+    """A hook after the ticket's, as the certificates' is: what it was told, in order."""
+
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+    def activated(self, grant: Grant, now: datetime) -> None:
+        self.seen.append(("activated", grant.state))
+
+    def extended(self, grant: Grant, now: datetime) -> None:
+        self.seen.append(("extended", grant.state))
+
+    def ended(self, grant: Grant, now: datetime) -> None:
+        self.seen.append(("ended", grant.state))
+
+
+def _follow_up(desk: Desk, *after: GrantHook) -> tuple[SchedulerClient, LambdaClient]:
     scheduler, functions = SchedulerClient(), LambdaClient()
-    desk.grants._follow_up = TicketFollowUp(  # what build_access_grants hands in
+    follow_up = TicketFollowUp(  # what build_access_grants hands in, first
         scheduler, functions, group_name="grants", comment_function_arn="arn:comment", role_arn="arn:role"
     )
+    desk.grants._hooks = (follow_up, *after)
     return scheduler, functions
 
 
@@ -594,18 +611,41 @@ def test_a_grant_of_a_day_or_less_gets_no_reminder(desk: Desk) -> None:
 def test_grants_from_no_ticket_get_no_follow_up(desk: Desk) -> None:
     scheduler, functions = _follow_up(desk)
     grant = desk.grants.grant_break_glass(
-        person=ALICE, profile_name="engineering", access_groups=[], hours=48, reason="x", by=CAROL_ACTOR
+        GrantAsk(person=ALICE, profile="engineering", hours=48, reason="x"), by=CAROL_ACTOR
     )
     desk.grants.revoke(grant.grant_id, by=CAROL_ACTOR, reason="done")
     assert scheduler.schedules == {} and functions.invoked == []
 
 
 def test_a_failing_scheduler_or_lambda_never_changes_the_grant(desk: Desk) -> None:
-    scheduler, functions = _follow_up(desk)
+    later = RecordingHook()
+    scheduler, functions = _follow_up(desk, later)
     scheduler.fail = functions.fail = True
     grant = _approve(desk, _from_ticket(desk))
-    assert grant.state == "active"
-    assert desk.grants.revoke(grant.grant_id, by=CAROL_ACTOR, reason="x").grant.state == "revoked"
+    assert grant.state == "active" and grant.ends_at is not None
+    desk.clock.now += timedelta(hours=1)
+    longer = desk.grants.extend(grant.grant_id, hours=60, by=CAROL_ACTOR, reason="more")
+    assert longer.ends_at is not None and longer.ends_at > grant.ends_at
+    assert desk.grants.get(grant.grant_id) == longer
+    ended = desk.grants.revoke(grant.grant_id, by=CAROL_ACTOR, reason="x").grant
+    assert ended.state == "revoked" and desk.grants.get(grant.grant_id) == ended
+    assert scheduler.schedules == {} and functions.invoked == []
+    # The hooks after the ticket's still ran, each moment once.
+    assert later.seen == [("activated", "active"), ("extended", "active"), ("ended", "revoked")]
+
+
+def test_a_refused_request_ends_nothing_and_a_break_glass_grant_is_activated(desk: Desk) -> None:
+    later = RecordingHook()
+    scheduler, functions = _follow_up(desk, later)
+    pending = _from_ticket(desk)
+    refused = desk.grants.revoke(pending.grant_id, by=CAROL_ACTOR, reason="no")
+    assert refused.grant.state == "revoked" and later.seen == []
+    assert scheduler.schedules == {} and functions.invoked == []
+    glass = desk.grants.grant_break_glass(
+        GrantAsk(person=ALICE, profile="engineering", hours=48, reason="incident"), by=CAROL_ACTOR
+    )
+    desk.grants.revoke(glass.grant_id, by=CAROL_ACTOR, reason="done")
+    assert later.seen == [("activated", "active"), ("ended", "revoked")]
 
 
 def test_the_example_grants_source_is_valid_and_maps_a_ticket() -> None:

@@ -17,7 +17,7 @@ waiting for approval by ..., approved by ... at ..., active until ...), never st
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
@@ -29,6 +29,7 @@ from cvpn_shared.access.grants.models import (
     Actor,
     Approver,
     Grant,
+    GrantAsk,
     GrantInvalid,
     Person,
     Transition,
@@ -198,33 +199,18 @@ def _intake_request(
 
 
 def start_access_request(
-    person: Person,
-    profile: str,
-    access_groups: Sequence[str],
-    hours: float | None,
-    reason: str,
-    origin: RequestOrigin,
-    *,
-    services: AccessRequestServices,
+    ask: GrantAsk, origin: RequestOrigin, *, services: AccessRequestServices
 ) -> AccessRequestAccepted:
     """Ask for a grant on a grants profile's shared endpoint, through approval; nothing is provisioned.
 
-    ``person``: who the grant is for (issuer, sub and the VPN user name); ``access_groups`` empty means
-    all the profile offers; ``hours`` None the profile's default. Raises GrantInvalid naming each bad
-    field (``profile``, ``access_groups[i]``, ``hours``, ``reason``) before anything is held,
-    TooManyPending past the person's limit. A request whose workflow cannot start leaves its grant
-    revoked, saying so.
+    ``ask.person``: who the grant is for (issuer, sub and the VPN user name). Raises GrantInvalid
+    naming each bad field (``profile``, ``access_groups[i]``, ``hours``, ``reason``) before anything
+    is held, TooManyPending past the person's limit. A request whose workflow cannot start leaves its
+    grant revoked, saying so.
     """
+    person = ask.person
     by = _actor(person, origin.requester_name)
-    grant = services.grants.new_request(
-        person=person,
-        profile_name=profile,
-        access_groups=access_groups,
-        hours=hours,
-        reason=reason,
-        by=by,
-        request_id=origin.request_id,
-    )
+    grant = services.grants.new_request(ask, by=by, request_id=origin.request_id)
     if origin.ticket_key:
         grant = _from_ticket(grant, origin)
     if services.pending is not None:

@@ -36,7 +36,7 @@ from cvpn_shared.access.cidr_pool import (
     allocate_client_cidr,
     networks_in_use,
 )
-from cvpn_shared.access.grants.models import GrantInvalid
+from cvpn_shared.access.grants.models import GrantAsk, GrantInvalid
 from cvpn_shared.access.grants.models import Person as GrantPerson
 from cvpn_shared.access.identity import Person, PersonUnknown, vpn_user_from_claims
 from cvpn_shared.access.profiles import (
@@ -382,15 +382,14 @@ def _grant_request(
         source=SOURCE, request_id=request_id, requester_name=person.name, requester_email=person.email
     )
     try:
-        return start_access_request(
-            grant_person,
-            profile.name,
-            submission.access_groups,
-            submission.hours,
-            submission.justification,
-            origin,
-            services=access,
+        ask = GrantAsk(
+            person=grant_person,
+            profile=profile.name,
+            access_groups=submission.access_groups,
+            hours=submission.hours,
+            reason=submission.justification,
         )
+        return start_access_request(ask, origin, services=access)
     except GrantInvalid as error:
         raise FormInvalid(
             [

@@ -18,7 +18,7 @@ from cvpn_shared.access.access_requests import (
     RequestOrigin,
     start_access_request,
 )
-from cvpn_shared.access.grants.models import Person
+from cvpn_shared.access.grants.models import GrantAsk, Person
 from cvpn_shared.access.start import IntakeStarter, StartResult, status_url_path
 from cvpn_shared.access.ticket_request import TicketAccessRequest
 
@@ -81,15 +81,14 @@ class TicketGrantStarter:
             ticket_key=access.request_id,
         )
         try:
-            start_access_request(
-                person,
-                access.profile,
-                access.access_groups,
-                access.hours,
-                access.reason_for_grant(),
-                origin,
-                services=services,
+            ask = GrantAsk(
+                person=person,
+                profile=access.profile,
+                access_groups=access.access_groups,
+                hours=access.hours,
+                reason=access.reason_for_grant(),
             )
+            start_access_request(ask, origin, services=services)
         except _StartedBefore:
             return started["before"]
         arn = self.intake.execution_arn(source, access.request_id, run)

@@ -259,7 +259,8 @@ def build_access_grants(
 ) -> AccessGrants:
     """Grants over the stack's table, schedule group, expiry function and endpoints, through
     ``make_client(service)`` (the functions' clients, or the command line's). ``settings`` has the
-    names of ``AccessSettings``' grant fields. With ``config_bucket_name`` among them, grants on a
+    names of ``AccessSettings``' grant fields. Its hooks: with ``grant_comment_function_arn``, a
+    ticket's grant gets its reminder and ended comment; with ``config_bucket_name``, grants on a
     mutual-TLS profile have their client certificates revoked when they end, and issued when they
     start if ``issue_certificates`` (a function of the stack: the key pair is made in its memory)."""
     from cvpn_shared.access.certificates.lifecycle import GrantCertificates
@@ -272,21 +273,28 @@ def build_access_grants(
         RequestsTableEndpoints,
         SchedulerExpiry,
     )
-    from cvpn_shared.access.grants.logic import AccessGrants
+    from cvpn_shared.access.grants.logic import AccessGrants, GrantHook
 
     dynamodb = make_client("dynamodb")
+    hooks: list[GrantHook] = []
     comment_function_arn = str(getattr(settings, "grant_comment_function_arn", "") or "")
-    follow_up = (
-        TicketFollowUp(
-            make_client("scheduler"),
-            make_client("lambda"),
-            group_name=settings.grant_schedule_group,
-            comment_function_arn=comment_function_arn,
-            role_arn=settings.grant_scheduler_role_arn,
+    if comment_function_arn:  # first: the ticket's comment goes out whatever a later hook does
+        hooks.append(
+            TicketFollowUp(
+                make_client("scheduler"),
+                make_client("lambda"),
+                group_name=settings.grant_schedule_group,
+                comment_function_arn=comment_function_arn,
+                role_arn=settings.grant_scheduler_role_arn,
+            )
         )
-        if comment_function_arn
-        else None
-    )
+    if getattr(settings, "config_bucket_name", None):
+        hooks.append(
+            GrantCertificates(
+                lambda: build_client_certificates(make_client, settings, clock),
+                issue_on_activation=issue_certificates,
+            )
+        )
     # Activating a grant turns the endpoint's client-connect handler on (it is what refuses others).
     connect_arn = getattr(settings, "client_connect_function_arn", "")
     return AccessGrants(
@@ -301,16 +309,8 @@ def build_access_grants(
         profiles=ParameterStoreProfiles(make_client("ssm"), settings.profiles_parameter_path),
         endpoints=RequestsTableEndpoints(dynamodb, settings.requests_table_name),
         clock=clock,
-        follow_up=follow_up,
         connect_handlers=ClientConnectHandlers(make_client("ec2"), connect_arn) if connect_arn else None,
-        hooks=[
-            GrantCertificates(
-                lambda: build_client_certificates(make_client, settings, clock),
-                issue_on_activation=issue_certificates,
-            )
-        ]
-        if getattr(settings, "config_bucket_name", None)
-        else [],
+        hooks=hooks,
     )
 
 

@@ -370,7 +370,7 @@ class GrantCertificates:
             self._built = self._make()
         return self._built
 
-    def activated(self, grant: Grant) -> None:
+    def activated(self, grant: Grant, now: datetime) -> None:
         if not self._issue_on_activation or not self._certificates.ca_for(grant):
             return
         try:
@@ -380,5 +380,10 @@ class GrantCertificates:
                 "client certificate not issued at activation", extra={"grant_id": grant.grant_id}
             )
 
-    def ended(self, grant: Grant) -> None:
+    def extended(self, grant: Grant, now: datetime) -> None:
+        # The certificate keeps its validity (the old end): once that passes, the owner's next
+        # download issues one until the new end.
+        return None
+
+    def ended(self, grant: Grant, now: datetime) -> None:
         self._certificates.grant_ended(grant)

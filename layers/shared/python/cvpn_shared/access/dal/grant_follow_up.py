@@ -1,8 +1,8 @@
 """After a grant changed, for a grant from a ticket: its day-before reminder schedule (EventBridge
 Scheduler, in the grants' schedule group) set, moved or removed, and the comment function invoked
-asynchronously (Lambda retries it) for the ended comment (the intake posts the active one). Implements
-``cvpn_shared.access.grants.logic.GrantFollowUp``. Every failure is logged and swallowed: the grant
-has already changed, and a comment never changes it."""
+asynchronously (Lambda retries it) for the ended comment (the intake posts the active one). A
+``cvpn_shared.access.grants.logic.GrantHook``. Every failure is logged and swallowed: the grant has
+already changed, and a comment never changes it."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class TicketFollowUp:
         if commented(grant):
             self._reminder(grant, now)
 
-    def ended(self, grant: Grant) -> None:
+    def ended(self, grant: Grant, now: datetime) -> None:
         if not commented(grant) or not was_active(grant):
             return
         self._remove_reminder(grant.grant_id)

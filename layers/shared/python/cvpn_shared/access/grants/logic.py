@@ -33,6 +33,7 @@ from cvpn_shared.access.grants.models import (
     Approver,
     ExtensionRequest,
     Grant,
+    GrantAsk,
     GrantInvalid,
     Person,
     Transition,
@@ -50,7 +51,7 @@ __all__ = [
     "EndpointDirectory",
     "ExpirySchedules",
     "GrantConflict",
-    "GrantFollowUp",
+    "GrantHook",
     "GrantNotFound",
     "GrantStore",
     "Outcome",
@@ -472,28 +473,6 @@ class ExpirySchedules(Protocol):
         ...
 
 
-class GrantFollowUp(Protocol):
-    """What follows a change of a grant from a ticket (its comments and day-before reminder); never
-    raises: the grant has changed already."""
-
-    def activated(self, grant: Grant, now: datetime) -> None: ...
-
-    def extended(self, grant: Grant, now: datetime) -> None: ...
-
-    def ended(self, grant: Grant) -> None: ...
-
-
-class _NoFollowUp:
-    def activated(self, grant: Grant, now: datetime) -> None:
-        return None
-
-    def extended(self, grant: Grant, now: datetime) -> None:
-        return None
-
-    def ended(self, grant: Grant) -> None:
-        return None
-
-
 class Sessions(Protocol):
     """The live VPN sessions of an endpoint."""
 
@@ -520,12 +499,22 @@ class ConnectHandlers(Protocol):
 
 
 class GrantHook(Protocol):
-    """What else happens when a grant starts or ends (the personal client certificate of a
-    mutual-TLS endpoint)."""
+    """What else happens when a grant becomes active, is extended or ends (a ticket's comments and
+    day-before reminder; the personal client certificate of a mutual-TLS endpoint). Called in order
+    after the grant is stored, so a hook never changes it; one that raises fails the call and skips
+    the hooks after it (the ticket's swallows its errors, and comes first)."""
 
-    def activated(self, grant: Grant) -> None: ...
+    def activated(self, grant: Grant, now: datetime) -> None:
+        """``grant`` became active (approved, or break-glass)."""
+        ...
 
-    def ended(self, grant: Grant) -> None: ...
+    def extended(self, grant: Grant, now: datetime) -> None:
+        """``grant`` ends later than it did."""
+        ...
+
+    def ended(self, grant: Grant, now: datetime) -> None:
+        """``grant``, which was active, expired or was revoked."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -549,12 +538,10 @@ class AccessGrants:
         profiles: ProfileCatalog,
         endpoints: EndpointDirectory,
         clock: Callable[[], datetime],
-        follow_up: GrantFollowUp | None = None,
         connect_handlers: ConnectHandlers | None = None,
         hooks: Sequence[GrantHook] = (),
     ) -> None:
         self.store = store
-        self._follow_up: GrantFollowUp = follow_up or _NoFollowUp()
         self._connect_handlers = connect_handlers
         self._hooks = tuple(hooks)
         self._schedules = schedules
@@ -622,25 +609,16 @@ class AccessGrants:
             raise GrantNotFound(f"no grant {grant_id}")
         return grant
 
-    def grant_break_glass(
-        self,
-        *,
-        person: Person,
-        profile_name: str,
-        access_groups: Sequence[str],
-        hours: float | None,
-        reason: str,
-        by: Actor,
-    ) -> Grant:
+    def grant_break_glass(self, ask: GrantAsk, *, by: Actor) -> Grant:
         """An active grant now, without approval, recorded as break-glass by ``by``."""
-        profile = self.profile(profile_name)
+        profile = self.profile(ask.profile)
         grant = break_glass(
-            person=person,
+            person=ask.person,
             profile=profile,
             endpoint_id=self._endpoint(profile),
-            access_groups=access_groups,
-            hours=hours,
-            reason=reason,
+            access_groups=ask.access_groups,
+            hours=ask.hours,
+            reason=ask.reason,
             by=by,
             now=self._clock(),
         )
@@ -648,56 +626,28 @@ class AccessGrants:
         self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(None, grant)
-        for hook in self._hooks:
-            hook.activated(grant)
+        self._activated(grant)
         return grant
 
-    def new_request(
-        self,
-        *,
-        person: Person,
-        profile_name: str,
-        access_groups: Sequence[str],
-        hours: float | None,
-        reason: str,
-        by: Actor,
-        request_id: str | None = None,
-    ) -> Grant:
-        """The pending grant a request would create, checked against its profile, not stored yet."""
-        profile = self.profile(profile_name)
+    def new_request(self, ask: GrantAsk, *, by: Actor, request_id: str | None = None) -> Grant:
+        """The pending grant ``by`` asks (in the access request ``request_id``), checked against its
+        profile, not stored yet."""
+        profile = self.profile(ask.profile)
         return request(
-            person=person,
+            person=ask.person,
             profile=profile,
             endpoint_id=self._endpoint(profile),
-            access_groups=access_groups,
-            hours=hours,
-            reason=reason,
+            access_groups=ask.access_groups,
+            hours=ask.hours,
+            reason=ask.reason,
             by=by,
             now=self._clock(),
             request_id=request_id,
         )
 
-    def request(
-        self,
-        *,
-        person: Person,
-        profile_name: str,
-        access_groups: Sequence[str],
-        hours: float | None,
-        reason: str,
-        by: Actor,
-        request_id: str | None = None,
-    ) -> Grant:
+    def request(self, ask: GrantAsk, *, by: Actor, request_id: str | None = None) -> Grant:
         """A pending grant, waiting for approval (stored)."""
-        grant = self.new_request(
-            person=person,
-            profile_name=profile_name,
-            access_groups=access_groups,
-            hours=hours,
-            reason=reason,
-            by=by,
-            request_id=request_id,
-        )
+        grant = self.new_request(ask, by=by, request_id=request_id)
         self.store.write(None, grant)
         return grant
 
@@ -709,9 +659,7 @@ class AccessGrants:
         self._enforce(grant, by)
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
-        self._follow_up.activated(grant, self._clock())
-        for hook in self._hooks:
-            hook.activated(grant)
+        self._activated(grant)
         return grant
 
     def refuse_request(self, grant_id: str, *, by: Actor, reason: str) -> Grant | None:
@@ -746,7 +694,7 @@ class AccessGrants:
         assert grant.ends_at is not None
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
-        self._follow_up.extended(grant, self._clock())
+        self._extended(grant)
         return grant
 
     def refuse_extension(self, grant_id: str, *, request_id: str, by: Actor, reason: str) -> Grant | None:
@@ -773,7 +721,7 @@ class AccessGrants:
         assert grant.ends_at is not None
         self._schedules.set(grant.grant_id, grant.ends_at)
         self.store.write(current, grant)
-        self._follow_up.extended(grant, self._clock())
+        self._extended(grant)
         return grant
 
     def revoke(self, grant_id: str, *, by: Actor, reason: str) -> Outcome:
@@ -799,6 +747,16 @@ class AccessGrants:
             return None
         return self._ended(current, grant, moment)
 
+    def _activated(self, grant: Grant) -> None:
+        now = self._clock()
+        for hook in self._hooks:
+            hook.activated(grant, now)
+
+    def _extended(self, grant: Grant) -> None:
+        now = self._clock()
+        for hook in self._hooks:
+            hook.extended(grant, now)
+
     def _ended(self, current: Grant, grant: Grant, moment: datetime) -> Outcome:
         entry = self.store.write(current, grant)
         now = int(moment.timestamp())
@@ -806,10 +764,9 @@ class AccessGrants:
         if current.state == "active" and entry.active_until <= now:
             cut = self._sessions.terminate(grant.endpoint_id, grant.person.vpn_user)
         self._schedules.remove(grant.grant_id)
-        self._follow_up.ended(grant)
-        if current.state == "active":
+        if current.state == "active":  # a request refused before it was ever active ends nothing
             for hook in self._hooks:
-                hook.ended(grant)
+                hook.ended(grant, moment)
         return Outcome(grant, cut, entry.active_until if entry.active_until > now else 0)
 
     def offboard(self, vpn_user: str, *, by: Actor, reason: str) -> list[Outcome]:

@@ -12,6 +12,8 @@ end came) and ``revoked`` (ended early, or refused while pending). Expired and r
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -36,6 +38,7 @@ __all__ = [
     "Approver",
     "ExtensionRequest",
     "Grant",
+    "GrantAsk",
     "GrantInvalid",
     "GrantOrigin",
     "GrantState",
@@ -120,6 +123,23 @@ class Person(_Identity):
         """The user name as the connect-time item keys it: Client VPN user names compare without case
         (Active Directory's do), so one spelling per person."""
         return self.vpn_user.lower()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GrantAsk:
+    """What a grant is asked for, however it is asked (the request form, a ticket, the command line):
+    ``person`` on the shared endpoint of the network profile named ``profile``, the ``access_groups``
+    (all the profile offers when empty) for ``hours`` (the profile's default when None), for
+    ``reason``. Checked against the profile when a grant is made of it."""
+
+    person: Person
+    profile: str
+    access_groups: Sequence[str] = ()
+    hours: float | None = None
+    reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "access_groups", tuple(self.access_groups))  # frozen all the way
 
 
 class Approver(_Identity):
