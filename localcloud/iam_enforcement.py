@@ -30,7 +30,7 @@ import json
 import logging
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -513,27 +513,61 @@ def _boto_client_with_role(region: str, service: str, state_credentials: Any = N
     """moto's ASL client factory, signing with the executing state machine's role (or the role a
     task's ``Credentials`` names) instead of anonymous keys."""
     enforcer = _sfn_enforcer
-    client = _sfn_original(region, service, state_credentials)
     if enforcer is None or not enforcer.enabled:
-        return client
+        return _reused_client(region, service, state_credentials, None)
     caller = _execution_of_caller()
     task_role = getattr(state_credentials, "role_arn", None)
     role = task_role or (caller and _state_machine_role(caller[0]))
     if not role:
-        return client
+        return _reused_client(region, service, state_credentials, None)
     machine_name = caller[0].rsplit(":", 1)[-1] if caller else "task"
     session = enforcer.session_for(str(role), caller[1] if caller else "states", f"states:{machine_name}")
-    import boto3
+    return _reused_client(region, service, state_credentials, session)
 
-    return boto3.client(  # type: ignore[call-overload]
-        service_name=service,
-        region_name=region,
-        endpoint_url=client.meta.endpoint_url,
-        aws_access_key_id=session.access_key_id,
-        aws_secret_access_key=session.secret_access_key,
-        aws_session_token=session.session_token,
-        config=client.meta.config,
+
+# Making a boto3 client costs tens of milliseconds of the interpreter's time, and moto makes a new one
+# for every task state: an execution's tasks (same service, same role session) share one instead.
+# Clients are safe to share between threads; the oldest is dropped past a few executions' worth.
+_CLIENTS_KEPT = 64
+_clients: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_clients_lock = threading.Lock()
+
+
+def _reused_client(region: str, service: str, state_credentials: Any, session: RoleSession | None) -> Any:
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    if state_credentials is not None and session is None:
+        return _sfn_original(region, service, state_credentials)  # not ours to key: as moto does
+    key = (
+        region,
+        service,
+        boto_client.botocore_stubber.enabled,
+        boto_client.moto_server_port(),
+        session.access_key_id if session else None,
     )
+    with _clients_lock:
+        known = _clients.get(key)
+        if known is not None:
+            _clients.move_to_end(key)
+            return known
+    client = _sfn_original(region, service, state_credentials)
+    if session is not None:
+        import boto3
+
+        client = boto3.client(  # type: ignore[call-overload]
+            service_name=service,
+            region_name=region,
+            endpoint_url=client.meta.endpoint_url,
+            aws_access_key_id=session.access_key_id,
+            aws_secret_access_key=session.secret_access_key,
+            aws_session_token=session.session_token,
+            config=client.meta.config,
+        )
+    with _clients_lock:
+        _clients[key] = client
+        while len(_clients) > _CLIENTS_KEPT:
+            _clients.popitem(last=False)
+    return client
 
 
 def install_stepfunctions_roles(enforcer: IamEnforcer | None) -> None:
@@ -543,6 +577,8 @@ def install_stepfunctions_roles(enforcer: IamEnforcer | None) -> None:
     global _sfn_original, _sfn_enforcer
     with _sfn_lock:
         _sfn_enforcer = enforcer
+        with _clients_lock:
+            _clients.clear()  # a new cloud: sessions and connections of the last one are gone
         if _sfn_original is not None:
             return
         from moto.stepfunctions.parser.asl.utils import boto_client
