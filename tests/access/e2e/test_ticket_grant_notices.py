@@ -62,11 +62,13 @@ def _delivery(key: str, **fields: Any) -> tuple[bytes, dict[str, str]]:
     payload = json.loads((REPO_ROOT / "events" / "webhooks" / "jira-access-issue-created.json").read_text())
     payload["issue"]["key"] = key
     payload["issue"]["fields"].update(
-        reporter={"accountId": REPORTER, "displayName": "Erin Example"},
-        customfield_10060="erin",
-        customfield_10061={"value": PROFILE},
-        customfield_10062=[{"value": ENGINEERING}],
-        **fields,
+        {
+            "reporter": {"accountId": REPORTER, "displayName": "Erin Example"},
+            "customfield_10060": "erin",
+            "customfield_10061": {"value": PROFILE},
+            "customfield_10062": [{"value": ENGINEERING}],
+            **fields,
+        }
     )
     body = json.dumps(payload).encode()
     headers = sign(SignatureScheme.JIRA, body, SECRET, timestamp=int(time.time()))

@@ -121,13 +121,14 @@ def test_an_endpoint_request_keeps_its_own_wording() -> None:
 
 
 def test_the_grant_and_the_ticket_name_the_same_approver() -> None:
-    outcome = {"status": "REJECTED", "error": {"Error": "ApprovalRejected", "Cause": REJECTED_CAUSE}}
+    error = {"Error": "ApprovalRejected", "Cause": REJECTED_CAUSE}
+    outcome = {"status": "REJECTED", "error": error}
     decision = GrantDecisionTask.model_validate(
         {"action": "refuse", "request": {"request_id": "ACC-9", "grant_id": GRANT}, "outcome": outcome}
     )
     assert decision.outcome is not None
     assert _refusal_reason(decision.outcome) == "Grace Approver rejected it on the approval page"
-    assert _ended("REJECTED", outcome["error"])["refusal"]["decided_by"] == "Grace Approver"
+    assert _ended("REJECTED", error)["refusal"]["decided_by"] == "Grace Approver"
 
 
 def test_an_invalid_ticket_names_each_field_its_origin_and_why() -> None:
