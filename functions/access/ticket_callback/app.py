@@ -1,8 +1,9 @@
 """Task: post the request's result back to its ticket (Jira comment, GitHub comment, or JSON to a URL).
 
-Also invoked asynchronously by the webhook function with an ``invalid-request`` notice: a signed
-ticket that made no valid access request is told which fields and why. Lambda retries that invocation
-when the ticket system did not answer; a refusal by the ticket system is logged, not retried.
+Also invoked asynchronously by the webhook function with a notice: ``invalid-request`` (a signed
+ticket that made no valid access request is told which fields and why) or ``not-started`` (its valid
+request was not started: too many pending, a name conflict). Lambda retries that invocation when the
+ticket system did not answer; a refusal by the ticket system is logged, not retried.
 """
 
 import time
@@ -11,11 +12,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cvpn_shared.access.callback import (
-    INVALID_REQUEST_NOTICE,
-    InvalidTicketNotice,
     TicketCallbackRejected,
     TicketCallbackTask,
-    post_invalid_ticket_notice,
+    parse_notice,
+    post_notice,
     post_result,
 )
 from cvpn_shared.access.settings import get_settings
@@ -27,10 +27,10 @@ from cvpn_shared.core.observability import logger, metrics
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     form_url = get_settings().request_form_url.strip()
-    if event.get("notice") == INVALID_REQUEST_NOTICE:
-        notice = InvalidTicketNotice.model_validate(event)
+    notice = parse_notice(event)
+    if notice is not None:
         try:
-            posted = post_invalid_ticket_notice(
+            posted = post_notice(
                 notice, secrets=intake_secrets(), http=ticket_poster(), clock=time.time, form_url=form_url
             )
         except TicketCallbackRejected as error:

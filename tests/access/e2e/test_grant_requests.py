@@ -21,6 +21,8 @@ from typing import Any
 
 import pytest
 
+from cvpn_shared.access.naming import execution_name
+from cvpn_shared.access.start import execution_arn_for
 from tests.access.e2e.conftest import Intake
 from tests.fixtures.polling import wait_until
 from tests.fixtures.shared_endpoints import shared_endpoint
@@ -221,9 +223,19 @@ def test_a_rejected_request_leaves_its_grant_revoked_with_who_rejected(flow: Flo
     assert refused["state"] == "revoked" and refused["ends_at"] is None
     assert refused["phases"][-1] == {
         "phase": "refused",
-        "text": "Refused: rejected by Lena Lead",
+        "text": "Refused: Lena Lead rejected it on the approval page",
         "at": refused["phases"][-1]["at"],
     }
+    # The status and the intake's end say what happened to the grant, as a ticket's comment does.
+    said = (
+        f"The access request {gus.request_id} (grant {gus.grant_id}) was refused: Lena Lead rejected it "
+        "on the approval page; no access was granted."
+    )
+    assert refused["error"] == {"error": "ApprovalRejected", "cause": said}
+    arn = execution_arn_for(flow.intake.intake_arn, execution_name(gus.request_id, "request-form"))
+    assert flow.intake.wait_status(arn, {"SUCCEEDED", "FAILED"}) == "FAILED"
+    ended = flow.intake.cloud.client("stepfunctions").describe_execution(executionArn=arn)
+    assert (ended["error"], ended["cause"]) == ("ApprovalRejected", said)
     assert not flow.attempt(gus.vpn_user).connected
 
 

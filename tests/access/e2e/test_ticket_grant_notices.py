@@ -1,7 +1,8 @@
 """What a ticket that asked for access is told when it gets none, end to end on the local cloud: a
 grant request rejected, left to expire, or approved but no longer activatable gets a comment about
 the grant (who, why, what next); a signed ticket that makes no valid request gets a comment naming
-the field, once per delivery, and an unsigned one gets nothing."""
+the field, once per delivery, and an unsigned one gets nothing; a valid one the intake does not start
+(its reporter has too many requests waiting, its key collides with another's) is told why, once."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ import pytest
 from cvpn_shared.access.grants.dal import DynamoDbGrants
 from cvpn_shared.access.grants.logic import revoke
 from cvpn_shared.access.grants.models import Actor, Grant
+from cvpn_shared.access.naming import execution_name
 from cvpn_shared.access.signatures import SignatureScheme, sign
+from cvpn_shared.access.start import execution_arn_for
 from tests.access.e2e.conftest import Intake
 from tests.fixtures import REPO_ROOT
 from tests.fixtures.shared_endpoints import shared_endpoint
@@ -59,11 +62,13 @@ def _delivery(key: str, **fields: Any) -> tuple[bytes, dict[str, str]]:
     payload = json.loads((REPO_ROOT / "events" / "webhooks" / "jira-access-issue-created.json").read_text())
     payload["issue"]["key"] = key
     payload["issue"]["fields"].update(
-        reporter={"accountId": REPORTER, "displayName": "Erin Example"},
-        customfield_10060="erin",
-        customfield_10061={"value": PROFILE},
-        customfield_10062=[{"value": ENGINEERING}],
-        **fields,
+        {
+            "reporter": {"accountId": REPORTER, "displayName": "Erin Example"},
+            "customfield_10060": "erin",
+            "customfield_10061": {"value": PROFILE},
+            "customfield_10062": [{"value": ENGINEERING}],
+            **fields,
+        }
     )
     body = json.dumps(payload).encode()
     headers = sign(SignatureScheme.JIRA, body, SECRET, timestamp=int(time.time()))
@@ -146,6 +151,11 @@ def test_a_ticket_grant_that_cannot_be_activated_is_told_why(desk: Intake) -> No
     [comment] = _comments(desk, "ACN-203", "could not be activated")
     assert f"GrantConflict: grant {pending.grant_id} is revoked" in comment
     assert "No access was granted" in comment and "tell the VPN administrators" in comment
+    # The intake's end says the same: its Fail state is the comment's first sentence.
+    arn = execution_arn_for(desk.intake_arn, execution_name("ACN-203", SOURCE))
+    assert desk.wait_status(arn, {"SUCCEEDED", "FAILED"}) == "FAILED"
+    ended = desk.cloud.client("stepfunctions").describe_execution(executionArn=arn)
+    assert ended["error"] == "GrantConflict" and comment.startswith(ended["cause"] + " ")
 
 
 def test_a_signed_invalid_ticket_is_told_once_and_an_unsigned_one_never(desk: Intake) -> None:
@@ -170,3 +180,56 @@ def test_a_signed_invalid_ticket_is_told_once_and_an_unsigned_one_never(desk: In
     time.sleep(2)
     assert len(_comments(desk, "ACN-204", timeout=0)) == 1
     assert _comments(desk, "ACN-205", timeout=0) == []
+
+
+def _reporter() -> dict[str, str]:
+    """A reporter of their own: the pending limit counts each reporter's requests."""
+    return {"accountId": uuid.uuid4().hex[:24], "displayName": "Pat Pending"}
+
+
+def _resent_and_told_once(
+    desk: Intake, ticket: str, body: bytes, headers: dict[str, str], status: int
+) -> None:
+    """Jira Cloud sends a 409 or 429 again (the same body; its delivery id, unsigned, may differ): the
+    same answer, and the ticket keeps its one comment."""
+    assert desk.post_webhook(SOURCE, body, headers)[0] == status
+    renamed = {**headers, "X-Atlassian-Webhook-Identifier": str(uuid.uuid4())}
+    assert desk.post_webhook(SOURCE, body, renamed)[0] == status
+    time.sleep(2)  # a comment the replays asked for would be in by now
+    assert len(_comments(desk, ticket, timeout=0)) == 1
+
+
+def test_a_ticket_past_its_reporters_pending_limit_is_told_which_wait_once(desk: Intake) -> None:
+    reporter = _reporter()
+    waiting = ["ACN-301", "ACN-302", "ACN-303"]  # the stack's MaxPendingRequests
+    for key in waiting:
+        status, answer = desk.post_webhook(SOURCE, *_delivery(key, reporter=reporter))
+        assert status == 202, answer
+    body, headers = _delivery("ACN-304", reporter=reporter)
+    status, answer = desk.post_webhook(SOURCE, body, headers)
+    assert status == 429 and "the limit is 3" in answer["message"], answer
+    [comment] = _comments(desk, "ACN-304", "did not start an access request")
+    assert comment.startswith(
+        "Ticket ACN-304 did not start an access request yet: its reporter already has 3 access "
+        "request(s) waiting for a decision (ACN-301, ACN-302, ACN-303), and the limit is 3 per person."
+    )
+    assert f"file a new ticket, or use the request form at {_form_url(desk)}." in comment
+    unsigned, _ = _delivery("ACN-305", reporter=reporter)
+    assert desk.post_webhook(SOURCE, unsigned, {"X-Atlassian-Webhook-Identifier": "forged"})[0] == 401
+    _resent_and_told_once(desk, "ACN-304", body, headers, 429)
+    assert _comments(desk, "ACN-305", timeout=0) == []
+
+
+def test_a_ticket_whose_key_collides_with_another_is_told_once(desk: Intake) -> None:
+    reporter = _reporter()
+    status, answer = desk.post_webhook(SOURCE, *_delivery("ACN-311", reporter=reporter))
+    assert status == 202, answer
+    body, headers = _delivery("ACN.311", reporter=reporter)  # the same execution name as ACN-311
+    status, answer = desk.post_webhook(SOURCE, body, headers)
+    assert status == 409 and "ACN-311" in answer["message"], answer
+    [comment] = _comments(desk, "ACN.311", "did not start an access request")
+    assert comment.startswith(
+        "Ticket ACN.311 did not start an access request, so nothing was requested: its key gives the "
+        "same workflow name as ticket ACN-311's"
+    )
+    _resent_and_told_once(desk, "ACN.311", body, headers, 409)

@@ -132,8 +132,11 @@ def test_the_request_past_the_limit_is_refused_naming_the_limit() -> None:
     for number in range(3):
         limit.reserve(ADA, f"REQ-{number}", NOW)
         _started(submissions, f"REQ-{number}")
-    with pytest.raises(TooManyPending, match=r"3 requests pending \(REQ-0, REQ-1, REQ-2\); the limit is 3"):
+    with pytest.raises(
+        TooManyPending, match=r"3 requests pending \(REQ-0, REQ-1, REQ-2\); the limit is 3"
+    ) as raised:
         limit.reserve(ADA, "REQ-3", NOW)
+    assert (raised.value.pending, raised.value.limit) == (("REQ-0", "REQ-1", "REQ-2"), 3)
     # Another person is not held back by Ada's requests.
     limit.reserve(Person(ISSUER, "sub-grace", "Grace"), "REQ-G", NOW)
     # A request that ended (approved and set up, rejected, expired) frees its place.
@@ -156,5 +159,6 @@ def test_a_concurrent_change_is_read_again_not_overwritten() -> None:
     limit.reserve(ADA, "REQ-0", NOW)
     assert people.items[f"{ISSUER} sub-ada"][1] == 1
     people.conflicts = 10
-    with pytest.raises(TooManyPending, match="try again"):
+    with pytest.raises(TooManyPending, match="try again") as raised:
         limit.reserve(ADA, "REQ-1", NOW)
+    assert (raised.value.pending, raised.value.limit) == ((), None)  # nobody to name: arrived at once

@@ -67,7 +67,7 @@ class Pending:
     def reserve(self, person: Any, request_id: str, now: Any) -> None:
         mine = self.held.setdefault(f"{person.issuer} {person.subject}", [])
         if len(mine) >= self.limit:
-            raise TooManyPending(f"the limit is {self.limit} per person")
+            raise TooManyPending(f"the limit is {self.limit} per person", pending=mine, limit=self.limit)
         mine.append(request_id)
 
 
@@ -234,7 +234,7 @@ def test_nobody_activates_their_own_grant_or_a_grant_another_request_asked_for(w
 
 
 @pytest.mark.parametrize(
-    ("outcome", "reason"),
+    ("outcome", "reason", "said"),
     [
         (
             {
@@ -244,9 +244,14 @@ def test_nobody_activates_their_own_grant_or_a_grant_another_request_asked_for(w
                     "Cause": "request REQ-1 was rejected by Carol Approver (approval abc)",
                 },
             },
-            "rejected by Carol Approver",
+            "Carol Approver rejected it on the approval page",
+            ("ApprovalRejected", "was refused: Carol Approver rejected it on the approval page; no access"),
         ),
-        ({"status": "EXPIRED", "error": {"Error": "States.Timeout"}}, "no approver decided before"),
+        (
+            {"status": "EXPIRED", "error": {"Error": "States.Timeout"}},
+            "no approver decided before the approval ran out",
+            ("ApprovalExpired", "expired: no approver decided before the approval ran out; no access"),
+        ),
         (
             {
                 "status": "FAILED",
@@ -255,17 +260,26 @@ def test_nobody_activates_their_own_grant_or_a_grant_another_request_asked_for(w
                     "Cause": '{"errorType": "GrantConflict", "errorMessage": "grant changed meanwhile"}',
                 },
             },
-            "the request failed: grant changed meanwhile",
+            "it could not be activated: GrantConflict: grant changed meanwhile",
+            ("GrantConflict", "could not be activated: GrantConflict: grant changed meanwhile. No access"),
         ),
     ],
+    ids=["rejected", "expired", "not-activated"],
 )
 def test_a_request_nobody_approved_revokes_its_pending_grant_with_the_reason(
-    world: World, outcome: dict[str, Any], reason: str
+    world: World, outcome: dict[str, Any], reason: str, said: tuple[str, str]
 ) -> None:
     accepted = _ask(world)
     answer = _decide(world, "REQ-1", accepted.grant_id, action="refuse", outcome=outcome)
     grant = world.grants.get(accepted.grant_id)
-    assert grant.state == "revoked" and grant.history[-1].reason.startswith(reason)
+    assert grant.state == "revoked" and grant.history[-1].reason == reason
+    status = grant_request_status(world.submissions.saved["REQ-1"], grant)
+    assert status["status"] == "refused"
+    assert status["phases"][-1]["phase"] == "refused" and status["phases"][-1]["text"] == f"Refused: {reason}"
+    name, words = said
+    assert status["error"]["error"] == name
+    assert status["error"]["cause"].startswith(f"The access request REQ-1 (grant {grant.grant_id}) {words}")
+    assert "nothing was created" not in status["error"]["cause"]
     assert answer["refused"] is True and answer["state"] == "revoked"
     again = _decide(world, "REQ-1", accepted.grant_id, action="refuse", outcome=outcome)
     assert again["refused"] is False and world.grants.get(accepted.grant_id).version == grant.version
@@ -313,6 +327,11 @@ def test_a_refused_extension_leaves_the_grant_its_end(world: World) -> None:
     status = grant_request_status(world.submissions.saved["REQ-2"], kept)
     assert status["status"] == "refused" and status["phases"][-1]["phase"] == "refused"
     assert "the grant still ends" in status["phases"][-1]["text"]
+    assert status["error"] == {
+        "error": "ApprovalExpired",
+        "cause": f"The extension asked in REQ-2 (grant {grant.grant_id}) expired: no approver decided "
+        "before the approval ran out; the grant keeps the end it had.",
+    }
 
 
 def test_an_extension_is_only_for_the_owner_of_an_active_grant_and_must_extend(world: World) -> None:
@@ -359,6 +378,7 @@ def test_the_status_of_a_grant_request_is_in_plain_words(world: World) -> None:
     _decide(world, "REQ-1", accepted.grant_id, action="activate", approval=_approval())
     active = grant_request_status(saved, world.grants.get(accepted.grant_id))
     assert active["status"] == "active" and active["approved_by"] == CAROL.name
+    assert "error" not in waiting and "error" not in active
     texts = [phase["text"] for phase in active["phases"]]
     assert texts[2:] == [
         "Approved by Carol Approver at 2026-03-02 09:05 UTC",

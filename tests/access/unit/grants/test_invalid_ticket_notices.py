@@ -1,7 +1,8 @@
-"""A signed ticket of a grants source that makes no valid request is told why on the ticket, once per
-signed body (whatever delivery id a replay carries); an unsigned or badly signed one, or one that
-names no ticket, never makes the intake comment. The webhook intake is the real one (grants table on
-moto), the notices are recorded."""
+"""A signed ticket of a grants source that starts nothing is told why on the ticket: no valid request
+(422), too many of its reporter's requests waiting (429), a key colliding with another ticket's
+execution name (409); once per signed body (whatever delivery id a replay carries); an unsigned or
+badly signed one, or one that names no ticket, never makes the intake comment. The webhook intake is
+the real one (grants table on moto), the notices are recorded."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from cvpn_shared.access.callback import InvalidTicketNotice
+from cvpn_shared.access.callback import InvalidTicketNotice, NotStartedNotice
 from cvpn_shared.access.signatures import SignatureScheme, sign
 from tests.access.unit.grants.test_ticket_grants import (
     FIELDS,
@@ -145,3 +146,51 @@ def test_a_valid_ticket_is_not_told_anything(told: tuple[Desk, Notices]) -> None
     office, notices = told
     assert _send(office, *_signed(ticket("ACC-12")))[0] == 202
     assert notices.sent == []
+
+
+def test_a_ticket_past_the_pending_limit_is_told_which_requests_wait_once(told: tuple[Desk, Notices]) -> None:
+    office, notices = told  # the reporter may have 2 requests waiting
+    assert _send(office, *_signed(ticket("ACC-21"), "d-1"))[0] == 202
+    assert _send(office, *_signed(ticket("ACC-22"), "d-2"))[0] == 202
+    body, headers = _signed(ticket("ACC-23"), "d-3")
+    status, answer = _send(office, body, headers)
+    assert status == 429 and "the limit is 2" in answer["message"] and "notice" not in answer
+    [notice] = notices.sent
+    parsed = NotStartedNotice.model_validate(notice)
+    assert (parsed.request_id, parsed.reason, parsed.pending, parsed.limit) == (
+        "ACC-23",
+        "too-many-pending",
+        ["ACC-21", "ACC-22"],
+        2,
+    )
+    assert parsed.callback.url == f"{JIRA}/rest/api/3/issue/ACC-23/comment"
+    # Jira Cloud sends a 429 again, the delivery id unsigned: the ticket is not told twice.
+    assert _send(office, body, headers)[0] == 429
+    assert _send(office, body, {**headers, "X-Atlassian-Webhook-Identifier": "d-4"})[0] == 429
+    assert len(notices.sent) == 1
+    forged = _signed(ticket("ACC-24"), "d-5", secret="not-the-secret")
+    assert _send(office, *forged)[0] == 401
+    assert len(notices.sent) == 1
+    # A place frees (the limit counts requests in flight): the retry starts it, and says nothing more.
+    office.pending.held.clear()
+    assert _send(office, body, headers)[0] == 202
+    assert len(notices.sent) == 1
+
+
+def test_a_ticket_whose_key_collides_is_told_the_other_ticket_once(told: tuple[Desk, Notices]) -> None:
+    office, notices = told
+    office.pending.limit = 10  # a start that failed keeps its place a while: the resends fit
+    assert _send(office, *_signed(ticket("ACC-31"), "d-1"))[0] == 202
+    body, headers = _signed(ticket("ACC.31"), "d-2")  # the same execution name as ACC-31
+    status, answer = _send(office, body, headers)
+    assert status == 409 and "ACC-31" in answer["message"]
+    [notice] = notices.sent
+    parsed = NotStartedNotice.model_validate(notice)
+    assert (parsed.request_id, parsed.reason, parsed.other_request_id) == (
+        "ACC.31",
+        "name-conflict",
+        "ACC-31",
+    )
+    assert parsed.callback.url == f"{JIRA}/rest/api/3/issue/ACC.31/comment"
+    assert _send(office, body, {**headers, "X-Atlassian-Webhook-Identifier": "d-3"})[0] == 409
+    assert len(notices.sent) == 1

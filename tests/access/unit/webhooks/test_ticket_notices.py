@@ -15,12 +15,24 @@ from hypothesis import strategies as st
 from cvpn_shared.access.access_requests import GrantDecisionTask, _refusal_reason
 from cvpn_shared.access.callback import (
     InvalidTicketNotice,
+    NotStartedNotice,
     TicketCallbackTask,
     compose_message,
-    post_invalid_ticket_notice,
+    parse_notice,
+    post_notice,
 )
 from cvpn_shared.access.intake_end import IntakeEndTask, end_intake
-from cvpn_shared.access.ticket_notices import MAX_LISTED_ERRORS, invalid_ticket_text
+from cvpn_shared.access.ticket_notices import (
+    MAX_LISTED_ERRORS,
+    MAX_LISTED_PENDING,
+    GrantRefusal,
+    invalid_ticket_text,
+    not_started_text,
+    refusal_reason,
+    refusal_statement,
+    refusal_text,
+    refused_statement,
+)
 
 from .conftest import NOW, MemorySecrets
 from .test_callback import RecordingPoster
@@ -109,13 +121,14 @@ def test_an_endpoint_request_keeps_its_own_wording() -> None:
 
 
 def test_the_grant_and_the_ticket_name_the_same_approver() -> None:
-    outcome = {"status": "REJECTED", "error": {"Error": "ApprovalRejected", "Cause": REJECTED_CAUSE}}
+    error = {"Error": "ApprovalRejected", "Cause": REJECTED_CAUSE}
+    outcome = {"status": "REJECTED", "error": error}
     decision = GrantDecisionTask.model_validate(
         {"action": "refuse", "request": {"request_id": "ACC-9", "grant_id": GRANT}, "outcome": outcome}
     )
     assert decision.outcome is not None
-    assert _refusal_reason(decision.outcome) == "rejected by Grace Approver"
-    assert _ended("REJECTED", outcome["error"])["refusal"]["decided_by"] == "Grace Approver"
+    assert _refusal_reason(decision.outcome) == "Grace Approver rejected it on the approval page"
+    assert _ended("REJECTED", error)["refusal"]["decided_by"] == "Grace Approver"
 
 
 def test_an_invalid_ticket_names_each_field_its_origin_and_why() -> None:
@@ -167,7 +180,7 @@ def test_the_notice_is_posted_as_a_jira_comment() -> None:
     )
     poster = RecordingPoster()
     secrets = MemorySecrets({"c": {"email": "bot@example.com", "api_token": "t"}})
-    result = post_invalid_ticket_notice(notice, secrets=secrets, http=poster, clock=lambda: NOW)
+    result = post_notice(notice, secrets=secrets, http=poster, clock=lambda: NOW)
     assert result["delivered"] is True
     [(url, _, body)] = poster.sent
     comment = json.loads(body)["body"]["content"][0]["content"][0]["text"]
@@ -185,3 +198,207 @@ def test_a_notice_without_errors_is_refused() -> None:
                 "errors": [],
             }
         )
+
+
+# ------------------------------------------------------------------ what every reader of a refusal says
+@pytest.mark.parametrize(
+    ("status", "error", "name", "cause"),
+    [
+        (
+            "REJECTED",
+            {"Error": "ApprovalRejected", "Cause": REJECTED_CAUSE},
+            "ApprovalRejected",
+            f"The access request ACC-9 (grant {GRANT}) was refused: Grace Approver rejected it on the "
+            "approval page; no access was granted.",
+        ),
+        (
+            "EXPIRED",
+            {"Error": "States.Timeout", "Cause": ""},
+            "ApprovalExpired",
+            f"The access request ACC-9 (grant {GRANT}) expired: no approver decided before the approval "
+            "ran out; no access was granted.",
+        ),
+        (
+            "FAILED",
+            {"Error": "GrantConflict", "Cause": f"grant {GRANT} is revoked"},
+            "GrantConflict",
+            f"The access request ACC-9 (grant {GRANT}) could not be activated: GrantConflict: grant "
+            f"{GRANT} is revoked. No access was granted.",
+        ),
+        (
+            "FAILED",
+            {"Error": "States.TaskFailed", "Cause": "the decision function timed out"},
+            "ProvisioningFailed",
+            f"The access request ACC-9 (grant {GRANT}) could not be activated: ProvisioningFailed: "
+            "States.TaskFailed: the decision function timed out. No access was granted.",
+        ),
+    ],
+    ids=["rejected", "expired", "not-activated", "reserved-name"],
+)
+def test_the_fail_state_says_what_the_ticket_comment_says(
+    status: str, error: dict[str, Any], name: str, cause: str
+) -> None:
+    ended = _ended(status, error)
+    assert ended["error"] == {"Error": name, "Cause": cause}
+    assert "nothing was created" not in ended["error"]["Cause"]
+    assert _comment(ended).startswith(cause + " ")
+
+
+def test_the_status_words_come_back_from_the_reason_the_grant_keeps() -> None:
+    """The status API has only the grant: from the reason its history keeps, it says what the
+    execution's Fail state and the ticket's comment say."""
+    for status, error in [
+        ("REJECTED", {"Error": "ApprovalRejected", "Cause": REJECTED_CAUSE}),
+        ("EXPIRED", {"Error": "States.Timeout"}),
+        ("FAILED", {"Error": "GrantConflict", "Cause": "grant g is revoked."}),
+    ]:
+        for kind in ("grant", "extension"):
+            ended = _ended(status, error, kind=kind)
+            refusal = GrantRefusal.model_validate(ended["refusal"])
+            decision = GrantDecisionTask.model_validate(
+                {
+                    "action": "refuse",
+                    "request": {"request_id": "ACC-9", "grant_id": GRANT, "kind": kind},
+                    "outcome": {"status": status, "error": error},
+                }
+            )
+            kept = _refusal_reason(decision.outcome, kind)
+            assert kept == refusal_reason(refusal)
+            said = refused_statement("ACC-9", kept, kind=kind, grant_id=GRANT)
+            assert (
+                said
+                == refusal_statement("ACC-9", refusal)
+                == (ended["error"]["Error"], ended["error"]["Cause"])
+            )
+
+
+def test_another_refusal_is_said_as_it_was_recorded() -> None:
+    name, cause = refused_statement("REQ-1", "withdrawn by the administrators", grant_id="g-1")
+    assert name == "GrantRefused"
+    assert cause == (
+        "The access request REQ-1 (grant g-1) was refused: withdrawn by the administrators; "
+        "no access was granted."
+    )
+    name, cause = refused_statement("REQ-1", "", kind="extension")
+    assert (
+        cause == "The extension asked in REQ-1 was refused: no reason given; the grant keeps the end it had."
+    )
+
+
+@settings(max_examples=1000, deadline=None, database=None)
+@given(
+    status=st.sampled_from(["REJECTED", "EXPIRED", "FAILED"]),
+    kind=st.sampled_from(["grant", "extension"]),
+    decided_by=st.none() | st.text(max_size=300),
+    error=st.none()
+    | st.fixed_dictionaries({"Error": st.text(max_size=300), "Cause": st.text(max_size=5000)}),
+)
+def test_any_refusal_reads_the_same_from_the_grant_and_from_the_intake(
+    status: str, kind: str, decided_by: str | None, error: dict[str, str] | None
+) -> None:
+    refusal = GrantRefusal.model_validate(
+        {"kind": kind, "grant_id": GRANT, "status": status, "decided_by": decided_by, "reason": error}
+    )
+    kept = refusal_reason(refusal)
+    assert len(kept) <= 1000 and "\n" not in kept and kept == kept.strip()  # as the grant keeps it
+    name, cause = refused_statement("ACC-9", kept, kind=kind, grant_id=GRANT)
+    assert (name, cause) == refusal_statement("ACC-9", refusal)
+    named = {"REJECTED": "ApprovalRejected", "EXPIRED": "ApprovalExpired"}
+    assert name == named[status] if status in named else name not in (*named.values(), "GrantRefused")
+    assert refusal_text("ACC-9", refusal).startswith(cause + " ")
+
+
+# ------------------------------------------------------------------ a valid ticket that did not start
+def test_a_ticket_past_the_pending_limit_names_the_waiting_requests_and_what_to_do() -> None:
+    text = not_started_text("ACC-9", "too-many-pending", pending=["ACC-1", "ACC-2"], limit=2, form_url=FORM)
+    assert text.startswith(
+        "Ticket ACC-9 did not start an access request yet: its reporter already has 2 access request(s) "
+        "waiting for a decision (ACC-1, ACC-2), and the limit is 2 per person."
+    )
+    assert "The ticket system may send this ticket again for a while" in text
+    assert text.endswith(
+        f"once one of them is decided, file a new ticket, or use the request form at {FORM}."
+    )
+
+
+def test_a_long_pending_list_is_bounded() -> None:
+    pending = [f"ACC-{i}" + "x" * 500 for i in range(MAX_LISTED_PENDING + 3)]
+    text = not_started_text("ACC-9", "too-many-pending", pending=pending, limit=50)
+    assert "and 3 more" in text and f"ACC-{MAX_LISTED_PENDING}x" not in text
+    assert len(text) < MAX_LISTED_PENDING * 140 + 800
+
+
+def test_requests_arriving_at_once_say_to_wait() -> None:
+    text = not_started_text("ACC-9", "too-many-pending")
+    assert "arrived at the same moment" in text and "within an hour, file a new ticket." in text
+
+
+def test_a_colliding_key_names_the_other_ticket() -> None:
+    text = not_started_text("ACC.1", "name-conflict", other_request_id="ACC-1", form_url=FORM)
+    assert text.startswith(
+        "Ticket ACC.1 did not start an access request, so nothing was requested: its key gives the same "
+        "workflow name as ticket ACC-1's"
+    )
+    assert f"File a new ticket, or use the request form at {FORM}; tell the VPN administrators" in text
+
+
+@pytest.mark.parametrize("kind", ["jira-comment", "generic"])
+def test_the_not_started_notice_is_posted_as_the_callback_says(kind: str) -> None:
+    notice = NotStartedNotice.model_validate(
+        {
+            "notice": "not-started",
+            "callback": {"kind": kind, "url": "https://t.example/c", "credentials_secret_id": "c"},
+            "source": "jira-access",
+            "request_id": "ACC-9",
+            "reason": "too-many-pending",
+            "pending": ["ACC-1"],
+            "limit": 1,
+        }
+    )
+    poster = RecordingPoster()
+    secrets = MemorySecrets({"c": {"email": "bot@example.com", "api_token": "t", "current": "s"}})
+    result = post_notice(notice, secrets=secrets, http=poster, clock=lambda: NOW, form_url=FORM)
+    assert result["delivered"] is True
+    [(url, _, body)] = poster.sent
+    sent = json.loads(body)
+    if kind == "jira-comment":
+        text = sent["body"]["content"][0]["content"][0]["text"]
+    else:
+        assert (sent["status"], sent["reason"], sent["request_id"]) == (
+            "NOT_STARTED",
+            "too-many-pending",
+            "ACC-9",
+        )
+        text = sent["message"]
+    assert url == "https://t.example/c" and "waiting for a decision (ACC-1)" in text
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"reason": "conflict"}, {"limit": 0}, {"request_id": ""}, {"pending": ["x"] * 101}],
+    ids=["reason", "limit", "request-id", "pending"],
+)
+def test_a_not_started_notice_out_of_shape_is_refused(change: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        NotStartedNotice.model_validate(
+            {
+                "notice": "not-started",
+                "callback": {"kind": "generic", "url": "https://t.example/c"},
+                "source": "s",
+                "request_id": "ACC-9",
+                "reason": "too-many-pending",
+                **change,
+            }
+        )
+
+
+def test_the_callback_function_tells_a_notice_from_a_result() -> None:
+    callback = {"kind": "generic", "url": "https://t.example/c"}
+    common = {"callback": callback, "source": "s", "request_id": "ACC-9"}
+    invalid = {**common, "notice": "invalid-request", "errors": [{"field": "hours", "message": "x"}]}
+    not_started = {**common, "notice": "not-started", "reason": "name-conflict", "other_request_id": "A"}
+    assert isinstance(parse_notice(invalid), InvalidTicketNotice)
+    assert isinstance(parse_notice(not_started), NotStartedNotice)
+    assert parse_notice({**common, "outcome": {"status": "SUCCEEDED"}}) is None
+    with pytest.raises(ValueError):
+        parse_notice({**common, "notice": "not-started"})  # no reason

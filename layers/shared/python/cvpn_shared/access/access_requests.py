@@ -11,7 +11,9 @@ activates the grant (or extends it) with the approver's identity (issuer, sub, n
 an approval that expired revokes the pending grant (or refuses the extension) with the reason.
 
 ``grant_request_status`` answers ``GET /requests/{id}`` for such a request in plain words (submitted,
-waiting for approval by ..., approved by ... at ..., active until ...), never state names.
+waiting for approval by ..., approved by ... at ..., active until ...), never state names; a request
+refused says what happened as its ticket's comment does (``error``: rejected by whom, expired with
+nobody deciding, not activated and why).
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from cvpn_shared.access.grants.models import (
     parse_grant,
 )
 from cvpn_shared.access.identity import Person as SignedIn
-from cvpn_shared.access.intake_end import failure_of, rejected_by
+from cvpn_shared.access.intake_end import IntakeOutcome, refusal_of
+from cvpn_shared.access.ticket_notices import GrantRefusal, refusal_reason, refused_statement
 
 __all__ = [
     "FORM_SOURCE",
@@ -355,24 +358,17 @@ class GrantDecisionTask(BaseModel):
     outcome: dict[str, Any] | None = None
 
 
-_REFUSALS = {
-    "REJECTED": "an approver rejected the request",
-    "EXPIRED": "no approver decided before the approval expired",
-}
-
-
-def _refusal_reason(outcome: dict[str, Any] | None) -> str:
+def _refusal_reason(outcome: dict[str, Any] | None, kind: str = KIND_GRANT) -> str:
+    """What the grant's history keeps of a request that got no access: the clause its ticket's
+    comment and its status say (``ticket_notices.refusal_reason``), from the intake's outcome."""
     outcome = outcome or {}
-    status = str(outcome.get("status") or "FAILED")
-    if status in _REFUSALS:
-        cause = str((outcome.get("error") or {}).get("Cause") or "")
-        said = _REFUSALS[status]
-        who = rejected_by(cause) if status == "REJECTED" else None
-        if who:
-            said = f"rejected by {who}"
-        return said[:1000]
-    name, cause = failure_of(outcome.get("error"))
-    return f"the request failed: {cause or name}"[:1000]
+    status = outcome.get("status")
+    ended = IntakeOutcome(
+        status=status if status in ("REJECTED", "EXPIRED") else "FAILED",
+        error=outcome.get("error") if isinstance(outcome.get("error"), dict) else None,
+    )
+    refusal = GrantRefusal.model_validate(refusal_of(kind, "", ended))
+    return refusal_reason(refusal)[:1000]
 
 
 def decide_grant_request(task: GrantDecisionTask, *, grants: AccessGrants) -> dict[str, Any]:
@@ -400,7 +396,7 @@ def decide_grant_request(task: GrantDecisionTask, *, grants: AccessGrants) -> di
                 raise GrantConflict(f"grant {request.grant_id} was not asked by request {request.request_id}")
             grant = grants.activate(request.grant_id, approver=approver, by=by)
         return _outcome(grant, request.kind, "extended" if request.kind == KIND_EXTENSION else "active")
-    reason = _refusal_reason(task.outcome)
+    reason = _refusal_reason(task.outcome, request.kind)
     by = Actor(kind="system", id="approval", name="approval")
     if request.kind == KIND_EXTENSION:
         refused = grants.refuse_extension(
@@ -539,8 +535,9 @@ def grant_request_status(submission: dict[str, Any], grant: Grant | None) -> dic
         return answer
     approver_group = str(submission.get("approver_group") or "")
     request_id = str(submission.get("request_id"))
+    status = _request_state(grant, submission)
     answer.update(
-        status=_request_state(grant, submission),
+        status=status,
         state=grant.state,
         endpoint_id=grant.endpoint_id,
         starts_at=_iso(grant.starts_at),
@@ -552,4 +549,25 @@ def grant_request_status(submission: dict[str, Any], grant: Grant | None) -> dic
             request_id=request_id if submission.get("kind") == KIND_EXTENSION else None,
         ),
     )
+    refusal = _refusal(grant, submission) if status == "refused" else None
+    if refusal is not None:
+        name, cause = refused_statement(
+            request_id,
+            refusal.reason,
+            kind=str(submission.get("kind") or KIND_GRANT),
+            grant_id=grant.grant_id,
+        )
+        answer["error"] = {"error": name, "cause": cause}
     return answer
+
+
+def _refusal(grant: Grant, submission: dict[str, Any]) -> Transition | None:
+    """The change that refused the request: its pending grant revoked, or its extension refused."""
+    request_id = str(submission.get("request_id"))
+    for item in reversed(grant.history):
+        if submission.get("kind") == KIND_EXTENSION:
+            if item.action == "extension-refused" and item.request_id == request_id:
+                return item
+        elif item.action == "revoked" and item.from_state == "pending":
+            return item
+    return None

@@ -8,8 +8,9 @@ a ``current`` value, so the receiver verifies it as the intake verifies webhooks
 Errors are named for the state machine's Retry/Catch: ``TicketUnreachable`` (no answer, 429 or 5xx:
 retried) and ``TicketCallbackRejected`` (another 4xx, or missing credentials: not retried).
 
-The same path tells a ticket that made no valid access request why (``InvalidTicketNotice``, handed
-over by the webhook function, which holds no callback credentials).
+The same path tells a ticket that made no valid access request why (``InvalidTicketNotice``), and one
+whose valid request was not started why (``NotStartedNotice``: too many pending, a name conflict);
+both are handed over by the webhook function, which holds no callback credentials.
 """
 
 from __future__ import annotations
@@ -26,24 +27,33 @@ from cvpn_shared.access.dal.ticket_poster import HttpAnswer
 from cvpn_shared.access.intake_end import failure_of
 from cvpn_shared.access.signatures import SignatureScheme, sign
 from cvpn_shared.access.sources import CallbackKind
-from cvpn_shared.access.ticket_notices import GrantRefusal, invalid_ticket_text, refusal_text
+from cvpn_shared.access.ticket_notices import (
+    GrantRefusal,
+    invalid_ticket_text,
+    not_started_text,
+    refusal_text,
+)
 
 __all__ = [
     "INVALID_REQUEST_NOTICE",
+    "NOT_STARTED_NOTICE",
     "CallbackTarget",
     "InvalidTicketNotice",
+    "NotStartedNotice",
     "TicketCallbackRejected",
     "TicketCallbackTask",
     "TicketOutcome",
     "TicketUnreachable",
     "compose_message",
     "deliver",
-    "post_invalid_ticket_notice",
+    "parse_notice",
+    "post_notice",
     "post_result",
 ]
 
 USER_AGENT = "client-vpn-autopilot"
 INVALID_REQUEST_NOTICE = "invalid-request"
+NOT_STARTED_NOTICE = "not-started"
 
 
 class TicketUnreachable(Exception):
@@ -90,17 +100,34 @@ class TicketCallbackTask(BaseModel):
         return self.outcome.status
 
 
-class InvalidTicketNotice(BaseModel):
-    """What the webhook function hands this function when a signed ticket made no valid request."""
+class _Notice(BaseModel):
+    """What the webhook function hands this function about a signed ticket that started nothing."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    notice: Literal["invalid-request"]
     callback: CallbackTarget
     source: str = Field(min_length=1)
     request_id: str = Field(min_length=1)
     delivery_id: str = ""
+
+
+class InvalidTicketNotice(_Notice):
+    """The ticket made no valid request: each field and why."""
+
+    notice: Literal["invalid-request"]
     errors: list[dict[str, Any]] = Field(min_length=1)
+
+
+class NotStartedNotice(_Notice):
+    """The ticket's valid request was not started: ``too-many-pending`` (429) with the reporter's
+    ``pending`` requests and the ``limit``, or ``name-conflict`` (409) with the ticket whose workflow
+    name it collides with."""
+
+    notice: Literal["not-started"]
+    reason: Literal["too-many-pending", "name-conflict"]
+    pending: list[str] = Field(default_factory=list, max_length=100)
+    limit: int | None = Field(default=None, ge=1)
+    other_request_id: str = ""
 
 
 class Poster(Protocol):
@@ -228,23 +255,39 @@ def post_result(
     )
 
 
-def post_invalid_ticket_notice(
-    notice: InvalidTicketNotice,
+def parse_notice(event: dict[str, Any]) -> InvalidTicketNotice | NotStartedNotice | None:
+    """The notice the webhook function handed over in ``event``; None for an intake's result."""
+    if event.get("notice") == INVALID_REQUEST_NOTICE:
+        return InvalidTicketNotice.model_validate(event)
+    if event.get("notice") == NOT_STARTED_NOTICE:
+        return NotStartedNotice.model_validate(event)
+    return None
+
+
+def post_notice(
+    notice: InvalidTicketNotice | NotStartedNotice,
     *,
     secrets: CredentialReader,
     http: Poster,
     clock: Callable[[], float],
     form_url: str = "",
 ) -> dict[str, Any]:
-    """Tell the ticket which fields kept it from making a request, and why."""
-    message = invalid_ticket_text(notice.request_id, notice.errors, form_url=form_url)
-    body = {
-        "request_id": notice.request_id,
-        "source": notice.source,
-        "status": "INVALID",
-        "message": message,
-        "errors": notice.errors,
-    }
+    """Tell the ticket why it started nothing: which fields kept it from making a request and why, or
+    why its request did not start and what its reporter can do."""
+    body: dict[str, Any] = {"request_id": notice.request_id, "source": notice.source}
+    if isinstance(notice, InvalidTicketNotice):
+        message = invalid_ticket_text(notice.request_id, notice.errors, form_url=form_url)
+        body.update(status="INVALID", message=message, errors=notice.errors)
+    else:
+        message = not_started_text(
+            notice.request_id,
+            notice.reason,
+            pending=notice.pending,
+            limit=notice.limit,
+            other_request_id=notice.other_request_id,
+            form_url=form_url,
+        )
+        body.update(status="NOT_STARTED", reason=notice.reason, message=message)
     return deliver(notice.callback, message, body, secrets=secrets, http=http, clock=clock)
 
 

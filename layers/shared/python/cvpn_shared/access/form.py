@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Protocol
@@ -91,7 +91,13 @@ class RequesterUnknown(Exception):
 
 
 class TooManyPending(Exception):
-    """The person already has as many requests in flight as allowed: answered 429."""
+    """The person already has as many requests in flight as allowed: answered 429. ``pending`` names
+    those requests and ``limit`` the limit; both empty when too many arrived at the same moment."""
+
+    def __init__(self, message: str, *, pending: Sequence[str] = (), limit: int | None = None) -> None:
+        super().__init__(message)
+        self.pending = tuple(pending)
+        self.limit = limit
 
 
 class FormSubmission(BaseModel):
@@ -213,7 +219,9 @@ class PendingLimit:
                 ids = ", ".join(str(entry.get("request_id")) for entry in in_flight)
                 raise TooManyPending(
                     f"you already have {len(in_flight)} requests pending ({ids}); the limit is "
-                    f"{self.limit} per person: wait for a decision before asking again"
+                    f"{self.limit} per person: wait for a decision before asking again",
+                    pending=[str(entry.get("request_id")) for entry in in_flight],
+                    limit=self.limit,
                 )
             entry = {"request_id": request_id, "at": now.timestamp()}
             if self.store.write(key, [*in_flight, entry], version=version):

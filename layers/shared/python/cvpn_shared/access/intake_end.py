@@ -12,7 +12,9 @@ reports the outcome:
   ``States.`` in a Fail state, so such a name is reported as ``ProvisioningFailed`` with the original
   name at the start of the cause.
 - a grant request that ended without access (rejected, expired, not activated) also gets
-  ``refusal``: what happened to the grant, who rejected it, and why, for the ticket's comment.
+  ``refusal``: what happened to the grant, who rejected it, and why, for the ticket's comment; its
+  cause is that comment's first sentence (``ticket_notices.refusal_statement``), which the status API
+  gives too, not an endpoint request's "nothing was created".
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cvpn_shared.access.ticket_notices import GrantRefusal, refusal_statement
+
 __all__ = [
     "MAX_CAUSE_CHARS",
     "ClientCidrReleaser",
@@ -32,6 +36,7 @@ __all__ = [
     "end_intake",
     "failure_of",
     "grant_refusal",
+    "refusal_of",
     "rejected_by",
 ]
 
@@ -41,7 +46,7 @@ logger = logging.getLogger(__name__)
 MAX_CAUSE_CHARS = 4000
 _RESERVED_PREFIX = "States."
 _FALLBACK_ERROR = "ProvisioningFailed"
-# What a request that nobody approved reports (its Fail states say the same).
+# What an endpoint request that nobody approved reports (its Fail states say the same).
 _UNAPPROVED = {
     "REJECTED": ("ApprovalRejected", "An approver rejected the request; nothing was created."),
     "EXPIRED": ("ApprovalExpired", "No approver decided in time; nothing was created."),
@@ -119,18 +124,15 @@ def rejected_by(cause: str) -> str | None:
     return name[:_MAX_ERROR_CHARS] or None
 
 
-def grant_refusal(task: IntakeEndTask) -> dict[str, Any] | None:
-    """How a grant (or extension) request ended without access, None for any other request.
+def refusal_of(kind: str, grant_id: str, outcome: IntakeOutcome) -> dict[str, Any]:
+    """How a grant (or extension) request that ended ``outcome`` (not SUCCEEDED) got no access.
 
     ``status`` as the intake's; ``decided_by`` the approver who rejected it; ``reason`` the failure
     that kept an approved request from being activated (its own error and cause).
     """
-    request, outcome = task.request, task.outcome
-    if not request.grant_id or outcome.status == "SUCCEEDED":
-        return None
     refusal: dict[str, Any] = {
-        "kind": "extension" if request.kind == "extension" else "grant",
-        "grant_id": request.grant_id,
+        "kind": "extension" if kind == "extension" else "grant",
+        "grant_id": grant_id,
         "status": outcome.status,
         "decided_by": None,
         "reason": None,
@@ -141,6 +143,15 @@ def grant_refusal(task: IntakeEndTask) -> dict[str, Any] | None:
         name, cause = failure_of(outcome.error)
         refusal["reason"] = _reportable(name, cause)
     return refusal
+
+
+def grant_refusal(task: IntakeEndTask) -> dict[str, Any] | None:
+    """How a grant (or extension) request ended without access (``refusal_of``), None for any other
+    request."""
+    request, outcome = task.request, task.outcome
+    if not request.grant_id or outcome.status == "SUCCEEDED":
+        return None
+    return refusal_of(request.kind, request.grant_id, outcome)
 
 
 def _reportable(name: str, cause: str) -> dict[str, str]:
@@ -178,7 +189,12 @@ def end_intake(task: IntakeEndTask, *, allocations: ClientCidrReleaser) -> dict[
         answer["provisioning"] = outcome.provisioning
         answer["released_client_cidr_block"] = None
         return answer
-    if outcome.status in _UNAPPROVED:
+    if refusal is not None:
+        name, cause = refusal_statement(task.request.request_id, GrantRefusal.model_validate(refusal))
+        if outcome.status == "FAILED":  # the failure keeps its own name, as an endpoint request's
+            name = refusal["reason"]["Error"]
+        answer["error"] = {"Error": name, "Cause": cause[:MAX_CAUSE_CHARS]}
+    elif outcome.status in _UNAPPROVED:
         name, cause = _UNAPPROVED[outcome.status]
         answer["error"] = {"Error": name, "Cause": cause}
     else:

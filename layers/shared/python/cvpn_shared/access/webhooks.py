@@ -10,7 +10,7 @@ no AWS call a caller can multiply. In order, each failure answering at once and 
    (fail closed without a secret); a mismatch reads the secret again at most once a minute;
 4. the body is JSON: else 400; a delivery the source's ``accept_when`` leaves out: 200, ignored;
 5. the mapped request is valid: else 422 with every field and why (a grants source's ticket is also
-   told, see below);
+   told, see below, as it is of a 409 or 429 further on);
 6. the ticket was never started, or this delivery re-opens it (``reopen_marker`` gives a marker no
    earlier start carried): else 200, ``already-started``, with the latest execution, nothing written;
 7. the delivery was not received before (conditional write, TTL of days): else 200 with the original;
@@ -20,10 +20,13 @@ no AWS call a caller can multiply. In order, each failure answering at once and 
 The ticket record, not the execution name, is what keeps a replayed delivery from starting again: an
 execution name is free again 90 days after it closed, and Jira and GitHub sign no timestamp.
 
-A signed delivery of a grants source that makes no valid request (422) is also answered on its
-ticket, when the payload names the ticket and its callback: a comment naming each field and why, sent
-once per signed body (a replay finds the claim ``<source>#invalid#<SHA-256 of the body>`` and sends
-nothing, whatever delivery id it carries: Jira and GitHub do not sign that header).
+A signed delivery of a grants source that starts nothing is also answered on its ticket, when the
+payload names the ticket and its callback: no valid request (422), a comment naming each field and
+why; a valid one not started, too many of its reporter's requests waiting (429: which, the limit) or
+its key colliding with another ticket's execution name (409). Each is sent once per signed body and
+answer (a replay finds the claim ``<source>#<invalid|too-many-pending|name-conflict>#<SHA-256 of the
+body>`` and sends nothing, whatever delivery id it carries: Jira and GitHub do not sign that header,
+and Jira Cloud sends a 409 or 429 again for a while).
 Only a delivery whose signature matched gets there, so nobody else can make the intake comment on a
 ticket. The webhook function holds no callback credentials: the ticket callback function posts it.
 
@@ -46,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from cvpn_shared.access.callback import INVALID_REQUEST_NOTICE
+from cvpn_shared.access.callback import INVALID_REQUEST_NOTICE, NOT_STARTED_NOTICE
 from cvpn_shared.access.form import TooManyPending
 from cvpn_shared.access.grants.models import GrantInvalid
 from cvpn_shared.access.mapping import (
@@ -165,6 +168,8 @@ class WebhookAnswer:
     outcome: str
     headers: dict[str, str] = field(default_factory=dict)
     source: str = UNKNOWN_SOURCE
+    # why a valid ticket was not started, for its comment (never sent in the HTTP answer)
+    notice: dict[str, Any] | None = None
 
 
 def _error(status: int, outcome: str, message: str, **extra: Any) -> WebhookAnswer:
@@ -214,6 +219,7 @@ def _mapped_from(error: dict[str, Any], config: SourceConfig) -> dict[str, Any]:
 
 _MAX_NOTICE_ERRORS = 50  # an asynchronous invocation's payload is bounded; a comment lists fewer
 _MAX_NOTICE_CHARS = 300
+_MAX_NOTICE_PENDING = 100
 
 
 def _bounded(error: dict[str, Any]) -> dict[str, str]:
@@ -222,6 +228,13 @@ def _bounded(error: dict[str, Any]) -> dict[str, str]:
         name: str(error[name])[:_MAX_NOTICE_CHARS]
         for name in ("field", "message", "mapped_from")
         if error.get(name) is not None
+    }
+
+
+def _invalid_notice(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "notice": INVALID_REQUEST_NOTICE,
+        "errors": [_bounded(error) for error in errors[:_MAX_NOTICE_ERRORS]],
     }
 
 
@@ -308,8 +321,9 @@ class WebhookIntake:
             answer = _error(
                 422, "invalid-request", "the payload does not make a valid request", errors=error.errors
             )
-            if config.grants:
-                self._tell_ticket(source, config, delivery, raw, payload, None, error.errors)
+            if config.grants and error.errors:
+                invalid = _invalid_notice(error.errors)
+                self._tell_ticket(source, config, delivery, raw, payload, None, "invalid", invalid)
             return answer
         except RecursionError:
             return _error(400, "not-json", "body: nested too deeply")
@@ -319,9 +333,14 @@ class WebhookIntake:
             )
             return _error(500, "bad-configuration", f"source {source!r} cannot start access requests here")
         answer = self._deduplicate_and_start(source, config, delivery, request, callback, marker, access)
-        if answer.status == 422 and access is not None:
-            errors = answer.body["errors"]
-            self._tell_ticket(source, config, delivery, raw, payload, access.request_id, errors)
+        if access is not None and answer.status == 422 and answer.body.get("errors"):
+            invalid = _invalid_notice(answer.body["errors"])
+            self._tell_ticket(source, config, delivery, raw, payload, access.request_id, "invalid", invalid)
+        elif access is not None and answer.notice is not None:
+            not_started = {"notice": NOT_STARTED_NOTICE, **answer.notice}
+            self._tell_ticket(
+                source, config, delivery, raw, payload, access.request_id, answer.outcome, not_started
+            )
         return answer
 
     # ------------------------------------------------------------------ steps
@@ -478,7 +497,11 @@ class WebhookIntake:
                 result = self.starter.start(source, request, config.approval_required, callback, plan.run)
         except ExecutionNameConflict as error:
             self._release(delivery_key, plan)
-            return _error(409, "name-conflict", str(error))
+            conflict = {
+                "reason": "name-conflict",
+                "other_request_id": error.other_request_id[:_MAX_NOTICE_CHARS],
+            }
+            return dataclasses.replace(_error(409, "name-conflict", str(error)), notice=conflict)
         except GrantInvalid as error:
             # Nothing was started: the ticket, once fixed, is sent again and starts then.
             self._release(delivery_key, plan)
@@ -490,7 +513,12 @@ class WebhookIntake:
             )
         except TooManyPending as error:
             self._release(delivery_key, plan)
-            return _error(429, "too-many-pending", str(error))
+            waiting = {
+                "reason": "too-many-pending",
+                "pending": [item[:_MAX_NOTICE_CHARS] for item in error.pending[:_MAX_NOTICE_PENDING]],
+                "limit": error.limit,
+            }
+            return dataclasses.replace(_error(429, "too-many-pending", str(error)), notice=waiting)
         except Exception:
             self._release(delivery_key, plan)  # let the sender's retry start it
             raise
@@ -507,11 +535,13 @@ class WebhookIntake:
         raw: bytes,
         payload: Any,
         request_id: str | None,
-        errors: list[dict[str, Any]],
+        claim: str,
+        notice: dict[str, Any],
     ) -> None:
-        """Ask for a comment on the ticket naming ``errors``, once per signed body; nothing when the
-        payload names no ticket or no callback. A failure is logged: the sender still gets its 422."""
-        if self.notices is None or not errors:
+        """Hand the ticket callback function ``notice`` (why the ticket started nothing) to comment
+        on the ticket, once per signed body and ``claim`` (what went wrong); nothing when the payload
+        names no ticket or no callback. A failure is logged: the sender still gets its answer."""
+        if self.notices is None:
             return
         key = request_id or ticket_key(config, payload)
         try:
@@ -519,11 +549,11 @@ class WebhookIntake:
         except (MappingFailed, RecursionError):
             callback = None
         if key is None or callback is None:
-            logger.info("webhook source %s: an invalid ticket names no ticket to comment on", source)
+            logger.info("webhook source %s: a ticket that started nothing names no ticket to tell", source)
             return
         now = int(self.clock())
-        claim_key = f"{source}#invalid#{hashlib.sha256(raw).hexdigest()}"
-        claim = {
+        claim_key = f"{source}#{claim}#{hashlib.sha256(raw).hexdigest()}"
+        record = {
             "delivery_key": claim_key,
             "source": source,
             "request_id": key,
@@ -532,24 +562,23 @@ class WebhookIntake:
             "expires_at": now + self.delivery_ttl_days * 86400,
         }
         try:
-            if self.deliveries.claim(claim, now=now) is not None:
+            if self.deliveries.claim(record, now=now) is not None:
                 logger.info("webhook source %s: ticket %s was told about this delivery", source, key)
                 return
         except Exception:
-            logger.exception("webhook source %s: ticket %s not told why it is invalid", source, key)
+            logger.exception("webhook source %s: ticket %s not told why it started nothing", source, key)
             return
-        notice = {
-            "notice": INVALID_REQUEST_NOTICE,
+        told = {
+            **notice,
             "callback": callback,
             "source": source,
             "request_id": key,
             "delivery_id": delivery.delivery_id,
-            "errors": [_bounded(error) for error in errors[:_MAX_NOTICE_ERRORS]],
         }
         try:
-            self.notices.notify(notice)
+            self.notices.notify(told)
         except Exception:
-            logger.exception("webhook source %s: ticket %s not told why it is invalid", source, key)
+            logger.exception("webhook source %s: ticket %s not told why it started nothing", source, key)
             try:
                 self.deliveries.release(claim_key)  # the sender's retry tells it
             except Exception:
