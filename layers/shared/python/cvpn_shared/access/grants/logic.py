@@ -311,7 +311,7 @@ def refuse_extension(grant: Grant, *, request_id: str, by: Actor, reason: str, n
 def break_glass(pending: Grant, *, by: Actor, now: datetime) -> Grant:
     """The grant ``request`` just made (not stored), active at once: given by ``by`` without approval,
     recorded as break-glass."""
-    if pending.state != "pending" or len(pending.history) != 1:
+    if pending.state != "pending":
         raise GrantConflict(f"grant {pending.grant_id} is {pending.state}: break-glass takes a new request")
     moment = utc(now)
     ends = utc(moment + timedelta(hours=pending.hours))
