@@ -20,6 +20,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cvpn_shared.access.approval import DecisionPage, approval_page, decide
+from cvpn_shared.access.sign_in_page import with_sign_in
 from cvpn_shared.access.wiring import (
     approval_context,
     approval_link_secret,
@@ -40,7 +41,7 @@ _HEADERS = {
 
 @lru_cache(maxsize=1)
 def _script() -> str:
-    return (STATIC / "approve.js").read_text()
+    return with_sign_in((STATIC / "approve.js").read_text())
 
 
 @app.get("/approvals/<approval_id>")

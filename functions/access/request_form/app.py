@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from cvpn_shared.access.settings import get_settings
+from cvpn_shared.access.sign_in_page import with_sign_in
 from cvpn_shared.core.observability import logger
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -27,7 +28,7 @@ def _assets() -> tuple[str, str, str]:
     return (
         (STATIC / "index.html").read_text(),
         (STATIC / "app.css").read_text(),
-        (STATIC / "app.js").read_text(),
+        with_sign_in((STATIC / "app.js").read_text()),
     )
 
 

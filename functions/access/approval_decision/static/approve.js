@@ -2,28 +2,13 @@
 // The approval page: the approver signs in through the request form (same issuer, same tab), then
 // confirms. The decision is a POST carrying the ID token as a bearer token, which a browser never
 // attaches by itself: another site cannot make a signed-in approver's browser decide (no CSRF).
+// The sign-in state comes from cvpnSignIn (cvpn_shared/access/static/sign_in.js, inlined before this).
 (function () {
-  const TOKEN_KEY = "cvpn.token";
-  const RETURN_KEY = "cvpn.return";
+  const { TOKEN_KEY, RETURN_KEY, claimsOf, currentToken } = cvpnSignIn;
   const form = document.getElementById("decision-form");
   const button = document.getElementById("confirm");
   const outcome = document.getElementById("outcome");
   const formPage = new URL("../", location.href);
-
-  function claimsOf(jwt) {
-    try {
-      const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      return JSON.parse(decodeURIComponent(escape(atob(part))));
-    } catch (error) {
-      return {};
-    }
-  }
-
-  function currentToken() {
-    const stored = JSON.parse(sessionStorage.getItem(TOKEN_KEY) || "null");
-    if (!stored || stored.expiresAt <= Date.now() + 5000) return null;
-    return stored;
-  }
 
   const decision = form.elements.decision.value;
   const token = currentToken();

@@ -1,12 +1,13 @@
 "use strict";
 // The request form: sign in with the OIDC issuer (authorization code + PKCE, public client), then
-// call the API with the bearer token. Tokens live in sessionStorage for this tab only.
+// call the API with the bearer token. Tokens live in sessionStorage for this tab only, where
+// cvpnSignIn (cvpn_shared/access/static/sign_in.js, inlined before this) reads them.
 (function () {
   const config = JSON.parse(document.getElementById("cvpn-config").textContent);
-  const TOKEN_KEY = "cvpn.token";
+  // RETURN_KEY: an approval page sends its approver here to sign in, then gets them back (same
+  // origin, same tab).
+  const { TOKEN_KEY, RETURN_KEY, claimsOf, currentToken } = cvpnSignIn;
   const LOGIN_KEY = "cvpn.login";
-  // An approval page sends its approver here to sign in, then gets them back (same origin, same tab).
-  const RETURN_KEY = "cvpn.return";
   const POLL_MS = 2000;
   const TERMINAL = new Set(["available", "completed", "failed", "rejected", "expired"]);
   const pagePath = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
@@ -48,21 +49,6 @@
     const response = await fetch(config.issuer + "/.well-known/openid-configuration");
     if (!response.ok) throw new Error("the sign-in service did not answer (" + response.status + ")");
     return response.json();
-  }
-
-  function claimsOf(jwt) {
-    try {
-      const part = jwt.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      return JSON.parse(decodeURIComponent(escape(atob(part))));
-    } catch (error) {
-      return {};
-    }
-  }
-
-  function currentToken() {
-    const stored = JSON.parse(sessionStorage.getItem(TOKEN_KEY) || "null");
-    if (!stored || stored.expiresAt <= Date.now() + 5000) return null;
-    return stored;
   }
 
   async function signIn() {

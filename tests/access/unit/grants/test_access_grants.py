@@ -330,10 +330,11 @@ def test_the_connect_item_is_always_the_latest_end_of_the_active_grants(
         grant = grants.get(index)
         changed: Grant | None = None
         if action == "activate" and grant is None:
-            changed = logic.break_glass(
+            asked = logic.request(
                 person=ALICE, profile=profile, endpoint_id=entry.endpoint_id, access_groups=[],
                 hours=hours, reason="r", by=ADMIN, now=now,
             )  # fmt: skip
+            changed = logic.break_glass(asked, by=ADMIN, now=now)
         elif grant is not None and action == "extend" and grant.is_active_at(now):
             try:
                 changed = logic.extend(grant, hours=hours, profile=profile, by=ADMIN, reason="r", now=now)

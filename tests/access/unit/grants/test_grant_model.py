@@ -166,7 +166,7 @@ def test_nobody_approves_their_own_grant(profile: NetworkProfile) -> None:
 
 
 def test_break_glass_is_active_at_once_and_recorded_as_such(profile: NetworkProfile) -> None:
-    grant = logic.break_glass(
+    asked = logic.request(
         person=ALICE,
         profile=profile,
         endpoint_id=ENDPOINT,
@@ -176,6 +176,7 @@ def test_break_glass_is_active_at_once_and_recorded_as_such(profile: NetworkProf
         by=ADMIN,
         now=NOW,
     )
+    grant = logic.break_glass(asked, by=ADMIN, now=NOW)
     assert grant.state == "active" and grant.break_glass and grant.granted_by == ADMIN
     assert grant.approver is None and grant.approved_by == "break-glass by user/admin"
     assert grant.ends_at == NOW + timedelta(hours=2)
@@ -183,7 +184,7 @@ def test_break_glass_is_active_at_once_and_recorded_as_such(profile: NetworkProf
 
 
 def test_a_break_glass_grant_must_say_who_gave_it(profile: NetworkProfile) -> None:
-    grant = logic.break_glass(
+    asked = logic.request(
         person=ALICE,
         profile=profile,
         endpoint_id=ENDPOINT,
@@ -193,6 +194,7 @@ def test_a_break_glass_grant_must_say_who_gave_it(profile: NetworkProfile) -> No
         by=ADMIN,
         now=NOW,
     )
+    grant = logic.break_glass(asked, by=ADMIN, now=NOW)
     document = grant.model_dump()
     document["granted_by"] = None
     with pytest.raises(GrantInvalid) as raised:

@@ -279,10 +279,11 @@ def test_refused_revoked_expired_and_break_glass_read_in_plain_words(world: Worl
     assert expired is not None
     view = grant_view(expired, now=NOW + timedelta(hours=5), waiting_for="x")
     assert view["phases"][-1]["text"] == "Expired: access ended at 2026-03-02 13:00 UTC"
-    glass = logic.break_glass(
+    asked = logic.request(
         person=ALICE, profile=PROFILE, endpoint_id=ENDPOINT, access_groups=[], hours=1,
         reason="incident", by=ADMIN, now=NOW,
     )  # fmt: skip
+    glass = logic.break_glass(asked, by=ADMIN, now=NOW)
     view = grant_view(glass, now=NOW, waiting_for="x")
     assert view["break_glass"] is True and view["approved_by"] == "break-glass by user/admin"
     assert [phase["text"] for phase in view["phases"]] == [

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from moto.server import ThreadedMotoServer
 
 from cvpn_shared.access.grants.dal import DynamoDbGrants
-from cvpn_shared.access.grants.logic import break_glass
+from cvpn_shared.access.grants.logic import break_glass, request
 from cvpn_shared.access.grants.models import Actor, Person
 from cvpn_shared.access.profiles import parse_profile
 from cvpn_shared.core.connect_keys import connect_key, endpoint_policy_key
@@ -388,16 +388,18 @@ def test_the_json_client_reads_the_blocklist_and_grants_as_the_access_area_write
     store = DynamoDbGrants(dynamodb, GRANTS)
     document = json.loads((REPO_ROOT / "events" / "profiles" / "engineering.json").read_text())
     profile = parse_profile("engineering", {**document, "endpoint_request_id": "NET-100"})
-    grant = break_glass(
+    admin = Actor(kind="aws", id="arn:aws:iam::123456789012:user/admin", name="admin")
+    asked = request(
         person=Person(issuer="https://login.example.com", sub="00u-alice", vpn_user="Alice"),
         profile=profile,
         endpoint_id=ENDPOINT,
         access_groups=[],
         hours=2,
         reason="incident 4711",
-        by=Actor(kind="aws", id="arn:aws:iam::123456789012:user/admin", name="admin"),
+        by=admin,
         now=now,
     )
+    grant = break_glass(asked, by=admin, now=now)
     assert store.enforce(ENDPOINT, profile="engineering", by="admin", at=now)
     assert not store.enforce(ENDPOINT, profile="other", by="someone else", at=now)  # the first is kept
     store.write(None, grant)

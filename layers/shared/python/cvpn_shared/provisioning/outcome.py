@@ -117,6 +117,13 @@ def export_configuration(
     }
 
 
+def monitored_log_group(request: ProvisionRequest) -> str | None:
+    """The log group the ingest reads while ``request`` is the endpoint's SUCCEEDED desired state
+    (the requests table's sparse index); None when it logs no connections."""
+    log = request.connection_log
+    return log.log_group_name if log.enabled else None
+
+
 def record_success(
     records: RequestRecords,
     notifier: Notifier,
@@ -129,7 +136,6 @@ def record_success(
     warnings: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     moment = (now or datetime.now(UTC)).isoformat()
-    connection_log = request.connection_log
     item = {
         "request_id": request.request_id,
         "requester": request.requester,
@@ -146,8 +152,7 @@ def record_success(
             "routes": len(result["routes"]),
         },
         "request": request.model_dump(mode="json"),
-        # what the ingest reads while the request stays SUCCEEDED (the requests table's sparse index)
-        "monitored_log_group": connection_log.log_group_name if connection_log.enabled else None,
+        "monitored_log_group": monitored_log_group(request),
     }
     if warnings:
         item["warnings"] = warnings

@@ -447,37 +447,20 @@ class _Planner:
             if before == after:
                 continue
             if after is None:
-                self.changes.append(
-                    Change(
-                        group="endpoint-options",
-                        action="update-tags",
-                        summary=f"remove tag {key}",
-                        field=field,
-                        disruption="none",
-                        forward=ApiCall(operation="DeleteTags", parameters={"Tags": [{"Key": key}]}),
-                        undo=ApiCall(
-                            operation="CreateTags", parameters={"Tags": [{"Key": key, "Value": before}]}
-                        ),
-                    )
-                )
-                continue
+                summary = f"remove tag {key}"
+            elif before is None:
+                summary = f"add tag {key}={after!r}"
+            else:
+                summary = f"tag {key}: {before!r} -> {after!r}"
             self.changes.append(
                 Change(
                     group="endpoint-options",
                     action="update-tags",
-                    summary=f"tag {key}: {before!r} -> {after!r}"
-                    if before is not None
-                    else f"add tag {key}={after!r}",
+                    summary=summary,
                     field=field,
                     disruption="none",
-                    forward=ApiCall(
-                        operation="CreateTags", parameters={"Tags": [{"Key": key, "Value": after}]}
-                    ),
-                    undo=(
-                        ApiCall(operation="CreateTags", parameters={"Tags": [{"Key": key, "Value": before}]})
-                        if before is not None
-                        else ApiCall(operation="DeleteTags", parameters={"Tags": [{"Key": key}]})
-                    ),
+                    forward=_tag_call(key, after),
+                    undo=_tag_call(key, before),
                 )
             )
 
@@ -545,9 +528,7 @@ class _Planner:
                     field=f"subnet_ids[{desired.subnet_ids.index(subnet)}]",
                     disruption="none: new connections may be placed in it "
                     f"(about {SUBNET_ASSOCIATION_HOURLY_USD} USD per hour more)",
-                    forward=ApiCall(
-                        operation="AssociateClientVpnTargetNetwork", parameters={"SubnetId": subnet}
-                    ),
+                    forward=_associate(subnet),
                     undo=ApiCall(
                         operation="DisassociateClientVpnTargetNetwork", parameters={"SubnetId": subnet}
                     ),
@@ -590,18 +571,10 @@ class _Planner:
                         operation="DisassociateClientVpnTargetNetwork",
                         parameters={"AssociationId": association.association_id},
                     ),
-                    undo=ApiCall(
-                        operation="AssociateClientVpnTargetNetwork",
-                        parameters={"SubnetId": association.subnet_id},
-                    ),
+                    undo=_associate(association.subnet_id),
                     undo_then=[
-                        ApiCall(
-                            operation="CreateClientVpnRoute",
-                            parameters={
-                                "DestinationCidrBlock": route.destination_cidr,
-                                "TargetVpcSubnetId": association.subnet_id,
-                                **({"Description": route.description} if route.description else {}),
-                            },
+                        _create_route(
+                            route.destination_cidr, association.subnet_id, route.description or None
                         )
                         for route in gone_routes
                     ],
@@ -629,14 +602,6 @@ class _Planner:
                         )
                     )
                 continue
-            forward: dict[str, Any] = {"TargetNetworkCidr": cidr}
-            undo: dict[str, Any] = {"TargetNetworkCidr": cidr}
-            if rule.access_group_id:
-                forward["AccessGroupId"] = undo["AccessGroupId"] = rule.access_group_id
-            else:
-                forward["AuthorizeAllGroups"] = undo["RevokeAllGroups"] = True
-            if rule.description:
-                forward["Description"] = rule.description
             self.changes.append(
                 Change(
                     group="authorization-rules",
@@ -644,33 +609,26 @@ class _Planner:
                     summary=f"authorize {who} to {cidr}",
                     field=f"authorization_rules[{index}]",
                     disruption="none: grants access, to connected users too",
-                    forward=ApiCall(operation="AuthorizeClientVpnIngress", parameters=forward),
-                    undo=ApiCall(operation="RevokeClientVpnIngress", parameters=undo),
+                    forward=_authorize(cidr, rule.access_group_id, rule.description),
+                    undo=_revoke(cidr, rule.access_group_id),
                 )
             )
         for key, live_rule in current.items():
             if key in wanted_keys:
                 continue
+            cidr = live_rule.target_network_cidr
             who = f"group {live_rule.access_group_id}" if live_rule.access_group_id else "all users"
-            forward = {"TargetNetworkCidr": live_rule.target_network_cidr}
-            undo = {"TargetNetworkCidr": live_rule.target_network_cidr}
-            if live_rule.access_group_id:
-                forward["AccessGroupId"] = undo["AccessGroupId"] = live_rule.access_group_id
-            else:
-                forward["RevokeAllGroups"] = undo["AuthorizeAllGroups"] = True
-            if live_rule.description:
-                undo["Description"] = live_rule.description
             self.changes.append(
                 Change(
                     group="authorization-rules",
                     action="revoke-rule",
-                    summary=f"revoke {who} from {live_rule.target_network_cidr}",
+                    summary=f"revoke {who} from {cidr}",
                     field="authorization_rules",
                     disruptive=True,
-                    disruption=f"{who} lose access to {live_rule.target_network_cidr} at once, in connected "
-                    "sessions too (unless another rule still covers them)",
-                    forward=ApiCall(operation="RevokeClientVpnIngress", parameters=forward),
-                    undo=ApiCall(operation="AuthorizeClientVpnIngress", parameters=undo),
+                    disruption=f"{who} lose access to {cidr} at once, in connected sessions too (unless "
+                    "another rule still covers them)",
+                    forward=_revoke(cidr, live_rule.access_group_id),
+                    undo=_authorize(cidr, live_rule.access_group_id, live_rule.description),
                 )
             )
 
@@ -700,7 +658,6 @@ class _Planner:
                         )
                     )
                 continue
-            forward = {"DestinationCidrBlock": key[0], "TargetVpcSubnetId": key[1]}
             self.changes.append(
                 Change(
                     group="routes",
@@ -708,11 +665,8 @@ class _Planner:
                     summary=f"add route {key[0]} via {key[1]}",
                     field=f"routes[{index_of[key[0]]}]",
                     disruption=reaches_connected,
-                    forward=ApiCall(
-                        operation="CreateClientVpnRoute",
-                        parameters={**forward, "Description": target["description"]},
-                    ),
-                    undo=ApiCall(operation="DeleteClientVpnRoute", parameters=forward),
+                    forward=_create_route(key[0], key[1], target["description"]),
+                    undo=_delete_route(key[0], key[1]),
                 )
             )
         for key, route in current.items():
@@ -720,7 +674,6 @@ class _Planner:
             # being disassociated go with it (AWS would refuse to delete them afterwards)
             if key in wanted_keys or route.origin != "add-route" or route.subnet_id in removed_subnets:
                 continue
-            forward = {"DestinationCidrBlock": key[0], "TargetVpcSubnetId": key[1]}
             self.changes.append(
                 Change(
                     group="routes",
@@ -729,13 +682,58 @@ class _Planner:
                     field="routes",
                     disruptive=True,
                     disruption=f"connected users lose the path to {key[0]} through {key[1]} at once",
-                    forward=ApiCall(operation="DeleteClientVpnRoute", parameters=forward),
-                    undo=ApiCall(
-                        operation="CreateClientVpnRoute",
-                        parameters={**forward, "Description": route.description},
-                    ),
+                    forward=_delete_route(key[0], key[1]),
+                    undo=_create_route(key[0], key[1], route.description),
                 )
             )
+
+
+def _tag_call(key: str, value: str | None) -> ApiCall:
+    """The call that gives the endpoint tag ``key`` the value ``value`` (None: no such tag)."""
+    if value is None:
+        return ApiCall(operation="DeleteTags", parameters={"Tags": [{"Key": key}]})
+    return ApiCall(operation="CreateTags", parameters={"Tags": [{"Key": key, "Value": value}]})
+
+
+def _associate(subnet_id: str) -> ApiCall:
+    return ApiCall(operation="AssociateClientVpnTargetNetwork", parameters={"SubnetId": subnet_id})
+
+
+def _authorize(cidr: str, group_id: str | None, description: str | None) -> ApiCall:
+    """The rule letting ``group_id`` (all users when None) reach ``cidr``."""
+    parameters: dict[str, Any] = {"TargetNetworkCidr": cidr}
+    if group_id:
+        parameters["AccessGroupId"] = group_id
+    else:
+        parameters["AuthorizeAllGroups"] = True
+    if description:
+        parameters["Description"] = description
+    return ApiCall(operation="AuthorizeClientVpnIngress", parameters=parameters)
+
+
+def _revoke(cidr: str, group_id: str | None) -> ApiCall:
+    """Removes the rule of ``group_id`` (the all-users one when None) to ``cidr``."""
+    parameters: dict[str, Any] = {"TargetNetworkCidr": cidr}
+    if group_id:
+        parameters["AccessGroupId"] = group_id
+    else:
+        parameters["RevokeAllGroups"] = True
+    return ApiCall(operation="RevokeClientVpnIngress", parameters=parameters)
+
+
+def _create_route(cidr: str, subnet_id: str, description: str | None) -> ApiCall:
+    """The route to ``cidr`` through ``subnet_id``, described unless ``description`` is None."""
+    parameters: dict[str, Any] = {"DestinationCidrBlock": cidr, "TargetVpcSubnetId": subnet_id}
+    if description is not None:
+        parameters["Description"] = description
+    return ApiCall(operation="CreateClientVpnRoute", parameters=parameters)
+
+
+def _delete_route(cidr: str, subnet_id: str) -> ApiCall:
+    return ApiCall(
+        operation="DeleteClientVpnRoute",
+        parameters={"DestinationCidrBlock": cidr, "TargetVpcSubnetId": subnet_id},
+    )
 
 
 def _document_authentication(desired: ProvisionRequest) -> list[dict[str, str]]:

@@ -33,7 +33,7 @@ from cvpn_shared.provisioning.live_state import live_connection_count, read_live
 from cvpn_shared.provisioning.models.plan import ApiCall, Change, Plan, PlanFinding
 from cvpn_shared.provisioning.models.request import ProvisionRequest
 from cvpn_shared.provisioning.models.workflow_state import PollState, ReadinessReport
-from cvpn_shared.provisioning.outcome import fail_state_error
+from cvpn_shared.provisioning.outcome import fail_state_error, monitored_log_group
 from cvpn_shared.provisioning.planning import plan_update
 from cvpn_shared.provisioning.preflight import Inventory, run_preflight
 from cvpn_shared.provisioning.steps import next_poll
@@ -418,6 +418,37 @@ def _now(now: datetime | None) -> str:
     return (now or datetime.now(UTC)).isoformat()
 
 
+def _start_revision(
+    revisions: RevisionRecords,
+    validated: dict[str, Any],
+    plan: dict[str, Any],
+    execution_id: str,
+    moment: str,
+    outcome: dict[str, Any],
+) -> dict[str, Any]:
+    """Write the revision the execution applies with its ``outcome`` (finished now unless it is in
+    progress); the item written."""
+    item = _revision_item(validated, plan, execution_id, moment)
+    item["status"] = outcome["status"]
+    item["outcome"] = outcome
+    if outcome["status"] != IN_PROGRESS:
+        item["finished_at"] = moment
+    revisions.start(item)
+    return item
+
+
+def _desired_state(
+    request: ProvisionRequest, document: dict[str, Any], revision: int, moment: str
+) -> dict[str, Any]:
+    """The request item's fields that make ``document`` (``request`` as stored) its desired state."""
+    return {
+        "request": document,
+        "revision": revision,
+        "updated_at": moment,
+        "monitored_log_group": monitored_log_group(request),
+    }
+
+
 def _revision_item(
     validated: dict[str, Any], plan: dict[str, Any], execution_id: str, moment: str
 ) -> dict[str, Any]:
@@ -446,10 +477,7 @@ def record_update_start(
 ) -> dict[str, Any]:
     """The revision, IN_PROGRESS, with the desired state it replaces: the way back if all fails."""
     moment = _now(now)
-    item = _revision_item(validated, plan, execution_id, moment)
-    item["status"] = IN_PROGRESS
-    item["outcome"] = {"status": IN_PROGRESS}
-    revisions.start(item)
+    item = _start_revision(revisions, validated, plan, execution_id, moment, {"status": IN_PROGRESS})
     return {"revision": item["revision"], "status": IN_PROGRESS, "recorded_at": moment}
 
 
@@ -473,17 +501,13 @@ def record_update_success(
         revision,
         {"status": "SUCCEEDED", "outcome": {"status": "SUCCEEDED", "error": None}, "finished_at": moment},
     )
-    log = request.connection_log
     records.update_outcome(
         request.request_id,
         {
             "status": "SUCCEEDED",
             "endpoint_id": validated["endpoint_id"],
-            "request": request.model_dump(mode="json"),
-            "revision": revision,
-            "updated_at": moment,
             "update_execution_id": execution_id,
-            "monitored_log_group": log.log_group_name if log.enabled else None,
+            **_desired_state(request, request.model_dump(mode="json"), revision, moment),
         },
     )
     stored = (configuration or {}).get("client_configuration")
@@ -558,15 +582,10 @@ def record_update_failure(
     revision = int(validated["revision"])
     previous = validated.get("previous_document") or {}
     if rolled_back and previous:
-        log = ProvisionRequest.model_validate(previous).connection_log
+        previous_revision = int(validated.get("previous_revision") or 1)
         records.update_outcome(
             request_id,
-            {
-                "request": previous,
-                "revision": int(validated.get("previous_revision") or 1),
-                "updated_at": moment,
-                "monitored_log_group": log.log_group_name if log.enabled else None,
-            },
+            _desired_state(ProvisionRequest.model_validate(previous), previous, previous_revision, moment),
         )
     message = _cause_message(cause)
     outcome = {
@@ -607,11 +626,14 @@ def record_refusal(
         for item in plan.get("findings", [])
         if item["severity"] == "error"
     ]
-    item = _revision_item(validated, plan, execution_id, moment)
-    item["status"] = "REFUSED"
-    item["outcome"] = {"status": "REFUSED", "error": {"name": "UpdateRefused", "message": "; ".join(reasons)}}
-    item["finished_at"] = moment
-    revisions.start(item)
+    _start_revision(
+        revisions,
+        validated,
+        plan,
+        execution_id,
+        moment,
+        {"status": "REFUSED", "error": {"name": "UpdateRefused", "message": "; ".join(reasons)}},
+    )
     advice = " (changes that cannot be made in place: `cvpn apply --replace` provisions a new endpoint)"
     return fail_state_error(
         "UpdateRefused",
@@ -636,11 +658,7 @@ def record_no_changes(
     if _same_document(request, validated.get("previous_document") or {}):
         return {"status": "NO_CHANGES", "revision": int(validated["previous_revision"]), "recorded": False}
     moment = _now(now)
-    item = _revision_item(validated, plan, execution_id, moment)
-    item["status"] = "SUCCEEDED"
-    item["outcome"] = {"status": "SUCCEEDED", "error": None}
-    item["finished_at"] = moment
-    revisions.start(item)
+    _start_revision(revisions, validated, plan, execution_id, moment, {"status": "SUCCEEDED", "error": None})
     records.update_outcome(
         request["request_id"],
         {"request": request, "revision": int(validated["revision"]), "updated_at": moment},

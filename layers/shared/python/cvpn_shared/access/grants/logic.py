@@ -174,6 +174,11 @@ def _transition(**fields: Any) -> Transition:
         raise GrantInvalid(field_errors(error)) from None
 
 
+def _step(grant: Grant, action: str, to_state: str, *, at: datetime, by: Actor, **details: Any) -> Transition:
+    """The history entry of ``grant`` leaving the state it is in for ``to_state``."""
+    return _transition(action=action, from_state=grant.state, to_state=to_state, at=at, by=by, **details)
+
+
 def _changed(grant: Grant, transition: Transition, **fields: Any) -> Grant:
     document = grant.model_dump()
     document.update(fields)
@@ -183,22 +188,39 @@ def _changed(grant: Grant, transition: Transition, **fields: Any) -> Grant:
     return parse_grant(document)
 
 
+def _check_approver(grant: Grant, approver: Approver) -> None:
+    if approver.key == grant.person.key:
+        raise GrantInvalid.one("approver", "nobody approves their own grant")
+
+
+def _check_active(grant: Grant, now: datetime) -> None:
+    if grant.state != "active" or grant.ends_at is None or grant.ends_at <= now:
+        raise GrantConflict(f"grant {grant.grant_id} is not active: only an active grant can be extended")
+
+
+def _extension_hours(grant: Grant, hours: float, profile: NetworkProfile, moment: datetime) -> float:
+    """``hours`` checked against the profile, and long enough that an active grant ending that long
+    after ``moment`` ends later than it does."""
+    assert grant.ends_at is not None
+    chosen = _checked_hours(hours, profile)
+    if utc(moment + timedelta(hours=chosen)) <= grant.ends_at:
+        raise GrantInvalid.one(
+            "hours",
+            f"{chosen:g} h from now ends before the grant's end ({grant.ends_at.isoformat()}): "
+            "nothing to extend",
+        )
+    return chosen
+
+
 def activate(grant: Grant, *, approver: Approver, by: Actor, now: datetime) -> Grant:
     """pending -> active: from now for the grant's hours, approved by ``approver``."""
     if grant.state != "pending":
         raise GrantConflict(f"grant {grant.grant_id} is {grant.state}: only a pending grant can be approved")
-    if approver.key == grant.person.key:
-        raise GrantInvalid.one("approver", "nobody approves their own grant")
+    _check_approver(grant, approver)
     moment = utc(now)
     ends = utc(moment + timedelta(hours=grant.hours))
-    transition = _transition(
-        action="activated",
-        from_state="pending",
-        to_state="active",
-        at=moment,
-        by=by,
-        ends_at=ends,
-        request_id=grant.request_id,
+    transition = _step(
+        grant, "activated", "active", at=moment, by=by, ends_at=ends, request_id=grant.request_id
     )
     return _changed(grant, transition, starts_at=moment, ends_at=ends, approver=approver)
 
@@ -215,25 +237,18 @@ def ask_extension(
 ) -> Grant:
     """The owner of an active grant asks for it to end ``hours`` after the approval; it keeps its end
     until then (``pending_extension``; one at a time)."""
-    if grant.state != "active" or grant.ends_at is None or grant.ends_at <= now:
-        raise GrantConflict(f"grant {grant.grant_id} is not active: only an active grant can be extended")
+    _check_active(grant, now)
     if grant.pending_extension is not None:
         raise GrantConflict(
             f"grant {grant.grant_id} already waits for an extension "
             f"(request {grant.pending_extension.request_id}): wait for its decision"
         )
-    chosen = _checked_hours(hours, profile)
     moment = utc(now)
-    if utc(moment + timedelta(hours=chosen)) <= grant.ends_at:
-        raise GrantInvalid.one(
-            "hours",
-            f"{chosen:g} h from now ends before the grant's end ({grant.ends_at.isoformat()}): "
-            "nothing to extend",
-        )
-    transition = _transition(
-        action="extension-requested",
-        from_state="active",
-        to_state="active",
+    chosen = _extension_hours(grant, hours, profile, moment)
+    transition = _step(
+        grant,
+        "extension-requested",
+        "active",
         at=moment,
         by=by,
         reason=reason,
@@ -258,14 +273,13 @@ def approve_extension(
         )
     if grant.ends_at is None or grant.ends_at <= now:
         raise GrantConflict(f"grant {grant.grant_id} ended before its extension was approved")
-    if approver.key == grant.person.key:
-        raise GrantInvalid.one("approver", "nobody approves their own grant")
+    _check_approver(grant, approver)
     moment = utc(now)
     ends = max(utc(moment + timedelta(hours=wanted.hours)), grant.ends_at)
-    transition = _transition(
-        action="extended",
-        from_state="active",
-        to_state="active",
+    transition = _step(
+        grant,
+        "extended",
+        "active",
         at=moment,
         by=by,
         reason=wanted.reason,
@@ -281,10 +295,10 @@ def refuse_extension(grant: Grant, *, request_id: str, by: Actor, reason: str, n
     wanted = grant.pending_extension
     if grant.state != "active" or wanted is None or wanted.request_id != request_id:
         return None
-    transition = _transition(
-        action="extension-refused",
-        from_state="active",
-        to_state="active",
+    transition = _step(
+        grant,
+        "extension-refused",
+        "active",
         at=utc(now),
         by=by,
         reason=reason,
@@ -294,28 +308,11 @@ def refuse_extension(grant: Grant, *, request_id: str, by: Actor, reason: str, n
     return _changed(grant, transition, pending_extension=None)
 
 
-def break_glass(
-    *,
-    person: Person,
-    profile: NetworkProfile,
-    endpoint_id: str,
-    access_groups: Sequence[str],
-    hours: float | None,
-    reason: str,
-    by: Actor,
-    now: datetime,
-) -> Grant:
-    """An active grant given at once by ``by`` without approval, recorded as break-glass."""
-    pending = request(
-        person=person,
-        profile=profile,
-        endpoint_id=endpoint_id,
-        access_groups=access_groups,
-        hours=hours,
-        reason=reason,
-        by=by,
-        now=now,
-    )
+def break_glass(pending: Grant, *, by: Actor, now: datetime) -> Grant:
+    """The grant ``request`` just made (not stored), active at once: given by ``by`` without approval,
+    recorded as break-glass."""
+    if pending.state != "pending":
+        raise GrantConflict(f"grant {pending.grant_id} is {pending.state}: break-glass takes a new request")
     moment = utc(now)
     ends = utc(moment + timedelta(hours=pending.hours))
     transition = _transition(
@@ -324,7 +321,7 @@ def break_glass(
         to_state="active",
         at=moment,
         by=by,
-        reason=reason,
+        reason=pending.reason,
         ends_at=ends,
     )
     document = pending.model_dump()
@@ -339,26 +336,10 @@ def extend(
 ) -> Grant:
     """active -> active, ending ``hours`` from now (at most the profile's longest grant, and later than
     the end it has)."""
-    if grant.state != "active" or grant.ends_at is None or grant.ends_at <= now:
-        raise GrantConflict(f"grant {grant.grant_id} is not active: only an active grant can be extended")
-    chosen = _checked_hours(hours, profile)
+    _check_active(grant, now)
     moment = utc(now)
-    ends = utc(moment + timedelta(hours=chosen))
-    if ends <= grant.ends_at:
-        raise GrantInvalid.one(
-            "hours",
-            f"{chosen:g} h from now ends before the grant's end ({grant.ends_at.isoformat()}): "
-            "nothing to extend",
-        )
-    transition = _transition(
-        action="extended",
-        from_state="active",
-        to_state="active",
-        at=moment,
-        by=by,
-        reason=reason,
-        ends_at=ends,
-    )
+    ends = utc(moment + timedelta(hours=_extension_hours(grant, hours, profile, moment)))
+    transition = _step(grant, "extended", "active", at=moment, by=by, reason=reason, ends_at=ends)
     return _changed(grant, transition, ends_at=ends)
 
 
@@ -367,14 +348,7 @@ def expire(grant: Grant, *, now: datetime) -> Grant | None:
     revoked, or extended past ``now``), so an expiry that fires twice or late changes nothing."""
     if grant.state != "active" or grant.ends_at is None or grant.ends_at > now:
         return None
-    transition = _transition(
-        action="expired",
-        from_state="active",
-        to_state="expired",
-        at=utc(now),
-        by=EXPIRY_ACTOR,
-        ends_at=grant.ends_at,
-    )
+    transition = _step(grant, "expired", "expired", at=utc(now), by=EXPIRY_ACTOR, ends_at=grant.ends_at)
     return _changed(grant, transition, pending_extension=None)
 
 
@@ -387,15 +361,7 @@ def revoke(grant: Grant, *, by: Actor, reason: str, now: datetime) -> Grant:
     starts = grant.starts_at
     if starts is not None and ends is not None and ends <= starts:
         ends = starts + timedelta(seconds=1)  # revoked in its first second: an end must follow the start
-    transition = _transition(
-        action="revoked",
-        from_state=grant.state,
-        to_state="revoked",
-        at=moment,
-        by=by,
-        reason=reason,
-        ends_at=ends,
-    )
+    transition = _step(grant, "revoked", "revoked", at=moment, by=by, reason=reason, ends_at=ends)
     return _changed(grant, transition, ends_at=ends, pending_extension=None)
 
 
@@ -611,27 +577,19 @@ class AccessGrants:
 
     def grant_break_glass(self, ask: GrantAsk, *, by: Actor) -> Grant:
         """An active grant now, without approval, recorded as break-glass by ``by``."""
-        profile = self.profile(ask.profile)
-        grant = break_glass(
-            person=ask.person,
-            profile=profile,
-            endpoint_id=self._endpoint(profile),
-            access_groups=ask.access_groups,
-            hours=ask.hours,
-            reason=ask.reason,
-            by=by,
-            now=self._clock(),
-        )
-        assert grant.ends_at is not None
+        now = self._clock()
+        grant = break_glass(self._asked(ask, by=by, now=now), by=by, now=now)
         self._enforce(grant, by)
-        self._schedules.set(grant.grant_id, grant.ends_at)
-        self.store.write(None, grant)
+        self._schedule_and_write(None, grant)
         self._activated(grant)
         return grant
 
     def new_request(self, ask: GrantAsk, *, by: Actor, request_id: str | None = None) -> Grant:
         """The pending grant ``by`` asks (in the access request ``request_id``), checked against its
         profile, not stored yet."""
+        return self._asked(ask, by=by, now=self._clock(), request_id=request_id)
+
+    def _asked(self, ask: GrantAsk, *, by: Actor, now: datetime, request_id: str | None = None) -> Grant:
         profile = self.profile(ask.profile)
         return request(
             person=ask.person,
@@ -641,9 +599,16 @@ class AccessGrants:
             hours=ask.hours,
             reason=ask.reason,
             by=by,
-            now=self._clock(),
+            now=now,
             request_id=request_id,
         )
+
+    def _schedule_and_write(self, current: Grant | None, grant: Grant) -> None:
+        """Store ``grant``, active, replacing ``current``: its expiry is scheduled first, so an active
+        grant always has a schedule at or after its end."""
+        assert grant.ends_at is not None
+        self._schedules.set(grant.grant_id, grant.ends_at)
+        self.store.write(current, grant)
 
     def request(self, ask: GrantAsk, *, by: Actor, request_id: str | None = None) -> Grant:
         """A pending grant, waiting for approval (stored)."""
@@ -655,10 +620,8 @@ class AccessGrants:
         """Approve a pending grant: it runs from now, and its expiry is scheduled."""
         current = self.get(grant_id)
         grant = activate(current, approver=approver, by=by, now=self._clock())
-        assert grant.ends_at is not None
         self._enforce(grant, by)
-        self._schedules.set(grant.grant_id, grant.ends_at)
-        self.store.write(current, grant)
+        self._schedule_and_write(current, grant)
         self._activated(grant)
         return grant
 
@@ -691,9 +654,7 @@ class AccessGrants:
         """The extension is approved: the grant (and its expiry schedule) ends its hours from now."""
         current = self.get(grant_id)
         grant = approve_extension(current, request_id=request_id, approver=approver, by=by, now=self._clock())
-        assert grant.ends_at is not None
-        self._schedules.set(grant.grant_id, grant.ends_at)
-        self.store.write(current, grant)
+        self._schedule_and_write(current, grant)
         self._extended(grant)
         return grant
 
@@ -718,9 +679,7 @@ class AccessGrants:
             reason=reason,
             now=self._clock(),
         )
-        assert grant.ends_at is not None
-        self._schedules.set(grant.grant_id, grant.ends_at)
-        self.store.write(current, grant)
+        self._schedule_and_write(current, grant)
         self._extended(grant)
         return grant
 

@@ -31,7 +31,7 @@ milliseconds throughout.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -281,28 +281,14 @@ class EntityRecord:
         failure in the window (in time order: the run's failures are) and the latest time of each
         other value."""
         settings = self.settings
-        # The same bounds as the rules' loop keeps on the way (the failures kept, the distinct values).
-        limit = settings.max_window_events
+        # The same bounds as the rules' loop keeps on the way (the distinct values).
         keep = (
             max(settings.r4_distinct_users, settings.r5_distinct_users)
             if self.kind == "device_ip"
             else settings.r3_distinct_ips
         )
-        times = self.recent_times
-        recent = self.recent
-        distinct = self.distinct
         for moment, connection_id, other, reason, source_allowed, user_exempt, _, _, _ in fresh:
-            times.append(moment)
-            recent.append((moment, connection_id, other, reason, source_allowed, user_exempt))
-            if len(times) > 2 * limit:
-                del times[:-limit]
-                del recent[:-limit]
-            if other is not None:
-                last = distinct.get(other)
-                if last is None or moment > last:
-                    distinct[other] = moment
-                    if len(distinct) > 2 * keep + 4:
-                        self.distinct = distinct = _most_recent(distinct, keep)
+            self._remember((moment, connection_id, other, reason, source_allowed, user_exempt), keep)
 
     def _begin_run(self, fresh: list[FailureEvent], index: int, moment: int) -> None:
         """Close the deferred episodes the entity has been quiet long enough for, before ``index``."""
@@ -325,59 +311,41 @@ class EntityRecord:
                     episode.pending_from = None
                     episode.open = False
 
+    def _remembered(
+        self, fresh: list[FailureEvent], *, keep: int
+    ) -> Iterator[tuple[int, RecentFailure, bool, bool]]:
+        """The rules' loop over the run's failures: each one's index, its row once remembered
+        (``_remember``), whether it came in time order, and whether it is notable. Deferred episodes
+        the entity has been quiet long enough for are closed before the failure that ends the quiet."""
+        smallest_gap = self.settings.smallest_episode_gap_ms
+        previous = -1
+        for index, event in enumerate(fresh):
+            moment, connection_id, other, reason, source_allowed, user_exempt, _, _, notable = event
+            if index == 0 or moment - previous > smallest_gap:
+                self._begin_run(fresh, index, moment)
+            if moment > previous:
+                previous = moment
+            row = (moment, connection_id, other, reason, source_allowed, user_exempt)
+            yield index, row, self._remember(row, keep), notable
+
     def _source_failures(
         self, fresh: list[FailureEvent], counters: RunCounters, findings: list[Finding]
     ) -> None:
         settings = self.settings
         r1, r4, r5, r7, n1, w1, n4, w4, n5, w5 = settings.source_rules
         distinct_needed = min(n4 if r4 else n5, n5 if r5 else n4)
-        keep = max(n4, n5)
-        smallest_gap = settings.smallest_episode_gap_ms
-        window_events = settings.max_window_events
-        times = self.recent_times
-        recent = self.recent
-        distinct = self.distinct
-        episodes = self.episodes
         # No distinct value is older than ``floor`` (a lower bound, lowered as values come): while it
         # is inside a rule's window, every value is, and the rule holds without sorting them.
-        floor = min(distinct.values(), default=_NEVER)
-        previous = -1
-        for index, event in enumerate(fresh):
-            moment, connection_id, user, reason, source_allowed, user_exempt, _, _, notable = event
-            if index == 0 or moment - previous > smallest_gap:
-                self._begin_run(fresh, index, moment)
-            row = (moment, connection_id, user, reason, source_allowed, user_exempt)
-            in_order = not times or moment >= times[-1]
-            if in_order:  # the usual case, inline (``_remember_late`` takes the others)
-                times.append(moment)
-                recent.append(row)
-                if len(times) > 2 * window_events:
-                    del times[:-window_events]
-                    del recent[:-window_events]
-            else:
-                self._remember_late(row)
-            if moment > previous:
-                previous = moment
-            if user is not None:
-                last = distinct.get(user)
-                if last is None or moment > last:
-                    distinct[user] = moment
-                    if moment < floor:
-                        floor = moment
-                    if len(distinct) > 2 * keep + 4:
-                        self.distinct = distinct = _most_recent(distinct, keep)
+        floor = min(self.distinct.values(), default=_NEVER)
+        for index, row, in_order, notable in self._remembered(fresh, keep=max(n4, n5)):
+            moment, _, user, _, source_allowed, _ = row
+            if user is not None and moment < floor:
+                floor = moment
+            distinct = self.distinct
             if r1:
-                count = len(times)
-                if in_order:
-                    start = times[count - n1] if count >= n1 and times[count - n1] > moment - w1 else None
-                else:
-                    start = self._count_fire(moment, w1, n1)
+                start = self._window_start(moment, w1, n1, in_order)
                 if start is not None:
-                    episode = episodes.get("R1")
-                    if episode is not None and episode.open:
-                        self._again("R1", episode, moment, counters)
-                    else:
-                        self._fire("R1", fresh, index, moment, start, counters, findings)
+                    self._fire("R1", fresh, index, moment, start, counters, findings)
             if (r4 or r5) and len(distinct) >= distinct_needed:
                 values = len(distinct)
                 check4 = r4 and values >= n4
@@ -400,56 +368,19 @@ class EntityRecord:
     ) -> None:
         settings = self.settings
         r2, r3, r7, n2, w2, n3, n3_ips, w3 = settings.user_rules
-        smallest_gap = settings.smallest_episode_gap_ms
-        window_events = settings.max_window_events
-        times = self.recent_times
-        recent = self.recent
-        distinct = self.distinct
         episodes = self.episodes
-        floor = min(distinct.values(), default=_NEVER)  # as in ``_source_failures``
-        previous = -1
-        for index, event in enumerate(fresh):
-            moment, connection_id, source, reason, source_allowed, user_exempt, _, _, notable = event
-            if index == 0 or moment - previous > smallest_gap:
-                self._begin_run(fresh, index, moment)
-            row = (moment, connection_id, source, reason, source_allowed, user_exempt)
-            in_order = not times or moment >= times[-1]
-            if in_order:  # the usual case, inline (``_remember_late`` takes the others)
-                times.append(moment)
-                recent.append(row)
-                if len(times) > 2 * window_events:
-                    del times[:-window_events]
-                    del recent[:-window_events]
-            else:
-                self._remember_late(row)
-            if moment > previous:
-                previous = moment
-            if source is not None:
-                last = distinct.get(source)
-                if last is None or moment > last:
-                    distinct[source] = moment
-                    if moment < floor:
-                        floor = moment
-                    if len(distinct) > 2 * n3_ips + 4:
-                        self.distinct = distinct = _most_recent(distinct, n3_ips)
-            count = len(times)
+        floor = min(self.distinct.values(), default=_NEVER)  # as in ``_source_failures``
+        for index, row, in_order, notable in self._remembered(fresh, keep=n3_ips):
+            moment, _, source, _, source_allowed, _ = row
+            if source is not None and moment < floor:
+                floor = moment
+            distinct = self.distinct
             if r2:
-                if in_order:
-                    start = times[count - n2] if count >= n2 and times[count - n2] > moment - w2 else None
-                else:
-                    start = self._count_fire(moment, w2, n2)
+                start = self._window_start(moment, w2, n2, in_order)
                 if start is not None:
-                    episode = episodes.get("R2")
-                    if episode is not None and episode.open:
-                        self._again("R2", episode, moment, counters)
-                    else:
-                        self._fire("R2", fresh, index, moment, start, counters, findings)
+                    self._fire("R2", fresh, index, moment, start, counters, findings)
             if r3 and len(distinct) >= n3_ips:
-                # In order, the window ending at this failure is the only one it can complete.
-                if in_order:
-                    by_count = times[count - n3] if count >= n3 and times[count - n3] > moment - w3 else None
-                else:
-                    by_count = self._count_fire(moment, w3, n3)
+                by_count = self._window_start(moment, w3, n3, in_order)
                 if by_count is not None:
                     latest_first: list[int] | None = None  # None: every source is inside the window
                     if floor <= moment - w3:
@@ -491,6 +422,43 @@ class EntityRecord:
         return latest_first
 
     # ----- windows ---------------------------------------------------------------------------------
+
+    def _remember(self, row: RecentFailure, keep: int) -> bool:
+        """Keep the failure ``row`` in the window and the latest time of its other value (the ``keep``
+        latest values at least); whether it came in time order (newest so far)."""
+        moment, _, other, *_ = row
+        times = self.recent_times
+        in_order = not times or moment >= times[-1]
+        if in_order:  # the usual case, inline (``_remember_late`` takes the others)
+            times.append(moment)
+            self.recent.append(row)
+            limit = self.settings.max_window_events
+            if len(times) > 2 * limit:
+                del times[:-limit]
+                del self.recent[:-limit]
+        else:
+            self._remember_late(row)
+        if other is not None:
+            distinct = self.distinct
+            last = distinct.get(other)
+            if last is None or moment > last:
+                distinct[other] = moment
+                if len(distinct) > 2 * keep + 4:
+                    self.distinct = _most_recent(distinct, keep)
+        return in_order
+
+    def _window_start(self, moment: int, window: int, threshold: int, in_order: bool) -> int | None:
+        """Start of a window with >= ``threshold`` failures that holds ``moment`` (``_count_fire``),
+        else None. In order, the window ending at ``moment`` is the only one it can complete."""
+        if not in_order:
+            return self._count_fire(moment, window, threshold)
+        times = self.recent_times
+        count = len(times)
+        return (
+            times[count - threshold]
+            if count >= threshold and times[count - threshold] > moment - window
+            else None
+        )
 
     def _remember_late(self, row: RecentFailure) -> None:
         """Keep a failure older than the newest one kept, in its place (the loops append the others)."""
